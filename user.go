@@ -1,0 +1,34 @@
+package blobmark
+
+import (
+	"context"
+	"time"
+)
+
+// User is a person (or script) that signs in. Passwords and API tokens are
+// stored hashed; the plain token exists only in the answer that creates it.
+type User struct {
+	ID          int64     `json:"id"`
+	Email       string    `json:"email"`
+	FirstName   string    `json:"first_name"`
+	LastName    string    `json:"last_name"`
+	DateJoined  time.Time `json:"date_joined"`
+	TokenPrefix string    `json:"-"` // first characters of the token, to recognise it in `token show`
+}
+
+// UserService manages users and their credentials.
+type UserService interface {
+	// CreateUser creates a user with a password and returns its new API token.
+	CreateUser(ctx context.Context, email, password string) (*User, string, error)
+	// FindUserByEmail returns the user with that email (ENOTFOUND otherwise).
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// FindUserByID returns the user with that id (ENOTFOUND otherwise).
+	FindUserByID(ctx context.Context, id int64) (*User, error)
+	// AuthenticatePassword returns the user when email and password match,
+	// EUNAUTHORIZED otherwise (the same error for an unknown email).
+	AuthenticatePassword(ctx context.Context, email, password string) (*User, error)
+	// AuthenticateToken returns the owner of an API token, EUNAUTHORIZED otherwise.
+	AuthenticateToken(ctx context.Context, token string) (*User, error)
+	// RotateToken replaces a user's API token and returns the new one.
+	RotateToken(ctx context.Context, userID int64) (string, error)
+}
