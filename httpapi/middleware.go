@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// statusRecorder remembers what a handler answered, for the access log and
+// for panic recovery (which may only write when nothing was written yet).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushing,
+// deadlines) through the recorder.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog logs one line per request: method, route pattern (not the raw
+// path, so ids and query strings stay out), status, size and duration.
+// Headers and bodies are never logged: they carry tokens and user data.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		// ServeMux records the matched pattern on the request it was given.
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		s.logger().LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)),
+		)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500 instead of a
+// dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			if rec, ok := w.(*statusRecorder); ok && rec.status != 0 {
+				// Too late for an error body; log it and drop the connection.
+				s.logger().ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
+				panic(http.ErrAbortHandler)
+			}
+			s.writeError(w, r, err)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body at MaxBodyBytes. A declared length over
+// the limit is refused before anything is read.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := s.maxBodyBytes()
+		if r.ContentLength > limit {
+			s.writeError(w, r, bodyTooLarge(limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticator finds the user a request speaks for. It returns (nil, nil)
+// when the request carries none of its kind of credentials, so the next
+// authenticator may try; an error means credentials were given but are bad.
+type authenticator func(r *http.Request) (*blobmark.User, error)
+
+// authenticators lists the ways a caller may prove who it is, tried in
+// order. A session-cookie authenticator joins the API token here.
+func (s *Server) authenticators() []authenticator {
+	return []authenticator{s.authenticateToken}
+}
+
+// requireUser lets a request through only when an authenticator vouches for
+// it, with the user in the request context.
+func (s *Server) requireUser(next http.Handler) http.Handler {
+	auths := s.authenticators()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, auth := range auths {
+			u, err := auth(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if u != nil {
+				next.ServeHTTP(w, r.WithContext(blobmark.NewContextWithUser(r.Context(), u)))
+				return
+			}
+		}
+		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" {
+			s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED,
+				"Unsupported authorization scheme %q; send the API token as \"Authorization: Token <key>\".", scheme))
+			return
+		}
+		s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Authentication credentials were not provided."))
+	})
+}
+
+// authenticateToken accepts "Authorization: Token <key>", as Label Studio
+// (DRF's TokenAuthentication) does, with the same messages.
+func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
+	fields := strings.Fields(r.Header.Get("Authorization"))
+	if len(fields) == 0 || !strings.EqualFold(fields[0], "Token") {
+		return nil, nil
+	}
+	switch {
+	case len(fields) == 1:
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. No credentials provided.")
+	case len(fields) > 2:
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. Token string should not contain spaces.")
+	}
+	u, err := s.Users.AuthenticateToken(r.Context(), fields[1])
+	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED {
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token.")
+	} else if err != nil {
+		return nil, err
+	} else if u == nil {
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token.")
+	}
+	return u, nil
+}
+
+// unmatched answers requests no route claims, in the JSON envelope: 405
+// with Allow when the path exists under other methods, else 404, with a
+// hint when the same path with or without its trailing slash exists
+// (Label Studio is strict about slashes, and so are we).
+func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
+	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	allowed := func(r *http.Request, path string) []string {
+		var out []string
+		for _, m := range methods {
+			u := *r.URL
+			u.Path, u.RawPath = path, ""
+			probe := &http.Request{Method: m, Host: r.Host, URL: &u}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ms := allowed(r, r.URL.Path); len(ms) > 0 {
+			w.Header().Set("Allow", strings.Join(ms, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, errorEnvelope{
+				ID: newErrorID(), StatusCode: http.StatusMethodNotAllowed, Version: s.version(),
+				Detail: fmt.Sprintf("Method %q not allowed.", r.Method),
+			})
+			return
+		}
+		other := r.URL.Path + "/"
+		if strings.HasSuffix(r.URL.Path, "/") {
+			other = strings.TrimSuffix(r.URL.Path, "/")
+		}
+		if other != "" && len(allowed(r, other)) > 0 {
+			s.writeError(w, r, blobmark.Errorf(blobmark.ENOTFOUND,
+				"Not found. This API serves %s (the trailing slash matters).", other))
+			return
+		}
+		s.writeError(w, r, notFound())
+	})
+}

@@ -1,0 +1,268 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// presenter turns domain values into Label Studio's JSON shapes for one
+// request, looking up each user and project once however many rows name it.
+type presenter struct {
+	s        *Server
+	ctx      context.Context
+	users    map[int64]*blobmark.User
+	projects map[int64]*blobmark.Project
+	configs  map[int64]*blobmark.LabelConfig
+}
+
+func (s *Server) presenter(ctx context.Context) *presenter {
+	return &presenter{
+		s: s, ctx: ctx,
+		users:    map[int64]*blobmark.User{},
+		projects: map[int64]*blobmark.Project{},
+		configs:  map[int64]*blobmark.LabelConfig{},
+	}
+}
+
+// user returns the user with id, or nil when it is unknown or cannot be
+// read; presentation degrades to the bare id rather than failing a read.
+func (p *presenter) user(id int64) *blobmark.User {
+	if id == 0 {
+		return nil
+	}
+	if u, ok := p.users[id]; ok {
+		return u
+	}
+	u, err := p.s.Users.FindUserByID(p.ctx, id)
+	if err != nil {
+		u = nil
+	}
+	p.users[id] = u
+	return u
+}
+
+// project returns the project with id, fetching it once per request.
+func (p *presenter) project(id int64) (*blobmark.Project, error) {
+	if pr, ok := p.projects[id]; ok {
+		return pr, nil
+	}
+	pr, err := p.s.Projects.FindProjectByID(p.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.rememberProject(pr)
+	return pr, nil
+}
+
+func (p *presenter) rememberProject(pr *blobmark.Project) {
+	p.projects[pr.ID] = pr
+	// Stored configs were validated on write; one that no longer parses
+	// just means no placeholder renaming.
+	c, _ := blobmark.ParseLabelConfig(pr.LabelConfig)
+	p.configs[pr.ID] = c
+}
+
+// userSimple is Label Studio's nested user (created_by of a project).
+type userSimple struct {
+	ID        int64   `json:"id"`
+	FirstName string  `json:"first_name"`
+	LastName  string  `json:"last_name"`
+	Email     string  `json:"email"`
+	Avatar    *string `json:"avatar"`
+}
+
+func (p *presenter) userSimple(id int64) *userSimple {
+	if id == 0 {
+		return nil
+	}
+	u := p.user(id)
+	if u == nil {
+		return &userSimple{ID: id}
+	}
+	return &userSimple{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email}
+}
+
+// projectJSON is a project as Label Studio's project serializer shows it.
+type projectJSON struct {
+	*blobmark.Project
+	CreatedBy *userSimple `json:"created_by"`
+	// Fields blobmark does not model, with the values Label Studio's
+	// clients expect of a plain project.
+	Organization int     `json:"organization"`
+	IsDraft      bool    `json:"is_draft"`
+	PinnedAt     *string `json:"pinned_at"`
+	ModelVersion string  `json:"model_version"`
+	Sampling     string  `json:"sampling"`
+}
+
+func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {
+	return projectJSON{
+		Project:      pr,
+		CreatedBy:    p.userSimple(pr.CreatedBy),
+		Organization: 1,
+		Sampling:     "Sequential sampling",
+	}
+}
+
+// taskJSON is a task as Label Studio's task serializer shows it, with the
+// comment and draft fields blobmark does not model at their empty values.
+type taskJSON struct {
+	ID                     int64                  `json:"id"`
+	Data                   json.RawMessage        `json:"data"`
+	Meta                   json.RawMessage        `json:"meta"`
+	CreatedAt              time.Time              `json:"created_at"`
+	UpdatedAt              time.Time              `json:"updated_at"`
+	IsLabeled              bool                   `json:"is_labeled"`
+	Overlap                int                    `json:"overlap"`
+	InnerID                int64                  `json:"inner_id"`
+	TotalAnnotations       int                    `json:"total_annotations"`
+	CancelledAnnotations   int                    `json:"cancelled_annotations"`
+	TotalPredictions       int                    `json:"total_predictions"`
+	Project                int64                  `json:"project"`
+	Annotations            []annotationJSON       `json:"annotations,omitzero"`
+	Predictions            []*blobmark.Prediction `json:"predictions,omitzero"`
+	Annotators             []int64                `json:"annotators,omitzero"`
+	Drafts                 []struct{}             `json:"drafts"`
+	CommentCount           int                    `json:"comment_count"`
+	UnresolvedCommentCount int                    `json:"unresolved_comment_count"`
+	LastCommentUpdatedAt   *time.Time             `json:"last_comment_updated_at"`
+	CommentAuthors         []int64                `json:"comment_authors"`
+	UpdatedBy              []map[string]int64     `json:"updated_by"`
+	FileUpload             *string                `json:"file_upload"`
+	StorageFilename        *string                `json:"storage_filename"`
+}
+
+// taskJSON presents t. annotations is nil when the caller did not ask for
+// them (the list without fields=all), else the task's annotations; the
+// task's predictions are not yet readable through the service interfaces,
+// so they are presented as an empty list alongside.
+func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotation) taskJSON {
+	tj := taskJSON{
+		ID:                   t.ID,
+		Data:                 t.Data,
+		Meta:                 t.Meta,
+		CreatedAt:            t.CreatedAt,
+		UpdatedAt:            t.UpdatedAt,
+		IsLabeled:            t.IsLabeled,
+		Overlap:              1,
+		InnerID:              t.InnerID,
+		TotalAnnotations:     t.TotalAnnotations,
+		CancelledAnnotations: t.CancelledAnnotations,
+		TotalPredictions:     t.TotalPredictions,
+		Project:              t.ProjectID,
+		Drafts:               []struct{}{},
+		CommentAuthors:       []int64{},
+		UpdatedBy:            []map[string]int64{},
+	}
+	if pr := p.projects[t.ProjectID]; pr != nil && pr.MaximumAnnotations > 0 {
+		tj.Overlap = pr.MaximumAnnotations
+	}
+	if c := p.configs[t.ProjectID]; c != nil {
+		tj.Data = c.ReplaceUndefinedKey(tj.Data)
+	}
+	if len(tj.Data) == 0 {
+		tj.Data = json.RawMessage("{}")
+	}
+	if len(tj.Meta) == 0 || string(tj.Meta) == "null" {
+		tj.Meta = json.RawMessage("{}")
+	}
+	if annotations != nil {
+		tj.Annotations = make([]annotationJSON, 0, len(annotations))
+		tj.Annotators = []int64{}
+		seen := map[int64]bool{}
+		for _, a := range annotations {
+			tj.Annotations = append(tj.Annotations, p.annotationJSON(a))
+			if a.CompletedBy != 0 && !seen[a.CompletedBy] {
+				seen[a.CompletedBy] = true
+				tj.Annotators = append(tj.Annotators, a.CompletedBy)
+			}
+		}
+		tj.Predictions = []*blobmark.Prediction{}
+	}
+	return tj
+}
+
+// annotationJSON is an annotation as Label Studio's annotation serializer
+// shows it.
+type annotationJSON struct {
+	*blobmark.Annotation
+	CreatedUsername  string  `json:"created_username"`
+	CreatedAgo       string  `json:"created_ago"`
+	UpdatedBy        *int64  `json:"updated_by"`
+	ResultCount      int     `json:"result_count"`
+	LastAction       *string `json:"last_action"`
+	LastCreatedBy    *int64  `json:"last_created_by"`
+	DraftCreatedAt   *string `json:"draft_created_at"`
+	ImportID         *int64  `json:"import_id"`
+	ParentPrediction *int64  `json:"parent_prediction"`
+	ParentAnnotation *int64  `json:"parent_annotation"`
+	BulkCreated      bool    `json:"bulk_created"`
+}
+
+func (p *presenter) annotationJSON(a *blobmark.Annotation) annotationJSON {
+	aj := annotationJSON{Annotation: a, CreatedAgo: timeSince(time.Since(a.CreatedAt))}
+	if len(a.Result) == 0 || string(a.Result) == "null" {
+		c := *a
+		c.Result = json.RawMessage("[]")
+		aj.Annotation = &c
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(aj.Result, &items) == nil {
+		aj.ResultCount = len(items)
+	}
+	if a.CompletedBy != 0 {
+		id := a.CompletedBy
+		aj.UpdatedBy = &id
+		if u := p.user(id); u != nil {
+			// Label Studio's format: "First Last email, id".
+			name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+			aj.CreatedUsername = strings.TrimSpace(fmt.Sprintf("%s %s, %d", name, u.Email, u.ID))
+		}
+	}
+	return aj
+}
+
+// timeSince renders an age the way Django's timesince does ("0 minutes",
+// "3 hours, 2 minutes"): the two largest adjacent units.
+func timeSince(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	units := []struct {
+		name string
+		size time.Duration
+	}{
+		{"year", 365 * 24 * time.Hour},
+		{"month", 30 * 24 * time.Hour},
+		{"week", 7 * 24 * time.Hour},
+		{"day", 24 * time.Hour},
+		{"hour", time.Hour},
+		{"minute", time.Minute},
+	}
+	plural := func(n int64, name string) string {
+		if n == 1 {
+			return fmt.Sprintf("1 %s", name)
+		}
+		return fmt.Sprintf("%d %ss", n, name)
+	}
+	for i, u := range units {
+		n := int64(d / u.size)
+		if n == 0 {
+			continue
+		}
+		out := plural(n, u.name)
+		if i+1 < len(units) {
+			next := units[i+1]
+			if m := int64((d - time.Duration(n)*u.size) / next.size); m > 0 {
+				out += ", " + plural(m, next.name)
+			}
+		}
+		return out
+	}
+	return "0 minutes"
+}

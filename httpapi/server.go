@@ -1,0 +1,150 @@
+// Package httpapi serves blobmark's REST API, wire-compatible with Label
+// Studio's so its SDK and scripts work unchanged: same paths (trailing
+// slashes included), fields, pagination, status codes and error envelope.
+//
+// It depends on the domain interfaces in package blobmark only, never on a
+// concrete store or connector.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Server.MaxBodyBytes is
+// zero. Task imports are whole JSON arrays, so it is generous.
+const DefaultMaxBodyBytes int64 = 64 << 20
+
+// Server holds the services the API is built on. Set the fields, then call
+// Handler once; the fields must not change afterwards.
+type Server struct {
+	Users       blobmark.UserService
+	Projects    blobmark.ProjectService
+	Tasks       blobmark.TaskService
+	Annotations blobmark.AnnotationService
+
+	// Ready reports whether the database is reachable, for /readyz.
+	// nil means always ready.
+	Ready func(ctx context.Context) error
+
+	// Logger receives the access log and the detail of internal errors.
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// Version is reported in error envelopes, as Label Studio reports its
+	// own version there. "" means "dev".
+	Version string
+}
+
+// route is one entry of the API: a ServeMux pattern, its handler, and
+// whether the caller must be authenticated.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+	auth    bool
+}
+
+const (
+	public        = false
+	authenticated = true
+)
+
+// routes lists every route of the server. Paths, trailing slashes included,
+// are exactly those Label Studio serves (Django with APPEND_SLASH off), so
+// "{$}" pins a path that ends in a slash and a path without one has none.
+func (s *Server) routes() []route {
+	return []route{
+		// Probes.
+		{"GET /healthz", s.handleHealthz, public},
+		{"GET /readyz", s.handleReadyz, public},
+
+		// Projects.
+		{"GET /api/projects/{$}", s.handleListProjects, authenticated},
+		{"POST /api/projects/{$}", s.handleCreateProject, authenticated},
+		{"GET /api/projects/{id}/{$}", s.handleGetProject, authenticated},
+		{"PATCH /api/projects/{id}/{$}", s.handleUpdateProject, authenticated},
+		{"DELETE /api/projects/{id}/{$}", s.handleDeleteProject, authenticated},
+		{"POST /api/projects/{id}/import", s.handleImportTasks, authenticated},
+
+		// Tasks.
+		{"GET /api/tasks/{$}", s.handleListTasks, authenticated},
+		{"GET /api/tasks/{id}/{$}", s.handleGetTask, authenticated},
+		{"PATCH /api/tasks/{id}/{$}", s.handleUpdateTask, authenticated},
+		{"DELETE /api/tasks/{id}/{$}", s.handleDeleteTask, authenticated},
+
+		// Annotations.
+		{"GET /api/tasks/{id}/annotations/{$}", s.handleListAnnotations, authenticated},
+		{"POST /api/tasks/{id}/annotations/{$}", s.handleCreateAnnotation, authenticated},
+		{"GET /api/annotations/{id}/{$}", s.handleGetAnnotation, authenticated},
+		{"PATCH /api/annotations/{id}/{$}", s.handleUpdateAnnotation, authenticated},
+		{"DELETE /api/annotations/{id}/{$}", s.handleDeleteAnnotation, authenticated},
+
+		// Storages (/api/storages/...), the media resolver (/tasks/{id}/resolve/)
+		// and the web UI are added here as they arrive.
+	}
+}
+
+// Handler returns the HTTP handler of the API: routing, authentication,
+// body limits, panic recovery and the access log.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := http.Handler(rt.handler)
+		if rt.auth {
+			h = s.requireUser(h)
+		}
+		mux.Handle(rt.pattern, h)
+	}
+	// Every request no route claims lands here, so unknown paths and wrong
+	// methods answer in the JSON envelope rather than ServeMux's plain text.
+	mux.Handle("/", s.unmatched(mux))
+	return s.accessLog(s.recoverPanics(s.limitBody(mux)))
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) maxBodyBytes() int64 {
+	if s.MaxBodyBytes > 0 {
+		return s.MaxBodyBytes
+	}
+	return DefaultMaxBodyBytes
+}
+
+func (s *Server) version() string {
+	if s.Version != "" {
+		return s.Version
+	}
+	return "dev"
+}
+
+// handleHealthz answers while the process is up; it touches nothing else.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz answers 200 when the database is reachable, 503 otherwise.
+// The cause goes to the log only: the endpoint is unauthenticated.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.logger().WarnContext(r.Context(), "not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "detail": "The database is not reachable."})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
