@@ -1,0 +1,417 @@
+package azureblob
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/blobmark/blobmark"
+)
+
+// AuthType names one way of authenticating to Azure Blob Storage. It is
+// explicit in every stored connection so that the credential in use never
+// depends on which fields happen to be filled in.
+type AuthType string
+
+// The auth types a Config can name. Each one is built in exactly one place,
+// newCredential.
+const (
+	AuthAccountKey       AuthType = "account_key"
+	AuthSASToken         AuthType = "sas_token"
+	AuthConnectionString AuthType = "connection_string"
+	AuthServicePrincipal AuthType = "service_principal"
+	AuthManagedIdentity  AuthType = "managed_identity"
+	AuthWorkloadIdentity AuthType = "workload_identity"
+	AuthServerIdentity   AuthType = "server_identity"
+	AuthAnonymous        AuthType = "anonymous"
+)
+
+// AuthTypes lists every supported auth type, in the order the API documents them.
+var AuthTypes = []AuthType{
+	AuthAccountKey, AuthSASToken, AuthConnectionString, AuthServicePrincipal,
+	AuthManagedIdentity, AuthWorkloadIdentity, AuthServerIdentity, AuthAnonymous,
+}
+
+// Config describes one connection to a storage account. Its JSON form is the
+// storage API's connection fields, next to Label Studio's account_name,
+// account_key, tenant_id, client_id and client_secret.
+//
+// When AuthType is blank it is inferred by InferAuthType; the rule is
+// documented there and table-tested.
+type Config struct {
+	AuthType                  AuthType `json:"auth_type,omitempty"`
+	AccountName               string   `json:"account_name,omitempty"`
+	AccountKey                string   `json:"account_key,omitempty"`
+	SASToken                  string   `json:"sas_token,omitempty"`
+	ConnectionString          string   `json:"connection_string,omitempty"`
+	Endpoint                  string   `json:"endpoint,omitempty"`
+	Cloud                     string   `json:"cloud,omitempty"`
+	AuthorityHost             string   `json:"authority_host,omitempty"`
+	TenantID                  string   `json:"tenant_id,omitempty"`
+	ClientID                  string   `json:"client_id,omitempty"`
+	ClientSecret              string   `json:"client_secret,omitempty"`
+	ClientCertificate         string   `json:"client_certificate,omitempty"`
+	ClientCertificatePassword string   `json:"client_certificate_password,omitempty"`
+	ManagedIdentityClientID   string   `json:"managed_identity_client_id,omitempty"`
+	ManagedIdentityResourceID string   `json:"managed_identity_resource_id,omitempty"`
+	ManagedIdentityObjectID   string   `json:"managed_identity_object_id,omitempty"`
+	FederatedTokenFile        string   `json:"federated_token_file,omitempty"`
+}
+
+// secretFields maps each secret JSON field to an accessor, so that redaction,
+// write-only handling and PATCH merging share one list.
+var secretFields = []struct {
+	name string
+	ptr  func(*Config) *string
+}{
+	{"account_key", func(c *Config) *string { return &c.AccountKey }},
+	{"sas_token", func(c *Config) *string { return &c.SASToken }},
+	{"connection_string", func(c *Config) *string { return &c.ConnectionString }},
+	{"client_secret", func(c *Config) *string { return &c.ClientSecret }},
+	{"client_certificate", func(c *Config) *string { return &c.ClientCertificate }},
+	{"client_certificate_password", func(c *Config) *string { return &c.ClientCertificatePassword }},
+}
+
+// SecretFields returns the JSON names of the fields that hold secrets. The
+// storage API treats them as write-only and never returns them.
+func SecretFields() []string {
+	names := make([]string, len(secretFields))
+	for i, f := range secretFields {
+		names[i] = f.name
+	}
+	return names
+}
+
+// Secrets returns the non-empty secret values of c, so tests and log filters
+// can check that none of them leaks.
+func (c Config) Secrets() []string {
+	var out []string
+	for _, f := range secretFields {
+		if v := *f.ptr(&c); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// WithSecretsFrom returns c with every secret field that c leaves empty taken
+// from old, as long as the auth type is unchanged. This is how a PATCH that
+// omits a write-only secret keeps the stored one.
+func (c Config) WithSecretsFrom(old Config) Config {
+	if c.AuthType != "" && old.AuthType != "" && c.AuthType != old.AuthType {
+		return c
+	}
+	for _, f := range secretFields {
+		if p := f.ptr(&c); *p == "" {
+			*p = *f.ptr(&old)
+		}
+	}
+	return c
+}
+
+// Redacted returns a copy of c with every secret replaced by a marker, safe to
+// log or return to a client.
+func (c Config) Redacted() Config {
+	for _, f := range secretFields {
+		if p := f.ptr(&c); *p != "" {
+			*p = redactedMarker
+		}
+	}
+	return c
+}
+
+const redactedMarker = "[redacted]"
+
+// String renders c with secrets redacted, so fmt's %v and %+v never print one.
+func (c Config) String() string {
+	b, _ := json.Marshal(c.Redacted())
+	return "azureblob.Config" + string(b)
+}
+
+// GoString makes %#v redact secrets too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer so that logging a Config never writes a
+// secret.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	var attrs []slog.Attr
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("auth_type", string(r.AuthType))
+	add("account_name", r.AccountName)
+	add("endpoint", r.Endpoint)
+	add("cloud", r.Cloud)
+	add("authority_host", r.AuthorityHost)
+	add("tenant_id", r.TenantID)
+	add("client_id", r.ClientID)
+	add("managed_identity_client_id", r.ManagedIdentityClientID)
+	add("managed_identity_resource_id", r.ManagedIdentityResourceID)
+	add("managed_identity_object_id", r.ManagedIdentityObjectID)
+	add("federated_token_file", r.FederatedTokenFile)
+	for _, f := range secretFields {
+		add(f.name, *f.ptr(&r))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// InferAuthType returns the auth type a Config with a blank auth_type stands
+// for. The rule, first match wins:
+//
+//  1. connection_string set → connection_string
+//  2. sas_token set → sas_token
+//  3. account_key set → account_key (Label Studio's classic storage)
+//  4. client_secret or client_certificate set → service_principal (Label Studio Enterprise's)
+//  5. federated_token_file set → workload_identity
+//  6. any managed_identity_* id set → managed_identity
+//  7. otherwise "" : nothing names a credential, and Validate asks for auth_type,
+//     because guessing between anonymous and the server's identity would be unsafe.
+//
+// Conflicts (say account_key and client_secret together) are reported by
+// Validate, not resolved here.
+func (c Config) InferAuthType() AuthType {
+	switch {
+	case c.AuthType != "":
+		return c.AuthType
+	case c.ConnectionString != "":
+		return AuthConnectionString
+	case c.SASToken != "":
+		return AuthSASToken
+	case c.AccountKey != "":
+		return AuthAccountKey
+	case c.ClientSecret != "" || c.ClientCertificate != "":
+		return AuthServicePrincipal
+	case c.FederatedTokenFile != "":
+		return AuthWorkloadIdentity
+	case c.ManagedIdentityClientID != "" || c.ManagedIdentityResourceID != "" || c.ManagedIdentityObjectID != "":
+		return AuthManagedIdentity
+	}
+	return ""
+}
+
+// Normalized returns c with the auth type inferred, surrounding blanks
+// trimmed, a URL given as account_name moved to endpoint (Label Studio
+// accepts that), and the cloud name lower-cased.
+func (c Config) Normalized() Config {
+	trim := func(s *string) { *s = strings.TrimSpace(*s) }
+	for _, p := range []*string{&c.AccountName, &c.AccountKey, &c.SASToken, &c.ConnectionString, &c.Endpoint,
+		&c.Cloud, &c.AuthorityHost, &c.TenantID, &c.ClientID, &c.ClientSecret, &c.ManagedIdentityClientID,
+		&c.ManagedIdentityResourceID, &c.ManagedIdentityObjectID, &c.FederatedTokenFile} {
+		trim(p)
+	}
+	if strings.HasPrefix(c.AccountName, "http://") || strings.HasPrefix(c.AccountName, "https://") {
+		if c.Endpoint == "" {
+			c.Endpoint = c.AccountName
+		}
+		c.AccountName = ""
+	}
+	c.Cloud = strings.ToLower(c.Cloud)
+	c.AuthType = AuthType(strings.ToLower(string(c.InferAuthType())))
+	return c
+}
+
+// fieldsUsedBy lists, per auth type, the fields that type may use. Any other
+// non-empty field is a conflict, reported so a user never believes a field is
+// in effect when it is ignored.
+var fieldsUsedBy = map[AuthType][]string{
+	AuthAccountKey:       {"account_name", "account_key", "endpoint", "cloud"},
+	AuthSASToken:         {"account_name", "sas_token", "endpoint", "cloud"},
+	AuthConnectionString: {"connection_string"},
+	AuthServicePrincipal: {"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "client_secret", "client_certificate", "client_certificate_password"},
+	AuthManagedIdentity:  {"account_name", "endpoint", "cloud", "managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"},
+	AuthWorkloadIdentity: {"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "federated_token_file"},
+	AuthServerIdentity:   {"account_name", "endpoint", "cloud", "authority_host"},
+	AuthAnonymous:        {"account_name", "endpoint", "cloud"},
+}
+
+func (c *Config) fieldValues() map[string]string {
+	return map[string]string{
+		"account_name": c.AccountName, "account_key": c.AccountKey, "sas_token": c.SASToken,
+		"connection_string": c.ConnectionString, "endpoint": c.Endpoint, "cloud": c.Cloud,
+		"authority_host": c.AuthorityHost, "tenant_id": c.TenantID, "client_id": c.ClientID,
+		"client_secret": c.ClientSecret, "client_certificate": c.ClientCertificate,
+		"client_certificate_password":  c.ClientCertificatePassword,
+		"managed_identity_client_id":   c.ManagedIdentityClientID,
+		"managed_identity_resource_id": c.ManagedIdentityResourceID,
+		"managed_identity_object_id":   c.ManagedIdentityObjectID,
+		"federated_token_file":         c.FederatedTokenFile,
+	}
+}
+
+var accountNamePattern = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+
+// Validate checks c (after Normalized) and reports every problem at once as
+// an EINVALID *blobmark.Error whose Fields name each offending field. Values
+// of secret fields never appear in the messages.
+func (c Config) Validate() error {
+	c = c.Normalized()
+	problems := map[string][]string{}
+	add := func(field, format string, args ...any) {
+		problems[field] = append(problems[field], fmt.Sprintf(format, args...))
+	}
+
+	allowed, known := fieldsUsedBy[c.AuthType]
+	switch {
+	case c.AuthType == "":
+		add("auth_type", "auth_type is required: no field identifies a credential; use one of %s", authTypeList())
+	case !known:
+		add("auth_type", "unknown auth_type %q; use one of %s", c.AuthType, authTypeList())
+	}
+	if known {
+		used := map[string]bool{}
+		for _, f := range allowed {
+			used[f] = true
+		}
+		for name, v := range c.fieldValues() {
+			if v != "" && !used[name] {
+				add(name, "%s is not used by auth_type %s; remove it", name, c.AuthType)
+			}
+		}
+	}
+
+	if c.Cloud != "" {
+		if _, ok := clouds[c.Cloud]; !ok {
+			add("cloud", "unknown cloud %q; use one of %s", c.Cloud, cloudList())
+		}
+	}
+	if c.Endpoint != "" {
+		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("endpoint", "endpoint must be an http(s) URL such as https://myaccount.blob.core.windows.net/")
+		} else if u.RawQuery != "" {
+			add("endpoint", "endpoint must not carry a query string; put a SAS token in sas_token")
+		}
+	}
+	if c.AuthorityHost != "" {
+		if u, err := url.Parse(c.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" {
+			add("authority_host", "authority_host must be an https URL such as https://login.microsoftonline.com/")
+		}
+	}
+	if c.AccountName != "" && !accountNamePattern.MatchString(c.AccountName) {
+		add("account_name", "account_name must be 3 to 24 lower-case letters and digits")
+	}
+	needAccount := func() {
+		if c.AccountName == "" && c.Endpoint == "" {
+			add("account_name", "account_name (or endpoint) is required for auth_type %s", c.AuthType)
+		}
+	}
+
+	switch c.AuthType {
+	case AuthAccountKey:
+		needAccount()
+		if c.AccountKey == "" {
+			add("account_key", "account_key is required for auth_type account_key")
+		} else if !isBase64(c.AccountKey) {
+			add("account_key", "account_key is not a valid base64 storage account key")
+		}
+		if c.AccountName == "" && c.Endpoint != "" {
+			if _, err := accountFromEndpoint(c.Endpoint); err != nil {
+				add("account_name", "account_name is required: it cannot be read from the endpoint")
+			}
+		}
+	case AuthSASToken:
+		if c.SASToken == "" {
+			add("sas_token", "sas_token is required for auth_type sas_token")
+		} else if _, _, err := splitSAS(c.SASToken); err != nil {
+			add("sas_token", "sas_token must be a SAS query string (sv=…&sig=…) or a full SAS URL")
+		} else if !strings.HasPrefix(c.SASToken, "http") {
+			needAccount()
+		}
+	case AuthConnectionString:
+		if c.ConnectionString == "" {
+			add("connection_string", "connection_string is required for auth_type connection_string")
+		} else if _, err := parseConnectionString(c.ConnectionString); err != nil {
+			add("connection_string", "%s", err.Error())
+		}
+	case AuthServicePrincipal:
+		needAccount()
+		if c.TenantID == "" {
+			add("tenant_id", "tenant_id is required for auth_type service_principal")
+		}
+		if c.ClientID == "" {
+			add("client_id", "client_id is required for auth_type service_principal")
+		}
+		switch {
+		case c.ClientSecret == "" && c.ClientCertificate == "":
+			add("client_secret", "client_secret or client_certificate is required for auth_type service_principal")
+		case c.ClientSecret != "" && c.ClientCertificate != "":
+			add("client_certificate", "give client_secret or client_certificate, not both")
+		case c.ClientCertificate != "":
+			if err := checkCertificate(c.ClientCertificate, c.ClientCertificatePassword); err != nil {
+				add("client_certificate", "%s", err.Error())
+			}
+		}
+		if c.ClientCertificatePassword != "" && c.ClientCertificate == "" {
+			add("client_certificate_password", "client_certificate_password is only used with client_certificate")
+		}
+	case AuthManagedIdentity:
+		needAccount()
+		n := 0
+		for _, v := range []string{c.ManagedIdentityClientID, c.ManagedIdentityResourceID, c.ManagedIdentityObjectID} {
+			if v != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			for _, f := range []string{"managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"} {
+				if c.fieldValues()[f] != "" {
+					add(f, "give at most one of managed_identity_client_id, managed_identity_resource_id, managed_identity_object_id")
+				}
+			}
+		}
+	case AuthWorkloadIdentity:
+		needAccount()
+		if c.ClientID == "" && getenv("AZURE_CLIENT_ID") == "" {
+			add("client_id", "client_id is required (or AZURE_CLIENT_ID in the server's environment)")
+		}
+		if c.TenantID == "" && getenv("AZURE_TENANT_ID") == "" {
+			add("tenant_id", "tenant_id is required (or AZURE_TENANT_ID in the server's environment)")
+		}
+		if c.FederatedTokenFile == "" && getenv("AZURE_FEDERATED_TOKEN_FILE") == "" {
+			add("federated_token_file", "federated_token_file is required (or AZURE_FEDERATED_TOKEN_FILE in the server's environment)")
+		}
+	case AuthServerIdentity, AuthAnonymous:
+		needAccount()
+	}
+
+	if len(problems) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(problems))
+	for k := range problems {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	msg := "invalid Azure connection: " + strings.Join(names, ", ")
+	field := ""
+	if len(names) == 1 {
+		field = names[0]
+		msg = problems[field][0]
+	}
+	return &blobmark.Error{Code: blobmark.EINVALID, Message: msg, Field: field, Fields: problems}
+}
+
+// cacheKey identifies a normalized config, secrets included, so that two
+// projects with the same connection share one client. It is a hash: it is
+// never logged and reveals nothing.
+func (c Config) cacheKey() string {
+	b, _ := json.Marshal(c.Normalized())
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func authTypeList() string {
+	s := make([]string, len(AuthTypes))
+	for i, a := range AuthTypes {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}

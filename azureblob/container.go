@@ -1,0 +1,259 @@
+package azureblob
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// Container is a client for one container. It is cheap: it shares the
+// account client's pipeline, token cache and delegation-key cache.
+type Container struct {
+	acc    *accountClient
+	name   string
+	client *container.Client
+}
+
+// BlobItem is one blob as a listing reports it.
+type BlobItem struct {
+	Name         string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	ContentType  string
+}
+
+// BlobProperties are a blob's metadata as returned by a HEAD or a download.
+type BlobProperties struct {
+	Name         string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	ContentType  string
+	// ContentRange is set for ranged downloads ("bytes 0-99/1234").
+	ContentRange string
+}
+
+// ListOptions select what List returns.
+type ListOptions struct {
+	// Prefix restricts the listing to names that start with it.
+	Prefix string
+	// Recursive lists every blob under Prefix; otherwise only the blobs
+	// directly at Prefix's level ("folders" below it are skipped).
+	Recursive bool
+	// PageSize is the number of blobs asked for per request (Azure caps it at
+	// 5000; 0 means the service default).
+	PageSize int32
+}
+
+// Name returns the container's name.
+func (c *Container) Name() string { return c.name }
+
+// AccountName returns the storage account's name.
+func (c *Container) AccountName() string { return c.acc.cred.account.name }
+
+// Endpoint returns the account's blob service URL, ending in "/".
+func (c *Container) Endpoint() string { return c.acc.cred.account.serviceURL }
+
+// AuthType returns the auth type in effect (inferred when the config left it blank).
+func (c *Container) AuthType() AuthType { return c.acc.cfg.AuthType }
+
+// BlobURL returns the plain URL of a blob, without any credential, with the
+// name URL-encoded.
+func (c *Container) BlobURL(key string) string {
+	return c.acc.cred.account.serviceURL + escapeBlobName(c.name) + "/" + escapeBlobName(key)
+}
+
+// URI returns the azure-blob:// URI of a blob in this container.
+func (c *Container) URI(key string) string { return FormatURI(c.name, key) }
+
+// IsFolderMarker reports whether a listed blob is an empty "directory"
+// placeholder (a name ending in "/" with no content), which tools such as
+// Storage Explorer create and which should not become a task.
+func IsFolderMarker(b BlobItem) bool { return strings.HasSuffix(b.Name, "/") && b.Size == 0 }
+
+// List calls fn with each page of blobs under opts.Prefix, in name order,
+// following continuation markers, so a container of any size is listed with
+// one page in memory. fn's error stops the listing and is returned as is.
+func (c *Container) List(ctx context.Context, opts ListOptions, fn func(page []BlobItem) error) error {
+	var max *int32
+	if opts.PageSize > 0 {
+		max = to.Ptr(opts.PageSize)
+	}
+	if opts.Recursive {
+		pager := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix), MaxResults: max})
+		for pager.More() {
+			resp, err := pager.NextPage(ctx)
+			if err != nil {
+				return c.fail(err, opList, "")
+			}
+			page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
+			for _, b := range resp.Segment.BlobItems {
+				page = append(page, itemOf(b.Name, b.Properties))
+			}
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pager := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix), MaxResults: max})
+	for pager.More() {
+		resp, err := pager.NextPage(ctx)
+		if err != nil {
+			return c.fail(err, opList, "")
+		}
+		page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
+		for _, b := range resp.Segment.BlobItems {
+			page = append(page, itemOf(b.Name, b.Properties))
+		}
+		if len(page) == 0 {
+			continue
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func itemOf(name *string, p *container.BlobProperties) BlobItem {
+	it := BlobItem{Name: deref(name)}
+	if p != nil {
+		if p.ContentLength != nil {
+			it.Size = *p.ContentLength
+		}
+		if p.ETag != nil {
+			it.ETag = string(*p.ETag)
+		}
+		if p.LastModified != nil {
+			it.LastModified = *p.LastModified
+		}
+		it.ContentType = deref(p.ContentType)
+	}
+	return it
+}
+
+// Exists reports whether the container exists. Credentials that cannot read
+// container properties get an error, not false.
+func (c *Container) Exists(ctx context.Context) (bool, error) {
+	_, err := c.client.GetProperties(ctx, nil)
+	if err == nil {
+		return true, nil
+	}
+	if code := responseCode(err); code == "ContainerNotFound" {
+		return false, nil
+	}
+	return false, c.fail(err, opRead, "")
+}
+
+// Properties returns a blob's properties without downloading it.
+func (c *Container) Properties(ctx context.Context, key string) (BlobProperties, error) {
+	resp, err := c.client.NewBlobClient(key).GetProperties(ctx, nil)
+	if err != nil {
+		return BlobProperties{}, c.fail(err, opRead, key)
+	}
+	p := BlobProperties{Name: key, ContentType: deref(resp.ContentType)}
+	if resp.ContentLength != nil {
+		p.Size = *resp.ContentLength
+	}
+	if resp.ETag != nil {
+		p.ETag = string(*resp.ETag)
+	}
+	if resp.LastModified != nil {
+		p.LastModified = *resp.LastModified
+	}
+	return p, nil
+}
+
+// Download is an open blob body with its properties. Close Body.
+type Download struct {
+	Body io.ReadCloser
+	BlobProperties
+}
+
+// Download streams a blob, or the byte range [offset, offset+count) of it
+// when count > 0 (count 0 means to the end). The body is read straight from
+// the network, never buffered whole, and resumes transparently after a
+// dropped connection.
+func (c *Container) Download(ctx context.Context, key string, offset, count int64) (*Download, error) {
+	o := &blob.DownloadStreamOptions{}
+	if offset > 0 || count > 0 {
+		o.Range = blob.HTTPRange{Offset: offset, Count: count}
+	}
+	resp, err := c.client.NewBlobClient(key).DownloadStream(ctx, o)
+	if err != nil {
+		return nil, c.fail(err, opRead, key)
+	}
+	d := &Download{Body: resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3}),
+		BlobProperties: BlobProperties{Name: key, ContentType: deref(resp.ContentType), ContentRange: deref(resp.ContentRange)}}
+	if resp.ContentLength != nil {
+		d.Size = *resp.ContentLength
+	}
+	if resp.ETag != nil {
+		d.ETag = string(*resp.ETag)
+	}
+	if resp.LastModified != nil {
+		d.LastModified = *resp.LastModified
+	}
+	return d, nil
+}
+
+// Upload writes body to key, replacing any existing blob, and returns the new
+// ETag. Large bodies are sent in blocks, so body is streamed, not buffered.
+func (c *Container) Upload(ctx context.Context, key string, body io.Reader, contentType string) (string, error) {
+	o := &blockblob.UploadStreamOptions{}
+	if contentType != "" {
+		o.HTTPHeaders = &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType)}
+	}
+	resp, err := c.client.NewBlockBlobClient(key).UploadStream(ctx, body, o)
+	if err != nil {
+		return "", c.fail(err, opWrite, key)
+	}
+	if resp.ETag == nil {
+		return "", nil
+	}
+	return string(*resp.ETag), nil
+}
+
+// UploadBytes is Upload for a body already in memory.
+func (c *Container) UploadBytes(ctx context.Context, key string, data []byte, contentType string) (string, error) {
+	return c.Upload(ctx, key, bytes.NewReader(data), contentType)
+}
+
+// Delete removes a blob and its snapshots. Deleting a missing blob is an
+// ENOTFOUND error, so callers that do not care can check the code.
+func (c *Container) Delete(ctx context.Context, key string) error {
+	_, err := c.client.NewBlobClient(key).Delete(ctx, &blob.DeleteOptions{DeleteSnapshots: to.Ptr(blob.DeleteSnapshotsOptionTypeInclude)})
+	if err != nil {
+		return c.fail(err, opDelete, key)
+	}
+	return nil
+}
+
+// fail translates an error of an operation on this container.
+func (c *Container) fail(err error, op operation, key string) error {
+	return translate(err, errContext{op: op, account: c.acc.cred.account.name, container: c.name, key: key,
+		authType: c.acc.cfg.AuthType, endpoint: c.acc.cred.account.serviceURL, secrets: c.acc.cfg.Secrets()})
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

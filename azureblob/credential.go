@@ -1,0 +1,218 @@
+package azureblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+)
+
+// credential is what one Config authenticates with: exactly one of a token
+// credential (every Entra ID type), a shared key, or a SAS token; anonymous
+// when all are empty.
+type credential struct {
+	token     azcore.TokenCredential
+	sharedKey *service.SharedKeyCredential
+	sasToken  string
+	account   account
+	// identity describes the token source in error messages (never a secret).
+	identity string
+}
+
+// newCredential is the one function that turns a validated, normalized
+// Config into a credential. Every auth type is decided here and nowhere else.
+func newCredential(c Config, opts Options) (*credential, error) {
+	acct, err := resolveAccount(c)
+	if err != nil && c.AuthType != AuthConnectionString {
+		return nil, &fieldErr{field: "endpoint", err: err}
+	}
+	cred := &credential{account: acct}
+	entra := entraOptions(c, opts)
+
+	switch c.AuthType {
+	case AuthAccountKey:
+		cred.sharedKey, err = service.NewSharedKeyCredential(acct.name, c.AccountKey)
+	case AuthSASToken:
+		_, cred.sasToken, err = splitSAS(c.SASToken)
+	case AuthConnectionString:
+		var cs connectionString
+		if cs, err = parseConnectionString(c.ConnectionString); err != nil {
+			break
+		}
+		cred.account = account{serviceURL: cs.blobEndpoint, name: cs.accountName}
+		if cs.accountKey != "" {
+			cred.sharedKey, err = service.NewSharedKeyCredential(cs.accountName, cs.accountKey)
+		} else {
+			cred.sasToken = strings.TrimPrefix(cs.sas, "?")
+		}
+	case AuthServicePrincipal:
+		if c.ClientCertificate != "" {
+			certs, key, perr := azidentity.ParseCertificates([]byte(c.ClientCertificate), []byte(c.ClientCertificatePassword))
+			if perr != nil {
+				return nil, &fieldErr{field: "client_certificate", err: errors.New("client_certificate could not be read")}
+			}
+			cred.identity = fmt.Sprintf("service principal %s (certificate) in tenant %s at %s", c.ClientID, c.TenantID, entra.authority)
+			cred.token, err = azidentity.NewClientCertificateCredential(c.TenantID, c.ClientID, certs, key, &azidentity.ClientCertificateCredentialOptions{
+				ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery, SendCertificateChain: true})
+		} else {
+			cred.identity = fmt.Sprintf("service principal %s in tenant %s at %s", c.ClientID, c.TenantID, entra.authority)
+			cred.token, err = azidentity.NewClientSecretCredential(c.TenantID, c.ClientID, c.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+				ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery})
+		}
+	case AuthManagedIdentity:
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: identityClientOptions(opts)}
+		cred.identity = "system-assigned managed identity"
+		switch {
+		case c.ManagedIdentityClientID != "":
+			o.ID = azidentity.ClientID(c.ManagedIdentityClientID)
+			cred.identity = "user-assigned managed identity with client id " + c.ManagedIdentityClientID
+		case c.ManagedIdentityResourceID != "":
+			o.ID = azidentity.ResourceID(c.ManagedIdentityResourceID)
+			cred.identity = "user-assigned managed identity " + c.ManagedIdentityResourceID
+		case c.ManagedIdentityObjectID != "":
+			o.ID = azidentity.ObjectID(c.ManagedIdentityObjectID)
+			cred.identity = "user-assigned managed identity with object id " + c.ManagedIdentityObjectID
+		}
+		cred.token, err = azidentity.NewManagedIdentityCredential(o)
+	case AuthWorkloadIdentity:
+		clientID, tenantID, file := firstNonEmpty(c.ClientID, getenv("AZURE_CLIENT_ID")), firstNonEmpty(c.TenantID, getenv("AZURE_TENANT_ID")), firstNonEmpty(c.FederatedTokenFile, getenv("AZURE_FEDERATED_TOKEN_FILE"))
+		cred.identity = fmt.Sprintf("workload identity %s in tenant %s at %s", clientID, tenantID, entra.authority)
+		cred.token, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery,
+			ClientID: clientID, TenantID: tenantID, TokenFilePath: file})
+	case AuthServerIdentity:
+		cred.identity = "the server's own Azure identity (environment, workload identity, managed identity or Azure CLI)"
+		cred.token, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+			ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery})
+	case AuthAnonymous:
+	default:
+		return nil, &fieldErr{field: "auth_type", err: fmt.Errorf("unknown auth_type %q", c.AuthType)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cred.token != nil {
+		timeout := opts.IdentityTimeout
+		if timeout <= 0 {
+			timeout = defaultIdentityTimeout
+		}
+		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: c.AuthType == AuthManagedIdentity || c.AuthType == AuthServerIdentity}
+	}
+	return cred, nil
+}
+
+// fieldErr marks a construction failure caused by one config field.
+type fieldErr struct {
+	field string
+	err   error
+}
+
+func (e *fieldErr) Error() string { return e.field + ": " + e.err.Error() }
+func (e *fieldErr) Unwrap() error { return e.err }
+
+// entra bundles the Entra ID settings shared by the service principal,
+// workload identity and server identity credentials.
+type entra struct {
+	client      azcore.ClientOptions
+	authority   string
+	noDiscovery bool
+}
+
+// entraOptions picks the authority: authority_host if set, else the named
+// cloud's, else AZURE_AUTHORITY_HOST (the SDK's own default), else the public
+// cloud. Instance discovery is disabled for any authority that is not one of
+// the clouds' own, because discovery would ask the public cloud about it and
+// no environment variable can turn that off.
+func entraOptions(c Config, opts Options) entra {
+	e := entra{client: identityClientOptions(opts)}
+	switch {
+	case c.AuthorityHost != "":
+		e.authority = c.AuthorityHost
+	case c.Cloud != "":
+		e.authority = cloudFor(c.Cloud).authorityHost
+	case os.Getenv("AZURE_AUTHORITY_HOST") != "":
+		e.authority = os.Getenv("AZURE_AUTHORITY_HOST")
+	default:
+		e.authority = cloudFor("public").authorityHost
+	}
+	if !strings.HasSuffix(e.authority, "/") {
+		e.authority += "/"
+	}
+	e.client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: e.authority, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
+	e.noDiscovery = !isKnownAuthority(e.authority)
+	return e
+}
+
+func identityClientOptions(opts Options) azcore.ClientOptions {
+	return azcore.ClientOptions{Transport: opts.Transport}
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+const defaultIdentityTimeout = 10 * time.Second
+
+// boundedCredential gives every token request a deadline. The SDK retries an
+// unreachable managed-identity endpoint for a long time (IMDS: six retries
+// with growing delays), which would hang an import or a media request; a
+// bounded failure with a clear message is more useful.
+type boundedCredential struct {
+	inner    azcore.TokenCredential
+	timeout  time.Duration
+	identity string
+	managed  bool
+}
+
+// GetToken implements azcore.TokenCredential.
+func (b *boundedCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	cx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	tok, err := b.inner.GetToken(cx, o)
+	if err != nil {
+		if ctx.Err() == nil && cx.Err() != nil {
+			return tok, &identityTimeoutError{identity: b.identity, timeout: b.timeout, managed: b.managed, err: err}
+		}
+		return tok, &tokenError{identity: b.identity, managed: b.managed, err: err}
+	}
+	return tok, nil
+}
+
+// identityTimeoutError reports an identity endpoint that did not answer in time.
+type identityTimeoutError struct {
+	identity string
+	timeout  time.Duration
+	managed  bool
+	err      error
+}
+
+func (e *identityTimeoutError) Error() string {
+	return fmt.Sprintf("getting a token for %s took longer than %s: %v", e.identity, e.timeout, e.err)
+}
+func (e *identityTimeoutError) Unwrap() error { return e.err }
+
+// tokenError marks a failure to get a token, as opposed to a storage failure,
+// and remembers whose token it was.
+type tokenError struct {
+	identity string
+	managed  bool
+	err      error
+}
+
+func (e *tokenError) Error() string {
+	return "getting a token for " + e.identity + ": " + e.err.Error()
+}
+func (e *tokenError) Unwrap() error { return e.err }
