@@ -1,0 +1,23 @@
+# The README's two commands: `make demo` and `make test`. Both install what a
+# fresh machine lacks first (scripts/setup.sh), so they work from a clean clone.
+GO ?= go
+
+.PHONY: setup test demo build bench vet
+
+setup:
+	./scripts/setup.sh
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/blobmark ./cmd/blobmark
+
+vet:
+	$(GO) vet ./...
+
+test: setup vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+demo: setup build
+	./scripts/demo.sh
+
+bench: setup
+	$(GO) run ./bench $(BENCH)
