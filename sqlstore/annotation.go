@@ -1,0 +1,204 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/blobmark/blobmark"
+)
+
+const annotationColumns = `a.id, a.task_id, a.project_id, a.result, a.was_cancelled, a.ground_truth, a.lead_time,
+	a.completed_by, a.created_at, a.updated_at`
+
+// liveAnnotation hides annotations of deleted projects, like liveTask.
+const liveAnnotation = " FROM annotations a JOIN projects p ON p.id = a.project_id AND p.deleted_at IS NULL "
+
+func scanAnnotation(row interface{ Scan(...any) error }) (*blobmark.Annotation, error) {
+	var a blobmark.Annotation
+	var result string
+	var completedBy sql.NullInt64
+	var created, updated timeValue
+	err := row.Scan(&a.ID, &a.TaskID, &a.ProjectID, &result, &a.WasCancelled, &a.GroundTruth, &a.LeadTime,
+		&completedBy, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	a.Result = json.RawMessage(result)
+	a.CompletedBy = completedBy.Int64
+	a.CreatedAt, a.UpdatedAt = created.Time, updated.Time
+	return &a, nil
+}
+
+// CreateAnnotation stores a on its task and updates the task's and the
+// project's counters in the same transaction.
+func (db *DB) CreateAnnotation(ctx context.Context, a *blobmark.Annotation) error {
+	result, err := jsonValue("result", a.Result, "[]")
+	if err != nil {
+		return err
+	}
+	if a.CompletedBy == 0 {
+		a.CompletedBy = blobmark.UserIDFromContext(ctx)
+	}
+	now := db.timestamp()
+	return db.inTx(ctx, "create annotation", func(tx *Tx) error {
+		var projectID int64
+		err := tx.queryRow(ctx, "SELECT t.project_id"+liveTask+"WHERE t.id = ?", a.TaskID).Scan(&projectID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("task")
+		} else if err != nil {
+			return err
+		}
+		err = tx.queryRow(ctx, `INSERT INTO annotations (task_id, project_id, result, was_cancelled, ground_truth,
+			lead_time, completed_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.TaskID, projectID, result, a.WasCancelled, a.GroundTruth, a.LeadTime, nullID(a.CompletedBy), now, now).Scan(&a.ID)
+		if err != nil {
+			return err
+		}
+		a.ProjectID, a.Result, a.CreatedAt, a.UpdatedAt = projectID, json.RawMessage(result), now, now
+		if err := tx.countAnnotation(ctx, a.TaskID, a.WasCancelled, +1); err != nil {
+			return err
+		}
+		return tx.fire(ctx, Event{Kind: AnnotationCreated, ProjectID: projectID, TaskID: a.TaskID, AnnotationID: a.ID})
+	})
+}
+
+// countAnnotation adds (sign +1) or removes (sign -1) one annotation from
+// its task's counters and the project's. A cancelled annotation counts in
+// cancelled_annotations only; total_annotations and is_labeled count the
+// others, as in Label Studio. The UPDATE … RETURNING reads the counters it
+// wrote, so concurrent writers on PostgreSQL cannot lose an update.
+func (tx *Tx) countAnnotation(ctx context.Context, taskID int64, cancelled bool, sign int) error {
+	dTotal, dCancelled := sign, 0
+	if cancelled {
+		dTotal, dCancelled = 0, sign
+	}
+	var projectID int64
+	var total int
+	err := tx.queryRow(ctx, `UPDATE tasks SET total_annotations = total_annotations + ?,
+		cancelled_annotations = cancelled_annotations + ?,
+		is_labeled = (total_annotations + ? >= (SELECT maximum_annotations FROM projects WHERE projects.id = tasks.project_id)),
+		updated_at = ? WHERE id = ? RETURNING project_id, total_annotations`,
+		dTotal, dCancelled, dTotal, tx.db.timestamp(), taskID).Scan(&projectID, &total)
+	if err != nil {
+		return err
+	}
+	dWith := boolInt(total > 0) - boolInt(total-dTotal > 0)
+	if dTotal == 0 && dWith == 0 {
+		return nil
+	}
+	_, err = tx.exec(ctx, `UPDATE projects SET total_annotations_number = total_annotations_number + ?,
+		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ?`, dTotal, dWith, projectID)
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// FindAnnotationByID returns an annotation of a live project.
+func (db *DB) FindAnnotationByID(ctx context.Context, id int64) (*blobmark.Annotation, error) {
+	a, err := scanAnnotation(db.queryRow(ctx, "SELECT "+annotationColumns+liveAnnotation+"WHERE a.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("annotation")
+	}
+	return a, translate("find annotation", err)
+}
+
+// FindAnnotations returns a task's annotations in id order; ENOTFOUND when
+// the task does not exist, so an empty list always means a real task.
+func (db *DB) FindAnnotations(ctx context.Context, taskID int64) ([]*blobmark.Annotation, error) {
+	var one int
+	err := db.queryRow(ctx, "SELECT 1"+liveTask+"WHERE t.id = ?", taskID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("task")
+	} else if err != nil {
+		return nil, translate("find annotations", err)
+	}
+	rows, err := db.query(ctx, "SELECT "+annotationColumns+" FROM annotations a WHERE a.task_id = ? ORDER BY a.id", taskID)
+	if err != nil {
+		return nil, translate("find annotations", err)
+	}
+	defer rows.Close()
+	list := []*blobmark.Annotation{}
+	for rows.Next() {
+		a, err := scanAnnotation(rows)
+		if err != nil {
+			return nil, translate("find annotations", err)
+		}
+		list = append(list, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("find annotations", err)
+	}
+	return list, nil
+}
+
+// UpdateAnnotation applies upd; a change of was_cancelled moves the
+// annotation between its task's counters.
+func (db *DB) UpdateAnnotation(ctx context.Context, id int64, upd blobmark.AnnotationUpdate) (*blobmark.Annotation, error) {
+	var result string
+	if upd.Result != nil {
+		var err error
+		if result, err = jsonValue("result", upd.Result, "[]"); err != nil {
+			return nil, err
+		}
+	}
+	var out *blobmark.Annotation
+	err := db.inTx(ctx, "update annotation", func(tx *Tx) error {
+		a, err := scanAnnotation(tx.queryRow(ctx, "SELECT "+annotationColumns+liveAnnotation+"WHERE a.id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("annotation")
+		} else if err != nil {
+			return err
+		}
+		wasCancelled := a.WasCancelled
+		if upd.Result != nil {
+			a.Result = json.RawMessage(result)
+		}
+		set(&a.WasCancelled, upd.WasCancelled)
+		set(&a.GroundTruth, upd.GroundTruth)
+		set(&a.LeadTime, upd.LeadTime)
+		a.UpdatedAt = db.timestamp()
+		if _, err := tx.exec(ctx, `UPDATE annotations SET result = ?, was_cancelled = ?, ground_truth = ?, lead_time = ?,
+			updated_at = ? WHERE id = ?`, string(a.Result), a.WasCancelled, a.GroundTruth, a.LeadTime, a.UpdatedAt, id); err != nil {
+			return err
+		}
+		if a.WasCancelled != wasCancelled {
+			if err := tx.countAnnotation(ctx, a.TaskID, wasCancelled, -1); err != nil {
+				return err
+			}
+			if err := tx.countAnnotation(ctx, a.TaskID, a.WasCancelled, +1); err != nil {
+				return err
+			}
+		}
+		out = a
+		return tx.fire(ctx, Event{Kind: AnnotationUpdated, ProjectID: a.ProjectID, TaskID: a.TaskID, AnnotationID: id})
+	})
+	return out, err
+}
+
+// DeleteAnnotation deletes an annotation and takes it off its task's and
+// project's counters.
+func (db *DB) DeleteAnnotation(ctx context.Context, id int64) error {
+	return db.inTx(ctx, "delete annotation", func(tx *Tx) error {
+		var taskID, projectID int64
+		var cancelled bool
+		err := tx.queryRow(ctx, `DELETE FROM annotations WHERE id = ?
+			AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)
+			RETURNING task_id, project_id, was_cancelled`, id).Scan(&taskID, &projectID, &cancelled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("annotation")
+		} else if err != nil {
+			return err
+		}
+		if err := tx.countAnnotation(ctx, taskID, cancelled, -1); err != nil {
+			return err
+		}
+		return tx.fire(ctx, Event{Kind: AnnotationDeleted, ProjectID: projectID, TaskID: taskID, AnnotationID: id})
+	})
+}

@@ -1,0 +1,122 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+)
+
+// JobsConfig says how this process works jobs. The zero value works the
+// default queue with a few workers.
+type JobsConfig struct {
+	// Workers holds the job workers by kind (see package jobs). Required.
+	Workers *river.Workers
+	// Queues maps queue names to how many jobs of each run at once; nil means
+	// river.QueueDefault with MaxWorkers.
+	Queues map[string]river.QueueConfig
+	// MaxWorkers is the concurrency of the default queue when Queues is nil:
+	// 0 means 4 on SQLite (one writer; more would only queue) and 10 on
+	// PostgreSQL.
+	MaxWorkers int
+	// PollInterval is how often to look for new jobs. River's SQLite driver
+	// also wakes on inserts; PostgreSQL over database/sql only polls. 0 means
+	// River's default (1s).
+	PollInterval time.Duration
+}
+
+func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
+	if db.dialect == Postgres {
+		return riverdatabasesql.New(db.write)
+	}
+	return riversqlite.New(db.write)
+}
+
+// newRiverClient builds the insert-only client that every transaction
+// enqueues through. It is never started, so it costs nothing on a replica
+// that works no jobs.
+func (db *DB) newRiverClient() error {
+	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger})
+	if err != nil {
+		return wrapInternal("job queue client", err)
+	}
+	db.river = c
+	return nil
+}
+
+// River returns the insert-only River client, for listing and inspecting
+// jobs (JobList, JobGet). Insert jobs with (*Tx).InsertJob inside a store
+// transaction instead, so they commit with the write that caused them.
+func (db *DB) River() *river.Client[*sql.Tx] { return db.river }
+
+// StartJobs starts working jobs with cfg.Workers until StopJobs or Close.
+// Register every worker before the call (jobs.Register does blobmark's).
+func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
+	if cfg.Workers == nil {
+		return blobmark.Errorf(blobmark.EINVALID, "no job workers registered")
+	}
+	db.jobsMu.Lock()
+	defer db.jobsMu.Unlock()
+	if db.worker != nil {
+		return blobmark.Errorf(blobmark.ECONFLICT, "jobs are already running")
+	}
+	queues := cfg.Queues
+	if queues == nil {
+		n := cfg.MaxWorkers
+		if n <= 0 {
+			n = 4
+			if db.dialect == Postgres {
+				n = 10
+			}
+		}
+		queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+	}
+	c, err := river.NewClient(db.riverDriver(), &river.Config{
+		Logger:            db.logger,
+		Queues:            queues,
+		Workers:           cfg.Workers,
+		FetchPollInterval: cfg.PollInterval,
+		// Without a listener River cannot be told about new jobs on
+		// PostgreSQL; it polls instead.
+		PollOnly: db.dialect == Postgres,
+	})
+	if err != nil {
+		return wrapInternal("job queue client", err)
+	}
+	// The client outlives the request that started it; only StopJobs ends it.
+	if err := c.Start(context.WithoutCancel(ctx)); err != nil {
+		return wrapInternal("start job queue", err)
+	}
+	db.worker = c
+	return nil
+}
+
+// StopJobs stops working jobs. It waits until ctx is done for jobs in flight
+// to finish; then it cancels them, so River records them as failed attempts
+// to be retried, by this process after a restart or by another replica. Main
+// calls it on SIGTERM with its shutdown deadline, before Close.
+func (db *DB) StopJobs(ctx context.Context) error {
+	db.jobsMu.Lock()
+	defer db.jobsMu.Unlock()
+	c := db.worker
+	if c == nil {
+		return nil
+	}
+	err := c.Stop(ctx)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		hardCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = c.StopAndCancel(hardCtx)
+	}
+	if err != nil {
+		return wrapInternal("stop job queue", err)
+	}
+	db.worker = nil
+	return nil
+}

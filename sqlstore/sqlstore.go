@@ -1,0 +1,285 @@
+// Package sqlstore stores blobmark's domain in SQLite or PostgreSQL through
+// database/sql, and runs the River job queue on the same database.
+//
+// Both dialects share every query: the differences (placeholders, column
+// types, how a connection is configured) sit behind a small dialect seam, so a
+// fix to a query is a fix on both stores, and one conformance suite
+// (storetest) checks both.
+//
+// A *DB holds the River client too, because River needs the same driver and
+// because a domain write and the jobs it causes must commit in one
+// transaction: deleting a project and enqueueing its purge either both happen
+// or neither does.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/riverqueue/river"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+)
+
+// Config says which database to open and how. The zero value opens
+// ./data/blobmark.db with SQLite.
+type Config struct {
+	// DatabaseURL selects PostgreSQL when it starts with postgres:// or
+	// postgresql://. Empty means an SQLite file in DataDir.
+	DatabaseURL string
+	// DataDir holds the SQLite file blobmark.db; it defaults to ./data and is
+	// created with mode 0700 because the database holds password hashes.
+	DataDir string
+	// Logger receives the store's and the job queue's logs; nil discards them.
+	Logger *slog.Logger
+	// Clock stamps created_at/updated_at; nil means time.Now. Tests set it to
+	// get stable timestamps.
+	Clock blobmark.Clock
+	// Hooks run inside the transaction of every domain write, in order, so
+	// that the jobs they enqueue commit or roll back with the write.
+	Hooks []Hook
+	// SkipMigrations opens the database as it is, for tools that must not
+	// change the schema; Open then fails if the schema is not current.
+	SkipMigrations bool
+	// MaxConns bounds the PostgreSQL pool and the SQLite read pool; 0 picks a
+	// default from the number of CPUs.
+	MaxConns int
+}
+
+// Dialect names the SQL dialect of a database, for the few statements that
+// cannot be written the same way on both.
+type Dialect string
+
+// The dialects sqlstore speaks.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open blobmark database. It implements blobmark.UserService,
+// ProjectService, TaskService and AnnotationService, and it enqueues and
+// (after StartJobs) works River jobs.
+type DB struct {
+	dialect Dialect
+	// write serves every transaction. On SQLite it has exactly one connection,
+	// so writers queue in Go instead of failing with SQLITE_BUSY.
+	write *sql.DB
+	// read serves plain reads; on PostgreSQL it is the same pool as write.
+	read   *sql.DB
+	logger *slog.Logger
+	now    blobmark.Clock
+	hooks  []Hook
+	path   string // SQLite file, "" on PostgreSQL
+
+	river *river.Client[*sql.Tx] // enqueues only; never started
+
+	jobsMu sync.Mutex
+	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
+}
+
+// Interface checks: a *DB is every store service the HTTP API needs.
+var (
+	_ blobmark.UserService       = (*DB)(nil)
+	_ blobmark.ProjectService    = (*DB)(nil)
+	_ blobmark.TaskService       = (*DB)(nil)
+	_ blobmark.AnnotationService = (*DB)(nil)
+)
+
+// Open opens (and creates, for SQLite) the database that cfg names, applies
+// blobmark's and River's migrations unless cfg.SkipMigrations, and returns it
+// ready to serve. Jobs are enqueued from the start; they are worked only
+// after StartJobs.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
+		err = db.openPostgres(ctx, cfg)
+	case cfg.DatabaseURL == "":
+		err = db.openSQLite(ctx, cfg)
+	default:
+		return nil, blobmark.Errorf(blobmark.EINVALID, "database URL must start with postgres:// or postgresql://, or be empty for SQLite")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.newRiverClient(); err != nil {
+		db.closePools()
+		return nil, err
+	}
+	if cfg.SkipMigrations {
+		err = db.checkMigrated(ctx)
+	} else {
+		err = db.Migrate(ctx)
+	}
+	if err != nil {
+		db.closePools()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(ctx context.Context, cfg Config) error {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = "./data"
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot create the data directory", Err: err}
+	}
+	db.dialect = SQLite
+	db.path = filepath.Join(dir, "blobmark.db")
+
+	// Every connection gets the same pragmas: WAL so readers never block the
+	// writer, a busy timeout for the rare cross-process lock (a CLI command
+	// beside a running server), enforced foreign keys (off by default in
+	// SQLite), and synchronous=NORMAL, which is durable across application
+	// crashes in WAL mode and much faster than FULL. _time_format writes times
+	// in SQLite's own sortable format.
+	base := "file:" + db.path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	// BEGIN IMMEDIATE takes the write lock up front: a deferred transaction
+	// that reads and then writes can fail at once with SQLITE_BUSY when another
+	// process wrote in between, whatever the busy timeout.
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return wrapInternal("open sqlite", err)
+	}
+	write.SetMaxOpenConns(1) // one writer; River's SQLite driver asks for it too
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = write.Close()
+		return wrapInternal("open sqlite", err)
+	}
+	n := cfg.MaxConns
+	if n <= 0 {
+		n = max(4, runtime.NumCPU())
+	}
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	db.write, db.read = write, read
+	// The first connection creates the file and switches it to WAL; doing it
+	// on the writer first keeps readers from racing to create it.
+	if err := write.PingContext(ctx); err != nil {
+		db.closePools()
+		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot open the SQLite database", Err: err}
+	}
+	if err := os.Chmod(db.path, 0o600); err != nil {
+		db.closePools()
+		return wrapInternal("chmod sqlite", err)
+	}
+	return nil
+}
+
+func (db *DB) openPostgres(ctx context.Context, cfg Config) error {
+	db.dialect = Postgres
+	pool, err := sql.Open("pgx", cfg.DatabaseURL)
+	if err != nil {
+		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
+	}
+	n := cfg.MaxConns
+	if n <= 0 {
+		n = max(10, 4*runtime.NumCPU())
+	}
+	pool.SetMaxOpenConns(n)
+	pool.SetMaxIdleConns(n)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	db.write, db.read = pool, pool
+	if err := pool.PingContext(ctx); err != nil {
+		_ = pool.Close()
+		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot connect to PostgreSQL", Err: err}
+	}
+	return nil
+}
+
+// Ping reports whether the database answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	}
+	if db.read != db.write {
+		if err := db.read.PingContext(ctx); err != nil {
+			return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "database unavailable", Err: err}
+		}
+	}
+	return nil
+}
+
+// Close stops the job workers if they run (cancelling jobs still in flight
+// after a short grace period) and closes the database. Call StopJobs first
+// with the shutdown deadline you want.
+func (db *DB) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := db.StopJobs(ctx)
+	return errors.Join(err, db.closePools())
+}
+
+func (db *DB) closePools() error {
+	var err error
+	if db.read != nil && db.read != db.write {
+		err = db.read.Close()
+	}
+	if db.write != nil {
+		err = errors.Join(err, db.write.Close())
+	}
+	return err
+}
+
+// Dialect returns the dialect of the open database.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL returns the pool that serves writes, for benchmarks that compare the
+// store with bare SQL and for diagnostics. On SQLite it has one connection:
+// do not hold it across calls to the store.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// Rebind rewrites a query written with ? placeholders into the dialect's
+// placeholders ($1, $2, … on PostgreSQL). Queries must not contain a literal
+// question mark.
+func (db *DB) Rebind(query string) string {
+	if db.dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// timestamp returns the current time as stored: UTC, at the microsecond
+// precision PostgreSQL keeps, so both stores return the same value.
+func (db *DB) timestamp() time.Time {
+	return db.now().UTC().Truncate(time.Microsecond)
+}

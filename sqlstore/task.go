@@ -1,0 +1,164 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/blobmark/blobmark"
+)
+
+const taskColumns = `t.id, t.project_id, t.data, t.meta, t.is_labeled, t.total_annotations, t.cancelled_annotations,
+	t.total_predictions, t.inner_id, t.created_at, t.updated_at`
+
+// liveTask joins a task to its project so that tasks of a deleted project
+// are hidden at once, before the purge job removes them.
+const liveTask = " FROM tasks t JOIN projects p ON p.id = t.project_id AND p.deleted_at IS NULL "
+
+func scanTask(row interface{ Scan(...any) error }) (*blobmark.Task, error) {
+	var t blobmark.Task
+	var data, meta string
+	var created, updated timeValue
+	err := row.Scan(&t.ID, &t.ProjectID, &data, &meta, &t.IsLabeled, &t.TotalAnnotations, &t.CancelledAnnotations,
+		&t.TotalPredictions, &t.InnerID, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	t.Data, t.Meta = json.RawMessage(data), json.RawMessage(meta)
+	t.CreatedAt, t.UpdatedAt = created.Time, updated.Time
+	return &t, nil
+}
+
+// jsonObject checks that raw is one JSON object, which is what Label Studio
+// accepts as task data and meta. Empty means def.
+func jsonObject(field string, raw json.RawMessage, def string) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return def, nil
+	}
+	if raw[0] != '{' || !json.Valid(raw) {
+		return "", blobmark.FieldErrorf(field, "Must be a JSON object.")
+	}
+	return string(raw), nil
+}
+
+// jsonValue checks that raw is valid JSON (a region list, usually). Empty
+// means def.
+func jsonValue(field string, raw json.RawMessage, def string) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return def, nil
+	}
+	if !json.Valid(raw) {
+		return "", blobmark.FieldErrorf(field, "Must be valid JSON.")
+	}
+	return string(raw), nil
+}
+
+// FindTaskByID returns a task of a live project.
+func (db *DB) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, error) {
+	t, err := scanTask(db.queryRow(ctx, "SELECT "+taskColumns+liveTask+"WHERE t.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("task")
+	}
+	return t, translate("find task", err)
+}
+
+// FindTasks returns a page of a project's tasks in id order, with the
+// project-wide totals kept on the project row.
+func (db *DB) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.TaskList, error) {
+	limit, offset := pageBounds(f.Page)
+	list := &blobmark.TaskList{Tasks: []*blobmark.Task{}}
+	err := db.queryRow(ctx, `SELECT task_number, total_annotations_number, total_predictions_number
+		FROM projects WHERE id = ? AND deleted_at IS NULL`, f.ProjectID).
+		Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("project")
+	} else if err != nil {
+		return nil, translate("find tasks", err)
+	}
+	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? ORDER BY t.id LIMIT ? OFFSET ?",
+		f.ProjectID, limit, offset)
+	if err != nil {
+		return nil, translate("find tasks", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, translate("find tasks", err)
+		}
+		list.Tasks = append(list.Tasks, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate("find tasks", err)
+	}
+	return list, nil
+}
+
+// UpdateTask replaces a task's data and/or meta.
+func (db *DB) UpdateTask(ctx context.Context, id int64, upd blobmark.TaskUpdate) (*blobmark.Task, error) {
+	var out *blobmark.Task
+	err := db.inTx(ctx, "update task", func(tx *Tx) error {
+		t, err := scanTask(tx.queryRow(ctx, "SELECT "+taskColumns+liveTask+"WHERE t.id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("task")
+		} else if err != nil {
+			return err
+		}
+		if upd.Data != nil {
+			data, err := jsonObject("data", upd.Data, "")
+			if err != nil {
+				return err
+			} else if data == "" {
+				return blobmark.FieldErrorf("data", "This field may not be empty.")
+			}
+			t.Data = json.RawMessage(data)
+		}
+		if upd.Meta != nil {
+			meta, err := jsonObject("meta", upd.Meta, "{}")
+			if err != nil {
+				return err
+			}
+			t.Meta = json.RawMessage(meta)
+		}
+		t.UpdatedAt = db.timestamp()
+		if _, err := tx.exec(ctx, "UPDATE tasks SET data = ?, meta = ?, updated_at = ? WHERE id = ?",
+			string(t.Data), string(t.Meta), t.UpdatedAt, id); err != nil {
+			return err
+		}
+		out = t
+		return tx.fire(ctx, Event{Kind: TaskUpdated, ProjectID: t.ProjectID, TaskID: id})
+	})
+	return out, err
+}
+
+// DeleteTask deletes a task with its annotations and predictions (by
+// cascade) and takes its counts off the project's counters.
+func (db *DB) DeleteTask(ctx context.Context, id int64) error {
+	return db.inTx(ctx, "delete task", func(tx *Tx) error {
+		var projectID int64
+		var total, predictions int
+		err := tx.queryRow(ctx, `DELETE FROM tasks WHERE id = ?
+			AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)
+			RETURNING project_id, total_annotations, total_predictions`, id).Scan(&projectID, &total, &predictions)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("task")
+		} else if err != nil {
+			return err
+		}
+		withAnnotations := 0
+		if total > 0 {
+			withAnnotations = 1
+		}
+		if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - 1,
+			total_annotations_number = total_annotations_number - ?, total_predictions_number = total_predictions_number - ?,
+			num_tasks_with_annotations = num_tasks_with_annotations - ? WHERE id = ?`,
+			total, predictions, withAnnotations, projectID); err != nil {
+			return err
+		}
+		return tx.fire(ctx, Event{Kind: TaskDeleted, ProjectID: projectID, TaskID: id})
+	})
+}

@@ -1,0 +1,124 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/riverqueue/river"
+)
+
+// Tx is one store transaction, handed to hooks so that what they write — above
+// all the jobs they enqueue — commits or rolls back with the domain write that
+// caused it.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// SQL returns the underlying transaction, for hooks that must read or write
+// rows of their own in it. Write queries with ? and pass them through
+// (*DB).Rebind.
+func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// InsertJob enqueues a River job in this transaction: it becomes visible to
+// workers only if the transaction commits.
+func (tx *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := tx.db.river.InsertTx(ctx, tx.tx, args, opts); err != nil {
+		return wrapInternal("enqueue "+args.Kind(), err)
+	}
+	return nil
+}
+
+// EventKind names a domain write that hooks can react to.
+type EventKind string
+
+// The domain writes that run hooks. Future jobs (annotation export, storage
+// sync) hang off these.
+const (
+	ProjectCreated    EventKind = "project.created"
+	ProjectUpdated    EventKind = "project.updated"
+	ProjectDeleted    EventKind = "project.deleted"
+	TasksImported     EventKind = "tasks.imported"
+	TaskUpdated       EventKind = "task.updated"
+	TaskDeleted       EventKind = "task.deleted"
+	AnnotationCreated EventKind = "annotation.created"
+	AnnotationUpdated EventKind = "annotation.updated"
+	AnnotationDeleted EventKind = "annotation.deleted"
+)
+
+// Event describes a domain write to the hooks that run in its transaction.
+// IDs that do not apply are zero.
+type Event struct {
+	Kind         EventKind
+	ProjectID    int64
+	TaskID       int64
+	AnnotationID int64
+	// TaskIDs lists the tasks an import created, in import order.
+	TaskIDs []int64
+}
+
+// Hook runs inside the transaction of a domain write, after the write. An
+// error rolls the whole transaction back and is returned to the caller.
+type Hook func(ctx context.Context, tx *Tx, ev Event) error
+
+// inTx runs fn in a write transaction and commits it when fn succeeds, so
+// every store write and the hooks it fires are all-or-nothing.
+func (db *DB) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(op+": begin", err)
+	}
+	tx := &Tx{tx: sqlTx, db: db}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", rbErr)
+			}
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return translate(op, err)
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return translate(op+": commit", err)
+	}
+	return nil
+}
+
+// fire runs the hooks for ev in tx.
+func (tx *Tx) fire(ctx context.Context, ev Event) error {
+	for _, h := range tx.db.hooks {
+		if err := h(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exec, query and queryRow run a ?-placeholder query in the transaction.
+func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+}
+
+func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+}
+
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+}
+
+// query and queryRow on the DB read from the read pool, outside any
+// transaction.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.Rebind(q), args...)
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.Rebind(q), args...)
+}

@@ -1,0 +1,212 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// tokenPrefixLen is how much of a token is kept in clear, enough to tell
+// tokens apart in `token show` and not enough to guess one.
+const tokenPrefixLen = 6
+
+// dummyHash is compared against when an email is unknown, so that a failed
+// sign-in takes as long whether or not the account exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("blobmark-no-such-user"), bcrypt.DefaultCost)
+
+const userColumns = "id, email, first_name, last_name, date_joined, token_prefix"
+
+func scanUser(row interface{ Scan(...any) error }) (*blobmark.User, error) {
+	var u blobmark.User
+	var joined timeValue
+	if err := row.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix); err != nil {
+		return nil, err
+	}
+	u.DateJoined = joined.Time
+	return &u, nil
+}
+
+// newToken returns a fresh API token (40 hex characters, like Label Studio's)
+// and the SHA-256 hash that is stored in its place. A fast hash is right here:
+// the token is 160 random bits, so there is nothing to brute-force.
+func newToken() (token, hash string) {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	token = hex.EncodeToString(b[:])
+	return token, hashToken(token)
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// emailKey is the form emails are unique and looked up in, so that
+// Ada@example.com and ada@example.com are one account on both stores.
+func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+func validateEmail(email string) error {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return blobmark.FieldErrorf("email", "Enter a valid email address.")
+	}
+	return nil
+}
+
+func hashPassword(password string) (string, error) {
+	if password == "" {
+		return "", blobmark.FieldErrorf("password", "This field may not be blank.")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if errors.Is(err, bcrypt.ErrPasswordTooLong) {
+		return "", blobmark.FieldErrorf("password", "Ensure this field has no more than 72 bytes.")
+	} else if err != nil {
+		return "", wrapInternal("hash password", err)
+	}
+	return string(h), nil
+}
+
+// CreateUser creates a user with a bcrypt-hashed password and returns the
+// user with its new API token, which is not stored and cannot be shown again.
+func (db *DB) CreateUser(ctx context.Context, email, password string) (*blobmark.User, string, error) {
+	email = strings.TrimSpace(email)
+	if err := validateEmail(email); err != nil {
+		return nil, "", err
+	}
+	pwHash, err := hashPassword(password)
+	if err != nil {
+		return nil, "", err
+	}
+	token, tokenHash := newToken()
+	u := &blobmark.User{Email: email, DateJoined: db.timestamp(), TokenPrefix: token[:tokenPrefixLen]}
+	err = db.inTx(ctx, "create user", func(tx *Tx) error {
+		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, password_hash, token_hash, token_prefix, date_joined)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			email, emailKey(email), pwHash, tokenHash, u.TokenPrefix, u.DateJoined).Scan(&u.ID)
+	})
+	if blobmark.ErrorCode(err) == blobmark.ECONFLICT {
+		return nil, "", &blobmark.Error{Code: blobmark.ECONFLICT, Field: "email", Message: "A user with that email already exists.",
+			Fields: map[string][]string{"email": {"A user with that email already exists."}}, Err: err}
+	} else if err != nil {
+		return nil, "", err
+	}
+	return u, token, nil
+}
+
+// FindUserByEmail returns the user with that email, compared without regard
+// to case.
+func (db *DB) FindUserByEmail(ctx context.Context, email string) (*blobmark.User, error) {
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE email_key = ?", emailKey(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("user")
+	}
+	return u, translate("find user", err)
+}
+
+// FindUserByID returns the user with that id.
+func (db *DB) FindUserByID(ctx context.Context, id int64) (*blobmark.User, error) {
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("user")
+	}
+	return u, translate("find user", err)
+}
+
+// errBadCredentials is the one answer to every failed sign-in, so it tells
+// nothing about which part was wrong.
+func errBadCredentials() error {
+	return blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid credentials.")
+}
+
+// AuthenticatePassword returns the user when email and password match.
+func (db *DB) AuthenticatePassword(ctx context.Context, email, password string) (*blobmark.User, error) {
+	var pwHash string
+	var joined timeValue
+	var u blobmark.User
+	err := db.queryRow(ctx, "SELECT "+userColumns+", password_hash FROM users WHERE email_key = ?", emailKey(email)).
+		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &pwHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return nil, errBadCredentials()
+	} else if err != nil {
+		return nil, translate("authenticate", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(pwHash), []byte(password)) != nil {
+		return nil, errBadCredentials()
+	}
+	u.DateJoined = joined.Time
+	return &u, nil
+}
+
+// AuthenticateToken returns the owner of an API token.
+func (db *DB) AuthenticateToken(ctx context.Context, token string) (*blobmark.User, error) {
+	if token == "" {
+		return nil, errBadCredentials()
+	}
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE token_hash = ?", hashToken(token)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errBadCredentials()
+	}
+	return u, translate("authenticate token", err)
+}
+
+// RotateToken replaces a user's API token; the old one stops working at once.
+func (db *DB) RotateToken(ctx context.Context, userID int64) (string, error) {
+	token, tokenHash := newToken()
+	err := db.inTx(ctx, "rotate token", func(tx *Tx) error {
+		res, err := tx.exec(ctx, "UPDATE users SET token_hash = ?, token_prefix = ? WHERE id = ?", tokenHash, token[:tokenPrefixLen], userID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("user")
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// timeValue scans a timestamp from either driver: pgx returns time.Time;
+// modernc returns time.Time for DATETIME columns but a string for computed
+// expressions.
+type timeValue struct{ time.Time }
+
+func (t *timeValue) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		t.Time = v.UTC()
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	case nil:
+		t.Time = time.Time{}
+		return nil
+	}
+	return errors.New("sqlstore: cannot scan timestamp")
+}
+
+func (t *timeValue) parse(s string) error {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v.UTC()
+			return nil
+		}
+	}
+	return errors.New("sqlstore: cannot parse timestamp " + s)
+}
