@@ -1,0 +1,406 @@
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/blobmark/blobmark"
+)
+
+// blobURIScheme is the scheme of the blob references Files mode puts in
+// task data; the resolve endpoint turns them into readable URLs.
+const blobURIScheme = "azure-blob://"
+
+// FileTask returns the Files-mode task of a blob: its data holds the blob's
+// URI under Label Studio's placeholder key, replaced on read by the label
+// config's first data key. The key is kept as-is (no escaping), as Label
+// Studio writes it, so existing exports and clients match.
+func FileTask(container, key string) *blobmark.TaskImport {
+	uri := blobURIScheme + container + "/" + key
+	var b bytes.Buffer
+	b.Grow(len(uri) + len(blobmark.UndefinedDataKey) + 8)
+	b.WriteByte('{')
+	writeJSONString(&b, blobmark.UndefinedDataKey)
+	b.WriteByte(':')
+	writeJSONString(&b, uri)
+	b.WriteByte('}')
+	return &blobmark.TaskImport{Data: json.RawMessage(b.Bytes())}
+}
+
+// writeJSONString writes s as a JSON string without HTML escaping, so keys
+// with & or < are stored as they are named.
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)       // a string always encodes
+	b.Truncate(b.Len() - 1) // Encode appends a newline
+}
+
+// utf8BOM is tolerated at the start of a task file: editors on Windows add it.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ParseTaskFile parses a Tasks-mode file into tasks. It accepts what Label
+// Studio accepts — one JSON object (one task), a JSON array of objects, or
+// JSON lines (one object per line, blank lines allowed) — plus a leading
+// UTF-8 BOM. An object whose "data" is an object is a wrapper ("data",
+// "meta", "annotations", "predictions"); any other object is the task data
+// itself. The file is decoded as a stream and at most limit bytes are read
+// (limit <= 0 means DefaultMaxFileSize).
+//
+// Content errors are EINVALID *blobmark.Error values naming the key and the
+// array index or line number at fault; a file over the limit is ETOOLARGE
+// naming the limit. An error reading r is returned wrapped, so its own
+// classification (e.g. a transient network error) survives.
+func ParseTaskFile(key string, r io.Reader, limit int64) ([]*blobmark.TaskImport, error) {
+	if limit <= 0 {
+		limit = DefaultMaxFileSize
+	}
+	p := &parser{key: key, src: &limitReader{r: r, limit: limit}}
+	p.br = bufio.NewReaderSize(p.src, 64<<10)
+	tasks, err := p.parse()
+	if err != nil {
+		return nil, p.cause(err)
+	}
+	return tasks, nil
+}
+
+// parser holds the state of one ParseTaskFile call.
+type parser struct {
+	key string
+	src *limitReader
+	br  *bufio.Reader
+}
+
+// cause prefers the reader's own failure (over the limit, or a read error)
+// to the syntax error a truncated stream provokes downstream.
+func (p *parser) cause(err error) error {
+	switch {
+	case p.src.tooLarge:
+		return blobmark.Errorf(blobmark.ETOOLARGE, "%s: file is larger than the limit of %s",
+			p.key, formatBytes(p.src.limit))
+	case p.src.err != nil:
+		return fmt.Errorf("%s: reading task file: %w", p.key, p.src.err)
+	}
+	return err
+}
+
+// invalid returns an EINVALID error about this file.
+func (p *parser) invalid(format string, args ...any) error {
+	return blobmark.Errorf(blobmark.EINVALID, "%s: %s", p.key, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) parse() ([]*blobmark.TaskImport, error) {
+	if b, _ := p.br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
+		_, _ = p.br.Discard(len(utf8BOM))
+	}
+	first, err := p.firstByte()
+	if err == io.EOF {
+		return nil, p.invalid("file is empty; expected JSON tasks")
+	} else if err != nil {
+		return nil, err
+	}
+	switch first {
+	case '[':
+		return p.parseArray()
+	case '{':
+		return p.parseObjectOrLines()
+	}
+	return nil, p.invalid("not JSON tasks (expected a JSON object, a JSON array or JSON lines); " +
+		"if these are media files, import them with use_blob_urls (Files mode)")
+}
+
+// firstByte returns the first non-whitespace byte without consuming it.
+func (p *parser) firstByte() (byte, error) {
+	for {
+		c, err := p.br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if !isSpace(c) {
+			return c, p.br.UnreadByte()
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (p *parser) parseArray() ([]*blobmark.TaskImport, error) {
+	dec := json.NewDecoder(p.br)
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil, err
+	}
+	var tasks []*blobmark.TaskImport
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, p.invalid("array index %d: invalid JSON: %s", i, jsonReason(err))
+		}
+		t, err := taskFromJSON(raw)
+		if err != nil {
+			return nil, p.invalid("array index %d: %s", i, err)
+		}
+		tasks = append(tasks, t)
+	}
+	if _, err := dec.Token(); err != nil { // the ']'
+		return nil, p.invalid("invalid JSON array: %s", jsonReason(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, p.invalid("unexpected data after the JSON array")
+	}
+	return tasks, nil
+}
+
+// parseObjectOrLines tells one (possibly pretty-printed) object from JSON
+// lines by the first line: if it is a complete JSON value the file is JSON
+// lines (a one-line object is the same task either way); if not, the file is
+// a single object spread over several lines.
+func (p *parser) parseObjectOrLines() ([]*blobmark.TaskImport, error) {
+	line, err := p.br.ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	atEOF := err == io.EOF
+	if trimmed := bytes.TrimSpace(line); json.Valid(trimmed) {
+		return p.parseLines(trimmed, atEOF)
+	}
+	dec := json.NewDecoder(io.MultiReader(bytes.NewReader(line), p.br))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, p.invalid("invalid JSON: %s", jsonReason(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, p.invalid("unexpected data after the JSON object " +
+			"(for several tasks use a JSON array or one object per line)")
+	}
+	t, err := taskFromJSON(raw)
+	if err != nil {
+		return nil, p.invalid("%s", err)
+	}
+	return []*blobmark.TaskImport{t}, nil
+}
+
+// parseLines parses JSON lines, the first of which has been read already.
+func (p *parser) parseLines(first []byte, atEOF bool) ([]*blobmark.TaskImport, error) {
+	var tasks []*blobmark.TaskImport
+	line := first
+	for n := 1; ; n++ {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			if line[0] != '{' {
+				if !json.Valid(line) {
+					return nil, p.invalid("line %d: invalid JSON", n)
+				}
+				return nil, p.invalid("line %d is not a JSON object", n)
+			}
+			t, err := taskFromJSON(line)
+			if err != nil {
+				return nil, p.invalid("line %d: %s", n, err)
+			}
+			tasks = append(tasks, t)
+		}
+		if atEOF {
+			return tasks, nil
+		}
+		var err error
+		line, err = p.br.ReadBytes('\n')
+		if err == io.EOF {
+			atEOF = true
+		} else if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// jsonReason shortens a decoder error to what helps find the fault.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (near byte %d)", se.Error(), se.Offset)
+	}
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return "unexpected end of file"
+	}
+	return err.Error()
+}
+
+// importAnnotation is the part of an imported annotation blobmark keeps;
+// ids, owners and timestamps come from the importing server.
+type importAnnotation struct {
+	Result       json.RawMessage `json:"result"`
+	WasCancelled bool            `json:"was_cancelled"`
+	GroundTruth  bool            `json:"ground_truth"`
+	LeadTime     float64         `json:"lead_time"`
+}
+
+// importPrediction is the part of an imported prediction blobmark keeps.
+type importPrediction struct {
+	Result       json.RawMessage `json:"result"`
+	Score        *float64        `json:"score"`
+	ModelVersion string          `json:"model_version"`
+}
+
+// taskFromJSON turns one JSON object into a task. Only "data" holding an
+// object makes a wrapper, as in Label Studio: {"data": "some text"} is a bare
+// task whose data field is a string.
+func taskFromJSON(raw []byte) (*blobmark.TaskImport, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %s", jsonReason(err))
+	}
+	data, wrapped := m["data"]
+	if wrapped && !isJSONObject(data) {
+		wrapped = false
+	}
+	if !wrapped {
+		for _, k := range []string{"annotations", "predictions"} {
+			if _, ok := m[k]; ok {
+				return nil, fmt.Errorf(`%q need the task's data inside a "data" object`, k)
+			}
+		}
+		return &blobmark.TaskImport{Data: compact(raw)}, nil
+	}
+	t := &blobmark.TaskImport{Data: compact(data)}
+	if meta, ok := m["meta"]; ok && !isJSONNull(meta) {
+		if !isJSONObject(meta) {
+			return nil, errors.New(`"meta" must be a JSON object`)
+		}
+		t.Meta = compact(meta)
+	}
+	var anns []importAnnotation
+	if err := decodeList(m, "annotations", &anns); err != nil {
+		return nil, err
+	}
+	for i, a := range anns {
+		res, err := resultArray(a.Result)
+		if err != nil {
+			return nil, fmt.Errorf("annotations[%d]: %s", i, err)
+		}
+		t.Annotations = append(t.Annotations, &blobmark.Annotation{
+			Result: res, WasCancelled: a.WasCancelled, GroundTruth: a.GroundTruth, LeadTime: a.LeadTime,
+		})
+	}
+	var preds []importPrediction
+	if err := decodeList(m, "predictions", &preds); err != nil {
+		return nil, err
+	}
+	if preds != nil {
+		// A present (even empty) predictions list is kept non-nil: for a
+		// changed file it means "replace the task's predictions".
+		t.Predictions = make([]*blobmark.Prediction, 0, len(preds))
+	}
+	for i, pr := range preds {
+		res, err := resultArray(pr.Result)
+		if err != nil {
+			return nil, fmt.Errorf("predictions[%d]: %s", i, err)
+		}
+		t.Predictions = append(t.Predictions, &blobmark.Prediction{
+			Result: res, Score: pr.Score, ModelVersion: pr.ModelVersion,
+		})
+	}
+	return t, nil
+}
+
+// decodeList decodes m[name], which must be absent, null or an array of
+// objects, into out (a pointer to a slice).
+func decodeList(m map[string]json.RawMessage, name string, out any) error {
+	raw, ok := m[name]
+	if !ok || isJSONNull(raw) {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return fmt.Errorf("%q must be a JSON array", name)
+	}
+	for i, it := range items {
+		if !isJSONObject(it) {
+			return fmt.Errorf("%s[%d] is not a JSON object", name, i)
+		}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s: %s", name, jsonReason(err))
+	}
+	return nil
+}
+
+// resultArray returns an annotation or prediction result: a JSON array,
+// with a missing or null result taken as empty.
+func resultArray(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || isJSONNull(raw) {
+		return json.RawMessage("[]"), nil
+	}
+	if raw = bytes.TrimSpace(raw); raw[0] != '[' {
+		return nil, errors.New(`"result" must be a JSON array`)
+	}
+	return compact(raw), nil
+}
+
+func isJSONObject(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+func isJSONNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// compact returns valid JSON without insignificant whitespace, in a fresh
+// slice (pretty-printed files would otherwise store their indentation).
+func compact(raw []byte) json.RawMessage {
+	var b bytes.Buffer
+	b.Grow(len(raw))
+	if err := json.Compact(&b, raw); err != nil {
+		return append(json.RawMessage(nil), raw...)
+	}
+	return b.Bytes()
+}
+
+// limitReader reads at most limit bytes and remembers why it stopped: a
+// file over the limit, or a read error of the source.
+type limitReader struct {
+	r        io.Reader
+	limit    int64
+	n        int64
+	tooLarge bool
+	err      error
+}
+
+// errTooLarge stops the decoder once the limit is passed; parser.cause
+// turns it into the ETOOLARGE error naming the key and the limit.
+var errTooLarge = errors.New("file over the size limit")
+
+func (l *limitReader) Read(b []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if room := l.limit - l.n + 1; int64(len(b)) > room {
+		b = b[:room] // one byte past the limit is enough to know it is exceeded
+	}
+	n, err := l.r.Read(b)
+	l.n += int64(n)
+	if l.n > l.limit {
+		l.tooLarge, l.err = true, errTooLarge
+		return 0, l.err
+	}
+	if err != nil && err != io.EOF {
+		l.err = err
+		return n, err
+	}
+	return n, err
+}
+
+// formatBytes writes a byte count the way limits are configured.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

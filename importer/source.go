@@ -1,0 +1,232 @@
+// Package importer is blobmark's import ("source storage") sync engine: it
+// turns a listing of blobs into task rows, page by page, in Label Studio's
+// two import methods (Files: one task per blob; Tasks: JSON, JSON array or
+// JSONL task files), detects changed and deleted blobs, and isolates bad
+// files so one of them never fails a whole sync.
+//
+// It depends only on the domain package and on the small interfaces defined
+// here (Lister, Opener, Sink), so the Azure connector and the SQL store are
+// wired to it by thin adapters and it can be tested without either.
+package importer
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// Defaults used when a Source leaves a tuning field at zero. They keep
+// memory bounded by a page, not by the container.
+const (
+	// DefaultMaxFileSize caps a Tasks-mode file, so one huge blob cannot
+	// exhaust the server's memory.
+	DefaultMaxFileSize = 64 << 20
+	// DefaultPageSize is Azure's largest List Blobs page; fewer round trips
+	// make the sync cost close to the bare listing.
+	DefaultPageSize = 5000
+	// DefaultConcurrency is how many task files are downloaded at once.
+	DefaultConcurrency = 16
+	// DefaultMaxBatchTasks bounds the tasks written in one transaction, so a
+	// page of large task files is split (at file boundaries) rather than held
+	// in memory whole.
+	DefaultMaxBatchTasks = 5000
+	// DefaultProgressInterval is how often progress is reported while a
+	// sync runs; it stays well below the staleness limit after which a
+	// running sync is presumed dead.
+	DefaultProgressInterval = 2 * time.Second
+	// DefaultMaxFailures caps the failures kept for traceback and meta, so a
+	// container of a million bad files does not make a million-line report.
+	DefaultMaxFailures = 100
+)
+
+// Options are an import storage's sync settings as the API stores them.
+// They are validated (and the regex compiled) once by NewSource.
+type Options struct {
+	// Container is the Azure container name.
+	Container string
+	// Prefix limits the sync to keys under it; see NormalizePrefix.
+	Prefix string
+	// RegexFilter, when not empty, keeps only keys it matches at the start
+	// of the full key (Python re.match semantics); see CompileFilter.
+	RegexFilter string
+	// Recursive lists every blob under the prefix; false (Label Studio's
+	// default) takes only blobs directly under it.
+	Recursive bool
+	// UseBlobURLs selects Files mode (one task per blob); false selects Tasks
+	// mode (each blob is a JSON/JSONL task file).
+	UseBlobURLs bool
+	// MaxFileSize caps a Tasks-mode file in bytes; 0 means DefaultMaxFileSize.
+	MaxFileSize int64
+	// SyncChanged re-reads Tasks-mode files whose ETag or size changed and
+	// updates their unannotated tasks in place.
+	SyncChanged bool
+	// SyncDeleted removes unannotated tasks whose blob has disappeared and
+	// marks annotated ones.
+	SyncDeleted bool
+}
+
+// Validate reports every problem of o at once, as one EINVALID *blobmark.Error
+// whose Fields name the storage fields at fault, so the API can answer a
+// create or update with all of them.
+func (o Options) Validate() error {
+	fields := map[string][]string{}
+	if strings.TrimSpace(o.Container) == "" {
+		fields["container"] = append(fields["container"], "container is required")
+	}
+	if _, err := CompileFilter(o.RegexFilter); err != nil {
+		fields["regex_filter"] = append(fields["regex_filter"], blobmark.ErrorMessage(err))
+	}
+	if o.MaxFileSize < 0 {
+		fields["max_file_size"] = append(fields["max_file_size"], "max_file_size must not be negative")
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	e := &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid storage settings", Fields: fields}
+	if len(fields) == 1 {
+		for f, msgs := range fields {
+			e.Field, e.Message = f, msgs[0]
+		}
+	}
+	return e
+}
+
+// Source is a validated, compiled import storage ready to sync: the
+// storage's settings plus the per-run generation and tuning knobs. Build it
+// with NewSource, then set Generation (and any tuning) before Sync.
+type Source struct {
+	// StorageID identifies the import storage to the Sink.
+	StorageID int64
+	// Generation stamps every link this run sees; links left with an older
+	// generation after a complete listing are the deleted blobs. It must
+	// grow from one sync of a storage to the next (a queue job id does); a
+	// retry of the same sync may reuse it.
+	Generation int64
+
+	Container   string         // Container is the Azure container name.
+	Prefix      string         // Prefix is normalised: "" or ending in "/".
+	Filter      *regexp.Regexp // Filter is anchored at the key's start, or nil.
+	Recursive   bool           // Recursive lists all depths under Prefix.
+	UseBlobURLs bool           // UseBlobURLs selects Files mode.
+	MaxFileSize int64          // MaxFileSize caps a task file, in bytes.
+	SyncChanged bool           // SyncChanged re-reads changed task files.
+	SyncDeleted bool           // SyncDeleted reconciles disappeared blobs.
+
+	// Concurrency is how many task files are downloaded at once.
+	Concurrency int
+	// PageSize is the MaxResults asked of the Lister.
+	PageSize int
+	// MaxBatchTasks bounds the tasks created or updated per WriteBatch.
+	MaxBatchTasks int
+	// ProgressInterval is the period of progress reports.
+	ProgressInterval time.Duration
+	// MaxFailures caps the failures kept in Progress.Failures.
+	MaxFailures int
+}
+
+// NewSource validates o and returns the Source of storage storageID with
+// the prefix normalised, the regex compiled and default tuning filled in.
+func NewSource(storageID int64, o Options) (*Source, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	re, _ := CompileFilter(o.RegexFilter)
+	s := &Source{
+		StorageID:   storageID,
+		Container:   o.Container,
+		Prefix:      NormalizePrefix(o.Prefix),
+		Filter:      re,
+		Recursive:   o.Recursive,
+		UseBlobURLs: o.UseBlobURLs,
+		MaxFileSize: o.MaxFileSize,
+		SyncChanged: o.SyncChanged,
+		SyncDeleted: o.SyncDeleted,
+	}
+	s.fillDefaults()
+	return s, nil
+}
+
+// fillDefaults replaces zero tuning fields by the package defaults, so a
+// hand-built Source behaves like one from NewSource.
+func (s *Source) fillDefaults() {
+	if s.MaxFileSize <= 0 {
+		s.MaxFileSize = DefaultMaxFileSize
+	}
+	if s.Concurrency <= 0 {
+		s.Concurrency = DefaultConcurrency
+	}
+	if s.PageSize <= 0 {
+		s.PageSize = DefaultPageSize
+	}
+	if s.MaxBatchTasks <= 0 {
+		s.MaxBatchTasks = DefaultMaxBatchTasks
+	}
+	if s.ProgressInterval <= 0 {
+		s.ProgressInterval = DefaultProgressInterval
+	}
+	if s.MaxFailures <= 0 {
+		s.MaxFailures = DefaultMaxFailures
+	}
+}
+
+// NormalizePrefix returns prefix as Label Studio lists it: leading slashes
+// removed (blob names never start with one) and exactly one trailing slash
+// when not empty, so "data" means the folder data/ and never data2/.
+func NormalizePrefix(prefix string) string {
+	p := strings.TrimLeft(prefix, "/")
+	p = strings.TrimRight(p, "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+// CompileFilter compiles a regex_filter the way a sync applies it: matched
+// at the start of the full key (prefix included), like Python's re.match,
+// not anywhere in it. An empty expression means no filter (nil). An invalid
+// one is an EINVALID *blobmark.Error on field regex_filter, so the API can
+// reject it when the storage is created instead of failing every sync.
+func CompileFilter(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	// Compiling the bare expression first rejects unbalanced input such as
+	// "a)|(b" that the anchoring group would otherwise turn into a valid,
+	// different pattern.
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, &blobmark.Error{
+			Code:  blobmark.EINVALID,
+			Field: "regex_filter",
+			Message: "regex_filter is not a valid regular expression (" + err.Error() +
+				"); blobmark uses RE2 syntax, which has no look-arounds or back-references",
+			Fields: map[string][]string{"regex_filter": {"invalid regular expression: " + err.Error()}},
+			Err:    err,
+		}
+	}
+	return regexp.MustCompile(`\A(?:` + expr + `)`), nil
+}
+
+// InScope reports whether a listed object becomes a task of this source:
+// under the prefix, directly under it unless recursive, not a folder marker,
+// and matched by the filter. Reconcile uses it too, so a link that merely
+// fell out of scope (after a prefix or regex change) is never taken for a
+// deleted blob.
+func (s *Source) InScope(o Object) bool {
+	if o.Folder || strings.HasSuffix(o.Key, "/") || o.Key == "" {
+		return false
+	}
+	return s.keyInScope(o.Key)
+}
+
+// keyInScope is InScope for a bare key.
+func (s *Source) keyInScope(key string) bool {
+	if !strings.HasPrefix(key, s.Prefix) || strings.HasSuffix(key, "/") {
+		return false
+	}
+	if !s.Recursive && strings.Contains(key[len(s.Prefix):], "/") {
+		return false
+	}
+	return s.Filter == nil || s.Filter.MatchString(key)
+}
