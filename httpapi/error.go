@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -133,15 +134,20 @@ func (v validation) err() error {
 	return &blobmark.Error{Code: blobmark.EINVALID, Message: strings.Join(parts, "; "), Fields: map[string][]string(v)}
 }
 
-// writeJSON answers with v as JSON.
+// writeJSON answers with v as JSON. HTML characters stay as they are (label
+// configs are XML), as in Label Studio's answers.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only a programming error gets here (an unsupported type).
-		http.Error(w, `{"detail":"internal error"}`, http.StatusInternalServerError)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"detail":"internal error"}` + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }

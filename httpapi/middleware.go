@@ -168,15 +168,14 @@ func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
 // with Allow when the path exists under other methods, else 404, with a
 // hint when the same path with or without its trailing slash exists
 // (Label Studio is strict about slashes, and so are we).
-func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
+func (s *Server) unmatched(routable func(*http.Request) bool) http.Handler {
 	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	allowed := func(r *http.Request, path string) []string {
 		var out []string
 		for _, m := range methods {
 			u := *r.URL
 			u.Path, u.RawPath = path, ""
-			probe := &http.Request{Method: m, Host: r.Host, URL: &u}
-			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			if routable(&http.Request{Method: m, Host: r.Host, URL: &u}) {
 				out = append(out, m)
 			}
 		}

@@ -76,7 +76,8 @@ func jsonError(err error, prefix string) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
-		return blobmark.Errorf(blobmark.EINVALID, "%sJSON parse error - %s (at byte offset %d).", prefix, syntax.Error(), syntax.Offset)
+		// Offset counts the bytes read, the offending one included.
+		return blobmark.Errorf(blobmark.EINVALID, "%sJSON parse error - %s (at byte offset %d).", prefix, syntax.Error(), max(syntax.Offset-1, 0))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return blobmark.Errorf(blobmark.EINVALID, "%sJSON parse error - unexpected end of input.", prefix)
 	case errors.As(err, &typ):

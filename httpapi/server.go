@@ -100,13 +100,30 @@ func (s *Server) Handler() http.Handler {
 		if rt.auth {
 			h = s.requireUser(h)
 		}
-		mux.Handle(rt.pattern, h)
+		mux.Handle(rt.pattern, &routeHandler{h})
 	}
-	// Every request no route claims lands here, so unknown paths and wrong
-	// methods answer in the JSON envelope rather than ServeMux's plain text.
-	mux.Handle("/", s.unmatched(mux))
-	return s.accessLog(s.recoverPanics(s.limitBody(mux)))
+	// routable reports whether a request reaches one of our routes. For the
+	// rest ServeMux would answer itself, in plain text, and would redirect a
+	// path to its other trailing-slash spelling, which Label Studio answers
+	// with 404; its answers are not *routeHandler, which tells them apart.
+	routable := func(r *http.Request) bool {
+		h, _ := mux.Handler(r)
+		_, ok := h.(*routeHandler)
+		return ok
+	}
+	unmatched := s.unmatched(routable)
+	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !routable(r) {
+			unmatched.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return s.accessLog(s.recoverPanics(s.limitBody(dispatch)))
 }
+
+// routeHandler marks the handlers of registered routes.
+type routeHandler struct{ http.Handler }
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
