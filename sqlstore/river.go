@@ -77,11 +77,16 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		}
 		queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
 	}
+	var cooldown time.Duration
+	if cfg.PollInterval > 0 {
+		cooldown = min(cfg.PollInterval, river.FetchCooldownDefault)
+	}
 	c, err := river.NewClient(db.riverDriver(), &river.Config{
 		Logger:            db.logger,
 		Queues:            queues,
 		Workers:           cfg.Workers,
 		FetchPollInterval: cfg.PollInterval,
+		FetchCooldown:     cooldown,
 		// Without a listener River cannot be told about new jobs on
 		// PostgreSQL; it polls instead.
 		PollOnly: db.dialect == Postgres,

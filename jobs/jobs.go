@@ -1,0 +1,85 @@
+// Package jobs holds blobmark's River workers. Job argument types live in the
+// root package, so the store can enqueue them without importing River's
+// workers, and the workers call the store only through the small interfaces
+// declared here.
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/riverqueue/river"
+)
+
+// Store is everything the workers here need from the database.
+type Store interface {
+	ProjectPurger
+}
+
+// Register adds every blobmark worker to workers, for sqlstore's StartJobs.
+func Register(workers *river.Workers, store Store) error {
+	return river.AddWorkerSafely(workers, &PurgeProjectWorker{Store: store})
+}
+
+// ProjectPurger deletes a deleted project's rows a batch at a time.
+type ProjectPurger interface {
+	// PurgeProject deletes up to limit tasks of a soft-deleted project with
+	// their annotations and predictions, then the project row once no task
+	// is left, and reports done when the project is gone (also when it was
+	// gone already). It refuses a project that is not deleted.
+	PurgeProject(ctx context.Context, projectID int64, limit int) (done bool, err error)
+}
+
+// DefaultPurgeBatch is how many tasks one purge transaction deletes: small
+// enough that no lock is held for long, large enough that a million-task
+// project is gone in a thousand short transactions.
+const DefaultPurgeBatch = 1000
+
+// PurgeProjectWorker works blobmark.PurgeProjectJob: it deletes the project's
+// rows in batches, each in its own transaction, so progress survives a stop
+// or a crash and the retried job carries on where the last one stopped.
+type PurgeProjectWorker struct {
+	river.WorkerDefaults[blobmark.PurgeProjectJob]
+	Store ProjectPurger
+	// BatchSize overrides DefaultPurgeBatch.
+	BatchSize int
+}
+
+// Timeout allows a long purge: batches keep their own transactions short,
+// and a timed-out purge would only start over from where it was.
+func (w *PurgeProjectWorker) Timeout(*river.Job[blobmark.PurgeProjectJob]) time.Duration {
+	return time.Hour
+}
+
+// Work purges the project batch by batch until it is gone or ctx ends; an
+// ended ctx (shutdown) returns its error so River retries the job later.
+func (w *PurgeProjectWorker) Work(ctx context.Context, job *river.Job[blobmark.PurgeProjectJob]) error {
+	batch := w.BatchSize
+	if batch <= 0 {
+		batch = DefaultPurgeBatch
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		done, err := w.Store.PurgeProject(ctx, job.Args.ProjectID, batch)
+		if err != nil {
+			return classify(err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// classify turns errors that no retry can fix (a bad request, a conflict
+// with the data) into a cancelled job; everything else is retried with
+// River's backoff.
+func classify(err error) error {
+	switch blobmark.ErrorCode(err) {
+	case blobmark.EINVALID, blobmark.ECONFLICT, blobmark.ENOTFOUND, blobmark.EFORBIDDEN, blobmark.ENOTIMPLEMENTED:
+		return river.JobCancel(err)
+	}
+	return err
+}
