@@ -1,0 +1,259 @@
+package importer
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/blobmark/blobmark"
+)
+
+// dataOf returns the tasks' data as strings, for compact comparisons.
+func dataOf(tasks []*blobmark.TaskImport) []string {
+	out := make([]string, len(tasks))
+	for i, t := range tasks {
+		out[i] = string(t.Data)
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestParseTaskFileFormats(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"single object", `{"image": "a.png"}`, []string{`{"image":"a.png"}`}},
+		{"pretty object", "{\n  \"image\": \"a.png\",\n  \"n\": 1\n}\n", []string{`{"image":"a.png","n":1}`}},
+		{"array", `[{"t": 1}, {"t": 2}, {"t": 3}]`, []string{`{"t":1}`, `{"t":2}`, `{"t":3}`}},
+		{"pretty array", "[\n {\"t\": 1},\n {\"t\": 2}\n]\n", []string{`{"t":1}`, `{"t":2}`}},
+		{"empty array", `[]`, []string{}},
+		{"jsonl", "{\"t\": 1}\n{\"t\": 2}\n{\"t\": 3}\n", []string{`{"t":1}`, `{"t":2}`, `{"t":3}`}},
+		{"jsonl no final newline", "{\"t\": 1}\n{\"t\": 2}", []string{`{"t":1}`, `{"t":2}`}},
+		{"jsonl blank lines and CRLF", "\r\n{\"t\": 1}\r\n\r\n  \n{\"t\": 2}\r\n\n", []string{`{"t":1}`, `{"t":2}`}},
+		{"BOM object", "\uFEFF{\"t\": 1}", []string{`{"t":1}`}},
+		{"BOM array", "\uFEFF[{\"t\": 1}]", []string{`{"t":1}`}},
+		{"BOM jsonl", "\uFEFF{\"t\": 1}\n{\"t\": 2}\n", []string{`{"t":1}`, `{"t":2}`}},
+		{"leading whitespace", "  \n\t[{\"t\": 1}]", []string{`{"t":1}`}},
+		{"wrapper", `{"data": {"text": "hi"}, "id": 7, "meta": {"m": 1}}`, []string{`{"text":"hi"}`}},
+		{"data not an object is bare", `{"data": "some text"}`, []string{`{"data":"some text"}`}},
+		{"unicode and html kept", `{"t": "<b>é</b> & 日本"}`, []string{`{"t":"<b>é</b> & 日本"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTaskFile("k.json", strings.NewReader(tt.in), 0)
+			if err != nil {
+				t.Fatalf("ParseTaskFile: %v", err)
+			}
+			if d := dataOf(got); !equalStrings(d, tt.want) {
+				t.Fatalf("data = %q, want %q", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTaskFileWrapper(t *testing.T) {
+	in := `[{"data": {"image": "x.png"}, "meta": {"src": "cam1"},
+	  "annotations": [{"result": [{"type": "choices", "value": {"choices": ["cat"]}}], "was_cancelled": false, "ground_truth": true, "lead_time": 2.5}],
+	  "predictions": [{"result": [{"type": "choices"}], "score": 0.9, "model_version": "v3"}, {"model_version": "v4"}]},
+	 {"data": {"image": "y.png"}, "predictions": []},
+	 {"data": {"image": "z.png"}}]`
+	got, err := ParseTaskFile("tasks.json", strings.NewReader(in), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d tasks, want 3", len(got))
+	}
+	first := got[0]
+	if string(first.Data) != `{"image":"x.png"}` || string(first.Meta) != `{"src":"cam1"}` {
+		t.Errorf("data/meta = %s / %s", first.Data, first.Meta)
+	}
+	if len(first.Annotations) != 1 {
+		t.Fatalf("annotations = %d, want 1", len(first.Annotations))
+	}
+	a := first.Annotations[0]
+	if string(a.Result) != `[{"type":"choices","value":{"choices":["cat"]}}]` || !a.GroundTruth || a.LeadTime != 2.5 || a.WasCancelled {
+		t.Errorf("annotation = %+v (result %s)", a, a.Result)
+	}
+	if len(first.Predictions) != 2 {
+		t.Fatalf("predictions = %d, want 2", len(first.Predictions))
+	}
+	p := first.Predictions[0]
+	if string(p.Result) != `[{"type":"choices"}]` || p.Score == nil || *p.Score != 0.9 || p.ModelVersion != "v3" {
+		t.Errorf("prediction = %+v", p)
+	}
+	if string(first.Predictions[1].Result) != `[]` || first.Predictions[1].Score != nil {
+		t.Errorf("prediction without result = %+v (result %s)", first.Predictions[1], first.Predictions[1].Result)
+	}
+	// An explicit empty list means "no predictions" (replace); absence means "keep".
+	if got[1].Predictions == nil || len(got[1].Predictions) != 0 {
+		t.Errorf("explicit empty predictions = %#v, want empty non-nil", got[1].Predictions)
+	}
+	if got[2].Predictions != nil || got[2].Annotations != nil || got[2].Meta != nil {
+		t.Errorf("plain wrapper = %+v, want no predictions, annotations or meta", got[2])
+	}
+}
+
+func TestParseTaskFileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		code    string
+		mention []string
+	}{
+		{"empty file", "", blobmark.EINVALID, []string{"bad.json", "empty"}},
+		{"whitespace only", " \n\t\n", blobmark.EINVALID, []string{"empty"}},
+		{"BOM only", "\uFEFF", blobmark.EINVALID, []string{"empty"}},
+		{"binary", "\x89PNG\r\n\x1a\n", blobmark.EINVALID, []string{"use_blob_urls"}},
+		{"scalar", `"just a string"`, blobmark.EINVALID, []string{"not JSON tasks"}},
+		{"array of numbers", `[1, 2]`, blobmark.EINVALID, []string{"index 0", "not a JSON object"}},
+		{"array with a non-object", `[{"a": 1}, {"a": 2}, "x"]`, blobmark.EINVALID, []string{"index 2"}},
+		{"array with null", `[{"a": 1}, null]`, blobmark.EINVALID, []string{"index 1"}},
+		{"truncated array", `[{"a": 1}, {"a": `, blobmark.EINVALID, []string{"index 1"}},
+		{"data after array", `[{"a": 1}] [{"a": 2}]`, blobmark.EINVALID, []string{"after the JSON array"}},
+		{"truncated object", "{\n \"a\": [1, 2\n", blobmark.EINVALID, []string{"invalid JSON"}},
+		{"concatenated pretty objects", "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n", blobmark.EINVALID, []string{"after the JSON object"}},
+		{"jsonl bad line 3", "{\"a\": 1}\n{\"a\": 2}\n{\"a\": \n{\"a\": 4}\n", blobmark.EINVALID, []string{"line 3", "invalid JSON"}},
+		{"jsonl line numbers count blank lines", "{\"a\": 1}\n\n\nnope\n", blobmark.EINVALID, []string{"line 4"}},
+		{"jsonl array line", "{\"a\": 1}\n[1]\n", blobmark.EINVALID, []string{"line 2 is not a JSON object"}},
+		{"bare task with predictions", `{"image": "a.png", "predictions": []}`, blobmark.EINVALID, []string{`"predictions"`, `"data"`}},
+		{"bare task with annotations", `[{"image": "a.png", "annotations": []}]`, blobmark.EINVALID, []string{"index 0", `"annotations"`}},
+		{"annotations not a list", `{"data": {"a": 1}, "annotations": {"result": []}}`, blobmark.EINVALID, []string{`"annotations" must be a JSON array`}},
+		{"annotation not an object", `{"data": {"a": 1}, "annotations": [3]}`, blobmark.EINVALID, []string{"annotations[0]"}},
+		{"result not a list", `{"data": {"a": 1}, "predictions": [{"result": "x"}]}`, blobmark.EINVALID, []string{"predictions[0]", "result"}},
+		{"meta not an object", `{"data": {"a": 1}, "meta": 3}`, blobmark.EINVALID, []string{`"meta"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTaskFile("bad.json", strings.NewReader(tt.in), 0)
+			if err == nil {
+				t.Fatalf("ParseTaskFile = %d tasks, want an error", len(got))
+			}
+			if code := blobmark.ErrorCode(err); code != tt.code {
+				t.Errorf("code = %q, want %q (%v)", code, tt.code, err)
+			}
+			msg := blobmark.ErrorMessage(err)
+			for _, m := range append([]string{"bad.json"}, tt.mention...) {
+				if !strings.Contains(msg, m) {
+					t.Errorf("message %q does not mention %q", msg, m)
+				}
+			}
+		})
+	}
+}
+
+func TestParseTaskFileOversized(t *testing.T) {
+	small := `[{"t": 1}, {"t": 2}]`
+	for _, limit := range []int64{int64(len(small)) - 1, 5} {
+		_, err := ParseTaskFile("big.json", strings.NewReader(small), limit)
+		if blobmark.ErrorCode(err) != blobmark.ETOOLARGE {
+			t.Fatalf("limit %d: err = %v, want ETOOLARGE", limit, err)
+		}
+		if msg := blobmark.ErrorMessage(err); !strings.Contains(msg, "big.json") || !strings.Contains(msg, "limit") {
+			t.Errorf("message %q should name the key and the limit", msg)
+		}
+	}
+	// A file of exactly the limit is fine.
+	if got, err := ParseTaskFile("ok.json", strings.NewReader(small), int64(len(small))); err != nil || len(got) != 2 {
+		t.Fatalf("at the limit: %d tasks, %v", len(got), err)
+	}
+	// The limit is named in configured units.
+	_, err := ParseTaskFile("big.jsonl", strings.NewReader(strings.Repeat("{\"t\": 1}\n", 200000)), 1<<20)
+	if msg := blobmark.ErrorMessage(err); !strings.Contains(msg, "1 MiB") {
+		t.Errorf("message %q should say 1 MiB", msg)
+	}
+}
+
+// endless is an io.Reader that never ends, standing in for a huge blob.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	if len(p) > 0 {
+		p[0] = '\n'
+	}
+	return len(p), nil
+}
+
+func TestParseTaskFileStopsReadingAtTheLimit(t *testing.T) {
+	r := io.MultiReader(strings.NewReader(`[{"t": 1}, `), endless{})
+	counted := &countingReader{r: r}
+	_, err := ParseTaskFile("huge.json", counted, 1<<16)
+	if blobmark.ErrorCode(err) != blobmark.ETOOLARGE {
+		t.Fatalf("err = %v, want ETOOLARGE", err)
+	}
+	if counted.n > 1<<16+1 {
+		t.Errorf("read %d bytes, want at most limit+1 = %d", counted.n, 1<<16+1)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func TestParseTaskFileReadErrorIsNotAContentError(t *testing.T) {
+	boom := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader("{\"t\": 1}\n{\"t\""), iotest.ErrReader(boom))
+	_, err := ParseTaskFile("net.jsonl", r, 0)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want it to wrap the read error", err)
+	}
+	if perFile(err) {
+		t.Error("a read error must abort the sync (retry), not be recorded as a bad file")
+	}
+}
+
+func TestParseTaskFileSmallReads(t *testing.T) {
+	// One byte at a time exercises every buffer boundary of the streaming decoder.
+	in := "\uFEFF{\"t\": 1}\n\n{\"t\": [2, 3]}\n"
+	got, err := ParseTaskFile("k.jsonl", iotest.OneByteReader(strings.NewReader(in)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dataOf(got); !equalStrings(d, []string{`{"t":1}`, `{"t":[2,3]}`}) {
+		t.Fatalf("data = %q", d)
+	}
+}
+
+func TestFileTask(t *testing.T) {
+	tests := []struct{ container, key, want string }{
+		{"media", "img/a.png", `{"$undefined$":"azure-blob://media/img/a.png"}`},
+		{"c", "dir with space/ä & <b>.jpg", `{"$undefined$":"azure-blob://c/dir with space/ä & <b>.jpg"}`},
+		{"c", `quote"back\slash.txt`, `{"$undefined$":"azure-blob://c/quote\"back\\slash.txt"}`},
+	}
+	for _, tt := range tests {
+		got := FileTask(tt.container, tt.key)
+		if string(got.Data) != tt.want {
+			t.Errorf("FileTask(%q, %q) = %s, want %s", tt.container, tt.key, got.Data, tt.want)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(got.Data, &m); err != nil || m[blobmark.UndefinedDataKey] != "azure-blob://"+tt.container+"/"+tt.key {
+			t.Errorf("FileTask(%q, %q) does not round-trip: %v %v", tt.container, tt.key, m, err)
+		}
+	}
+}
