@@ -195,7 +195,16 @@ const (
 // skipped. What this cannot see: an object deleted or edited in the
 // container by someone else keeps its link, so an identical re-export does
 // not restore it; a full SyncAll (not only_new) uploads without this check
-// and does. See export for how concurrent jobs still converge.
+// and does.
+//
+// Concurrent jobs for the same object converge because each one reads the
+// state again after its upload and rewrites the object when the state
+// moved, and records the link only for bytes that were still current. One
+// window remains: a job that uploads stale bytes and dies before that
+// re-read, while another job records the newer hash, leaves the object
+// stale until the annotation changes again or a full sync runs. Making the
+// job layer run at most one export per object at a time (unique jobs by
+// storage and key) closes it.
 func ExportAnnotation(ctx context.Context, deps Deps, storage Storage, annotationID, taskID int64) (Outcome, error) {
 	r, err := newRunner(ctx, deps, storage)
 	if err != nil {

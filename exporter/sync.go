@@ -9,12 +9,17 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// Status strings of a finished sync, as Label Studio's storage status field
-// spells them.
+// The status strings of a finished sync are spelled as Label Studio's
+// storage status field spells them, so its clients read them unchanged.
 const (
-	StatusCompleted           = "completed"
+	// StatusCompleted means every object was exported.
+	StatusCompleted = "completed"
+	// StatusCompletedWithErrors means the sync ran to the end but some
+	// objects failed; Result.Failures says which.
 	StatusCompletedWithErrors = "completed_with_errors"
-	StatusFailed              = "failed"
+	// StatusFailed means the sync stopped early; SyncAll returns the error
+	// whose message the storage shows.
+	StatusFailed = "failed"
 )
 
 // Failure is one object a sync could not export, with a message safe to
