@@ -97,6 +97,29 @@ func TestParseBlobRefRejects(t *testing.T) {
 	}
 }
 
+// TestCraftedFileURIs follows crafted fileuri values through the whole
+// decode-and-parse path a resolve request takes: none may yield a blob.
+func TestCraftedFileURIs(t *testing.T) {
+	for _, uri := range []string{
+		"http://169.254.169.254/metadata/identity/oauth2/token",
+		"http://localhost:10000/devstoreaccount1/images/a.png",
+		"https://internal.corp/images/a.png",
+		"file:///etc/passwd",
+		"azure-blob://images/../../etc/passwd",
+		"https://other.blob.core.windows.net/images/a.png",
+	} {
+		for _, param := range []string{EncodeFileURI(uri), base64.RawURLEncoding.EncodeToString([]byte(uri)), url.QueryEscape(uri), uri} {
+			decoded, err := DecodeFileURI(param)
+			if err != nil {
+				continue
+			}
+			if ref, err := ParseBlobRef(decoded, publicSvc, azuriteSvc); err == nil {
+				t.Errorf("fileuri %q resolved to %+v", param, ref)
+			}
+		}
+	}
+}
+
 func TestDecodeFileURI(t *testing.T) {
 	uri := "azure-blob://images/dir/a b#1?x=%20&y=ü.png"
 	tests := []struct {
