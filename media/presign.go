@@ -8,13 +8,16 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// Presign TTL bounds, in minutes. The default keeps a leaked URL short-lived
-// yet outlasts a labeling session's page; the maximum is what a
-// user-delegation SAS allows (7 days).
+// Presign TTL bounds, in minutes.
 const (
+	// DefaultPresignTTLMinutes keeps a leaked URL short-lived yet outlasts
+	// the time an annotator spends on one task.
 	DefaultPresignTTLMinutes = 15
-	MinPresignTTLMinutes     = 1
-	MaxPresignTTLMinutes     = 7 * 24 * 60
+	// MinPresignTTLMinutes is the shortest TTL; anything less expires before
+	// a slow browser has fetched the media.
+	MinPresignTTLMinutes = 1
+	// MaxPresignTTLMinutes is 7 days, the longest a user-delegation SAS may live.
+	MaxPresignTTLMinutes = 7 * 24 * 60
 )
 
 // ValidateTTL checks a storage's presign_ttl (minutes) and reports a
@@ -40,13 +43,15 @@ func Redirect(w http.ResponseWriter, sasURL string, ttl time.Duration) {
 // Mode is the operator's policy for serving media, for every storage.
 type Mode string
 
-// The modes. ModeAuto follows each storage's presign flag. ModeProxy streams
-// everything through blobmark — for accounts behind a firewall or private
-// endpoint that browsers cannot reach. ModePresignOnly never streams, for
-// operators who do not want blob bytes through their server.
+// The operator's choices.
 const (
-	ModeAuto        Mode = "auto"
-	ModeProxy       Mode = "proxy"
+	// ModeAuto follows each storage's presign flag.
+	ModeAuto Mode = "auto"
+	// ModeProxy streams everything through blobmark, for accounts behind a
+	// firewall or private endpoint that browsers cannot reach.
+	ModeProxy Mode = "proxy"
+	// ModePresignOnly never streams, for operators who do not want blob
+	// bytes through their server.
 	ModePresignOnly Mode = "presign-only"
 )
 
@@ -64,9 +69,11 @@ func ParseMode(s string) (Mode, error) {
 // Delivery is how one resolve request is answered.
 type Delivery int
 
-// The deliveries: a 303 to a presigned URL, or the bytes streamed by ServeBlob.
+// The deliveries.
 const (
+	// DeliverPresigned answers with Redirect to a presigned URL.
 	DeliverPresigned Delivery = iota + 1
+	// DeliverProxied answers with the bytes, streamed by ServeBlob.
 	DeliverProxied
 )
 

@@ -37,11 +37,8 @@ func Rewrite(data json.RawMessage, taskID int64, host string, match func(uri str
 	last := 0
 	forEachValueString(data, withHTTP, func(start, end int, s string) {
 		pos, begun := 0, false
-		eachURI(s, withHTTP, func(us, ue int) {
+		eachURI(s, match, false, func(us, ue int) {
 			uri := s[us:ue]
-			if schemeLen(uri) != len(schemePrefix) && !match(uri) {
-				return
-			}
 			if !begun {
 				if out == nil {
 					out = make([]byte, 0, len(data)+len(data)/2)
@@ -88,7 +85,7 @@ func URIInTaskData(data json.RawMessage, uri string) bool {
 		if found {
 			return
 		}
-		eachURI(s, true, func(us, ue int) {
+		eachURI(s, anyURL, true, func(us, ue int) {
 			if s[us:ue] == uri {
 				found = true
 			}
@@ -147,20 +144,30 @@ func forEachValueString(data []byte, withHTTP bool, fn func(start, end int, s st
 	}
 }
 
+// anyURL accepts every http(s) URL, for the membership check.
+func anyURL(string) bool { return true }
+
 // eachURI calls fn with the byte range of every URI in s, in order. If s,
-// trimmed, starts with a scheme the whole trimmed value is the one URI
-// (keys may contain spaces and quotes). Otherwise a URI must be quoted: it
-// starts right after ' or " and ends before the same quote, and may not
-// contain a control character, '<' or '>' — which keeps an unbalanced quote
-// from swallowing the rest of an HTML document. http(s) URLs are considered
-// only when withHTTP is set.
-func eachURI(s string, withHTTP bool, fn func(start, end int)) {
+// trimmed, is a URI, the whole trimmed value is the one URI (keys may
+// contain spaces and quotes). Otherwise a URI must be quoted: it starts right
+// after ' or " and ends before the same quote, and may not contain a control
+// character, '<' or '>' — which keeps an unbalanced quote from swallowing
+// the rest of an HTML document. azure-blob:// URIs always count; http(s)
+// URLs only when accept (nil: none) says so.
+//
+// With superset, the quoted URIs inside a whole-value URI are reported too
+// (ranges then overlap): the membership check must find every URI that any
+// rewrite could have produced, whatever storages matched at the time.
+func eachURI(s string, accept func(string) bool, superset bool, fn func(start, end int)) {
 	t := strings.TrimSpace(s)
-	if n := schemeLen(t); n > 0 && len(t) > n && (withHTTP || n == len(schemePrefix)) {
+	if n := schemeLen(t); n > 0 && len(t) > n && (n == len(schemePrefix) || accept != nil && accept(t)) {
 		off := strings.Index(s, t)
 		fn(off, off+len(t))
-		return
+		if !superset {
+			return
+		}
 	}
+	withHTTP := accept != nil
 	for i := 0; i < len(s); {
 		j := strings.Index(s[i:], "://")
 		if j < 0 {
@@ -183,6 +190,9 @@ func eachURI(s string, withHTTP bool, fn func(start, end int)) {
 		q := s[start-1]
 		n := strings.IndexByte(s[i:], q)
 		if n <= 0 || strings.ContainsAny(s[i:i+n], "<>") || hasControl(s[i:i+n]) {
+			continue
+		}
+		if start+len(Scheme) != sep && !accept(s[start:i+n]) {
 			continue
 		}
 		fn(start, i+n)

@@ -79,6 +79,9 @@ func TestRewrite(t *testing.T) {
 		{"https URL elsewhere",
 			`{"image":"https://example.com/a.png"}`,
 			`{"image":"https://example.com/a.png"}`, match},
+		{"quoted URI inside an uncovered URL value",
+			`{"u":"https://example.com/v?img='azure-blob://images/a.png'"}`,
+			`{"u":` + jsonStr(`https://example.com/v?img='`+res("azure-blob://images/a.png")+`'`) + `}`, match},
 		{"https blob URL without a matcher",
 			`{"image":"` + covered + `"}`,
 			`{"image":"` + covered + `"}`, nil},
@@ -168,6 +171,7 @@ func TestURIInTaskData(t *testing.T) {
 		"html": "<img src=\"azure-blob://images/c.png\"><img src='https://acct.blob.core.windows.net/images/d.png'>",
 		"escaped": "azure-blob:\/\/images\/e.png",
 		"text": "mentions azure-blob://images/f.png without quotes",
+		"link": "https://example.com/v?img='azure-blob://images/g.png'",
 		"azure-blob://images/key.png": "a key, not a value"
 	}`)
 	tests := []struct {
@@ -179,7 +183,9 @@ func TestURIInTaskData(t *testing.T) {
 		{"azure-blob://images/c.png", true},
 		{"https://acct.blob.core.windows.net/images/d.png", true},
 		{"azure-blob://images/e.png", true},
-		{"azure-blob://images/f.png", false},   // not quoted, so never rewritten either
+		{"azure-blob://images/f.png", false}, // not quoted, so never rewritten either
+		{"azure-blob://images/g.png", true},  // quoted inside a URL that may not be a blob URL
+		{"https://example.com/v?img='azure-blob://images/g.png'", true},
 		{"azure-blob://images/key.png", false}, // object keys are not data
 		{"azure-blob://images/a", false},       // prefix of a URI
 		{"azure-blob://images/other.png", false},

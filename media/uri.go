@@ -43,8 +43,7 @@ type Service struct {
 // errBadURI is the one answer to any URI blobmark will not resolve. It says
 // nothing about why, so a probing client learns nothing from it.
 func errBadURI() error {
-	return &blobmark.Error{Code: blobmark.EINVALID, Field: "fileuri", Message: "fileuri is not a blob URI this server resolves",
-		Fields: map[string][]string{"fileuri": {"fileuri is not a blob URI this server resolves"}}}
+	return blobmark.FieldErrorf("fileuri", "fileuri is not a blob URI this server resolves")
 }
 
 // EncodeFileURI returns the fileuri query value for uri exactly as Label
