@@ -1,0 +1,280 @@
+// Package listserver is a synthetic Azure Blob List Blobs server for scale
+// benchmarks. Azurite keeps every blob in memory and lists a few thousand
+// per second, so it cannot hold the million-key containers the sync
+// benchmarks need; this server generates N deterministic names on the fly
+// and stores none of them, so its memory is O(page) and its speed is far
+// above the client's, leaving the benchmark to measure blobmark's overhead.
+//
+// It speaks the part of the Blob REST API a sync uses: List Blobs (flat or
+// with a delimiter; prefix, marker, maxresults) and Get Container
+// Properties, path-style (/{account}/{container}) like Azurite. It does not
+// verify signatures, so any shared-key or anonymous client works.
+package listserver
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MaxNames is the largest container the name scheme can generate while
+// keeping lexicographic order equal to index order (seven zero-padded digits).
+const MaxNames = 10_000_000
+
+// Defaults for the options.
+const (
+	// DefaultAccount is Azurite's well-known account, so the same client
+	// configuration works against both servers.
+	DefaultAccount = "devstoreaccount1"
+	// DefaultContainer is the one container the server answers for.
+	DefaultContainer = "bench"
+	// DefaultBlobSize is the Content-Length every listed blob reports.
+	DefaultBlobSize = 1024
+	// maxPage is Azure's largest List Blobs page.
+	maxPage = 5000
+)
+
+// lastModified is the fixed modification time of every generated blob, so
+// listings are identical from run to run.
+var lastModified = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Format(http.TimeFormat)
+
+// Name returns the i-th blob name of every generated container, e.g.
+// "img/000/0000001.jpg". Names sort in index order, which is what lets the
+// server find any prefix or marker by binary search instead of storing them.
+func Name(i int) string { return string(appendName(nil, i)) }
+
+// appendName appends Name(i) to b without allocating per digit.
+func appendName(b []byte, i int) []byte {
+	b = append(b, "img/"...)
+	b = appendPadded(b, i/10000, 3)
+	b = append(b, '/')
+	b = appendPadded(b, i, 7)
+	return append(b, ".jpg"...)
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendInt(d[:0], int64(v), 10)
+	for range width - len(s) {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithAccount sets the account name expected as the first path segment.
+func WithAccount(name string) Option { return func(h *Handler) { h.account = name } }
+
+// WithContainer sets the container name expected as the second path segment.
+func WithContainer(name string) Option { return func(h *Handler) { h.container = name } }
+
+// WithBlobSize sets the Content-Length reported for every blob.
+func WithBlobSize(n int64) Option { return func(h *Handler) { h.blobSize = n } }
+
+// Handler answers the Blob REST calls of one synthetic container of N
+// blobs. Its state is a few fields, whatever N is.
+type Handler struct {
+	n         int
+	account   string
+	container string
+	blobSize  int64
+
+	listCalls atomic.Int64
+}
+
+// NewHandler returns the handler of a container of n generated blobs. It
+// panics if n is negative or above MaxNames, a programming error.
+func NewHandler(n int, opts ...Option) *Handler {
+	if n < 0 || n > MaxNames {
+		panic(fmt.Sprintf("listserver: %d names is outside 0..%d", n, MaxNames))
+	}
+	h := &Handler{n: n, account: DefaultAccount, container: DefaultContainer, blobSize: DefaultBlobSize}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// ListCalls returns how many List Blobs requests were answered, so a
+// benchmark can check the client paged as expected.
+func (h *Handler) ListCalls() int64 { return h.listCalls.Load() }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-ms-request-id", "00000000-0000-0000-0000-000000000000")
+	if v := r.Header.Get("x-ms-version"); v != "" {
+		w.Header().Set("x-ms-version", v)
+	}
+	w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	if r.URL.Path != "/"+h.account+"/"+h.container && r.URL.Path != "/"+h.account+"/"+h.container+"/" {
+		h.fail(w, r, http.StatusNotFound, "ContainerNotFound", "The specified container does not exist.")
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("restype") != "container" {
+		h.fail(w, r, http.StatusBadRequest, "UnsupportedQueryParameter", "Only container operations are served.")
+		return
+	}
+	switch {
+	case q.Get("comp") == "list" && r.Method == http.MethodGet:
+		h.list(w, r)
+	case q.Get("comp") == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		h.properties(w)
+	default:
+		h.fail(w, r, http.StatusBadRequest, "UnsupportedHttpVerb", "The operation is not served.")
+	}
+}
+
+// properties answers Get Container Properties, so an existence check passes.
+func (h *Handler) properties(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("ETag", `"0x8DC0000000000000"`)
+	hd.Set("Last-Modified", lastModified)
+	hd.Set("x-ms-lease-status", "unlocked")
+	hd.Set("x-ms-lease-state", "available")
+	hd.Set("x-ms-has-immutability-policy", "false")
+	hd.Set("x-ms-has-legal-hold", "false")
+	w.WriteHeader(http.StatusOK)
+}
+
+// fail writes an Azure error response.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("x-ms-error-code", code)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><Error><Code>`)
+	b.WriteString(code)
+	b.WriteString(`</Code><Message>`)
+	xml.EscapeText(&b, []byte(msg))
+	b.WriteString(`</Message></Error>`)
+	_, _ = w.Write(b.Bytes())
+}
+
+// lowerBound returns the first index whose name is >= s.
+func (h *Handler) lowerBound(s string) int {
+	var buf []byte
+	return sort.Search(h.n, func(i int) bool {
+		buf = appendName(buf[:0], i)
+		return string(buf) >= s
+	})
+}
+
+// afterPrefix returns the first index whose name sorts after every name
+// starting with p (names are sorted, so those are contiguous).
+func (h *Handler) afterPrefix(p string) int {
+	var buf []byte
+	return sort.Search(h.n, func(i int) bool {
+		buf = appendName(buf[:0], i)
+		return string(buf) > p && !bytes.HasPrefix(buf, []byte(p))
+	})
+}
+
+// list answers List Blobs: names are generated from the marker position
+// (an index) and never stored.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	h.listCalls.Add(1)
+	q := r.URL.Query()
+	prefix, delim, marker := q.Get("prefix"), q.Get("delimiter"), q.Get("marker")
+	limit := maxPage
+	if s := q.Get("maxresults"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			h.fail(w, r, http.StatusBadRequest, "OutOfRangeQueryParameterValue", "maxresults must be a positive integer.")
+			return
+		}
+		limit = min(v, maxPage)
+	}
+	i := h.lowerBound(prefix)
+	if marker != "" {
+		v, err := strconv.Atoi(marker)
+		if err != nil || v < 0 || v > h.n {
+			h.fail(w, r, http.StatusBadRequest, "InvalidQueryParameterValue", "The marker is not valid.")
+			return
+		}
+		i = max(i, v)
+	}
+
+	var b bytes.Buffer
+	b.Grow(512 + limit*300)
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://`)
+	xml.EscapeText(&b, []byte(r.Host))
+	b.WriteString("/" + h.account + `/" ContainerName="` + h.container + `"><Prefix>`)
+	xml.EscapeText(&b, []byte(prefix))
+	b.WriteString(`</Prefix><Marker>`)
+	xml.EscapeText(&b, []byte(marker))
+	b.WriteString(`</Marker><MaxResults>` + strconv.Itoa(limit) + `</MaxResults>`)
+	if delim != "" {
+		b.WriteString(`<Delimiter>`)
+		xml.EscapeText(&b, []byte(delim))
+		b.WriteString(`</Delimiter>`)
+	}
+	b.WriteString(`<Blobs>`)
+	mid := `</Name><Properties><Last-Modified>` + lastModified + `</Last-Modified><Etag>0x8DC`
+	tail := `</Etag><Content-Length>` + strconv.FormatInt(h.blobSize, 10) +
+		`</Content-Length><Content-Type>image/jpeg</Content-Type><BlobType>BlockBlob</BlobType>` +
+		`<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState></Properties></Blob>`
+	var name []byte
+	for count := 0; count < limit && i < h.n; count++ {
+		name = appendName(name[:0], i)
+		if !bytes.HasPrefix(name, []byte(prefix)) {
+			i = h.n // names are sorted: none further has the prefix
+			break
+		}
+		if delim != "" {
+			if j := bytes.Index(name[len(prefix):], []byte(delim)); j >= 0 {
+				p := string(name[:len(prefix)+j+len(delim)])
+				b.WriteString(`<BlobPrefix><Name>` + p + `</Name></BlobPrefix>`)
+				i = h.afterPrefix(p)
+				continue
+			}
+		}
+		b.WriteString(`<Blob><Name>`)
+		b.Write(name)
+		b.WriteString(mid)
+		b.Write(appendPadded(name[:0], i, 13)) // opaque but unique per blob
+		b.WriteString(tail)
+		i++
+	}
+	b.WriteString(`</Blobs><NextMarker>`)
+	if i < h.n && strings.HasPrefix(Name(i), prefix) {
+		b.WriteString(strconv.Itoa(i))
+	}
+	b.WriteString(`</NextMarker></EnumerationResults>`)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
+}
+
+// Server is a running listserver on a loopback port.
+type Server struct {
+	*httptest.Server
+	// Handler is the server's handler, for its counters.
+	Handler *Handler
+	// ContainerURL is the URL an Azure container client is built from.
+	ContainerURL string
+}
+
+// Start serves a container of n generated blobs on a loopback port until
+// Close; benchmarks that measure the client's memory can instead run
+// NewHandler in a separate process.
+func Start(n int, opts ...Option) *Server {
+	h := NewHandler(n, opts...)
+	ts := httptest.NewServer(h)
+	return &Server{Server: ts, Handler: h, ContainerURL: ts.URL + "/" + h.account + "/" + h.container}
+}
