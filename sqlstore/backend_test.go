@@ -25,7 +25,7 @@ type backend struct {
 	name string
 	// prepare returns cfg pointing at a new, empty database of this backend,
 	// dropped when the test ends. Several stores may open it (a restart).
-	prepare func(t *testing.T, cfg sqlstore.Config) sqlstore.Config
+	prepare func(t testing.TB, cfg sqlstore.Config) sqlstore.Config
 }
 
 var backends = []backend{
@@ -33,7 +33,7 @@ var backends = []backend{
 	{name: "postgres", prepare: preparePostgres},
 }
 
-func prepareSQLite(t *testing.T, cfg sqlstore.Config) sqlstore.Config {
+func prepareSQLite(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	cfg.DatabaseURL = ""
 	cfg.DataDir = t.TempDir()
 	return cfg
@@ -42,7 +42,7 @@ func prepareSQLite(t *testing.T, cfg sqlstore.Config) sqlstore.Config {
 // preparePostgres creates a schema of its own for the test and points the
 // connection's search_path at it, so tests run in parallel without seeing
 // each other's rows (River's tables included).
-func preparePostgres(t *testing.T, cfg sqlstore.Config) sqlstore.Config {
+func preparePostgres(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	t.Helper()
 	base := os.Getenv(postgresURLEnv)
 	if base == "" {

@@ -330,8 +330,9 @@ func crashChild() {
 	}
 	fmt.Printf("deleted project %d\n", p.ID)
 	_ = os.Stdout.Sync()
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	select {} // SIGKILL cannot be caught; wait for it
+	self, _ := os.FindProcess(os.Getpid())
+	_ = self.Kill() // SIGKILL: no deferred call, no Close, no worker
+	select {}       // wait for the signal to land
 }
 
 // blockingJob is a job that runs until its context ends, to stand for work

@@ -23,8 +23,8 @@ const migrationLockKey = 0x626c6f626d61726b
 
 // Migrate brings blobmark's tables and River's tables up to date. Open calls
 // it unless Config.SkipMigrations; `blobmark migrate` calls it on its own.
-// It is safe for several replicas to run at once on PostgreSQL: they take
-// turns on an advisory lock.
+// It is safe for several processes to run it at once: they take turns on an
+// advisory lock (PostgreSQL) or a file lock beside the database (SQLite).
 func (db *DB) Migrate(ctx context.Context) error {
 	if db.dialect == Postgres {
 		conn, err := db.write.Conn(ctx)
@@ -38,6 +38,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 		defer func() {
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrationLockKey))
 		}()
+	} else {
+		unlock, err := db.lockMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	p, err := db.gooseProvider()
 	if err != nil {

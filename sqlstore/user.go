@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -20,8 +21,12 @@ import (
 const tokenPrefixLen = 6
 
 // dummyHash is compared against when an email is unknown, so that a failed
-// sign-in takes as long whether or not the account exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("blobmark-no-such-user"), bcrypt.DefaultCost)
+// sign-in takes as long whether or not the account exists. It is made on
+// first use so that commands that never sign anyone in do not pay for it.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("blobmark-no-such-user"), bcrypt.DefaultCost)
+	return h
+})
 
 const userColumns = "id, email, first_name, last_name, date_joined, token_prefix"
 
@@ -135,7 +140,7 @@ func (db *DB) AuthenticatePassword(ctx context.Context, email, password string) 
 	err := db.queryRow(ctx, "SELECT "+userColumns+", password_hash FROM users WHERE email_key = ?", emailKey(email)).
 		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &pwHash)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, errBadCredentials()
 	} else if err != nil {
 		return nil, translate("authenticate", err)

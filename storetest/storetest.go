@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Projects", func(t *testing.T) { testProjects(t, open) })
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, open) })
 	t.Run("Annotations", func(t *testing.T) { testAnnotations(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 }
 
 // wantCode fails the test unless err carries the blobmark error code want.
