@@ -183,7 +183,7 @@ func translateResponse(re *azcore.ResponseError, ec errContext, out *blobmark.Er
 	case code == "AuthorizationSourceIPMismatch" || code == "AuthorizationFailure" && strings.Contains(detail, "IP"):
 		out.Code = blobmark.EFORBIDDEN
 		out.Message = fmt.Sprintf("the request's source address is not allowed for %s: check the SAS IP range or the account's firewall", ec.scope())
-	case (code == "AuthenticationFailed" || code == "AuthorizationFailure") && keyed:
+	case (code == "AuthenticationFailed" || code == "AuthorizationFailure" || code == "InvalidAuthenticationInfo") && keyed:
 		out.Code = blobmark.EUNAUTHORIZED
 		out.Message = fmt.Sprintf("Azure Storage rejected the account key for %s at %s: check account_name and account_key (the key may have been rotated)", ec.account, ec.endpoint)
 	case (code == "AuthenticationFailed" || code == "AuthorizationFailure") && ec.authType == AuthSASToken:

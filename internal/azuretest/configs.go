@@ -2,6 +2,8 @@ package azuretest
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -217,4 +219,19 @@ func (e *Env) UseServerAzureCLI(t *testing.T) {
 // nothing listens on, for the duration of the test.
 func (e *Env) UnreachableIdentityEndpoint(t *testing.T) {
 	t.Setenv("IDENTITY_ENDPOINT", "http://"+freeClosedPort()+"/msi/token")
+}
+
+// HangingIdentityEndpoint points IDENTITY_ENDPOINT, for the duration of the
+// test, at an endpoint that accepts requests and never answers: a managed
+// identity that is not there.
+func (e *Env) HangingIdentityEndpoint(t *testing.T) {
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	t.Cleanup(func() { close(done); srv.Close() })
+	t.Setenv("IDENTITY_ENDPOINT", srv.URL+"/msi/token")
 }
