@@ -34,10 +34,27 @@ func FileTask(container, key string) *blobmark.TaskImport {
 // writeJSONString writes s as a JSON string without HTML escaping, so keys
 // with & or < are stored as they are named.
 func writeJSONString(b *bytes.Buffer, s string) {
+	if plainJSON(s) { // the common case, without an encoder per call
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)       // a string always encodes
 	b.Truncate(b.Len() - 1) // Encode appends a newline
+}
+
+// plainJSON reports whether s can be quoted as a JSON string as is: ASCII
+// without quotes, backslashes or control characters.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // utf8BOM is tolerated at the start of a task file: editors on Windows add it.
@@ -372,6 +389,7 @@ type limitReader struct {
 // turns it into the ETOOLARGE error naming the key and the limit.
 var errTooLarge = errors.New("file over the size limit")
 
+// Read implements io.Reader, failing once more than limit bytes came in.
 func (l *limitReader) Read(b []byte) (int, error) {
 	if l.err != nil {
 		return 0, l.err

@@ -88,9 +88,9 @@ type Opener interface {
 type Link struct {
 	// Key is the blob name.
 	Key string
-	// ETag and Size are the blob version last imported (the same on every
-	// row of the key).
+	// ETag is the blob version last imported (the same on every row).
 	ETag string
+	// Size is the blob's size in that version.
 	Size int64
 	// Rows are the key's link rows in Row order.
 	Rows []LinkRow
@@ -112,27 +112,27 @@ type LinkRow struct {
 
 // NewTask is a task to create with its link row.
 type NewTask struct {
-	Key  string
-	Row  int
-	ETag string
-	Size int64
-	Task *blobmark.TaskImport
+	Key  string               // Key is the blob the task comes from.
+	Row  int                  // Row is the task's position in its file (see LinkRow.Row).
+	ETag string               // ETag is the blob version imported.
+	Size int64                // Size is the blob's size in that version.
+	Task *blobmark.TaskImport // Task is the task with its annotations and predictions.
 }
 
 // TaskRewrite replaces the data of an existing, unannotated task from a
 // changed task file.
 type TaskRewrite struct {
-	TaskID int64
-	Key    string
-	Row    int
-	Task   *blobmark.TaskImport
+	TaskID int64                // TaskID is the task to rewrite.
+	Key    string               // Key is its blob, for logs and reports.
+	Row    int                  // Row is its position in the file.
+	Task   *blobmark.TaskImport // Task is the row's new content.
 }
 
 // LinkVersion records the blob version a key's link rows now reflect.
 type LinkVersion struct {
-	Key  string
-	ETag string
-	Size int64
+	Key  string // Key is the blob.
+	ETag string // ETag is the version now imported.
+	Size int64  // Size is that version's size.
 }
 
 // Batch is everything one step of a sync writes. A Sink applies a Batch in

@@ -10,7 +10,10 @@ import (
 // that returns an error has no status of its own: the job layer decides
 // between failed and a retry.
 const (
-	StatusCompleted           = "completed"
+	// StatusCompleted means every in-scope blob was imported or up to date.
+	StatusCompleted = "completed"
+	// StatusCompletedWithErrors means the sync finished but some files
+	// failed or some annotated tasks were kept unchanged; see the failures.
 	StatusCompletedWithErrors = "completed_with_errors"
 )
 
@@ -110,7 +113,8 @@ func (p Progress) Traceback() string {
 // the sync was, so the last counts can still be saved.
 type ProgressFunc func(ctx context.Context, p Progress)
 
-// Result is the outcome of a sync that ran to its end.
+// Result is the outcome of a sync. When Sync also returns an error, Status
+// is empty and Progress holds the counts up to the failure.
 type Result struct {
 	// Status is StatusCompleted or StatusCompletedWithErrors.
 	Status string

@@ -118,7 +118,9 @@ type Source struct {
 	Concurrency int
 	// PageSize is the MaxResults asked of the Lister.
 	PageSize int
-	// MaxBatchTasks bounds the tasks created or updated per WriteBatch.
+	// MaxBatchTasks bounds the tasks created or updated per WriteBatch in
+	// Tasks mode (a batch closes after the file that reaches it); in Files
+	// mode a page, at most PageSize tasks, is one batch.
 	MaxBatchTasks int
 	// ProgressInterval is the period of progress reports.
 	ProgressInterval time.Duration

@@ -39,7 +39,11 @@ func Sync(ctx context.Context, src *Source, lister Lister, opener Opener, sink S
 	if progress != nil {
 		progress(context.WithoutCancel(ctx), final)
 	}
-	return &Result{Status: final.status(), Progress: final}, err
+	res := &Result{Progress: final}
+	if err == nil {
+		res.Status = final.status()
+	}
+	return res, err
 }
 
 // syncer is the state of one Sync call.
