@@ -915,9 +915,12 @@ func TestSyncListingErrorAbortsWithoutReconcile(t *testing.T) {
 	mustSync(t, source(t, 1, Options{UseBlobURLs: true}), b, s)
 	boom := blobmark.Errorf(blobmark.EUNAVAILABLE, "server busy")
 	lister := &failingLister{Lister: b, failAt: 2, err: boom}
-	_, err := Sync(context.Background(), source(t, 2, Options{UseBlobURLs: true, SyncDeleted: true}), lister, b, s, nil)
+	res, err := Sync(context.Background(), source(t, 2, Options{UseBlobURLs: true, SyncDeleted: true}), lister, b, s, nil)
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the listing error", err)
+	}
+	if res.Status != "" {
+		t.Errorf("a failed sync has status %q, want none", res.Status)
 	}
 	if s.check(t) != 10 || len(s.staleLimits) != 0 {
 		t.Error("an incomplete listing must never reconcile deletions")
@@ -937,4 +940,62 @@ func (f *failingLister) List(ctx context.Context, req ListRequest) (Listing, err
 		return Listing{}, f.err
 	}
 	return f.Lister.List(ctx, req)
+}
+
+func TestSyncFilesModeChangedBlobKeepsTaskAndRemembersVersion(t *testing.T) {
+	b := newBucket()
+	b.put("a.png", "x")
+	s := newSink()
+	mustSync(t, source(t, 1, Options{UseBlobURLs: true}), b, s)
+	before := *s.task("a.png", 0)
+	b.put("a.png", "a new picture")
+	res := mustSync(t, source(t, 2, Options{UseBlobURLs: true, SyncChanged: true}), b, s)
+	if res.TasksCreated+res.TasksUpdated != 0 || res.TasksExisted != 1 || *s.task("a.png", 0) != before {
+		t.Fatalf("result = %+v", res.Progress)
+	}
+	s.mu.Lock()
+	lr := *s.links["a.png"][0]
+	s.mu.Unlock()
+	if lr.size != int64(len("a new picture")) || lr.etag != b.blobs["a.png"].etag {
+		t.Errorf("link version = %+v, want the new blob's", lr)
+	}
+}
+
+func TestSyncRecordsTheDownloadedVersion(t *testing.T) {
+	b := newBucket()
+	b.put("a.json", `{"v": 1}`)
+	s := newSink()
+	// The blob is rewritten between listing and download: the link must
+	// hold the version actually imported, so the next sync sees no change.
+	lister := &rewriteAfterList{bucket: b, key: "a.json", content: `{"v": 2}`}
+	mustSyncWith(t, source(t, 1, Options{}), lister, b, s)
+	if s.task("a.json", 0).data != `{"v":2}` {
+		t.Fatalf("data = %s", s.task("a.json", 0).data)
+	}
+	b.openCalls = 0
+	res := mustSync(t, source(t, 2, Options{SyncChanged: true}), b, s)
+	if b.openCalls != 0 || res.TasksUpdated != 0 {
+		t.Errorf("the imported version was taken for a change: %+v", res.Progress)
+	}
+}
+
+// rewriteAfterList lists, then rewrites one blob before anything is read.
+type rewriteAfterList struct {
+	bucket       *memBucket
+	key, content string
+}
+
+func (r *rewriteAfterList) List(ctx context.Context, req ListRequest) (Listing, error) {
+	l, err := r.bucket.List(ctx, req)
+	r.bucket.put(r.key, r.content)
+	return l, err
+}
+
+func mustSyncWith(t *testing.T, src *Source, l Lister, o Opener, s Sink) *Result {
+	t.Helper()
+	res, err := Sync(context.Background(), src, l, o, s, nil)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	return res
 }
