@@ -1,0 +1,129 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// option declares one setting once: its flag, environment variable, default,
+// help and secrecy all derive from this entry, and so does the README's
+// configuration table (checked by a test), so they cannot drift apart.
+type option struct {
+	Name     string   // flag name, e.g. "data-dir"; env is BLOBMARK_DATA_DIR
+	Default  string   // default value as text; "" means unset
+	Help     string   // one sentence for --help and the README
+	Secret   bool     // never printed, logged or shown in the table's default column
+	Commands []string // subcommands that take it
+}
+
+// Env returns the environment variable that sets the option.
+func (o option) Env() string {
+	return "BLOBMARK_" + strings.ToUpper(strings.ReplaceAll(o.Name, "-", "_"))
+}
+
+var (
+	dbCommands    = []string{"serve", "migrate", "user create", "token"}
+	serveCommands = []string{"serve"}
+)
+
+// options is the one list of blobmark's settings.
+var options = []option{
+	{Name: "addr", Default: "127.0.0.1:8080", Help: "Address (host:port) the HTTP server listens on.", Commands: serveCommands},
+	{Name: "data-dir", Default: "./data", Help: "Directory for the embedded SQLite database and the server's generated keys.", Commands: dbCommands},
+	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
+	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
+	{Name: "shutdown-timeout", Default: "30s", Help: "How long SIGTERM waits for in-flight requests and jobs before releasing them.", Commands: serveCommands},
+	{Name: "log-level", Default: "info", Help: "Log level: debug, info, warn or error.", Commands: []string{"serve", "migrate", "user create", "token", "check-storage"}},
+	{Name: "log-format", Default: "text", Help: "Log format: text or json.", Commands: []string{"serve", "migrate", "user create", "token", "check-storage"}},
+}
+
+// settings holds the parsed values of one subcommand's options.
+type settings struct {
+	values map[string]string
+}
+
+// parseSettings registers the options that command takes on fs, parses args,
+// and fills each option from its flag, else its environment variable, else
+// its default. It returns the positional arguments left over.
+func parseSettings(command string, fs *flag.FlagSet, args []string, extra func(*flag.FlagSet)) (*settings, []string, error) {
+	s := &settings{values: map[string]string{}}
+	flagged := map[string]*string{}
+	for _, o := range options {
+		if !slices.Contains(o.Commands, command) {
+			continue
+		}
+		help := o.Help + " (env " + o.Env() + ")"
+		flagged[o.Name] = fs.String(o.Name, "", help)
+		if o.Default != "" {
+			fs.Lookup(o.Name).DefValue = o.Default
+		}
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, o := range options {
+		p, ok := flagged[o.Name]
+		if !ok {
+			continue
+		}
+		switch env, inEnv := os.LookupEnv(o.Env()); {
+		case set[o.Name]:
+			s.values[o.Name] = *p
+		case inEnv:
+			s.values[o.Name] = env
+		default:
+			s.values[o.Name] = o.Default
+		}
+	}
+	return s, fs.Args(), nil
+}
+
+// String returns the value of a declared option.
+func (s *settings) String(name string) string { return s.values[name] }
+
+// Int64 returns an integer option, or an error naming the option and its env.
+func (s *settings) Int64(name string) (int64, error) {
+	n, err := strconv.ParseInt(s.values[name], 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--%s: %q is not a non-negative whole number", name, s.values[name])
+	}
+	return n, nil
+}
+
+// Duration returns a duration option, or an error naming the option.
+func (s *settings) Duration(name string) (time.Duration, error) {
+	d, err := time.ParseDuration(s.values[name])
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--%s: %q is not a duration such as 30s or 2m", name, s.values[name])
+	}
+	return d, nil
+}
+
+// configTable renders the options as the README's Markdown table.
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | commands | description |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, o := range options {
+		def := "`" + o.Default + "`"
+		if o.Default == "" {
+			def = "(none)"
+		}
+		help := o.Help
+		if o.Secret {
+			help += " Secret: never logged."
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s | %s |\n", o.Name, o.Env(), def, strings.Join(o.Commands, ", "), help)
+	}
+	return b.String()
+}

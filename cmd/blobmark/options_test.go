@@ -1,0 +1,70 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestREADMEConfigTable keeps the README's configuration table equal to the
+// option declarations: edit `options`, then paste the table this prints.
+func TestREADMEConfigTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := configTable()
+	if !strings.Contains(string(readme), want) {
+		t.Fatalf("README.md's configuration table is out of date; replace it with:\n\n%s", want)
+	}
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	t.Setenv("BLOBMARK_ADDR", "127.0.0.1:9999")
+	t.Setenv("BLOBMARK_DATA_DIR", "/from/env")
+
+	s, rest, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", "/from/flag", "extra"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String("addr"); got != "127.0.0.1:9999" {
+		t.Errorf("addr = %q, want the environment's value", got)
+	}
+	if got := s.String("data-dir"); got != "/from/flag" {
+		t.Errorf("data-dir = %q, want the flag to win over the environment", got)
+	}
+	if got := s.String("log-level"); got != "info" {
+		t.Errorf("log-level = %q, want the default", got)
+	}
+	if len(rest) != 1 || rest[0] != "extra" {
+		t.Errorf("positional args = %q", rest)
+	}
+}
+
+func TestSettingsRejectUnknownFlagAndBadValues(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, _, err := parseSettings("migrate", fs, []string{"--addr", "x"}, nil); err == nil {
+		t.Error("migrate accepted --addr, which only serve takes")
+	}
+	s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--max-body-bytes", "lots", "--shutdown-timeout", "soon"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Int64("max-body-bytes"); err == nil || !strings.Contains(err.Error(), "--max-body-bytes") {
+		t.Errorf("Int64 error = %v, want one naming the option", err)
+	}
+	if _, err := s.Duration("shutdown-timeout"); err == nil || !strings.Contains(err.Error(), "--shutdown-timeout") {
+		t.Errorf("Duration error = %v, want one naming the option", err)
+	}
+}
+
+func TestSecretOptionsHaveNoDefaultShown(t *testing.T) {
+	for _, o := range options {
+		if o.Secret && o.Default != "" {
+			t.Errorf("secret option %s has a default, which the README table would show", o.Name)
+		}
+	}
+}
