@@ -1,0 +1,97 @@
+package blobmark
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Storage statuses, as Label Studio reports them.
+const (
+	StatusInitialized         = "initialized"
+	StatusQueued              = "queued"
+	StatusInProgress          = "in_progress"
+	StatusFailed              = "failed"
+	StatusCompleted           = "completed"
+	StatusCompletedWithErrors = "completed_with_errors"
+)
+
+// Connection holds a storage's Azure connection fields by their API names
+// (auth_type, account_name, endpoint, cloud, tenant_id, client_id, …). The
+// domain treats it as opaque: the Azure connector gives it meaning.
+type Connection map[string]string
+
+// SecretConnectionFields are the connection fields that are write-only in
+// the API and sealed at rest. The Azure connector's tests keep this list
+// equal to its own.
+var SecretConnectionFields = []string{
+	"account_key", "sas_token", "connection_string",
+	"client_secret", "client_certificate", "client_certificate_password",
+}
+
+// StorageState is the sync status Label Studio shows for any storage.
+type StorageState struct {
+	Status        string          `json:"status"`
+	LastSync      *time.Time      `json:"last_sync"`
+	LastSyncCount *int            `json:"last_sync_count"`
+	LastSyncJob   *string         `json:"last_sync_job"`
+	Traceback     *string         `json:"traceback"`
+	Meta          json.RawMessage `json:"meta"`
+}
+
+// SourceStorage is an Azure container (under a prefix) that a project
+// imports tasks from. Type is "azure" or "azure_spi" (the service-principal
+// flavour of the same storage, as Label Studio's paths name it).
+type SourceStorage struct {
+	ID                  int64
+	ProjectID           int64
+	Type                string
+	Title               string
+	Description         string
+	Container           string
+	Prefix              string
+	RegexFilter         string
+	UseBlobURLs         bool
+	Presign             bool
+	PresignTTL          int // minutes
+	RecursiveScan       bool
+	Synchronizable      bool
+	SyncChanged         bool
+	SyncDeleted         bool
+	SyncIntervalMinutes int
+	// Connection holds the non-secret connection fields; Secrets the secret
+	// ones, in plain text in memory only: the store seals them at rest and
+	// the API never returns them.
+	Connection Connection
+	Secrets    Connection
+	State      StorageState
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// TargetStorage is an Azure container (under a prefix) that a project's
+// annotations are exported to.
+type TargetStorage struct {
+	ID               int64
+	ProjectID        int64
+	Type             string
+	Title            string
+	Description      string
+	Container        string
+	Prefix           string
+	CanDeleteObjects bool
+	ExportFormat     string // "annotation" (default) or "task"
+	FileExtension    *bool  // nil: the format's default
+	Connection       Connection
+	Secrets          Connection
+	State            StorageState
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// StorageChecker tests a storage's connection for a use ("source" needs
+// list and read; "target" needs write, and delete when asked) and returns a
+// *Error whose Fields name what to fix.
+type StorageChecker interface {
+	CheckStorage(ctx context.Context, conn, secrets Connection, container, prefix, use string, needDelete bool) error
+}
