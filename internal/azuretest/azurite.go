@@ -84,7 +84,7 @@ func startAzurite(cert *serverCert) (*azurite, error) {
 			"--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
 			"--silent", "--oauth", "basic", "--cert", certFile, "--key", keyFile)
 		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = azuriteProcAttr()
 		logf, _ := os.Create(filepath.Join(dir, "azurite.log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
