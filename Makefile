@@ -19,5 +19,7 @@ test: setup vet
 demo: setup build
 	./scripts/demo.sh
 
+# Every benchmark program under bench/ (or one: make bench BENCH=api).
+BENCH ?= $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/main.go))))
 bench: setup
-	$(GO) run ./bench $(BENCH)
+	@for b in $(BENCH); do echo "== bench/$$b"; $(GO) run ./bench/$$b || exit 1; done
