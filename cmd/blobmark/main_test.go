@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCLI runs the CLI in-process and returns its exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestUserCreatePrintsTokenOnLastLineAndTokenRotate(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "user", "create", "--data-dir", dir, "--email", "a@example.com", "--password", "pw-123456")
+	if code != 0 {
+		t.Fatalf("user create exit %d: %s", code, errOut)
+	}
+	token := lastLine(out)
+	if len(token) < 20 || strings.ContainsAny(token, " :") {
+		t.Fatalf("last line %q is not a bare token", token)
+	}
+	code, out, _ = runCLI(t, "token", "show", "--data-dir", dir, "--email", "a@example.com")
+	if code != 0 || !strings.Contains(out, token[:4]) || strings.Contains(out, token) {
+		t.Errorf("token show = %d %q: want the token's prefix, not the whole token", code, out)
+	}
+	code, out, _ = runCLI(t, "token", "rotate", "--data-dir", dir, "--email", "a@example.com")
+	if code != 0 || lastLine(out) == token || len(lastLine(out)) < 20 {
+		t.Errorf("token rotate = %d %q: want a new token on the last line", code, out)
+	}
+	if code, _, errOut := runCLI(t, "user", "create", "--data-dir", dir, "--email", "a@example.com", "--password", "x"); code == 0 {
+		t.Error("a second user with the same email was created")
+	} else if errOut == "" {
+		t.Error("duplicate user failed without a message")
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"user"}, {"user", "create", "--email", "x@example.com"}, {"token", "show"}, {"serve", "--log-level", "loud"}} {
+		if code, _, errOut := runCLI(t, args...); code == 0 || errOut == "" {
+			t.Errorf("%q: exit %d, stderr %q; want a failure with a message", args, code, errOut)
+		}
+	}
+	if code, out, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(out, "blobmark ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeHealthAndGracefulShutdown starts serve on embedded SQLite, checks
+// /healthz, /readyz and token auth on /api, then cancels its context (what
+// SIGTERM does) and expects a clean exit.
+func TestServeHealthAndGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	_, out, _ := runCLI(t, "user", "create", "--data-dir", dir, "--email", "s@example.com", "--password", "pw-123456")
+	token := lastLine(out)
+	addr := freeAddr(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--data-dir", dir, "--log-level", "warn"}, strings.NewReader(""), io.Discard, io.Discard)
+	}()
+	get := func(path, tok string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Token "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 100 && get("/healthz", "") != 200; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		if got := get(path, ""); got != want {
+			t.Errorf("GET %s = %d, want %d", path, got, want)
+		}
+	}
+	if got := get("/api/projects/", ""); got != 401 {
+		t.Errorf("GET /api/projects/ without token = %d, want 401", got)
+	}
+	if got := get("/api/projects/", token); got != 200 {
+		t.Errorf("GET /api/projects/ with token = %d, want 200", got)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d after shutdown, want 0", code)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
+	}
+}
