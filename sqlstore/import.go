@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 
 	"github.com/blobmark/blobmark"
@@ -68,7 +69,7 @@ func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmar
 			num_tasks_with_annotations = num_tasks_with_annotations + ?
 			WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
 			len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("project")
 		} else if err != nil {
 			return err
