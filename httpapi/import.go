@@ -115,7 +115,7 @@ func (s *Server) parseImport(r *http.Request, items []json.RawMessage) ([]*blobm
 	var problems []string
 	bad := 0
 	for i, raw := range items {
-		t, err := parseImportTask(raw, i)
+		t, keys, err := parseImportTask(raw, i)
 		if err != nil {
 			bad++
 			if len(problems) < maxReportedImportErrors {
@@ -124,11 +124,8 @@ func (s *Server) parseImport(r *http.Request, items []json.RawMessage) ([]*blobm
 			continue
 		}
 		tasks = append(tasks, t)
-		var data map[string]json.RawMessage
-		if json.Unmarshal(t.Data, &data) == nil {
-			for k := range data {
-				columns[k] = true
-			}
+		for k := range keys {
+			columns[k] = true
 		}
 		for j, a := range t.Annotations {
 			if a.CompletedBy != 0 && len(users[a.CompletedBy]) == 0 {
@@ -183,35 +180,42 @@ type importPrediction struct {
 	ModelVersion json.RawMessage `json:"model_version"`
 }
 
-// parseImportTask validates task number i of an import; its messages start
-// with "Task i: ".
-func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, error) {
-	where := fmt.Sprintf("Task %d: ", i)
+// parseImportTask validates task number i of an import and returns it with
+// its data object's top-level keys (the import's data_columns); its messages
+// start with "Task i: ". Each task is decoded once into a map and only a
+// wrapped task is decoded again: imports of 10^5 tasks spend most of their
+// CPU here.
+func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, map[string]json.RawMessage, error) {
+	where := func() string { return fmt.Sprintf("Task %d: ", i) }
 	invalid := func(format string, args ...any) error {
-		return blobmark.Errorf(blobmark.EINVALID, where+format, args...)
+		return blobmark.Errorf(blobmark.EINVALID, where()+format, args...)
 	}
 	if k := jsonKind(raw); k != "an object" {
-		return nil, invalid("expected a JSON object, got %s.", k)
+		return nil, nil, invalid("expected a JSON object, got %s.", k)
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &keys); err != nil {
-		return nil, jsonError(err, where)
+		return nil, nil, jsonError(err, where())
 	}
 	if _, ok := keys["data"]; !ok {
 		for _, k := range []string{"annotations", "predictions"} {
 			if _, ok := keys[k]; ok {
-				return nil, invalid("a task with %q must put its data under \"data\": {\"data\": {...}, %q: [...]}.", k, k)
+				return nil, nil, invalid("a task with %q must put its data under \"data\": {\"data\": {...}, %q: [...]}.", k, k)
 			}
 		}
-		return &blobmark.TaskImport{Data: raw, Meta: json.RawMessage("{}")}, nil
+		return &blobmark.TaskImport{Data: raw, Meta: json.RawMessage("{}")}, keys, nil
 	}
 
 	var in importTask
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, jsonError(err, where)
+		return nil, nil, jsonError(err, where())
 	}
 	if k := jsonKind(in.Data); k != "an object" {
-		return nil, invalid("\"data\" must be a JSON object, got %s.", k)
+		return nil, nil, invalid("\"data\" must be a JSON object, got %s.", k)
+	}
+	var dataKeys map[string]json.RawMessage
+	if err := json.Unmarshal(in.Data, &dataKeys); err != nil {
+		return nil, nil, jsonError(err, where())
 	}
 	t := &blobmark.TaskImport{Data: in.Data, Meta: json.RawMessage("{}")}
 	switch k := jsonKind(in.Meta); k {
@@ -219,29 +223,29 @@ func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, error) {
 	case "an object":
 		t.Meta = in.Meta
 	default:
-		return nil, invalid("\"meta\" must be a JSON object, got %s.", k)
+		return nil, nil, invalid("\"meta\" must be a JSON object, got %s.", k)
 	}
 
-	anns, err := objectList(in.Annotations, "annotations", where)
+	anns, err := objectList(in.Annotations, "annotations", where())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for j, raw := range anns {
 		at := fmt.Sprintf("Task %d, annotation %d: ", i, j)
 		var a importAnnotation
 		if err := json.Unmarshal(raw, &a); err != nil {
-			return nil, jsonError(err, at)
+			return nil, nil, jsonError(err, at)
 		}
 		result, err := resultList(a.Result, at)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		completedBy, err := userRef(a.CompletedBy, at)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if a.LeadTime < 0 {
-			return nil, blobmark.Errorf(blobmark.EINVALID, "%s\"lead_time\" must not be negative.", at)
+			return nil, nil, blobmark.Errorf(blobmark.EINVALID, "%s\"lead_time\" must not be negative.", at)
 		}
 		t.Annotations = append(t.Annotations, &blobmark.Annotation{
 			Result:       result,
@@ -252,19 +256,19 @@ func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, error) {
 		})
 	}
 
-	preds, err := objectList(in.Predictions, "predictions", where)
+	preds, err := objectList(in.Predictions, "predictions", where())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for j, raw := range preds {
 		at := fmt.Sprintf("Task %d, prediction %d: ", i, j)
 		var p importPrediction
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, jsonError(err, at)
+			return nil, nil, jsonError(err, at)
 		}
 		result, err := resultList(p.Result, at)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		version := ""
 		switch k := jsonKind(p.ModelVersion); k {
@@ -274,11 +278,11 @@ func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, error) {
 		case "a number":
 			version = string(bytes.TrimSpace(p.ModelVersion))
 		default:
-			return nil, blobmark.Errorf(blobmark.EINVALID, "%s\"model_version\" must be a string, got %s.", at, k)
+			return nil, nil, blobmark.Errorf(blobmark.EINVALID, "%s\"model_version\" must be a string, got %s.", at, k)
 		}
 		t.Predictions = append(t.Predictions, &blobmark.Prediction{Result: result, Score: p.Score, ModelVersion: version})
 	}
-	return t, nil
+	return t, dataKeys, nil
 }
 
 // objectList checks that raw, when present, is a list of JSON objects.

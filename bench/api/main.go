@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 func main() {
 	tasks := flag.Int("tasks", 100_000, "tasks to import")
 	annotations := flag.Int("annotations", 2000, "annotations to post for the latency percentiles")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the API import to this file")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -65,10 +67,16 @@ func main() {
 	bare := time.Since(start)
 
 	apiProject := c.project()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+	}
 	start = time.Now()
 	var res blobmark.ImportResult
 	c.do("POST", fmt.Sprintf("/api/projects/%d/import", apiProject), payload, &res)
 	viaAPI := time.Since(start)
+	pprof.StopCPUProfile()
 	if res.TaskCount != *tasks {
 		log.Fatalf("import created %d tasks, want %d", res.TaskCount, *tasks)
 	}
