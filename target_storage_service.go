@@ -1,0 +1,52 @@
+package blobmark
+
+import (
+	"context"
+	"io"
+)
+
+// TargetStorageTypes are the target storage types the API serves, by the
+// path segment Label Studio uses: "azure" (account key, SAS, connection
+// string, identities) and "azure_spi" (the service-principal flavour).
+var TargetStorageTypes = []string{"azure", "azure_spi"}
+
+// TargetStorageFilter selects target storages; zero fields match all.
+type TargetStorageFilter struct {
+	ProjectID int64
+	Type      string
+}
+
+// TargetStorageService keeps a project's export storages and starts their
+// syncs. Writes that start work (create with an initial sync, sync) enqueue
+// the job in the same transaction as the storage write, so a sync is never
+// reported queued without a job behind it.
+type TargetStorageService interface {
+	// CreateTargetStorage stores s, filling ID, State and timestamps. With
+	// initialSync it also queues a full export of the project's existing
+	// annotations (Label Studio's default on creation).
+	CreateTargetStorage(ctx context.Context, s *TargetStorage, initialSync bool) error
+	// FindTargetStorageByID returns a storage with its secrets opened (for
+	// the connector; the API must never echo them), ENOTFOUND otherwise.
+	FindTargetStorageByID(ctx context.Context, id int64) (*TargetStorage, error)
+	// FindTargetStorages returns the storages f selects, in id order.
+	FindTargetStorages(ctx context.Context, f TargetStorageFilter) ([]*TargetStorage, error)
+	// UpdateTargetStorage replaces the settings of storage s.ID (everything
+	// but ID, ProjectID, Type, State and CreatedAt) and returns it as stored.
+	UpdateTargetStorage(ctx context.Context, s *TargetStorage) (*TargetStorage, error)
+	// DeleteTargetStorage deletes a storage and its export links; objects
+	// already written stay in the container.
+	DeleteTargetStorage(ctx context.Context, id int64) error
+	// SyncTargetStorage marks the storage queued and enqueues an export of
+	// every annotation of its project (only those whose latest version is
+	// not yet exported, with onlyNew), and returns the storage.
+	SyncTargetStorage(ctx context.Context, id int64, onlyNew bool) (*TargetStorage, error)
+}
+
+// ProjectExporter writes a project's full export.
+type ProjectExporter interface {
+	// ExportProjectJSON writes the project's tasks with their annotations
+	// and predictions as Label Studio's exportType=JSON array to w while it
+	// reads them, page by page. An error can come after part of the array
+	// was written.
+	ExportProjectJSON(ctx context.Context, projectID int64, w io.Writer) error
+}
