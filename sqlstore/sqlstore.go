@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/seal"
 	"github.com/riverqueue/river"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -55,6 +56,9 @@ type Config struct {
 	// MaxConns bounds the PostgreSQL pool and the SQLite read pool; 0 picks a
 	// default from the number of CPUs.
 	MaxConns int
+	// Secrets seals storage secrets at rest. Nil means a box over the key
+	// file in DataDir (seal.LoadOrCreateKey), created on first use.
+	Secrets *seal.Box
 }
 
 // Dialect names the SQL dialect of a database, for the few statements that
@@ -86,6 +90,8 @@ type DB struct {
 
 	jobsMu sync.Mutex
 	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
+
+	secrets secretBox // seals storage secrets; see storage_common.go
 }
 
 // Interface checks: a *DB is every store service the HTTP API needs.
@@ -102,6 +108,7 @@ var (
 // after StartJobs.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks}
+	db.secrets.box, db.secrets.dir = cfg.Secrets, cfg.DataDir
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,194 @@
+package azureblob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+)
+
+// Checker checks storage connections and previews their blobs for the API,
+// through the server's Connector. It implements blobmark.StorageChecker and
+// blobmark.StorageFileLister.
+type Checker struct {
+	Connector *Connector
+}
+
+// Interface checks.
+var (
+	_ blobmark.StorageChecker    = (*Checker)(nil)
+	_ blobmark.StorageFileLister = (*Checker)(nil)
+)
+
+// ConfigFromConnection builds a Config from a storage's connection and
+// secret fields. A field the connector does not know is an EINVALID error
+// naming it.
+func ConfigFromConnection(conn, secrets blobmark.Connection) (Config, error) {
+	all := map[string]string{}
+	for k, v := range conn {
+		if v != "" {
+			all[k] = v
+		}
+	}
+	for k, v := range secrets {
+		if v != "" {
+			all[k] = v
+		}
+	}
+	raw, _ := json.Marshal(all)
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Config{}, blobmark.FieldErrorf(field, "%s is not a connection field of Azure storages", field)
+	}
+	return cfg, nil
+}
+
+// CheckStorage runs Diagnose for the use and turns its failed checks into
+// one EINVALID error whose Fields name what to fix: the container, or the
+// credential field of the auth type in use.
+func (c *Checker) CheckStorage(ctx context.Context, conn, secrets blobmark.Connection, container, prefix, use string, needDelete bool) error {
+	cfg, err := ConfigFromConnection(conn, secrets)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	u := UseSource
+	if use == string(UseTarget) {
+		u = UseTarget
+	}
+	r := Diagnose(ctx, c.Connector, cfg, container, prefix, u)
+	if r.OK() {
+		return nil
+	}
+	fields := map[string][]string{}
+	for _, ch := range r.Checks {
+		if !ch.Needed || ch.OK || ch.Skipped || ch.Fix == "" {
+			continue
+		}
+		if !needDelete && ch.Name == "delete" {
+			continue
+		}
+		f := credentialField(cfg.Normalized().AuthType)
+		if ch.Name == "container exists" {
+			f = "container"
+		} else if ch.Name == "configuration" {
+			f = "auth_type"
+		}
+		fields[f] = append(fields[f], ch.Name+": "+ch.Fix)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	msgs := []string{}
+	for _, m := range fields {
+		msgs = append(msgs, m...)
+	}
+	return &blobmark.Error{Code: blobmark.EINVALID, Message: strings.Join(msgs, "; "), Fields: fields}
+}
+
+// credentialField names the field a user changes when an auth type's
+// credential is refused.
+func credentialField(a AuthType) string {
+	switch a {
+	case AuthAccountKey:
+		return "account_key"
+	case AuthSASToken:
+		return "sas_token"
+	case AuthConnectionString:
+		return "connection_string"
+	case AuthServicePrincipal:
+		return "client_secret"
+	case AuthManagedIdentity:
+		return "managed_identity_client_id"
+	default:
+		return "auth_type"
+	}
+}
+
+var errEnough = errors.New("enough files")
+
+// ListStorageFiles lists up to q.Limit blobs a source storage with these
+// settings would import, in key order, with size and last-modified.
+func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQuery) ([]blobmark.StorageFile, error) {
+	src, err := importer.NewSource(0, importer.Options{Container: q.Container, Prefix: q.Prefix,
+		RegexFilter: q.RegexFilter, Recursive: q.RecursiveScan, UseBlobURLs: true})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ConfigFromConnection(q.Connection, q.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	cont, err := c.Connector.Container(ctx, cfg, q.Container)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	out := []blobmark.StorageFile{}
+	err = cont.List(ctx, ListOptions{Prefix: src.Prefix, Recursive: src.Recursive, PageSize: 5000}, func(page []BlobItem) error {
+		for _, b := range page {
+			if !src.InScope(importer.Object{Key: b.Name, Folder: IsFolderMarker(b)}) {
+				continue
+			}
+			out = append(out, blobmark.StorageFile{Key: b.Name, Size: b.Size, LastModified: b.LastModified})
+			if len(out) >= limit {
+				return errEnough
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListPage lists one page of blobs under opts.Prefix starting at marker (""
+// for the first page) and calls fn with the page and the marker of the next
+// one ("" after the last page). A hierarchical page may hold no blob at all
+// (only virtual directories) and still have a next marker.
+func (c *Container) ListPage(ctx context.Context, opts ListOptions, marker string, fn func(page []BlobItem, next string)) error {
+	var maxResults *int32
+	if opts.PageSize > 0 {
+		maxResults = &opts.PageSize
+	}
+	if opts.Recursive {
+		pager := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix),
+			MaxResults: maxResults, Marker: nonEmpty(marker)})
+		resp, err := pager.NextPage(ctx)
+		if err != nil {
+			return c.fail(err, opList, "")
+		}
+		page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
+		for _, b := range resp.Segment.BlobItems {
+			page = append(page, itemOf(b.Name, b.Properties))
+		}
+		fn(page, deref(resp.NextMarker))
+		return nil
+	}
+	pager := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix),
+		MaxResults: maxResults, Marker: nonEmpty(marker)})
+	resp, err := pager.NextPage(ctx)
+	if err != nil {
+		return c.fail(err, opList, "")
+	}
+	page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
+	for _, b := range resp.Segment.BlobItems {
+		page = append(page, itemOf(b.Name, b.Properties))
+	}
+	fn(page, deref(resp.NextMarker))
+	return nil
+}

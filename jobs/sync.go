@@ -1,0 +1,222 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/riverqueue/river"
+)
+
+// SourceSyncStore is what the sync worker needs from the database: the
+// storage, its state transitions and the importer's Sink.
+type SourceSyncStore interface {
+	importer.Sink
+	// FindSourceStorageByID returns the storage with its secrets opened.
+	FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
+	// StartSourceSync marks the storage in_progress for job jobID and
+	// reports whether a cancel was requested already.
+	StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error)
+	// UpdateSourceSyncProgress saves progress and reports a requested cancel.
+	UpdateSourceSyncProgress(ctx context.Context, id int64, count int, meta map[string]any) (cancelled bool, err error)
+	// FinishSourceSync records the final status, count, traceback and meta.
+	FinishSourceSync(ctx context.Context, id int64, status string, count int, traceback string, meta map[string]any) error
+	// EnqueueDueSourceSyncs enqueues the syncs whose interval has elapsed.
+	EnqueueDueSourceSyncs(ctx context.Context) (int, error)
+}
+
+// ErrSyncCancelled is the cause of a sync stopped through the cancel endpoint.
+var ErrSyncCancelled = errors.New("sync cancelled by request")
+
+// SyncSourceWorker works blobmark.SyncSourceJob: it runs the importer over
+// the storage's container and keeps the storage's status and meta current.
+type SyncSourceWorker struct {
+	river.WorkerDefaults[blobmark.SyncSourceJob]
+	Store     SourceSyncStore
+	Connector *azureblob.Connector
+	// ProgressInterval overrides the importer's progress period (and so how
+	// soon a cancel request is seen).
+	ProgressInterval time.Duration
+	// PageSize overrides the listing page size (tests use small pages).
+	PageSize int
+}
+
+// Timeout allows long syncs: progress is committed page by page and a
+// retried sync skips what is done.
+func (w *SyncSourceWorker) Timeout(*river.Job[blobmark.SyncSourceJob]) time.Duration { return 24 * time.Hour }
+
+// Work syncs the storage. The job id is the sync's generation, so a retry
+// of the same job keeps it and a later sync has a larger one.
+func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.SyncSourceJob]) error {
+	id := job.Args.StorageID
+	st, err := w.Store.FindSourceStorageByID(ctx, id)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return river.JobCancel(err) // deleted since it was queued
+	} else if err != nil {
+		return err
+	}
+	cancelled, err := w.Store.StartSourceSync(ctx, id, job.ID)
+	if err != nil {
+		return classify(err)
+	}
+	attempt := map[string]any{"attempts": job.Attempt}
+	if cancelled {
+		return w.finishCancelled(ctx, id, importer.Progress{}, attempt)
+	}
+	src, err := importer.NewSource(id, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
+		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})
+	if err != nil {
+		return w.fail(ctx, id, importer.Progress{}, err, true)
+	}
+	src.Generation = job.ID
+	src.ProgressInterval = w.ProgressInterval
+	src.PageSize = w.PageSize
+	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
+	if err != nil {
+		return w.fail(ctx, id, importer.Progress{}, err, true)
+	}
+	cont, err := w.Connector.Container(ctx, cfg, st.Container)
+	if err != nil {
+		return w.fail(ctx, id, importer.Progress{}, err, isFinal(err))
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var last importer.Progress
+	progress := func(pctx context.Context, p importer.Progress) {
+		last = p
+		stop, err := w.Store.UpdateSourceSyncProgress(pctx, id, int(p.TasksCreated), p.Meta())
+		if err == nil && stop {
+			cancel(ErrSyncCancelled)
+		}
+	}
+	lister := containerSource{cont}
+	res, err := importer.Sync(runCtx, src, lister, lister, w.Store, progress)
+	if res != nil {
+		last = res.Progress
+	}
+	bg := context.WithoutCancel(ctx)
+	switch {
+	case errors.Is(context.Cause(runCtx), ErrSyncCancelled):
+		return w.finishCancelled(bg, id, last, attempt)
+	case err != nil && ctx.Err() != nil:
+		// Shutdown or a killed worker: River retries the job, which resumes.
+		return err
+	case err != nil:
+		return w.fail(bg, id, last, err, isFinal(err))
+	}
+	meta := finalMeta(last)
+	meta["attempts"] = job.Attempt
+	return w.Store.FinishSourceSync(bg, id, res.Status, int(last.TasksCreated), last.Traceback(), meta)
+}
+
+// finishCancelled records a cancelled sync as failed and ends the job.
+func (w *SyncSourceWorker) finishCancelled(ctx context.Context, id int64, p importer.Progress, extra map[string]any) error {
+	meta := finalMeta(p)
+	for k, v := range extra {
+		meta[k] = v
+	}
+	meta["cancelled"] = true
+	err := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, blobmark.StatusFailed, int(p.TasksCreated),
+		"Sync cancelled by request; tasks created so far are kept, and the next sync continues from there.", meta)
+	return errors.Join(river.JobCancel(ErrSyncCancelled), err)
+}
+
+// fail records a failed sync. A final error (bad settings, refused
+// credentials) ends the job; any other is retried by River, and the storage
+// shows the error meanwhile.
+func (w *SyncSourceWorker) fail(ctx context.Context, id int64, p importer.Progress, cause error, final bool) error {
+	ferr := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, blobmark.StatusFailed, int(p.TasksCreated),
+		blobmark.ErrorMessage(cause), finalMeta(p))
+	if final {
+		return errors.Join(river.JobCancel(cause), ferr)
+	}
+	return errors.Join(cause, ferr)
+}
+
+// finalMeta is p's meta with the failure keys always present, so the
+// failures of an earlier sync never linger in the storage's meta.
+func finalMeta(p importer.Progress) map[string]any {
+	m := p.Meta()
+	if _, ok := m["failures"]; !ok {
+		m["failures"] = []importer.Failure{}
+	}
+	if _, ok := m["failures_omitted"]; !ok {
+		m["failures_omitted"] = 0
+	}
+	return m
+}
+
+// isFinal reports whether no retry can fix err.
+func isFinal(err error) bool {
+	switch blobmark.ErrorCode(err) {
+	case blobmark.EINVALID, blobmark.ENOTFOUND, blobmark.EUNAUTHORIZED, blobmark.EFORBIDDEN, blobmark.ENOTIMPLEMENTED:
+		return true
+	}
+	return false
+}
+
+// containerSource adapts an Azure container to the importer's Lister and Opener.
+type containerSource struct{ c *azureblob.Container }
+
+// List returns one page of the listing.
+func (s containerSource) List(ctx context.Context, req importer.ListRequest) (importer.Listing, error) {
+	var out importer.Listing
+	err := s.c.ListPage(ctx, azureblob.ListOptions{Prefix: req.Prefix, Recursive: req.Recursive, PageSize: int32(req.MaxResults)},
+		req.Marker, func(page []azureblob.BlobItem, next string) {
+			out.NextMarker = next
+			out.Objects = make([]importer.Object, len(page))
+			for i, b := range page {
+				out.Objects[i] = importer.Object{Key: b.Name, Size: b.Size, ETag: b.ETag, LastModified: b.LastModified,
+					Folder: azureblob.IsFolderMarker(b)}
+			}
+		})
+	return out, err
+}
+
+// Open streams one blob.
+func (s containerSource) Open(ctx context.Context, key string) (importer.Download, error) {
+	d, err := s.c.Download(ctx, key, 0, 0)
+	if err != nil {
+		return importer.Download{}, err
+	}
+	return importer.Download{Body: d.Body, ETag: d.ETag, Size: d.Size}, nil
+}
+
+// ScheduleSourceSyncsWorker works blobmark.ScheduleSourceSyncsJob.
+type ScheduleSourceSyncsWorker struct {
+	river.WorkerDefaults[blobmark.ScheduleSourceSyncsJob]
+	Store SourceSyncStore
+}
+
+// Work enqueues every due sync.
+func (w *ScheduleSourceSyncsWorker) Work(ctx context.Context, job *river.Job[blobmark.ScheduleSourceSyncsJob]) error {
+	if _, err := w.Store.EnqueueDueSourceSyncs(ctx); err != nil {
+		return fmt.Errorf("schedule source syncs: %w", err)
+	}
+	return nil
+}
+
+// ScheduleInterval is how often the scheduler looks for due syncs.
+const ScheduleInterval = time.Minute
+
+// SchedulePeriodicJob returns the periodic job that drives scheduled syncs.
+// River inserts periodic jobs on its elected leader only, so with several
+// replicas each interval's scheduling runs once, and the sync jobs it
+// enqueues are unique per storage.
+func SchedulePeriodicJob() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(ScheduleInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return blobmark.ScheduleSourceSyncsJob{}, nil },
+		&river.PeriodicJobOpts{ID: "schedule_source_syncs", RunOnStart: true})
+}
+
+// RegisterSync adds the sync and scheduler workers to workers.
+func RegisterSync(workers *river.Workers, store SourceSyncStore, conn *azureblob.Connector) error {
+	if err := river.AddWorkerSafely(workers, &SyncSourceWorker{Store: store, Connector: conn}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(workers, &ScheduleSourceSyncsWorker{Store: store})
+}

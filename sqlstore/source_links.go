@@ -1,0 +1,384 @@
+package sqlstore
+
+// The store is the importer's Sink. sqlstore imports package importer only
+// for the Sink's types: importer is a pure domain package (standard library
+// and package blobmark only), so this adds no outside dependency.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+)
+
+// Interface check: the store is the sync engine's Sink.
+var _ importer.Sink = (*DB)(nil)
+
+// maxKeysPerQuery bounds the keys of one IN list.
+const maxKeysPerQuery = 500
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// linkQuerier is a read pool or a transaction.
+type linkQuerier func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+
+// readLinks returns the links of keys, keyed by key, with all their rows.
+func readLinks(ctx context.Context, query linkQuerier, storageID int64, keys []string) (map[string]*importer.Link, error) {
+	out := map[string]*importer.Link{}
+	for start := 0; start < len(keys); start += maxKeysPerQuery {
+		chunk := keys[start:min(start+maxKeysPerQuery, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, storageID)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		rows, err := query(ctx, `SELECT l.key, l.row_index, l.task_id, l.etag, l.size, l.missing,
+			t.total_annotations + t.cancelled_annotations FROM source_storage_links l JOIN tasks t ON t.id = l.task_id
+			WHERE l.storage_id = ? AND l.key IN (`+placeholders(len(chunk))+`) ORDER BY l.key, l.row_index`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var key, etag string
+			var r importer.LinkRow
+			var size int64
+			var annotations int
+			if err := rows.Scan(&key, &r.Row, &r.TaskID, &etag, &size, &r.Missing, &annotations); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Annotated = annotations > 0
+			l := out[key]
+			if l == nil {
+				l = &importer.Link{Key: key, ETag: etag, Size: size}
+				out[key] = l
+			}
+			l.Rows = append(l.Rows, r)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ExistingLinks returns the links of keys that exist for the storage.
+func (db *DB) ExistingLinks(ctx context.Context, storageID int64, keys []string) (map[string]*importer.Link, error) {
+	out, err := readLinks(ctx, db.query, storageID, keys)
+	return out, translate("existing links", err)
+}
+
+// StaleLinks returns, in key order, up to limit keys after after whose links
+// are older than generation, with all their rows.
+func (db *DB) StaleLinks(ctx context.Context, storageID, generation int64, after string, limit int) ([]*importer.Link, error) {
+	rows, err := db.query(ctx, `SELECT DISTINCT key FROM source_storage_links WHERE storage_id = ? AND key > ?
+		AND generation < ? ORDER BY key LIMIT ?`, storageID, after, generation, limit)
+	if err != nil {
+		return nil, translate("stale links", err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return nil, translate("stale links", err)
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	links, err := readLinks(ctx, db.query, storageID, keys)
+	if err != nil {
+		return nil, translate("stale links", err)
+	}
+	out := make([]*importer.Link, 0, len(keys))
+	for _, k := range keys {
+		if l := links[k]; l != nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// linkColumns are the columns of a new link row, in bind order.
+var linkColumns = []string{"storage_id", "key", "row_index", "task_id", "etag", "size", "generation", "missing", "created_at"}
+
+// WriteBatch applies b in one transaction; see importer.Batch.
+func (db *DB) WriteBatch(ctx context.Context, storageID int64, b *importer.Batch) (importer.BatchResult, error) {
+	var res importer.BatchResult
+	err := db.inTx(ctx, "write sync batch", func(tx *Tx) error {
+		res = importer.BatchResult{}
+		var projectID int64
+		if err := tx.queryRow(ctx, "SELECT project_id FROM source_storages WHERE id = ?", storageID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
+			return notFound("storage")
+		} else if err != nil {
+			return err
+		}
+		if err := tx.createLinked(ctx, projectID, storageID, b, &res); err != nil {
+			return err
+		}
+		for _, u := range b.Update {
+			if err := tx.rewriteTask(ctx, projectID, u, &res); err != nil {
+				return err
+			}
+		}
+		for _, v := range b.Versions {
+			if _, err := tx.exec(ctx, "UPDATE source_storage_links SET etag = ?, size = ? WHERE storage_id = ? AND key = ?",
+				v.ETag, v.Size, storageID, v.Key); err != nil {
+				return err
+			}
+		}
+		for start := 0; start < len(b.Seen); start += maxKeysPerQuery {
+			chunk := b.Seen[start:min(start+maxKeysPerQuery, len(b.Seen))]
+			args := []any{b.Generation, storageID}
+			for _, k := range chunk {
+				args = append(args, k)
+			}
+			if _, err := tx.exec(ctx, "UPDATE source_storage_links SET generation = ? WHERE storage_id = ? AND key IN ("+
+				placeholders(len(chunk))+")", args...); err != nil {
+				return err
+			}
+		}
+		for _, id := range b.Restore {
+			r, err := tx.exec(ctx, "UPDATE source_storage_links SET missing = ? WHERE storage_id = ? AND task_id = ? AND missing = ?",
+				false, storageID, id, true)
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				res.Restored++
+			}
+		}
+		for _, id := range b.MarkMissing {
+			n, err := tx.markMissing(ctx, storageID, id)
+			if err != nil {
+				return err
+			}
+			res.Marked += n
+		}
+		for _, id := range b.Remove {
+			if err := tx.removeTask(ctx, storageID, id, &res); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return importer.BatchResult{}, err
+	}
+	return res, nil
+}
+
+// markMissing marks the link of an annotated task whose blob is gone.
+func (tx *Tx) markMissing(ctx context.Context, storageID, taskID int64) (int, error) {
+	r, err := tx.exec(ctx, "UPDATE source_storage_links SET missing = ? WHERE storage_id = ? AND task_id = ? AND missing = ?",
+		true, storageID, taskID, false)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := r.RowsAffected()
+	return int(min(n, 1)), nil
+}
+
+// removeTask deletes an unannotated task whose blob is gone (its link goes
+// by cascade), or marks it missing if it was annotated meanwhile.
+func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *importer.BatchResult) error {
+	var projectID int64
+	var predictions int
+	err := tx.queryRow(ctx, `DELETE FROM tasks WHERE id = ? AND total_annotations = 0 AND cancelled_annotations = 0
+		RETURNING project_id, total_predictions`, taskID).Scan(&projectID, &predictions)
+	if errors.Is(err, sql.ErrNoRows) {
+		n, err := tx.markMissing(ctx, storageID, taskID)
+		res.Marked += n
+		return err
+	} else if err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - 1,
+		total_predictions_number = total_predictions_number - ? WHERE id = ?`, predictions, projectID); err != nil {
+		return err
+	}
+	res.Removed++
+	return tx.fire(ctx, Event{Kind: TaskDeleted, ProjectID: projectID, TaskID: taskID})
+}
+
+// createLinked creates the tasks of b.Create whose link row does not exist
+// yet, with their links, annotations and predictions.
+func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, res *importer.BatchResult) error {
+	if len(b.Create) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(b.Create))
+	for i := range b.Create {
+		if i == 0 || b.Create[i].Key != b.Create[i-1].Key {
+			keys = append(keys, b.Create[i].Key)
+		}
+	}
+	existing, err := readLinks(ctx, tx.query, storageID, keys)
+	if err != nil {
+		return err
+	}
+	todo := make([]importer.NewTask, 0, len(b.Create))
+	for _, c := range b.Create {
+		if l := existing[c.Key]; l != nil && hasRow(l, c.Row) {
+			continue // the link makes a retried batch idempotent
+		}
+		todo = append(todo, c)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	imports := make([]*blobmark.TaskImport, len(todo))
+	for i := range todo {
+		imports[i] = todo[i].Task
+	}
+	ids, err := tx.insertTasks(ctx, projectID, imports)
+	if err != nil {
+		return err
+	}
+	now := tx.db.timestamp()
+	err = tx.bulkInsert(ctx, "source_storage_links", linkColumns, "", len(todo), func(i int, args []any) []any {
+		c := &todo[i]
+		return append(args, storageID, c.Key, c.Row, ids[i], c.ETag, c.Size, b.Generation, false, now)
+	}, nil)
+	if err != nil {
+		return err
+	}
+	res.Created += len(todo)
+	return tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: ids})
+}
+
+func hasRow(l *importer.Link, row int) bool {
+	for _, r := range l.Rows {
+		if r.Row == row {
+			return true
+		}
+	}
+	return false
+}
+
+// insertTasks inserts tasks with their annotations and predictions into a
+// project and returns their ids in order, keeping the project's counters,
+// as ImportTasks does but inside the caller's transaction.
+func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) ([]int64, error) {
+	rows, anns, preds, err := prepareImport(ctx, tasks)
+	if err != nil {
+		return nil, err
+	}
+	withAnnotations := 0
+	for i := range rows {
+		if rows[i].total > 0 {
+			withAnnotations++
+		}
+	}
+	var seq int64
+	var maxAnnotations int
+	err = tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
+		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
+		num_tasks_with_annotations = num_tasks_with_annotations + ?
+		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
+		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("project")
+	} else if err != nil {
+		return nil, err
+	}
+	first := seq - int64(len(rows)) + 1
+	maxAnnotations = max(1, maxAnnotations)
+	now := tx.db.timestamp()
+	ids := make([]int64, len(rows))
+	err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
+		func(i int, args []any) []any {
+			r := &rows[i]
+			return append(args, projectID, first+int64(i), r.data, r.meta, r.total >= maxAnnotations,
+				r.total, r.cancelled, r.predictions, now, now)
+		},
+		func(sr *sql.Rows) error {
+			var id, inner int64
+			if err := sr.Scan(&id, &inner); err != nil {
+				return err
+			}
+			ids[inner-first] = id
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if len(anns) > 0 {
+		taskOf := flatTaskIndex(rows, len(anns), func(r *importRow) (int, int) { return r.annotationStart, r.annotationEnd })
+		err = tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
+			a := &anns[i]
+			return append(args, ids[taskOf[i]], projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime, a.completedBy, now, now)
+		}, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(preds) > 0 {
+		taskOf := flatTaskIndex(rows, len(preds), func(r *importRow) (int, int) { return r.predictionStart, r.predictionEnd })
+		err = tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
+			p := &preds[i]
+			return append(args, ids[taskOf[i]], projectID, p.result, p.score, p.modelVersion, now, now)
+		}, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// rewriteTask replaces an unannotated task's data, meta and (when given)
+// predictions from its changed file; an annotated task is kept.
+func (tx *Tx) rewriteTask(ctx context.Context, projectID int64, u importer.TaskRewrite, res *importer.BatchResult) error {
+	rows, _, preds, err := prepareImport(ctx, []*blobmark.TaskImport{u.Task})
+	if err != nil {
+		return err
+	}
+	r, err := tx.exec(ctx, `UPDATE tasks SET data = ?, meta = ?, updated_at = ? WHERE id = ?
+		AND total_annotations = 0 AND cancelled_annotations = 0`, rows[0].data, rows[0].meta, tx.db.timestamp(), u.TaskID)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		var one int
+		if err := tx.queryRow(ctx, "SELECT 1 FROM tasks WHERE id = ?", u.TaskID).Scan(&one); err == nil {
+			res.Kept++
+		}
+		return nil
+	}
+	if u.Task.Predictions != nil {
+		var old int
+		if err := tx.queryRow(ctx, "SELECT total_predictions FROM tasks WHERE id = ?", u.TaskID).Scan(&old); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM predictions WHERE task_id = ?", u.TaskID); err != nil {
+			return err
+		}
+		now := tx.db.timestamp()
+		if len(preds) > 0 {
+			if err := tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
+				p := &preds[i]
+				return append(args, u.TaskID, projectID, p.result, p.score, p.modelVersion, now, now)
+			}, nil); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = ? WHERE id = ?", len(preds), u.TaskID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number + ? WHERE id = ?",
+			len(preds)-old, projectID); err != nil {
+			return err
+		}
+	}
+	res.Updated++
+	return tx.fire(ctx, Event{Kind: TaskUpdated, ProjectID: projectID, TaskID: u.TaskID})
+}

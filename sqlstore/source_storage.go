@@ -1,0 +1,389 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Interface check: the store serves the source storage API.
+var _ blobmark.SourceStorageService = (*DB)(nil)
+
+const sourceStorageColumns = `id, project_id, type, title, description, container, prefix, regex_filter, use_blob_urls,
+	presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted, sync_interval_minutes,
+	connection, secrets, ` + stateColumns + `, created_at, updated_at`
+
+// scanSourceStorage reads one row of sourceStorageColumns, opening its secrets.
+func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }) (*blobmark.SourceStorage, error) {
+	var s blobmark.SourceStorage
+	var conn, secrets string
+	var st stateScan
+	var created, updated timeValue
+	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix, &s.RegexFilter,
+		&s.UseBlobURLs, &s.Presign, &s.PresignTTL, &s.RecursiveScan, &s.Synchronizable, &s.SyncChanged, &s.SyncDeleted,
+		&s.SyncIntervalMinutes, &conn, &secrets}
+	dest = append(dest, st.dest()...)
+	dest = append(dest, &created, &updated)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.Connection, err = parseConnection(conn); err != nil {
+		return nil, err
+	}
+	if s.Secrets, err = db.openConnection(secrets); err != nil {
+		return nil, err
+	}
+	s.State = st.state()
+	s.CreatedAt, s.UpdatedAt = created.Time, updated.Time
+	return &s, nil
+}
+
+// CreateSourceStorage stores s in a live project.
+func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
+	conn, err := connectionJSON(s.Connection)
+	if err != nil {
+		return wrapInternal("encode connection", err)
+	}
+	secrets, err := db.sealConnection(s.Secrets)
+	if err != nil {
+		return err
+	}
+	now := db.timestamp()
+	return db.inTx(ctx, "create source storage", func(tx *Tx) error {
+		var live int
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE id = ? AND deleted_at IS NULL", s.ProjectID).Scan(&live); err != nil {
+			return err
+		} else if live == 0 {
+			return blobmark.FieldErrorf("project", "Invalid pk \"%d\" - object does not exist.", s.ProjectID)
+		}
+		err := tx.queryRow(ctx, `INSERT INTO source_storages (project_id, type, title, description, container, prefix,
+			regex_filter, use_blob_urls, presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted,
+			sync_interval_minutes, connection, secrets, status, meta, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
+			s.ProjectID, s.Type, s.Title, s.Description, s.Container, s.Prefix, s.RegexFilter, s.UseBlobURLs, s.Presign,
+			s.PresignTTL, s.RecursiveScan, s.Synchronizable, s.SyncChanged, s.SyncDeleted, s.SyncIntervalMinutes,
+			conn, secrets, blobmark.StatusInitialized, now, now).Scan(&s.ID)
+		if err != nil {
+			return err
+		}
+		s.State = blobmark.StorageState{Status: blobmark.StatusInitialized, Meta: []byte("{}")}
+		s.CreatedAt, s.UpdatedAt = now, now
+		return nil
+	})
+}
+
+// FindSourceStorageByID returns a storage of a live project.
+func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+
+		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("storage")
+	}
+	return s, translate("find source storage", err)
+}
+
+// FindSourceStorages returns a live project's storages in id order.
+func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
+	var live int
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE id = ? AND deleted_at IS NULL", projectID).Scan(&live); err != nil {
+		return nil, translate("find source storages", err)
+	} else if live == 0 {
+		return nil, notFound("project")
+	}
+	rows, err := db.query(ctx, "SELECT "+sourceStorageColumns+" FROM source_storages WHERE project_id = ? ORDER BY id", projectID)
+	if err != nil {
+		return nil, translate("find source storages", err)
+	}
+	defer rows.Close()
+	out := []*blobmark.SourceStorage{}
+	for rows.Next() {
+		s, err := db.scanSourceStorage(rows)
+		if err != nil {
+			return nil, translate("find source storages", err)
+		}
+		out = append(out, s)
+	}
+	return out, translate("find source storages", rows.Err())
+}
+
+// UpdateSourceStorage replaces the settings, connection and secrets of s.ID.
+func (db *DB) UpdateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
+	conn, err := connectionJSON(s.Connection)
+	if err != nil {
+		return wrapInternal("encode connection", err)
+	}
+	secrets, err := db.sealConnection(s.Secrets)
+	if err != nil {
+		return err
+	}
+	now := db.timestamp()
+	return db.inTx(ctx, "update source storage", func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE source_storages SET title = ?, description = ?, container = ?, prefix = ?,
+			regex_filter = ?, use_blob_urls = ?, presign = ?, presign_ttl = ?, recursive_scan = ?, synchronizable = ?,
+			sync_changed = ?, sync_deleted = ?, sync_interval_minutes = ?, connection = ?, secrets = ?, updated_at = ?
+			WHERE id = ?`, s.Title, s.Description, s.Container, s.Prefix, s.RegexFilter, s.UseBlobURLs, s.Presign,
+			s.PresignTTL, s.RecursiveScan, s.Synchronizable, s.SyncChanged, s.SyncDeleted, s.SyncIntervalMinutes,
+			conn, secrets, now, s.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("storage")
+		}
+		s.UpdatedAt = now
+		return nil
+	})
+}
+
+// DeleteSourceStorage deletes a storage and (by cascade) its links; its
+// tasks stay in the project.
+func (db *DB) DeleteSourceStorage(ctx context.Context, id int64) error {
+	return db.inTx(ctx, "delete source storage", func(tx *Tx) error {
+		res, err := tx.exec(ctx, "DELETE FROM source_storages WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("storage")
+		}
+		return nil
+	})
+}
+
+// syncJobOpts keeps at most one unfinished sync job per storage, whoever
+// inserts it (an API request, the scheduler on any replica).
+var syncJobOpts = &river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning,
+	rivertype.JobStateScheduled}}}
+
+// RequestSourceSync marks a storage queued and enqueues its sync job in one
+// transaction, unless a sync is already queued or running.
+func (db *DB) RequestSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+	err := db.inTx(ctx, "request source sync", func(tx *Tx) error {
+		_, err := tx.requestSync(ctx, id, db.timestamp())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.FindSourceStorageByID(ctx, id)
+}
+
+// requestSync is RequestSourceSync inside tx; queued reports whether a job
+// was enqueued.
+func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued bool, err error) {
+	var status, meta string
+	err = tx.queryRow(ctx, `SELECT s.status, s.meta FROM source_storages s JOIN projects p ON p.id = s.project_id
+		AND p.deleted_at IS NULL WHERE s.id = ?`, id).Scan(&status, &meta)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, notFound("storage")
+	} else if err != nil {
+		return false, err
+	}
+	if active(status) {
+		return false, nil
+	}
+	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncSourceJob{StorageID: id}, syncJobOpts)
+	if err != nil {
+		return false, wrapInternal("enqueue sync", err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		return false, nil // a job from before is still unfinished; it will run
+	}
+	attempts := 0
+	if m := metaMap(meta); m != nil {
+		if n, ok := m["attempts"].(float64); ok {
+			attempts = int(n)
+		}
+	}
+	newMeta, err := mergeMeta("", map[string]any{"attempts": attempts + 1, "time_queued": now.Format(time.RFC3339Nano)})
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.exec(ctx, `UPDATE source_storages SET status = ?, last_sync = NULL, last_sync_count = NULL,
+		last_sync_job = ?, traceback = NULL, meta = ?, cancel_requested = ?, last_queued_at = ? WHERE id = ?`,
+		blobmark.StatusQueued, strconv.FormatInt(res.Job.ID, 10), newMeta, false, now, id)
+	return err == nil, err
+}
+
+// CancelSourceSync flags the storage's sync to stop; the worker sees the flag
+// at its next progress report.
+func (db *DB) CancelSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+	err := db.inTx(ctx, "cancel source sync", func(tx *Tx) error {
+		res, err := tx.exec(ctx, "UPDATE source_storages SET cancel_requested = ? WHERE id = ? AND status IN (?, ?)",
+			true, id, blobmark.StatusQueued, blobmark.StatusInProgress)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.queryRow(ctx, "SELECT 1 FROM source_storages WHERE id = ?", id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return notFound("storage")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.FindSourceStorageByID(ctx, id)
+}
+
+// StartSourceSync moves a storage to in_progress for the job jobID and
+// reports whether a cancel was requested before the job started.
+func (db *DB) StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error) {
+	now := db.timestamp().Format(time.RFC3339Nano)
+	err = db.inTx(ctx, "start source sync", func(tx *Tx) error {
+		var meta string
+		if err := tx.queryRow(ctx, "SELECT meta, cancel_requested FROM source_storages WHERE id = ?", id).Scan(&meta, &cancelled); errors.Is(err, sql.ErrNoRows) {
+			return notFound("storage")
+		} else if err != nil {
+			return err
+		}
+		newMeta, err := mergeMeta(meta, map[string]any{"time_in_progress": now, "time_last_ping": now})
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, "UPDATE source_storages SET status = ?, last_sync_job = ?, meta = ? WHERE id = ?",
+			blobmark.StatusInProgress, strconv.FormatInt(jobID, 10), newMeta, id)
+		return err
+	})
+	return cancelled, err
+}
+
+// UpdateSourceSyncProgress saves a running sync's counts and ping time and
+// reports whether a cancel was requested.
+func (db *DB) UpdateSourceSyncProgress(ctx context.Context, id int64, count int, progress map[string]any) (cancelled bool, err error) {
+	err = db.inTx(ctx, "update source sync progress", func(tx *Tx) error {
+		var meta string
+		if err := tx.queryRow(ctx, "SELECT meta, cancel_requested FROM source_storages WHERE id = ?", id).Scan(&meta, &cancelled); err != nil {
+			return err
+		}
+		add := map[string]any{"time_last_ping": db.timestamp().Format(time.RFC3339Nano)}
+		if t, ok := metaMap(meta)["time_in_progress"].(string); ok {
+			if start, err := time.Parse(time.RFC3339Nano, t); err == nil {
+				add["duration"] = db.timestamp().Sub(start).Seconds()
+			}
+		}
+		for k, v := range progress {
+			add[k] = v
+		}
+		newMeta, err := mergeMeta(meta, add)
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, "UPDATE source_storages SET last_sync_count = ?, meta = ? WHERE id = ? AND status = ?",
+			count, newMeta, id, blobmark.StatusInProgress)
+		return err
+	})
+	return cancelled, err
+}
+
+// FinishSourceSync records a sync's outcome: status completed,
+// completed_with_errors or failed, with the count of tasks created, a
+// traceback ("" for none) and the final meta keys.
+func (db *DB) FinishSourceSync(ctx context.Context, id int64, status string, count int, traceback string, progress map[string]any) error {
+	now := db.timestamp()
+	return db.inTx(ctx, "finish source sync", func(tx *Tx) error {
+		var meta string
+		if err := tx.queryRow(ctx, "SELECT meta FROM source_storages WHERE id = ?", id).Scan(&meta); errors.Is(err, sql.ErrNoRows) {
+			return nil // deleted meanwhile: nothing to record
+		} else if err != nil {
+			return err
+		}
+		add := map[string]any{"time_last_ping": now.Format(time.RFC3339Nano)}
+		if status == blobmark.StatusFailed {
+			add["time_failure"] = now.Format(time.RFC3339Nano)
+		} else {
+			add["time_completed"] = now.Format(time.RFC3339Nano)
+		}
+		if t, ok := metaMap(meta)["time_in_progress"].(string); ok {
+			if start, err := time.Parse(time.RFC3339Nano, t); err == nil {
+				add["duration"] = now.Sub(start).Seconds()
+			}
+		}
+		for k, v := range progress {
+			add[k] = v
+		}
+		newMeta, err := mergeMeta(meta, add)
+		if err != nil {
+			return err
+		}
+		var tb, last any
+		if traceback != "" {
+			tb = traceback
+		}
+		if status != blobmark.StatusFailed {
+			last = now
+		}
+		_, err = tx.exec(ctx, `UPDATE source_storages SET status = ?, last_sync = ?, last_sync_count = ?, traceback = ?,
+			meta = ?, cancel_requested = ? WHERE id = ?`, status, last, count, tb, newMeta, false, id)
+		return err
+	})
+}
+
+// EnqueueDueSourceSyncs requests the sync of every storage whose
+// sync_interval_minutes has elapsed since it was last queued, and returns
+// how many were enqueued.
+func (db *DB) EnqueueDueSourceSyncs(ctx context.Context) (int, error) {
+	now := db.timestamp()
+	rows, err := db.query(ctx, `SELECT s.id, s.sync_interval_minutes, s.last_queued_at FROM source_storages s
+		JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
+		WHERE s.sync_interval_minutes > 0 AND s.status NOT IN (?, ?) ORDER BY s.id`, blobmark.StatusQueued, blobmark.StatusInProgress)
+	if err != nil {
+		return 0, translate("find due syncs", err)
+	}
+	var due []int64
+	for rows.Next() {
+		var id int64
+		var minutes int
+		var last sql.Null[timeValue]
+		if err := rows.Scan(&id, &minutes, &last); err != nil {
+			rows.Close()
+			return 0, translate("find due syncs", err)
+		}
+		if !last.Valid || !last.V.Time.Add(time.Duration(minutes)*time.Minute).After(now) {
+			due = append(due, id)
+		}
+	}
+	rows.Close()
+	n := 0
+	for _, id := range due {
+		err := db.inTx(ctx, "enqueue due sync", func(tx *Tx) error {
+			q, err := tx.requestSync(ctx, id, now)
+			if q {
+				n++
+			}
+			return err
+		})
+		if err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// prefixed qualifies every column of a comma-separated list with p.
+func prefixed(p, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// metaMap decodes a meta column, nil when it is not an object.
+func metaMap(meta string) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal([]byte(meta), &m)
+	return m
+}

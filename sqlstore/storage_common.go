@@ -1,0 +1,176 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"sync"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/seal"
+)
+
+// This file holds what source and target storages share in the store: the
+// connection and secret columns, and the Label Studio sync state columns.
+
+// secretBox is the DB's seal.Box, made on first use from the key file in the
+// data directory when none was configured, so a database that never stores
+// a secret never creates a key file.
+type secretBox struct {
+	mu  sync.Mutex
+	box *seal.Box
+	dir string
+}
+
+// get returns the box, loading or creating the key on first call.
+func (s *secretBox) get() (*seal.Box, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.box != nil {
+		return s.box, nil
+	}
+	dir := s.dir
+	if dir == "" {
+		dir = "./data"
+	}
+	key, err := seal.LoadOrCreateKey(dir)
+	if err != nil {
+		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot load the secret key", Err: err}
+	}
+	b, err := seal.New(key)
+	if err != nil {
+		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "invalid secret key", Err: err}
+	}
+	s.box = b
+	return b, nil
+}
+
+// connectionJSON encodes the non-secret connection fields as stored.
+func connectionJSON(c blobmark.Connection) (string, error) {
+	if len(c) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+// parseConnection decodes a stored connection column.
+func parseConnection(s string) (blobmark.Connection, error) {
+	c := blobmark.Connection{}
+	if s == "" {
+		return c, nil
+	}
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, wrapInternal("decode connection", err)
+	}
+	return c, nil
+}
+
+// sealConnection seals a storage's secret fields as one JSON object; no
+// secret at all is stored as "".
+func (db *DB) sealConnection(secrets blobmark.Connection) (string, error) {
+	nonEmpty := blobmark.Connection{}
+	for k, v := range secrets {
+		if v != "" {
+			nonEmpty[k] = v
+		}
+	}
+	if len(nonEmpty) == 0 {
+		return "", nil
+	}
+	box, err := db.secrets.get()
+	if err != nil {
+		return "", err
+	}
+	plain, err := json.Marshal(nonEmpty)
+	if err != nil {
+		return "", wrapInternal("encode secrets", err)
+	}
+	sealed, err := box.Seal(string(plain))
+	if err != nil {
+		return "", wrapInternal("seal secrets", err)
+	}
+	return sealed, nil
+}
+
+// openConnection opens a column written by sealConnection.
+func (db *DB) openConnection(sealed string) (blobmark.Connection, error) {
+	out := blobmark.Connection{}
+	if sealed == "" {
+		return out, nil
+	}
+	box, err := db.secrets.get()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := box.Open(sealed)
+	if err != nil {
+		// The message names the likely cause, never the value.
+		return nil, &blobmark.Error{Code: blobmark.EINTERNAL,
+			Message: "cannot decrypt the storage's secrets: was the server key changed without keeping the previous one?", Err: err}
+	}
+	if err := json.Unmarshal([]byte(plain), &out); err != nil {
+		return nil, wrapInternal("decode secrets", err)
+	}
+	return out, nil
+}
+
+// stateColumns are the Label Studio sync state columns, in scanState order.
+const stateColumns = "status, last_sync, last_sync_count, last_sync_job, traceback, meta"
+
+// stateScan holds the destinations of stateColumns for one row.
+type stateScan struct {
+	status    string
+	lastSync  sql.Null[timeValue]
+	count     sql.NullInt64
+	job       sql.NullString
+	traceback sql.NullString
+	meta      string
+}
+
+// dest returns the scan destinations, in stateColumns order.
+func (s *stateScan) dest() []any {
+	return []any{&s.status, &s.lastSync, &s.count, &s.job, &s.traceback, &s.meta}
+}
+
+// state converts the scanned columns.
+func (s *stateScan) state() blobmark.StorageState {
+	st := blobmark.StorageState{Status: s.status, Meta: json.RawMessage(s.meta)}
+	if s.lastSync.Valid {
+		t := s.lastSync.V.Time
+		st.LastSync = &t
+	}
+	if s.count.Valid {
+		n := int(s.count.Int64)
+		st.LastSyncCount = &n
+	}
+	if s.job.Valid {
+		j := s.job.String
+		st.LastSyncJob = &j
+	}
+	if s.traceback.Valid {
+		tb := s.traceback.String
+		st.Traceback = &tb
+	}
+	if len(st.Meta) == 0 {
+		st.Meta = json.RawMessage("{}")
+	}
+	return st
+}
+
+// mergeMeta returns old (a JSON object) with the keys of add set.
+func mergeMeta(old string, add map[string]any) (string, error) {
+	m := map[string]any{}
+	if old != "" {
+		_ = json.Unmarshal([]byte(old), &m)
+	}
+	for k, v := range add {
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// active reports whether a status means a sync is queued or running.
+func active(status string) bool {
+	return status == blobmark.StatusQueued || status == blobmark.StatusInProgress
+}

@@ -1,0 +1,73 @@
+package blobmark
+
+import (
+	"context"
+	"time"
+)
+
+// ConnectionFields are the non-secret connection fields a storage body may
+// carry besides the storage's own fields; SecretConnectionFields are the
+// secret ones. The Azure connector's tests keep the two lists together equal
+// to its Config.
+var ConnectionFields = []string{
+	"auth_type", "account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id",
+	"managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id",
+	"federated_token_file",
+}
+
+// Storage types, as Label Studio's paths and type field name them.
+const (
+	StorageTypeAzure    = "azure"
+	StorageTypeAzureSPI = "azure_spi"
+)
+
+// SourceStorageService stores source storages and their sync state.
+type SourceStorageService interface {
+	// CreateSourceStorage stores s (ID, State and times are set on it).
+	CreateSourceStorage(ctx context.Context, s *SourceStorage) error
+	// FindSourceStorageByID returns a storage with its secrets opened,
+	// ENOTFOUND otherwise.
+	FindSourceStorageByID(ctx context.Context, id int64) (*SourceStorage, error)
+	// FindSourceStorages returns a project's storages in id order.
+	FindSourceStorages(ctx context.Context, projectID int64) ([]*SourceStorage, error)
+	// UpdateSourceStorage replaces the settings, connection and secrets of
+	// s.ID with those of s; the sync state is left alone.
+	UpdateSourceStorage(ctx context.Context, s *SourceStorage) error
+	// DeleteSourceStorage deletes a storage and its links; the tasks it
+	// created stay in the project, as in Label Studio.
+	DeleteSourceStorage(ctx context.Context, id int64) error
+	// RequestSourceSync enqueues a sync of the storage and marks it queued,
+	// in one transaction. A storage whose sync is queued or running is
+	// returned as it is, without a second job.
+	RequestSourceSync(ctx context.Context, id int64) (*SourceStorage, error)
+	// CancelSourceSync asks the running or queued sync of a storage to stop;
+	// the worker stops at its next progress report and marks it failed
+	// with a traceback that says it was cancelled.
+	CancelSourceSync(ctx context.Context, id int64) (*SourceStorage, error)
+}
+
+// StorageFile is one blob of a files preview.
+type StorageFile struct {
+	Key          string    `json:"key"`
+	Size         int64     `json:"size"`
+	LastModified time.Time `json:"last_modified"`
+}
+
+// StorageFileQuery selects the blobs of a files preview, with the settings
+// a source storage would sync with.
+type StorageFileQuery struct {
+	Connection    Connection
+	Secrets       Connection
+	Container     string
+	Prefix        string
+	RegexFilter   string
+	RecursiveScan bool
+	Limit         int
+}
+
+// StorageFileLister previews the blobs a source storage would import,
+// before it is saved.
+type StorageFileLister interface {
+	// ListStorageFiles returns up to q.Limit in-scope blobs in key order.
+	ListStorageFiles(ctx context.Context, q StorageFileQuery) ([]StorageFile, error)
+}

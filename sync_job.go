@@ -1,0 +1,21 @@
+package blobmark
+
+// SyncSourceJob imports one source storage: it lists the container and
+// creates, updates or reconciles the storage's tasks. The store enqueues it
+// when a sync is requested, in the same transaction that marks the storage
+// queued, and the job queue keeps at most one unfinished job per storage.
+type SyncSourceJob struct {
+	StorageID int64 `json:"storage_id" river:"unique"`
+}
+
+// Kind names the job type in the queue.
+func (SyncSourceJob) Kind() string { return "sync_source_storage" }
+
+// ScheduleSourceSyncsJob enqueues the syncs of every storage whose
+// sync_interval_minutes has elapsed. It runs as a periodic job, which the
+// queue elects one replica to insert, so each interval is synced once
+// however many replicas run.
+type ScheduleSourceSyncsJob struct{}
+
+// Kind names the job type in the queue.
+func (ScheduleSourceSyncsJob) Kind() string { return "schedule_source_syncs" }
