@@ -1,6 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Both install what a
 # fresh machine lacks first (scripts/setup.sh), so they work from a clean clone.
 GO ?= go
+SHELL := /bin/bash
 
 .PHONY: setup test demo build bench vet
 
@@ -13,8 +14,10 @@ build:
 vet:
 	$(GO) vet ./...
 
+# -v so the log names every test that ran (both database backends included);
+# the RUN/PAUSE/CONT chatter is dropped, results and failures are kept.
 test: setup vet
-	$(GO) test -count=1 -timeout 20m ./...
+	set -o pipefail; $(GO) test -count=1 -timeout 20m -v ./... 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT|NAME)'
 
 demo: setup build
 	./scripts/demo.sh
