@@ -110,9 +110,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 type authenticator func(r *http.Request) (*blobmark.User, error)
 
 // authenticators lists the ways a caller may prove who it is, tried in
-// order. A session-cookie authenticator joins the API token here.
+// order: the API token first, so a request that carries one is never
+// subject to the session cookie's CSRF checks.
 func (s *Server) authenticators() []authenticator {
-	return []authenticator{s.authenticateToken}
+	return []authenticator{s.authenticateToken, s.authenticateSession}
 }
 
 // requireUser lets a request through only when an authenticator vouches for

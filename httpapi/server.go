@@ -41,6 +41,15 @@ type Server struct {
 	// Version is reported in error envelopes, as Label Studio reports its
 	// own version there. "" means "dev".
 	Version string
+
+	// SessionKey signs the web UI's session cookies (32 random bytes or
+	// more). Empty means a random key per process: sessions then end when
+	// it restarts and are not shared between replicas.
+	SessionKey []byte
+	// SessionTTL is how long a web UI session lasts; 0 means DefaultSessionTTL.
+	SessionTTL time.Duration
+
+	sessions sessionState
 }
 
 // route is one entry of the API: a ServeMux pattern, its handler, and
@@ -88,6 +97,19 @@ func (s *Server) routes() []route {
 
 		// Storages (/api/storages/...), the media resolver (/tasks/{id}/resolve/)
 		// and the web UI are added here as they arrive.
+
+		// Web UI sign-in (session cookie; see session.go) and its pages.
+		{"POST /api/auth/login", s.handleLogin, public},
+		{"POST /api/auth/logout", s.handleLogout, public},
+		{"GET /api/current-user/whoami", s.handleWhoAmI, authenticated},
+		{"GET /{$}", s.handleUI, public},
+		{"GET /static/", s.handleUI, public},
+		{"GET /user/login/{$}", s.handleUI, public},
+		{"GET /projects/{$}", s.handleUI, public},
+		{"GET /projects/{id}/data", s.handleUI, public},
+		{"GET /projects/{id}/settings", s.handleUI, public},
+		{"GET /projects/{id}/storage", s.handleUI, public},
+		{"GET /projects/{id}/label", s.handleUI, public},
 	}
 }
 

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v psql >/dev/null || need_apt+=(postgresql)
+# Debian's browser for the end-to-end UI test (playwright-core drives it;
+# no browser is ever downloaded).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -23,6 +26,9 @@ if [ -f package-lock.json ]; then
     echo "$sum" >"$stamp"
   fi
 fi
+
+# The annotator bundle the binary embeds, copied from node_modules.
+./ui/build.sh
 
 go mod download
 

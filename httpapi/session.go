@@ -1,0 +1,316 @@
+package httpapi
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// The web UI signs in with a session cookie; scripts keep using API tokens.
+//
+// The session cookie is stateless: it carries the user id, a random session
+// id and an expiry, signed with HMAC-SHA256 under the server's session key,
+// and is HttpOnly and SameSite=Lax. Signing out revokes the session id in
+// memory until it would have expired anyway.
+//
+// Cookies are sent by the browser on its own, so a state-changing request
+// authenticated by the cookie must also prove it comes from our pages
+// (CSRF): it must carry the header X-CSRFToken (Django's name, as Label
+// Studio's front end sends it) equal to the session's CSRF token, which the
+// server derives from the session id and hands to the page in the readable
+// cookie blobmark_csrf (the double-submit pattern, bound to the session so a
+// cookie planted by a sibling subdomain does not help). An Origin or
+// Sec-Fetch-Site header naming another site is refused as well. Requests
+// authenticated with "Authorization: Token" are exempt: a browser never
+// adds that header by itself.
+const (
+	sessionCookie = "blobmark_session"
+	csrfCookie    = "blobmark_csrf"
+	csrfHeader    = "X-CSRFToken"
+	// DefaultSessionTTL is how long a session lasts when Server.SessionTTL is
+	// zero: two weeks, Django's default session age.
+	DefaultSessionTTL = 14 * 24 * time.Hour
+)
+
+// sessionState is the server's session key and its revoked session ids.
+type sessionState struct {
+	once    sync.Once
+	key     []byte
+	mu      sync.Mutex
+	revoked map[string]time.Time // session id → its expiry
+}
+
+// sessionKey returns Server.SessionKey, or a random key made once per
+// process when none is configured.
+func (s *Server) sessionKey() []byte {
+	s.sessions.once.Do(func() {
+		if len(s.SessionKey) > 0 {
+			s.sessions.key = s.SessionKey
+			return
+		}
+		s.sessions.key = make([]byte, 32)
+		_, _ = rand.Read(s.sessions.key)
+	})
+	return s.sessions.key
+}
+
+func (s *Server) sessionTTL() time.Duration {
+	if s.SessionTTL > 0 {
+		return s.SessionTTL
+	}
+	return DefaultSessionTTL
+}
+
+// session is the signed content of the session cookie.
+type session struct {
+	UserID  int64  `json:"u"`
+	ID      string `json:"s"`
+	Expires int64  `json:"e"` // Unix seconds
+}
+
+func (s *Server) mac(parts ...string) []byte {
+	m := hmac.New(sha256.New, s.sessionKey())
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+var b64 = base64.RawURLEncoding
+
+// encodeSession returns the cookie value of ss: payload.signature.
+func (s *Server) encodeSession(ss session) string {
+	payload, _ := json.Marshal(ss)
+	p := b64.EncodeToString(payload)
+	return p + "." + b64.EncodeToString(s.mac("session", p))
+}
+
+// decodeSession returns the session of a cookie value, or false when the
+// value is forged, expired or revoked.
+func (s *Server) decodeSession(value string, now time.Time) (session, bool) {
+	p, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return session{}, false
+	}
+	got, err := b64.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, s.mac("session", p)) {
+		return session{}, false
+	}
+	raw, err := b64.DecodeString(p)
+	if err != nil {
+		return session{}, false
+	}
+	var ss session
+	if json.Unmarshal(raw, &ss) != nil || ss.UserID == 0 || ss.ID == "" || now.Unix() >= ss.Expires {
+		return session{}, false
+	}
+	s.sessions.mu.Lock()
+	_, revoked := s.sessions.revoked[ss.ID]
+	s.sessions.mu.Unlock()
+	return ss, !revoked
+}
+
+// csrfToken is the CSRF token of a session.
+func (s *Server) csrfToken(sessionID string) string {
+	return b64.EncodeToString(s.mac("csrf", sessionID))
+}
+
+func (s *Server) revokeSession(ss session, now time.Time) {
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	if s.sessions.revoked == nil {
+		s.sessions.revoked = map[string]time.Time{}
+	}
+	for id, exp := range s.sessions.revoked {
+		if now.Unix() >= exp.Unix() {
+			delete(s.sessions.revoked, id)
+		}
+	}
+	s.sessions.revoked[ss.ID] = time.Unix(ss.Expires, 0)
+}
+
+// safeMethod reports whether a method only reads (RFC 9110 §9.2.1).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// sameOrigin refuses requests a browser marks as coming from another site:
+// Sec-Fetch-Site cross-site, or an Origin whose host is not ours. A request
+// with neither header (not from a browser, or an old one) passes; the CSRF
+// token check is what protects it.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+func csrfFailed() error {
+	return blobmark.Errorf(blobmark.EFORBIDDEN,
+		"CSRF Failed: CSRF token missing or incorrect. Reload the page, or send an API token with \"Authorization: Token <key>\".")
+}
+
+// authenticateSession accepts the web UI's session cookie. A state-changing
+// request must also pass the CSRF checks.
+func (s *Server) authenticateSession(r *http.Request) (*blobmark.User, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	ss, ok := s.decodeSession(c.Value, time.Now())
+	if !ok {
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Your session has expired. Sign in again.")
+	}
+	if !safeMethod(r.Method) {
+		want := s.csrfToken(ss.ID)
+		got := r.Header.Get(csrfHeader)
+		if !sameOrigin(r) || got == "" || !hmac.Equal([]byte(got), []byte(want)) {
+			return nil, csrfFailed()
+		}
+	}
+	u, err := s.Users.FindUserByID(r.Context(), ss.UserID)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Your session has expired. Sign in again.")
+	} else if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// secureRequest reports whether the browser reached us over HTTPS, directly
+// or through a proxy that says so; cookies are then marked Secure.
+func secureRequest(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func (s *Server) setSessionCookies(w http.ResponseWriter, r *http.Request, ss session) {
+	exp := time.Unix(ss.Expires, 0)
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.encodeSession(ss), Path: "/", Expires: exp,
+		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode,
+	})
+	// Readable by the page's scripts, which echo it in X-CSRFToken.
+	http.SetCookie(w, &http.Cookie{
+		Name: csrfCookie, Value: s.csrfToken(ss.ID), Path: "/", Expires: exp,
+		Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func clearSessionCookies(w http.ResponseWriter, r *http.Request) {
+	for _, name := range []string{sessionCookie, csrfCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: name == sessionCookie, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// currentUserJSON is the signed-in user as Label Studio's whoami shows it.
+type currentUserJSON struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Username  string    `json:"username"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Initials  string    `json:"initials"`
+	Avatar    *string   `json:"avatar"`
+	Joined    time.Time `json:"date_joined"`
+}
+
+func presentCurrentUser(u *blobmark.User) currentUserJSON {
+	initials := ""
+	for _, n := range []string{u.FirstName, u.LastName} {
+		if n != "" {
+			initials += strings.ToUpper(n[:1])
+		}
+	}
+	if initials == "" && u.Email != "" {
+		initials = strings.ToUpper(u.Email[:1])
+	}
+	return currentUserJSON{ID: u.ID, Email: u.Email, Username: u.Email, FirstName: u.FirstName,
+		LastName: u.LastName, Initials: initials, Joined: u.DateJoined}
+}
+
+// handleLogin checks an email and password and starts a session. The body
+// must be JSON, which a cross-site HTML form cannot send, and a browser
+// request from another site is refused, so no one can sign a visitor in to
+// an account of theirs.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		s.writeError(w, r, csrfFailed())
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		s.writeError(w, r, blobmark.Errorf(blobmark.EINVALID, "Send the email and password as JSON with Content-Type: application/json."))
+		return
+	}
+	var in struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := s.decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := validation{}
+	if strings.TrimSpace(in.Email) == "" {
+		v.add("email", "This field is required.")
+	}
+	if in.Password == "" {
+		v.add("password", "This field is required.")
+	}
+	if err := v.err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.Users.AuthenticatePassword(r.Context(), strings.TrimSpace(in.Email), in.Password)
+	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED || (err == nil && u == nil) {
+		s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED, "The email or the password is wrong."))
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := make([]byte, 18)
+	_, _ = rand.Read(id)
+	ss := session{UserID: u.ID, ID: b64.EncodeToString(id), Expires: time.Now().Add(s.sessionTTL()).Unix()}
+	s.setSessionCookies(w, r, ss)
+	writeJSON(w, http.StatusOK, presentCurrentUser(u))
+}
+
+// handleLogout ends the session of the cookie, if any, and clears the
+// cookies. Ending a live session needs the CSRF token, so another site
+// cannot sign a visitor out.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if ss, ok := s.decodeSession(c.Value, time.Now()); ok {
+			got := r.Header.Get(csrfHeader)
+			if !sameOrigin(r) || !hmac.Equal([]byte(got), []byte(s.csrfToken(ss.ID))) {
+				s.writeError(w, r, csrfFailed())
+				return
+			}
+			s.revokeSession(ss, time.Now())
+		}
+	}
+	clearSessionCookies(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleWhoAmI answers the signed-in user (session or token), as Label
+// Studio's /api/current-user/whoami does.
+func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, presentCurrentUser(blobmark.UserFromContext(r.Context())))
+}
