@@ -27,6 +27,14 @@ type Server struct {
 	Tasks       blobmark.TaskService
 	Annotations blobmark.AnnotationService
 
+	// SourceStorages serves /api/storages/azure/ and /api/storages/azure_spi/.
+	SourceStorages blobmark.SourceStorageService
+	// StorageChecker tests a storage's connection on create, update and
+	// validate; nil skips the check.
+	StorageChecker blobmark.StorageChecker
+	// StorageFiles previews a storage's blobs (…/files); nil answers 501.
+	StorageFiles blobmark.StorageFileLister
+
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
 	Ready func(ctx context.Context) error
@@ -69,7 +77,7 @@ const (
 // are exactly those Label Studio serves (Django with APPEND_SLASH off), so
 // "{$}" pins a path that ends in a slash and a path without one has none.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		// Probes.
 		{"GET /healthz", s.handleHealthz, public},
 		{"GET /readyz", s.handleReadyz, public},
@@ -110,7 +118,7 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/settings", s.handleUI, public},
 		{"GET /projects/{id}/storage", s.handleUI, public},
 		{"GET /projects/{id}/label", s.handleUI, public},
-	}
+	}, s.sourceStorageRoutes()...) // source storages: storages.go
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,
