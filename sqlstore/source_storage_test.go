@@ -1,0 +1,147 @@
+package sqlstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/sqlstore"
+)
+
+// TestSourceStorages runs the source storage store and the importer Sink on
+// every backend.
+func TestSourceStorages(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t, b.prepare(t, sqlstore.Config{}))
+			testSecretsSealed(t, db)
+			testSinkIdempotentAndReconcile(t, db)
+			testSyncStateMachine(t, db)
+		})
+	}
+}
+
+func newStorage(t *testing.T, db *sqlstore.DB) *blobmark.SourceStorage {
+	t.Helper()
+	p := &blobmark.Project{Title: "p"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Synchronizable: true,
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
+		Secrets:    blobmark.Connection{"account_key": "TOPSECRETKEYVALUE=="}}
+	if err := db.CreateSourceStorage(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
+	s := newStorage(t, db)
+	var raw string
+	if err := db.SQL().QueryRowContext(t.Context(), db.Rebind("SELECT secrets FROM source_storages WHERE id = ?"), s.ID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw == "" || strings.Contains(raw, "TOPSECRET") {
+		t.Fatalf("secrets column %q is not sealed", raw)
+	}
+	got, err := db.FindSourceStorageByID(t.Context(), s.ID)
+	if err != nil || got.Secrets["account_key"] != "TOPSECRETKEYVALUE==" || got.Connection["account_name"] != "acct" {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+	got.Title, got.Secrets = "t2", blobmark.Connection{}
+	if err := db.UpdateSourceStorage(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := db.FindSourceStorageByID(t.Context(), s.ID); again.Title != "t2" || len(again.Secrets) != 0 {
+		t.Fatalf("after update: %+v", again)
+	}
+}
+
+func task(s string) *blobmark.TaskImport {
+	return &blobmark.TaskImport{Data: json.RawMessage(`{"text":"` + s + `"}`)}
+}
+
+func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	s := newStorage(t, db)
+	b := &importer.Batch{Generation: 1, Create: []importer.NewTask{
+		{Key: "a", Row: 0, ETag: "e1", Size: 1, Task: task("a")},
+		{Key: "b", Row: 0, ETag: "e1", Size: 1, Task: task("b0")},
+		{Key: "b", Row: 1, ETag: "e1", Size: 1, Task: task("b1")},
+	}}
+	r, err := db.WriteBatch(ctx, s.ID, b)
+	if err != nil || r.Created != 3 {
+		t.Fatalf("first write: %+v, %v", r, err)
+	}
+	// The same batch again (a retried page) creates nothing.
+	if r, err := db.WriteBatch(ctx, s.ID, b); err != nil || r.Created != 0 {
+		t.Fatalf("retried write: %+v, %v", r, err)
+	}
+	links, err := db.ExistingLinks(ctx, s.ID, []string{"a", "b", "zzz"})
+	if err != nil || len(links) != 2 || len(links["b"].Rows) != 2 || links["a"].ETag != "e1" {
+		t.Fatalf("links = %+v, %v", links, err)
+	}
+	// Annotate b's row 0; then only "a" is seen by generation 2.
+	if err := db.CreateAnnotation(ctx, &blobmark.Annotation{TaskID: links["b"].Rows[0].TaskID, Result: json.RawMessage(`[]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.WriteBatch(ctx, s.ID, &importer.Batch{Generation: 2, Seen: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := db.StaleLinks(ctx, s.ID, 2, "", 10)
+	if err != nil || len(stale) != 1 || stale[0].Key != "b" || !stale[0].Rows[0].Annotated {
+		t.Fatalf("stale = %+v, %v", stale, err)
+	}
+	r, err = db.WriteBatch(ctx, s.ID, &importer.Batch{Generation: 2, Remove: []int64{stale[0].Rows[0].TaskID, stale[0].Rows[1].TaskID}})
+	if err != nil || r.Removed != 1 || r.Marked != 1 {
+		t.Fatalf("remove: %+v, %v", r, err)
+	}
+	list, err := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}})
+	if err != nil || list.Total != 2 || len(list.Tasks) != 2 {
+		t.Fatalf("tasks after reconcile: %+v, %v", list, err)
+	}
+	// Deleting the storage keeps its tasks.
+	if err := db.DeleteSourceStorage(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 2 {
+		t.Fatalf("tasks after deleting the storage: %d", list.Total)
+	}
+}
+
+func testSyncStateMachine(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	s := newStorage(t, db)
+	q, err := db.RequestSourceSync(ctx, s.ID)
+	if err != nil || q.State.Status != blobmark.StatusQueued || q.State.LastSyncJob == nil {
+		t.Fatalf("queued: %+v, %v", q, err)
+	}
+	again, err := db.RequestSourceSync(ctx, s.ID)
+	if err != nil || *again.State.LastSyncJob != *q.State.LastSyncJob {
+		t.Fatalf("second request: %+v, %v", again, err)
+	}
+	if c, err := db.StartSourceSync(ctx, s.ID, 1); err != nil || c {
+		t.Fatalf("start: %v, %v", c, err)
+	}
+	if _, err := db.CancelSourceSync(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := db.UpdateSourceSyncProgress(ctx, s.ID, 3, map[string]any{"keys_listed": 7}); err != nil || !c {
+		t.Fatalf("progress after cancel: %v, %v", c, err)
+	}
+	if err := db.FinishSourceSync(ctx, s.ID, blobmark.StatusCompleted, 3, "", map[string]any{"tasks_created": 3}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.FindSourceStorageByID(ctx, s.ID)
+	var m map[string]any
+	_ = json.Unmarshal(got.State.Meta, &m)
+	if got.State.Status != blobmark.StatusCompleted || got.State.LastSync == nil || *got.State.LastSyncCount != 3 ||
+		m["attempts"] != 1.0 || m["keys_listed"] != 7.0 || m["time_completed"] == nil {
+		t.Fatalf("finished: %+v meta %s", got.State, got.State.Meta)
+	}
+}
