@@ -108,6 +108,9 @@ var (
 // after StartJobs.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks}
+	// Every annotation write enqueues its exports in its own transaction;
+	// this hook is not optional, so no caller can forget it.
+	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook)
 	db.secrets.box, db.secrets.dir = cfg.Secrets, cfg.DataDir
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,46 @@
+package azureblob
+
+import (
+	"context"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/exporter"
+)
+
+// ExportUploader writes a target storage's objects: it is the exporter's
+// Uploader over one container. Errors are already blobmark errors (a missing
+// blob is ENOTFOUND, auth failures EUNAUTHORIZED/EFORBIDDEN, throttling and
+// outages EUNAVAILABLE), which is what exporter.Classify sorts.
+type ExportUploader struct {
+	Container *Container
+}
+
+// Upload writes body to key with contentType and returns the new ETag.
+func (u ExportUploader) Upload(ctx context.Context, key string, body []byte, contentType string) (string, error) {
+	return u.Container.UploadBytes(ctx, key, body, contentType)
+}
+
+// Delete removes key; a missing blob is ENOTFOUND.
+func (u ExportUploader) Delete(ctx context.Context, key string) error {
+	return u.Container.Delete(ctx, key)
+}
+
+// TargetOpener opens the container of a target storage through the
+// server's Connector, so export jobs share its cached clients and tokens.
+type TargetOpener struct {
+	Connector *Connector
+}
+
+// OpenUploader returns the exporter's Uploader for storage s, built from
+// its connection and secret fields as they are now.
+func (o TargetOpener) OpenUploader(ctx context.Context, s *blobmark.TargetStorage) (exporter.Uploader, error) {
+	cfg, err := ConfigFromConnection(s.Connection, s.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	c, err := o.Connector.Container(ctx, cfg, s.Container)
+	if err != nil {
+		return nil, err
+	}
+	return ExportUploader{Container: c}, nil
+}
