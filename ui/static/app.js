@@ -199,3 +199,9 @@ export function configEditor(initial) {
     showError(text) { error.textContent = text || ''; error.classList.toggle('hidden', !text); },
   };
 }
+
+// mount replaces parent's children with the given nodes, flattening arrays
+// and leaving out null, undefined and false.
+export function mount(parent, ...children) {
+  parent.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
+}

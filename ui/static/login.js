@@ -26,7 +26,5 @@ status,
 el('button', { class: 'primary', type: 'submit', id: 'sign-in' }, 'Sign in'),
 el('p', { class: 'hint' }, 'Create a user with ', el('code', {}, 'blobmark user create'), '.'));
 
-// Already signed in: go straight on.
-api('GET', '/api/current-user/whoami', undefined, { redirectOn401: false })
-  .then(() => location.assign(target))
-  .catch(() => { root.replaceChildren(form); email.focus(); });
+root.replaceChildren(form);
+email.focus();

@@ -1,5 +1,5 @@
 // Project list: create, open, edit and delete projects.
-import { api, el, message, signedIn, configEditor, formatTime } from './app.js';
+import { api, el, message, signedIn, configEditor, formatTime, mount } from './app.js';
 
 const root = document.getElementById('root');
 const pageSize = 30;
@@ -33,7 +33,7 @@ async function render() {
     el('button', { disabled: page <= 1, onclick: () => { page--; render(); } }, 'Previous'),
     `Page ${page} of ${pages}`,
     el('button', { disabled: page >= pages, onclick: () => { page++; render(); } }, 'Next'));
-  root.replaceChildren(el('h1', {}, 'Projects'), list, data.count > pageSize ? pager : null, createForm());
+  mount(root, el('h1', {}, 'Projects'), list, data.count > pageSize ? pager : null, createForm());
 }
 
 async function remove(p) {

@@ -3,7 +3,7 @@
 // status, an add/edit form whose fields follow the authentication type, a
 // connection check, a preview of the files a sync would import, and a live
 // progress bar while a sync runs.
-import { api, el, message, signedIn, loadProject, projectTabs, formatTime } from './app.js';
+import { api, el, message, signedIn, loadProject, projectTabs, formatTime, mount } from './app.js';
 
 const root = document.getElementById('root');
 let project;
@@ -130,7 +130,7 @@ async function section(kind) {
       return [];
     }
     list = Array.isArray(list) ? list : (list.results || []);
-    box.replaceChildren(
+    mount(box,
       el('div', { class: 'row' }, el('h2', { class: 'grow' }, k.plural),
         el('button', { class: 'primary', id: `add-${kind}`, onclick: () => showForm(kind, null) }, `Add ${k.title.toLowerCase()}`)),
       el('p', { class: 'hint' }, k.blurb),
@@ -292,7 +292,7 @@ function showForm(kind, existing) {
       const r = await api('POST', k.files, { ...body(), limit: 20 });
       const files = (r && r.files) || [];
       const shown = files.filter(x => x.key !== null);
-      filesBox.replaceChildren(shown.length === 0
+      mount(filesBox, shown.length === 0
         ? message('info', 'No file matches the prefix and filter.', { id: 'no-files' })
         : el('div', {}, el('strong', {}, 'First matching files'),
           el('ul', { class: 'files' }, shown.map(x => el('li', {}, x.key, el('span', { class: 'hint' }, x.size != null ? ` (${x.size} bytes)` : '')))),

@@ -1,7 +1,7 @@
 // Tasks of a project: a paginated table with a preview of each task's data
 // (images through the resolve endpoint), its source file, its annotation
 // count and reconcile markers, and the way into the labeling page.
-import { api, el, message, signedIn, loadProject, projectTabs } from './app.js';
+import { api, el, message, signedIn, loadProject, projectTabs, mount } from './app.js';
 
 const root = document.getElementById('root');
 const pageSize = 20;
@@ -105,7 +105,7 @@ async function render() {
     el('button', { disabled: page <= 1, onclick: () => go(page - 1) }, 'Previous'),
     `Page ${page} of ${pages}`,
     el('button', { disabled: page >= pages, onclick: () => go(page + 1) }, 'Next'));
-  root.replaceChildren(...projectTabs(project, 'data'), ...notes, head, body, pages > 1 ? pager : null);
+  mount(root, projectTabs(project, 'data'), notes, head, body, pages > 1 ? pager : null);
 }
 
 signedIn().then(async () => {
