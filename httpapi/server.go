@@ -35,6 +35,12 @@ type Server struct {
 	// StorageFiles previews a storage's blobs (…/files); nil answers 501.
 	StorageFiles blobmark.StorageFileLister
 
+	// TargetStorages serves /api/storages/export/azure and
+	// /api/storages/export/azure_spi; nil leaves those routes out.
+	TargetStorages blobmark.TargetStorageService
+	// ProjectExporter serves GET /api/projects/{id}/export; nil answers 501.
+	ProjectExporter blobmark.ProjectExporter
+
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
 	Ready func(ctx context.Context) error
@@ -89,6 +95,7 @@ func (s *Server) routes() []route {
 		{"PATCH /api/projects/{id}/{$}", s.handleUpdateProject, authenticated},
 		{"DELETE /api/projects/{id}/{$}", s.handleDeleteProject, authenticated},
 		{"POST /api/projects/{id}/import", s.handleImportTasks, authenticated},
+		{"GET /api/projects/{id}/export", s.handleExportProject, authenticated},
 
 		// Tasks.
 		{"GET /api/tasks/{$}", s.handleListTasks, authenticated},
@@ -118,7 +125,8 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/settings", s.handleUI, public},
 		{"GET /projects/{id}/storage", s.handleUI, public},
 		{"GET /projects/{id}/label", s.handleUI, public},
-	}, s.sourceStorageRoutes()...) // source storages: storages.go
+	}, append(s.sourceStorageRoutes(), // source storages: storages.go
+		s.targetStorageRoutes()...)...) // target storages: export_storages.go
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,

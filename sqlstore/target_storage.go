@@ -131,12 +131,15 @@ func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, on
 	if err != nil {
 		return wrapInternal("enqueue export sync", err)
 	}
-	jobID := strconv.FormatInt(res.Job.ID, 10)
 	if res.UniqueSkippedAsDuplicate && res.Job.State == rivertype.JobStateRunning {
-		// A sync already runs and keeps its own status; this one would
-		// only repeat it.
-		return nil
+		// The running sync may already be past annotations written since,
+		// or be finishing: queue another one behind it. (A waiting one
+		// absorbs the request.)
+		if res, err = tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportSyncJob{StorageID: s.ID, OnlyNew: onlyNew}, nil); err != nil {
+			return wrapInternal("enqueue export sync", err)
+		}
 	}
+	jobID := strconv.FormatInt(res.Job.ID, 10)
 	if _, err := tx.exec(ctx, `UPDATE target_storages SET status = ?, last_sync_job = ?, traceback = NULL WHERE id = ?`,
 		blobmark.StatusQueued, jobID, s.ID); err != nil {
 		return err
