@@ -17,8 +17,9 @@ import (
 // Interface check: the store is the sync engine's Sink.
 var _ importer.Sink = (*DB)(nil)
 
-// maxKeysPerQuery bounds the keys of one IN list.
-const maxKeysPerQuery = 500
+// maxKeysPerQuery bounds the keys of one IN list: a whole listing page, so
+// a page costs one lookup, well under both databases' parameter limits.
+const maxKeysPerQuery = 5000
 
 // placeholders returns "?, ?, …" for n values.
 func placeholders(n int) string {

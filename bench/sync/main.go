@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,10 +66,17 @@ func main() {
 	skipAzurite := flag.Bool("skip-azurite", false, "skip the Azurite parts")
 	skipScale := flag.Bool("skip-scale", false, "skip the synthetic-server part")
 	child := flag.Int("child-scale", 0, "internal: run one synthetic sync of N keys and print its measures")
+	cpuprofile := flag.String("cpuprofile", "", "with -child-scale: write a CPU profile of the sync to this file")
 	flag.Parse()
 	ctx := context.Background()
 
 	if *child > 0 {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+			defer pprof.StopCPUProfile()
+		}
 		childScale(ctx, *child)
 		return
 	}
