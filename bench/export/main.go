@@ -1,0 +1,361 @@
+// Command export measures exports to a target storage against their
+// physical limit, measured side by side in the same run, and prints a table:
+//
+//   - a full export (sync) of N annotations ÷ uploading the same N payloads
+//     straight to a container with the same SDK at the same concurrency;
+//   - p50/p99 of POST /api/tasks/{id}/annotations/ on a project with a
+//     target storage attached vs one without (the export job is enqueued in
+//     the annotation's transaction, so this is its whole cost on the write);
+//   - time from an annotation's save (the POST's answer) to its blob being
+//     visible in the container, p50/p99, with the export workers running.
+//
+// Run it with `go run ./bench/export`; flags shrink the parts. It never
+// fails on timing: it prints numbers.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/exporter"
+	"github.com/blobmark/blobmark/httpapi"
+	"github.com/blobmark/blobmark/jobs"
+	"github.com/blobmark/blobmark/seal"
+	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/riverqueue/river"
+)
+
+// Azurite's well-known development account.
+const (
+	account    = "devstoreaccount1"
+	accountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+const labelConfig = `<View><Text name="text" value="$text"/><Choices name="c" toName="text"><Choice value="a"/><Choice value="b"/></Choices></View>`
+
+func main() {
+	n := flag.Int("annotations", 10_000, "annotations in the full export")
+	concurrency := flag.Int("concurrency", 16, "uploads at once, for the export and the direct upload alike")
+	posts := flag.Int("posts", 400, "annotation POSTs per project for the latency comparison")
+	visible := flag.Int("visible", 200, "annotations timed from save to visible blob")
+	flag.Parse()
+	ctx := context.Background()
+
+	endpoint, stop := startAzurite()
+	defer stop()
+	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: account, AccountKey: accountKey, Endpoint: endpoint}
+	conn := azureblob.NewConnector(azureblob.Options{})
+
+	dir, err := os.MkdirTemp("", "export-bench")
+	check(err)
+	defer os.RemoveAll(dir)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	box, err := seal.New(key)
+	check(err)
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
+	check(err)
+	defer db.Close()
+	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
+	check(err)
+	ctx = blobmark.NewContextWithUser(ctx, user)
+
+	// Part 1: full export vs direct upload.
+	pid, _ := project(ctx, db, *n, true)
+	exportContainer, directContainer := "export", "direct"
+	check(createContainer(ctx, cfg, exportContainer))
+	check(createContainer(ctx, cfg, directContainer))
+	st := storage(pid, cfg, exportContainer)
+	check(db.CreateTargetStorage(ctx, st, false))
+	payloads := payloadsOf(ctx, db, pid)
+
+	up, err := azureblob.TargetOpener{Connector: conn}.OpenUploader(ctx, st)
+	check(err)
+	deps := exporter.Deps{Source: db.ExportStore(), Recorder: db.ExportStore(), Uploader: up, Concurrency: *concurrency}
+	// Warm the connection pool and the client once, outside both timings.
+	_, _ = up.Upload(ctx, "warmup", []byte("{}"), exporter.ContentType)
+
+	start := time.Now()
+	res, err := exporter.SyncAll(ctx, deps, jobs.ExporterStorage(st), false, nil)
+	check(err)
+	exportTime := time.Since(start)
+	if res.Uploaded != len(payloads) {
+		log.Fatalf("export uploaded %d of %d", res.Uploaded, len(payloads))
+	}
+
+	direct, err := conn.Container(ctx, cfg, directContainer)
+	check(err)
+	start = time.Now()
+	uploadAll(ctx, direct, payloads, *concurrency)
+	directTime := time.Since(start)
+
+	// Parts 2 and 3 run through the HTTP API with the export workers on.
+	workers := river.NewWorkers()
+	check(jobs.RegisterExport(workers, jobs.ExportDeps{Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
+		Opener: azureblob.TargetOpener{Connector: conn}}))
+	check(db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}))
+	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, TargetStorages: db, ProjectExporter: db,
+		Logger: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+
+	plainProject, plainTasks := project(ctx, db, *posts, false)
+	storedProject, storedTasks := project(ctx, db, *posts+*visible, false)
+	liveContainer := "live"
+	check(createContainer(ctx, cfg, liveContainer))
+	live := storage(storedProject, cfg, liveContainer)
+	check(db.CreateTargetStorage(ctx, live, false))
+	_ = plainProject
+
+	client := srv.Client()
+	var without, with []time.Duration
+	for i := range *posts { // interleaved, so both see the same machine
+		without = append(without, post(client, srv.URL, token, plainTasks[i]).latency)
+		with = append(with, post(client, srv.URL, token, storedTasks[i]).latency)
+	}
+
+	liveC, err := conn.Container(ctx, cfg, liveContainer)
+	check(err)
+	var toVisible []time.Duration
+	for i := range *visible {
+		p := post(client, srv.URL, token, storedTasks[*posts+i])
+		for {
+			if _, err := liveC.Properties(ctx, strconv.FormatInt(p.id, 10)); err == nil {
+				break
+			} else if blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+				check(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		toVisible = append(toVisible, time.Since(p.saved))
+	}
+	check(db.StopJobs(ctx))
+
+	rows := [][3]string{
+		{"measure", "value", "goal"},
+		{fmt.Sprintf("full export of %d annotations (%d at once)", len(payloads), *concurrency), round(exportTime), ""},
+		{"direct upload of the same payloads, same concurrency", round(directTime), ""},
+		{"ratio: direct upload ÷ export", fmt.Sprintf("%.2f", directTime.Seconds()/exportTime.Seconds()), "≥ 0.8"},
+		{fmt.Sprintf("POST annotation p50 / p99, no target storage (%d)", *posts), pct(without, 50) + " / " + pct(without, 99), ""},
+		{fmt.Sprintf("POST annotation p50 / p99, target storage (%d)", *posts), pct(with, 50) + " / " + pct(with, 99), ""},
+		{"p50 difference (with − without)", round(percentile(with, 50) - percentile(without, 50)), "≤ 2ms"},
+		{fmt.Sprintf("save → blob visible p50 / p99 (%d)", *visible), pct(toVisible, 50) + " / " + pct(toVisible, 99), ""},
+	}
+	for _, r := range rows {
+		fmt.Printf("%-58s %-24s %s\n", r[0], r[1], r[2])
+	}
+}
+
+// project creates a project with n tasks, each with one annotation when
+// annotated (imported, so no export job is queued for them).
+func project(ctx context.Context, db *sqlstore.DB, n int, annotated bool) (int64, []int64) {
+	p := &blobmark.Project{Title: "bench", LabelConfig: labelConfig}
+	check(db.CreateProject(ctx, p))
+	var ids []int64
+	for start := 0; start < n; start += 1000 {
+		var batch []*blobmark.TaskImport
+		for i := start; i < min(n, start+1000); i++ {
+			t := &blobmark.TaskImport{Data: json.RawMessage(fmt.Sprintf(`{"text":"task %d"}`, i))}
+			if annotated {
+				t.Annotations = []*blobmark.Annotation{{Result: result(i), CompletedBy: blobmark.UserIDFromContext(ctx), LeadTime: 3.5}}
+			}
+			batch = append(batch, t)
+		}
+		res, err := db.ImportTasks(ctx, p.ID, batch)
+		check(err)
+		ids = append(ids, res.TaskIDs...)
+	}
+	return p.ID, ids
+}
+
+func result(i int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`[{"id":"r%d","from_name":"c","to_name":"text","type":"choices","value":{"choices":["a"]}}]`, i))
+}
+
+func storage(projectID int64, cfg azureblob.Config, container string) *blobmark.TargetStorage {
+	return &blobmark.TargetStorage{ProjectID: projectID, Type: "azure", Title: "bench", Container: container,
+		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
+		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey}}
+}
+
+// payloadsOf builds the exact bytes the export writes for every annotation
+// of the project, keyed by object name, before any timing starts.
+func payloadsOf(ctx context.Context, db *sqlstore.DB, projectID int64) map[string][]byte {
+	src := db.ExportStore()
+	out := map[string][]byte{}
+	q := exporter.ExportQuery{ProjectID: projectID, Limit: 1000}
+	for {
+		page, err := src.FindAnnotationsToExport(ctx, q)
+		check(err)
+		if len(page) == 0 {
+			return out
+		}
+		for _, ref := range page {
+			a, err := src.FindAnnotationByID(ctx, ref.ID)
+			check(err)
+			t, err := src.FindTaskByID(ctx, ref.TaskID)
+			check(err)
+			u, err := src.FindUserByID(ctx, a.CompletedBy)
+			check(err)
+			body, err := exporter.AnnotationJSON(a, t, u)
+			check(err)
+			out[strconv.FormatInt(a.ID, 10)] = body
+		}
+		q.AfterID = page[len(page)-1].ID
+	}
+}
+
+func uploadAll(ctx context.Context, c *azureblob.Container, payloads map[string][]byte, concurrency int) {
+	keys := make(chan string)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for k := range keys {
+				_, err := c.UploadBytes(ctx, k, payloads[k], exporter.ContentType)
+				check(err)
+			}
+		})
+	}
+	for k := range payloads {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+}
+
+type posted struct {
+	id      int64
+	latency time.Duration
+	saved   time.Time
+}
+
+func post(client *http.Client, base, token string, taskID int64) posted {
+	body := []byte(`{"result":[{"from_name":"c","to_name":"text","type":"choices","value":{"choices":["b"]}}],"lead_time":2}`)
+	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/annotations/", base, taskID), bytes.NewReader(body))
+	check(err)
+	req.Header.Set("Authorization", "Token "+token)
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := client.Do(req)
+	check(err)
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	check(err)
+	saved := time.Now()
+	if resp.StatusCode != http.StatusCreated {
+		log.Fatalf("POST annotation: %d %s", resp.StatusCode, raw)
+	}
+	var a struct{ ID int64 }
+	check(json.Unmarshal(raw, &a))
+	return posted{id: a.ID, latency: saved.Sub(start), saved: saved}
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func pct(d []time.Duration, p int) string { return round(percentile(d, p)) }
+
+func round(d time.Duration) string {
+	if d < 10*time.Millisecond && d > -10*time.Millisecond {
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// startAzurite runs the repository's pinned Azurite on a free loopback port,
+// over HTTP and in memory, and returns the account endpoint.
+func startAzurite() (string, func()) {
+	bin, err := findAzurite()
+	check(err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir, err := os.MkdirTemp("", "azurite-export-bench")
+	check(err)
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
+		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
+	cmd.Dir = dir
+	check(cmd.Start())
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, account)
+	for range 300 {
+		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
+			resp.Body.Close()
+			return endpoint, stop
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	log.Fatal("azurite did not start")
+	return "", nil
+}
+
+// findAzurite looks for node_modules/.bin/azurite-blob beside go.mod.
+func findAzurite() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
+			if _, err := os.Stat(bin); err != nil {
+				return "", fmt.Errorf("azurite is not installed: run npm ci in %s", dir)
+			}
+			return bin, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// createContainer creates a container with the SDK directly: the connector
+// never creates containers.
+func createContainer(ctx context.Context, cfg azureblob.Config, name string) error {
+	key, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
+	if err != nil {
+		return err
+	}
+	svc, err := service.NewClientWithSharedKeyCredential(cfg.Endpoint, key, nil)
+	if err != nil {
+		return err
+	}
+	_, err = svc.CreateContainer(ctx, name, nil)
+	return err
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
