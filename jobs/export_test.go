@@ -29,6 +29,7 @@ import (
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 func TestMain(m *testing.M) {
@@ -572,5 +573,61 @@ func TestExportSyncReportsRealFailures(t *testing.T) {
 	_ = json.Unmarshal(got.State.Meta, &m)
 	if got.State.Status != blobmark.StatusCompleted || m.Processed != 0 {
 		t.Fatalf("only_new after everything was exported: status %s meta %s, want nothing to do", got.State.Status, got.State.Meta)
+	}
+}
+
+// TestExportAuthErrorFailsStorage: a refused credential fails the storage
+// with a message instead of retrying forever, and the next sync after the
+// fix catches up on what was missed.
+func TestExportAuthErrorFailsStorage(t *testing.T) {
+	e := newExportEnv(t, "")
+	e.startJobs()
+	pid, tasks := e.project(2)
+	s := e.storage(pid, func(s *blobmark.TargetStorage) {
+		s.Secrets["account_key"] = strings.Repeat("A", 86) + "=="
+	})
+	e.annotate(tasks[0], "lost?")
+	var got *blobmark.TargetStorage
+	for range 600 {
+		var err error
+		if got, err = e.db.FindTargetStorageByID(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got.State.Status == blobmark.StatusFailed {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.State.Status != blobmark.StatusFailed || got.State.Traceback == nil || !strings.Contains(*got.State.Traceback, "key") {
+		t.Fatalf("storage state after a refused key: %+v", got.State)
+	}
+	if strings.Contains(*got.State.Traceback, got.Secrets["account_key"]) {
+		t.Fatal("the storage's message contains the key")
+	}
+	cancelled := 0
+	for range 200 {
+		res, err := e.db.River().JobList(context.Background(), river.NewJobListParams().Kinds("export_annotation").States(rivertype.JobStateCancelled))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cancelled = len(res.Jobs); cancelled > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cancelled != 1 {
+		t.Fatalf("%d cancelled export jobs, want the one that met the refused key", cancelled)
+	}
+
+	got.Secrets["account_key"] = azuretest.AccountKey
+	if _, err := e.db.UpdateTargetStorage(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.SyncTargetStorage(context.Background(), s.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(s, e.want(s, tasks, nil))
+	if st := e.waitSync(s.ID); st.State.Status != blobmark.StatusCompleted || st.State.Traceback != nil {
+		t.Fatalf("after the fix and a sync: %+v", st.State)
 	}
 }
