@@ -16,8 +16,8 @@ let current = null;
 
 function say(kind, text) { status.replaceChildren(message(kind, text)); }
 
-// nextUnlabeled returns the first task of the project, after none in
-// particular, that has neither an annotation nor a skip, other than skip.
+// nextUnlabeled returns the first task of the project, other than skip,
+// that has neither an annotation nor a skip.
 async function nextUnlabeled(skip) {
   for (let page = 1; ; page++) {
     let data;
@@ -31,6 +31,8 @@ async function nextUnlabeled(skip) {
     if (tasks.length === 0) return null;
     const t = tasks.find(t => t.id !== skip && !t.total_annotations && !t.cancelled_annotations);
     if (t) return t.id;
+    // Stop at the last page rather than ask past it (a 404).
+    if (page * 100 >= (data.total ?? 0)) return null;
   }
 }
 
