@@ -2,7 +2,10 @@ module github.com/blobmark/blobmark/deploy/tools
 
 go 1.26.8
 
-tool helm.sh/helm/v3/cmd/helm
+tool (
+	github.com/blobmark/blobmark/deploy/tools/cmd/yamltojson
+	helm.sh/helm/v3/cmd/helm
+)
 
 require go.yaml.in/yaml/v3 v3.0.5
 
