@@ -357,3 +357,33 @@ func waitStatus(t *testing.T, db *sqlstore.DB, id int64) *blobmark.SourceStorage
 }
 
 func jobRow(id int64) *rivertype.JobRow { return &rivertype.JobRow{ID: id, Attempt: 1} }
+
+func TestScheduledSyncRunsWithoutARequest(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.SyncIntervalMinutes = 60 })
+	for i := range 3 {
+		f.put(fmt.Sprintf("%d.png", i), "x")
+	}
+	workers := river.NewWorkers()
+	if err := jobs.RegisterSync(workers, f.db, f.conn); err != nil {
+		t.Fatal(err)
+	}
+	err := f.db.StartJobs(t.Context(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond,
+		PeriodicJobs: []*river.PeriodicJob{jobs.SchedulePeriodicJob()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.db.StopJobs(context.Background())
+	var s *blobmark.SourceStorage
+	for range 600 {
+		if s, err = f.db.FindSourceStorageByID(t.Context(), f.storage.ID); err != nil {
+			t.Fatal(err)
+		}
+		if s.State.Status == blobmark.StatusCompleted {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.State.Status != blobmark.StatusCompleted || len(f.tasks()) != 3 {
+		t.Fatalf("scheduled sync: state %+v, %d tasks", s.State, len(f.tasks()))
+	}
+}

@@ -29,6 +29,10 @@ type JobsConfig struct {
 	// also wakes on inserts; PostgreSQL over database/sql only polls. 0 means
 	// River's default (1s).
 	PollInterval time.Duration
+	// PeriodicJobs are inserted on schedule by the elected leader among the
+	// replicas working jobs, so each runs once per period cluster-wide
+	// (jobs.SchedulePeriodicJob drives scheduled storage syncs).
+	PeriodicJobs []*river.PeriodicJob
 }
 
 func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
@@ -85,6 +89,7 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		Logger:            db.logger,
 		Queues:            queues,
 		Workers:           cfg.Workers,
+		PeriodicJobs:      cfg.PeriodicJobs,
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     cooldown,
 		// Without a listener River cannot be told about new jobs on

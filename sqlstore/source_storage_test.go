@@ -17,7 +17,11 @@ func TestSourceStorages(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, b.prepare(t, sqlstore.Config{}))
+			cfg := b.prepare(t, sqlstore.Config{})
+			if cfg.DataDir == "" {
+				cfg.DataDir = t.TempDir() // where the secret key file is created
+			}
+			db := open(t, cfg)
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
 			testSyncStateMachine(t, db)

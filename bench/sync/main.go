@@ -66,17 +66,17 @@ func main() {
 	skipAzurite := flag.Bool("skip-azurite", false, "skip the Azurite parts")
 	skipScale := flag.Bool("skip-scale", false, "skip the synthetic-server part")
 	child := flag.Int("child-scale", 0, "internal: run one synthetic sync of N keys and print its measures")
-	cpuprofile := flag.String("cpuprofile", "", "with -child-scale: write a CPU profile of the sync to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (with -child-scale: of one synthetic sync) to this file")
 	flag.Parse()
 	ctx := context.Background()
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	if *child > 0 {
-		if *cpuprofile != "" {
-			f, err := os.Create(*cpuprofile)
-			check(err)
-			check(pprof.StartCPUProfile(f))
-			defer pprof.StopCPUProfile()
-		}
 		childScale(ctx, *child)
 		return
 	}
