@@ -3,9 +3,15 @@ package blobmark
 // SyncSourceJob imports one source storage: it lists the container and
 // creates, updates or reconciles the storage's tasks. The store enqueues it
 // when a sync is requested, in the same transaction that marks the storage
-// queued, and the job queue keeps at most one unfinished job per storage.
+// queued, and the job queue keeps at most one unfinished job per storage
+// and request.
 type SyncSourceJob struct {
 	StorageID int64 `json:"storage_id" river:"unique"`
+	// Request numbers the storage's sync requests (meta.attempts): requests
+	// that race for the same number enqueue one job, while a request made
+	// after a sync finished gets a new number, and so a job, even before
+	// the queue has marked the previous job completed.
+	Request int64 `json:"request" river:"unique"`
 }
 
 // Kind names the job type in the queue.

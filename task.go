@@ -24,6 +24,9 @@ type Task struct {
 	InnerID              int64           `json:"inner_id"`
 	CreatedAt            time.Time       `json:"created_at"`
 	UpdatedAt            time.Time       `json:"updated_at"`
+	// BlobMissing marks an annotated task whose source blob has disappeared
+	// (a blobmark extension): the task and its annotations are kept.
+	BlobMissing bool `json:"blob_missing,omitempty"`
 }
 
 // TaskImport is one task of an import: its data and, optionally, the

@@ -135,6 +135,9 @@ type taskJSON struct {
 	UpdatedBy              []map[string]int64     `json:"updated_by"`
 	FileUpload             *string                `json:"file_upload"`
 	StorageFilename        *string                `json:"storage_filename"`
+	// BlobMissing (a blobmark extension) marks an annotated task whose
+	// source blob has disappeared; absent otherwise.
+	BlobMissing bool `json:"blob_missing,omitempty"`
 }
 
 // taskJSON presents t. annotations is nil when the caller did not ask for
@@ -158,6 +161,7 @@ func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotatio
 		Drafts:               []struct{}{},
 		CommentAuthors:       []int64{},
 		UpdatedBy:            []map[string]int64{},
+		BlobMissing:          t.BlobMissing,
 	}
 	if pr := p.projects[t.ProjectID]; pr != nil && pr.MaximumAnnotations > 0 {
 		tj.Overlap = pr.MaximumAnnotations

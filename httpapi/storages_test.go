@@ -241,3 +241,49 @@ func assertNoSecret(t *testing.T, e *storageEnv, secret string) {
 		t.Fatalf("only %d answers checked", len(e.bodies))
 	}
 }
+
+func TestSourceStorageDeletedBlobIsMarkedInTheTaskAPI(t *testing.T) {
+	e := newStorageEnv(t)
+	e.put("keep.jpg", "x")
+	e.put("drop.jpg", "x")
+	var st map[string]any
+	e.call(201, "POST", "/api/storages/azure/", map[string]any{"project": e.project, "account_name": azuretest.AccountName,
+		"account_key": azuretest.AccountKey, "endpoint": e.az.BlobEndpoint, "container": e.container, "use_blob_urls": true,
+		"sync_deleted": true}).json(t, &st)
+	path := fmt.Sprintf("/api/storages/azure/%v", st["id"])
+	e.call(200, "POST", path+"/sync", nil)
+	e.waitSynced(path)
+	var list struct {
+		Tasks []struct {
+			ID   int64          `json:"id"`
+			Data map[string]any `json:"data"`
+		}
+	}
+	e.call(200, "GET", fmt.Sprintf("/api/tasks/?project=%d", e.project), nil).json(t, &list)
+	if len(list.Tasks) != 2 {
+		t.Fatalf("tasks = %+v", list.Tasks)
+	}
+	annotated := list.Tasks[0].ID
+	e.call(201, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", annotated), map[string]any{"result": []any{}})
+
+	c, err := e.conn.Container(t.Context(), e.az.AccountKeyConfig(), e.container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"keep.jpg", "drop.jpg"} {
+		if err := c.Delete(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.call(200, "POST", path+"/sync", nil)
+	st = e.waitSynced(path)
+	meta := st["meta"].(map[string]any)
+	if meta["tasks_removed"] != 1.0 || meta["tasks_marked_missing"] != 1.0 || e.taskCount() != 1 {
+		t.Fatalf("after the blobs were deleted: meta %v, %d tasks", meta, e.taskCount())
+	}
+	var task map[string]any
+	e.call(200, "GET", fmt.Sprintf("/api/tasks/%d/", annotated), nil).json(t, &task)
+	if task["blob_missing"] != true {
+		t.Fatalf("the annotated task of a deleted blob is not marked: %v", task)
+	}
+}

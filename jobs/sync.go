@@ -45,9 +45,14 @@ type SyncSourceWorker struct {
 	PageSize int
 }
 
-// Timeout allows long syncs: progress is committed page by page and a
-// retried sync skips what is done.
-func (w *SyncSourceWorker) Timeout(*river.Job[blobmark.SyncSourceJob]) time.Duration { return 24 * time.Hour }
+// SyncTimeout bounds one attempt of a sync. It stays under River's default
+// stuck-job rescue (one hour), so a live sync is never rescued and run
+// twice; a sync longer than that is cancelled and retried, and the retry
+// skips everything the attempt committed, so it still finishes.
+const SyncTimeout = 50 * time.Minute
+
+// Timeout returns SyncTimeout.
+func (w *SyncSourceWorker) Timeout(*river.Job[blobmark.SyncSourceJob]) time.Duration { return SyncTimeout }
 
 // Work syncs the storage. The job id is the sync's generation, so a retry
 // of the same job keeps it and a later sync has a larger one.
@@ -63,7 +68,9 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	if err != nil {
 		return classify(err)
 	}
-	attempt := map[string]any{"attempts": job.Attempt}
+	// meta.attempts counts sync requests (Label Studio's meaning, and the
+	// job's Request); the queue's own attempt number is job_attempt.
+	attempt := map[string]any{"job_attempt": job.Attempt}
 	if cancelled {
 		return w.finishCancelled(ctx, id, importer.Progress{}, attempt)
 	}
@@ -109,7 +116,7 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 		return w.fail(bg, id, last, err, isFinal(err))
 	}
 	meta := finalMeta(last)
-	meta["attempts"] = job.Attempt
+	meta["job_attempt"] = job.Attempt
 	return w.Store.FinishSourceSync(bg, id, res.Status, int(last.TasksCreated), last.Traceback(), meta)
 }
 

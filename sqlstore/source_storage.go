@@ -192,18 +192,18 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 	if active(status) {
 		return false, nil
 	}
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncSourceJob{StorageID: id}, syncJobOpts)
-	if err != nil {
-		return false, wrapInternal("enqueue sync", err)
-	}
-	if res.UniqueSkippedAsDuplicate {
-		return false, nil // a job from before is still unfinished; it will run
-	}
 	attempts := 0
 	if m := metaMap(meta); m != nil {
 		if n, ok := m["attempts"].(float64); ok {
 			attempts = int(n)
 		}
+	}
+	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncSourceJob{StorageID: id, Request: int64(attempts + 1)}, syncJobOpts)
+	if err != nil {
+		return false, wrapInternal("enqueue sync", err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		return false, nil // a concurrent request enqueued this one
 	}
 	newMeta, err := mergeMeta("", map[string]any{"attempts": attempts + 1, "time_queued": now.Format(time.RFC3339Nano)})
 	if err != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 const taskColumns = `t.id, t.project_id, t.data, t.meta, t.is_labeled, t.total_annotations, t.cancelled_annotations,
-	t.total_predictions, t.inner_id, t.created_at, t.updated_at`
+	t.total_predictions, t.inner_id, t.created_at, t.updated_at,
+	EXISTS (SELECT 1 FROM source_storage_links l WHERE l.task_id = t.id AND l.missing)`
 
 // liveTask joins a task to its project so that tasks of a deleted project
 // are hidden at once, before the purge job removes them.
@@ -22,7 +23,7 @@ func scanTask(row interface{ Scan(...any) error }) (*blobmark.Task, error) {
 	var data, meta string
 	var created, updated timeValue
 	err := row.Scan(&t.ID, &t.ProjectID, &data, &meta, &t.IsLabeled, &t.TotalAnnotations, &t.CancelledAnnotations,
-		&t.TotalPredictions, &t.InnerID, &created, &updated)
+		&t.TotalPredictions, &t.InnerID, &created, &updated, &t.BlobMissing)
 	if err != nil {
 		return nil, err
 	}
