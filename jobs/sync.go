@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -63,6 +64,11 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 		return river.JobCancel(err) // deleted since it was queued
 	} else if err != nil {
 		return err
+	}
+	if j := st.State.LastSyncJob; j != nil && *j != strconv.FormatInt(job.ID, 10) {
+		// A later request replaced this job (it was presumed dead); the
+		// newer job owns the storage's status.
+		return river.JobCancel(fmt.Errorf("sync job %d superseded by job %s", job.ID, *j))
 	}
 	cancelled, err := w.Store.StartSourceSync(ctx, id, job.ID)
 	if err != nil {

@@ -189,7 +189,7 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 	} else if err != nil {
 		return false, err
 	}
-	if active(status) {
+	if active(status) && !stale(status, meta, now) {
 		return false, nil
 	}
 	attempts := 0
@@ -213,6 +213,22 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 		last_sync_job = ?, traceback = NULL, meta = ?, cancel_requested = ?, last_queued_at = ? WHERE id = ?`,
 		blobmark.StatusQueued, strconv.FormatInt(res.Job.ID, 10), newMeta, false, now, id)
 	return err == nil, err
+}
+
+// StaleSyncAfter is how long a running sync may go without a progress
+// report (sent every few seconds) before it is presumed dead — its process
+// killed — so that a new request may enqueue a fresh sync. The dead job,
+// when the queue rescues it later, finds itself superseded and stops.
+const StaleSyncAfter = 2 * time.Minute
+
+// stale reports whether an in_progress sync has stopped reporting.
+func stale(status, meta string, now time.Time) bool {
+	if status != blobmark.StatusInProgress {
+		return false
+	}
+	ping, _ := metaMap(meta)["time_last_ping"].(string)
+	t, err := time.Parse(time.RFC3339Nano, ping)
+	return err == nil && now.Sub(t) > StaleSyncAfter
 }
 
 // CancelSourceSync flags the storage's sync to stop; the worker sees the flag

@@ -3,8 +3,10 @@ package sqlstore_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
@@ -147,5 +149,33 @@ func testSyncStateMachine(t *testing.T, db *sqlstore.DB) {
 	if got.State.Status != blobmark.StatusCompleted || got.State.LastSync == nil || *got.State.LastSyncCount != 3 ||
 		m["attempts"] != 1.0 || m["keys_listed"] != 7.0 || m["time_completed"] == nil {
 		t.Fatalf("finished: %+v meta %s", got.State, got.State.Meta)
+	}
+}
+
+// TestStaleSyncCanBeRequestedAgain: a sync whose process died stops
+// reporting; after StaleSyncAfter a new request enqueues a fresh job
+// instead of answering "in progress" until the queue rescues the old one.
+func TestStaleSyncCanBeRequestedAgain(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cfg := prepareSQLite(t, sqlstore.Config{Clock: func() time.Time { return now }})
+	db := open(t, cfg)
+	ctx := t.Context()
+	s := newStorage(t, db)
+	first, err := db.RequestSourceSync(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := strconv.ParseInt(*first.State.LastSyncJob, 10, 64)
+	if _, err := db.StartSourceSync(ctx, s.ID, job); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(sqlstore.StaleSyncAfter / 2)
+	if again, _ := db.RequestSourceSync(ctx, s.ID); *again.State.LastSyncJob != *first.State.LastSyncJob {
+		t.Fatalf("a live sync was replaced: %s then %s", *first.State.LastSyncJob, *again.State.LastSyncJob)
+	}
+	now = now.Add(sqlstore.StaleSyncAfter)
+	again, err := db.RequestSourceSync(ctx, s.ID)
+	if err != nil || again.State.Status != blobmark.StatusQueued || *again.State.LastSyncJob == *first.State.LastSyncJob {
+		t.Fatalf("a stale sync was not replaced: %+v, %v", again.State, err)
 	}
 }
