@@ -55,9 +55,9 @@ function fileName(task) {
 
 function markers(task) {
   const out = [];
-  // source_missing: the task's blob was deleted from the container and a
+  // blob_missing: the task's blob was deleted from the container and a
   // reconciling sync kept the task because it has annotations.
-  if (task.source_missing) out.push(el('span', { class: 'badge marker', title: 'The source blob was deleted from the container.' }, 'deleted in storage'));
+  if (task.blob_missing) out.push(el('span', { class: 'badge marker', title: 'The source blob was deleted from the container.' }, 'deleted in storage'));
   if (task.cancelled_annotations > 0) out.push(el('span', { class: 'badge', title: 'Skipped by an annotator.' }, 'skipped'));
   return out;
 }
