@@ -7,7 +7,7 @@ package blobmark
 type ExportAnnotationJob struct {
 	StorageID    int64 `json:"storage_id" river:"unique"`
 	AnnotationID int64 `json:"annotation_id" river:"unique"`
-	TaskID       int64 `json:"task_id"`
+	TaskID       int64 `json:"task_id" river:"unique"`
 }
 
 // Kind names the job type in the queue.

@@ -631,3 +631,30 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 		t.Fatalf("after the fix and a sync: %+v", st.State)
 	}
 }
+
+// TestExportTaskDeletion: deleting a task removes its exported objects from
+// storages that may delete, and leaves them where they may not.
+func TestExportTaskDeletion(t *testing.T) {
+	e := newExportEnv(t, "")
+	e.startJobs()
+	for _, format := range []string{"annotation", "task"} {
+		t.Run(format, func(t *testing.T) {
+			e.t = t
+			pid, tasks := e.project(2)
+			del := e.storage(pid, func(s *blobmark.TargetStorage) { s.ExportFormat, s.CanDeleteObjects = format, true })
+			keep := e.storage(pid, func(s *blobmark.TargetStorage) { s.ExportFormat = format })
+			e.annotate(tasks[0], "gone")
+			e.annotate(tasks[0], "gone too")
+			e.annotate(tasks[1], "stays")
+			e.waitFor(del, e.want(del, tasks, nil))
+			kept := e.waitFor(keep, e.want(keep, tasks, nil))
+			if err := e.db.DeleteTask(context.Background(), tasks[0]); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor(del, e.want(del, tasks[1:], nil))
+			if got := e.container(keep); len(got) != len(kept) {
+				t.Fatalf("a storage without can_delete_objects lost objects: %d of %d left", len(got), len(kept))
+			}
+		})
+	}
+}

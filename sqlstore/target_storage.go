@@ -280,7 +280,8 @@ func (db *DB) FailTargetStorage(ctx context.Context, id int64, message string) e
 }
 
 // exportAnnotationHook enqueues, in the transaction of every annotation
-// write, one ExportAnnotationJob per target storage of the project, so an
+// write (and task deletion), one ExportAnnotationJob per target storage of
+// the project, so an
 // annotation is never saved without the job that exports it. A deletion
 // needs a job only where it changes the container: annotation-mode storages
 // that may delete objects, and task-mode storages (the task file is
@@ -292,6 +293,9 @@ func (db *DB) FailTargetStorage(ctx context.Context, id int64, message string) e
 // state would miss this write: when the duplicate found is running, a
 // second, non-unique job is added, which exports after it.
 func exportAnnotationHook(ctx context.Context, tx *Tx, ev Event) error {
+	if ev.Kind == TaskDeleted {
+		return exportTaskDeletion(ctx, tx, ev)
+	}
 	deleted := ev.Kind == AnnotationDeleted
 	if ev.Kind != AnnotationCreated && ev.Kind != AnnotationUpdated && !deleted {
 		return nil
@@ -319,15 +323,55 @@ func exportAnnotationHook(ctx context.Context, tx *Tx, ev Event) error {
 		return err
 	}
 	for _, id := range ids {
-		args := blobmark.ExportAnnotationJob{StorageID: id, AnnotationID: ev.AnnotationID, TaskID: ev.TaskID}
-		res, err := tx.db.river.InsertTx(ctx, tx.tx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}})
-		if err != nil {
+		if err := tx.insertExportJob(ctx, blobmark.ExportAnnotationJob{StorageID: id, AnnotationID: ev.AnnotationID, TaskID: ev.TaskID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertExportJob enqueues args unless an equal job waits already; when the
+// equal job is running, it adds a second one (see exportAnnotationHook).
+func (tx *Tx) insertExportJob(ctx context.Context, args blobmark.ExportAnnotationJob) error {
+	res, err := tx.db.river.InsertTx(ctx, tx.tx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}})
+	if err != nil {
+		return wrapInternal("enqueue export", err)
+	}
+	if res.UniqueSkippedAsDuplicate && res.Job != nil && res.Job.State == rivertype.JobStateRunning {
+		if _, err := tx.db.river.InsertTx(ctx, tx.tx, args, nil); err != nil {
 			return wrapInternal("enqueue export", err)
 		}
-		if res.UniqueSkippedAsDuplicate && res.Job != nil && res.Job.State == rivertype.JobStateRunning {
-			if _, err := tx.db.river.InsertTx(ctx, tx.tx, args, nil); err != nil {
-				return wrapInternal("enqueue export", err)
-			}
+	}
+	return nil
+}
+
+// exportTaskDeletion removes what storages that may delete objects had
+// exported of a deleted task: its annotations went with it, without events
+// of their own, so one job per object the export links name is enqueued;
+// each finds its annotation (or task) gone and deletes the object.
+func exportTaskDeletion(ctx context.Context, tx *Tx, ev Event) error {
+	rows, err := tx.query(ctx, `SELECT l.storage_id, l.annotation_id FROM export_links l
+		JOIN target_storages s ON s.id = l.storage_id
+		WHERE s.project_id = ? AND s.can_delete_objects AND l.task_id = ?`, ev.ProjectID, ev.TaskID)
+	if err != nil {
+		return err
+	}
+	var jobs []blobmark.ExportAnnotationJob
+	for rows.Next() {
+		j := blobmark.ExportAnnotationJob{TaskID: ev.TaskID}
+		if err := rows.Scan(&j.StorageID, &j.AnnotationID); err != nil {
+			rows.Close()
+			return err
+		}
+		jobs = append(jobs, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := tx.insertExportJob(ctx, j); err != nil {
+			return err
 		}
 	}
 	return nil
