@@ -92,6 +92,12 @@ async function open(taskID) {
   history.replaceState(null, '', `/projects/${project.id}/label?task=${task.id}`);
   document.getElementById('task-title').textContent = `Task #${task.id}`;
   checkMedia(task);
+  // The editor cannot load an azure-blob:// URI; say so instead of showing
+  // it broken.
+  if (Object.values(task.data || {}).some(v => typeof v === 'string' && v.startsWith('azure-blob://'))) {
+    editor.replaceChildren(message('error', 'This task cannot be labeled here: the server did not resolve its Azure blob to a URL the browser can load.', { id: 'unresolved-media' }));
+    return;
+  }
   editor.replaceChildren();
   const mine = (task.annotations || []).filter(a => !a.was_cancelled);
   ls = new window.LabelStudio(editor, {

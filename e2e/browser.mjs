@@ -1,0 +1,240 @@
+// Drives blobmark's web UI in Debian's Chromium with playwright-core (no
+// browser download; it runs in a fresh temporary profile): sign in, create a project from the bounding-box
+// template, add an Azure source storage through the form (a wrong key
+// first), check the connection, preview, save and sync, label a task with a
+// rectangle, add a target storage and export. Every step leaves a
+// screenshot in $ARTIFACTS. The last line on stdout is a JSON report that
+// e2e_test.go checks; progress goes to stderr.
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = env('BASE_URL');
+const storageOrigin = new URL(env('STORAGE_ENDPOINT')).origin;
+const artifacts = env('ARTIFACTS');
+// The task's image in the editor (the annotator's avatar is an <img> too).
+const TASK_IMAGE = '#label-studio img:not([class*=userpic])';
+// Which storage APIs this server offers (e2e_test.go probes them).
+const haveSource = process.env.SOURCE_STORAGES === '1';
+const haveTarget = process.env.TARGET_STORAGES === '1';
+const report = { steps: [], requests: [], blocked: [], consoleErrors: [] };
+const log = (...a) => console.error(...a);
+
+// Network errors the test provokes on purpose, and only while it does.
+let expectedFailure = null;
+
+let shot = 0;
+async function step(name, page, fn) {
+  log(`step: ${name}`);
+  await fn();
+  shot++;
+  await page.screenshot({ path: join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  report.steps.push(name);
+}
+
+const browser = await chromium.launch({
+  executablePath: env('CHROMIUM'),
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let exitCode = 0;
+try {
+  // Azurite's certificate is the test harness's own.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
+  await context.route('**/*', (route) => {
+    const u = route.request().url();
+    let origin = '';
+    try { origin = new URL(u).origin; } catch { /* data: and the like */ }
+    if (origin === base || origin === storageOrigin || u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
+    report.blocked.push(u);
+    return route.abort();
+  });
+  context.on('request', (r) => { if (!r.url().startsWith('data:')) report.requests.push(r.url()); });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const where = m.location()?.url || '';
+    if (expectedFailure && expectedFailure.test(where) && m.text().startsWith('Failed to load resource')) return;
+    report.consoleErrors.push(`${m.text()} (${where})`);
+  });
+  page.on('pageerror', (e) => report.consoleErrors.push(`uncaught: ${e.message}`));
+
+  await step('sign-in', page, async () => {
+    await page.goto(`${base}/user/login/`);
+    await page.fill('#email', env('EMAIL'));
+    await page.fill('#password', env('PASSWORD'));
+    await Promise.all([page.waitForURL(`${base}/projects/`), page.click('#sign-in')]);
+    await page.waitForSelector('#whoami');
+    await page.waitForSelector('#create-project');
+  });
+
+  await step('invalid-config', page, async () => {
+    await page.fill('#project-title', 'Boxes');
+    // An unclosed tag: the server's XML error shows under the editor.
+    await page.fill('#label-config', '<View><Image name="image" value="$image"></View>');
+    expectedFailure = /\/api\/projects\/$/;
+    await page.click('#create-project-submit');
+    const box = await page.waitForSelector('#label-config-error:not(.hidden)');
+    const text = await box.textContent();
+    if (!/not valid XML/.test(text)) throw new Error(`the config error says ${JSON.stringify(text)}`);
+    expectedFailure = null;
+  });
+
+  await step('project-created', page, async () => {
+    await page.selectOption('#template', 'image-bbox');
+    // Without storage routes their lists answer 404, which the page reports.
+    expectedFailure = haveSource && haveTarget ? null : /\/api\/storages\//;
+    await Promise.all([page.waitForURL(/\/projects\/\d+\/storage$/), page.click('#create-project-submit')]);
+    report.projectId = Number(page.url().match(/projects\/(\d+)\//)[1]);
+    await page.waitForSelector(haveSource ? '#no-source-storage' : '#source-storages .msg.error');
+    await page.waitForSelector(haveTarget ? '#no-target-storage' : '#target-storages .msg.error');
+  });
+
+  const fillSource = async (key) => {
+    await page.fill('#f-title', 'Cats');
+    await page.selectOption('#f-auth_type', 'account_key');
+    await page.selectOption('#f-cloud', 'custom');
+    await page.fill('#f-endpoint', env('STORAGE_ENDPOINT'));
+    await page.fill('#f-account_name', env('ACCOUNT_NAME'));
+    await page.fill('#f-account_key', key);
+    await page.fill('#f-container', env('SOURCE_CONTAINER'));
+    await page.fill('#f-prefix', env('SOURCE_PREFIX'));
+  };
+
+  if (haveSource) {
+    await step('wrong-key', page, async () => {
+      await page.click('#add-source');
+      // A key of the right shape that the account does not have.
+      await fillSource(Buffer.from('not the key of this account, but 64 bytes long, like a real one.').toString('base64'));
+      expectedFailure = /\/api\/storages\/azure\/validate$/;
+      await page.click('#check-connection');
+      const box = await page.waitForSelector('#check-error');
+      report.wrongKeyText = (await box.textContent()).trim();
+      expectedFailure = null;
+      log(`wrong key says: ${report.wrongKeyText}`);
+    });
+
+    await step('connection-ok', page, async () => {
+      await page.fill('#f-account_key', env('ACCOUNT_KEY'));
+      await page.click('#check-connection');
+      await page.waitForSelector('#check-ok');
+    });
+
+    await step('files-preview', page, async () => {
+      await page.click('#preview-files');
+      await page.waitForSelector('#files-preview ul.files li');
+      const n = await page.locator('#files-preview ul.files li').count();
+      if (n !== Number(env('EXPECT_TASKS'))) throw new Error(`the preview lists ${n} files, want ${env('EXPECT_TASKS')}`);
+    });
+
+    await step('synced', page, async () => {
+      await page.click('#save-sync');
+      const card = page.locator('.storage.source').first();
+      await card.waitFor();
+      await card.locator('.progress').waitFor();
+      await page.waitForSelector('.storage.source[data-status="completed"]', { timeout: 120_000 });
+      report.tasksCreated = Number(await card.locator('.tasks-created').textContent());
+    });
+  }
+
+  await step('tasks', page, async () => {
+    await page.click('nav.tabs a[href$="/data"]');
+    await page.waitForSelector(haveSource ? '#tasks tbody tr' : '#no-tasks');
+    const rows = await page.locator('#tasks tbody tr').count();
+    if (haveSource && rows !== Number(env('EXPECT_TASKS'))) throw new Error(`the task table has ${rows} rows, want ${env('EXPECT_TASKS')}`);
+    if (!process.env.DIRECT_IMAGE_URL) {
+      // Thumbnails come through the resolve endpoint.
+      await page.waitForFunction(() => document.querySelectorAll('#tasks img.thumb').length > 0 &&
+        [...document.querySelectorAll('#tasks img.thumb')].every(i => i.complete && i.naturalWidth > 0), null, { timeout: 30_000 });
+    }
+  });
+
+  if (process.env.DIRECT_IMAGE_URL) {
+    // This server has no media resolver yet, so synced tasks hold
+    // azure-blob:// URIs the browser cannot load. Label a task imported with
+    // a direct SAS URL to the same blob instead (a plain Label Studio task).
+    await step('imported-task', page, async () => {
+      const url = env('DIRECT_IMAGE_URL');
+      const id = await page.evaluate(async ({ project, url }) => {
+        const csrf = document.cookie.split('; ').find(c => c.startsWith('blobmark_csrf=')).split('=')[1];
+        const post = await fetch(`/api/projects/${project}/import`, { method: 'POST', credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf }, body: JSON.stringify([{ image: url }]) });
+        if (!post.ok) throw new Error(`import: ${post.status} ${await post.text()}`);
+        const list = await (await fetch(`/api/tasks/?project=${project}&page=1&page_size=100`, { credentials: 'same-origin' })).json();
+        return list.tasks.find(t => t.data.image === url).id;
+      }, { project: report.projectId, url });
+      await page.reload();
+      await page.waitForSelector(`#tasks tr[data-id="${id}"] img.thumb`);
+      report.importedTaskId = id;
+    });
+  }
+
+  await step('labeling', page, async () => {
+    const link = report.importedTaskId ? page.locator(`#tasks tr[data-id="${report.importedTaskId}"] .label-task`) : page.locator('.label-task').first();
+    await Promise.all([page.waitForURL(/\/label\?task=\d+$/), link.click()]);
+    report.taskId = Number(new URL(page.url()).searchParams.get('task'));
+    // The editor is up and its image decoded.
+    await page.waitForFunction((TASK_IMAGE) => {
+      const img = document.querySelector(TASK_IMAGE);
+      return img && img.complete && img.naturalWidth > 0;
+    }, TASK_IMAGE, { timeout: 60_000 });
+  });
+
+  await step('rectangle', page, async () => {
+    await page.getByText('Object', { exact: true }).first().click();
+    const img = page.locator(TASK_IMAGE).first();
+    const b = await img.boundingBox();
+    await page.mouse.move(b.x + b.width * 0.2, b.y + b.height * 0.25);
+    await page.mouse.down();
+    await page.mouse.move(b.x + b.width * 0.6, b.y + b.height * 0.7, { steps: 10 });
+    await page.mouse.up();
+    await page.waitForFunction(() => window.Htx && window.Htx.annotationStore.selected &&
+      window.Htx.annotationStore.selected.serializeAnnotation().length > 0);
+  });
+
+  await step('submitted', page, async () => {
+    await page.click('button[aria-label="submit"]');
+    await page.waitForFunction(() => document.body.dataset.lastAnnotation, null, { timeout: 30_000 });
+    report.annotationId = Number(await page.evaluate(() => document.body.dataset.lastAnnotation));
+    await page.waitForSelector('#status .msg.ok');
+    if (process.env.DIRECT_IMAGE_URL) {
+      // The next task is a synced one, whose blob this server cannot resolve.
+      await page.waitForSelector('#unresolved-media');
+    }
+  });
+
+  if (haveTarget) {
+    await step('target-storage', page, async () => {
+      await page.goto(`${base}/projects/${report.projectId}/storage`);
+      await page.click('#add-target');
+      await page.fill('#f-title', 'Labels');
+      await page.selectOption('#f-auth_type', 'account_key');
+      await page.selectOption('#f-cloud', 'custom');
+      await page.fill('#f-endpoint', env('STORAGE_ENDPOINT'));
+      await page.fill('#f-account_name', env('ACCOUNT_NAME'));
+      await page.fill('#f-account_key', env('ACCOUNT_KEY'));
+      await page.fill('#f-container', env('TARGET_CONTAINER'));
+      await page.click('#check-connection');
+      await page.waitForSelector('#check-ok');
+      await page.click('#save-storage');
+      const card = page.locator('.storage.target').first();
+      await card.waitFor();
+      // Export what was annotated before the storage existed.
+      await card.locator('button.sync').click();
+      await page.waitForSelector('.storage.target[data-status="completed"]', { timeout: 120_000 });
+    });
+  }
+} catch (e) {
+  report.error = e.stack || String(e);
+  exitCode = 1;
+  log(report.error);
+} finally {
+  await browser.close().catch(() => {});
+}
+console.log(JSON.stringify(report));
+process.exit(exitCode);
