@@ -252,7 +252,10 @@ func (db *DB) SyncTargetStorage(ctx context.Context, id int64, onlyNew bool) (*b
 }
 
 // SetTargetStorageState records a storage's sync status, as the export jobs
-// report it. A missing storage (deleted meanwhile) is not an error.
+// report it. A missing storage (deleted meanwhile) is not an error. With
+// st.LastSyncJob set, the state is written only while that job is the
+// storage's latest sync, so a sync finishing after a newer one was queued
+// does not hide the newer one's "queued".
 func (db *DB) SetTargetStorageState(ctx context.Context, id int64, st blobmark.StorageState) error {
 	meta := st.Meta
 	if len(meta) == 0 {
@@ -266,8 +269,13 @@ func (db *DB) SetTargetStorageState(ctx context.Context, id int64, st blobmark.S
 	if st.LastSyncCount != nil {
 		count = *st.LastSyncCount
 	}
-	_, err := db.write.ExecContext(ctx, db.Rebind(`UPDATE target_storages SET status = ?, last_sync = ?, last_sync_count = ?,
-		traceback = ?, meta = ? WHERE id = ?`), st.Status, lastSync, count, st.Traceback, string(meta), id)
+	q := `UPDATE target_storages SET status = ?, last_sync = ?, last_sync_count = ?, traceback = ?, meta = ? WHERE id = ?`
+	args := []any{st.Status, lastSync, count, st.Traceback, string(meta), id}
+	if st.LastSyncJob != nil {
+		q += " AND (last_sync_job IS NULL OR last_sync_job = ?)"
+		args = append(args, *st.LastSyncJob)
+	}
+	_, err := db.write.ExecContext(ctx, db.Rebind(q), args...)
 	return translate("set target storage state", err)
 }
 

@@ -215,6 +215,13 @@ func TestTargetStorages(t *testing.T) {
 				LastSyncCount: &n, Meta: json.RawMessage(`{"uploaded":3}`)}); err != nil {
 				t.Fatal(err)
 			}
+			stale := "not-the-latest-job"
+			if err := db.SetTargetStorageState(ctx, ann.ID, blobmark.StorageState{Status: blobmark.StatusFailed, LastSyncJob: &stale}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.FindTargetStorageByID(ctx, ann.ID); got.State.Status != blobmark.StatusCompleted {
+				t.Fatalf("a superseded sync overwrote the state: %+v", got.State)
+			}
 			if err := db.FailTargetStorage(ctx, task.ID, "key revoked"); err != nil {
 				t.Fatal(err)
 			}
