@@ -107,11 +107,16 @@ func store(ctx context.Context, s *blobmark.SourceStorage) (*sqlstore.DB, func()
 	return db, func() { db.Close(); os.RemoveAll(dir) }
 }
 
-// runSync runs one sync job to its end and returns its duration and state.
-func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id, jobID int64) (time.Duration, *blobmark.SourceStorage) {
+// runSync requests a sync as the API does and works its job to the end in
+// this goroutine; it returns the job's duration and the final state.
+func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id int64) (time.Duration, *blobmark.SourceStorage) {
+	q, err := db.RequestSourceSync(ctx, id)
+	check(err)
+	jobID, err := strconv.ParseInt(*q.State.LastSyncJob, 10, 64)
+	check(err)
 	w := &jobs.SyncSourceWorker{Store: db, Connector: conn}
 	start := time.Now()
-	err := w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1}, Args: blobmark.SyncSourceJob{StorageID: id}})
+	err = w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1}, Args: blobmark.SyncSourceJob{StorageID: id}})
 	d := time.Since(start)
 	check(err)
 	st, err := db.FindSourceStorageByID(ctx, id)
@@ -160,9 +165,9 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	s := &blobmark.SourceStorage{Container: "files", UseBlobURLs: true, RecursiveScan: true, Connection: connection, Secrets: secrets}
 	db, done := store(ctx, s)
 	l1 := bareList(ctx, c, blobs)
-	syncT, _ := runSync(ctx, db, conn, s.ID, 1)
+	syncT, _ := runSync(ctx, db, conn, s.ID)
 	l2 := bareList(ctx, c, blobs)
-	resyncT, st := runSync(ctx, db, conn, s.ID, 2)
+	resyncT, st := runSync(ctx, db, conn, s.ID)
 	l3 := bareList(ctx, c, blobs)
 	done()
 	list := median(l1, l2, l3)
@@ -186,7 +191,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	ts := &blobmark.SourceStorage{Container: "tasks", UseBlobURLs: false, RecursiveScan: true, Connection: connection, Secrets: secrets}
 	tdb, tdone := store(ctx, ts)
 	b1 := listAndDownload(ctx, tc, files)
-	tsync, tst := runSync(ctx, tdb, conn, ts.ID, 1)
+	tsync, tst := runSync(ctx, tdb, conn, ts.ID)
 	b2 := listAndDownload(ctx, tc, files)
 	tdone()
 	if *tst.State.LastSyncCount != files*perFile {
@@ -322,7 +327,7 @@ func childScale(ctx context.Context, n int) {
 	db, done := store(ctx, s)
 	defer done()
 	l1 := bareList(ctx, c, n)
-	syncT, _ := runSync(ctx, db, conn, s.ID, 1)
+	syncT, _ := runSync(ctx, db, conn, s.ID)
 	l2 := bareList(ctx, c, n)
 	fmt.Printf("ratio=%f\nsync=%f\nrss_mb=%f\n", syncT.Seconds()/min(l1, l2).Seconds(), syncT.Seconds(), peakRSSMB())
 }
