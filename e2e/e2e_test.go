@@ -32,13 +32,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
-	"github.com/riverqueue/river"
-
-	"github.com/blobmark/blobmark/azureblob"
-	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/internal/azuretest"
-	"github.com/blobmark/blobmark/jobs"
-	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/blobmark/blobmark/server"
 	"github.com/blobmark/blobmark/ui"
 )
 
@@ -105,9 +100,9 @@ func testPNG(t *testing.T, seed uint8) []byte {
 	return buf.Bytes()
 }
 
-// server is a running blobmark: the HTTP API with the embedded UI over a
+// instance is a running blobmark: the HTTP API with the embedded UI over a
 // real SQLite store, with the sync and export job workers running.
-type server struct {
+type instance struct {
 	URL   string
 	token string // the user's API token
 	logs  *lockedBuffer
@@ -130,60 +125,43 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// startBlobmark wires blobmark as cmd/blobmark's serve does, with the
+// startBlobmark builds blobmark with server.Open, as cmd/blobmark's serve does, with the
 // Azure connector on the test harness's transport (which trusts Azurite's
 // certificate), and serves it on a loopback port with one user.
-func startBlobmark(t *testing.T, env *azuretest.Env, email, password string) *server {
+func startBlobmark(t *testing.T, env *azuretest.Env, email, password string) *instance {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	_, token, err := db.CreateUser(ctx, email, password)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	conn := azureblob.NewConnector(env.Options())
-	checker := &azureblob.Checker{Connector: conn}
-	workers := river.NewWorkers()
-	if err := jobs.Register(workers, db); err != nil {
+	srv, err := server.Open(ctx, server.Config{
+		DataDir:         t.TempDir(),
+		Azure:           env.Options(),
+		JobPollInterval: 100 * time.Millisecond,
+		Logger:          logger,
+	})
+	if err != nil {
+		t.Fatalf("open blobmark: %v", err)
+	}
+	_, token, err := srv.DB.CreateUser(ctx, email, password)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := jobs.RegisterSync(workers, db, conn); err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.RegisterExport(workers, jobs.ExportDeps{Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
-		Opener: azureblob.TargetOpener{Connector: conn}, Logger: logger}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 100 * time.Millisecond}); err != nil {
+	if err := srv.StartJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = db.StopJobs(stopCtx)
+		_ = srv.Close(stopCtx)
 	})
-
-	api := &httpapi.Server{
-		Users: db, Projects: db, Tasks: db, Annotations: db,
-		SourceStorages: db, StorageChecker: checker, StorageFiles: checker,
-		TargetStorages: db,
-		Ready:          db.Ping, Logger: logger,
-	}
-	ts := httptest.NewServer(api.Handler())
+	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.Close()
 		if t.Failed() {
 			t.Logf("blobmark log:\n%s", logs.String())
 		}
 	})
-	return &server{URL: ts.URL, token: token, logs: logs}
+	return &instance{URL: ts.URL, token: token, logs: logs}
 }
 
 // browserReport is what browser.mjs prints as its last line.

@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	blobmark serve [--addr HOST:PORT] [--data-dir DIR] [--database-url URL]
+//	blobmark serve [--addr HOST:PORT] [--data-dir DIR] [--database-url URL] [--no-jobs]
+//	blobmark worker [--addr HOST:PORT] [--database-url URL]
 //	blobmark migrate
 //	blobmark user create --email E --password P
 //	blobmark token show|rotate --email E
@@ -44,8 +45,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, rest := args[0], args[1:]
 	var err error
 	switch cmd {
-	case "serve":
-		err = runServe(ctx, rest, stderr)
+	case "serve", "worker":
+		err = runServe(ctx, cmd, rest, stderr)
 	case "migrate":
 		err = runMigrate(ctx, rest, stdout, stderr)
 	case "user":
@@ -84,6 +85,7 @@ func usage(w io.Writer) {
 
 Commands:
   serve           run the HTTP server and the job workers
+  worker          run only the job workers (health probes on --addr)
   migrate         apply database migrations and exit
   user create     create a user (prints its API token on the last line)
   token           show or rotate a user's API token

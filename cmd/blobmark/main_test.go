@@ -119,3 +119,37 @@ func TestServeHealthAndGracefulShutdown(t *testing.T) {
 		t.Fatal("serve did not stop after its context was cancelled")
 	}
 }
+
+// TestWorkerServesProbesOnly starts the worker mode: it answers the health
+// probes on --addr and none of the API.
+func TestWorkerServesProbesOnly(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errOut bytes.Buffer // read only after done
+	go func() {
+		done <- run(ctx, []string{"worker", "--addr", addr, "--data-dir", dir, "--log-level", "warn"}, strings.NewReader(""), io.Discard, &errOut)
+	}()
+	status := func(path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 100 && status("/healthz") != 200; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := status("/readyz"); got != 200 {
+		t.Errorf("worker /readyz = %d, want 200", got)
+	}
+	if got := status("/api/projects/"); got != 404 {
+		t.Errorf("worker /api/projects/ = %d, want 404: a worker serves no API", got)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("worker exited %d: %s", code, errOut.String())
+	}
+}

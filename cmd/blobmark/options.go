@@ -27,8 +27,9 @@ func (o option) Env() string {
 }
 
 var (
-	dbCommands    = []string{"serve", "migrate", "user create", "token"}
-	serveCommands = []string{"serve"}
+	dbCommands    = []string{"serve", "worker", "migrate", "user create", "token"}
+	serveCommands = []string{"serve", "worker"}
+	allCommands   = []string{"serve", "worker", "migrate", "user create", "token", "check-storage"}
 )
 
 // options is the one list of blobmark's settings.
@@ -38,8 +39,12 @@ var options = []option{
 	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
 	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
 	{Name: "shutdown-timeout", Default: "30s", Help: "How long SIGTERM waits for in-flight requests and jobs before releasing them.", Commands: serveCommands},
-	{Name: "log-level", Default: "info", Help: "Log level: debug, info, warn or error.", Commands: []string{"serve", "migrate", "user create", "token", "check-storage"}},
-	{Name: "log-format", Default: "text", Help: "Log format: text or json.", Commands: []string{"serve", "migrate", "user create", "token", "check-storage"}},
+	{Name: "secret-key", Help: "Key (32 bytes, base64 or hex) that seals storage secrets at rest and signs sessions; empty means a key generated into the data directory. Replicas must share it.", Secret: true, Commands: serveCommands},
+	{Name: "secret-key-previous", Help: "Comma-separated keys that sealed secrets before a rotation; they still open, and new writes use --secret-key.", Secret: true, Commands: serveCommands},
+	{Name: "server-identity-allow", Help: "Comma-separated account/container patterns (account/*, *) where storages may use the server's own Azure identity; empty refuses it.", Commands: serveCommands},
+	{Name: "no-jobs", Default: "false", Help: "Serve HTTP only and run no background jobs (scale the API apart from workers).", Commands: []string{"serve"}},
+	{Name: "log-level", Default: "info", Help: "Log level: debug, info, warn or error.", Commands: allCommands},
+	{Name: "log-format", Default: "text", Help: "Log format: text or json.", Commands: allCommands},
 }
 
 // settings holds the parsed values of one subcommand's options.
@@ -98,6 +103,15 @@ func (s *settings) Int64(name string) (int64, error) {
 		return 0, fmt.Errorf("--%s: %q is not a non-negative whole number", name, s.values[name])
 	}
 	return n, nil
+}
+
+// Bool returns a true/false option, or an error naming the option.
+func (s *settings) Bool(name string) (bool, error) {
+	b, err := strconv.ParseBool(s.values[name])
+	if err != nil {
+		return false, fmt.Errorf("--%s: %q is not true or false", name, s.values[name])
+	}
+	return b, nil
 }
 
 // Duration returns a duration option, or an error naming the option.

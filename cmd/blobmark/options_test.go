@@ -8,16 +8,31 @@ import (
 	"testing"
 )
 
+var updateREADME = flag.Bool("update-readme", false, "rewrite README.md's configuration table from the option declarations")
+
 // TestREADMEConfigTable keeps the README's configuration table equal to the
-// option declarations: edit `options`, then paste the table this prints.
+// option declarations: after editing `options`, run
+// go test ./cmd/blobmark -run TestREADMEConfigTable -update-readme.
 func TestREADMEConfigTable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	const path, begin, end = "../../README.md", "<!-- config-table -->\n", "<!-- /config-table -->"
+	readme, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	text := string(readme)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q … %q markers", begin, end)
+	}
 	want := configTable()
-	if !strings.Contains(string(readme), want) {
-		t.Fatalf("README.md's configuration table is out of date; replace it with:\n\n%s", want)
+	if got := text[i+len(begin) : j]; got != want {
+		if *updateREADME {
+			if err := os.WriteFile(path, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("README.md's configuration table is out of date; run with -update-readme, or replace it with:\n\n%s", want)
 	}
 }
 

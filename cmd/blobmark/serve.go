@@ -7,19 +7,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
-	"github.com/blobmark/blobmark/httpapi"
-	"github.com/blobmark/blobmark/jobs"
-	"github.com/blobmark/blobmark/sqlstore"
-	"github.com/riverqueue/river"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/seal"
+	"github.com/blobmark/blobmark/server"
 )
 
-// runServe runs the HTTP API and the job workers until ctx is cancelled
-// (SIGINT/SIGTERM), then drains: in-flight requests finish, running jobs
-// finish or are released back to the queue within the shutdown timeout.
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	s, _, err := parseSettings("serve", newFlagSet("serve", stderr), args, nil)
+// runServe runs blobmark until ctx is cancelled (SIGINT/SIGTERM), then
+// drains: in-flight requests finish, and running jobs finish or are released
+// back to the queue within the shutdown timeout. As "serve" it runs the HTTP
+// API and the job workers (unless --no-jobs); as "worker" it runs only the
+// job workers, answering health probes on --addr.
+func runServe(ctx context.Context, command string, args []string, stderr io.Writer) error {
+	s, _, err := parseSettings(command, newFlagSet(command, stderr), args, nil)
 	if err != nil {
 		return err
 	}
@@ -27,7 +29,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	maxBody, err := s.Int64("max-body-bytes")
+	cfg, err := serverConfig(s)
 	if err != nil {
 		return err
 	}
@@ -35,51 +37,105 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, s, logger)
+	noJobs := false
+	if command == "serve" {
+		if noJobs, err = s.Bool("no-jobs"); err != nil {
+			return err
+		}
+	}
+	cfg.Logger, cfg.Version = logger, version
+	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	workers := river.NewWorkers()
-	if err := jobs.Register(workers, db); err != nil {
-		return err
+	// stopJobs gives jobs in flight until the deadline, then releases them.
+	stopJobs := func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := srv.Close(stopCtx); err != nil {
+			logger.Warn("job shutdown", "err", err)
+		}
 	}
-	if err := db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers}); err != nil {
-		return err
-	}
 
-	api := &httpapi.Server{
-		Users:        db,
-		Projects:     db,
-		Tasks:        db,
-		Annotations:  db,
-		Ready:        db.Ping,
-		Logger:       logger,
-		MaxBodyBytes: maxBody,
+	handler := srv.Handler()
+	if command == "worker" {
+		handler = healthOnly(handler)
+	}
+	if !noJobs {
+		if err := srv.StartJobs(ctx); err != nil {
+			stopJobs()
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", s.String("addr"))
 	if err != nil {
+		stopJobs()
 		return fmt.Errorf("--addr: %w", err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("blobmark serving", "addr", ln.Addr().String(), "version", version)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("blobmark "+command, "addr", ln.Addr().String(), "version", version, "jobs", !noJobs)
 
 	select {
 	case err := <-serveErr:
+		stopJobs()
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "grace", grace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "err", err)
 	}
-	if err := db.StopJobs(shutdownCtx); err != nil {
-		logger.Warn("job shutdown", "err", err)
-	}
+	stopJobs()
 	return nil
+}
+
+// healthOnly serves a worker's probes and nothing else of the API.
+func healthOnly(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, path := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {
+		mux.Handle(path, h)
+	}
+	return mux
+}
+
+// serverConfig turns the declared options into the server's Config.
+func serverConfig(s *settings) (server.Config, error) {
+	maxBody, err := s.Int64("max-body-bytes")
+	if err != nil {
+		return server.Config{}, err
+	}
+	cfg := server.Config{
+		DatabaseURL:  s.String("database-url"),
+		DataDir:      s.String("data-dir"),
+		MaxBodyBytes: maxBody,
+		Azure:        azureblob.Options{ServerIdentityAllow: s.List("server-identity-allow")},
+	}
+	if k := s.String("secret-key"); k != "" {
+		if cfg.SecretKey, err = seal.DecodeKey(k); err != nil {
+			return server.Config{}, fmt.Errorf("--secret-key: %w", err)
+		}
+	}
+	for i, k := range s.List("secret-key-previous") {
+		key, err := seal.DecodeKey(k)
+		if err != nil {
+			return server.Config{}, fmt.Errorf("--secret-key-previous (entry %d): %w", i+1, err)
+		}
+		cfg.PreviousSecretKeys = append(cfg.PreviousSecretKeys, key)
+	}
+	return cfg, nil
+}
+
+// List returns a comma-separated option as its non-empty, trimmed entries.
+func (s *settings) List(name string) []string {
+	var out []string
+	for _, v := range strings.Split(s.values[name], ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
