@@ -18,6 +18,10 @@ type presenter struct {
 	users    map[int64]*blobmark.User
 	projects map[int64]*blobmark.Project
 	configs  map[int64]*blobmark.LabelConfig
+	// noResolve keeps blob URIs in task data as stored (resolve_uri=false);
+	// matchers caches each project's blob-URL matcher (media.go).
+	noResolve bool
+	matchers  map[int64]func(uri string) bool
 }
 
 func (s *Server) presenter(ctx context.Context) *presenter {
@@ -172,6 +176,7 @@ func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotatio
 	if len(tj.Data) == 0 {
 		tj.Data = json.RawMessage("{}")
 	}
+	tj.Data = p.rewriteTaskData(t, tj.Data)
 	if len(tj.Meta) == 0 || string(tj.Meta) == "null" {
 		tj.Meta = json.RawMessage("{}")
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/media"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Server.MaxBodyBytes is
@@ -62,6 +63,21 @@ type Server struct {
 	SessionKey []byte
 	// SessionTTL is how long a web UI session lasts; 0 means DefaultSessionTTL.
 	SessionTTL time.Duration
+
+	// Media resolves blob URIs in task data: with it, task responses carry
+	// resolve URLs and /tasks/{id}/resolve/ and /projects/{id}/resolve/
+	// serve the blobs (media.go); nil leaves URIs as stored and the routes out.
+	Media blobmark.MediaResolver
+	// PublicURL is the scheme and host prefixed to resolve URLs in task
+	// data (Label Studio's HOST); empty gives relative URLs.
+	PublicURL string
+	// MediaMode is the operator's policy for serving media: media.ModeAuto
+	// (empty) follows each storage's presign flag, media.ModeProxy streams
+	// every blob, media.ModePresignOnly never streams.
+	MediaMode media.Mode
+	// ProjectAccess decides who may read a project's tasks and media; nil
+	// lets every signed-in user read every project.
+	ProjectAccess blobmark.ProjectAuthorizer
 
 	sessions sessionState
 }
@@ -125,8 +141,9 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/settings", s.handleUI, public},
 		{"GET /projects/{id}/storage", s.handleUI, public},
 		{"GET /projects/{id}/label", s.handleUI, public},
-	}, append(s.sourceStorageRoutes(), // source storages: storages.go
-		s.targetStorageRoutes()...)...) // target storages: export_storages.go
+	}, append(append(s.sourceStorageRoutes(), // source storages: storages.go
+		s.targetStorageRoutes()...), // target storages: export_storages.go
+		s.mediaRoutes()...)...) // media resolver: media.go
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,

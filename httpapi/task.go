@@ -24,8 +24,9 @@ type taskList struct {
 }
 
 // handleListTasks serves GET /api/tasks/?project=P&page=N[&page_size=M].
-// fields=all adds each task's annotations and predictions; other query
-// parameters the SDK sends (resolve_uri, view, ...) are accepted and ignored.
+// fields=all adds each task's annotations and predictions; resolve_uri=false
+// keeps blob URIs as stored; other query parameters the SDK sends (view,
+// ...) are accepted and ignored.
 func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	projectID, err := queryID(q.Get("project"), "project")
@@ -39,7 +40,12 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.presenter(r.Context())
+	p.noResolve = !resolveURIsRequested(r)
 	if _, err := p.project(projectID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.canAccessProject(r.Context(), projectID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -101,6 +107,7 @@ func queryID(s, name string) (int64, error) {
 // applied and its annotations included.
 func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t *blobmark.Task) {
 	p := s.presenter(r.Context())
+	p.noResolve = !resolveURIsRequested(r)
 	if _, err := p.project(t.ProjectID); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,6 +128,10 @@ func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.Tasks.FindTaskByID(r.Context(), id)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.canAccessProject(r.Context(), t.ProjectID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
