@@ -1,0 +1,59 @@
+package azureblob_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/internal/azuretest"
+)
+
+// TestConnectionFieldsMatchConfig keeps the domain's field lists, which the
+// API decodes bodies with, equal to the connector's Config.
+func TestConnectionFieldsMatchConfig(t *testing.T) {
+	var tags []string
+	typ := reflect.TypeFor[azureblob.Config]()
+	for i := range typ.NumField() {
+		tags = append(tags, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	all := append(slices.Clone(blobmark.ConnectionFields), blobmark.SecretConnectionFields...)
+	slices.Sort(tags)
+	slices.Sort(all)
+	if !slices.Equal(tags, all) {
+		t.Fatalf("Config fields %v, domain lists %v", tags, all)
+	}
+	if _, err := azureblob.ConfigFromConnection(blobmark.Connection{"acount_name": "x"}, nil); blobmark.ErrorCode(err) != blobmark.EINVALID ||
+		!strings.Contains(blobmark.ErrorMessage(err), "acount_name") {
+		t.Fatalf("an unknown field: %v", err)
+	}
+}
+
+func TestCheckerNamesTheFieldToFix(t *testing.T) {
+	env := azuretest.Start(t)
+	c := &azureblob.Checker{Connector: azureblob.NewConnector(env.Options())}
+	name := env.NewContainer(t)
+	cfg := env.AccountKeyConfig()
+	conn := blobmark.Connection{"auth_type": "account_key", "account_name": cfg.AccountName, "endpoint": cfg.Endpoint}
+	if err := c.CheckStorage(t.Context(), conn, blobmark.Connection{"account_key": cfg.AccountKey}, name, "", "source", false); err != nil {
+		t.Fatalf("a good connection: %v", err)
+	}
+	wrong := "d3Jvbmcga2V5IGZvciB0aGUgdGVzdA=="
+	err := c.CheckStorage(t.Context(), conn, blobmark.Connection{"account_key": wrong}, name, "", "source", false)
+	var be *blobmark.Error
+	if !asError(err, &be) || be.Code != blobmark.EINVALID || len(be.Fields["account_key"]) == 0 || strings.Contains(err.Error(), wrong) {
+		t.Fatalf("a wrong key: %v", err)
+	}
+	err = c.CheckStorage(t.Context(), conn, blobmark.Connection{"account_key": cfg.AccountKey}, "nosuchcontainer", "", "source", false)
+	if !asError(err, &be) || len(be.Fields["container"]) == 0 {
+		t.Fatalf("a missing container: %v", err)
+	}
+}
+
+func asError(err error, target **blobmark.Error) bool {
+	e, ok := err.(*blobmark.Error)
+	*target = e
+	return ok
+}
