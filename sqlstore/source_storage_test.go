@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/riverqueue/river"
 )
 
 // TestSourceStorages runs the source storage store and the importer Sink on
@@ -27,6 +29,7 @@ func TestSourceStorages(t *testing.T) {
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
 			testSyncStateMachine(t, db)
+			testConcurrentSyncRequestsEnqueueOnce(t, db)
 		})
 	}
 }
@@ -177,5 +180,40 @@ func TestStaleSyncCanBeRequestedAgain(t *testing.T) {
 	again, err := db.RequestSourceSync(ctx, s.ID)
 	if err != nil || again.State.Status != blobmark.StatusQueued || *again.State.LastSyncJob == *first.State.LastSyncJob {
 		t.Fatalf("a stale sync was not replaced: %+v, %v", again.State, err)
+	}
+}
+
+func testConcurrentSyncRequestsEnqueueOnce(t *testing.T, db *sqlstore.DB) {
+	s := newStorage(t, db)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.RequestSourceSync(context.Background(), s.ID)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && blobmark.ErrorCode(err) != blobmark.EUNAVAILABLE { // a serialisation failure is retryable
+			t.Fatal(err)
+		}
+	}
+	res, err := db.River().JobList(context.Background(), river.NewJobListParams().Kinds(blobmark.SyncSourceJob{}.Kind()).First(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, j := range res.Jobs {
+		var a blobmark.SyncSourceJob
+		if json.Unmarshal(j.EncodedArgs, &a) == nil && a.StorageID == s.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("8 concurrent requests enqueued %d sync jobs, want 1", n)
 	}
 }
