@@ -16,6 +16,7 @@ import (
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/jobs"
+	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
@@ -42,6 +43,12 @@ type Config struct {
 	// Version is reported by the API.
 	Version string
 	Logger  *slog.Logger
+	// PublicURL prefixes the resolve URLs written into task data (Label
+	// Studio's HOST); empty gives relative URLs.
+	PublicURL string
+	// MediaMode is the operator's media policy (media.ParseMode): auto,
+	// proxy or presign-only; empty means auto.
+	MediaMode media.Mode
 }
 
 // Server is an assembled blobmark: a database, an Azure connector, the job
@@ -110,6 +117,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      cfg.Version,
 		SessionKey:   sessionKey(key),
+		Media:        &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db},
+		PublicURL:    cfg.PublicURL,
+		MediaMode:    cfg.MediaMode,
 	}
 	return &Server{DB: db, Connector: conn, API: api, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval}, nil
 }
