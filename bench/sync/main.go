@@ -122,7 +122,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id
 	st, err := db.FindSourceStorageByID(ctx, id)
 	check(err)
 	if st.State.Status != blobmark.StatusCompleted {
-		log.Fatalf("sync ended %s: %v", st.State.Status, st.State.Traceback)
+		fatalf("sync ended %s: %v", st.State.Status, st.State.Traceback)
 	}
 	return d, st
 }
@@ -137,7 +137,7 @@ func bareList(ctx context.Context, c *azureblob.Container, want int) time.Durati
 	}))
 	d := time.Since(start)
 	if n != want {
-		log.Fatalf("listed %d blobs, want %d", n, want)
+		fatalf("listed %d blobs, want %d", n, want)
 	}
 	return d
 }
@@ -195,7 +195,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	b2 := listAndDownload(ctx, tc, files)
 	tdone()
 	if *tst.State.LastSyncCount != files*perFile {
-		log.Fatalf("tasks sync created %d tasks, want %d", *tst.State.LastSyncCount, files*perFile)
+		fatalf("tasks sync created %d tasks, want %d", *tst.State.LastSyncCount, files*perFile)
 	}
 	base := min(b1, b2)
 	rows = append(rows,
@@ -239,7 +239,7 @@ func listAndDownload(ctx context.Context, c *azureblob.Container, want int) time
 	close(keys)
 	wg.Wait()
 	if count != want {
-		log.Fatalf("downloaded %d, want %d", count, want)
+		fatalf("downloaded %d, want %d", count, want)
 	}
 	return time.Since(start)
 }
@@ -297,7 +297,7 @@ func runChild(n int) map[string]float64 {
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			log.Fatalf("child: %v\n%s", err, ee.Stderr)
+			fatalf("child: %v\n%s", err, ee.Stderr)
 		}
 		check(err)
 	}
@@ -360,7 +360,9 @@ func startAzurite() (string, func()) {
 		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
 	cmd.Dir = dir
 	check(cmd.Start())
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }) }
+	atExit = append(atExit, stop)
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, account)
 	for range 300 {
 		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
@@ -369,8 +371,7 @@ func startAzurite() (string, func()) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	stop()
-	log.Fatal("azurite did not start")
+	fatal("azurite did not start")
 	return "", nil
 }
 
@@ -396,10 +397,21 @@ func findAzurite() (string, error) {
 	}
 }
 
+// atExit holds what must be stopped even when the benchmark fails
+// (Azurite runs as a separate process).
+var atExit []func()
+
 func check(err error) {
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
+}
+
+func fatal(v ...any) {
+	for _, f := range atExit {
+		f()
+	}
+	log.Fatal(v...)
 }
 
 // createContainer creates a container with the SDK directly: the connector
@@ -416,3 +428,5 @@ func createContainer(ctx context.Context, cfg azureblob.Config, name string) err
 	_, err = svc.CreateContainer(ctx, name, nil)
 	return err
 }
+
+func fatalf(format string, args ...any) { fatal(fmt.Sprintf(format, args...)) }
