@@ -61,8 +61,8 @@ func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) 
 // mergeConnection applies a PATCH's connection input to the stored
 // connection and secrets. A secret the body omits (or sends empty) keeps
 // its stored value, because secrets are never shown and so a client cannot
-// send them back; changing auth_type drops the stored secrets, which belong
-// to the old credential.
+// send them back; changing auth_type from one explicit type to another
+// drops the stored secrets, which belong to the old credential.
 func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blobmark.Connection, blobmark.Connection) {
 	outConn := blobmark.Connection{}
 	for k, v := range conn {
@@ -76,7 +76,8 @@ func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blo
 		}
 	}
 	outSecrets := blobmark.Connection{}
-	if !in.Present["auth_type"] || in.Connection["auth_type"] == conn["auth_type"] {
+	newType, oldType := in.Connection["auth_type"], conn["auth_type"]
+	if !in.Present["auth_type"] || newType == "" || oldType == "" || newType == oldType {
 		for k, v := range secrets {
 			outSecrets[k] = v
 		}
