@@ -42,6 +42,8 @@ var options = []option{
 	{Name: "secret-key", Help: "Key (32 bytes, base64 or hex) that seals storage secrets at rest and signs sessions; empty means a key generated into the data directory. Replicas must share it.", Secret: true, Commands: serveCommands},
 	{Name: "secret-key-previous", Help: "Comma-separated keys that sealed secrets before a rotation; they still open, and new writes use --secret-key.", Secret: true, Commands: serveCommands},
 	{Name: "server-identity-allow", Help: "Comma-separated account/container patterns (account/*, *) where storages may use the server's own Azure identity; empty refuses it.", Commands: serveCommands},
+	{Name: "public-url", Help: "Scheme and host written before /tasks/{id}/resolve/ in task data (Label Studio's HOST); empty gives relative URLs.", Commands: []string{"serve"}},
+	{Name: "media-mode", Default: "auto", Help: "Media delivery: auto (each storage's presign flag), proxy (stream everything, for accounts behind a firewall), presign-only (never stream).", Commands: []string{"serve"}},
 	{Name: "no-jobs", Default: "false", Help: "Serve HTTP only and run no background jobs (scale the API apart from workers).", Commands: []string{"serve"}},
 	{Name: "log-level", Default: "info", Help: "Log level: debug, info, warn or error.", Commands: allCommands},
 	{Name: "log-format", Default: "text", Help: "Log format: text or json.", Commands: allCommands},

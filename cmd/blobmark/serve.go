@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/server"
 )
@@ -113,6 +114,15 @@ func serverConfig(s *settings) (server.Config, error) {
 		DataDir:      s.String("data-dir"),
 		MaxBodyBytes: maxBody,
 		Azure:        azureblob.Options{ServerIdentityAllow: s.List("server-identity-allow")},
+	}
+	if s.String("media-mode") != "" { // serve only; a worker serves no media
+		if cfg.MediaMode, err = media.ParseMode(s.String("media-mode")); err != nil {
+			return server.Config{}, fmt.Errorf("--media-mode: %w", err)
+		}
+	}
+	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
+	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
+		return server.Config{}, fmt.Errorf("--public-url: %q must start with http:// or https://", cfg.PublicURL)
 	}
 	if k := s.String("secret-key"); k != "" {
 		if cfg.SecretKey, err = seal.DecodeKey(k); err != nil {
