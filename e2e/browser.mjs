@@ -138,6 +138,8 @@ try {
       await card.waitFor();
       await card.locator('.progress').waitFor();
       await page.waitForSelector('.storage.source[data-status="completed"]', { timeout: 120_000 });
+      const finished = await card.locator('.progress').getAttribute('aria-valuenow');
+      if (finished !== '100') throw new Error(`the finished sync's progress bar is at ${finished}, want 100`);
       report.tasksCreated = Number(await card.locator('.tasks-created').textContent());
     });
   }

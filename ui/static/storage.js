@@ -67,14 +67,12 @@ function num(v) { return typeof v === 'number' ? v : 0; }
 function progress(s) {
   const m = s.meta || {};
   const listed = num(m.keys_listed), created = num(m.tasks_created), failed = num(m.files_failed);
-  const bar = el('div', { class: 'progress' + (listed ? '' : ' indeterminate'), role: 'progressbar', 'aria-label': 'sync progress' }, el('div'));
-  if (listed) {
-    const pct = Math.min(100, Math.round(100 * (created + failed) / listed));
-    bar.firstChild.style.width = `${pct}%`;
-    bar.setAttribute('aria-valuenow', String(pct));
-  }
-  if (!active(s) && (s.status === 'completed' || s.status === 'completed_with_errors')) {
-    bar.classList.remove('indeterminate');
+  // The listing streams page by page, so the total is unknown until the sync
+  // ends: while it runs the bar moves without claiming a percentage, and the
+  // counts below it are the real progress.
+  const done = !active(s) && (s.status === 'completed' || s.status === 'completed_with_errors');
+  const bar = el('div', { class: 'progress' + (done ? '' : ' indeterminate'), role: 'progressbar', 'aria-label': 'sync progress' }, el('div'));
+  if (done) {
     bar.firstChild.style.width = '100%';
     bar.setAttribute('aria-valuenow', '100');
   }
