@@ -15,8 +15,9 @@ import (
 // batched task rows, and, with SyncDeleted and only after a complete
 // listing, reconciles links whose blob has disappeared.
 //
-// Memory is bounded by a page (plus Concurrency files in flight), not by the
-// container. Every write is a Batch applied in one transaction, and links
+// Memory is bounded by a few pages and two batches (plus the files in
+// flight), not by the container: one batch commits while the next is
+// built. Every write is a Batch applied in one transaction, and links
 // decide what exists, so a sync killed at any point and run again imports
 // every blob exactly once. Cancelling ctx stops between batches and returns
 // ctx's error; what was committed stays.
@@ -117,7 +118,36 @@ type listed struct {
 }
 
 // run does the sync: pages first, then the reconcile.
+//
+// Three stages overlap: the lister fetches the next page, the main loop
+// looks up links and downloads and parses task files into a batch, and the
+// writer commits the previous batch. Each hand-over waits for the next stage
+// to be free, so memory holds at most three pages, one batch being built and
+// one being written, whatever the container's size.
 func (s *syncer) run(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := s.startWriter(ctx, cancel)
+	err := s.pages(wctx, w)
+	if werr := w.close(); werr != nil {
+		return werr // a failed write cancelled wctx: its error is the cause
+	}
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // the listing stopped early: it is not complete
+	}
+	if s.src.SyncDeleted {
+		// Every Seen mark is committed by now, so the stale links really are
+		// the keys this listing did not return.
+		return s.reconcile(ctx)
+	}
+	return nil
+}
+
+// pages feeds every listed page through page, one after the other.
+func (s *syncer) pages(ctx context.Context, w *writer) error {
 	lctx, cancel := context.WithCancel(ctx)
 	pages, wait := s.listAhead(lctx)
 	defer wait()
@@ -129,17 +159,68 @@ func (s *syncer) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.page(ctx, pg.page.Objects); err != nil {
+		if err := s.page(ctx, w, pg.page.Objects); err != nil {
 			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err // the listing stopped early: it is not complete
+	return ctx.Err()
+}
+
+// writer commits batches in a goroutine of its own, one at a time and in
+// the order they were submitted, so the next batch is built (the next page
+// looked up, its task files downloaded and parsed) while the previous one
+// commits. The hand-over is unbuffered: submit returns once the writer has
+// taken the batch, so at most one batch is in flight to the sink.
+//
+// Building ahead never changes what is written: pages hold distinct keys,
+// so a page's link lookup cannot be affected by the batch still being
+// committed, and batches are applied in listing order.
+type writer struct {
+	in     chan *Batch
+	failed chan struct{} // closed after err is set
+	exited chan struct{}
+	err    error
+}
+
+// startWriter starts the writer; a failed write calls onFail (which stops
+// the stages feeding it) and ends the writer.
+func (s *syncer) startWriter(ctx context.Context, onFail func()) *writer {
+	w := &writer{in: make(chan *Batch), failed: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		defer close(w.exited)
+		for b := range w.in {
+			if err := s.write(ctx, b); err != nil {
+				w.err = err
+				close(w.failed)
+				onFail()
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// submit hands b to the writer, waiting while the previous batch commits.
+func (w *writer) submit(ctx context.Context, b *Batch) error {
+	if b.empty() {
+		return nil
 	}
-	if s.src.SyncDeleted {
-		return s.reconcile(ctx)
+	select {
+	case w.in <- b:
+		return nil
+	case <-w.failed:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+}
+
+// close waits until the last submitted batch is committed and returns the
+// write error, if any. It is called once, after the last submit.
+func (w *writer) close() error {
+	close(w.in)
+	<-w.exited
+	return w.err
 }
 
 // listAhead lists in its own goroutine one page ahead of the writer, so
@@ -180,7 +261,7 @@ type fileJob struct {
 
 // page processes one listed page: links are looked up for its keys in one
 // call, then new and changed blobs are written in batches.
-func (s *syncer) page(ctx context.Context, objs []Object) error {
+func (s *syncer) page(ctx context.Context, w *writer, objs []Object) error {
 	cands := make([]Object, 0, len(objs))
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
@@ -242,9 +323,9 @@ func (s *syncer) page(ctx context.Context, objs []Object) error {
 	s.count(func(p *Progress) { p.TasksExisted += existed })
 
 	if len(jobs) == 0 {
-		return s.write(ctx, b)
+		return w.submit(ctx, b)
 	}
-	return s.files(ctx, jobs, b)
+	return s.files(ctx, w, jobs, b)
 }
 
 // changed reports whether the listed blob differs from the linked version.
@@ -293,8 +374,11 @@ type fileResult struct {
 // and writes their tasks in key order: results are consumed in the order
 // the files were listed, through a window of futures, so fast files never
 // pile up in memory behind a slow one and every file's rows land in one
-// batch. pending already holds the page's link-only entries.
-func (s *syncer) files(ctx context.Context, jobs []fileJob, pending *Batch) error {
+// batch. A full batch goes to the writer and the next one is built while it
+// commits; only when that one is full too does the loop wait, and the
+// window still lets 2×Concurrency files download meanwhile. pending already
+// holds the page's link-only entries.
+func (s *syncer) files(ctx context.Context, w *writer, jobs []fileJob, pending *Batch) error {
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	futures := make(chan chan fileResult, 2*s.src.Concurrency)
@@ -351,7 +435,7 @@ func (s *syncer) files(ctx context.Context, jobs []fileJob, pending *Batch) erro
 		s.count(func(p *Progress) { p.FilesRead++ })
 		s.apply(pending, j, r)
 		if pending.tasks() >= s.src.MaxBatchTasks {
-			if err := s.write(ctx, pending); err != nil {
+			if err := w.submit(ctx, pending); err != nil {
 				return err
 			}
 			pending = &Batch{Generation: s.src.Generation}
@@ -360,7 +444,7 @@ func (s *syncer) files(ctx context.Context, jobs []fileJob, pending *Batch) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.write(ctx, pending)
+	return w.submit(ctx, pending)
 }
 
 // fetch downloads and parses one task file.

@@ -999,3 +999,81 @@ func mustSyncWith(t *testing.T, src *Source, l Lister, o Opener, s Sink) *Result
 	}
 	return res
 }
+
+// gatedSink holds its first WriteBatch until gate is closed, as a slow
+// commit would, and fails it if the gate never opens.
+type gatedSink struct {
+	*memSink
+	gate  <-chan struct{}
+	first sync.Once
+}
+
+func (g *gatedSink) WriteBatch(ctx context.Context, storageID int64, b *Batch) (BatchResult, error) {
+	held := false
+	g.first.Do(func() { held = true })
+	if held {
+		select {
+		case <-g.gate:
+		case <-time.After(10 * time.Second): // only a guard against hanging: the gate opens at once when downloads go on
+			return BatchResult{}, errors.New("no later file was downloaded while the first batch was being written")
+		}
+	}
+	return g.memSink.WriteBatch(ctx, storageID, b)
+}
+
+// watchedOpener closes opened when key is opened.
+type watchedOpener struct {
+	*memBucket
+	key    string
+	opened chan struct{}
+	once   sync.Once
+}
+
+func (o *watchedOpener) Open(ctx context.Context, key string) (Download, error) {
+	if key == o.key {
+		o.once.Do(func() { close(o.opened) })
+	}
+	return o.memBucket.Open(ctx, key)
+}
+
+func TestSyncDownloadsWhileABatchIsBeingWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		pageSize, maxBat int
+		// wait is a file that is opened only if downloading goes on while
+		// the first batch commits: on the next page, or beyond what the
+		// download window alone would fetch ahead of a stalled writer.
+		wait string
+	}{
+		{"next page", 4, 100, "05.json"},
+		{"same page", 100, 4, "12.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBucket()
+			for i := range 20 {
+				b.put(fmt.Sprintf("%02d.json", i), fmt.Sprintf(`{"v": %d}`, i))
+			}
+			opened := make(chan struct{})
+			o := &watchedOpener{memBucket: b, key: tc.wait, opened: opened}
+			s := &gatedSink{memSink: newSink(), gate: opened}
+			src := source(t, 1, Options{})
+			src.PageSize, src.MaxBatchTasks = tc.pageSize, tc.maxBat
+			res, err := Sync(context.Background(), src, b, o, s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TasksCreated != 20 || s.check(t) != 20 || s.splitFileFound {
+				t.Fatalf("created %d, stored %d, split file %v", res.TasksCreated, s.check(t), s.splitFileFound)
+			}
+			// Batches still commit in listing order.
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for i := 1; i < 20; i++ {
+				prev, cur := s.links[fmt.Sprintf("%02d.json", i-1)][0].taskID, s.links[fmt.Sprintf("%02d.json", i)][0].taskID
+				if cur < prev {
+					t.Errorf("file %d got task %d after %d", i, cur, prev)
+				}
+			}
+		})
+	}
+}
