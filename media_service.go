@@ -78,9 +78,12 @@ type TaskSourceFinder interface {
 }
 
 // ProjectAuthorizer decides whether a user may see a project (its tasks,
-// their media). Servers without one give every signed-in user access to
-// every project, as a single Label Studio organisation does.
+// annotations, storages and their media). Servers without one give every
+// signed-in user access to every project, as a single Label Studio
+// organisation does. The SQL store's implementation grants a project to the
+// members of its organization.
 type ProjectAuthorizer interface {
-	// CanAccessProject reports whether user may read project projectID.
+	// CanAccessProject reports whether user may read and change project
+	// projectID; false for a project that does not exist.
 	CanAccessProject(ctx context.Context, user *User, projectID int64) (bool, error)
 }

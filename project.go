@@ -23,6 +23,10 @@ type Project struct {
 	CreatedAt             time.Time `json:"created_at"`
 	UpdatedAt             time.Time `json:"updated_at"`
 
+	// OrganizationID is the organization that owns the project: that of
+	// its creator, fixed at creation.
+	OrganizationID int64 `json:"organization"`
+
 	// Counters are derived on read, never written by clients.
 	TaskNumber              int `json:"task_number"`
 	TotalAnnotationsNumber  int `json:"total_annotations_number"`
@@ -46,11 +50,15 @@ type ProjectUpdate struct {
 
 // ProjectService manages projects.
 type ProjectService interface {
-	// CreateProject stores p, filling ID, CreatedBy (from ctx) and timestamps.
+	// CreateProject stores p, filling ID, CreatedBy (from ctx), OrganizationID
+	// (the creator's organization, the default one without a user) and
+	// timestamps.
 	CreateProject(ctx context.Context, p *Project) error
 	// FindProjectByID returns a project with its counters, ENOTFOUND otherwise.
 	FindProjectByID(ctx context.Context, id int64) (*Project, error)
-	// FindProjects returns one page of projects, newest first, and the total count.
+	// FindProjects returns one page of projects, newest first, and the total
+	// count: those of the organization of the user in ctx, or every project
+	// when ctx carries no user (jobs, commands).
 	FindProjects(ctx context.Context, page Page) ([]*Project, int, error)
 	// UpdateProject applies upd and returns the updated project.
 	UpdateProject(ctx context.Context, id int64, upd ProjectUpdate) (*Project, error)

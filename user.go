@@ -14,11 +14,15 @@ type User struct {
 	LastName    string    `json:"last_name"`
 	DateJoined  time.Time `json:"date_joined"`
 	TokenPrefix string    `json:"-"` // first characters of the token, to recognise it in `token show`
+	// OrganizationID is the one organization the user belongs to; it sees
+	// that organization's projects and no others.
+	OrganizationID int64 `json:"-"`
 }
 
 // UserService manages users and their credentials.
 type UserService interface {
-	// CreateUser creates a user with a password and returns its new API token.
+	// CreateUser creates a user with a password, in the default
+	// organization, and returns its new API token.
 	CreateUser(ctx context.Context, email, password string) (*User, string, error)
 	// FindUserByEmail returns the user with that email (ENOTFOUND otherwise).
 	FindUserByEmail(ctx context.Context, email string) (*User, error)

@@ -19,7 +19,7 @@ const defaultPageSize = 100
 const projectColumns = `id, title, description, label_config, expert_instruction, show_instruction,
 	show_skip_button, enable_empty_annotation, color, maximum_annotations, is_published, created_by,
 	created_at, updated_at, task_number, total_annotations_number, total_predictions_number,
-	num_tasks_with_annotations`
+	num_tasks_with_annotations, organization_id`
 
 func scanProject(row interface{ Scan(...any) error }) (*blobmark.Project, error) {
 	var p blobmark.Project
@@ -28,7 +28,7 @@ func scanProject(row interface{ Scan(...any) error }) (*blobmark.Project, error)
 	err := row.Scan(&p.ID, &p.Title, &p.Description, &p.LabelConfig, &p.ExpertInstruction, &p.ShowInstruction,
 		&p.ShowSkipButton, &p.EnableEmptyAnnotation, &p.Color, &p.MaximumAnnotations, &p.IsPublished, &createdBy,
 		&created, &updated, &p.TaskNumber, &p.TotalAnnotationsNumber, &p.TotalPredictionsNumber,
-		&p.NumTasksWithAnnotations)
+		&p.NumTasksWithAnnotations, &p.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +77,25 @@ func (db *DB) CreateProject(ctx context.Context, p *blobmark.Project) error {
 		p.CreatedBy = blobmark.UserIDFromContext(ctx)
 	}
 	return db.inTx(ctx, "create project", func(tx *Tx) error {
+		// The project joins its creator's organization, read here rather
+		// than from the user in ctx so it is the one stored now.
+		if p.OrganizationID == 0 {
+			p.OrganizationID = blobmark.DefaultOrganizationID
+			if p.CreatedBy != 0 {
+				err := tx.queryRow(ctx, "SELECT organization_id FROM users WHERE id = ?", p.CreatedBy).Scan(&p.OrganizationID)
+				if errors.Is(err, sql.ErrNoRows) {
+					return notFound("user")
+				} else if err != nil {
+					return err
+				}
+			}
+		}
 		err := tx.queryRow(ctx, `INSERT INTO projects (title, description, label_config, expert_instruction,
 			show_instruction, show_skip_button, enable_empty_annotation, color, maximum_annotations, is_published,
-			created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			created_by, created_at, updated_at, organization_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			p.Title, p.Description, p.LabelConfig, p.ExpertInstruction, p.ShowInstruction, p.ShowSkipButton,
-			p.EnableEmptyAnnotation, p.Color, p.MaximumAnnotations, p.IsPublished, nullID(p.CreatedBy), now, now).Scan(&p.ID)
+			p.EnableEmptyAnnotation, p.Color, p.MaximumAnnotations, p.IsPublished, nullID(p.CreatedBy), now, now,
+			p.OrganizationID).Scan(&p.ID)
 		if err != nil {
 			return err
 		}
@@ -109,14 +123,21 @@ func (tx *Tx) findProject(ctx context.Context, id int64) (*blobmark.Project, err
 }
 
 // FindProjects returns one page of live projects, newest first, and how many
-// there are in all.
+// there are in all: those of the organization of the user in ctx (as stored
+// now, not as the ctx's copy says), or all of them without a user.
 func (db *DB) FindProjects(ctx context.Context, page blobmark.Page) ([]*blobmark.Project, int, error) {
 	limit, offset := pageBounds(page)
+	where, args := "deleted_at IS NULL", []any{}
+	if u := blobmark.UserFromContext(ctx); u != nil {
+		where += " AND organization_id = (SELECT organization_id FROM users WHERE id = ?)"
+		args = append(args, u.ID)
+	}
 	var total int
-	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE deleted_at IS NULL").Scan(&total); err != nil {
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE "+where, args...).Scan(&total); err != nil {
 		return nil, 0, translate("count projects", err)
 	}
-	rows, err := db.query(ctx, "SELECT "+projectColumns+" FROM projects WHERE deleted_at IS NULL ORDER BY id DESC LIMIT ? OFFSET ?", limit, offset)
+	rows, err := db.query(ctx, "SELECT "+projectColumns+" FROM projects WHERE "+where+" ORDER BY id DESC LIMIT ? OFFSET ?",
+		append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, translate("find projects", err)
 	}

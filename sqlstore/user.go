@@ -28,12 +28,12 @@ var dummyHash = sync.OnceValue(func() []byte {
 	return h
 })
 
-const userColumns = "id, email, first_name, last_name, date_joined, token_prefix"
+const userColumns = "id, email, first_name, last_name, date_joined, token_prefix, organization_id"
 
 func scanUser(row interface{ Scan(...any) error }) (*blobmark.User, error) {
 	var u blobmark.User
 	var joined timeValue
-	if err := row.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID); err != nil {
 		return nil, err
 	}
 	u.DateJoined = joined.Time
@@ -80,9 +80,21 @@ func hashPassword(password string) (string, error) {
 	return string(h), nil
 }
 
-// CreateUser creates a user with a bcrypt-hashed password and returns the
-// user with its new API token, which is not stored and cannot be shown again.
+// CreateUser creates a user with a bcrypt-hashed password, in the default
+// organization, and returns the user with its new API token, which is not
+// stored and cannot be shown again.
 func (db *DB) CreateUser(ctx context.Context, email, password string) (*blobmark.User, string, error) {
+	return db.CreateUserInOrganization(ctx, email, password, "")
+}
+
+// CreateUserInOrganization creates a user as CreateUser does, as a member of
+// the organization titled org ("" means the default one), which is created
+// in the same transaction when missing.
+func (db *DB) CreateUserInOrganization(ctx context.Context, email, password, org string) (*blobmark.User, string, error) {
+	org, err := orgTitle(org)
+	if err != nil {
+		return nil, "", err
+	}
 	email = strings.TrimSpace(email)
 	if err := validateEmail(email); err != nil {
 		return nil, "", err
@@ -94,9 +106,14 @@ func (db *DB) CreateUser(ctx context.Context, email, password string) (*blobmark
 	token, tokenHash := newToken()
 	u := &blobmark.User{Email: email, DateJoined: db.timestamp(), TokenPrefix: token[:tokenPrefixLen]}
 	err = db.inTx(ctx, "create user", func(tx *Tx) error {
-		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, password_hash, token_hash, token_prefix, date_joined)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			email, emailKey(email), pwHash, tokenHash, u.TokenPrefix, u.DateJoined).Scan(&u.ID)
+		o, err := tx.ensureOrganization(ctx, org, u.DateJoined)
+		if err != nil {
+			return err
+		}
+		u.OrganizationID = o.ID
+		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, password_hash, token_hash, token_prefix, date_joined, organization_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			email, emailKey(email), pwHash, tokenHash, u.TokenPrefix, u.DateJoined, u.OrganizationID).Scan(&u.ID)
 	})
 	if blobmark.ErrorCode(err) == blobmark.ECONFLICT {
 		return nil, "", &blobmark.Error{Code: blobmark.ECONFLICT, Field: "email", Message: "A user with that email already exists.",
@@ -138,7 +155,7 @@ func (db *DB) AuthenticatePassword(ctx context.Context, email, password string) 
 	var joined timeValue
 	var u blobmark.User
 	err := db.queryRow(ctx, "SELECT "+userColumns+", password_hash FROM users WHERE email_key = ?", emailKey(email)).
-		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &pwHash)
+		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &pwHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, errBadCredentials()

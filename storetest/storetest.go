@@ -22,6 +22,8 @@ type Store interface {
 	blobmark.ProjectService
 	blobmark.TaskService
 	blobmark.AnnotationService
+	blobmark.OrganizationService
+	blobmark.ProjectAuthorizer
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with
@@ -35,6 +37,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, open) })
 	t.Run("Annotations", func(t *testing.T) { testAnnotations(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Organizations", func(t *testing.T) { testOrganizations(t, open) })
 }
 
 // wantCode fails the test unless err carries the blobmark error code want.

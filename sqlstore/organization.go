@@ -1,0 +1,95 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/blobmark/blobmark"
+)
+
+// Interface checks: the store keeps organizations and decides project access.
+var (
+	_ blobmark.OrganizationService = (*DB)(nil)
+	_ blobmark.ProjectAuthorizer   = (*DB)(nil)
+)
+
+// organizationTitleMaxLen bounds an organization's title (Label Studio's
+// limit too).
+const organizationTitleMaxLen = 1000
+
+// orgTitle returns the title an organization is stored under: trimmed, ""
+// meaning the default organization.
+func orgTitle(title string) (string, error) {
+	title = strings.TrimSpace(title)
+	if title == "" {
+		return blobmark.DefaultOrganizationTitle, nil
+	}
+	if utf8.RuneCountInString(title) > organizationTitleMaxLen {
+		return "", blobmark.FieldErrorf("organization", "Ensure this field has no more than %d characters.", organizationTitleMaxLen)
+	}
+	return title, nil
+}
+
+func scanOrganization(row interface{ Scan(...any) error }) (*blobmark.Organization, error) {
+	var o blobmark.Organization
+	var created timeValue
+	if err := row.Scan(&o.ID, &o.Title, &created); err != nil {
+		return nil, err
+	}
+	o.CreatedAt = created.Time
+	return &o, nil
+}
+
+// EnsureOrganization returns the organization with that title, creating it
+// when there is none; "" means the default organization.
+func (db *DB) EnsureOrganization(ctx context.Context, title string) (*blobmark.Organization, error) {
+	title, err := orgTitle(title)
+	if err != nil {
+		return nil, err
+	}
+	var o *blobmark.Organization
+	err = db.inTx(ctx, "ensure organization", func(tx *Tx) error {
+		o, err = tx.ensureOrganization(ctx, title, db.timestamp())
+		return err
+	})
+	return o, err
+}
+
+// ensureOrganization finds or creates the organization titled title (already
+// normalised by orgTitle). Two writers creating it at once get the same one.
+func (tx *Tx) ensureOrganization(ctx context.Context, title string, now time.Time) (*blobmark.Organization, error) {
+	if _, err := tx.exec(ctx, "INSERT INTO organizations (title, created_at) VALUES (?, ?) ON CONFLICT (title) DO NOTHING", title, now); err != nil {
+		return nil, err
+	}
+	return scanOrganization(tx.queryRow(ctx, "SELECT id, title, created_at FROM organizations WHERE title = ?", title))
+}
+
+// FindOrganizationByID returns an organization.
+func (db *DB) FindOrganizationByID(ctx context.Context, id int64) (*blobmark.Organization, error) {
+	o, err := scanOrganization(db.queryRow(ctx, "SELECT id, title, created_at FROM organizations WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("organization")
+	}
+	return o, translate("find organization", err)
+}
+
+// CanAccessProject grants a live project to the members of its organization.
+// The user's organization is read from the database, not from u, so moving
+// a user takes effect on its next request, sessions included. A deleted or
+// unknown project is refused.
+func (db *DB) CanAccessProject(ctx context.Context, u *blobmark.User, projectID int64) (bool, error) {
+	if u == nil {
+		return false, nil
+	}
+	var ok int
+	err := db.queryRow(ctx, `SELECT 1 FROM projects p JOIN users u ON u.organization_id = p.organization_id
+		WHERE p.id = ? AND p.deleted_at IS NULL AND u.id = ?`, projectID, u.ID).Scan(&ok)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate("check project access", err)
+}
