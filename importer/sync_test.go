@@ -266,6 +266,7 @@ func (s *memSink) WriteBatch(ctx context.Context, storageID int64, b *Batch) (Ba
 			if u.Task.Predictions != nil {
 				t.preds = len(u.Task.Predictions)
 			}
+			t.annotated = len(u.Task.Annotations) > 0 // the file's annotations are added
 			r.Updated++
 		}
 	}

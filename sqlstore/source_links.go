@@ -337,9 +337,11 @@ func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmar
 }
 
 // rewriteTask replaces an unannotated task's data, meta and (when given)
-// predictions from its changed file; an annotated task is kept.
+// predictions from its changed file, and adds the annotations the file
+// carries, as a first import of the row would have; an annotated task is
+// kept.
 func (tx *Tx) rewriteTask(ctx context.Context, projectID int64, u importer.TaskRewrite, res *importer.BatchResult) error {
-	rows, _, preds, err := prepareImport(ctx, []*blobmark.TaskImport{u.Task})
+	rows, anns, preds, err := prepareImport(ctx, []*blobmark.TaskImport{u.Task})
 	if err != nil {
 		return err
 	}
@@ -356,30 +358,67 @@ func (tx *Tx) rewriteTask(ctx context.Context, projectID int64, u importer.TaskR
 		return nil
 	}
 	if u.Task.Predictions != nil {
-		var old int
-		if err := tx.queryRow(ctx, "SELECT total_predictions FROM tasks WHERE id = ?", u.TaskID).Scan(&old); err != nil {
+		if err := tx.replacePredictions(ctx, projectID, u.TaskID, preds); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, "DELETE FROM predictions WHERE task_id = ?", u.TaskID); err != nil {
-			return err
-		}
-		now := tx.db.timestamp()
-		if len(preds) > 0 {
-			if err := tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
-				p := &preds[i]
-				return append(args, u.TaskID, projectID, p.result, p.score, p.modelVersion, now, now)
-			}, nil); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = ? WHERE id = ?", len(preds), u.TaskID); err != nil {
-			return err
-		}
-		if _, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number + ? WHERE id = ?",
-			len(preds)-old, projectID); err != nil {
+	}
+	if len(anns) > 0 {
+		if err := tx.addImportedAnnotations(ctx, projectID, u.TaskID, rows[0], anns); err != nil {
 			return err
 		}
 	}
 	res.Updated++
 	return tx.fire(ctx, Event{Kind: TaskUpdated, ProjectID: projectID, TaskID: u.TaskID})
+}
+
+// replacePredictions replaces a task's predictions, keeping the counters.
+func (tx *Tx) replacePredictions(ctx context.Context, projectID, taskID int64, preds []importPrediction) error {
+	var old int
+	if err := tx.queryRow(ctx, "SELECT total_predictions FROM tasks WHERE id = ?", taskID).Scan(&old); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM predictions WHERE task_id = ?", taskID); err != nil {
+		return err
+	}
+	now := tx.db.timestamp()
+	if len(preds) > 0 {
+		if err := tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
+			p := &preds[i]
+			return append(args, taskID, projectID, p.result, p.score, p.modelVersion, now, now)
+		}, nil); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = ? WHERE id = ?", len(preds), taskID); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number + ? WHERE id = ?",
+		len(preds)-old, projectID)
+	return err
+}
+
+// addImportedAnnotations stores the annotations of a rewritten task, which
+// had none, with the task's and the project's counters set as insertTasks
+// sets them for a new task. Like a first import, it enqueues no export: the
+// annotations come from the source, they are not new work.
+func (tx *Tx) addImportedAnnotations(ctx context.Context, projectID, taskID int64, row importRow, anns []importAnnotation) error {
+	withAnnotations := 0
+	if row.total > 0 {
+		withAnnotations = 1
+	}
+	var maxAnnotations int
+	if err := tx.queryRow(ctx, `UPDATE projects SET total_annotations_number = total_annotations_number + ?,
+		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ? RETURNING maximum_annotations`,
+		row.total, withAnnotations, projectID).Scan(&maxAnnotations); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, "UPDATE tasks SET total_annotations = ?, cancelled_annotations = ?, is_labeled = ? WHERE id = ?",
+		row.total, row.cancelled, row.total >= max(1, maxAnnotations), taskID); err != nil {
+		return err
+	}
+	now := tx.db.timestamp()
+	return tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
+		a := &anns[i]
+		return append(args, taskID, projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime, a.completedBy, now, now)
+	}, nil)
 }

@@ -28,6 +28,7 @@ func TestSourceStorages(t *testing.T) {
 			db := open(t, cfg)
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
+			testSinkRewriteAddsAnnotations(t, db)
 			testSyncStateMachine(t, db)
 			testConcurrentSyncRequestsEnqueueOnce(t, db)
 		})
@@ -120,6 +121,68 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	}
 	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 2 {
 		t.Fatalf("tasks after deleting the storage: %d", list.Total)
+	}
+}
+
+// testSinkRewriteAddsAnnotations rewrites tasks from a changed file whose
+// rows now carry annotations: an unannotated task gets them, with its and
+// the project's counters, as a first import would; an annotated one is kept.
+func testSinkRewriteAddsAnnotations(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	s := newStorage(t, db)
+	r, err := db.WriteBatch(ctx, s.ID, &importer.Batch{Generation: 1, Create: []importer.NewTask{
+		{Key: "f.jsonl", Row: 0, ETag: "e1", Task: task("a")},
+		{Key: "f.jsonl", Row: 1, ETag: "e1", Task: task("b")},
+	}})
+	if err != nil || r.Created != 2 {
+		t.Fatalf("create: %+v, %v", r, err)
+	}
+	links, err := db.ExistingLinks(ctx, s.ID, []string{"f.jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, kept := links["f.jsonl"].Rows[0].TaskID, links["f.jsonl"].Rows[1].TaskID
+	if err := db.CreateAnnotation(ctx, &blobmark.Annotation{TaskID: kept, Result: json.RawMessage(`[]`)}); err != nil {
+		t.Fatal(err)
+	}
+	annotated := func(text string) *blobmark.TaskImport {
+		ti := task(text)
+		ti.Annotations = []*blobmark.Annotation{
+			{Result: json.RawMessage(`[{"type":"choices","value":{"choices":["x"]}}]`)},
+			{Result: json.RawMessage(`[]`), WasCancelled: true},
+		}
+		return ti
+	}
+	r, err = db.WriteBatch(ctx, s.ID, &importer.Batch{Generation: 2,
+		Update: []importer.TaskRewrite{
+			{TaskID: fresh, Key: "f.jsonl", Row: 0, Task: annotated("a2")},
+			{TaskID: kept, Key: "f.jsonl", Row: 1, Task: annotated("b2")},
+		},
+		Versions: []importer.LinkVersion{{Key: "f.jsonl", ETag: "e2"}}})
+	if err != nil || r.Updated != 1 || r.Kept != 1 {
+		t.Fatalf("rewrite: %+v, %v", r, err)
+	}
+	got, err := db.FindTaskByID(ctx, fresh)
+	if err != nil || !strings.Contains(string(got.Data), "a2") || got.TotalAnnotations != 1 || !got.IsLabeled {
+		t.Fatalf("rewritten task: %+v, %v", got, err)
+	}
+	anns, err := db.FindAnnotations(ctx, fresh)
+	if err != nil || len(anns) != 2 {
+		t.Fatalf("annotations of the rewritten task: %d, %v", len(anns), err)
+	}
+	if anns, err := db.FindAnnotations(ctx, kept); err != nil || len(anns) != 1 {
+		t.Fatalf("the annotated task gained annotations: %d, %v", len(anns), err)
+	}
+	p, err := db.FindProjectByID(ctx, s.ProjectID)
+	if err != nil || p.TotalAnnotationsNumber != 2 || p.NumTasksWithAnnotations != 2 {
+		t.Fatalf("project counters: annotations %d, tasks with annotations %d, %v",
+			p.TotalAnnotationsNumber, p.NumTasksWithAnnotations, err)
+	}
+	// Once annotated, the task is kept by the next rewrite.
+	r, err = db.WriteBatch(ctx, s.ID, &importer.Batch{Generation: 3,
+		Update: []importer.TaskRewrite{{TaskID: fresh, Key: "f.jsonl", Row: 0, Task: annotated("a3")}}})
+	if err != nil || r.Updated != 0 || r.Kept != 1 {
+		t.Fatalf("second rewrite: %+v, %v", r, err)
 	}
 }
 
