@@ -49,6 +49,15 @@ type Config struct {
 	// MediaMode is the operator's media policy (media.ParseMode): auto,
 	// proxy or presign-only; empty means auto.
 	MediaMode media.Mode
+	// SyncPageSize and SyncProgressInterval tune source syncs: the listing
+	// page size and the period of progress reports; 0 means the importer's
+	// defaults. Tests shrink them to watch (and kill) a sync midway.
+	SyncPageSize         int
+	SyncProgressInterval time.Duration
+	// StaleSyncAfter is how long a running sync may stay silent before a new
+	// request replaces it (see sqlstore.Config.StaleSyncAfter); 0 means
+	// sqlstore.StaleSyncAfter.
+	StaleSyncAfter time.Duration
 }
 
 // Server is an assembled blobmark: a database, an Azure connector, the job
@@ -90,6 +99,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		DataDir:     cfg.DataDir,
 		Logger:      logger,
 		Secrets:     box,
+
+		StaleSyncAfter: cfg.StaleSyncAfter,
 	})
 	if err != nil {
 		return nil, err
@@ -98,7 +109,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	workers := river.NewWorkers()
 	if err := errors.Join(
 		jobs.Register(workers, db),
-		jobs.RegisterSync(workers, db, conn),
+		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
+			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval}),
+		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
 			Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
 			Opener: azureblob.TargetOpener{Connector: conn}, Logger: logger,

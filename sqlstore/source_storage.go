@@ -189,7 +189,7 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 	} else if err != nil {
 		return false, err
 	}
-	if active(status) && !stale(status, meta, now) {
+	if active(status) && !stale(status, meta, now, tx.db.staleSyncAfter) {
 		return false, nil
 	}
 	attempts := 0
@@ -215,20 +215,22 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 	return err == nil, err
 }
 
-// StaleSyncAfter is how long a running sync may go without a progress
-// report (sent every few seconds) before it is presumed dead — its process
-// killed — so that a new request may enqueue a fresh sync. The dead job,
-// when the queue rescues it later, finds itself superseded and stops.
+// StaleSyncAfter is how long, by default, a running sync may go without a
+// progress report (sent every few seconds) before it is presumed dead — its
+// process killed — so that a new request may enqueue a fresh sync. The dead
+// job, when the queue rescues it later, finds itself superseded and stops.
+// Config.StaleSyncAfter overrides it.
 const StaleSyncAfter = 2 * time.Minute
 
-// stale reports whether an in_progress sync has stopped reporting.
-func stale(status, meta string, now time.Time) bool {
+// stale reports whether an in_progress sync has not reported for longer
+// than after.
+func stale(status, meta string, now time.Time, after time.Duration) bool {
 	if status != blobmark.StatusInProgress {
 		return false
 	}
 	ping, _ := metaMap(meta)["time_last_ping"].(string)
 	t, err := time.Parse(time.RFC3339Nano, ping)
-	return err == nil && now.Sub(t) > StaleSyncAfter
+	return err == nil && now.Sub(t) > after
 }
 
 // CancelSourceSync flags the storage's sync to stop; the worker sees the flag

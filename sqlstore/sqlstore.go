@@ -59,6 +59,11 @@ type Config struct {
 	// Secrets seals storage secrets at rest. Nil means a box over the key
 	// file in DataDir (seal.LoadOrCreateKey), created on first use.
 	Secrets *seal.Box
+	// StaleSyncAfter is how long a running sync may go without reporting
+	// progress before a new request replaces it; 0 means StaleSyncAfter.
+	// Tests that kill a syncing process shorten it; it must stay well above
+	// the syncs' progress interval.
+	StaleSyncAfter time.Duration
 }
 
 // Dialect names the SQL dialect of a database, for the few statements that
@@ -92,6 +97,8 @@ type DB struct {
 	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
 
 	secrets secretBox // seals storage secrets; see storage_common.go
+
+	staleSyncAfter time.Duration // see Config.StaleSyncAfter
 }
 
 // Interface checks: a *DB is every store service the HTTP API needs.
@@ -107,7 +114,10 @@ var (
 // ready to serve. Jobs are enqueued from the start; they are worked only
 // after StartJobs.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks}
+	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks, staleSyncAfter: cfg.StaleSyncAfter}
+	if db.staleSyncAfter <= 0 {
+		db.staleSyncAfter = StaleSyncAfter
+	}
 	// Every annotation write enqueues its exports in its own transaction;
 	// this hook is not optional, so no caller can forget it.
 	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook)
