@@ -35,17 +35,13 @@ func (b *annotationBody) validate() error {
 }
 
 func (s *Server) handleListAnnotations(w http.ResponseWriter, r *http.Request) {
-	taskID, err := pathID(r, "id")
+	// An unknown task is a 404, not an empty list.
+	t, err := s.taskFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// An unknown task is a 404, not an empty list.
-	if _, err := s.Tasks.FindTaskByID(r.Context(), taskID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	anns, err := s.findAnnotations(r, taskID)
+	anns, err := s.findAnnotations(r, t.ID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -59,7 +55,7 @@ func (s *Server) handleListAnnotations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) {
-	taskID, err := pathID(r, "id")
+	t, err := s.taskFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -73,11 +69,7 @@ func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.Tasks.FindTaskByID(r.Context(), taskID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a := &blobmark.Annotation{TaskID: taskID, Result: in.Result}
+	a := &blobmark.Annotation{TaskID: t.ID, Result: in.Result}
 	if a.Result == nil {
 		a.Result = json.RawMessage("[]")
 	}
@@ -98,12 +90,7 @@ func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleGetAnnotation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a, err := s.Annotations.FindAnnotationByID(r.Context(), id)
+	a, err := s.annotationFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -112,7 +99,7 @@ func (s *Server) handleGetAnnotation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateAnnotation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	old, err := s.annotationFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -126,7 +113,7 @@ func (s *Server) handleUpdateAnnotation(w http.ResponseWriter, r *http.Request) 
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.Annotations.UpdateAnnotation(r.Context(), id, blobmark.AnnotationUpdate{
+	a, err := s.Annotations.UpdateAnnotation(r.Context(), old.ID, blobmark.AnnotationUpdate{
 		Result:       in.Result,
 		WasCancelled: in.WasCancelled,
 		GroundTruth:  in.GroundTruth,
@@ -140,12 +127,12 @@ func (s *Server) handleUpdateAnnotation(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleDeleteAnnotation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	a, err := s.annotationFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.Annotations.DeleteAnnotation(r.Context(), id); err != nil {
+	if err := s.Annotations.DeleteAnnotation(r.Context(), a.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -109,13 +109,14 @@ func (s *Server) checkTarget(r *http.Request, st *blobmark.TargetStorage) error 
 	return s.StorageChecker.CheckStorage(r.Context(), st.Connection, st.Secrets, st.Container, st.Prefix, "target", st.CanDeleteObjects)
 }
 
-// findTarget returns the storage of the path's id if it has the path's type.
+// findTarget returns the storage of the path's id if it has the path's type
+// and the user may reach its project.
 func (s *Server) findTarget(r *http.Request) (*blobmark.TargetStorage, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.TargetStorages.FindTargetStorageByID(r.Context(), id)
+	st, err := s.targetByID(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +127,7 @@ func (s *Server) findTarget(r *http.Request) (*blobmark.TargetStorage, error) {
 }
 
 func (s *Server) writeTargets(w http.ResponseWriter, r *http.Request, typ string) {
-	projectID, err := requireProjectQuery(r)
+	projectID, err := s.projectQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -168,8 +169,8 @@ func (s *Server) handleCreateTargetStorage(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	st, err := s.targetFromBody(r, body, nil)
-	if err == nil && !field(body, "project", &st.ProjectID, validation{}, "integer") {
-		err = blobmark.FieldErrorf("project", "This field is required.")
+	if err == nil {
+		st.ProjectID, err = s.projectField(r, body, true)
 	}
 	syncOnCreate := true
 	v := validation{}
@@ -249,10 +250,13 @@ func (s *Server) handleValidateTargetStorage(w http.ResponseWriter, r *http.Requ
 	var base *blobmark.TargetStorage
 	var id int64
 	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		if base, err = s.TargetStorages.FindTargetStorageByID(r.Context(), id); err != nil {
+		if base, err = s.targetByID(r.Context(), id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+	} else if _, err := s.projectField(r, body, false); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	st, err := s.targetFromBody(r, body, base)
 	if err == nil {

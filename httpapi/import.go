@@ -37,16 +37,13 @@ type importResponse struct {
 // one transaction, so a bad task rejects the whole import.
 func (s *Server) handleImportTasks(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	projectID, err := pathID(r, "id")
+	// An unknown (or hidden) project is a 404 before a large body is read.
+	pr, err := s.projectFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// An unknown project is a 404 before a large body is read.
-	if _, err := s.Projects.FindProjectByID(r.Context(), projectID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	projectID := pr.ID
 	body, err := s.readBody(r)
 	if err != nil {
 		s.writeError(w, r, err)

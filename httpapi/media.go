@@ -28,9 +28,10 @@ func (s *Server) mediaRoutes() []route {
 }
 
 // canAccessProject is the one place that decides whether the signed-in
-// user may read a project, its tasks and their media. Without a
-// ProjectAccess policy every signed-in user may, as in a single Label Studio
-// organisation. A refusal is EFORBIDDEN; an unknown project is ENOTFOUND.
+// user may read or change a project and what is in it (tasks, annotations,
+// storages, media); access.go's loaders call it for every project-scoped
+// route. Without a ProjectAccess policy every signed-in user may, as in a
+// single Label Studio organisation. A refusal is EFORBIDDEN.
 func (s *Server) canAccessProject(ctx context.Context, projectID int64) error {
 	u := blobmark.UserFromContext(ctx)
 	if u == nil {
@@ -75,12 +76,8 @@ func (s *Server) handleResolveTaskMedia(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ctx := r.Context()
-	t, err := s.Tasks.FindTaskByID(ctx, id)
+	t, err := s.taskByID(ctx, id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.canAccessProject(ctx, t.ProjectID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -127,11 +124,7 @@ func (s *Server) handleResolveProjectMedia(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.Projects.FindProjectByID(ctx, id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.canAccessProject(ctx, id); err != nil {
+	if _, err := s.requireProject(ctx, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -476,22 +476,15 @@ func TestMediaProjectResolve(t *testing.T) {
 	}
 }
 
-// memberPolicy lets a user read only the projects listed for it.
-type memberPolicy map[int64]map[int64]bool
-
-func (m memberPolicy) CanAccessProject(_ context.Context, u *blobmark.User, projectID int64) (bool, error) {
-	return m[u.ID][projectID], nil
-}
-
 func TestMediaSecurity(t *testing.T) {
-	policy := memberPolicy{}
-	e := newMediaEnv(t, func(s *httpapi.Server) { s.ProjectAccess = policy })
-	policy[e.user.ID] = map[int64]bool{e.project: true}
-	outsider, outsiderToken, err := e.db.CreateUser(context.Background(), "mallory@example.com", "a long enough password")
+	// The store's rule, as server.Open wires it: the project belongs to the
+	// default organization, the outsider to another one.
+	e := newMediaEnv(t)
+	e.api.ProjectAccess = e.db // read per request
+	_, outsiderToken, err := e.db.CreateUserInOrganization(context.Background(), "mallory@example.com", "a long enough password", "elsewhere")
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy[outsider.ID] = map[int64]bool{}
 
 	c := e.az.NewContainer(t)
 	e.addStorage(e.az.AccountKeyConfig(), c, "", false)

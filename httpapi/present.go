@@ -97,7 +97,7 @@ type projectJSON struct {
 	CreatedBy *userSimple `json:"created_by"`
 	// Fields blobmark does not model, with the values Label Studio's
 	// clients expect of a plain project.
-	Organization int     `json:"organization"`
+	Organization int64   `json:"organization"`
 	IsDraft      bool    `json:"is_draft"`
 	PinnedAt     *string `json:"pinned_at"`
 	ModelVersion string  `json:"model_version"`
@@ -108,7 +108,7 @@ func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {
 	return projectJSON{
 		Project:      pr,
 		CreatedBy:    p.userSimple(pr.CreatedBy),
-		Organization: 1,
+		Organization: pr.OrganizationID,
 		Sampling:     "Sequential sampling",
 	}
 }

@@ -78,12 +78,7 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pr, err := s.Projects.FindProjectByID(r.Context(), id)
+	pr, err := s.projectFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,7 +87,7 @@ func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	old, err := s.projectFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -106,7 +101,7 @@ func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	pr, err := s.Projects.UpdateProject(r.Context(), id, in)
+	pr, err := s.Projects.UpdateProject(r.Context(), old.ID, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -115,12 +110,12 @@ func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteProject(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	pr, err := s.projectFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.Projects.DeleteProject(r.Context(), id); err != nil {
+	if err := s.Projects.DeleteProject(r.Context(), pr.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -17,21 +17,18 @@ import (
 // after the first byte aborts the connection, so the client sees a failed
 // download instead of a truncated file that looks complete.
 func (s *Server) handleExportProject(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	pr, err := s.projectFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	id := pr.ID
 	if t := r.URL.Query().Get("exportType"); t != "" && !strings.EqualFold(t, "JSON") {
 		s.writeError(w, r, blobmark.Errorf(blobmark.ENOTIMPLEMENTED, "Export type %q is not supported; use exportType=JSON.", t))
 		return
 	}
 	if s.ProjectExporter == nil {
 		s.writeError(w, r, blobmark.Errorf(blobmark.ENOTIMPLEMENTED, "Project export is not configured on this server."))
-		return
-	}
-	if _, err := s.Projects.FindProjectByID(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	lw := &lazyDownload{w: w, name: fmt.Sprintf("project-%d-at-%s.json", id, time.Now().UTC().Format("2006-01-02-15-04-05"))}

@@ -128,13 +128,14 @@ func (s *Server) checkSource(r *http.Request, st *blobmark.SourceStorage) error 
 	return s.StorageChecker.CheckStorage(r.Context(), st.Connection, st.Secrets, st.Container, st.Prefix, "source", false)
 }
 
-// findSource returns the storage of the path's id if it has the path's type.
+// findSource returns the storage of the path's id if it has the path's type
+// and the user may reach its project.
 func (s *Server) findSource(r *http.Request) (*blobmark.SourceStorage, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.SourceStorages.FindSourceStorageByID(r.Context(), id)
+	st, err := s.sourceByID(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (s *Server) findSource(r *http.Request) (*blobmark.SourceStorage, error) {
 }
 
 func (s *Server) handleListSourceStorages(w http.ResponseWriter, r *http.Request) {
-	projectID, err := requireProjectQuery(r)
+	projectID, err := s.projectQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -171,8 +172,8 @@ func (s *Server) handleCreateSourceStorage(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	st, err := s.sourceFromBody(r, body, nil)
-	if err == nil && !field(body, "project", &st.ProjectID, validation{}, "integer") {
-		err = blobmark.FieldErrorf("project", "This field is required.")
+	if err == nil {
+		st.ProjectID, err = s.projectField(r, body, true)
 	}
 	if err == nil {
 		err = s.checkSource(r, st)
@@ -242,14 +243,10 @@ func (s *Server) handleValidateSourceStorage(w http.ResponseWriter, r *http.Requ
 		s.writeError(w, r, err)
 		return
 	}
-	var base *blobmark.SourceStorage
-	var id int64
-	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		base, err = s.SourceStorages.FindSourceStorageByID(r.Context(), id)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	base, err := s.sourceBase(r, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	st, err := s.sourceFromBody(r, body, base)
 	if err == nil {
@@ -270,13 +267,10 @@ func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	var base *blobmark.SourceStorage
-	var id int64
-	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		if base, err = s.SourceStorages.FindSourceStorageByID(r.Context(), id); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	base, err := s.sourceBase(r, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	st, err := s.sourceFromBody(r, body, base)
 	if err != nil {
@@ -337,7 +331,7 @@ func (s *Server) handleCancelSourceStorage(w http.ResponseWriter, r *http.Reques
 // handleListAllSourceStorages is GET /api/storages/?project=: every source
 // storage of the project, each with its type.
 func (s *Server) handleListAllSourceStorages(w http.ResponseWriter, r *http.Request) {
-	projectID, err := requireProjectQuery(r)
+	projectID, err := s.projectQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

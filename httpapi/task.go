@@ -39,16 +39,14 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pr, err := s.requireProject(r.Context(), projectID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	p := s.presenter(r.Context())
 	p.noResolve = !resolveURIsRequested(r)
-	if _, err := p.project(projectID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.canAccessProject(r.Context(), projectID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	p.rememberProject(pr)
 	list, err := s.Tasks.FindTasks(r.Context(), blobmark.TaskFilter{ProjectID: projectID, Page: pg.page()})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -121,17 +119,8 @@ func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t
 }
 
 func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	t, err := s.taskFromPath(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	t, err := s.Tasks.FindTaskByID(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.canAccessProject(r.Context(), t.ProjectID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -145,7 +134,7 @@ type taskPatch struct {
 }
 
 func (s *Server) handleUpdateTask(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	old, err := s.taskFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -168,7 +157,7 @@ func (s *Server) handleUpdateTask(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.Tasks.UpdateTask(r.Context(), id, blobmark.TaskUpdate{Data: in.Data, Meta: in.Meta})
+	t, err := s.Tasks.UpdateTask(r.Context(), old.ID, blobmark.TaskUpdate{Data: in.Data, Meta: in.Meta})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -177,12 +166,12 @@ func (s *Server) handleUpdateTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteTask(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	t, err := s.taskFromPath(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.Tasks.DeleteTask(r.Context(), id); err != nil {
+	if err := s.Tasks.DeleteTask(r.Context(), t.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
