@@ -122,7 +122,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	checker := &azureblob.Checker{Connector: conn}
 	api := &httpapi.Server{
-		Users: db, Projects: db, Tasks: db, Annotations: db,
+		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker,
 		TargetStorages: db, ProjectExporter: db,
 		Ready:        db.Ping,
