@@ -31,6 +31,13 @@ type Options struct {
 	// IdentityTimeout bounds each token request (default 10s), so that a
 	// misconfigured managed identity fails in seconds instead of hanging.
 	IdentityTimeout time.Duration
+	// OnTokenFetch, when set, is called for every token a client's pipeline
+	// asks its credential for (the pipeline caches tokens, so this is about
+	// once per token lifetime per client), for metrics.
+	OnTokenFetch func()
+	// OnDelegationKeyFetch, when set, is called for every user delegation
+	// key requested from the service, for metrics.
+	OnDelegationKeyFetch func()
 }
 
 // Connector hands out Azure clients, one per distinct connection, reused by
@@ -71,10 +78,10 @@ func (c *Connector) Container(ctx context.Context, cfg Config, container string)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AuthType == AuthServerIdentity && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, container) {
+	if usesHostIdentity(cfg.AuthType) && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, container) {
 		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type", Message: fmt.Sprintf(
-			"the server's own Azure identity may not be used for %s/%s: the server operator must allow it (server identity allow-list entry %q or %q)",
-			acc.cred.account.name, container, acc.cred.account.name+"/"+container, acc.cred.account.name+"/*")}
+			"auth_type %s uses an Azure identity attached to the server, which may not be used for %s/%s: the server operator must allow it (server identity allow-list entry %q or %q)",
+			cfg.AuthType, acc.cred.account.name, container, acc.cred.account.name+"/"+container, acc.cred.account.name+"/*")}
 	}
 	return &Container{acc: acc, name: container, client: acc.service.NewContainerClient(container)}, nil
 }
@@ -112,6 +119,15 @@ func (c *Connector) account(cfg Config) (*accountClient, error) {
 	a := &accountClient{cfg: cfg, cred: cred, service: sc, opts: c.opts}
 	c.accs[key] = a
 	return a, nil
+}
+
+// usesHostIdentity reports whether an auth type authenticates as an identity
+// attached to the host (its managed identities, its workload identity, its
+// default credential chain) rather than with a secret the storage's owner
+// supplied. Any API user could name such an identity, so the operator's
+// allow-list gates all three.
+func usesHostIdentity(t AuthType) bool {
+	return t == AuthServerIdentity || t == AuthManagedIdentity || t == AuthWorkloadIdentity
 }
 
 // serverIdentityAllowed matches account/container against the operator's

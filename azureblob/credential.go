@@ -104,7 +104,8 @@ func newCredential(c Config, opts Options) (*credential, error) {
 		if timeout <= 0 {
 			timeout = defaultIdentityTimeout
 		}
-		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: c.AuthType == AuthManagedIdentity || c.AuthType == AuthServerIdentity}
+		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: c.AuthType == AuthManagedIdentity || c.AuthType == AuthServerIdentity,
+			onFetch: opts.OnTokenFetch}
 	}
 	return cred, nil
 }
@@ -175,10 +176,14 @@ type boundedCredential struct {
 	timeout  time.Duration
 	identity string
 	managed  bool
+	onFetch  func()
 }
 
 // GetToken implements azcore.TokenCredential.
 func (b *boundedCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if b.onFetch != nil {
+		b.onFetch()
+	}
 	cx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	tok, err := b.inner.GetToken(cx, o)

@@ -122,6 +122,9 @@ func (u *udkCache) get(ctx context.Context, acc *accountClient, now time.Time, t
 		start = expiry.Add(-maxDelegationKeyLife)
 	}
 	info := service.KeyInfo{Start: to.Ptr(start.Format(sas.TimeFormat)), Expiry: to.Ptr(expiry.Format(sas.TimeFormat))}
+	if acc.opts.OnDelegationKeyFetch != nil {
+		acc.opts.OnDelegationKeyFetch()
+	}
 	cred, err := acc.service.GetUserDelegationCredential(ctx, info, nil)
 	if err != nil {
 		return nil, err

@@ -38,6 +38,10 @@ type Server struct {
 
 	// TargetStorages serves /api/storages/export/azure and
 	// /api/storages/export/azure_spi; nil leaves those routes out.
+	// StorageEvents, when set, serves the event-driven sync of source
+	// storages (storage_events.go).
+	StorageEvents blobmark.StorageEventService
+
 	TargetStorages blobmark.TargetStorageService
 	// ProjectExporter serves GET /api/projects/{id}/export; nil answers 501.
 	ProjectExporter blobmark.ProjectExporter
@@ -143,7 +147,8 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/label", s.handleUI, public},
 	}, append(append(s.sourceStorageRoutes(), // source storages: storages.go
 		s.targetStorageRoutes()...), // target storages: export_storages.go
-		s.mediaRoutes()...)...) // media resolver: media.go
+		append(s.mediaRoutes(), // media resolver: media.go
+			s.storageEventRoutes()...)...)...) // storage events: storage_events.go
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,

@@ -44,6 +44,17 @@ type SyncSourceWorker struct {
 	ProgressInterval time.Duration
 	// PageSize overrides the listing page size (tests use small pages).
 	PageSize int
+	// Observer, when set, hears each sync's counts as they grow.
+	Observer SyncObserver
+	// MaxDuration overrides SyncTimeout; it must stay under the queue's
+	// stuck-job rescue (sqlstore.JobsConfig.RescueStuckJobsAfter).
+	MaxDuration time.Duration
+}
+
+// SyncObserver hears what syncs do, for metrics: the counts each sync
+// added since its previous report.
+type SyncObserver interface {
+	SyncProgressed(keysListed, tasksCreated, filesFailed int64)
 }
 
 // SyncTimeout bounds one attempt of a sync. It stays under River's default
@@ -52,8 +63,13 @@ type SyncSourceWorker struct {
 // skips everything the attempt committed, so it still finishes.
 const SyncTimeout = 50 * time.Minute
 
-// Timeout returns SyncTimeout.
-func (w *SyncSourceWorker) Timeout(*river.Job[blobmark.SyncSourceJob]) time.Duration { return SyncTimeout }
+// Timeout returns SyncTimeout, or MaxDuration when set.
+func (w *SyncSourceWorker) Timeout(*river.Job[blobmark.SyncSourceJob]) time.Duration {
+	if w.MaxDuration > 0 {
+		return w.MaxDuration
+	}
+	return SyncTimeout
+}
 
 // Work syncs the storage. The job id is the sync's generation, so a retry
 // of the same job keeps it and a later sync has a larger one.
@@ -98,9 +114,17 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var last importer.Progress
+	var last, observed importer.Progress
+	observe := func(p importer.Progress) {
+		if w.Observer != nil {
+			w.Observer.SyncProgressed(p.KeysListed-observed.KeysListed, p.TasksCreated-observed.TasksCreated, p.FilesFailed-observed.FilesFailed)
+			observed = p
+		}
+	}
+	defer func() { observe(last) }()
 	progress := func(pctx context.Context, p importer.Progress) {
 		last = p
+		observe(p)
 		stop, err := w.Store.UpdateSourceSyncProgress(pctx, id, int(p.TasksCreated), p.Meta())
 		if err == nil && stop {
 			cancel(ErrSyncCancelled)

@@ -13,13 +13,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/media"
+	"github.com/blobmark/blobmark/metrics"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Config is everything a server is built from.
@@ -49,6 +52,18 @@ type Config struct {
 	// MediaMode is the operator's media policy (media.ParseMode): auto,
 	// proxy or presign-only; empty means auto.
 	MediaMode media.Mode
+	// DatabaseAzureAuth logs in to PostgreSQL with an Entra ID access token
+	// of the server's identity (Azure Database for PostgreSQL), fetched for
+	// azureblob.DatabaseScope and renewed before it expires.
+	DatabaseAzureAuth bool
+	// DatabaseManagedIdentityClientID picks a user-assigned managed identity
+	// for DatabaseAzureAuth; empty means the server identity chain.
+	DatabaseManagedIdentityClientID string
+	// JobRescueAfter is how long a job may run before the queue presumes its
+	// process dead and gives it to another replica; 0 means River's default
+	// (one hour). Syncs are then bounded to 80% of it, so a live sync is
+	// never rescued.
+	JobRescueAfter time.Duration
 	// SyncPageSize and SyncProgressInterval tune source syncs: the listing
 	// page size and the period of progress reports; 0 means the importer's
 	// defaults. Tests shrink them to watch (and kill) a sync midway.
@@ -66,6 +81,10 @@ type Server struct {
 	DB        *sqlstore.DB
 	Connector *azureblob.Connector
 	API       *httpapi.Server
+	// Metrics are this process's Prometheus metrics, served on /metrics.
+	Metrics *metrics.Metrics
+	// rescue is Config.JobRescueAfter.
+	rescue    time.Duration
 	workers   *river.Workers
 	logger    *slog.Logger
 	pollEvery time.Duration
@@ -94,23 +113,41 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, sqlstore.Config{
-		DatabaseURL: cfg.DatabaseURL,
-		DataDir:     cfg.DataDir,
-		Logger:      logger,
-		Secrets:     box,
+	var db *sqlstore.DB
+	m := metrics.New(func(ctx context.Context) (time.Duration, error) { return db.ExportLag(ctx) })
+	azOpts := cfg.Azure
+	azOpts.OnTokenFetch = chain(azOpts.OnTokenFetch, m.TokenFetched)
+	azOpts.OnDelegationKeyFetch = chain(azOpts.OnDelegationKeyFetch, m.DelegationKeyFetched)
+	var passwordFunc func(context.Context) (string, error)
+	if cfg.DatabaseAzureAuth {
+		if cfg.DatabaseURL == "" {
+			return nil, blobmark.Errorf(blobmark.EINVALID, "database Azure auth needs a PostgreSQL database URL")
+		}
+		src, err := azureblob.NewDatabaseTokenSource(azOpts, cfg.DatabaseManagedIdentityClientID)
+		if err != nil {
+			return nil, err
+		}
+		passwordFunc = src.Password
+	}
+	db, err = sqlstore.Open(ctx, sqlstore.Config{
+		PasswordFunc: passwordFunc,
+		DatabaseURL:  cfg.DatabaseURL,
+		DataDir:      cfg.DataDir,
+		Logger:       logger,
+		Secrets:      box,
 
 		StaleSyncAfter: cfg.StaleSyncAfter,
 	})
 	if err != nil {
 		return nil, err
 	}
-	conn := azureblob.NewConnector(cfg.Azure)
+	conn := azureblob.NewConnector(azOpts)
 	workers := river.NewWorkers()
 	if err := errors.Join(
 		jobs.Register(workers, db),
 		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
-			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval}),
+			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
+			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter)}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
 			Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
@@ -130,11 +167,31 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      cfg.Version,
 		SessionKey:   sessionKey(key),
-		Media:        &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db},
+		Media:        metrics.MediaResolver{MediaResolver: &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}, Metrics: m},
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,
 	}
-	return &Server{DB: db, Connector: conn, API: api, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval}, nil
+	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval}, nil
+}
+
+// chain returns a callback that calls every non-nil f.
+func chain(fs ...func()) func() {
+	return func() {
+		for _, f := range fs {
+			if f != nil {
+				f()
+			}
+		}
+	}
+}
+
+// syncBound keeps a sync attempt shorter than the stuck-job rescue, so that
+// only a sync whose process died is ever handed to another replica.
+func syncBound(rescue time.Duration) time.Duration {
+	if rescue <= 0 || rescue*8/10 >= jobs.SyncTimeout {
+		return 0
+	}
+	return rescue * 8 / 10
 }
 
 // sessionKey derives the session-cookie key from the secret key, so one
@@ -145,16 +202,19 @@ func sessionKey(secret []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Handler returns the HTTP API and web UI.
-func (s *Server) Handler() http.Handler { return s.API.Handler() }
+// Handler returns the HTTP API and web UI, with /metrics (unauthenticated)
+// and every request timed by route.
+func (s *Server) Handler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.Handler()) }
 
 // StartJobs starts working jobs — syncs, exports, purges, and (on the
 // elected leader) the scheduler of periodic syncs — until Close.
 func (s *Server) StartJobs(ctx context.Context) error {
 	return s.DB.StartJobs(ctx, sqlstore.JobsConfig{
-		Workers:      s.workers,
-		PeriodicJobs: []*river.PeriodicJob{jobs.SchedulePeriodicJob()},
-		PollInterval: s.pollEvery,
+		Workers:              s.workers,
+		PeriodicJobs:         []*river.PeriodicJob{jobs.SchedulePeriodicJob()},
+		PollInterval:         s.pollEvery,
+		RescueStuckJobsAfter: s.rescue,
+		Middleware:           []rivertype.Middleware{s.Metrics.JobOutcomes()},
 	})
 }
 

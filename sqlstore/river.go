@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // JobsConfig says how this process works jobs. The zero value works the
@@ -33,6 +34,13 @@ type JobsConfig struct {
 	// replicas working jobs, so each runs once per period cluster-wide
 	// (jobs.SchedulePeriodicJob drives scheduled storage syncs).
 	PeriodicJobs []*river.PeriodicJob
+	// RescueStuckJobsAfter is how long a job may stay running before the
+	// leader presumes its process dead and hands it to another replica; 0
+	// means River's default (one hour). Every job's own timeout must be
+	// shorter, or a live job is run twice.
+	RescueStuckJobsAfter time.Duration
+	// Middleware wraps job work (metrics count outcomes with it).
+	Middleware []rivertype.Middleware
 }
 
 func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
@@ -94,7 +102,9 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		FetchCooldown:     cooldown,
 		// Without a listener River cannot be told about new jobs on
 		// PostgreSQL; it polls instead.
-		PollOnly: db.dialect == Postgres,
+		PollOnly:             db.dialect == Postgres,
+		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
+		Middleware:           cfg.Middleware,
 	})
 	if err != nil {
 		return wrapInternal("job queue client", err)

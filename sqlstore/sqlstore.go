@@ -27,10 +27,11 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/seal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/riverqueue/river"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
 // Config says which database to open and how. The zero value opens
@@ -64,6 +65,12 @@ type Config struct {
 	// Tests that kill a syncing process shorten it; it must stay well above
 	// the syncs' progress interval.
 	StaleSyncAfter time.Duration
+	// PasswordFunc, when set, supplies the PostgreSQL password for every new
+	// connection, replacing any password in DatabaseURL: an Entra ID access
+	// token on Azure Database for PostgreSQL. It is called once per new
+	// connection and must cache what it returns (see
+	// azureblob.DatabaseTokenSource).
+	PasswordFunc func(ctx context.Context) (string, error)
 }
 
 // Dialect names the SQL dialect of a database, for the few statements that
@@ -213,7 +220,7 @@ func (db *DB) openSQLite(ctx context.Context, cfg Config) error {
 
 func (db *DB) openPostgres(ctx context.Context, cfg Config) error {
 	db.dialect = Postgres
-	pool, err := sql.Open("pgx", cfg.DatabaseURL)
+	pool, err := openPostgresPool(cfg)
 	if err != nil {
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
@@ -230,6 +237,26 @@ func (db *DB) openPostgres(ctx context.Context, cfg Config) error {
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot connect to PostgreSQL", Err: err}
 	}
 	return nil
+}
+
+// openPostgresPool opens the pool, asking cfg.PasswordFunc for the password
+// of each new connection when it is set.
+func openPostgresPool(cfg Config) (*sql.DB, error) {
+	if cfg.PasswordFunc == nil {
+		return sql.Open("pgx", cfg.DatabaseURL)
+	}
+	cc, err := pgx.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return stdlib.OpenDB(*cc, stdlib.OptionBeforeConnect(func(ctx context.Context, c *pgx.ConnConfig) error {
+		pw, err := cfg.PasswordFunc(ctx)
+		if err != nil {
+			return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot get the database access token", Err: err}
+		}
+		c.Password = pw
+		return nil
+	})), nil
 }
 
 // Ping reports whether the database answers, for readiness probes.

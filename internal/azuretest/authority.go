@@ -34,7 +34,10 @@ type App struct {
 	Audience string
 	// TokenLifetime defaults to one hour; a negative value issues tokens that
 	// are already expired.
-	TokenLifetime time.Duration
+	TokenLifetime time.Duration	// AccessToken, when set, is issued verbatim instead of a freshly minted
+	// token, for tests that must know the token in advance (a database role
+	// whose password is the token).
+	AccessToken string
 }
 
 // fakeAuthority speaks the parts of the Entra ID v2 protocol the Azure SDK
@@ -125,6 +128,9 @@ func (a *fakeAuthority) token(w http.ResponseWriter, r *http.Request) {
 		life = time.Hour
 	}
 	tok := MintToken(TokenClaims{Audience: aud, TenantID: tenant, ObjectID: app.ObjectID, AppID: clientID, Lifetime: life})
+	if app.AccessToken != "" {
+		tok = app.AccessToken
+	}
 	expiresIn := int64(life / time.Second)
 	if expiresIn <= 0 {
 		expiresIn = 3600 // the SDK must still try the token, so storage can reject it

@@ -22,17 +22,17 @@ type azurite struct {
 	exited chan struct{}
 }
 
-// findAzurite looks for node_modules/.bin/azurite-blob in the module root
+// findAzurite looks for node_modules/.bin/azurite-SERVICE in the module root
 // (the directory holding go.mod), walking up from the working directory,
 // because that is where `npm ci` installs the pinned version.
-func findAzurite() (string, error) {
+func findAzurite(service string) (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
+			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-"+service)
 			if _, err := os.Stat(bin); err != nil {
 				return "", fmt.Errorf("azurite is not installed: run `npm ci` in %s (it installs the version pinned in package-lock.json)", dir)
 			}
@@ -58,8 +58,12 @@ func freePort() (int, error) {
 // startAzurite starts an HTTPS Azurite with OAuth on a free loopback port and
 // waits until it answers. One instance serves shared key, SAS, bearer tokens
 // and user delegation SAS.
-func startAzurite(cert *serverCert) (*azurite, error) {
-	bin, err := findAzurite()
+func startAzurite(cert *serverCert) (*azurite, error) { return startAzuriteService(cert, "blob") }
+
+// startAzuriteService starts one Azurite service ("blob" or "queue") with
+// the same certificate and OAuth settings.
+func startAzuriteService(cert *serverCert, service string) (*azurite, error) {
+	bin, err := findAzurite(service)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,7 @@ func startAzurite(cert *serverCert) (*azurite, error) {
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		cmd := exec.Command(bin, "--"+service+"Host", "127.0.0.1", "--"+service+"Port", strconv.Itoa(port),
 			"--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
 			"--silent", "--oauth", "basic", "--cert", certFile, "--key", keyFile)
 		cmd.Dir = dir

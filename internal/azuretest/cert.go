@@ -40,7 +40,8 @@ func newServerCert() (*serverCert, error) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IsCA:         true, BasicConstraintsValid: true,
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:    []string{"localhost", "devstoreaccount1.blob.localhost", "*.blob.localhost", "devstoreaccount1.localhost"},
+		DNSNames: []string{"localhost", "devstoreaccount1.blob.localhost", "*.blob.localhost", "devstoreaccount1.localhost",
+			"devstoreaccount1.queue.localhost", "*.queue.localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -63,6 +63,8 @@ type Env struct {
 	CertPEM []byte
 
 	azurite   *azurite
+	queue     queueService
+	srvCert   *serverCert
 	authority *fakeAuthority
 	identity  *fakeIdentity
 	servers   []*httptest.Server
@@ -116,6 +118,7 @@ func start() (*Env, error) {
 		return nil, err
 	}
 	e := &Env{counts: &counters{n: map[string]int64{}}, CertPEM: cert.certPEM, TenantID: NewGUID(), IdentityHeader: randomHex(16)}
+	e.srvCert = cert
 
 	e.identity = &fakeIdentity{header: e.IdentityHeader, tenantID: e.TenantID, counts: e.counts,
 		// Short-lived system tokens: the SDK caches managed identity tokens per
@@ -162,6 +165,7 @@ func start() (*Env, error) {
 }
 
 func (e *Env) stop() {
+	e.queue.stop()
 	if e.azurite != nil {
 		e.azurite.stop()
 		os.RemoveAll(e.azurite.dir)
