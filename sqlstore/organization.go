@@ -60,12 +60,18 @@ func (db *DB) EnsureOrganization(ctx context.Context, title string) (*blobmark.O
 }
 
 // ensureOrganization finds or creates the organization titled title (already
-// normalised by orgTitle). Two writers creating it at once get the same one.
+// normalised by orgTitle). It looks first, because an insert that conflicts
+// still uses up an id; two writers creating it at once get the same one.
 func (tx *Tx) ensureOrganization(ctx context.Context, title string, now time.Time) (*blobmark.Organization, error) {
+	const find = "SELECT id, title, created_at FROM organizations WHERE title = ?"
+	o, err := scanOrganization(tx.queryRow(ctx, find, title))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return o, err
+	}
 	if _, err := tx.exec(ctx, "INSERT INTO organizations (title, created_at) VALUES (?, ?) ON CONFLICT (title) DO NOTHING", title, now); err != nil {
 		return nil, err
 	}
-	return scanOrganization(tx.queryRow(ctx, "SELECT id, title, created_at FROM organizations WHERE title = ?", title))
+	return scanOrganization(tx.queryRow(ctx, find, title))
 }
 
 // FindOrganizationByID returns an organization.

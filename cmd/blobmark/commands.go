@@ -41,12 +41,15 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // runUserCreate creates a user and prints its API token alone on the last
-// line of stdout, so scripts can take it with `tail -n1`.
+// line of stdout, so scripts can take it with `tail -n1`. The user joins the
+// organization --organization names, created when missing; without it, the
+// default organization, whose members see each other's projects.
 func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var email, password string
+	var email, password, organization string
 	s, _, err := parseSettings("user create", newFlagSet("user create", stderr), args, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the new user's email (required)")
 		fs.StringVar(&password, "password", "", "the new user's password (required)")
+		fs.StringVar(&organization, "organization", "", "the organization the user joins, by title, created when missing (default: the default organization)")
 	})
 	if err != nil {
 		return err
@@ -63,11 +66,15 @@ func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer db.Close()
-	u, token, err := db.CreateUser(ctx, email, password)
+	u, token, err := db.CreateUserInOrganization(ctx, email, password, organization)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created user %d <%s>; API token:\n%s\n", u.ID, u.Email, token)
+	org, err := db.FindOrganizationByID(ctx, u.OrganizationID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %d <%s> in organization %d %q; API token:\n%s\n", u.ID, u.Email, org.ID, org.Title, token)
 	return nil
 }
 

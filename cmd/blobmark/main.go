@@ -6,7 +6,7 @@
 //	blobmark serve [--addr HOST:PORT] [--data-dir DIR] [--database-url URL] [--no-jobs]
 //	blobmark worker [--addr HOST:PORT] [--database-url URL]
 //	blobmark migrate
-//	blobmark user create --email E --password P
+//	blobmark user create --email E --password P [--organization NAME]
 //	blobmark token show|rotate --email E
 //	blobmark check-storage [--use source|target] [--file conn.json]
 //	blobmark version
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runMigrate(ctx, rest, stdout, stderr)
 	case "user":
 		if len(rest) == 0 || rest[0] != "create" {
-			fmt.Fprintln(stderr, "usage: blobmark user create --email E --password P")
+			fmt.Fprintln(stderr, "usage: blobmark user create --email E --password P [--organization NAME]")
 			return 2
 		}
 		err = runUserCreate(ctx, rest[1:], stdout, stderr)

@@ -153,3 +153,35 @@ func TestWorkerServesProbesOnly(t *testing.T) {
 		t.Errorf("worker exited %d: %s", code, errOut.String())
 	}
 }
+
+func TestUserCreateOrganization(t *testing.T) {
+	dir := t.TempDir()
+	create := func(email string, extra ...string) string {
+		t.Helper()
+		args := append([]string{"user", "create", "--data-dir", dir, "--email", email, "--password", "pw-123456"}, extra...)
+		code, out, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		if token := lastLine(out); len(token) < 20 || strings.ContainsAny(token, " :") {
+			t.Fatalf("last line %q is not a bare token", token)
+		}
+		return out
+	}
+	if out := create("a@example.com"); !strings.Contains(out, `organization 1 "default"`) {
+		t.Errorf("without --organization: %q, want the default organization", out)
+	}
+	if out := create("b@example.com", "--organization", "Acme"); !strings.Contains(out, `organization 2 "Acme"`) {
+		t.Errorf("--organization Acme: %q, want a new organization 2", out)
+	}
+	if out := create("c@example.com", "--organization", "Acme"); !strings.Contains(out, `organization 2 "Acme"`) {
+		t.Errorf("--organization Acme again: %q, want the same organization 2", out)
+	}
+	if out := create("d@example.com", "--organization", "default"); !strings.Contains(out, `organization 1 "default"`) {
+		t.Errorf("--organization default: %q, want organization 1", out)
+	}
+	if code, _, errOut := runCLI(t, "user", "create", "--data-dir", dir, "--email", "e@example.com", "--password", "pw-123456",
+		"--organization", strings.Repeat("x", 1001)); code == 0 || !strings.Contains(errOut, "organization") {
+		t.Errorf("an over-long organization: exit %d, stderr %q", code, errOut)
+	}
+}
