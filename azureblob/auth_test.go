@@ -202,22 +202,46 @@ func TestServerIdentityBranches(t *testing.T) {
 	})
 }
 
-func TestServerIdentityRefusedUnlessAllowed(t *testing.T) {
+// TestHostIdentitiesRefusedUnlessAllowed checks that every auth type that
+// authenticates as an identity attached to the server (server_identity,
+// managed_identity, workload_identity) is gated by the operator's
+// allow-list, while secret-based types are not.
+func TestHostIdentitiesRefusedUnlessAllowed(t *testing.T) {
 	env := azuretest.Start(t)
-	opts := env.Options()
-	opts.ServerIdentityAllow = []string{azuretest.AccountName + "/allowed-*"}
-	conn := azureblob.NewConnector(opts)
-	_, err := conn.Container(context.Background(), env.ServerIdentityConfig(), "other")
-	if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(blobmark.ErrorMessage(err), "devstoreaccount1/other") {
-		t.Fatalf("err = %v, want EFORBIDDEN naming the container", err)
+	configs := map[string]azureblob.Config{
+		"server_identity":   env.ServerIdentityConfig(),
+		"managed_identity":  env.ManagedIdentityConfig("system"),
+		"workload_identity": env.WorkloadIdentityConfig(t),
 	}
-	if _, err := conn.Container(context.Background(), env.ServerIdentityConfig(), "allowed-x"); err != nil {
-		t.Fatalf("allowed container refused: %v", err)
+	for name, cfg := range configs {
+		t.Run(name, func(t *testing.T) {
+			opts := env.Options()
+			opts.ServerIdentityAllow = []string{azuretest.AccountName + "/allowed-*"}
+			conn := azureblob.NewConnector(opts)
+			_, err := conn.Container(context.Background(), cfg, "other")
+			if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(blobmark.ErrorMessage(err), "devstoreaccount1/other") ||
+				!strings.Contains(blobmark.ErrorMessage(err), name) {
+				t.Fatalf("err = %v, want EFORBIDDEN naming the auth type and the container", err)
+			}
+			if _, err := conn.Container(context.Background(), cfg, "allowed-x"); err != nil {
+				t.Fatalf("allowed container refused: %v", err)
+			}
+			opts.ServerIdentityAllow = nil
+			if _, err := azureblob.NewConnector(opts).Container(context.Background(), cfg, "any"); blobmark.ErrorCode(err) != blobmark.EFORBIDDEN {
+				t.Fatalf("empty allow-list: err = %v, want EFORBIDDEN", err)
+			}
+		})
 	}
-	opts.ServerIdentityAllow = nil
-	if _, err := azureblob.NewConnector(opts).Container(context.Background(), env.ServerIdentityConfig(), "any"); blobmark.ErrorCode(err) != blobmark.EFORBIDDEN {
-		t.Fatalf("empty allow-list: err = %v, want EFORBIDDEN", err)
-	}
+	t.Run("secret-based types need no allow-list", func(t *testing.T) {
+		opts := env.Options()
+		opts.ServerIdentityAllow = nil
+		conn := azureblob.NewConnector(opts)
+		for _, cfg := range []azureblob.Config{env.AccountKeyConfig(), env.ServicePrincipalConfig()} {
+			if _, err := conn.Container(context.Background(), cfg, "any"); err != nil {
+				t.Fatalf("%s refused: %v", cfg.AuthType, err)
+			}
+		}
+	})
 }
 
 func TestAnonymousPublicContainer(t *testing.T) {
