@@ -7,17 +7,30 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/sqlstore"
 )
 
 // openStore opens the database named by the data-dir and database-url
 // options, applying migrations, as every database command does first.
 func openStore(ctx context.Context, s *settings, logger *slog.Logger) (*sqlstore.DB, error) {
-	return sqlstore.Open(ctx, sqlstore.Config{
+	cfg := sqlstore.Config{
 		DatabaseURL: s.String("database-url"),
 		DataDir:     s.String("data-dir"),
 		Logger:      logger,
-	})
+	}
+	azureAuth, err := s.Bool("database-azure-auth")
+	if err != nil {
+		return nil, err
+	}
+	if azureAuth {
+		src, err := azureblob.NewDatabaseTokenSource(azureblob.Options{}, s.String("database-managed-identity-client-id"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.PasswordFunc = src.Password
+	}
+	return sqlstore.Open(ctx, cfg)
 }
 
 // runMigrate applies the database migrations and exits, for operators who

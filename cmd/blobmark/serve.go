@@ -120,6 +120,13 @@ func serverConfig(s *settings) (server.Config, error) {
 			return server.Config{}, fmt.Errorf("--media-mode: %w", err)
 		}
 	}
+	if cfg.DatabaseAzureAuth, err = s.Bool("database-azure-auth"); err != nil {
+		return server.Config{}, err
+	}
+	cfg.DatabaseManagedIdentityClientID = s.String("database-managed-identity-client-id")
+	if cfg.JobRescueAfter, err = s.Duration("job-rescue-after"); err != nil {
+		return server.Config{}, err
+	}
 	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
 	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
 		return server.Config{}, fmt.Errorf("--public-url: %q must start with http:// or https://", cfg.PublicURL)
