@@ -64,6 +64,9 @@ type Config struct {
 	// (one hour). Syncs are then bounded to 80% of it, so a live sync is
 	// never rescued.
 	JobRescueAfter time.Duration
+	// EventSweepInterval is how often storage event queues are polled and
+	// left-over pushed events picked up; 0 means jobs.DefaultEventSweep.
+	EventSweepInterval time.Duration
 	// SyncPageSize and SyncProgressInterval tune source syncs: the listing
 	// page size and the period of progress reports; 0 means the importer's
 	// defaults. Tests shrink them to watch (and kill) a sync midway.
@@ -88,6 +91,8 @@ type Server struct {
 	workers   *river.Workers
 	logger    *slog.Logger
 	pollEvery time.Duration
+	// eventSweep is Config.EventSweepInterval.
+	eventSweep time.Duration
 }
 
 // Open opens the database (migrating it), builds the connector, registers
@@ -145,6 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	workers := river.NewWorkers()
 	if err := errors.Join(
 		jobs.Register(workers, db),
+		jobs.RegisterStorageEvents(workers, db, conn, logger),
 		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
 			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter)}),
@@ -161,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker,
-		TargetStorages: db, ProjectExporter: db,
+		TargetStorages: db, ProjectExporter: db, StorageEvents: db,
 		Ready:        db.Ping,
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -171,7 +177,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,
 	}
-	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval}, nil
+	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval,
+		eventSweep: cfg.EventSweepInterval}, nil
 }
 
 // chain returns a callback that calls every non-nil f.
@@ -211,7 +218,7 @@ func (s *Server) Handler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.
 func (s *Server) StartJobs(ctx context.Context) error {
 	return s.DB.StartJobs(ctx, sqlstore.JobsConfig{
 		Workers:              s.workers,
-		PeriodicJobs:         []*river.PeriodicJob{jobs.SchedulePeriodicJob()},
+		PeriodicJobs:         []*river.PeriodicJob{jobs.SchedulePeriodicJob(), jobs.EventSweepPeriodicJob(s.eventSweep)},
 		PollInterval:         s.pollEvery,
 		RescueStuckJobsAfter: s.rescue,
 		Middleware:           []rivertype.Middleware{s.Metrics.JobOutcomes()},
