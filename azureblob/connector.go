@@ -24,9 +24,11 @@ type Options struct {
 	// Nil in production; tests inject a client that trusts their certificate
 	// and dials *.localhost to loopback.
 	Transport policy.Transporter
-	// ServerIdentityAllow lists where auth_type server_identity may be used,
-	// as "account/container", "account/*" or "*". The server's identity is
-	// shared by every project, so it is refused unless the operator allows it.
+	// ServerIdentityAllow lists where the auth types that use an identity
+	// attached to the host (server_identity, managed_identity,
+	// workload_identity) may be used, as "account/container", "account/*" or
+	// "*". Those identities are shared by every project, so they are refused
+	// unless the operator allows them.
 	ServerIdentityAllow []string
 	// IdentityTimeout bounds each token request (default 10s), so that a
 	// misconfigured managed identity fails in seconds instead of hanging.

@@ -80,7 +80,7 @@ func (c *Connector) Queue(ctx context.Context, cfg Config, queue string) (*Queue
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AuthType == AuthServerIdentity && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, "*") {
+	if usesHostIdentity(cfg.AuthType) && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, "*") {
 		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type",
 			Message: "the server's own Azure identity may not be used for the queues of " + acc.cred.account.name}
 	}
