@@ -79,8 +79,9 @@ type Server struct {
 	// (empty) follows each storage's presign flag, media.ModeProxy streams
 	// every blob, media.ModePresignOnly never streams.
 	MediaMode media.Mode
-	// ProjectAccess decides who may read a project's tasks and media; nil
-	// lets every signed-in user read every project.
+	// ProjectAccess decides who may reach a project and everything in it
+	// (access.go applies it to every project-scoped route); nil lets every
+	// signed-in user reach every project.
 	ProjectAccess blobmark.ProjectAuthorizer
 
 	sessions sessionState
