@@ -22,10 +22,10 @@ type azurite struct {
 	exited chan struct{}
 }
 
-// findAzurite looks for node_modules/.bin/azurite-SERVICE in the module root
+// FindAzurite looks for node_modules/.bin/azurite-SERVICE in the module root
 // (the directory holding go.mod), walking up from the working directory,
 // because that is where `npm ci` installs the pinned version.
-func findAzurite(service string) (string, error) {
+func FindAzurite(service string) (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -63,7 +63,7 @@ func startAzurite(cert *serverCert) (*azurite, error) { return startAzuriteServi
 // startAzuriteService starts one Azurite service ("blob" or "queue") with
 // the same certificate and OAuth settings.
 func startAzuriteService(cert *serverCert, service string) (*azurite, error) {
-	bin, err := findAzurite(service)
+	bin, err := FindAzurite(service)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,151 @@
+// Package benchkit holds what every benchmark program under bench/ needs:
+// a plain-HTTP Azurite to measure against, clean-up that runs even when a
+// benchmark fails, percentiles and the process's peak memory. Benchmarks
+// print numbers; nothing here judges them.
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/internal/azuretest"
+)
+
+// Account and Key are Azurite's well-known development account; they open
+// nothing but a local emulator.
+const (
+	Account = "devstoreaccount1"
+	Key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+var (
+	exitMu sync.Mutex
+	atExit []func()
+)
+
+// AtExit registers f to run before Fatal exits, for processes a failed
+// benchmark must not leave behind.
+func AtExit(f func()) {
+	exitMu.Lock()
+	defer exitMu.Unlock()
+	atExit = append(atExit, f)
+}
+
+// Fatal runs the AtExit functions and exits with the message.
+func Fatal(v ...any) {
+	exitMu.Lock()
+	fs := slices.Clone(atExit)
+	exitMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+	log.Fatal(v...)
+}
+
+// Check calls Fatal when err is not nil.
+func Check(err error) {
+	if err != nil {
+		Fatal(err)
+	}
+}
+
+// Azurite is a plain-HTTP, in-memory, silent Azurite on a free loopback
+// port: the fastest configuration the emulator has, so that it is the
+// benchmarks' physical limit and not their handicap.
+type Azurite struct {
+	// Endpoint is the account's blob service URL, ending in "/".
+	Endpoint string
+	stop     func()
+}
+
+// StartAzurite starts the repository's pinned Azurite and waits until it
+// answers; Stop (or Fatal) ends it.
+func StartAzurite() *Azurite {
+	bin, err := azuretest.FindAzurite("blob")
+	Check(err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir, err := os.MkdirTemp("", "azurite-bench")
+	Check(err)
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
+		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
+	cmd.Dir = dir
+	Check(cmd.Start())
+	var once sync.Once
+	a := &Azurite{
+		Endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s/", port, Account),
+		stop:     func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }) },
+	}
+	AtExit(a.stop)
+	for range 300 {
+		if resp, err := http.Get(a.Endpoint + "?comp=list"); err == nil {
+			resp.Body.Close()
+			return a
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	Fatal("azurite did not start")
+	return nil
+}
+
+// Stop ends Azurite.
+func (a *Azurite) Stop() { a.stop() }
+
+// Config is an account-key connection to this Azurite.
+func (a *Azurite) Config() azureblob.Config {
+	return azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: Account, AccountKey: Key, Endpoint: a.Endpoint}
+}
+
+// CreateContainer creates a container with the SDK directly: the connector
+// never creates containers.
+func (a *Azurite) CreateContainer(ctx context.Context, name string) {
+	key, err := service.NewSharedKeyCredential(Account, Key)
+	Check(err)
+	svc, err := service.NewClientWithSharedKeyCredential(a.Endpoint, key, nil)
+	Check(err)
+	_, err = svc.CreateContainer(ctx, name, nil)
+	Check(err)
+}
+
+// Percentile returns the p-th percentile (0–100, nearest rank) of d.
+func Percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+// Round shows a duration with a precision that fits its size.
+func Round(d time.Duration) string {
+	if d < 10*time.Millisecond && d > -10*time.Millisecond {
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// ProcStatusKB returns a field of /proc/self/status in KiB (VmRSS, VmHWM…).
+func ProcStatusKB(field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	Check(err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field+":" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
