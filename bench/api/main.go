@@ -16,16 +16,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
-	"slices"
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/sqlstore"
 )
@@ -38,13 +37,13 @@ func main() {
 	ctx := context.Background()
 
 	dir, err := os.MkdirTemp("", "blobmark-bench-api")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	check(err)
+	benchkit.Check(err)
 	defer db.Close()
 	_, token, err := db.CreateUser(ctx, "bench@example.com", "bench-password")
-	check(err)
+	benchkit.Check(err)
 	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, Logger: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
@@ -59,18 +58,18 @@ func main() {
 		body[i] = map[string]string{"image": url}
 	}
 	payload, err := json.Marshal(body)
-	check(err)
+	benchkit.Check(err)
 
 	bareProject := c.project()
 	start := time.Now()
-	check(db.BareInsertTasks(ctx, bareProject, 1, rows))
+	benchkit.Check(db.BareInsertTasks(ctx, bareProject, 1, rows))
 	bare := time.Since(start)
 
 	apiProject := c.project()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
+		benchkit.Check(err)
+		benchkit.Check(pprof.StartCPUProfile(f))
 	}
 	start = time.Now()
 	var res blobmark.ImportResult
@@ -78,7 +77,7 @@ func main() {
 	viaAPI := time.Since(start)
 	pprof.StopCPUProfile()
 	if res.TaskCount != *tasks {
-		log.Fatalf("import created %d tasks, want %d", res.TaskCount, *tasks)
+		benchkit.Fatal(fmt.Sprintf("import created %d tasks, want %d", res.TaskCount, *tasks))
 	}
 
 	// Annotation latency on tasks of the imported project.
@@ -94,19 +93,14 @@ func main() {
 		c.do("POST", fmt.Sprintf("/api/tasks/%d/annotations/", id), result, nil)
 		lat[i] = time.Since(t0)
 	}
-	slices.Sort(lat)
 
 	fmt.Printf("blobmark API benchmark (SQLite, %d tasks, %d annotations)\n\n", *tasks, *annotations)
 	fmt.Printf("| measure | value | limit (same run) | ratio | goal |\n|---|---|---|---|---|\n")
 	fmt.Printf("| import via API | %.0f tasks/s (%s) | bare batched INSERT %.0f tasks/s (%s) | %.2f | ≥ 0.5 |\n",
 		float64(*tasks)/viaAPI.Seconds(), viaAPI.Round(time.Millisecond),
 		float64(*tasks)/bare.Seconds(), bare.Round(time.Millisecond), bare.Seconds()/viaAPI.Seconds())
-	fmt.Printf("| POST annotation p50 | %s | | | |\n", pct(lat, 0.50))
-	fmt.Printf("| POST annotation p99 | %s | | | ≤ 10ms |\n", pct(lat, 0.99))
-}
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	return sorted[int(float64(len(sorted)-1)*p)].Round(10 * time.Microsecond)
+	fmt.Printf("| POST annotation p50 | %s | | | |\n", benchkit.Percentile(lat, 50).Round(10*time.Microsecond))
+	fmt.Printf("| POST annotation p99 | %s | | | ≤ 10ms |\n", benchkit.Percentile(lat, 99).Round(10*time.Microsecond))
 }
 
 type client struct{ base, token string }
@@ -119,23 +113,17 @@ func (c *client) project() int64 {
 
 func (c *client) do(method, path string, body []byte, out any) {
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	check(err)
+	benchkit.Check(err)
 	req.Header.Set("Authorization", "Token "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchkit.Check(err)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		log.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		benchkit.Fatal(fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, data))
 	}
 	if out != nil {
-		check(json.Unmarshal(data, out))
-	}
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
+		benchkit.Check(json.Unmarshal(data, out))
 	}
 }

@@ -121,8 +121,12 @@ func (a *Azurite) CreateContainer(ctx context.Context, name string) {
 	Check(err)
 }
 
-// Percentile returns the p-th percentile (0–100, nearest rank) of d.
+// Percentile returns the p-th percentile (0–100, nearest rank) of d, or 0
+// when d is empty (a part of a benchmark shrunk to nothing).
 func Percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100

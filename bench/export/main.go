@@ -18,40 +18,27 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/exporter"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
-)
-
-// Azurite's well-known development account.
-const (
-	account    = "devstoreaccount1"
-	accountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 const labelConfig = `<View><Text name="text" value="$text"/><Choices name="c" toName="text"><Choice value="a"/><Choice value="b"/></Choices></View>`
@@ -65,23 +52,23 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 
-	endpoint, stop := startAzurite()
-	defer stop()
-	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: account, AccountKey: accountKey, Endpoint: endpoint}
+	az := benchkit.StartAzurite()
+	defer az.Stop()
+	cfg := az.Config()
 	conn := azureblob.NewConnector(azureblob.Options{})
 
 	dir, err := os.MkdirTemp("", "export-bench")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	box, err := seal.New(key)
-	check(err)
+	benchkit.Check(err)
 	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
-	check(err)
+	benchkit.Check(err)
 	defer db.Close()
 	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
-	check(err)
+	benchkit.Check(err)
 	ctx = blobmark.NewContextWithUser(ctx, user)
 
 	// Part 1: full export vs direct upload, in the order direct, export,
@@ -92,13 +79,13 @@ func main() {
 	var payloads map[string][]byte
 	for i, step := range []string{"direct", "export", "export", "direct"} {
 		name := fmt.Sprintf("%s%d", step, i)
-		check(createContainer(ctx, cfg, name))
+		az.CreateContainer(ctx, name)
 		if step == "direct" {
 			if payloads == nil {
 				payloads = payloadsOf(ctx, db, pid)
 			}
 			c, err := conn.Container(ctx, cfg, name)
-			check(err)
+			benchkit.Check(err)
 			_, _ = c.UploadBytes(ctx, "warmup", []byte("{}"), exporter.ContentType)
 			start := time.Now()
 			uploadAll(ctx, c, payloads, *concurrency)
@@ -106,32 +93,32 @@ func main() {
 			continue
 		}
 		st := storage(pid, cfg, name)
-		check(db.CreateTargetStorage(ctx, st, false))
+		benchkit.Check(db.CreateTargetStorage(ctx, st, false))
 		up, err := azureblob.TargetOpener{Connector: conn}.OpenUploader(ctx, st)
-		check(err)
+		benchkit.Check(err)
 		_, _ = up.Upload(ctx, "warmup", []byte("{}"), exporter.ContentType)
 		deps := exporter.Deps{Source: db.ExportStore(), Recorder: db.ExportStore(), Uploader: up, Concurrency: *concurrency}
 		if *cpuprofile != "" && i == 1 {
 			f, err := os.Create(*cpuprofile)
-			check(err)
-			check(pprof.StartCPUProfile(f))
+			benchkit.Check(err)
+			benchkit.Check(pprof.StartCPUProfile(f))
 		}
 		start := time.Now()
 		res, err := exporter.SyncAll(ctx, deps, jobs.ExporterStorage(st), false, nil)
-		check(err)
+		benchkit.Check(err)
 		exportTime += time.Since(start)
 		pprof.StopCPUProfile()
 		if res.Uploaded != *n || res.Failed != 0 {
-			log.Fatalf("export uploaded %d of %d, %d failed", res.Uploaded, *n, res.Failed)
+			benchkit.Fatal(fmt.Sprintf("export uploaded %d of %d, %d failed", res.Uploaded, *n, res.Failed))
 		}
 	}
 	exportTime, directTime = exportTime/2, directTime/2
 
 	// Parts 2 and 3 run through the HTTP API with the export workers on.
 	workers := river.NewWorkers()
-	check(jobs.RegisterExport(workers, jobs.ExportDeps{Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
+	benchkit.Check(jobs.RegisterExport(workers, jobs.ExportDeps{Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
 		Opener: azureblob.TargetOpener{Connector: conn}}))
-	check(db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}))
+	benchkit.Check(db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}))
 	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, TargetStorages: db, ProjectExporter: db,
 		Logger: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer(api.Handler())
@@ -140,9 +127,9 @@ func main() {
 	plainProject, plainTasks := project(ctx, db, *posts, false)
 	storedProject, storedTasks := project(ctx, db, *posts+*visible, false)
 	liveContainer := "live"
-	check(createContainer(ctx, cfg, liveContainer))
+	az.CreateContainer(ctx, liveContainer)
 	live := storage(storedProject, cfg, liveContainer)
-	check(db.CreateTargetStorage(ctx, live, false))
+	benchkit.Check(db.CreateTargetStorage(ctx, live, false))
 	_ = plainProject
 
 	client := srv.Client()
@@ -153,7 +140,7 @@ func main() {
 	}
 
 	liveC, err := conn.Container(ctx, cfg, liveContainer)
-	check(err)
+	benchkit.Check(err)
 	var toVisible []time.Duration
 	for i := range *visible {
 		p := post(client, srv.URL, token, storedTasks[*posts+i])
@@ -161,22 +148,22 @@ func main() {
 			if _, err := liveC.Properties(ctx, strconv.FormatInt(p.id, 10)); err == nil {
 				break
 			} else if blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
-				check(err)
+				benchkit.Check(err)
 			}
 			time.Sleep(time.Millisecond)
 		}
 		toVisible = append(toVisible, time.Since(p.saved))
 	}
-	check(db.StopJobs(ctx))
+	benchkit.Check(db.StopJobs(ctx))
 
 	rows := [][3]string{
 		{"measure", "value", "goal"},
-		{fmt.Sprintf("full export of %d annotations (%d at once, mean of 2)", *n, *concurrency), round(exportTime), ""},
-		{"direct upload of the same payloads, same concurrency (mean of 2)", round(directTime), ""},
+		{fmt.Sprintf("full export of %d annotations (%d at once, mean of 2)", *n, *concurrency), benchkit.Round(exportTime), ""},
+		{"direct upload of the same payloads, same concurrency (mean of 2)", benchkit.Round(directTime), ""},
 		{"ratio: direct upload ÷ export", fmt.Sprintf("%.2f", directTime.Seconds()/exportTime.Seconds()), "≥ 0.8"},
 		{fmt.Sprintf("POST annotation p50 / p99, no target storage (%d)", *posts), pct(without, 50) + " / " + pct(without, 99), ""},
 		{fmt.Sprintf("POST annotation p50 / p99, target storage (%d)", *posts), pct(with, 50) + " / " + pct(with, 99), ""},
-		{"p50 difference (with − without)", round(percentile(with, 50) - percentile(without, 50)), "≤ 2ms"},
+		{"p50 difference (with − without)", benchkit.Round(benchkit.Percentile(with, 50) - benchkit.Percentile(without, 50)), "≤ 2ms"},
 		{fmt.Sprintf("save → blob visible p50 / p99 (%d)", *visible), pct(toVisible, 50) + " / " + pct(toVisible, 99), ""},
 	}
 	for _, r := range rows {
@@ -188,7 +175,7 @@ func main() {
 // annotated (imported, so no export job is queued for them).
 func project(ctx context.Context, db *sqlstore.DB, n int, annotated bool) (int64, []int64) {
 	p := &blobmark.Project{Title: "bench", LabelConfig: labelConfig}
-	check(db.CreateProject(ctx, p))
+	benchkit.Check(db.CreateProject(ctx, p))
 	var ids []int64
 	for start := 0; start < n; start += 1000 {
 		var batch []*blobmark.TaskImport
@@ -200,7 +187,7 @@ func project(ctx context.Context, db *sqlstore.DB, n int, annotated bool) (int64
 			batch = append(batch, t)
 		}
 		res, err := db.ImportTasks(ctx, p.ID, batch)
-		check(err)
+		benchkit.Check(err)
 		ids = append(ids, res.TaskIDs...)
 	}
 	return p.ID, ids
@@ -224,19 +211,19 @@ func payloadsOf(ctx context.Context, db *sqlstore.DB, projectID int64) map[strin
 	q := exporter.ExportQuery{ProjectID: projectID, Limit: 1000}
 	for {
 		page, err := src.FindAnnotationsToExport(ctx, q)
-		check(err)
+		benchkit.Check(err)
 		if len(page) == 0 {
 			return out
 		}
 		for _, ref := range page {
 			a, err := src.FindAnnotationByID(ctx, ref.ID)
-			check(err)
+			benchkit.Check(err)
 			t, err := src.FindTaskByID(ctx, ref.TaskID)
-			check(err)
+			benchkit.Check(err)
 			u, err := src.FindUserByID(ctx, a.CompletedBy)
-			check(err)
+			benchkit.Check(err)
 			body, err := exporter.AnnotationJSON(a, t, u)
-			check(err)
+			benchkit.Check(err)
 			out[strconv.FormatInt(a.ID, 10)] = body
 		}
 		q.AfterID = page[len(page)-1].ID
@@ -250,7 +237,7 @@ func uploadAll(ctx context.Context, c *azureblob.Container, payloads map[string]
 		wg.Go(func() {
 			for k := range keys {
 				_, err := c.UploadBytes(ctx, k, payloads[k], exporter.ContentType)
-				check(err)
+				benchkit.Check(err)
 			}
 		})
 	}
@@ -270,108 +257,22 @@ type posted struct {
 func post(client *http.Client, base, token string, taskID int64) posted {
 	body := []byte(`{"result":[{"from_name":"c","to_name":"text","type":"choices","value":{"choices":["b"]}}],"lead_time":2}`)
 	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/annotations/", base, taskID), bytes.NewReader(body))
-	check(err)
+	benchkit.Check(err)
 	req.Header.Set("Authorization", "Token "+token)
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
 	resp, err := client.Do(req)
-	check(err)
+	benchkit.Check(err)
 	raw, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	check(err)
+	benchkit.Check(err)
 	saved := time.Now()
 	if resp.StatusCode != http.StatusCreated {
-		log.Fatalf("POST annotation: %d %s", resp.StatusCode, raw)
+		benchkit.Fatal(fmt.Sprintf("POST annotation: %d %s", resp.StatusCode, raw))
 	}
 	var a struct{ ID int64 }
-	check(json.Unmarshal(raw, &a))
+	benchkit.Check(json.Unmarshal(raw, &a))
 	return posted{id: a.ID, latency: saved.Sub(start), saved: saved}
 }
 
-func percentile(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
-}
-
-func pct(d []time.Duration, p int) string { return round(percentile(d, p)) }
-
-func round(d time.Duration) string {
-	if d < 10*time.Millisecond && d > -10*time.Millisecond {
-		return d.Round(10 * time.Microsecond).String()
-	}
-	return d.Round(time.Millisecond).String()
-}
-
-// startAzurite runs the repository's pinned Azurite on a free loopback port,
-// over HTTP and in memory, and returns the account endpoint.
-func startAzurite() (string, func()) {
-	bin, err := findAzurite()
-	check(err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir, err := os.MkdirTemp("", "azurite-export-bench")
-	check(err)
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
-	cmd.Dir = dir
-	check(cmd.Start())
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, account)
-	for range 300 {
-		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
-			resp.Body.Close()
-			return endpoint, stop
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stop()
-	log.Fatal("azurite did not start")
-	return "", nil
-}
-
-// findAzurite looks for node_modules/.bin/azurite-blob beside go.mod.
-func findAzurite() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
-			if _, err := os.Stat(bin); err != nil {
-				return "", fmt.Errorf("azurite is not installed: run npm ci in %s", dir)
-			}
-			return bin, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// createContainer creates a container with the SDK directly: the connector
-// never creates containers.
-func createContainer(ctx context.Context, cfg azureblob.Config, name string) error {
-	key, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
-	if err != nil {
-		return err
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(cfg.Endpoint, key, nil)
-	if err != nil {
-		return err
-	}
-	_, err = svc.CreateContainer(ctx, name, nil)
-	return err
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
-}
+func pct(d []time.Duration, p int) string { return benchkit.Round(benchkit.Percentile(d, p)) }

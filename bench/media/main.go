@@ -14,46 +14,30 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"math"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
-)
-
-// Azurite's well-known development account.
-const (
-	account    = "devstoreaccount1"
-	accountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 func main() {
@@ -66,33 +50,33 @@ func main() {
 	ctx := context.Background()
 	size := int64(*sizeMB) << 20
 
-	endpoint, stop := startAzurite()
-	defer stop()
-	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: account, AccountKey: accountKey, Endpoint: endpoint}
+	az := benchkit.StartAzurite()
+	defer az.Stop()
+	cfg := az.Config()
 	conn := azureblob.NewConnector(azureblob.Options{})
 	const container = "media"
-	check(createContainer(ctx, cfg, container))
+	az.CreateContainer(ctx, container)
 	c, err := conn.Container(ctx, cfg, container)
-	check(err)
+	benchkit.Check(err)
 	const bigKey, smallKey = "video/big.bin", "img/small.png"
 	_, err = c.Upload(ctx, bigKey, io.LimitReader(pseudoRandom{mrand.NewChaCha8([32]byte{1})}, size), "application/octet-stream")
-	check(err)
+	benchkit.Check(err)
 	_, err = c.UploadBytes(ctx, smallKey, make([]byte, 16<<10), "image/png")
-	check(err)
+	benchkit.Check(err)
 
 	// The server, in this process, over SQLite.
 	dir, err := os.MkdirTemp("", "media-bench")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	box, err := seal.New(key)
-	check(err)
+	benchkit.Check(err)
 	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
-	check(err)
+	benchkit.Check(err)
 	defer db.Close()
 	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
-	check(err)
+	benchkit.Check(err)
 	ctx = blobmark.NewContextWithUser(ctx, user)
 	resolver := &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}
 	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, SourceStorages: db,
@@ -108,9 +92,9 @@ func main() {
 	proxyBig := srv.URL + fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", ids[0], media.EncodeFileURI(bigURI))
 	proxySmall := srv.URL + fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", ids[0], media.EncodeFileURI(smallURI))
 	directBig, _, err := c.SignURL(ctx, bigKey, time.Hour)
-	check(err)
+	benchkit.Check(err)
 	directSmall, _, err := c.SignURL(ctx, smallKey, time.Hour)
-	check(err)
+	benchkit.Check(err)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 
 	// Part 1: throughput, alternating direct and proxy.
@@ -136,12 +120,12 @@ func main() {
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	rssBefore := procStatus("VmRSS")
-	hwmBefore := procStatus("VmHWM")
+	rssBefore := benchkit.ProcStatusKB("VmRSS") << 10
+	hwmBefore := benchkit.ProcStatusKB("VmHWM") << 10
 	for range *streams {
 		fetch(client, proxyBig, token, size)
 	}
-	hwmAfter := procStatus("VmHWM")
+	hwmAfter := benchkit.ProcStatusKB("VmHWM") << 10
 	growth := hwmAfter - rssBefore
 	if !resetPeak {
 		growth = hwmAfter - hwmBefore // the peak could not be reset: growth of the peak itself
@@ -178,10 +162,10 @@ func main() {
 		{"ratio: proxy ÷ direct throughput", fmt.Sprintf("%.2f", direct.Seconds()/proxy.Seconds()), "≥ 0.9"},
 		{fmt.Sprintf("peak RSS growth while proxying %d × %d MB", *streams, *sizeMB), fmt.Sprintf("%.1f MB", float64(growth)/(1<<20)), "< 32 MB"},
 		{"  (RSS before / peak after)", fmt.Sprintf("%.0f / %.0f MB", float64(rssBefore)/(1<<20), float64(hwmAfter)/(1<<20)), ""},
-		{fmt.Sprintf("time to first byte p50, direct / proxy (%d each, 16 KB blob)", *ttfbN), round(percentile(tDirect, 50)) + " / " + round(percentile(tProxy, 50)), ""},
-		{"time to first byte added by the proxy (p50 difference)", round(percentile(tProxy, 50) - percentile(tDirect, 50)), ""},
-		{fmt.Sprintf("100-task page, URIs rewritten, p50 / p99 (%d)", *pages), round(percentile(withRewrite, 50)) + " / " + round(percentile(withRewrite, 99)), "p50 ≤ 20ms"},
-		{"100-task page, resolve_uri=false, p50 / p99", round(percentile(withoutRewrite, 50)) + " / " + round(percentile(withoutRewrite, 99)), ""},
+		{fmt.Sprintf("time to first byte p50, direct / proxy (%d each, 16 KB blob)", *ttfbN), benchkit.Round(benchkit.Percentile(tDirect, 50)) + " / " + benchkit.Round(benchkit.Percentile(tProxy, 50)), ""},
+		{"time to first byte added by the proxy (p50 difference)", benchkit.Round(benchkit.Percentile(tProxy, 50) - benchkit.Percentile(tDirect, 50)), ""},
+		{fmt.Sprintf("100-task page, URIs rewritten, p50 / p99 (%d)", *pages), benchkit.Round(benchkit.Percentile(withRewrite, 50)) + " / " + benchkit.Round(benchkit.Percentile(withRewrite, 99)), "p50 ≤ 20ms"},
+		{"100-task page, resolve_uri=false, p50 / p99", benchkit.Round(benchkit.Percentile(withoutRewrite, 50)) + " / " + benchkit.Round(benchkit.Percentile(withoutRewrite, 99)), ""},
 	}
 	for _, r := range rows {
 		fmt.Printf("%-70s %-22s %s\n", r[0], r[1], r[2])
@@ -197,18 +181,18 @@ func (p pseudoRandom) Read(b []byte) (int, error) { return p.src.Read(b) }
 // fetch GETs url, drains the body and returns how long it took.
 func fetch(client *http.Client, url, token string, want int64) time.Duration {
 	req, err := http.NewRequest("GET", url, nil)
-	check(err)
+	benchkit.Check(err)
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)
 	}
 	start := time.Now()
 	res, err := client.Do(req)
-	check(err)
+	benchkit.Check(err)
 	n, err := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	check(err)
+	benchkit.Check(err)
 	if res.StatusCode != 200 || n != want {
-		log.Fatalf("GET %s: status %d, %d bytes, want 200 and %d", url, res.StatusCode, n, want)
+		benchkit.Fatal(fmt.Sprintf("GET %s: status %d, %d bytes, want 200 and %d", url, res.StatusCode, n, want))
 	}
 	return time.Since(start)
 }
@@ -218,32 +202,32 @@ func ttfb(client *http.Client, url, token string) time.Duration {
 	var start, first time.Time
 	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", url, nil)
-	check(err)
+	benchkit.Check(err)
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)
 	}
 	start = time.Now()
 	res, err := client.Do(req)
-	check(err)
+	benchkit.Check(err)
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 {
-		log.Fatalf("GET %s: status %d", url, res.StatusCode)
+		benchkit.Fatal(fmt.Sprintf("GET %s: status %d", url, res.StatusCode))
 	}
 	return first.Sub(start)
 }
 
 func timeGet(client *http.Client, url, token string) time.Duration {
 	req, err := http.NewRequest("GET", url, nil)
-	check(err)
+	benchkit.Check(err)
 	req.Header.Set("Authorization", "Token "+token)
 	start := time.Now()
 	res, err := client.Do(req)
-	check(err)
+	benchkit.Check(err)
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 {
-		log.Fatalf("GET %s: status %d", url, res.StatusCode)
+		benchkit.Fatal(fmt.Sprintf("GET %s: status %d", url, res.StatusCode))
 	}
 	return time.Since(start)
 }
@@ -253,7 +237,7 @@ func checkPage(client *http.Client, url, token string) {
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Token "+token)
 	res, err := client.Do(req)
-	check(err)
+	benchkit.Check(err)
 	defer res.Body.Close()
 	var page struct {
 		Tasks []struct {
@@ -262,36 +246,20 @@ func checkPage(client *http.Client, url, token string) {
 			} `json:"data"`
 		} `json:"tasks"`
 	}
-	check(json.NewDecoder(res.Body).Decode(&page))
+	benchkit.Check(json.NewDecoder(res.Body).Decode(&page))
 	if len(page.Tasks) != 100 || !strings.Contains(page.Tasks[0].Data.Image, "/resolve/?fileuri=") {
-		log.Fatalf("the page has %d tasks, first image %q: not rewritten", len(page.Tasks), page.Tasks[0].Data.Image)
+		benchkit.Fatal(fmt.Sprintf("the page has %d tasks, first image %q: not rewritten", len(page.Tasks), page.Tasks[0].Data.Image))
 	}
-}
-
-// procStatus returns a VmXXX field of /proc/self/status in bytes.
-func procStatus(field string) int64 {
-	f, err := os.Open("/proc/self/status")
-	check(err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			check(err)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func newProject(ctx context.Context, db *sqlstore.DB) int64 {
 	p := &blobmark.Project{Title: "media bench", LabelConfig: `<View><Image name="image" value="$image"/></View>`}
-	check(db.CreateProject(ctx, p))
+	benchkit.Check(db.CreateProject(ctx, p))
 	return p.ID
 }
 
 func addStorage(ctx context.Context, db *sqlstore.DB, projectID int64, cfg azureblob.Config, container string, presign bool) {
-	check(db.CreateSourceStorage(ctx, &blobmark.SourceStorage{ProjectID: projectID, Type: blobmark.StorageTypeAzure, Title: "media",
+	benchkit.Check(db.CreateSourceStorage(ctx, &blobmark.SourceStorage{ProjectID: projectID, Type: blobmark.StorageTypeAzure, Title: "media",
 		Container: container, Presign: presign, PresignTTL: 15,
 		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
 		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey}}))
@@ -303,94 +271,6 @@ func importTasks(ctx context.Context, db *sqlstore.DB, projectID int64, data []s
 		in = append(in, &blobmark.TaskImport{Data: json.RawMessage(d)})
 	}
 	res, err := db.ImportTasks(ctx, projectID, in)
-	check(err)
+	benchkit.Check(err)
 	return res.TaskIDs
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[int(math.Min(float64(len(s)-1), float64(len(s)*p/100)))]
-}
-
-func round(d time.Duration) string {
-	if d < 10*time.Millisecond && d > -10*time.Millisecond {
-		return d.Round(10 * time.Microsecond).String()
-	}
-	return d.Round(time.Millisecond).String()
-}
-
-// startAzurite runs the repository's pinned Azurite on a free loopback port,
-// over HTTP and in memory, and returns the account endpoint.
-func startAzurite() (string, func()) {
-	bin, err := findAzurite()
-	check(err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir, err := os.MkdirTemp("", "azurite-media-bench")
-	check(err)
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
-	cmd.Dir = dir
-	check(cmd.Start())
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, account)
-	for range 300 {
-		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
-			resp.Body.Close()
-			return endpoint, stop
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stop()
-	log.Fatal("azurite did not start")
-	return "", nil
-}
-
-// findAzurite looks for node_modules/.bin/azurite-blob beside go.mod.
-func findAzurite() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
-			if _, err := os.Stat(bin); err != nil {
-				return "", fmt.Errorf("azurite is not installed: run npm ci in %s", dir)
-			}
-			return bin, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// createContainer creates a container with the SDK directly: the connector
-// never creates containers.
-func createContainer(ctx context.Context, cfg azureblob.Config, name string) error {
-	key, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
-	if err != nil {
-		return err
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(cfg.Endpoint, key, nil)
-	if err != nil {
-		return err
-	}
-	_, err = svc.CreateContainer(ctx, name, nil)
-	return err
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

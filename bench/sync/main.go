@@ -21,13 +21,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -35,22 +31,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/bench/listserver"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
-)
-
-// Azurite's well-known development account.
-const (
-	account    = "devstoreaccount1"
-	accountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 type row struct {
@@ -72,8 +61,8 @@ func main() {
 
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
+		benchkit.Check(err)
+		benchkit.Check(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
 	if *child > 0 {
@@ -97,13 +86,13 @@ func main() {
 // store opens a fresh SQLite store with one project and one storage.
 func store(ctx context.Context, s *blobmark.SourceStorage) (*sqlstore.DB, func()) {
 	dir, err := os.MkdirTemp("", "blobmark-bench-sync")
-	check(err)
+	benchkit.Check(err)
 	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	check(err)
+	benchkit.Check(err)
 	p := &blobmark.Project{Title: "bench"}
-	check(db.CreateProject(ctx, p))
+	benchkit.Check(db.CreateProject(ctx, p))
 	s.ProjectID, s.Type, s.Synchronizable = p.ID, "azure", true
-	check(db.CreateSourceStorage(ctx, s))
+	benchkit.Check(db.CreateSourceStorage(ctx, s))
 	return db, func() { db.Close(); os.RemoveAll(dir) }
 }
 
@@ -111,16 +100,16 @@ func store(ctx context.Context, s *blobmark.SourceStorage) (*sqlstore.DB, func()
 // this goroutine; it returns the job's duration and the final state.
 func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id int64) (time.Duration, *blobmark.SourceStorage) {
 	q, err := db.RequestSourceSync(ctx, id)
-	check(err)
+	benchkit.Check(err)
 	jobID, err := strconv.ParseInt(*q.State.LastSyncJob, 10, 64)
-	check(err)
+	benchkit.Check(err)
 	w := &jobs.SyncSourceWorker{Store: db, Connector: conn}
 	start := time.Now()
 	err = w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1}, Args: blobmark.SyncSourceJob{StorageID: id}})
 	d := time.Since(start)
-	check(err)
+	benchkit.Check(err)
 	st, err := db.FindSourceStorageByID(ctx, id)
-	check(err)
+	benchkit.Check(err)
 	if st.State.Status != blobmark.StatusCompleted {
 		fatalf("sync ended %s: %v", st.State.Status, st.State.Traceback)
 	}
@@ -131,7 +120,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id
 func bareList(ctx context.Context, c *azureblob.Container, want int) time.Duration {
 	start := time.Now()
 	n := 0
-	check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
+	benchkit.Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
 		n += len(p)
 		return nil
 	}))
@@ -151,16 +140,15 @@ func median(ds ...time.Duration) time.Duration {
 func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f", a.Seconds()/b.Seconds()) }
 
 func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
-	endpoint, stop := startAzurite()
-	defer stop()
+	az := benchkit.StartAzurite()
+	defer az.Stop()
 	conn := azureblob.NewConnector(azureblob.Options{})
-	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: account, AccountKey: accountKey, Endpoint: endpoint}
-	connection := blobmark.Connection{"auth_type": "account_key", "account_name": account, "endpoint": endpoint}
-	secrets := blobmark.Connection{"account_key": accountKey}
+	connection := blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": az.Endpoint}
+	secrets := blobmark.Connection{"account_key": benchkit.Key}
 	var rows []row
 
 	// Files mode.
-	c := container(ctx, conn, cfg, "files")
+	c := container(ctx, conn, az, "files")
 	upload(ctx, c, blobs, func(i int) (string, []byte) { return fmt.Sprintf("img/%03d/%07d.jpg", i/1000, i), []byte("x") })
 	s := &blobmark.SourceStorage{Container: "files", UseBlobURLs: true, RecursiveScan: true, Connection: connection, Secrets: secrets}
 	db, done := store(ctx, s)
@@ -180,7 +168,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	)
 
 	// Tasks mode.
-	tc := container(ctx, conn, cfg, "tasks")
+	tc := container(ctx, conn, az, "tasks")
 	upload(ctx, tc, files, func(i int) (string, []byte) {
 		var b strings.Builder
 		for j := range perFile {
@@ -220,9 +208,9 @@ func listAndDownload(ctx context.Context, c *azureblob.Container, want int) time
 			defer wg.Done()
 			for k := range keys {
 				d, err := c.Download(ctx, k, 0, 0)
-				check(err)
+				benchkit.Check(err)
 				_, err = io.Copy(io.Discard, d.Body)
-				check(err)
+				benchkit.Check(err)
 				d.Body.Close()
 				n.Lock()
 				count++
@@ -230,7 +218,7 @@ func listAndDownload(ctx context.Context, c *azureblob.Container, want int) time
 			}
 		}()
 	}
-	check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
+	benchkit.Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
 		for _, b := range p {
 			keys <- b.Name
 		}
@@ -244,12 +232,10 @@ func listAndDownload(ctx context.Context, c *azureblob.Container, want int) time
 	return time.Since(start)
 }
 
-func container(ctx context.Context, conn *azureblob.Connector, cfg azureblob.Config, name string) *azureblob.Container {
-	c, err := conn.Container(ctx, cfg, name)
-	check(err)
-	// Creating through the SDK directly is not part of the connector's API;
-	// a PUT with the account key is the simplest way.
-	check(createContainer(ctx, cfg, name))
+func container(ctx context.Context, conn *azureblob.Connector, az *benchkit.Azurite, name string) *azureblob.Container {
+	c, err := conn.Container(ctx, az.Config(), name)
+	benchkit.Check(err)
+	az.CreateContainer(ctx, name)
 	return c
 }
 
@@ -264,7 +250,7 @@ func upload(ctx context.Context, c *azureblob.Container, n int, blob func(i int)
 			for i := range idx {
 				k, v := blob(i)
 				_, err := c.UploadBytes(ctx, k, v, "application/octet-stream")
-				check(err)
+				benchkit.Check(err)
 			}
 		}()
 	}
@@ -292,14 +278,14 @@ func scaleParts(small, large int) []row {
 
 func runChild(n int) map[string]float64 {
 	self, err := os.Executable()
-	check(err)
+	benchkit.Check(err)
 	out, err := exec.Command(self, "-child-scale", strconv.Itoa(n)).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			fatalf("child: %v\n%s", err, ee.Stderr)
 		}
-		check(err)
+		benchkit.Check(err)
 	}
 	m := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -318,115 +304,18 @@ func childScale(ctx context.Context, n int) {
 	defer srv.Close()
 	endpoint := srv.URL + "/" + listserver.DefaultAccount + "/"
 	conn := azureblob.NewConnector(azureblob.Options{})
-	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: account, AccountKey: accountKey, Endpoint: endpoint}
+	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: benchkit.Account, AccountKey: benchkit.Key, Endpoint: endpoint}
 	c, err := conn.Container(ctx, cfg, listserver.DefaultContainer)
-	check(err)
+	benchkit.Check(err)
 	s := &blobmark.SourceStorage{Container: listserver.DefaultContainer, UseBlobURLs: true, RecursiveScan: true,
-		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": account, "endpoint": endpoint},
-		Secrets:    blobmark.Connection{"account_key": accountKey}}
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
+		Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
 	db, done := store(ctx, s)
 	defer done()
 	l1 := bareList(ctx, c, n)
 	syncT, _ := runSync(ctx, db, conn, s.ID)
 	l2 := bareList(ctx, c, n)
-	fmt.Printf("ratio=%f\nsync=%f\nrss_mb=%f\n", syncT.Seconds()/min(l1, l2).Seconds(), syncT.Seconds(), peakRSSMB())
+	fmt.Printf("ratio=%f\nsync=%f\nrss_mb=%f\n", syncT.Seconds()/min(l1, l2).Seconds(), syncT.Seconds(), float64(benchkit.ProcStatusKB("VmHWM"))/1024)
 }
 
-// peakRSSMB reads the process's peak resident set size (VmHWM).
-func peakRSSMB() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	check(err)
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// startAzurite runs the repository's pinned Azurite on a free loopback port,
-// over HTTP and in memory, and returns the account endpoint.
-func startAzurite() (string, func()) {
-	bin, err := findAzurite()
-	check(err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir, err := os.MkdirTemp("", "azurite-bench")
-	check(err)
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
-	cmd.Dir = dir
-	check(cmd.Start())
-	var once sync.Once
-	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }) }
-	atExit = append(atExit, stop)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, account)
-	for range 300 {
-		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
-			resp.Body.Close()
-			return endpoint, stop
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	fatal("azurite did not start")
-	return "", nil
-}
-
-// findAzurite looks for node_modules/.bin/azurite-blob beside go.mod.
-func findAzurite() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
-			if _, err := os.Stat(bin); err != nil {
-				return "", fmt.Errorf("azurite is not installed: run npm ci in %s", dir)
-			}
-			return bin, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// atExit holds what must be stopped even when the benchmark fails
-// (Azurite runs as a separate process).
-var atExit []func()
-
-func check(err error) {
-	if err != nil {
-		fatal(err)
-	}
-}
-
-func fatal(v ...any) {
-	for _, f := range atExit {
-		f()
-	}
-	log.Fatal(v...)
-}
-
-// createContainer creates a container with the SDK directly: the connector
-// never creates containers.
-func createContainer(ctx context.Context, cfg azureblob.Config, name string) error {
-	key, err := service.NewSharedKeyCredential(cfg.AccountName, cfg.AccountKey)
-	if err != nil {
-		return err
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(cfg.Endpoint, key, nil)
-	if err != nil {
-		return err
-	}
-	_, err = svc.CreateContainer(ctx, name, nil)
-	return err
-}
-
-func fatalf(format string, args ...any) { fatal(fmt.Sprintf(format, args...)) }
+func fatalf(format string, args ...any) { benchkit.Fatal(fmt.Sprintf(format, args...)) }
