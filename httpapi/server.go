@@ -45,6 +45,8 @@ type Server struct {
 	TargetStorages blobmark.TargetStorageService
 	// ProjectExporter serves GET /api/projects/{id}/export; nil answers 501.
 	ProjectExporter blobmark.ProjectExporter
+	// Webhooks serves /api/webhooks/ (webhooks.go); nil leaves it out.
+	Webhooks blobmark.WebhookService
 
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
@@ -149,7 +151,8 @@ func (s *Server) routes() []route {
 	}, append(append(s.sourceStorageRoutes(), // source storages: storages.go
 		s.targetStorageRoutes()...), // target storages: export_storages.go
 		append(s.mediaRoutes(), // media resolver: media.go
-			s.storageEventRoutes()...)...)...) // storage events: storage_events.go
+			append(s.storageEventRoutes(), // storage events: storage_events.go
+				s.webhookRoutes()...)...)...)...) // outgoing webhooks: webhooks.go
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,

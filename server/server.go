@@ -72,6 +72,9 @@ type Config struct {
 	// defaults. Tests shrink them to watch (and kill) a sync midway.
 	SyncPageSize         int
 	SyncProgressInterval time.Duration
+	// WebhookClient sends outgoing webhooks; nil means
+	// jobs.NewWebhookClient(nil) (10 s timeout, no redirects followed).
+	WebhookClient *http.Client
 	// StaleSyncAfter is how long a running sync may stay silent before a new
 	// request replaces it (see sqlstore.Config.StaleSyncAfter); 0 means
 	// sqlstore.StaleSyncAfter.
@@ -155,6 +158,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
 			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter)}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
+		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: cfg.WebhookClient}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
 			Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
 			Opener: azureblob.TargetOpener{Connector: conn}, Logger: logger,
@@ -167,7 +171,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker,
-		TargetStorages: db, ProjectExporter: db, StorageEvents: db,
+		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db,
 		Ready:        db.Ping,
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,

@@ -345,7 +345,10 @@ func (db *DB) FinishSourceSync(ctx context.Context, id int64, status string, cou
 		}
 		_, err = tx.exec(ctx, `UPDATE source_storages SET status = ?, last_sync = ?, last_sync_count = ?, traceback = ?,
 			meta = ?, cancel_requested = ? WHERE id = ?`, status, last, count, tb, newMeta, false, id)
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.storageSyncWebhook(ctx, id, status, count, traceback)
 	})
 }
 

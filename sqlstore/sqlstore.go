@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	// Every annotation write enqueues its exports in its own transaction;
 	// this hook is not optional, so no caller can forget it.
-	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook)
+	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook, webhookHook)
 	db.secrets.box, db.secrets.dir = cfg.Secrets, cfg.DataDir
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)

@@ -275,16 +275,32 @@ func (db *DB) SetTargetStorageState(ctx context.Context, id int64, st blobmark.S
 		q += " AND (last_sync_job IS NULL OR last_sync_job = ?)"
 		args = append(args, *st.LastSyncJob)
 	}
-	_, err := db.write.ExecContext(ctx, db.Rebind(q), args...)
-	return translate("set target storage state", err)
+	return db.inTx(ctx, "set target storage state", func(tx *Tx) error {
+		res, err := tx.exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 || st.Status != blobmark.StatusFailed {
+			return nil
+		}
+		msg := ""
+		if st.Traceback != nil {
+			msg = *st.Traceback
+		}
+		return tx.exportFailedWebhook(ctx, id, msg)
+	})
 }
 
 // FailTargetStorage marks a storage failed with a message its users can
 // act on, keeping the rest of its state.
 func (db *DB) FailTargetStorage(ctx context.Context, id int64, message string) error {
-	_, err := db.write.ExecContext(ctx, db.Rebind(`UPDATE target_storages SET status = ?, traceback = ? WHERE id = ?`),
-		blobmark.StatusFailed, message, id)
-	return translate("fail target storage", err)
+	return db.inTx(ctx, "fail target storage", func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE target_storages SET status = ?, traceback = ? WHERE id = ?`,
+			blobmark.StatusFailed, message, id); err != nil {
+			return err
+		}
+		return tx.exportFailedWebhook(ctx, id, message)
+	})
 }
 
 // exportAnnotationHook enqueues, in the transaction of every annotation
