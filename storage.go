@@ -67,6 +67,9 @@ type SourceStorage struct {
 	State      StorageState
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// Events are the storage's event-driven sync settings and counters, as
+	// the store read them (nil: events never enabled).
+	Events *StorageEvents
 }
 
 // TargetStorage is an Azure container (under a prefix) that a project's

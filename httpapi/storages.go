@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
@@ -54,7 +55,25 @@ func sourceStorageJSON(st *blobmark.SourceStorage) map[string]any {
 	}
 	putConnection(out, st.Connection)
 	putState(out, st.State)
+	putEvents(out, st.Events)
 	return out
+}
+
+// putEvents adds the storage's event-driven sync state, read-only (it is
+// changed at …/events/settings): whether it takes events, its counters and
+// the time of the last event.
+func putEvents(out map[string]any, ev *blobmark.StorageEvents) {
+	if ev == nil {
+		ev = &blobmark.StorageEvents{}
+	}
+	out["events_enabled"] = ev.Enabled
+	out["events_received"] = ev.Received
+	out["events_applied"] = ev.Applied
+	out["events_ignored"] = ev.Ignored
+	out["events_last_at"] = nil
+	if ev.LastEventAt != nil {
+		out["events_last_at"] = ev.LastEventAt.UTC().Format(time.RFC3339Nano)
+	}
 }
 
 // applySourceFields sets the storage fields present in body on st and

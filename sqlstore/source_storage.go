@@ -87,8 +87,10 @@ func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.So
 		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
+	} else if err != nil {
+		return nil, translate("find source storage", err)
 	}
-	return s, translate("find source storage", err)
+	return s, db.attachStorageEvents(ctx, s)
 }
 
 // FindSourceStorages returns a live project's storages in id order.
@@ -112,7 +114,10 @@ func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobm
 		}
 		out = append(out, s)
 	}
-	return out, translate("find source storages", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, translate("find source storages", err)
+	}
+	return out, db.attachStorageEvents(ctx, out...)
 }
 
 // UpdateSourceStorage replaces the settings, connection and secrets of s.ID.

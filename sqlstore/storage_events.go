@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -296,4 +297,39 @@ func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// attachStorageEvents sets the Events of storages that have event
+// settings, in one query.
+func (db *DB) attachStorageEvents(ctx context.Context, storages ...*blobmark.SourceStorage) error {
+	if len(storages) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*blobmark.SourceStorage, len(storages))
+	args := make([]any, 0, len(storages))
+	for _, s := range storages {
+		byID[s.ID] = s
+		args = append(args, s.ID)
+	}
+	rows, err := db.query(ctx, `SELECT storage_id, token_hash, queue_name, events_received, events_applied, events_ignored,
+		last_event_at FROM source_storage_event_settings WHERE storage_id IN (?`+strings.Repeat(", ?", len(args)-1)+")", args...)
+	if err != nil {
+		return translate("find storage events", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ev := &blobmark.StorageEvents{}
+		var hash string
+		var last sql.Null[timeValue]
+		if err := rows.Scan(&ev.StorageID, &hash, &ev.QueueName, &ev.Received, &ev.Applied, &ev.Ignored, &last); err != nil {
+			return translate("find storage events", err)
+		}
+		ev.Enabled = hash != ""
+		if last.Valid {
+			t := last.V.Time
+			ev.LastEventAt = &t
+		}
+		byID[ev.StorageID].Events = ev
+	}
+	return translate("find storage events", rows.Err())
 }
