@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -80,9 +81,13 @@ func (c *Connector) Queue(ctx context.Context, cfg Config, queue string) (*Queue
 	if err != nil {
 		return nil, err
 	}
-	if usesHostIdentity(cfg.AuthType) && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, "*") {
-		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type",
-			Message: "the server's own Azure identity may not be used for the queues of " + acc.cred.account.name}
+	// A queue is not a container, so only entries that allow the whole
+	// account ("account/*", "*") let a host identity read the account's
+	// queues; an entry naming one container does not.
+	if usesHostIdentity(cfg.AuthType) && !accountAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name) {
+		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type", Message: fmt.Sprintf(
+			"auth_type %s uses an Azure identity attached to the server, which may not be used for the queues of %s: the server operator must allow the whole account (server identity allow-list entry %q)",
+			cfg.AuthType, acc.cred.account.name, acc.cred.account.name+"/*")}
 	}
 	u, err := queueURL(acc.cred.account, queue)
 	if err != nil {
@@ -176,4 +181,24 @@ func (q *Queue) Create(ctx context.Context) error {
 // translateQueue maps a queue error onto blobmark's codes, as blob errors are.
 func translateQueue(err error) error {
 	return translate(err, errContext{op: opRead, container: "queue"})
+}
+
+// accountAllowed reports whether the allow-list has an entry for every
+// container of the account: "*", "*/*", or an account pattern followed by
+// "/*".
+func accountAllowed(patterns []string, accountName string) bool {
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "*" || p == "*/*" {
+			return true
+		}
+		acct, ok := strings.CutSuffix(p, "/*")
+		if !ok {
+			continue
+		}
+		if m, _ := path.Match(acct, accountName); m {
+			return true
+		}
+	}
+	return false
 }
