@@ -93,6 +93,12 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	if cfg.PollInterval > 0 {
 		cooldown = min(cfg.PollInterval, river.FetchCooldownDefault)
 	}
+	// River insists that jobs time out before they can be rescued; with a
+	// rescue shorter than its default job timeout, bound jobs to 80% of it.
+	var jobTimeout time.Duration
+	if r := cfg.RescueStuckJobsAfter; r > 0 && r <= river.JobTimeoutDefault {
+		jobTimeout = r * 8 / 10
+	}
 	c, err := river.NewClient(db.riverDriver(), &river.Config{
 		Logger:            db.logger,
 		Queues:            queues,
@@ -104,6 +110,7 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		// PostgreSQL; it polls instead.
 		PollOnly:             db.dialect == Postgres,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
+		JobTimeout:           jobTimeout,
 		Middleware:           cfg.Middleware,
 	})
 	if err != nil {
