@@ -84,6 +84,7 @@ func main() {
 			fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("%.2f× one replica", rate/one)})
 	}
 	az.Stop()
+	dropSchemas(ctx, pg) // the Files part starts on a database without the Tasks runs' rows
 
 	// Files mode, one replica: SQLite vs PostgreSQL against the synthetic server.
 	ls := listserver.Start(*keys)
