@@ -24,7 +24,7 @@ type jobOutcomes struct {
 	m *Metrics
 }
 
-// errSyncCancelledByUser matches jobs.ErrSyncCancelled by message, so that
+// syncCancelledByUser matches jobs.ErrSyncCancelled by message, so that
 // this package need not import the workers; a sync stopped on request is
 // not a failure an operator must hear about.
 const syncCancelledByUser = "sync cancelled by request"
