@@ -157,15 +157,3 @@ func (s *Server) projectField(r *http.Request, body map[string]json.RawMessage, 
 	}
 	return id, nil
 }
-
-// sourceBase returns the stored storage a validate or files body names by
-// "id" (nil without one), if the user may reach its project; without an id,
-// a "project" the body names is checked instead.
-func (s *Server) sourceBase(r *http.Request, body map[string]json.RawMessage) (*blobmark.SourceStorage, error) {
-	var id int64
-	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		return s.sourceByID(r.Context(), id)
-	}
-	_, err := s.projectField(r, body, false)
-	return nil, err
-}

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
 )
@@ -16,6 +16,48 @@ import (
 // create, sync_on_create (default true: existing annotations are exported
 // at once, as Label Studio does).
 
+// targetKind is what the shared storage handlers (storage_kind.go) need
+// to know of target storages.
+func (s *Server) targetKind() storageKind[blobmark.TargetStorage] {
+	return storageKind[blobmark.TargetStorage]{
+		s:      s,
+		fields: targetFields,
+		blank:  func() blobmark.TargetStorage { return blobmark.TargetStorage{ExportFormat: "annotation"} },
+		apply:  applyTargetFields,
+		// A target storage must be able to write, and delete when it may
+		// delete objects.
+		check: func(r *http.Request, st *blobmark.TargetStorage) error {
+			return s.checkStorage(r, targetFields(st), "target", st.CanDeleteObjects)
+		},
+		byID: s.targetByID,
+		list: func(ctx context.Context, projectID int64, typ string) ([]*blobmark.TargetStorage, error) {
+			return s.TargetStorages.FindTargetStorages(ctx, blobmark.TargetStorageFilter{ProjectID: projectID, Type: typ})
+		},
+		// sync_on_create (default true) exports the project's existing
+		// annotations at once, as Label Studio does.
+		create: func(st *blobmark.TargetStorage, body map[string]json.RawMessage) (func(context.Context) error, error) {
+			syncOnCreate := true
+			v := validation{}
+			field(body, "sync_on_create", &syncOnCreate, v, "boolean")
+			if err := v.err(); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error { return s.TargetStorages.CreateTargetStorage(ctx, st, syncOnCreate) }, nil
+		},
+		update: func(ctx context.Context, st *blobmark.TargetStorage) (*blobmark.TargetStorage, error) {
+			return s.TargetStorages.UpdateTargetStorage(ctx, st)
+		},
+		delete: func(ctx context.Context, id int64) error { return s.TargetStorages.DeleteTargetStorage(ctx, id) },
+		toJSON: targetStorageJSON,
+	}
+}
+
+// targetFields points at a target storage's shared fields.
+func targetFields(st *blobmark.TargetStorage) storageFields {
+	return storageFields{&st.ID, &st.ProjectID, &st.Type, &st.Title, &st.Description, &st.Container, &st.Prefix,
+		&st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
+}
+
 // targetStorageJSON is a target storage as Label Studio shows it, plus the
 // extension fields; secrets are never in it.
 func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
@@ -23,21 +65,10 @@ func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
 	if format == "" {
 		format = "annotation"
 	}
-	out := map[string]any{
-		"id":                 st.ID,
-		"type":               st.Type,
-		"project":            st.ProjectID,
-		"title":              st.Title,
-		"description":        st.Description,
-		"container":          st.Container,
-		"prefix":             st.Prefix,
-		"can_delete_objects": st.CanDeleteObjects,
-		"export_format":      format,
-		"file_extension":     st.FileExtension,
-		"created_at":         st.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z"),
-	}
-	putConnection(out, st.Connection)
-	putState(out, st.State)
+	out := targetFields(st).json()
+	out["can_delete_objects"] = st.CanDeleteObjects
+	out["export_format"] = format
+	out["file_extension"] = st.FileExtension
 	return out
 }
 
@@ -45,18 +76,7 @@ func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
 // reports every type or value problem at once.
 func applyTargetFields(st *blobmark.TargetStorage, body map[string]json.RawMessage) error {
 	v := validation{}
-	var title, description *string
-	if field(body, "title", &title, v, "string") && title != nil {
-		if utf8.RuneCountInString(*title) > 2048 {
-			v.add("title", "Ensure this field has no more than 2048 characters.")
-		}
-		st.Title = *title
-	}
-	if field(body, "description", &description, v, "string") && description != nil {
-		st.Description = *description
-	}
-	field(body, "container", &st.Container, v, "string")
-	field(body, "prefix", &st.Prefix, v, "string")
+	targetFields(st).apply(body, v)
 	field(body, "can_delete_objects", &st.CanDeleteObjects, v, "boolean")
 	if field(body, "export_format", &st.ExportFormat, v, "string") && st.ExportFormat != "annotation" && st.ExportFormat != "task" {
 		v.add("export_format", "\"%s\" is not a valid choice; use \"annotation\" or \"task\".", st.ExportFormat)
@@ -77,254 +97,37 @@ func applyTargetFields(st *blobmark.TargetStorage, body map[string]json.RawMessa
 	return v.err()
 }
 
-// targetFromBody builds the storage a create or validate body describes;
-// with base (PATCH, or validate with an id) it starts from that storage.
-func (s *Server) targetFromBody(r *http.Request, body map[string]json.RawMessage, base *blobmark.TargetStorage) (*blobmark.TargetStorage, error) {
-	st := &blobmark.TargetStorage{Type: storageType(r), ExportFormat: "annotation",
-		Connection: blobmark.Connection{}, Secrets: blobmark.Connection{}}
-	if base != nil {
-		cp := *base
-		st = &cp
+// handleSyncTargetStorage queues an export of every annotation of the
+// project, or with {"only_new": true} of those whose latest version is not
+// exported yet. Label Studio's SDK sends no body at all. The body is read
+// before the storage, so a bad body is a 400 whatever the id.
+func (s *Server) handleSyncTargetStorage(w http.ResponseWriter, r *http.Request) {
+	body, err := s.decodeObject(r)
+	var onlyNew bool
+	if err == nil {
+		v := validation{}
+		field(body, "only_new", &onlyNew, v, "boolean")
+		err = v.err()
 	}
-	conn, err := decodeConnection(body)
-	if err != nil {
-		return nil, err
-	}
-	if err := applyTargetFields(st, body); err != nil {
-		return nil, err
-	}
-	st.Connection, st.Secrets = mergeConnection(st.Connection, st.Secrets, conn)
-	if st.Type == blobmark.StorageTypeAzureSPI && st.Connection["auth_type"] == "" {
-		st.Connection["auth_type"] = "service_principal"
-	}
-	return st, nil
-}
-
-// checkTarget tests that the storage can write (and delete, when it may
-// delete objects), answering with the fields to fix.
-func (s *Server) checkTarget(r *http.Request, st *blobmark.TargetStorage) error {
-	if s.StorageChecker == nil {
-		return nil
-	}
-	return s.StorageChecker.CheckStorage(r.Context(), st.Connection, st.Secrets, st.Container, st.Prefix, "target", st.CanDeleteObjects)
-}
-
-// findTarget returns the storage of the path's id if it has the path's type
-// and the user may reach its project.
-func (s *Server) findTarget(r *http.Request) (*blobmark.TargetStorage, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.targetByID(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if st.Type != storageType(r) {
-		return nil, notFound()
-	}
-	return st, nil
-}
-
-func (s *Server) writeTargets(w http.ResponseWriter, r *http.Request, typ string) {
-	projectID, err := s.projectQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.TargetStorages.FindTargetStorages(r.Context(), blobmark.TargetStorageFilter{ProjectID: projectID, Type: typ})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := []map[string]any{}
-	for _, st := range list {
-		out = append(out, targetStorageJSON(st))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleListTargetStorages(w http.ResponseWriter, r *http.Request) {
-	s.writeTargets(w, r, storageType(r))
-}
-
-// handleListAllTargetStorages is GET /api/storages/export?project=: every
-// target storage of the project, each with its type.
-func (s *Server) handleListAllTargetStorages(w http.ResponseWriter, r *http.Request) {
-	s.writeTargets(w, r, "")
-}
-
-// handleTargetStorageTypes is GET /api/storages/export/types.
-func (s *Server) handleTargetStorageTypes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, []map[string]string{
-		{"name": blobmark.StorageTypeAzure, "title": "Microsoft Azure"},
-		{"name": blobmark.StorageTypeAzureSPI, "title": "Microsoft Azure (service principal)"},
+	s.targetKind().serveAction(w, r, func(ctx context.Context, id int64) (*blobmark.TargetStorage, error) {
+		return s.TargetStorages.SyncTargetStorage(ctx, id, onlyNew)
 	})
 }
 
-func (s *Server) handleCreateTargetStorage(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.targetFromBody(r, body, nil)
-	if err == nil {
-		st.ProjectID, err = s.projectField(r, body, true)
-	}
-	syncOnCreate := true
-	v := validation{}
-	field(body, "sync_on_create", &syncOnCreate, v, "boolean")
-	if err == nil {
-		err = v.err()
-	}
-	if err == nil {
-		err = s.checkTarget(r, st)
-	}
-	if err == nil {
-		err = s.TargetStorages.CreateTargetStorage(r.Context(), st, syncOnCreate)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, targetStorageJSON(st))
-}
-
-func (s *Server) handleGetTargetStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findTarget(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, targetStorageJSON(st))
-}
-
-func (s *Server) handleUpdateTargetStorage(w http.ResponseWriter, r *http.Request) {
-	old, err := s.findTarget(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.targetFromBody(r, body, old)
-	if err == nil {
-		err = s.checkTarget(r, st)
-	}
-	if err == nil {
-		st, err = s.TargetStorages.UpdateTargetStorage(r.Context(), st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, targetStorageJSON(st))
-}
-
-func (s *Server) handleDeleteTargetStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findTarget(r)
-	if err == nil {
-		err = s.TargetStorages.DeleteTargetStorage(r.Context(), st.ID)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleValidateTargetStorage checks a storage without saving it: it must
-// be able to write, and delete when can_delete_objects is on. With an "id"
-// the body is applied to that storage as a PATCH would, so stored secrets
-// need not be sent again.
-func (s *Server) handleValidateTargetStorage(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var base *blobmark.TargetStorage
-	var id int64
-	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		if base, err = s.targetByID(r.Context(), id); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	} else if _, err := s.projectField(r, body, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.targetFromBody(r, body, base)
-	if err == nil {
-		err = s.checkTarget(r, st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-// handleSyncTargetStorage queues an export of every annotation of the
-// project, or with {"only_new": true} of those whose latest version is not
-// exported yet. Label Studio's SDK sends no body at all.
-func (s *Server) handleSyncTargetStorage(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var onlyNew bool
-	v := validation{}
-	field(body, "only_new", &onlyNew, v, "boolean")
-	if err := v.err(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.findTarget(r)
-	if err == nil {
-		st, err = s.TargetStorages.SyncTargetStorage(r.Context(), st.ID, onlyNew)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, targetStorageJSON(st))
-}
-
-// targetStorageRoutes are the target storage routes, for routes(): the same
-// handlers under /api/storages/export/azure and
+// targetStorageRoutes are the target storage routes, for routes(): the
+// shared storage handlers (GET /api/storages/export?project= lists every
+// type), and the sync, under /api/storages/export/azure and
 // /api/storages/export/azure_spi, none with a trailing slash, as Label
 // Studio serves them.
 func (s *Server) targetStorageRoutes() []route {
 	if s.TargetStorages == nil {
 		return nil
 	}
-	out := []route{
-		{"GET /api/storages/export", s.handleListAllTargetStorages, authenticated},
-		{"GET /api/storages/export/types", s.handleTargetStorageTypes, authenticated},
-	}
-	for _, t := range []string{blobmark.StorageTypeAzure, blobmark.StorageTypeAzureSPI} {
-		base := "/api/storages/export/" + t
-		typed := func(h http.HandlerFunc) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				r.SetPathValue("type", t)
-				h(w, r)
-			}
-		}
-		out = append(out,
-			route{"GET " + base, typed(s.handleListTargetStorages), authenticated},
-			route{"POST " + base, typed(s.handleCreateTargetStorage), authenticated},
-			route{"POST " + base + "/validate", typed(s.handleValidateTargetStorage), authenticated},
-			route{"GET " + base + "/{id}", typed(s.handleGetTargetStorage), authenticated},
-			route{"PATCH " + base + "/{id}", typed(s.handleUpdateTargetStorage), authenticated},
-			route{"DELETE " + base + "/{id}", typed(s.handleDeleteTargetStorage), authenticated},
-			route{"POST " + base + "/{id}/sync", typed(s.handleSyncTargetStorage), authenticated},
-		)
-	}
-	return out
+	return s.targetKind().routes("/api/storages/export", "",
+		route{"POST /{id}/sync", s.handleSyncTargetStorage, authenticated},
+	)
 }

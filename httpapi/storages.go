@@ -1,10 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
@@ -23,38 +23,64 @@ const defaultPresignTTL = 15
 // defaultFilesPreview is how many keys a files preview returns by default.
 const defaultFilesPreview = 100
 
-// storageType returns the storage type a route serves.
-func storageType(r *http.Request) string {
-	if t := r.PathValue("type"); t == blobmark.StorageTypeAzureSPI {
-		return t
+// sourceKind is what the shared storage handlers (storage_kind.go) need
+// to know of source storages.
+func (s *Server) sourceKind() storageKind[blobmark.SourceStorage] {
+	return storageKind[blobmark.SourceStorage]{
+		s:      s,
+		fields: sourceFields,
+		blank: func() blobmark.SourceStorage {
+			return blobmark.SourceStorage{Presign: true, PresignTTL: defaultPresignTTL, Synchronizable: true}
+		},
+		apply: applySourceFields,
+		check: func(r *http.Request, st *blobmark.SourceStorage) error {
+			return s.checkStorage(r, sourceFields(st), "source", false)
+		},
+		byID: s.sourceByID,
+		// The store lists a project's storages of every type.
+		list: func(ctx context.Context, projectID int64, typ string) ([]*blobmark.SourceStorage, error) {
+			all, err := s.SourceStorages.FindSourceStorages(ctx, projectID)
+			if err != nil || typ == "" {
+				return all, err
+			}
+			var list []*blobmark.SourceStorage
+			for _, st := range all {
+				if st.Type == typ {
+					list = append(list, st)
+				}
+			}
+			return list, nil
+		},
+		create: func(st *blobmark.SourceStorage, _ map[string]json.RawMessage) (func(context.Context) error, error) {
+			return func(ctx context.Context) error { return s.SourceStorages.CreateSourceStorage(ctx, st) }, nil
+		},
+		update: func(ctx context.Context, st *blobmark.SourceStorage) (*blobmark.SourceStorage, error) {
+			return st, s.SourceStorages.UpdateSourceStorage(ctx, st)
+		},
+		delete: func(ctx context.Context, id int64) error { return s.SourceStorages.DeleteSourceStorage(ctx, id) },
+		toJSON: sourceStorageJSON,
 	}
-	return blobmark.StorageTypeAzure
+}
+
+// sourceFields points at a source storage's shared fields.
+func sourceFields(st *blobmark.SourceStorage) storageFields {
+	return storageFields{&st.ID, &st.ProjectID, &st.Type, &st.Title, &st.Description, &st.Container, &st.Prefix,
+		&st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
 }
 
 // sourceStorageJSON is a storage as Label Studio shows it, plus blobmark's
 // extension fields; secrets are never in it.
 func sourceStorageJSON(st *blobmark.SourceStorage) map[string]any {
-	out := map[string]any{
-		"id":                    st.ID,
-		"type":                  st.Type,
-		"project":               st.ProjectID,
-		"title":                 st.Title,
-		"description":           st.Description,
-		"container":             st.Container,
-		"prefix":                st.Prefix,
-		"regex_filter":          st.RegexFilter,
-		"use_blob_urls":         st.UseBlobURLs,
-		"presign":               st.Presign,
-		"presign_ttl":           st.PresignTTL,
-		"recursive_scan":        st.RecursiveScan,
-		"synchronizable":        st.Synchronizable,
-		"sync_changed":          st.SyncChanged,
-		"sync_deleted":          st.SyncDeleted,
-		"sync_interval_minutes": st.SyncIntervalMinutes,
-		"created_at":            st.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z"),
-	}
-	putConnection(out, st.Connection)
-	putState(out, st.State)
+	out := sourceFields(st).json()
+	out["regex_filter"] = st.RegexFilter
+	out["use_blob_urls"] = st.UseBlobURLs
+	out["presign"] = st.Presign
+	out["presign_ttl"] = st.PresignTTL
+	out["recursive_scan"] = st.RecursiveScan
+	out["synchronizable"] = st.Synchronizable
+	out["sync_changed"] = st.SyncChanged
+	out["sync_deleted"] = st.SyncDeleted
+	out["sync_interval_minutes"] = st.SyncIntervalMinutes
 	putEvents(out, st.Events)
 	return out
 }
@@ -80,19 +106,7 @@ func putEvents(out map[string]any, ev *blobmark.StorageEvents) {
 // reports every type or value problem at once.
 func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessage) error {
 	v := validation{}
-	var title, description *string
-	field(body, "title", &title, v, "string")
-	if title != nil {
-		if utf8.RuneCountInString(*title) > 2048 {
-			v.add("title", "Ensure this field has no more than 2048 characters.")
-		}
-		st.Title = *title
-	}
-	if field(body, "description", &description, v, "string") {
-		st.Description = *description
-	}
-	field(body, "container", &st.Container, v, "string")
-	field(body, "prefix", &st.Prefix, v, "string")
+	sourceFields(st).apply(body, v)
 	field(body, "regex_filter", &st.RegexFilter, v, "string")
 	field(body, "use_blob_urls", &st.UseBlobURLs, v, "boolean")
 	field(body, "presign", &st.Presign, v, "boolean")
@@ -114,184 +128,16 @@ func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessa
 	return importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter}.Validate()
 }
 
-// sourceFromBody builds the storage a create, validate or files body
-// describes; with an "id" (validate) it starts from that stored storage,
-// as a PATCH would.
-func (s *Server) sourceFromBody(r *http.Request, body map[string]json.RawMessage, base *blobmark.SourceStorage) (*blobmark.SourceStorage, error) {
-	st := &blobmark.SourceStorage{Type: storageType(r), Presign: true, PresignTTL: defaultPresignTTL, Synchronizable: true,
-		Connection: blobmark.Connection{}, Secrets: blobmark.Connection{}}
-	if base != nil {
-		cp := *base
-		st = &cp
-	}
-	conn, err := decodeConnection(body)
-	if err != nil {
-		return nil, err
-	}
-	if err := applySourceFields(st, body); err != nil {
-		return nil, err
-	}
-	st.Connection, st.Secrets = mergeConnection(st.Connection, st.Secrets, conn)
-	if st.Type == blobmark.StorageTypeAzureSPI && st.Connection["auth_type"] == "" {
-		st.Connection["auth_type"] = "service_principal"
-	}
-	return st, nil
-}
-
-// checkSource tests the storage's connection for a sync, answering with the
-// fields to fix.
-func (s *Server) checkSource(r *http.Request, st *blobmark.SourceStorage) error {
-	if s.StorageChecker == nil {
-		return nil
-	}
-	return s.StorageChecker.CheckStorage(r.Context(), st.Connection, st.Secrets, st.Container, st.Prefix, "source", false)
-}
-
-// findSource returns the storage of the path's id if it has the path's type
-// and the user may reach its project.
+// findSource returns the source storage of the path's id if it has the
+// route's type and the user may reach its project.
 func (s *Server) findSource(r *http.Request) (*blobmark.SourceStorage, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.sourceByID(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if st.Type != storageType(r) {
-		return nil, notFound()
-	}
-	return st, nil
-}
-
-func (s *Server) handleListSourceStorages(w http.ResponseWriter, r *http.Request) {
-	projectID, err := s.projectQuery(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := s.SourceStorages.FindSourceStorages(r.Context(), projectID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := []map[string]any{}
-	for _, st := range list {
-		if st.Type == storageType(r) {
-			out = append(out, sourceStorageJSON(st))
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleCreateSourceStorage(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.sourceFromBody(r, body, nil)
-	if err == nil {
-		st.ProjectID, err = s.projectField(r, body, true)
-	}
-	if err == nil {
-		err = s.checkSource(r, st)
-	}
-	if err == nil {
-		err = s.SourceStorages.CreateSourceStorage(r.Context(), st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, sourceStorageJSON(st))
-}
-
-func (s *Server) handleGetSourceStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findSource(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sourceStorageJSON(st))
-}
-
-func (s *Server) handleUpdateSourceStorage(w http.ResponseWriter, r *http.Request) {
-	old, err := s.findSource(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.sourceFromBody(r, body, old)
-	if err == nil {
-		err = s.checkSource(r, st)
-	}
-	if err == nil {
-		err = s.SourceStorages.UpdateSourceStorage(r.Context(), st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sourceStorageJSON(st))
-}
-
-func (s *Server) handleDeleteSourceStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findSource(r)
-	if err == nil {
-		err = s.SourceStorages.DeleteSourceStorage(r.Context(), st.ID)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleValidateSourceStorage checks a storage without saving it. With an
-// "id" the body is applied to that storage as a PATCH would, so stored
-// secrets need not be sent again.
-func (s *Server) handleValidateSourceStorage(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	base, err := s.sourceBase(r, body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.sourceFromBody(r, body, base)
-	if err == nil {
-		err = s.checkSource(r, st)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	return s.sourceKind().find(r)
 }
 
 // handleSourceStorageFiles previews the first keys a storage would import,
 // with size and last-modified, before it is saved.
 func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request) {
-	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	base, err := s.sourceBase(r, body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.sourceFromBody(r, body, base)
+	body, st, err := s.sourceKind().fromRequest(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -321,87 +167,25 @@ func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request
 // handleSyncSourceStorage queues a sync; while one is queued or running it
 // returns the storage as it is, without a second job.
 func (s *Server) handleSyncSourceStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findSource(r)
-	if err == nil {
-		st, err = s.SourceStorages.RequestSourceSync(r.Context(), st.ID)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sourceStorageJSON(st))
+	s.sourceKind().serveAction(w, r, s.SourceStorages.RequestSourceSync)
 }
 
 // handleCancelSourceStorage asks the queued or running sync to stop (a
 // blobmark extension); the storage then reports failed with a traceback
 // saying it was cancelled, and the tasks created so far stay.
 func (s *Server) handleCancelSourceStorage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.findSource(r)
-	if err == nil {
-		st, err = s.SourceStorages.CancelSourceSync(r.Context(), st.ID)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sourceStorageJSON(st))
-}
-
-// handleListAllSourceStorages is GET /api/storages/?project=: every source
-// storage of the project, each with its type.
-func (s *Server) handleListAllSourceStorages(w http.ResponseWriter, r *http.Request) {
-	projectID, err := s.projectQuery(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := s.SourceStorages.FindSourceStorages(r.Context(), projectID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := []map[string]any{}
-	for _, st := range list {
-		out = append(out, sourceStorageJSON(st))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// handleSourceStorageTypes is GET /api/storages/types.
-func (s *Server) handleSourceStorageTypes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, []map[string]string{
-		{"name": blobmark.StorageTypeAzure, "title": "Microsoft Azure"},
-		{"name": blobmark.StorageTypeAzureSPI, "title": "Microsoft Azure (service principal)"},
-	})
+	s.sourceKind().serveAction(w, r, s.SourceStorages.CancelSourceSync)
 }
 
 // sourceStorageRoutes are the source storage routes, for routes(): the
-// same handlers under /api/storages/azure/ and /api/storages/azure_spi/,
-// with literal paths so they never overlap the export storage routes.
+// shared storage handlers (GET /api/storages/?project= lists every type),
+// and the files preview, sync and cancel, under /api/storages/azure/ and
+// /api/storages/azure_spi/, with literal paths so they never overlap the
+// export storage routes.
 func (s *Server) sourceStorageRoutes() []route {
-	out := []route{
-		{"GET /api/storages/{$}", s.handleListAllSourceStorages, authenticated},
-		{"GET /api/storages/types", s.handleSourceStorageTypes, authenticated},
-	}
-	for _, t := range []string{blobmark.StorageTypeAzure, blobmark.StorageTypeAzureSPI} {
-		base := "/api/storages/" + t
-		typed := func(h http.HandlerFunc) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				r.SetPathValue("type", t)
-				h(w, r)
-			}
-		}
-		out = append(out,
-			route{"GET " + base + "/{$}", typed(s.handleListSourceStorages), authenticated},
-			route{"POST " + base + "/{$}", typed(s.handleCreateSourceStorage), authenticated},
-			route{"POST " + base + "/validate", typed(s.handleValidateSourceStorage), authenticated},
-			route{"POST " + base + "/files", typed(s.handleSourceStorageFiles), authenticated},
-			route{"GET " + base + "/{id}", typed(s.handleGetSourceStorage), authenticated},
-			route{"PATCH " + base + "/{id}", typed(s.handleUpdateSourceStorage), authenticated},
-			route{"DELETE " + base + "/{id}", typed(s.handleDeleteSourceStorage), authenticated},
-			route{"POST " + base + "/{id}/sync", typed(s.handleSyncSourceStorage), authenticated},
-			route{"POST " + base + "/{id}/cancel", typed(s.handleCancelSourceStorage), authenticated},
-		)
-	}
-	return out
+	return s.sourceKind().routes("/api/storages", "/{$}",
+		route{"POST /files", s.handleSourceStorageFiles, authenticated},
+		route{"POST /{id}/sync", s.handleSyncSourceStorage, authenticated},
+		route{"POST /{id}/cancel", s.handleCancelSourceStorage, authenticated},
+	)
 }
