@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -54,18 +55,28 @@ func (s *Server) handleListAnnotations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) {
-	t, err := s.taskFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// readAnnotation reads and checks the body of an annotation create or
+// update.
+func (s *Server) readAnnotation(r *http.Request) (annotationBody, error) {
 	var in annotationBody
 	if err := s.decodeJSON(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return in, err
 	}
-	if err := in.validate(); err != nil {
+	return in, in.validate()
+}
+
+// annotationAnswer shows an annotation as the API answers with it.
+func (s *Server) annotationAnswer(r *http.Request) func(*blobmark.Annotation) annotationJSON {
+	return s.presenter(r.Context()).annotationJSON
+}
+
+func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) {
+	t, err := s.taskFromPath(r)
+	var in annotationBody
+	if err == nil {
+		in, err = s.readAnnotation(r)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -82,59 +93,30 @@ func (s *Server) handleCreateAnnotation(w http.ResponseWriter, r *http.Request) 
 	if in.LeadTime != nil {
 		a.LeadTime = *in.LeadTime
 	}
-	if err := s.Annotations.CreateAnnotation(r.Context(), a); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.presenter(r.Context()).annotationJSON(a))
+	serveCreated(s, w, r, a, s.Annotations.CreateAnnotation, s.annotationAnswer(r))
 }
 
 func (s *Server) handleGetAnnotation(w http.ResponseWriter, r *http.Request) {
-	a, err := s.annotationFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.presenter(r.Context()).annotationJSON(a))
+	serveObject(s, w, r, s.annotationFromPath, nil, s.annotationAnswer(r))
 }
 
 func (s *Server) handleUpdateAnnotation(w http.ResponseWriter, r *http.Request) {
-	old, err := s.annotationFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var in annotationBody
-	if err := s.decodeJSON(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := in.validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a, err := s.Annotations.UpdateAnnotation(r.Context(), old.ID, blobmark.AnnotationUpdate{
-		Result:       in.Result,
-		WasCancelled: in.WasCancelled,
-		GroundTruth:  in.GroundTruth,
-		LeadTime:     in.LeadTime,
-	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.presenter(r.Context()).annotationJSON(a))
+	serveObject(s, w, r, s.annotationFromPath, func(ctx context.Context, old *blobmark.Annotation) (*blobmark.Annotation, error) {
+		in, err := s.readAnnotation(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.Annotations.UpdateAnnotation(ctx, old.ID, blobmark.AnnotationUpdate{
+			Result:       in.Result,
+			WasCancelled: in.WasCancelled,
+			GroundTruth:  in.GroundTruth,
+			LeadTime:     in.LeadTime,
+		})
+	}, s.annotationAnswer(r))
 }
 
 func (s *Server) handleDeleteAnnotation(w http.ResponseWriter, r *http.Request) {
-	a, err := s.annotationFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Annotations.DeleteAnnotation(r.Context(), a.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, r, s.annotationFromPath, func(ctx context.Context, a *blobmark.Annotation) error {
+		return s.Annotations.DeleteAnnotation(ctx, a.ID)
+	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"unicode/utf8"
 
@@ -51,13 +52,23 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
+// readProject reads and checks the body of a project create or update.
+func (s *Server) readProject(r *http.Request) (blobmark.ProjectUpdate, error) {
 	var in blobmark.ProjectUpdate
 	if err := s.decodeJSON(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return in, err
 	}
-	if err := validateProject(&in); err != nil {
+	return in, validateProject(&in)
+}
+
+// projectAnswer shows a project as the API answers with it.
+func (s *Server) projectAnswer(r *http.Request) func(*blobmark.Project) projectJSON {
+	return s.presenter(r.Context()).projectJSON
+}
+
+func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
+	in, err := s.readProject(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -70,56 +81,27 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
 		MaximumAnnotations:    1,
 	}
 	applyProjectUpdate(pr, &in)
-	if err := s.Projects.CreateProject(r.Context(), pr); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.presenter(r.Context()).projectJSON(pr))
+	serveCreated(s, w, r, pr, s.Projects.CreateProject, s.projectAnswer(r))
 }
 
 func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request) {
-	pr, err := s.projectFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.presenter(r.Context()).projectJSON(pr))
+	serveObject(s, w, r, s.projectFromPath, nil, s.projectAnswer(r))
 }
 
 func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request) {
-	old, err := s.projectFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var in blobmark.ProjectUpdate
-	if err := s.decodeJSON(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := validateProject(&in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pr, err := s.Projects.UpdateProject(r.Context(), old.ID, in)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.presenter(r.Context()).projectJSON(pr))
+	serveObject(s, w, r, s.projectFromPath, func(ctx context.Context, old *blobmark.Project) (*blobmark.Project, error) {
+		in, err := s.readProject(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.Projects.UpdateProject(ctx, old.ID, in)
+	}, s.projectAnswer(r))
 }
 
 func (s *Server) handleDeleteProject(w http.ResponseWriter, r *http.Request) {
-	pr, err := s.projectFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Projects.DeleteProject(r.Context(), pr.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, r, s.projectFromPath, func(ctx context.Context, pr *blobmark.Project) error {
+		return s.Projects.DeleteProject(ctx, pr.ID)
+	})
 }
 
 // validateProject checks the fields a create or update sets, reporting

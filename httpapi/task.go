@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -166,14 +167,7 @@ func (s *Server) handleUpdateTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteTask(w http.ResponseWriter, r *http.Request) {
-	t, err := s.taskFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Tasks.DeleteTask(r.Context(), t.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	serveDelete(s, w, r, s.taskFromPath, func(ctx context.Context, t *blobmark.Task) error {
+		return s.Tasks.DeleteTask(ctx, t.ID)
+	})
 }

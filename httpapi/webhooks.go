@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -162,44 +163,29 @@ func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
 	body, err := s.decodeObject(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var projectID int64
+	if err == nil {
+		projectID, err = s.projectField(r, body, true)
 	}
-	projectID, err := s.projectField(r, body, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	h := &blobmark.Webhook{ProjectID: projectID, SendPayload: true, SendForAllActions: true, IsActive: true,
 		Actions: []string{}, Headers: map[string]string{}}
-	if err := applyWebhookFields(h, body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Webhooks.CreateWebhook(r.Context(), h); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, webhookJSON(h, true))
+	s.saveWebhook(w, r, http.StatusCreated, h, body, s.Webhooks.CreateWebhook)
 }
 
 func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.webhookFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, webhookJSON(h, false))
+	serveObject(s, w, r, s.webhookFromPath, nil, func(h *blobmark.Webhook) map[string]any { return webhookJSON(h, false) })
 }
 
 func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) {
 	h, err := s.webhookFromPath(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var body map[string]json.RawMessage
+	if err == nil {
+		body, err = s.decodeObject(r)
 	}
-	body, err := s.decodeObject(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -212,27 +198,29 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.Secret = ""
-	if err := applyWebhookFields(h, body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Webhooks.UpdateWebhook(r.Context(), h); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, webhookJSON(h, true))
+	s.saveWebhook(w, r, http.StatusOK, h, body, s.Webhooks.UpdateWebhook)
 }
 
-func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.webhookFromPath(r)
+// saveWebhook is the rest of a create or update: it applies the body to h,
+// saves it and answers status with the webhook, its secret included when
+// this request set it.
+func (s *Server) saveWebhook(w http.ResponseWriter, r *http.Request, status int, h *blobmark.Webhook,
+	body map[string]json.RawMessage, save func(context.Context, *blobmark.Webhook) error) {
+	err := applyWebhookFields(h, body)
 	if err == nil {
-		err = s.Webhooks.DeleteWebhook(r.Context(), h.ID)
+		err = save(r.Context(), h)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, status, webhookJSON(h, true))
+}
+
+func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
+	serveDelete(s, w, r, s.webhookFromPath, func(ctx context.Context, h *blobmark.Webhook) error {
+		return s.Webhooks.DeleteWebhook(ctx, h.ID)
+	})
 }
 
 // handleWebhookDeliveries lists the latest delivery attempts, newest
