@@ -65,6 +65,11 @@ type StorageEventService interface {
 // ProcessStorageEventsJob applies a storage's persisted pushed events.
 type ProcessStorageEventsJob struct {
 	StorageID int64 `json:"storage_id" river:"unique"`
+	// Slot tells apart the few jobs of one storage that may exist at once:
+	// one waiting beside one still running, so an event committed while a
+	// job finishes is not left to the sweep. The workers take turns through
+	// a lease, never applying a storage's events concurrently.
+	Slot int `json:"slot,omitempty" river:"unique"`
 }
 
 // Kind names the job type in the queue.

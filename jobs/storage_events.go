@@ -1,16 +1,20 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // StorageEventStore is what the event workers need from the database.
@@ -22,6 +26,106 @@ type StorageEventStore interface {
 	AdmitStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent, isNewer func(next, last string) bool) ([]blobmark.BlobEvent, error)
 	FinishStorageEvents(ctx context.Context, storageID int64, rowIDs []int64, received, applied, ignored int) error
 	EnqueueStorageEventJobs(ctx context.Context) (int, error)
+	AcquireStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error)
+	RenewStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error)
+	ReleaseStorageEventLease(ctx context.Context, storageID int64, holder string) error
+}
+
+// Event lease defaults.
+const (
+	// DefaultEventLease is how long a storage's event lease lasts without
+	// renewal: how long the events of a storage whose worker died wait
+	// before another worker takes over. It is renewed every third of it.
+	DefaultEventLease = 30 * time.Second
+	// DefaultEventSnooze is how long a job waits before it tries again to
+	// take a lease another job holds.
+	DefaultEventSnooze = 250 * time.Millisecond
+)
+
+// errEventLeaseLost ends a job whose lease expired and was taken over.
+var errEventLeaseLost = errors.New("the storage's event lease expired and was taken over by another worker")
+
+// eventLease is a job's hold on the lease that lets one worker at a time
+// apply a storage's events (the per-key ordering assumes it). It is
+// renewed in the background while held.
+type eventLease struct {
+	store     StorageEventStore
+	storageID int64
+	holder    string
+	ttl       time.Duration
+	lost      context.CancelCauseFunc
+
+	mu   sync.Mutex
+	held bool
+}
+
+// holdEventLease returns a lease of the storage for the job, not yet
+// acquired, the context the job must work in (cancelled if the lease is
+// lost) and the function that stops renewing and releases it.
+func holdEventLease(ctx context.Context, store StorageEventStore, storageID int64, row *rivertype.JobRow, ttl time.Duration) (*eventLease, context.Context, func()) {
+	if ttl <= 0 {
+		ttl = DefaultEventLease
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	l := &eventLease{store: store, storageID: storageID, holder: fmt.Sprintf("job %d attempt %d", row.ID, row.Attempt), ttl: ttl, lost: cancel}
+	done := make(chan struct{})
+	go l.renew(ctx, done)
+	return l, ctx, func() {
+		cancel(nil)
+		<-done
+		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer stop()
+		_ = l.release(rctx) // left held, it expires
+	}
+}
+
+func (l *eventLease) acquire(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ok, err := l.store.AcquireStorageEventLease(ctx, l.storageID, l.holder, l.ttl)
+	l.held = ok && err == nil
+	return l.held, err
+}
+
+func (l *eventLease) release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held {
+		return nil
+	}
+	l.held = false
+	return l.store.ReleaseStorageEventLease(ctx, l.storageID, l.holder)
+}
+
+// renew extends the lease every third of its time while it is held; a
+// failed renewal is tried again at the next tick, before it expires.
+func (l *eventLease) renew(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(l.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		if l.held {
+			if ok, err := l.store.RenewStorageEventLease(ctx, l.storageID, l.holder, l.ttl); err == nil && !ok {
+				l.held = false
+				l.lost(errEventLeaseLost)
+			}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// leaseErr returns why ctx was cancelled if the lease was lost, else err.
+func leaseErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errEventLeaseLost) {
+		return cause
+	}
+	return err
 }
 
 // EventBatch is how many events one step applies: one link lookup and one
@@ -71,15 +175,49 @@ func applyEvents(ctx context.Context, store StorageEventStore, src *importer.Sou
 // ProcessStorageEventsWorker works blobmark.ProcessStorageEventsJob: it
 // applies a storage's persisted pushed events in batches until none is
 // left, deleting each batch's rows only after its tasks are committed.
+//
+// Several jobs of a storage may exist at once (one is queued while another
+// finishes, see blobmark.ProcessStorageEventsJob.Slot); they take turns
+// through the storage's event lease. A job that finds the lease held
+// snoozes for a moment. The holder, once it has found no event left,
+// releases the lease and looks once more: an event committed meanwhile,
+// whose own job found the lease still held, is applied by it or by the
+// job that took the lease since.
 type ProcessStorageEventsWorker struct {
 	river.WorkerDefaults[blobmark.ProcessStorageEventsJob]
 	Store     StorageEventStore
 	Connector *azureblob.Connector
+	// LeaseTTL is how long the lease lasts unrenewed; 0 means
+	// DefaultEventLease.
+	LeaseTTL time.Duration
+	// Snooze is how long a job waits for a held lease; 0 means
+	// DefaultEventSnooze.
+	Snooze time.Duration
+	// Applying, for tests, runs with the lease held before a batch is
+	// admitted and applied.
+	Applying func(ctx context.Context, storageID int64, events []blobmark.BlobEvent)
+	// Drained, for tests, runs after the job found no event left and
+	// released the lease, just before it returns: River still counts it as
+	// running.
+	Drained func(ctx context.Context, storageID int64)
 }
 
-// Work drains the storage's pending events.
+// Work drains the storage's pending events while holding its lease.
 func (w *ProcessStorageEventsWorker) Work(ctx context.Context, job *river.Job[blobmark.ProcessStorageEventsJob]) error {
-	st, err := w.Store.FindSourceStorageByID(ctx, job.Args.StorageID)
+	lease, ctx, end := holdEventLease(ctx, w.Store, job.Args.StorageID, job.JobRow, w.LeaseTTL)
+	defer end()
+	ok, err := lease.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobSnooze(cmp.Or(w.Snooze, DefaultEventSnooze))
+	}
+	return leaseErr(ctx, w.drain(ctx, lease))
+}
+
+func (w *ProcessStorageEventsWorker) drain(ctx context.Context, lease *eventLease) error {
+	st, err := w.Store.FindSourceStorageByID(ctx, lease.storageID)
 	if err != nil {
 		return classify(err)
 	}
@@ -89,8 +227,27 @@ func (w *ProcessStorageEventsWorker) Work(ctx context.Context, job *river.Job[bl
 	}
 	for {
 		ids, events, err := w.Store.PendingStorageEvents(ctx, st.ID, EventBatch)
-		if err != nil || len(events) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(events) == 0 {
+			if err := lease.release(ctx); err != nil {
+				return err
+			}
+			if _, more, err := w.Store.PendingStorageEvents(ctx, st.ID, 1); err != nil || len(more) == 0 {
+				if err == nil && w.Drained != nil {
+					w.Drained(ctx, st.ID)
+				}
+				return err
+			}
+			if ok, err := lease.acquire(ctx); err != nil || !ok {
+				// Taken since: its holder reads the events.
+				return err
+			}
+			continue
+		}
+		if w.Applying != nil {
+			w.Applying(ctx, st.ID, events)
 		}
 		n, err := applyEvents(ctx, w.Store, src, opener, events)
 		if err != nil {
@@ -120,6 +277,9 @@ type PollStorageQueueWorker struct {
 	// BeforeDelete, for tests, runs after the tasks are committed and before
 	// the messages are deleted; an error stops the job there, as a crash would.
 	BeforeDelete func() error
+	// LeaseTTL is how long the storage's event lease lasts unrenewed; 0
+	// means DefaultEventLease.
+	LeaseTTL time.Duration
 }
 
 // Queue polling defaults.
@@ -160,44 +320,68 @@ func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobma
 	if limit <= 0 {
 		limit = DefaultQueuePoll
 	}
+	// The lease is held per batch, so that pushed events of the same
+	// storage are not kept waiting for a whole poll.
+	lease, ctx, end := holdEventLease(ctx, w.Store, st.ID, job.JobRow, w.LeaseTTL)
+	defer end()
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		msgs, err := q.Receive(ctx, 32, vis)
-		if err != nil {
+	for first := true; time.Now().Before(deadline); first = false {
+		if ok, err := lease.acquire(ctx); err != nil {
 			return err
+		} else if !ok && first {
+			return river.JobSnooze(DefaultEventSnooze)
+		} else if !ok {
+			return nil // the next sweep polls again
 		}
-		if len(msgs) == 0 {
-			return nil
+		n, err := w.pollBatch(ctx, st, q, src, opener, vis)
+		if err != nil || n == 0 {
+			return leaseErr(ctx, err)
 		}
-		var events []blobmark.BlobEvent
-		for _, m := range msgs {
-			parsed, perr := importer.ParseEvents(m.Text)
-			if perr != nil && w.Logger != nil {
-				// A message that is not an event is deleted, or it would
-				// come back forever.
-				w.Logger.WarnContext(ctx, "ignoring a queue message that is not an event", "storage", st.ID, "err", perr)
-			}
-			events = append(events, parsed.Events...)
-		}
-		n, err := applyEvents(ctx, w.Store, src, opener, events)
-		if err != nil {
-			return err
-		}
-		if w.BeforeDelete != nil {
-			if err := w.BeforeDelete(); err != nil {
-				return err
-			}
-		}
-		for _, m := range msgs {
-			if err := q.Delete(ctx, m); err != nil {
-				return fmt.Errorf("delete queue message: %w", err)
-			}
-		}
-		if err := w.Store.FinishStorageEvents(ctx, st.ID, nil, len(events), n, len(events)-n); err != nil {
+		if err := lease.release(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pollBatch receives, applies and deletes one batch of messages with the
+// lease held, and returns how many messages it took.
+func (w *PollStorageQueueWorker) pollBatch(ctx context.Context, st *blobmark.SourceStorage, q *azureblob.Queue, src *importer.Source, opener importer.Opener, vis time.Duration) (int, error) {
+	msgs, err := q.Receive(ctx, 32, vis)
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	var events []blobmark.BlobEvent
+	for _, m := range msgs {
+		parsed, perr := importer.ParseEvents(m.Text)
+		if perr != nil && w.Logger != nil {
+			// A message that is not an event is deleted, or it would
+			// come back forever.
+			w.Logger.WarnContext(ctx, "ignoring a queue message that is not an event", "storage", st.ID, "err", perr)
+		}
+		events = append(events, parsed.Events...)
+	}
+	n, err := applyEvents(ctx, w.Store, src, opener, events)
+	if err != nil {
+		return 0, err
+	}
+	if w.BeforeDelete != nil {
+		if err := w.BeforeDelete(); err != nil {
+			return 0, err
+		}
+	}
+	for _, m := range msgs {
+		if err := q.Delete(ctx, m); err != nil {
+			return 0, fmt.Errorf("delete queue message: %w", err)
+		}
+	}
+	if err := w.Store.FinishStorageEvents(ctx, st.ID, nil, len(events), n, len(events)-n); err != nil {
+		return 0, err
+	}
+	return len(msgs), nil
 }
 
 // SweepStorageEventsWorker works blobmark.SweepStorageEventsJob.

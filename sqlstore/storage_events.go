@@ -14,15 +14,66 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Interface check: the store keeps event settings and accepts pushed events.
 var _ blobmark.StorageEventService = (*DB)(nil)
 
-// eventJobOpts keeps one unfinished job per storage and kind, so a burst of
-// deliveries enqueues one processing job, and the events of a storage are
-// applied by one worker at a time, in order.
+// eventJobOpts keeps one unfinished job per storage, kind (and slot, for
+// processing jobs), so a burst of deliveries or sweeps enqueues few jobs.
 var eventJobOpts = &river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}}
+
+// eventJobSlots is how many processing jobs of one storage are kept unique
+// side by side (see blobmark.ProcessStorageEventsJob.Slot).
+const eventJobSlots = 3
+
+// eventJobDue is how soon a waiting processing job must be due to take a
+// new event; a job snoozed for longer does not, another slot is used.
+const eventJobDue = 50 * time.Millisecond
+
+// queueEventProcessing makes sure that a processing job of the storage
+// starts after tx commits and reads the events it wrote. River keeps a
+// running job in every unique set, and a running job may already be past
+// its last look at the pending events (River marks it completed a moment
+// later): such a job never stands for a new event. A job that waits and is
+// due soon does; otherwise the next slot is tried, and when every slot is
+// running one more job is inserted, not unique. It returns whether a job
+// was inserted. Jobs of one storage take turns through the event lease.
+func (tx *Tx) queueEventProcessing(ctx context.Context, storageID int64) (bool, error) {
+	due := time.Now().Add(eventJobDue)
+	waiting := false
+	for slot := range eventJobSlots {
+		res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: slot}, eventJobOpts)
+		if err != nil {
+			return false, wrapInternal("enqueue event processing", err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			return true, nil
+		}
+		if res.Job.State == rivertype.JobStateRunning {
+			continue
+		}
+		if res.Job.ScheduledAt.After(due) {
+			// Snoozed behind a lease or retrying after an error.
+			waiting = true
+			continue
+		}
+		return false, nil
+	}
+	if waiting {
+		// A job will run, only later: every slot is busy, and a running
+		// job holding the lease looks at the pending events again before
+		// it ends.
+		return false, nil
+	}
+	_, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: eventJobSlots},
+		&river.InsertOpts{MaxAttempts: eventJobOpts.MaxAttempts})
+	if err != nil {
+		return false, wrapInternal("enqueue event processing", err)
+	}
+	return true, nil
+}
 
 // hashEventToken returns the stored form of a push token.
 func hashEventToken(token string) string {
@@ -141,7 +192,8 @@ func (db *DB) AcceptStorageEvents(ctx context.Context, storageID int64, events [
 		if err := tx.countEvents(ctx, storageID, len(events), 0, 0, now); err != nil {
 			return err
 		}
-		return tx.InsertJob(ctx, blobmark.ProcessStorageEventsJob{StorageID: storageID}, eventJobOpts)
+		_, err := tx.queueEventProcessing(ctx, storageID)
+		return err
 	})
 }
 
@@ -255,7 +307,7 @@ func (db *DB) FinishStorageEvents(ctx context.Context, storageID int64, rowIDs [
 // pending pushed events and the poll of every enabled storage with a
 // queue; it returns how many jobs were enqueued (duplicates excluded).
 func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
-	var jobs []river.JobArgs
+	var pending []int64
 	rows, err := db.query(ctx, "SELECT DISTINCT storage_id FROM source_storage_pending_events")
 	if err != nil {
 		return 0, translate("sweep storage events", err)
@@ -266,9 +318,10 @@ func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
 			rows.Close()
 			return 0, translate("sweep storage events", err)
 		}
-		jobs = append(jobs, blobmark.ProcessStorageEventsJob{StorageID: id})
+		pending = append(pending, id)
 	}
 	rows.Close()
+	var jobs []river.JobArgs
 	rows, err = db.query(ctx, `SELECT e.storage_id FROM source_storage_event_settings e JOIN source_storages s ON s.id = e.storage_id
 		JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE e.queue_name <> '' AND e.token_hash <> ''`)
 	if err != nil {
@@ -284,6 +337,18 @@ func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
 	}
 	rows.Close()
 	n := 0
+	for _, id := range pending {
+		err := db.inTx(ctx, "enqueue storage event job", func(tx *Tx) error {
+			added, err := tx.queueEventProcessing(ctx, id)
+			if added {
+				n++
+			}
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+	}
 	for _, j := range jobs {
 		err := db.inTx(ctx, "enqueue storage event job", func(tx *Tx) error {
 			res, err := tx.db.river.InsertTx(ctx, tx.tx, j, eventJobOpts)
@@ -332,4 +397,57 @@ func (db *DB) attachStorageEvents(ctx context.Context, storages ...*blobmark.Sou
 		byID[ev.StorageID].Events = ev
 	}
 	return translate("find storage events", rows.Err())
+}
+
+// AcquireStorageEventLease makes holder the one worker applying the
+// storage's events for ttl, unless another holder's lease is still
+// running; it reports whether holder has the lease. It commits on its own,
+// so the lease is visible to every other worker at once. A holder may
+// acquire its own lease again.
+func (db *DB) AcquireStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
+	if holder == "" {
+		return false, blobmark.Errorf(blobmark.EINVALID, "an event lease needs a holder")
+	}
+	now := db.now()
+	var ok bool
+	err := db.inTx(ctx, "acquire event lease", func(tx *Tx) error {
+		res, err := tx.exec(ctx, `INSERT INTO source_storage_event_leases (storage_id, holder, lease_until_ms) VALUES (?, ?, ?)
+			ON CONFLICT (storage_id) DO UPDATE SET holder = excluded.holder, lease_until_ms = excluded.lease_until_ms
+			WHERE source_storage_event_leases.holder = '' OR source_storage_event_leases.holder = excluded.holder
+			OR source_storage_event_leases.lease_until_ms <= ?`,
+			storageID, holder, now.Add(ttl).UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	return ok, err
+}
+
+// RenewStorageEventLease extends holder's lease to ttl from now; it
+// reports false when holder no longer has it (it expired and was taken).
+func (db *DB) RenewStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
+	var ok bool
+	err := db.inTx(ctx, "renew event lease", func(tx *Tx) error {
+		res, err := tx.exec(ctx, "UPDATE source_storage_event_leases SET lease_until_ms = ? WHERE storage_id = ? AND holder = ?",
+			db.now().Add(ttl).UnixMilli(), storageID, holder)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	return ok, err
+}
+
+// ReleaseStorageEventLease ends holder's lease, if it still has it.
+func (db *DB) ReleaseStorageEventLease(ctx context.Context, storageID int64, holder string) error {
+	return db.inTx(ctx, "release event lease", func(tx *Tx) error {
+		_, err := tx.exec(ctx, "UPDATE source_storage_event_leases SET holder = '', lease_until_ms = 0 WHERE storage_id = ? AND holder = ?",
+			storageID, holder)
+		return err
+	})
 }
