@@ -29,19 +29,35 @@ func placeholders(n int) string {
 // linkQuerier is a read pool or a transaction.
 type linkQuerier func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 
+// keysIn returns the SQL that restricts column to keys, and its arguments.
+// On PostgreSQL the keys travel as one text[] joined through unnest: a
+// 5,000-parameter IN list there becomes a prepared statement whose generic
+// plan compares every row of the storage with every key (measured: a 100k-key
+// sync 30× slower than its listing), whereas the join is planned as a hash or
+// index lookup. SQLite looks up an IN list through the index either way.
+func keysIn(d Dialect, column string, keys []string) (join, where string, args []any) {
+	if d == Postgres {
+		return " JOIN unnest(?::text[]) AS wanted(key) ON wanted.key = " + column, "", []any{keys}
+	}
+	args = make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return "", " AND " + column + " IN (" + placeholders(len(keys)) + ")", args
+}
+
 // readLinks returns the links of keys, keyed by key, with all their rows.
-func readLinks(ctx context.Context, query linkQuerier, storageID int64, keys []string) (map[string]*importer.Link, error) {
+func readLinks(ctx context.Context, d Dialect, query linkQuerier, storageID int64, keys []string) (map[string]*importer.Link, error) {
 	out := map[string]*importer.Link{}
 	for start := 0; start < len(keys); start += maxKeysPerQuery {
-		chunk := keys[start:min(start+maxKeysPerQuery, len(keys))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, storageID)
-		for _, k := range chunk {
-			args = append(args, k)
+		join, where, keyArgs := keysIn(d, "l.key", keys[start:min(start+maxKeysPerQuery, len(keys))])
+		args := append([]any{storageID}, keyArgs...)
+		if join != "" { // the join's parameter comes first in the text
+			args = append(keyArgs, storageID)
 		}
 		rows, err := query(ctx, `SELECT l.key, l.row_index, l.task_id, l.etag, l.size, l.missing,
-			t.total_annotations + t.cancelled_annotations FROM source_storage_links l JOIN tasks t ON t.id = l.task_id
-			WHERE l.storage_id = ? AND l.key IN (`+placeholders(len(chunk))+`) ORDER BY l.key, l.row_index`, args...)
+			t.total_annotations + t.cancelled_annotations FROM source_storage_links l`+join+` JOIN tasks t ON t.id = l.task_id
+			WHERE l.storage_id = ?`+where+` ORDER BY l.key, l.row_index`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +90,7 @@ func readLinks(ctx context.Context, query linkQuerier, storageID int64, keys []s
 
 // ExistingLinks returns the links of keys that exist for the storage.
 func (db *DB) ExistingLinks(ctx context.Context, storageID int64, keys []string) (map[string]*importer.Link, error) {
-	out, err := readLinks(ctx, db.query, storageID, keys)
+	out, err := readLinks(ctx, db.dialect, db.query, storageID, keys)
 	return out, translate("existing links", err)
 }
 
@@ -96,7 +112,7 @@ func (db *DB) StaleLinks(ctx context.Context, storageID, generation int64, after
 		keys = append(keys, k)
 	}
 	rows.Close()
-	links, err := readLinks(ctx, db.query, storageID, keys)
+	links, err := readLinks(ctx, db.dialect, db.query, storageID, keys)
 	if err != nil {
 		return nil, translate("stale links", err)
 	}
@@ -223,7 +239,7 @@ func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *i
 			keys = append(keys, b.Create[i].Key)
 		}
 	}
-	existing, err := readLinks(ctx, tx.query, storageID, keys)
+	existing, err := readLinks(ctx, tx.db.dialect, tx.query, storageID, keys)
 	if err != nil {
 		return err
 	}
