@@ -246,13 +246,9 @@ func (db *DB) AdmitStorageEvents(ctx context.Context, storageID int64, events []
 		}
 		last := map[string]string{}
 		for start := 0; start < len(keys); start += maxKeysPerQuery {
-			chunk := keys[start:min(start+maxKeysPerQuery, len(keys))]
-			args := []any{storageID}
-			for _, k := range chunk {
-				args = append(args, k)
-			}
-			rows, err := tx.query(ctx, "SELECT key, order_key FROM source_storage_event_keys WHERE storage_id = ? AND key IN ("+
-				placeholders(len(chunk))+")", args...)
+			in, keyArgs := keysIn(tx.db.dialect, "key", keys[start:min(start+maxKeysPerQuery, len(keys))])
+			rows, err := tx.query(ctx, "SELECT key, order_key FROM source_storage_event_keys WHERE storage_id = ? AND "+in,
+				append([]any{storageID}, keyArgs...)...)
 			if err != nil {
 				return err
 			}
@@ -277,7 +273,9 @@ func (db *DB) AdmitStorageEvents(ctx context.Context, storageID int64, events []
 		}
 		return tx.bulkInsert(ctx, "source_storage_event_keys", []string{"storage_id", "key", "order_key", "deleted"},
 			"ON CONFLICT (storage_id, key) DO UPDATE SET order_key = excluded.order_key, deleted = excluded.deleted", len(out),
-			func(i int, args []any) []any { return append(args, storageID, out[i].Key, out[i].Order, out[i].Deleted) }, nil)
+			func(i int, args []any) []any {
+				return append(args, storageID, out[i].Key, out[i].Order, out[i].Deleted)
+			}, nil)
 	})
 	return out, err
 }
