@@ -6,6 +6,7 @@ package benchkit
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log"
 	"net"
@@ -19,8 +20,11 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/internal/azuretest"
+	"github.com/blobmark/blobmark/seal"
+	"github.com/blobmark/blobmark/sqlstore"
 )
 
 // Account and Key are Azurite's well-known development account; they open
@@ -152,4 +156,62 @@ func ProcStatusKB(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// Upload puts n blobs into c with the given number of concurrent writers;
+// blob(i) names and fills the i-th.
+func Upload(ctx context.Context, c *azureblob.Container, n, writers int, blob func(i int) (string, []byte)) {
+	idx := make(chan int, writers)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				name, data := blob(i)
+				_, err := c.UploadBytes(ctx, name, data, "application/octet-stream")
+				Check(err)
+			}
+		}()
+	}
+	for i := range n {
+		idx <- i
+	}
+	close(idx)
+	wg.Wait()
+}
+
+// Store is a throw-away SQLite blobmark store with one signed-in user, for
+// benchmarks that drive the store or the API in-process.
+type Store struct {
+	DB *sqlstore.DB
+	// User and Token are the bench user and its API token; Context carries
+	// the user, as an authenticated request's context does.
+	User    *blobmark.User
+	Token   string
+	Context context.Context
+	dir     string
+}
+
+// OpenStore opens a fresh SQLite store in a temporary directory, with a
+// random secret key, and creates the bench user.
+func OpenStore(ctx context.Context) *Store {
+	dir, err := os.MkdirTemp("", "blobmark-bench")
+	Check(err)
+	AtExit(func() { os.RemoveAll(dir) })
+	key := make([]byte, seal.KeySize)
+	_, _ = rand.Read(key)
+	box, err := seal.New(key)
+	Check(err)
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
+	Check(err)
+	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
+	Check(err)
+	return &Store{DB: db, User: user, Token: token, Context: blobmark.NewContextWithUser(ctx, user), dir: dir}
+}
+
+// Close closes the store and removes its directory.
+func (s *Store) Close() {
+	s.DB.Close()
+	os.RemoveAll(s.dir)
 }

@@ -16,7 +16,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,7 +35,6 @@ import (
 	"github.com/blobmark/blobmark/exporter"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/jobs"
-	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
@@ -57,19 +55,9 @@ func main() {
 	cfg := az.Config()
 	conn := azureblob.NewConnector(azureblob.Options{})
 
-	dir, err := os.MkdirTemp("", "export-bench")
-	benchkit.Check(err)
-	defer os.RemoveAll(dir)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	box, err := seal.New(key)
-	benchkit.Check(err)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
-	benchkit.Check(err)
-	defer db.Close()
-	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
-	benchkit.Check(err)
-	ctx = blobmark.NewContextWithUser(ctx, user)
+	store := benchkit.OpenStore(ctx)
+	defer store.Close()
+	db, token, ctx := store.DB, store.Token, store.Context
 
 	// Part 1: full export vs direct upload, in the order direct, export,
 	// export, direct (each to a fresh container), so Azurite's warm-up and

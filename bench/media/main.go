@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,7 +35,6 @@ import (
 	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/media"
-	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 )
 
@@ -65,19 +63,9 @@ func main() {
 	benchkit.Check(err)
 
 	// The server, in this process, over SQLite.
-	dir, err := os.MkdirTemp("", "media-bench")
-	benchkit.Check(err)
-	defer os.RemoveAll(dir)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	box, err := seal.New(key)
-	benchkit.Check(err)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
-	benchkit.Check(err)
-	defer db.Close()
-	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
-	benchkit.Check(err)
-	ctx = blobmark.NewContextWithUser(ctx, user)
+	store := benchkit.OpenStore(ctx)
+	defer store.Close()
+	db, token, ctx := store.DB, store.Token, store.Context
 	resolver := &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}
 	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, SourceStorages: db,
 		Media: resolver, Logger: slog.New(slog.DiscardHandler)}

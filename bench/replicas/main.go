@@ -28,7 +28,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -60,7 +59,7 @@ func main() {
 	conn := azureblob.NewConnector(azureblob.Options{})
 	c, err := conn.Container(ctx, az.Config(), "tasks")
 	benchkit.Check(err)
-	upload(ctx, c, *files, func(i int) (string, []byte) {
+	benchkit.Upload(ctx, c, *files, 16, func(i int) (string, []byte) {
 		var b strings.Builder
 		for j := range *perFile {
 			fmt.Fprintf(&b, "{\"text\":\"file %d task %d\"}\n", i, j)
@@ -210,26 +209,4 @@ func bareList(ctx context.Context, c *azureblob.Container, want int) time.Durati
 		benchkit.Fatal(fmt.Sprintf("listed %d blobs, want %d", n, want))
 	}
 	return time.Since(start)
-}
-
-// upload puts n blobs, 16 at a time.
-func upload(ctx context.Context, c *azureblob.Container, n int, blob func(i int) (string, []byte)) {
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				name, data := blob(i)
-				_, err := c.UploadBytes(ctx, name, data, "application/json")
-				benchkit.Check(err)
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }

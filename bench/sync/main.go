@@ -149,7 +149,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 
 	// Files mode.
 	c := container(ctx, conn, az, "files")
-	upload(ctx, c, blobs, func(i int) (string, []byte) { return fmt.Sprintf("img/%03d/%07d.jpg", i/1000, i), []byte("x") })
+	benchkit.Upload(ctx, c, blobs, 64, func(i int) (string, []byte) { return fmt.Sprintf("img/%03d/%07d.jpg", i/1000, i), []byte("x") })
 	s := &blobmark.SourceStorage{Container: "files", UseBlobURLs: true, RecursiveScan: true, Connection: connection, Secrets: secrets}
 	db, done := store(ctx, s)
 	l1 := bareList(ctx, c, blobs)
@@ -169,7 +169,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 
 	// Tasks mode.
 	tc := container(ctx, conn, az, "tasks")
-	upload(ctx, tc, files, func(i int) (string, []byte) {
+	benchkit.Upload(ctx, tc, files, 64, func(i int) (string, []byte) {
 		var b strings.Builder
 		for j := range perFile {
 			fmt.Fprintf(&b, "{\"text\":\"file %d task %d\"}\n", i, j)
@@ -237,28 +237,6 @@ func container(ctx context.Context, conn *azureblob.Connector, az *benchkit.Azur
 	benchkit.Check(err)
 	az.CreateContainer(ctx, name)
 	return c
-}
-
-// upload writes n blobs with 64 writers.
-func upload(ctx context.Context, c *azureblob.Container, n int, blob func(i int) (string, []byte)) {
-	idx := make(chan int, 1024)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range idx {
-				k, v := blob(i)
-				_, err := c.UploadBytes(ctx, k, v, "application/octet-stream")
-				benchkit.Check(err)
-			}
-		}()
-	}
-	for i := range n {
-		idx <- i
-	}
-	close(idx)
-	wg.Wait()
 }
 
 // scaleParts runs the synthetic syncs, each in a child process so its
