@@ -74,10 +74,14 @@ type Azurite struct {
 	stop     func()
 }
 
-// StartAzurite starts the repository's pinned Azurite and waits until it
-// answers; Stop (or Fatal) ends it.
-func StartAzurite() *Azurite {
-	bin, err := azuretest.FindAzurite("blob")
+// StartAzurite starts the repository's pinned Azurite blob service and
+// waits until it answers; Stop (or Fatal) ends it.
+func StartAzurite() *Azurite { return StartAzuriteService("blob") }
+
+// StartAzuriteService starts one Azurite service ("blob" or "queue") the
+// same way; Endpoint is then that service's account URL.
+func StartAzuriteService(service string) *Azurite {
+	bin, err := azuretest.FindAzurite(service)
 	Check(err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	Check(err)
@@ -85,7 +89,7 @@ func StartAzurite() *Azurite {
 	l.Close()
 	dir, err := os.MkdirTemp("", "azurite-bench")
 	Check(err)
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--inMemoryPersistence",
+	cmd := exec.Command(bin, "--"+service+"Host", "127.0.0.1", "--"+service+"Port", strconv.Itoa(port), "--inMemoryPersistence",
 		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
 	cmd.Dir = dir
 	Check(cmd.Start())
@@ -102,7 +106,7 @@ func StartAzurite() *Azurite {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	Fatal("azurite did not start")
+	Fatal("azurite " + service + " did not start")
 	return nil
 }
 

@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +31,6 @@ import (
 
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/bench/benchkit"
-	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/blobmark/blobmark/server"
 )
 
@@ -47,10 +45,13 @@ func main() {
 
 	az := benchkit.StartAzurite()
 	defer az.Stop()
-	qEndpoint := startQueue()
+	queue := benchkit.StartAzuriteService("queue")
+	defer queue.Stop()
+	qEndpoint := queue.Endpoint
 	dir, err := os.MkdirTemp("", "blobmark-bench-events")
 	benchkit.Check(err)
 	benchkit.AtExit(func() { os.RemoveAll(dir) })
+	defer os.RemoveAll(dir)
 	srv, err := server.Open(ctx, server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler),
 		JobPollInterval: 10 * time.Millisecond, EventSweepInterval: *sweep})
 	benchkit.Check(err)
@@ -327,32 +328,4 @@ func upload(ctx context.Context, c *azureblob.Container, keys []string) {
 	}
 	close(idx)
 	wg.Wait()
-}
-
-// startQueue starts a plain-HTTP in-memory Azurite queue service and
-// returns its account URL, ending in "/".
-func startQueue() string {
-	bin, err := azuretest.FindAzurite("queue")
-	benchkit.Check(err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	benchkit.Check(err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir, err := os.MkdirTemp("", "azurite-queue-bench")
-	benchkit.Check(err)
-	cmd := exec.Command(bin, "--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(port), "--inMemoryPersistence",
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent")
-	cmd.Dir = dir
-	benchkit.Check(cmd.Start())
-	benchkit.AtExit(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) })
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s/", port, benchkit.Account)
-	for range 300 {
-		if resp, err := http.Get(endpoint + "?comp=list"); err == nil {
-			resp.Body.Close()
-			return endpoint
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	benchkit.Fatal("azurite queue did not start")
-	return ""
 }
