@@ -61,18 +61,27 @@ func errMediaNotFound() error {
 	return blobmark.Errorf(blobmark.ENOTFOUND, "Not found.")
 }
 
+// resolveParams reads what both resolve routes take: the id in the path
+// and the required fileuri query parameter.
+func resolveParams(r *http.Request) (int64, string, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, "", err
+	}
+	param := r.URL.Query().Get("fileuri")
+	if param == "" {
+		return 0, "", blobmark.FieldErrorf("fileuri", "This query parameter is required.")
+	}
+	return id, param, nil
+}
+
 // handleResolveTaskMedia serves GET|HEAD /tasks/{id}/resolve/?fileuri=…:
 // the user must have access to the task's project and the URI must occur in
 // the task's data; then the blob is delivered by redirect or proxy.
 func (s *Server) handleResolveTaskMedia(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, param, err := resolveParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	param := r.URL.Query().Get("fileuri")
-	if param == "" {
-		s.writeError(w, r, blobmark.FieldErrorf("fileuri", "This query parameter is required."))
 		return
 	}
 	ctx := r.Context()
@@ -113,14 +122,9 @@ func (s *Server) handleResolveTaskMedia(w http.ResponseWriter, r *http.Request) 
 // the URI must lie under the container and prefix of one of the project's
 // storages.
 func (s *Server) handleResolveProjectMedia(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, param, err := resolveParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	param := r.URL.Query().Get("fileuri")
-	if param == "" {
-		s.writeError(w, r, blobmark.FieldErrorf("fileuri", "This query parameter is required."))
 		return
 	}
 	ctx := r.Context()
