@@ -25,3 +25,17 @@ type ScheduleSourceSyncsJob struct{}
 
 // Kind names the job type in the queue.
 func (ScheduleSourceSyncsJob) Kind() string { return "schedule_source_syncs" }
+
+// SyncFilesJob imports one chunk of the task files a Tasks-mode sync
+// listed (see importer.FanOut), so any replica's worker can read them.
+type SyncFilesJob struct {
+	ChunkID int64 `json:"chunk_id"`
+}
+
+// Kind names the job type in the queue.
+func (SyncFilesJob) Kind() string { return "sync_source_files" }
+
+// QueueSyncFiles is the queue SyncFilesJob runs on. It is apart from the
+// default queue so that sync jobs waiting for their chunks can never hold
+// every worker the chunks need.
+const QueueSyncFiles = "sync_files"

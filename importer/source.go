@@ -39,6 +39,10 @@ const (
 	// DefaultMaxFailures caps the failures kept for traceback and meta, so a
 	// container of a million bad files does not make a million-line report.
 	DefaultMaxFailures = 100
+	// DefaultChunkFiles is how many task files a fanned-out sync hands to
+	// a worker at once: enough to keep a worker's downloads busy for a
+	// while, few enough that a page of them spreads over several workers.
+	DefaultChunkFiles = 100
 )
 
 // Options are an import storage's sync settings as the API stores them.
@@ -126,6 +130,16 @@ type Source struct {
 	ProgressInterval time.Duration
 	// MaxFailures caps the failures kept in Progress.Failures.
 	MaxFailures int
+
+	// FanOut, when set, takes the task files of every page that has at
+	// least ChunkFiles of them to read, in chunks of ChunkFiles, so other
+	// workers read them; nil reads every file in this process.
+	FanOut FanOut
+	// ChunkFiles is the size of a chunk; 0 means DefaultChunkFiles.
+	ChunkFiles int
+	// ChunkPoll is how often a waiting sync looks at its chunks; 0 means
+	// DefaultChunkPoll.
+	ChunkPoll time.Duration
 }
 
 // NewSource validates o and returns the Source of storage storageID with
@@ -170,6 +184,12 @@ func (s *Source) fillDefaults() {
 	}
 	if s.MaxFailures <= 0 {
 		s.MaxFailures = DefaultMaxFailures
+	}
+	if s.ChunkFiles <= 0 {
+		s.ChunkFiles = DefaultChunkFiles
+	}
+	if s.ChunkPoll <= 0 {
+		s.ChunkPoll = DefaultChunkPoll
 	}
 }
 

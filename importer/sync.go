@@ -54,8 +54,13 @@ type syncer struct {
 	opener Opener
 	sink   Sink
 
-	mu sync.Mutex // guards p: the progress reporter reads it concurrently
+	mu sync.Mutex // guards p and chunks: the progress reporter reads them concurrently
 	p  Progress
+	// chunks sums the finished chunks of a fanned-out sync.
+	chunks Progress
+	// dispatched is set once a page's files went to FanOut, so the sync
+	// waits for its chunks before it ends.
+	dispatched bool
 }
 
 // reportEvery calls progress every interval until the returned stop is
@@ -81,12 +86,14 @@ func (s *syncer) reportEvery(ctx context.Context, progress ProgressFunc) (stop f
 	return func() { close(done); <-exited }
 }
 
-// snapshot returns a copy of the counts safe to hand out.
+// snapshot returns a copy of the counts, the chunks' included, safe to
+// hand out.
 func (s *syncer) snapshot() Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.p
 	p.Failures = append([]Failure(nil), s.p.Failures...)
+	p.add(s.chunks, s.src.MaxFailures)
 	return p
 }
 
@@ -117,33 +124,45 @@ type listed struct {
 	err  error
 }
 
-// run does the sync: pages first, then the reconcile.
-//
-// Three stages overlap: the lister fetches the next page, the main loop
-// looks up links and downloads and parses task files into a batch, and the
-// writer commits the previous batch. Each hand-over waits for the next stage
-// to be free, so memory holds at most three pages, one batch being built and
-// one being written, whatever the container's size.
+// run does the sync: pages first, then the chunks handed to other workers,
+// then the reconcile.
 func (s *syncer) run(ctx context.Context) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := s.startWriter(ctx, cancel)
-	err := s.pages(wctx, w)
-	if werr := w.close(); werr != nil {
-		return werr // a failed write cancelled wctx: its error is the cause
-	}
-	if err != nil {
+	if err := s.withWriter(ctx, s.pages); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err // the listing stopped early: it is not complete
 	}
+	if s.dispatched {
+		if err := s.awaitChunks(ctx); err != nil {
+			return err
+		}
+	}
 	if s.src.SyncDeleted {
-		// Every Seen mark is committed by now, so the stale links really are
-		// the keys this listing did not return.
+		// Every Seen mark and every chunk is committed by now, so the stale
+		// links really are the keys this listing did not return.
 		return s.reconcile(ctx)
 	}
 	return nil
+}
+
+// withWriter runs feed with a writer and waits until the last batch fed to
+// it is committed.
+//
+// Three stages overlap: the lister fetches the next page, feed looks up
+// links and downloads and parses task files into a batch, and the writer
+// commits the previous batch. Each hand-over waits for the next stage to
+// be free, so memory holds at most three pages, one batch being built and
+// one being written, whatever the container's size.
+func (s *syncer) withWriter(ctx context.Context, feed func(context.Context, *writer) error) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := s.startWriter(ctx, cancel)
+	err := feed(wctx, w)
+	if werr := w.close(); werr != nil {
+		return werr // a failed write cancelled wctx: its error is the cause
+	}
+	return err
 }
 
 // pages feeds every listed page through page, one after the other.
@@ -324,6 +343,12 @@ func (s *syncer) page(ctx context.Context, w *writer, objs []Object) error {
 
 	if len(jobs) == 0 {
 		return w.submit(ctx, b)
+	}
+	if s.src.FanOut != nil && len(jobs) >= s.src.ChunkFiles {
+		if err := w.submit(ctx, b); err != nil {
+			return err
+		}
+		return s.dispatch(ctx, jobs)
 	}
 	return s.files(ctx, w, jobs, b)
 }

@@ -49,6 +49,11 @@ type SyncSourceWorker struct {
 	// MaxDuration overrides SyncTimeout; it must stay under the queue's
 	// stuck-job rescue (sqlstore.JobsConfig.RescueStuckJobsAfter).
 	MaxDuration time.Duration
+	// FanOut, with ChunkFiles > 0, hands the task files of Tasks-mode
+	// syncs to SyncFilesWorker jobs in chunks of ChunkFiles, so every
+	// replica's workers read them (see importer.FanOut).
+	FanOut     importer.FanOut
+	ChunkFiles int
 }
 
 // SyncObserver hears what syncs do, for metrics: the counts each sync
@@ -96,21 +101,14 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	if cancelled {
 		return w.finishCancelled(ctx, id, importer.Progress{}, attempt)
 	}
-	src, err := importer.NewSource(id, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
-		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})
-	if err != nil {
-		return w.fail(ctx, id, importer.Progress{}, err, true)
-	}
-	src.Generation = job.ID
-	src.ProgressInterval = w.ProgressInterval
-	src.PageSize = w.PageSize
-	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
-	if err != nil {
-		return w.fail(ctx, id, importer.Progress{}, err, true)
-	}
-	cont, err := w.Connector.Container(ctx, cfg, st.Container)
+	src, lister, err := openSource(ctx, w.Connector, st, job.ID)
 	if err != nil {
 		return w.fail(ctx, id, importer.Progress{}, err, isFinal(err))
+	}
+	src.ProgressInterval = w.ProgressInterval
+	src.PageSize = w.PageSize
+	if w.FanOut != nil && w.ChunkFiles > 0 {
+		src.FanOut, src.ChunkFiles = w.FanOut, w.ChunkFiles
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -130,7 +128,6 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 			cancel(ErrSyncCancelled)
 		}
 	}
-	lister := containerSource{cont}
 	res, err := importer.Sync(runCtx, src, lister, lister, w.Store, progress)
 	if res != nil {
 		last = res.Progress
@@ -194,6 +191,27 @@ func isFinal(err error) bool {
 		return true
 	}
 	return false
+}
+
+// openSource returns the importer's view of storage st for sync generation
+// gen, and its container. Settings the storage should never have been saved
+// with, and refused credentials, come back as final errors (see isFinal).
+func openSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.SourceStorage, gen int64) (*importer.Source, containerSource, error) {
+	src, err := importer.NewSource(st.ID, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
+		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})
+	if err != nil {
+		return nil, containerSource{}, err
+	}
+	src.Generation = gen
+	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
+	if err != nil {
+		return nil, containerSource{}, err
+	}
+	cont, err := conn.Container(ctx, cfg, st.Container)
+	if err != nil {
+		return nil, containerSource{}, err
+	}
+	return src, containerSource{cont}, nil
 }
 
 // containerSource adapts an Azure container to the importer's Lister and Opener.

@@ -16,6 +16,7 @@ import (
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/httpapi"
+	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/metrics"
@@ -72,6 +73,11 @@ type Config struct {
 	// defaults. Tests shrink them to watch (and kill) a sync midway.
 	SyncPageSize         int
 	SyncProgressInterval time.Duration
+	// SyncChunkFiles is how many task files a Tasks-mode sync hands to the
+	// job workers (of every replica) at a time; 0 means
+	// importer.DefaultChunkFiles on PostgreSQL and no fan-out on SQLite,
+	// where one process reads them faster itself; negative means never.
+	SyncChunkFiles int
 	// WebhookClient sends outgoing webhooks; nil means
 	// jobs.NewWebhookClient(nil) (10 s timeout, no redirects followed).
 	WebhookClient *http.Client
@@ -156,7 +162,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		jobs.RegisterStorageEvents(workers, db, conn, logger),
 		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
-			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter)}),
+			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter),
+			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect())}),
+		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Connector: conn, MaxDuration: syncBound(cfg.JobRescueAfter)}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
 		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: cfg.WebhookClient}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
@@ -194,6 +202,18 @@ func chain(fs ...func()) func() {
 			}
 		}
 	}
+}
+
+// chunkFiles resolves Config.SyncChunkFiles for the database: 0 means no
+// fan-out.
+func chunkFiles(n int, d sqlstore.Dialect) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0 && d == sqlstore.Postgres:
+		return importer.DefaultChunkFiles
+	}
+	return n
 }
 
 // syncBound keeps a sync attempt shorter than the stuck-job rescue, so that

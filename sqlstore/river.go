@@ -20,7 +20,8 @@ type JobsConfig struct {
 	// Workers holds the job workers by kind (see package jobs). Required.
 	Workers *river.Workers
 	// Queues maps queue names to how many jobs of each run at once; nil means
-	// river.QueueDefault with MaxWorkers.
+	// river.QueueDefault with MaxWorkers, and blobmark.QueueSyncFiles with a
+	// quarter of it (at least 2; each chunk reads several files at once).
 	Queues map[string]river.QueueConfig
 	// MaxWorkers is the concurrency of the default queue when Queues is nil:
 	// 0 means 4 on SQLite (one writer; more would only queue) and 10 on
@@ -87,7 +88,8 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 				n = 10
 			}
 		}
-		queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+		queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n},
+			blobmark.QueueSyncFiles: {MaxWorkers: max(n/4, 2)}}
 	}
 	var cooldown time.Duration
 	if cfg.PollInterval > 0 {

@@ -353,6 +353,11 @@ func (db *DB) FinishSourceSync(ctx context.Context, id int64, status string, cou
 		if err != nil {
 			return err
 		}
+		// The sync's chunks are summed into its meta now; a chunk job still
+		// queued finds its row gone and stops.
+		if _, err := tx.exec(ctx, "DELETE FROM source_sync_chunks WHERE storage_id = ?", id); err != nil {
+			return err
+		}
 		return tx.storageSyncWebhook(ctx, id, status, count, traceback)
 	})
 }

@@ -45,6 +45,7 @@ var options = []option{
 	{Name: "database-azure-auth", Default: "false", Help: "Log in to PostgreSQL (Azure Database for PostgreSQL) with an Entra ID access token of the server's identity instead of a password; the token is renewed before it expires.", Commands: dbCommands},
 	{Name: "database-managed-identity-client-id", Help: "Client id of the user-assigned managed identity --database-azure-auth logs in as; empty means the server's identity chain (AZURE_CLIENT_ID selects a user-assigned identity there too).", Commands: dbCommands},
 	{Name: "job-rescue-after", Default: "1h", Help: "How long a job may run before another replica presumes its process dead and takes it over; syncs are bounded to 80% of it.", Commands: serveCommands},
+	{Name: "sync-chunk-files", Default: "0", Help: "Task files per chunk a Tasks-mode sync hands to the job workers of every replica; 0 means 100 on PostgreSQL and none on SQLite (one process reads them all), -1 never.", Commands: serveCommands},
 	{Name: "public-url", Help: "Scheme and host written before /tasks/{id}/resolve/ in task data (Label Studio's HOST); empty gives relative URLs.", Commands: []string{"serve"}},
 	{Name: "media-mode", Default: "auto", Help: "Media delivery: auto (each storage's presign flag), proxy (stream everything, for accounts behind a firewall), presign-only (never stream).", Commands: []string{"serve"}},
 	{Name: "no-jobs", Default: "false", Help: "Serve HTTP only and run no background jobs (scale the API apart from workers).", Commands: []string{"serve"}},

@@ -127,6 +127,11 @@ func serverConfig(s *settings) (server.Config, error) {
 	if cfg.JobRescueAfter, err = s.Duration("job-rescue-after"); err != nil {
 		return server.Config{}, err
 	}
+	chunk, err := s.Int64("sync-chunk-files")
+	if err != nil {
+		return server.Config{}, err
+	}
+	cfg.SyncChunkFiles = int(chunk)
 	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
 	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
 		return server.Config{}, fmt.Errorf("--public-url: %q must start with http:// or https://", cfg.PublicURL)

@@ -1,0 +1,147 @@
+package importer
+
+import (
+	"context"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// FanOut spreads the downloads and parsing of a Tasks-mode sync over every
+// worker of the job queue, so several replicas import one container
+// together instead of one job reading every file while the others idle.
+//
+// The listing job keeps what must stay in one place: the listing, the
+// links of unchanged keys, the progress and the final reconcile. The task
+// files a page needs read are cut into chunks, queued durably (a chunk is
+// a job of its own, committed with its record), imported by whichever
+// worker takes them through ImportChunk, and waited for before the
+// reconcile. Links still decide what exists, so a chunk imported twice (a
+// retried chunk, or a retried listing that queued the same file again)
+// creates each task once.
+type FanOut interface {
+	// DispatchChunks queues chunks of task files of storage storageID's
+	// sync generation, all or none.
+	DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error
+	// SyncChunks reports on the chunks queued for storageID's generation.
+	SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error)
+}
+
+// ChunkState is how far the chunks of one sync generation are.
+type ChunkState struct {
+	// Pending counts chunks not finished yet.
+	Pending int
+	// Progress sums the finished chunks' file and task counts, with their
+	// failures up to the cap.
+	Progress Progress
+	// Err is the first error that stopped a chunk as a whole (an outage,
+	// refused credentials): the sync fails with it, as it would have had
+	// the listing job met it, and a retried sync queues the chunk's files
+	// again.
+	Err error
+}
+
+// DefaultChunkPoll is how often a listing job looks at its chunks while it
+// waits for them.
+const DefaultChunkPoll = 250 * time.Millisecond
+
+// dispatch queues the page's task files as chunks of ChunkFiles files.
+func (s *syncer) dispatch(ctx context.Context, jobs []fileJob) error {
+	var chunks [][]Object
+	for len(jobs) > 0 {
+		n := min(len(jobs), s.src.ChunkFiles)
+		chunk := make([]Object, n)
+		for i, j := range jobs[:n] {
+			chunk[i] = j.obj
+		}
+		chunks = append(chunks, chunk)
+		jobs = jobs[n:]
+	}
+	if err := s.src.FanOut.DispatchChunks(ctx, s.src.StorageID, s.src.Generation, chunks); err != nil {
+		return err
+	}
+	s.dispatched = true
+	return nil
+}
+
+// awaitChunks waits until every chunk of this generation is finished,
+// keeping their counts in the progress meanwhile. Chunks queued by an
+// earlier attempt of the same sync are waited for too: they are part of it.
+func (s *syncer) awaitChunks(ctx context.Context) error {
+	t := time.NewTicker(s.src.ChunkPoll)
+	defer t.Stop()
+	for {
+		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.chunks = st.Progress
+		s.mu.Unlock()
+		if st.Err != nil {
+			return st.Err
+		}
+		if st.Pending == 0 {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ImportChunk imports one chunk of task files queued by a listing job's
+// FanOut, exactly as the listing job would have: links are looked up again
+// (a retried chunk skips what it already created), files are downloaded
+// Concurrency at a time and written in batches. The returned progress
+// holds the chunk's file and task counts only; the keys were counted by
+// the listing. Like Sync, a problem of one file is recorded in the progress
+// and an error of the whole chunk is returned.
+func ImportChunk(ctx context.Context, src *Source, objs []Object, opener Opener, sink Sink) (Progress, error) {
+	if src == nil || src.UseBlobURLs || opener == nil || sink == nil {
+		return Progress{}, blobmark.Errorf(blobmark.EINTERNAL, "importer: ImportChunk needs a Tasks-mode source, an opener and a sink")
+	}
+	run := *src
+	run.fillDefaults()
+	run.FanOut = nil // a chunk reads its files itself
+	s := &syncer{src: &run, opener: opener, sink: sink}
+	err := s.withWriter(ctx, func(wctx context.Context, w *writer) error { return s.page(wctx, w, objs) })
+	p := s.snapshot()
+	p.KeysListed, p.KeysSkipped = 0, 0
+	return p, err
+}
+
+// add adds q's file and task counts and failures to p, keeping at most
+// maxFailures failures; key counts are the listing's own and stay.
+func (p *Progress) add(q Progress, maxFailures int) {
+	p.FilesRead += q.FilesRead
+	p.FilesFailed += q.FilesFailed
+	p.TasksCreated += q.TasksCreated
+	p.TasksExisted += q.TasksExisted
+	p.TasksUpdated += q.TasksUpdated
+	p.TasksKept += q.TasksKept
+	p.TasksRemoved += q.TasksRemoved
+	p.TasksMarkedMissing += q.TasksMarkedMissing
+	p.TasksRestored += q.TasksRestored
+	p.FailuresOmitted += q.FailuresOmitted
+	for _, f := range q.Failures {
+		if len(p.Failures) < maxFailures {
+			p.Failures = append(p.Failures, f)
+		} else {
+			p.FailuresOmitted++
+		}
+	}
+}
+
+// Chunk is one queued chunk of a fanned-out sync, as its job reads it.
+type Chunk struct {
+	ID         int64
+	StorageID  int64
+	Generation int64
+	Objects    []Object
+	// Finished is set once the chunk's counts (or its error) are recorded;
+	// a redelivered job finds it set and has nothing to do.
+	Finished bool
+}

@@ -1,0 +1,260 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/blobmark/blobmark"
+)
+
+// memFanOut is the job queue of a fanned-out sync: each dispatched chunk is
+// worked by a goroutine of its own through ImportChunk, as a worker of
+// another replica would, with its own opener.
+type memFanOut struct {
+	t      *testing.T
+	src    *Source
+	opener Opener
+	sink   Sink
+	// twice works every chunk a second time after the first, as a chunk
+	// job retried after its commit would be.
+	twice bool
+
+	mu         sync.Mutex
+	chunks     []*memChunk
+	dispatches int
+	workers    sync.WaitGroup
+}
+
+type memChunk struct {
+	objs []Object
+	done bool
+	p    Progress
+	err  error
+}
+
+func (f *memFanOut) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error {
+	if storageID != f.src.StorageID || generation != f.src.Generation {
+		return fmt.Errorf("chunks for storage %d generation %d", storageID, generation)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dispatches++
+	for _, objs := range chunks {
+		c := &memChunk{objs: objs}
+		f.chunks = append(f.chunks, c)
+		f.workers.Add(1)
+		go f.work(c)
+	}
+	return nil
+}
+
+func (f *memFanOut) work(c *memChunk) {
+	defer f.workers.Done()
+	p, err := ImportChunk(context.Background(), f.src, c.objs, f.opener, f.sink)
+	if f.twice && err == nil {
+		again, err := ImportChunk(context.Background(), f.src, c.objs, f.opener, f.sink)
+		if err != nil || again.TasksCreated != 0 || again.TasksExisted != p.TasksCreated+p.TasksExisted {
+			f.t.Errorf("chunk worked again: %+v, %v; first time %+v", again, err, p)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.done, c.p, c.err = true, p, err
+}
+
+func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var st ChunkState
+	for _, c := range f.chunks {
+		switch {
+		case !c.done:
+			st.Pending++
+		case c.err != nil && st.Err == nil:
+			st.Err = c.err
+		default:
+			st.Progress.add(c.p, maxFailures)
+		}
+	}
+	return st, nil
+}
+
+// files returns the number of files in dispatched chunks and the largest chunk.
+func (f *memFanOut) files() (n, largest int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.chunks {
+		n += len(c.objs)
+		largest = max(largest, len(c.objs))
+	}
+	return n, largest
+}
+
+// refusingOpener fails the test if the listing job reads a file itself.
+type refusingOpener struct{ t *testing.T }
+
+func (o refusingOpener) Open(ctx context.Context, key string) (Download, error) {
+	o.t.Errorf("the listing job read %s itself", key)
+	return Download{}, errors.New("not here")
+}
+
+// fanOutSource is source with pages of 20 keys and chunks of 5 files.
+func fanOutSource(t *testing.T, gen int64, o Options, b *memBucket, s *memSink) (*Source, *memFanOut) {
+	src := source(t, gen, o)
+	src.PageSize = 20
+	src.ChunkFiles = 5
+	src.ChunkPoll = 1
+	f := &memFanOut{t: t, src: src, opener: b, sink: s}
+	src.FanOut = f
+	return src, f
+}
+
+func syncFannedOut(t *testing.T, src *Source, b *memBucket, s *memSink) (*Result, error) {
+	t.Helper()
+	res, err := Sync(context.Background(), src, b, refusingOpener{t}, s, nil)
+	src.FanOut.(*memFanOut).workers.Wait()
+	return res, err
+}
+
+func TestFanOutSpreadsTheFilesAndImportsEachOnce(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunks worked twice=%v", twice), func(t *testing.T) {
+			b := newBucket()
+			want := 0
+			for i := range 47 {
+				b.put(fmt.Sprintf("t/%03d.jsonl", i), strings.Repeat(fmt.Sprintf("{\"file\": %d}\n", i), i%3+1))
+				want += i%3 + 1
+			}
+			b.put("t/bad.json", "{oops")
+			s := newSink()
+			src, f := fanOutSource(t, 1, Options{Prefix: "t"}, b, s)
+			f.twice = twice
+			res, err := syncFannedOut(t, src, b, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.check(t); got != want || res.TasksCreated != int64(want) {
+				t.Fatalf("%d tasks stored, %d counted, want %d", got, res.TasksCreated, want)
+			}
+			if res.FilesRead != 47 || res.FilesFailed != 1 || res.KeysListed != 48 || res.Status != StatusCompletedWithErrors {
+				t.Errorf("progress = %+v", res.Progress)
+			}
+			if len(res.Failures) != 1 || res.Failures[0].Key != "t/bad.json" {
+				t.Errorf("failures = %+v", res.Failures)
+			}
+			if n, largest := f.files(); n != 48 || largest != 5 || f.dispatches != 3 {
+				t.Errorf("dispatched %d files in %d calls, largest chunk %d; want 48 in 3 (one per page), at most 5", n, f.dispatches, largest)
+			}
+			if s.task("t/046.jsonl", 0).data != `{"file":46}` {
+				t.Error("rows lost their data")
+			}
+		})
+	}
+}
+
+func TestFanOutLeavesSmallPagesToTheListingJob(t *testing.T) {
+	b := newBucket()
+	for i := range 4 {
+		b.put(fmt.Sprintf("%d.json", i), `{"v": 1}`)
+	}
+	s := newSink()
+	src, f := fanOutSource(t, 1, Options{}, b, s)
+	res, err := Sync(context.Background(), src, b, b, s, nil)
+	if err != nil || res.TasksCreated != 4 || f.dispatches != 0 {
+		t.Fatalf("res = %+v, err = %v, dispatches = %d", res, err, f.dispatches)
+	}
+}
+
+func TestFanOutChunkErrorFailsTheSync(t *testing.T) {
+	b := newBucket()
+	for i := range 10 {
+		b.put(fmt.Sprintf("%02d.json", i), `{"v": 1}`)
+	}
+	b.openErr["07.json"] = blobmark.Errorf(blobmark.EFORBIDDEN, "missing role Storage Blob Data Reader")
+	s := newSink()
+	src, _ := fanOutSource(t, 1, Options{}, b, s)
+	if _, err := syncFannedOut(t, src, b, s); blobmark.ErrorCode(err) != blobmark.EFORBIDDEN {
+		t.Fatalf("err = %v, want the chunk's EFORBIDDEN", err)
+	}
+	// The retried sync queues only what is missing.
+	delete(b.openErr, "07.json")
+	src, f := fanOutSource(t, 1, Options{}, b, s)
+	res, err := syncFannedOut(t, src, b, s)
+	if err != nil || s.check(t) != 10 || res.TasksCreated+res.TasksExisted != 10 {
+		t.Fatalf("retry: %+v, %v, %d tasks", res, err, s.check(t))
+	}
+	if n, _ := f.files(); n != 5 {
+		t.Errorf("the retry dispatched %d files, want the 5 of the failed chunk", n)
+	}
+}
+
+func TestFanOutChangedAndDeletedFiles(t *testing.T) {
+	b := newBucket()
+	for i := range 12 {
+		b.put(fmt.Sprintf("%02d.jsonl", i), "{\"v\": 0}\n{\"v\": 1}\n")
+	}
+	s := newSink()
+	opts := Options{SyncChanged: true, SyncDeleted: true}
+	src, _ := fanOutSource(t, 1, opts, b, s)
+	if _, err := syncFannedOut(t, src, b, s); err != nil {
+		t.Fatal(err)
+	}
+	annotated := s.annotate(t, "03.jsonl", 1)
+	for i := range 6 {
+		b.put(fmt.Sprintf("%02d.jsonl", i), "{\"v\": 10}\n")
+	}
+	b.del("11.jsonl")
+
+	src, f := fanOutSource(t, 2, opts, b, s)
+	res, err := syncFannedOut(t, src, b, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Six changed files, one row each now: the first rows are rewritten and
+	// the second rows removed, but the annotated one is marked; the deleted
+	// file's two rows go.
+	if res.TasksUpdated != 6 || res.TasksRemoved != 5+2 || res.TasksMarkedMissing != 1 || res.TasksCreated != 0 {
+		t.Fatalf("progress = %+v", res.Progress)
+	}
+	if n, _ := f.files(); n != 6 {
+		t.Errorf("dispatched %d files, want the 6 changed ones", n)
+	}
+	if got := s.check(t); got != 24-2-5 {
+		t.Errorf("tasks = %d, want 17", got)
+	}
+	if !s.tasks[annotated].missing || s.task("00.jsonl", 0).data != `{"v":10}` || s.task("11.jsonl", 0) != nil {
+		t.Error("changed or deleted files were not applied")
+	}
+}
+
+func TestFanOutCancelWhileWaiting(t *testing.T) {
+	b := newBucket()
+	for i := range 10 {
+		b.put(fmt.Sprintf("%02d.json", i), `{"v": 1}`)
+	}
+	s := newSink()
+	src, f := fanOutSource(t, 1, Options{}, b, s)
+	src.FanOut = stuckFanOut{f}
+	ctx, cancel := context.WithCancel(context.Background())
+	src.ProgressInterval = 1
+	_, err := Sync(ctx, src, b, b, s, func(context.Context, Progress) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// stuckFanOut queues chunks nobody works.
+type stuckFanOut struct{ *memFanOut }
+
+func (f stuckFanOut) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, objs := range chunks {
+		f.chunks = append(f.chunks, &memChunk{objs: objs})
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/riverqueue/river"
+)
+
+// SyncFilesStore is what the chunk worker needs from the database.
+type SyncFilesStore interface {
+	importer.Sink
+	// FindSourceStorageByID returns the storage with its secrets opened.
+	FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
+	// SyncChunk returns a queued chunk, ENOTFOUND once its sync has ended.
+	SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error)
+	// FinishSyncChunk records the chunk's counts, or the error that stopped
+	// it as a whole, for the sync that waits for it.
+	FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error
+}
+
+// SyncFilesWorker works blobmark.SyncFilesJob: it imports one chunk of a
+// Tasks-mode sync's task files on whichever replica took the job, and
+// records the outcome for the sync job, which sums it into the storage's
+// progress and waits for every chunk before it reconciles and finishes.
+type SyncFilesWorker struct {
+	river.WorkerDefaults[blobmark.SyncFilesJob]
+	Store     SyncFilesStore
+	Connector *azureblob.Connector
+	// MaxDuration overrides SyncTimeout, like SyncSourceWorker's.
+	MaxDuration time.Duration
+}
+
+// Timeout bounds one chunk like one sync attempt: a chunk of large files
+// may take long, and a live chunk must never be rescued and run twice.
+func (w *SyncFilesWorker) Timeout(*river.Job[blobmark.SyncFilesJob]) time.Duration {
+	if w.MaxDuration > 0 {
+		return w.MaxDuration
+	}
+	return SyncTimeout
+}
+
+// Work imports the chunk. Only a stop of this process (a cancelled ctx)
+// leaves the chunk unfinished, for River to retry; any other error is
+// recorded on the chunk, where the waiting sync finds it and fails as it
+// would have had it met the error itself (and its retry queues the files
+// again).
+func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.SyncFilesJob]) error {
+	c, err := w.Store.SyncChunk(ctx, job.Args.ChunkID)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return river.JobCancel(fmt.Errorf("sync chunk %d: its sync has ended", job.Args.ChunkID))
+	} else if err != nil {
+		return err
+	}
+	if c.Finished {
+		return nil
+	}
+	st, err := w.Store.FindSourceStorageByID(ctx, c.StorageID)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return river.JobCancel(err)
+	} else if err != nil {
+		return err
+	}
+	if j := st.State.LastSyncJob; st.State.Status != blobmark.StatusInProgress || j == nil || *j != strconv.FormatInt(c.Generation, 10) {
+		// Cancelled, failed or replaced: nobody waits for this chunk.
+		return river.JobCancel(fmt.Errorf("sync chunk %d: sync %d is no longer running", c.ID, c.Generation))
+	}
+	var p importer.Progress
+	src, files, err := openSource(ctx, w.Connector, st, c.Generation)
+	if err == nil {
+		p, err = importer.ImportChunk(ctx, src, c.Objects, files, w.Store)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return w.Store.FinishSyncChunk(context.WithoutCancel(ctx), c.ID, p, err)
+}

@@ -1,0 +1,126 @@
+package jobs_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/jobs"
+	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// TestTasksSyncFansOutThroughTheQueue runs a Tasks-mode sync whose files
+// are read by chunk jobs of the queue, and checks that the result is the
+// one of a sync that reads them itself: every row once, the bad file
+// reported, counts exact, and no chunk left behind.
+func TestTasksSyncFansOutThroughTheQueue(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
+	want := 0
+	for i := range 30 {
+		f.put(fmt.Sprintf("%02d.jsonl", i), strings.Repeat(fmt.Sprintf("{\"file\": %d}\n", i), i%4+1))
+		want += i%4 + 1
+	}
+	f.put("30.json", "{not json")
+	workers := river.NewWorkers()
+	ctx := t.Context()
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Connector: f.conn,
+		ProgressInterval: 50 * time.Millisecond, FanOut: f.db, ChunkFiles: 4}))
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: f.db, Connector: f.conn}))
+	must(t, f.db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 20 * time.Millisecond}))
+	t.Cleanup(func() { _ = f.db.StopJobs(t.Context()) })
+
+	if _, err := f.db.RequestSourceSync(ctx, f.storage.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := waitStatus(t, f.db, f.storage.ID)
+	m := meta(t, s)
+	if s.State.Status != blobmark.StatusCompletedWithErrors || *s.State.LastSyncCount != want || len(f.tasks()) != want {
+		t.Fatalf("state %+v, %d tasks, want %d", s.State, len(f.tasks()), want)
+	}
+	if m["files_read"] != 30.0 || m["files_failed"] != 1.0 || m["keys_listed"] != 31.0 || !strings.Contains(*s.State.Traceback, "30.json") {
+		t.Errorf("meta %s, traceback %v", s.State.Meta, *s.State.Traceback)
+	}
+	chunks, err := f.db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.SyncFilesJob{}.Kind()).
+		States(rivertype.JobStateCompleted))
+	if err != nil || len(chunks.Jobs) != 8 { // 31 files in chunks of 4
+		t.Fatalf("completed chunk jobs = %d, %v; want 8", len(chunks.Jobs), err)
+	}
+	var left int
+	must(t, f.db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM source_sync_chunks").Scan(&left))
+	if left != 0 {
+		t.Errorf("%d chunk rows left after the sync finished", left)
+	}
+
+	// A second sync has only the bad file to read again, fewer than a
+	// chunk: it reads it itself and queues no chunk.
+	if _, err := f.db.RequestSourceSync(ctx, f.storage.ID); err != nil {
+		t.Fatal(err)
+	}
+	s = waitStatus(t, f.db, f.storage.ID)
+	again, _ := f.db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.SyncFilesJob{}.Kind()).States(rivertype.JobStateCompleted))
+	if m := meta(t, s); *s.State.LastSyncCount != 0 || len(f.tasks()) != want || len(again.Jobs) != 8 || m["files_failed"] != 1.0 {
+		t.Errorf("re-sync: meta %s, %d tasks, %d chunk jobs", s.State.Meta, len(f.tasks()), len(again.Jobs))
+	}
+}
+
+// TestSyncFilesWorkerRecordsOrDropsItsChunk works chunk jobs directly: a
+// chunk whose storage now refuses the key records the error for the
+// waiting sync, and a chunk of a sync that is no longer running is
+// cancelled without reading anything.
+func TestSyncFilesWorkerRecordsOrDropsItsChunk(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
+	f.put("a.json", `{"v": 1}`)
+	ctx := t.Context()
+	const gen = 7
+	objs := []importer.Object{{Key: "a.json", Size: 8}}
+	must(t, f.db.DispatchChunks(ctx, f.storage.ID, gen, [][]importer.Object{objs}))
+	chunkID := onlyChunk(t, f)
+	w := &jobs.SyncFilesWorker{Store: f.db, Connector: f.conn}
+	work := func() error {
+		return w.Work(ctx, &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(100), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
+	}
+
+	// The storage is queued, not running generation 7: nobody waits.
+	var cancel *river.JobCancelError
+	if err := work(); !errors.As(err, &cancel) {
+		t.Fatalf("chunk of a sync that is not running: %v, want a cancelled job", err)
+	}
+	if len(f.tasks()) != 0 {
+		t.Fatal("a dropped chunk imported its files")
+	}
+
+	if _, err := f.db.StartSourceSync(ctx, f.storage.ID, gen); err != nil {
+		t.Fatal(err)
+	}
+	f.storage.Secrets = blobmark.Connection{"account_key": "d3Jvbmcga2V5IG9mIHRoZSByaWdodCBsZW5ndGggZm9yIGF6dXJpdGUhIQ=="}
+	must(t, f.db.UpdateSourceStorage(ctx, f.storage))
+	if err := work(); err != nil {
+		t.Fatalf("a chunk error is recorded, not returned: %v", err)
+	}
+	st, err := f.db.SyncChunks(ctx, f.storage.ID, gen, 10)
+	if err != nil || st.Pending != 0 || st.Err == nil || blobmark.ErrorCode(st.Err) == blobmark.EINTERNAL {
+		t.Fatalf("chunk state %+v, %v; want its Azure error", st, err)
+	}
+	t.Logf("recorded: %s: %s", blobmark.ErrorCode(st.Err), blobmark.ErrorMessage(st.Err))
+}
+
+// onlyChunk returns the id of the one chunk recorded.
+func onlyChunk(t *testing.T, f *syncFixture) int64 {
+	t.Helper()
+	var id int64
+	must(t, f.db.SQL().QueryRowContext(t.Context(), "SELECT id FROM source_sync_chunks").Scan(&id))
+	return id
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

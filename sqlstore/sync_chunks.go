@@ -1,0 +1,139 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/riverqueue/river"
+)
+
+// DispatchChunks records the chunks of a fanned-out sync and enqueues a job
+// for each in the same transaction (importer.FanOut), so a chunk is never
+// recorded without the job that imports it, nor the other way round.
+func (db *DB) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]importer.Object) error {
+	return db.inTx(ctx, "queue sync chunks", func(tx *Tx) error {
+		for _, objs := range chunks {
+			enc, err := json.Marshal(objs)
+			if err != nil {
+				return err
+			}
+			var id int64
+			if err := tx.queryRow(ctx, `INSERT INTO source_sync_chunks (storage_id, generation, objects) VALUES (?, ?, ?) RETURNING id`,
+				storageID, generation, string(enc)).Scan(&id); err != nil {
+				return err
+			}
+			if err := tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SyncChunk returns a recorded chunk, or ENOTFOUND once its sync has ended
+// and the rows are gone.
+func (db *DB) SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error) {
+	c := &importer.Chunk{ID: id}
+	var objs string
+	err := db.queryRow(ctx, `SELECT storage_id, generation, objects, finished FROM source_sync_chunks WHERE id = ?`, id).
+		Scan(&c.StorageID, &c.Generation, &objs, &c.Finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("sync chunk")
+	} else if err != nil {
+		return nil, translate("find sync chunk", err)
+	}
+	if err := json.Unmarshal([]byte(objs), &c.Objects); err != nil {
+		return nil, wrapInternal("decode sync chunk", err)
+	}
+	return c, nil
+}
+
+// FinishSyncChunk records what importing a chunk did, or failure, the error
+// that stopped it as a whole, and marks it finished. A chunk finished
+// already (a redelivered job) keeps its first counts.
+func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error {
+	failures := ""
+	if len(p.Failures) > 0 {
+		enc, err := json.Marshal(p.Failures)
+		if err != nil {
+			return wrapInternal("encode sync chunk failures", err)
+		}
+		failures = string(enc)
+	}
+	code, msg := "", ""
+	if failure != nil {
+		code, msg = blobmark.ErrorCode(failure), blobmark.ErrorMessage(failure)
+	}
+	return db.inTx(ctx, "finish sync chunk", func(tx *Tx) error {
+		_, err := tx.exec(ctx, `UPDATE source_sync_chunks SET finished = TRUE, files_read = ?, files_failed = ?,
+			tasks_created = ?, tasks_existed = ?, tasks_updated = ?, tasks_kept = ?, tasks_removed = ?,
+			tasks_marked_missing = ?, tasks_restored = ?, failures = ?, failure_count = ?, error_code = ?, error_message = ?
+			WHERE id = ? AND NOT finished`,
+			p.FilesRead, p.FilesFailed, p.TasksCreated, p.TasksExisted, p.TasksUpdated, p.TasksKept, p.TasksRemoved,
+			p.TasksMarkedMissing, p.TasksRestored, failures, int64(len(p.Failures))+p.FailuresOmitted, code, msg, id)
+		return err
+	})
+}
+
+// SyncChunks sums the chunks of one sync generation (importer.FanOut): the
+// counters in SQL, the failures from the first chunks that have any, up to
+// maxFailures, and the first chunk error.
+func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
+	var st importer.ChunkState
+	p := &st.Progress
+	var failureCount int64
+	err := db.queryRow(ctx, `SELECT COALESCE(SUM(CASE WHEN finished THEN 0 ELSE 1 END), 0),
+		COALESCE(SUM(files_read), 0), COALESCE(SUM(files_failed), 0), COALESCE(SUM(tasks_created), 0),
+		COALESCE(SUM(tasks_existed), 0), COALESCE(SUM(tasks_updated), 0), COALESCE(SUM(tasks_kept), 0),
+		COALESCE(SUM(tasks_removed), 0), COALESCE(SUM(tasks_marked_missing), 0), COALESCE(SUM(tasks_restored), 0),
+		COALESCE(SUM(failure_count), 0)
+		FROM source_sync_chunks WHERE storage_id = ? AND generation = ?`, storageID, generation).
+		Scan(&st.Pending, &p.FilesRead, &p.FilesFailed, &p.TasksCreated, &p.TasksExisted, &p.TasksUpdated, &p.TasksKept,
+			&p.TasksRemoved, &p.TasksMarkedMissing, &p.TasksRestored, &failureCount)
+	if err != nil {
+		return st, translate("sum sync chunks", err)
+	}
+	var code, msg string
+	err = db.queryRow(ctx, `SELECT error_code, error_message FROM source_sync_chunks
+		WHERE storage_id = ? AND generation = ? AND error_message <> '' ORDER BY id LIMIT 1`, storageID, generation).Scan(&code, &msg)
+	switch {
+	case err == nil:
+		st.Err = &blobmark.Error{Code: code, Message: msg}
+	case !errors.Is(err, sql.ErrNoRows):
+		return st, translate("find sync chunk error", err)
+	}
+	if failureCount > 0 {
+		if err := db.chunkFailures(ctx, storageID, generation, maxFailures, p); err != nil {
+			return st, err
+		}
+		p.FailuresOmitted = failureCount - int64(len(p.Failures))
+	}
+	return st, nil
+}
+
+// chunkFailures reads the failures of the first chunks that have any into
+// p, keeping at most maxFailures.
+func (db *DB) chunkFailures(ctx context.Context, storageID, generation int64, maxFailures int, p *importer.Progress) error {
+	rows, err := db.query(ctx, `SELECT failures FROM source_sync_chunks
+		WHERE storage_id = ? AND generation = ? AND failures <> '' ORDER BY id LIMIT ?`, storageID, generation, maxFailures)
+	if err != nil {
+		return translate("read sync chunk failures", err)
+	}
+	defer rows.Close()
+	for rows.Next() && len(p.Failures) < maxFailures {
+		var enc string
+		var fs []importer.Failure
+		if err := rows.Scan(&enc); err != nil {
+			return translate("read sync chunk failures", err)
+		}
+		if err := json.Unmarshal([]byte(enc), &fs); err != nil {
+			return wrapInternal("decode sync chunk failures", err)
+		}
+		p.Failures = append(p.Failures, fs[:min(len(fs), maxFailures-len(p.Failures))]...)
+	}
+	return translate("read sync chunk failures", rows.Err())
+}

@@ -1,0 +1,124 @@
+package sqlstore_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/riverqueue/river"
+)
+
+// TestSyncChunks runs the store side of a fanned-out sync on every
+// backend: chunks are recorded with one job each, read back whole, finished
+// once, summed with their failures capped, their first error reported, and
+// deleted when the sync finishes.
+func TestSyncChunks(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := b.prepare(t, sqlstore.Config{})
+			cfg.DataDir = t.TempDir() // where the secret key file is created
+			db := open(t, cfg)
+			ctx := t.Context()
+			s := newStorage(t, db)
+			const gen = 41
+			modified := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+			var chunks [][]importer.Object
+			for c := range 3 {
+				var objs []importer.Object
+				for i := range 2 {
+					objs = append(objs, importer.Object{Key: fmt.Sprintf("dir/%d-%d.jsonl", c, i), Size: int64(10*c + i), ETag: `"0x8D"`, LastModified: modified})
+				}
+				chunks = append(chunks, objs)
+			}
+			if err := db.DispatchChunks(ctx, s.ID, gen, chunks); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.DispatchChunks(ctx, s.ID, gen+1, chunks[:1]); err != nil { // another generation: not counted
+				t.Fatal(err)
+			}
+			queued, err := db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.SyncFilesJob{}.Kind()).Queues(blobmark.QueueSyncFiles))
+			if err != nil || len(queued.Jobs) != 4 {
+				t.Fatalf("chunk jobs on the %s queue = %d, %v; want 4", blobmark.QueueSyncFiles, len(queued.Jobs), err)
+			}
+			var ids []int64
+			for _, j := range queued.Jobs {
+				var args blobmark.SyncFilesJob
+				if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+					t.Fatal(err)
+				}
+				c, err := db.SyncChunk(ctx, args.ChunkID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Generation == gen {
+					ids = append(ids, c.ID)
+				}
+				if c.StorageID != s.ID || c.Finished || len(c.Objects) != 2 {
+					t.Fatalf("chunk = %+v", c)
+				}
+			}
+			if len(ids) != 3 {
+				t.Fatalf("chunks of generation %d = %d", gen, len(ids))
+			}
+			first, _ := db.SyncChunk(ctx, ids[0])
+			if !reflect.DeepEqual(first.Objects, chunks[0]) && !reflect.DeepEqual(first.Objects, chunks[1]) && !reflect.DeepEqual(first.Objects, chunks[2]) {
+				t.Fatalf("objects did not survive the round trip: %+v", first.Objects)
+			}
+
+			st, err := db.SyncChunks(ctx, s.ID, gen, 3)
+			if err != nil || st.Pending != 3 || st.Err != nil || st.Progress.TasksCreated != 0 {
+				t.Fatalf("before any chunk finished: %+v, %v", st, err)
+			}
+			fail := func(key string) importer.Failure { return importer.Failure{Key: key, Reason: key + ": bad"} }
+			p0 := importer.Progress{FilesRead: 2, TasksCreated: 7, TasksExisted: 1, Failures: []importer.Failure{fail("a"), fail("b")}, FailuresOmitted: 4}
+			p1 := importer.Progress{FilesRead: 1, FilesFailed: 1, TasksCreated: 3, TasksUpdated: 2, TasksKept: 1, TasksRemoved: 1,
+				TasksMarkedMissing: 1, TasksRestored: 1, Failures: []importer.Failure{fail("c"), fail("d")}}
+			if err := db.FinishSyncChunk(ctx, ids[0], p0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.FinishSyncChunk(ctx, ids[0], importer.Progress{TasksCreated: 100}, nil); err != nil { // redelivered
+				t.Fatal(err)
+			}
+			if err := db.FinishSyncChunk(ctx, ids[1], p1, nil); err != nil {
+				t.Fatal(err)
+			}
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
+			if err != nil || st.Pending != 1 || st.Err != nil {
+				t.Fatalf("two finished: %+v, %v", st, err)
+			}
+			want := importer.Progress{FilesRead: 3, FilesFailed: 1, TasksCreated: 10, TasksExisted: 1, TasksUpdated: 2, TasksKept: 1,
+				TasksRemoved: 1, TasksMarkedMissing: 1, TasksRestored: 1, Failures: []importer.Failure{fail("a"), fail("b"), fail("c")}, FailuresOmitted: 5}
+			if !reflect.DeepEqual(st.Progress, want) {
+				t.Fatalf("sum =\n%+v, want\n%+v", st.Progress, want)
+			}
+			if c, _ := db.SyncChunk(ctx, ids[0]); !c.Finished {
+				t.Error("a finished chunk reads as unfinished")
+			}
+
+			denied := blobmark.Errorf(blobmark.EFORBIDDEN, "missing role Storage Blob Data Reader on container c")
+			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{}, denied); err != nil {
+				t.Fatal(err)
+			}
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
+			if err != nil || st.Pending != 0 || blobmark.ErrorCode(st.Err) != blobmark.EFORBIDDEN || blobmark.ErrorMessage(st.Err) != blobmark.ErrorMessage(denied) {
+				t.Fatalf("after the failed chunk: %+v, %v", st, err)
+			}
+
+			if err := db.FinishSourceSync(ctx, s.ID, blobmark.StatusFailed, 0, "x", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SyncChunk(ctx, ids[0]); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+				t.Fatalf("chunk after the sync finished: %v, want ENOTFOUND", err)
+			}
+			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3); err != nil || st.Pending != 0 {
+				t.Fatalf("other generation after finish: %+v, %v", st, err)
+			}
+		})
+	}
+}
