@@ -26,8 +26,9 @@ type SourceSyncStore interface {
 	UpdateSourceSyncProgress(ctx context.Context, id int64, count int, meta map[string]any) (cancelled bool, err error)
 	// FinishSourceSync records the final status, count, traceback and meta.
 	FinishSourceSync(ctx context.Context, id int64, status string, count int, traceback string, meta map[string]any) error
-	// EnqueueDueSourceSyncs enqueues the syncs whose interval has elapsed.
-	EnqueueDueSourceSyncs(ctx context.Context) (int, error)
+	// EnqueueDueSourceSyncs enqueues the syncs whose interval has elapsed;
+	// the caller runs it every tick.
+	EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error)
 }
 
 // ErrSyncCancelled is the cause of a sync stopped through the cancel endpoint.
@@ -247,9 +248,10 @@ type ScheduleSourceSyncsWorker struct {
 	Store SourceSyncStore
 }
 
-// Work enqueues every due sync.
+// Work enqueues every due sync. It runs every ScheduleInterval, which the
+// store needs to tell a due storage from one due only at the next tick.
 func (w *ScheduleSourceSyncsWorker) Work(ctx context.Context, job *river.Job[blobmark.ScheduleSourceSyncsJob]) error {
-	if _, err := w.Store.EnqueueDueSourceSyncs(ctx); err != nil {
+	if _, err := w.Store.EnqueueDueSourceSyncs(ctx, ScheduleInterval); err != nil {
 		return fmt.Errorf("schedule source syncs: %w", err)
 	}
 	return nil
@@ -259,9 +261,10 @@ func (w *ScheduleSourceSyncsWorker) Work(ctx context.Context, job *river.Job[blo
 const ScheduleInterval = time.Minute
 
 // SchedulePeriodicJob returns the periodic job that drives scheduled syncs.
-// River inserts periodic jobs on its elected leader only, so with several
-// replicas each interval's scheduling runs once, and the sync jobs it
-// enqueues are unique per storage.
+// River inserts periodic jobs on its elected leader only, each scheduled on
+// a grid of ScheduleInterval, so with several replicas each tick normally
+// runs once. Two may still overlap (a new leader's RunOnStart tick); the
+// store claims each storage before queuing it, so that is harmless.
 func SchedulePeriodicJob() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(ScheduleInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return blobmark.ScheduleSourceSyncsJob{}, nil },

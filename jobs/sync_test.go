@@ -332,18 +332,18 @@ func TestSyncThroughRiverAndConcurrentRequests(t *testing.T) {
 
 func TestScheduledSyncEnqueuesOncePerInterval(t *testing.T) {
 	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.SyncIntervalMinutes = 60 })
-	n, err := f.db.EnqueueDueSourceSyncs(t.Context())
+	n, err := f.db.EnqueueDueSourceSyncs(t.Context(), jobs.ScheduleInterval)
 	if err != nil || n != 1 {
 		t.Fatalf("first schedule: %d, %v", n, err)
 	}
 	// Another replica's scheduler, or the next tick, finds nothing due.
-	if n, err := f.db.EnqueueDueSourceSyncs(t.Context()); err != nil || n != 0 {
+	if n, err := f.db.EnqueueDueSourceSyncs(t.Context(), jobs.ScheduleInterval); err != nil || n != 0 {
 		t.Fatalf("second schedule: %d, %v", n, err)
 	}
 	if _, err := f.sync(f.db, 0); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.db.EnqueueDueSourceSyncs(t.Context()); err != nil || n != 0 {
+	if n, err := f.db.EnqueueDueSourceSyncs(t.Context(), jobs.ScheduleInterval); err != nil || n != 0 {
 		t.Fatalf("within the interval after a sync: %d, %v", n, err)
 	}
 }

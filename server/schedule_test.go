@@ -33,10 +33,13 @@ import (
 // started: the test plays each scheduler tick itself by calling
 // EnqueueDueSourceSyncs — all the tick's job does — on every replica at
 // once, several times per tick, which is more contention than River's
-// leader election lets happen. Each tick that should sync comes exactly one
-// interval, or more, after the previous sync was queued; a tick that comes
-// slightly less than an interval after it finds nothing due, and that case
-// is not what this test covers.
+// leader election lets happen. The ticks that should sync fall on a grid
+// one interval apart, each run some time after its grid point as River's
+// poll picks it up: alternately 0.9 s and 0.1 s after it, so every other
+// sync is due only 59.2 s after the previous one was queued, and must run
+// all the same. Between them, ticks up to the interval less half a
+// scheduler period (jobs.ScheduleInterval) after the last sync find
+// nothing due.
 //
 // The syncs run for real: every replica works sync jobs from the shared
 // queue against Azurite, and one blob is added before every sync, so each
@@ -157,7 +160,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 			for _, db := range dbs {
 				wg.Go(func() {
 					<-start
-					n, err := db.EnqueueDueSourceSyncs(ctx)
+					n, err := db.EnqueueDueSourceSyncs(ctx, jobs.ScheduleInterval)
 					if err != nil {
 						errs <- err
 					}
@@ -215,19 +218,32 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		}
 	}
 
+	// pickup returns how long after its grid point the next syncing tick
+	// runs: 0.9 s and 0.1 s in turn.
+	pickups := 0
+	pickup := func() time.Duration {
+		pickups++
+		if pickups%2 == 1 {
+			return 900 * time.Millisecond
+		}
+		return 100 * time.Millisecond
+	}
 	// Never synced: the first tick syncs it.
+	grid := t0 // the grid point of the last syncing tick
+	clock.set(grid.Add(pickup()))
 	addBlob()
 	tick(1)
 	synced()
 	last := clock.now() // when the last sync was enqueued
 	for k := 1; k <= nIntervals; k++ {
 		// Within the interval, however often the scheduler runs: nothing.
-		for _, d := range []time.Duration{time.Second, interval / 2, interval - time.Microsecond} {
+		for _, d := range []time.Duration{time.Second, interval - jobs.ScheduleInterval/2 - time.Microsecond} {
 			clock.set(last.Add(d))
 			tick(0)
 		}
 		addBlob()
-		due := last.Add(interval)
+		grid = grid.Add(interval)
+		due := grid.Add(pickup())
 		clock.set(due)
 		var hold *gate
 		switch k {
@@ -257,8 +273,11 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		}
 		hold.open()
 		synced()
-		// Once it has finished, the overdue sync runs, once.
+		// Once it has finished, the overdue sync runs, once, at the next
+		// grid point.
 		addBlob()
+		grid = grid.Add(2 * interval)
+		clock.set(grid.Add(pickup()))
 		tick(1)
 		synced()
 		last = clock.now()
