@@ -20,16 +20,13 @@ type JobsConfig struct {
 	// Workers holds the job workers by kind (see package jobs). Required.
 	Workers *river.Workers
 	// Queues maps queue names to how many jobs of each run at once; nil means
-	// river.QueueDefault with MaxWorkers, and blobmark.QueueSyncFiles with a
-	// quarter of it (at least 2; each chunk reads several files at once).
+	// DefaultQueues(dialect, MaxWorkers).
 	Queues map[string]river.QueueConfig
-	// MaxWorkers is the concurrency of the default queue when Queues is nil:
-	// 0 means 4 on SQLite (one writer; more would only queue) and 10 on
-	// PostgreSQL.
+	// MaxWorkers sizes the default queues when Queues is nil.
 	MaxWorkers int
 	// PollInterval is how often to look for new jobs. River's SQLite driver
 	// also wakes on inserts; PostgreSQL over database/sql only polls. 0 means
-	// River's default (1s).
+	// River's default (1s) on SQLite and PostgresPollInterval on PostgreSQL.
 	PollInterval time.Duration
 	// PeriodicJobs are inserted on schedule by the elected leader among the
 	// replicas working jobs, so each runs once per period cluster-wide
@@ -68,6 +65,29 @@ func (db *DB) newRiverClient() error {
 // transaction instead, so they commit with the write that caused them.
 func (db *DB) River() *river.Client[*sql.Tx] { return db.river }
 
+// PostgresPollInterval is how often a replica on PostgreSQL looks for new
+// jobs. It cannot be woken by an insert there, so this is how long a
+// queued export or sync chunk may wait for an idle worker: a second (River's
+// default) would leave a replica idle between the chunks of a sync. Each
+// poll is one indexed query per queue.
+const PostgresPollInterval = 200 * time.Millisecond
+
+// DefaultQueues returns the queues a process works when JobsConfig.Queues
+// is nil: river.QueueDefault with maxWorkers (0 means 4 on SQLite, one
+// writer, more would only queue; 10 on PostgreSQL), and
+// blobmark.QueueSyncFiles with a quarter of it, at least 2 (each chunk
+// reads several files at once).
+func DefaultQueues(d Dialect, maxWorkers int) map[string]river.QueueConfig {
+	n := maxWorkers
+	if n <= 0 {
+		n = 4
+		if d == Postgres {
+			n = 10
+		}
+	}
+	return map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}, blobmark.QueueSyncFiles: {MaxWorkers: max(n/4, 2)}}
+}
+
 // StartJobs starts working jobs with cfg.Workers until StopJobs or Close.
 // Register every worker before the call (jobs.Register does blobmark's).
 func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
@@ -81,19 +101,15 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	}
 	queues := cfg.Queues
 	if queues == nil {
-		n := cfg.MaxWorkers
-		if n <= 0 {
-			n = 4
-			if db.dialect == Postgres {
-				n = 10
-			}
-		}
-		queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n},
-			blobmark.QueueSyncFiles: {MaxWorkers: max(n/4, 2)}}
+		queues = DefaultQueues(db.dialect, cfg.MaxWorkers)
+	}
+	poll := cfg.PollInterval
+	if poll <= 0 && db.dialect == Postgres {
+		poll = PostgresPollInterval
 	}
 	var cooldown time.Duration
-	if cfg.PollInterval > 0 {
-		cooldown = min(cfg.PollInterval, river.FetchCooldownDefault)
+	if poll > 0 {
+		cooldown = min(poll, river.FetchCooldownDefault)
 	}
 	// River insists that jobs time out before they can be rescued; with a
 	// rescue shorter than its default job timeout, bound jobs to 80% of it.
@@ -106,7 +122,7 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		Queues:            queues,
 		Workers:           cfg.Workers,
 		PeriodicJobs:      cfg.PeriodicJobs,
-		FetchPollInterval: cfg.PollInterval,
+		FetchPollInterval: poll,
 		FetchCooldown:     cooldown,
 		// Without a listener River cannot be told about new jobs on
 		// PostgreSQL; it polls instead.

@@ -127,11 +127,16 @@ func serverConfig(s *settings) (server.Config, error) {
 	if cfg.JobRescueAfter, err = s.Duration("job-rescue-after"); err != nil {
 		return server.Config{}, err
 	}
-	chunk, err := s.Int64("sync-chunk-files")
-	if err != nil {
-		return server.Config{}, err
+	if s.String("sync-chunk-files") != "" {
+		chunk, err := s.Int64("sync-chunk-files")
+		if err != nil {
+			return server.Config{}, err
+		}
+		cfg.SyncChunkFiles = int(chunk)
+		if chunk == 0 {
+			cfg.SyncChunkFiles = -1 // never; the config's 0 means the database's default
+		}
 	}
-	cfg.SyncChunkFiles = int(chunk)
 	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
 	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
 		return server.Config{}, fmt.Errorf("--public-url: %q must start with http:// or https://", cfg.PublicURL)
