@@ -6,9 +6,12 @@
 // above the client's, leaving the benchmark to measure blobmark's overhead.
 //
 // It speaks the part of the Blob REST API a sync uses: List Blobs (flat or
-// with a delimiter; prefix, marker, maxresults) and Get Container
-// Properties, path-style (/{account}/{container}) like Azurite. It does not
-// verify signatures, so any shared-key or anonymous client works.
+// with a delimiter; prefix, marker, maxresults), Get Container Properties
+// and Get Blob, path-style (/{account}/{container}) like Azurite. Every
+// blob's content is a one-task JSON file naming the blob, so Tasks-mode
+// syncs read it too, and Get Blob can be made to wait like a remote service
+// does. It does not verify signatures, so any shared-key or anonymous
+// client works.
 package listserver
 
 import (
@@ -78,18 +81,26 @@ func WithAccount(name string) Option { return func(h *Handler) { h.account = nam
 // WithContainer sets the container name expected as the second path segment.
 func WithContainer(name string) Option { return func(h *Handler) { h.container = name } }
 
-// WithBlobSize sets the Content-Length reported for every blob.
+// WithBlobSize sets the Content-Length reported for every blob. The task
+// JSON is padded with spaces to it, so it must hold the JSON (60 bytes do).
 func WithBlobSize(n int64) Option { return func(h *Handler) { h.blobSize = n } }
+
+// WithGetLatency delays every Get Blob answer by d, standing in for the
+// time to first byte of a service across a network: downloads then cost
+// waiting, not this machine's cores, as they do against Azure.
+func WithGetLatency(d time.Duration) Option { return func(h *Handler) { h.getLatency = d } }
 
 // Handler answers the Blob REST calls of one synthetic container of N
 // blobs. Its state is a few fields, whatever N is.
 type Handler struct {
-	n         int
-	account   string
-	container string
-	blobSize  int64
+	n          int
+	account    string
+	container  string
+	blobSize   int64
+	getLatency time.Duration
 
 	listCalls atomic.Int64
+	getCalls  atomic.Int64
 }
 
 // NewHandler returns the handler of a container of n generated blobs. It
@@ -109,6 +120,9 @@ func NewHandler(n int, opts ...Option) *Handler {
 // benchmark can check the client paged as expected.
 func (h *Handler) ListCalls() int64 { return h.listCalls.Load() }
 
+// GetCalls returns how many Get Blob requests were answered.
+func (h *Handler) GetCalls() int64 { return h.getCalls.Load() }
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-ms-request-id", "00000000-0000-0000-0000-000000000000")
@@ -116,6 +130,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("x-ms-version", v)
 	}
 	w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	if name, ok := strings.CutPrefix(r.URL.Path, "/"+h.account+"/"+h.container+"/"); ok && name != "" {
+		h.blob(w, r, name)
+		return
+	}
 	if r.URL.Path != "/"+h.account+"/"+h.container && r.URL.Path != "/"+h.account+"/"+h.container+"/" {
 		h.fail(w, r, http.StatusNotFound, "ContainerNotFound", "The specified container does not exist.")
 		return
@@ -146,6 +164,48 @@ func (h *Handler) properties(w http.ResponseWriter) {
 	hd.Set("x-ms-has-legal-hold", "false")
 	w.WriteHeader(http.StatusOK)
 }
+
+// blob answers Get Blob (and Get Blob Properties) for a generated name:
+// `{"text":"<name>"}` padded with spaces to the listed size, with the
+// listed ETag, after the configured latency.
+func (h *Handler) blob(w http.ResponseWriter, r *http.Request, name string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.fail(w, r, http.StatusBadRequest, "UnsupportedHttpVerb", "The operation is not served.")
+		return
+	}
+	i := h.index(name)
+	if i < 0 {
+		h.fail(w, r, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
+		return
+	}
+	h.getCalls.Add(1)
+	time.Sleep(h.getLatency)
+	body := bytes.Repeat([]byte{' '}, int(h.blobSize))
+	copy(body, `{"text":"`+name+`"}`)
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Length", strconv.FormatInt(h.blobSize, 10))
+	hd.Set("ETag", `"`+string(etag(nil, i))+`"`)
+	hd.Set("Last-Modified", lastModified)
+	hd.Set("x-ms-blob-type", "BlockBlob")
+	hd.Set("Accept-Ranges", "bytes")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(body)
+	}
+}
+
+// index returns the index of a generated name, or -1.
+func (h *Handler) index(name string) int {
+	i, err := strconv.Atoi(strings.TrimSuffix(name[strings.LastIndexByte(name, '/')+1:], ".jpg"))
+	if err != nil || i < 0 || i >= h.n || Name(i) != name {
+		return -1
+	}
+	return i
+}
+
+// etag appends the ETag of blob i, as listings show it (unquoted).
+func etag(b []byte, i int) []byte { return appendPadded(append(b, "0x8DC"...), i, 13) }
 
 // fail writes an Azure error response.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
@@ -224,7 +284,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		b.WriteString(`</Delimiter>`)
 	}
 	b.WriteString(`<Blobs>`)
-	mid := `</Name><Properties><Last-Modified>` + lastModified + `</Last-Modified><Etag>0x8DC`
+	mid := `</Name><Properties><Last-Modified>` + lastModified + `</Last-Modified><Etag>`
 	tail := `</Etag><Content-Length>` + strconv.FormatInt(h.blobSize, 10) +
 		`</Content-Length><Content-Type>image/jpeg</Content-Type><BlobType>BlockBlob</BlobType>` +
 		`<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState></Properties></Blob>`
@@ -246,7 +306,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		b.WriteString(`<Blob><Name>`)
 		b.Write(name)
 		b.WriteString(mid)
-		b.Write(appendPadded(name[:0], i, 13)) // opaque but unique per blob
+		b.Write(etag(name[:0], i)) // opaque but unique per blob
 		b.WriteString(tail)
 		i++
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -216,5 +218,41 @@ func TestRejectsBadRequests(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("x-ms-error-code") == "" {
 			t.Errorf("%s: %d %q, want 400 with an error code", q, resp.StatusCode, resp.Header.Get("x-ms-error-code"))
 		}
+	}
+}
+
+func TestAzureSDKDownloadsAOneTaskFile(t *testing.T) {
+	srv := Start(100, WithBlobSize(200))
+	defer srv.Close()
+	ctx := context.Background()
+	c := sharedKeyClient(t, srv.ContainerURL)
+	page, err := c.NewListBlobsFlatPager(nil).NextPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := page.Segment.BlobItems[42]
+	resp, err := c.NewBlobClient(Name(42)).DownloadStream(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task struct{ Text string }
+	if err := json.Unmarshal(body, &task); err != nil || task.Text != Name(42) || len(body) != 200 {
+		t.Fatalf("body %q (%d bytes): %v", body, len(body), err)
+	}
+	if *resp.ContentLength != *listed.Properties.ContentLength || strings.Trim(string(*resp.ETag), `"`) != strings.Trim(string(*listed.Properties.ETag), `"`) {
+		t.Errorf("download length %d, etag %s; listed %d, %s", *resp.ContentLength, *resp.ETag, *listed.Properties.ContentLength, *listed.Properties.ETag)
+	}
+	for _, missing := range []string{"img/000/0000100.jpg", "img/000/42.jpg", "nope"} {
+		if _, err := c.NewBlobClient(missing).DownloadStream(ctx, nil); err == nil || !strings.Contains(err.Error(), "BlobNotFound") {
+			t.Errorf("download of %s: %v, want BlobNotFound", missing, err)
+		}
+	}
+	if srv.Handler.GetCalls() != 1 {
+		t.Errorf("get calls = %d, want 1", srv.Handler.GetCalls())
 	}
 }

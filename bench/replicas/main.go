@@ -3,18 +3,25 @@
 // single replica:
 //
 //   - Tasks mode (JSONL task files in Azurite, downloaded and parsed): the
-//     sync's throughput with 1, 2 and 3 replicas working jobs on
-//     PostgreSQL, and the scaling ratio against one replica;
+//     sync's throughput with 1, 2 and 3 `blobmark worker` processes on
+//     PostgreSQL, whose chunk jobs spread the files over every process
+//     (--sync-chunk-files), the scaling ratio against one process, one
+//     process with the files read by the sync job alone, and each ÷ the
+//     bare download of every file from this process (the limit Azurite and
+//     the machine's cores set);
+//   - the same where every download waits -latency on a synthetic service
+//     (bench/listserver), as downloads from Azure wait on the network: here
+//     a process is bound by the downloads it keeps in flight, not by the
+//     cores, and each ratio is against a bare download of every file with
+//     as many in flight;
 //   - Files mode against the synthetic List Blobs server
 //     (bench/listserver), one replica: SQLite vs PostgreSQL, each ÷ a bare
 //     listing of the same container.
 //
-// Replicas are blobmark servers assembled by package server exactly as
-// `blobmark serve` assembles them, each with its own River client and
-// connection pool, in this one process (the machine's cores are shared
-// either way). Run it with `go run ./bench/replicas`; it prints numbers and
-// never fails on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL,
-// else the local server the tests use.
+// Run it with `go run ./bench/replicas`; it prints numbers and never fails
+// on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
+// local server the tests use. All processes share this machine's cores, so
+// scaling shows only where one process leaves them idle.
 package main
 
 import (
@@ -24,17 +31,26 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/bench/listserver"
+	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/server"
+	"github.com/blobmark/blobmark/sqlstore"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
@@ -43,6 +59,9 @@ func main() {
 	files := flag.Int("files", 2000, "Tasks-mode JSONL files in Azurite")
 	perFile := flag.Int("per-file", 50, "tasks per JSONL file")
 	keys := flag.Int("keys", 100_000, "Files-mode keys of the synthetic container")
+	waitFiles := flag.Int("wait-files", 20_000, "one-task files of the synthetic service that answers after -latency")
+	latency := flag.Duration("latency", 20*time.Millisecond, "time the synthetic service takes to answer a Get Blob")
+	chunk := flag.String("chunk", "", "task files per chunk (--sync-chunk-files); empty means the server's default")
 	flag.Parse()
 	ctx := context.Background()
 	pg := os.Getenv("BLOBMARK_TEST_POSTGRES_URL")
@@ -72,17 +91,54 @@ func main() {
 			Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
 			Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
 	}
+	bin := buildBlobmark()
+	limit := downloadAll(ctx, c, 96)
+	limitRate := float64(tasks) / limit.Seconds()
+	name := func(n int) string {
+		return fmt.Sprintf("Tasks, %d JSONL × %d on PostgreSQL, %d worker process(es)", *files, *perFile, n)
+	}
+	alone := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source("tasks", az.Endpoint, false), tasks, "0")
+	rows = append(rows, row{name(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(tasks)/alone.Seconds()),
+		fmt.Sprintf("÷ download limit %.2f", float64(tasks)/alone.Seconds()/limitRate)})
 	var one float64
 	for n := 1; n <= 3; n++ {
-		d := timeSync(ctx, schemaURL(ctx, pg), n, source("tasks", az.Endpoint, false), tasks)
+		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), n, source("tasks", az.Endpoint, false), tasks, *chunk)
 		rate := float64(tasks) / d.Seconds()
 		if n == 1 {
 			one = rate
 		}
-		rows = append(rows, row{fmt.Sprintf("Tasks, %d JSONL × %d on PostgreSQL, %d replica(s)", *files, *perFile, n),
-			fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("%.2f× one replica", rate/one)})
+		rows = append(rows, row{name(n), fmt.Sprintf("%.0f tasks/s", rate),
+			fmt.Sprintf("%.2f× one process, ÷ download limit %.2f", rate/one, rate/limitRate)})
 	}
+	rows = append(rows, row{"  download limit: list + GET every file, 96 at once, here", fmt.Sprintf("%.0f tasks/s", limitRate), limit.Round(time.Millisecond).String()})
 	az.Stop()
+
+	// Tasks mode where downloads wait on the network, as against Azure: a
+	// synthetic service answering each Get Blob after -latency.
+	ws := listserver.Start(*waitFiles, listserver.WithGetLatency(*latency), listserver.WithBlobSize(200))
+	wendpoint := ws.URL + "/" + listserver.DefaultAccount + "/"
+	wc, err := conn.Container(ctx, azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: benchkit.Account,
+		AccountKey: benchkit.Key, Endpoint: wendpoint}, listserver.DefaultContainer)
+	benchkit.Check(err)
+	perProcess := sqlstore.DefaultQueues(sqlstore.Postgres, 0)[blobmark.QueueSyncFiles].MaxWorkers * importer.DefaultConcurrency
+	wname := func(n int) string {
+		return fmt.Sprintf("Tasks, %d one-task files, GET after %s, %d worker process(es)", *waitFiles, *latency, n)
+	}
+	alone = timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source(listserver.DefaultContainer, wendpoint, false), *waitFiles, "0")
+	limit = downloadAll(ctx, wc, importer.DefaultConcurrency)
+	rows = append(rows, row{wname(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(*waitFiles)/alone.Seconds()),
+		fmt.Sprintf("÷ bare download, %d in flight %.2f", importer.DefaultConcurrency, limit.Seconds()/alone.Seconds())})
+	for n := 1; n <= 3; n++ {
+		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), n, source(listserver.DefaultContainer, wendpoint, false), *waitFiles, *chunk)
+		rate := float64(*waitFiles) / d.Seconds()
+		if n == 1 {
+			one = rate
+		}
+		limit := downloadAll(ctx, wc, n*perProcess)
+		rows = append(rows, row{wname(n), fmt.Sprintf("%.0f tasks/s", rate),
+			fmt.Sprintf("%.2f× one process, ÷ bare download, %d in flight %.2f", rate/one, n*perProcess, limit.Seconds()/d.Seconds())})
+	}
+	ws.Close()
 	dropSchemas(ctx, pg) // the Files part starts on a database without the Tasks runs' rows
 
 	// Files mode, one replica: SQLite vs PostgreSQL against the synthetic server.
@@ -145,12 +201,9 @@ func dropSchemas(ctx context.Context, pg string) {
 	schemas = nil
 }
 
-func timeSync(ctx context.Context, dbURL string, replicas int, s *blobmark.SourceStorage, want int) time.Duration {
-	return timeSyncIn(ctx, dbURL, "", replicas, s, want)
-}
-
-// timeSyncIn starts replicas servers on the database, requests one sync
-// of s as the API does, and returns the time until it completed.
+// timeSyncIn starts replicas servers in this process on the database,
+// requests one sync of s as the API does, and returns the time until it
+// completed.
 func timeSyncIn(ctx context.Context, dbURL, dataDir string, replicas int, s *blobmark.SourceStorage, want int) time.Duration {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -172,7 +225,77 @@ func timeSyncIn(ctx context.Context, dbURL, dataDir string, replicas int, s *blo
 			_ = srv.Close(ctx)
 		}
 	}()
-	db := srvs[0].DB
+	return runSync(ctx, srvs[0].DB, s, want)
+}
+
+// timeSyncProcesses starts n `blobmark worker` processes on the database
+// (with --sync-chunk-files chunk), requests one sync of s from this
+// process, which works no job, and returns the time until it completed.
+func timeSyncProcesses(ctx context.Context, bin, dbURL string, n int, s *blobmark.SourceStorage, want int, chunk string) time.Duration {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
+	benchkit.Check(err)
+	defer srv.Close(ctx)
+	dir, err := os.MkdirTemp("", "blobmark-bench-workers")
+	benchkit.Check(err)
+	defer os.RemoveAll(dir)
+	for i := range n {
+		stop := startWorker(bin, filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+dbURL,
+			"BLOBMARK_SECRET_KEY="+hex.EncodeToString(key), "BLOBMARK_SYNC_CHUNK_FILES="+chunk)
+		defer stop()
+	}
+	return runSync(ctx, srv.DB, s, want)
+}
+
+// startWorker starts `blobmark worker` with env, its data and log in dir,
+// and waits until it is ready; stop kills it.
+func startWorker(bin, dir string, env ...string) (stop func()) {
+	benchkit.Check(os.MkdirAll(dir, 0o700))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	benchkit.Check(err)
+	addr := l.Addr().String()
+	l.Close()
+	logPath := filepath.Join(dir, "log")
+	logf, err := os.Create(logPath)
+	benchkit.Check(err)
+	defer logf.Close()
+	cmd := exec.Command(bin, "worker")
+	cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr, "BLOBMARK_DATA_DIR="+dir, "BLOBMARK_LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	benchkit.Check(cmd.Start())
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	benchkit.AtExit(stop)
+	for range 300 {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return stop
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logPath)
+	benchkit.Fatal("worker not ready:\n" + string(log))
+	return nil
+}
+
+// buildBlobmark builds the blobmark command into a temporary directory.
+func buildBlobmark() string {
+	dir, err := os.MkdirTemp("", "blobmark-bench-bin")
+	benchkit.Check(err)
+	benchkit.AtExit(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "blobmark")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/blobmark").CombinedOutput()
+	if err != nil {
+		benchkit.Fatal("build blobmark: " + string(out))
+	}
+	return bin
+}
+
+// runSync creates a project and s on db, requests a sync as the API does
+// and returns the time until it completed with want tasks.
+func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, want int) time.Duration {
 	p := &blobmark.Project{Title: "bench"}
 	benchkit.Check(db.CreateProject(ctx, p))
 	s.ID, s.ProjectID = 0, p.ID
@@ -195,6 +318,36 @@ func timeSyncIn(ctx context.Context, dbURL, dataDir string, replicas int, s *blo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// downloadAll lists the container and downloads every blob, concurrency
+// at a time, reading each to its end, and returns the time.
+func downloadAll(ctx context.Context, c *azureblob.Container, concurrency int) time.Duration {
+	start := time.Now()
+	names := make(chan string, concurrency)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				d, err := c.Download(ctx, name, 0, 0)
+				benchkit.Check(err)
+				_, err = io.Copy(io.Discard, d.Body)
+				d.Body.Close()
+				benchkit.Check(err)
+			}
+		}()
+	}
+	benchkit.Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
+		for _, b := range p {
+			names <- b.Name
+		}
+		return nil
+	}))
+	close(names)
+	wg.Wait()
+	return time.Since(start)
 }
 
 // bareList lists the container flat, 5000 per page, and returns the time.
