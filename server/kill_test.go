@@ -348,6 +348,22 @@ func countTasks(t *testing.T, srv *server.Server, projectID int64) int {
 // taskURIs returns the blob URI of each task of the project.
 func taskURIs(t *testing.T, srv *server.Server, projectID int64) []string {
 	t.Helper()
+	var out []string
+	for _, d := range taskData(t, srv, projectID) {
+		var data map[string]string
+		if err := json.Unmarshal([]byte(d), &data); err != nil || len(data) != 1 {
+			t.Fatalf("task data %s: %v", d, err)
+		}
+		for _, u := range data {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// taskData returns the data of each task of the project, as stored.
+func taskData(t *testing.T, srv *server.Server, projectID int64) []string {
+	t.Helper()
 	rows, err := srv.DB.SQL().QueryContext(t.Context(), srv.DB.Rebind("SELECT data FROM tasks WHERE project_id = ?"), projectID)
 	if err != nil {
 		t.Fatal(err)
@@ -359,13 +375,7 @@ func taskURIs(t *testing.T, srv *server.Server, projectID int64) []string {
 		if err := rows.Scan(&d); err != nil {
 			t.Fatal(err)
 		}
-		var data map[string]string
-		if err := json.Unmarshal([]byte(d), &data); err != nil || len(data) != 1 {
-			t.Fatalf("task data %s: %v", d, err)
-		}
-		for _, u := range data {
-			out = append(out, u)
-		}
+		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -179,9 +179,12 @@ func startReplica(t *testing.T, bin string, env []string) *replica {
 // database: a 20,000-blob sync is requested through one replica's API, the
 // replica running it is killed with SIGKILL midway, 1,000 annotations are
 // created and some updated through the other replicas' APIs, and a
-// scheduled sync runs beside it all. Afterwards there are exactly 20,000
-// tasks, every annotation is exported in its latest state, and the
-// scheduled sync ran at most once per interval.
+// scheduled sync runs beside it all, and so does a Tasks-mode sync whose
+// files are read in chunks by every replica, started just before the kill.
+// Afterwards there are exactly 20,000 tasks, every row of every task file
+// once, every annotation is exported in its latest state, and the scheduled
+// sync ran at most once per interval (exactly once per interval is shown
+// by TestScheduledSyncOncePerIntervalOnReplicas).
 func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three blobmark processes and uploads 20,000 blobs")
@@ -190,6 +193,11 @@ func TestReplicas(t *testing.T) {
 		nBlobs       = 20000
 		nAnnotations = 1000
 		rescueAfter  = 15 * time.Second
+		// A Tasks-mode sync of nTaskFiles JSONL files in chunks of
+		// chunkFiles runs beside it, its chunks spread over the replicas.
+		nTaskFiles  = 300
+		rowsPerFile = 4
+		chunkFiles  = 10
 	)
 	env := azuretest.Start(t)
 	ctx := t.Context()
@@ -217,6 +225,20 @@ func TestReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	upload(t, smallCont, []string{"a.png", "b.png", "c.png"})
+	taskFiles := env.NewContainer(t)
+	taskCont, err := conn.Container(ctx, cfg, taskFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range nTaskFiles {
+		var b strings.Builder
+		for j := range rowsPerFile {
+			fmt.Fprintf(&b, "{\"file\": %d, \"row\": %d}\n", i, j)
+		}
+		if _, err := taskCont.UploadBytes(ctx, fmt.Sprintf("tasks/%03d.jsonl", i), []byte(b.String()), "application/json"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Logf("seeded %d blobs in %s", nBlobs, time.Since(seedStart).Round(time.Millisecond))
 
 	certFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -227,7 +249,7 @@ func TestReplicas(t *testing.T) {
 	_, _ = rand.Read(secret)
 	childEnv := []string{"BLOBMARK_DATABASE_URL=" + dbURL, "BLOBMARK_SECRET_KEY=" + hex.EncodeToString(secret),
 		"BLOBMARK_JOB_RESCUE_AFTER=" + rescueAfter.String(), "BLOBMARK_LOG_LEVEL=info", "SSL_CERT_FILE=" + certFile,
-		"BLOBMARK_DATA_DIR=" + t.TempDir()}
+		"BLOBMARK_DATA_DIR=" + t.TempDir(), fmt.Sprintf("BLOBMARK_SYNC_CHUNK_FILES=%d", chunkFiles)}
 	replicas := make([]*replica, 3)
 	for i := range replicas {
 		replicas[i] = startReplica(t, bin, childEnv)
@@ -262,6 +284,12 @@ func TestReplicas(t *testing.T) {
 		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey, "endpoint": env.IPEndpoint,
 		"container": small, "use_blob_urls": true, "sync_interval_minutes": 1}, &scheduled)
 	scheduleStart := time.Now()
+	var tasksProject struct{ ID int64 }
+	a.must(r0, 201, "POST", "/api/projects/", map[string]any{"title": "task files"}, &tasksProject)
+	var tasksStorage struct{ ID int64 }
+	a.must(replicas[1].base, 201, "POST", "/api/storages/azure/", map[string]any{"project": tasksProject.ID,
+		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey, "endpoint": env.IPEndpoint,
+		"container": taskFiles, "prefix": "tasks", "use_blob_urls": false}, &tasksStorage)
 
 	syncStart := time.Now()
 	a.must(r0, 200, "POST", fmt.Sprintf("/api/storages/azure/%d/sync", st.ID), nil, nil)
@@ -270,6 +298,7 @@ func TestReplicas(t *testing.T) {
 	// tasks to annotate, long before the end. Each replica logs the id of
 	// its River client, which River records on the jobs it works.
 	var victim int = -1
+	var victimClient string
 	for deadline := time.Now().Add(90 * time.Second); victim < 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("the sync never got going:\n%s", replicas[0].log())
@@ -285,11 +314,22 @@ func TestReplicas(t *testing.T) {
 		}
 		for i, r := range replicas {
 			if strings.Contains(r.log(), "client_id="+attemptedBy+"\n") {
-				victim = i
+				victim, victimClient = i, attemptedBy
 			}
 		}
 		if victim < 0 {
 			t.Fatalf("no replica logged River client %s", attemptedBy)
+		}
+	}
+	// The Tasks-mode sync starts now, so that the victim (which works chunks
+	// like every replica) is likely to die holding one; the outcome must be
+	// the same either way.
+	a.must(replicas[(victim+1)%3].base, 200, "POST", fmt.Sprintf("/api/storages/azure/%d/sync", tasksStorage.ID), nil, nil)
+	victimChunks := 0
+	for deadline := time.Now().Add(3 * time.Second); victimChunks == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := srv.DB.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job
+			WHERE kind = 'sync_source_files' AND $1 = ANY(attempted_by)`, victimClient).Scan(&victimChunks); err != nil {
+			t.Fatal(err)
 		}
 	}
 	before := countTasks(t, srv, project.ID)
@@ -405,6 +445,33 @@ func TestReplicas(t *testing.T) {
 	if len(uris) != nBlobs || len(seen) != nBlobs {
 		t.Fatalf("%d tasks (%d distinct), want %d", len(uris), len(seen), nBlobs)
 	}
+
+	// The Tasks-mode sync finished with every row of every file once, its
+	// chunks worked by the replicas, those the victim held rescued.
+	tasksFinal := waitFinished(t, srv, tasksStorage.ID, &child{stderr: replicas[(victim+1)%3].logFile})
+	if tasksFinal.State.Status != blobmark.StatusCompleted {
+		t.Fatalf("Tasks-mode sync %s: %s", tasksFinal.State.Status, tasksFinal.State.Meta)
+	}
+	rowsSeen := map[string]bool{}
+	for _, d := range taskData(t, srv, tasksProject.ID) {
+		if rowsSeen[d] {
+			t.Fatalf("duplicate task %s", d)
+		}
+		rowsSeen[d] = true
+	}
+	if len(rowsSeen) != nTaskFiles*rowsPerFile {
+		t.Fatalf("Tasks-mode sync made %d distinct tasks, want %d", len(rowsSeen), nTaskFiles*rowsPerFile)
+	}
+	var chunkJobs, chunksDone, chunkClients int
+	if err := srv.DB.SQL().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'completed'),
+		(SELECT COUNT(DISTINCT c) FROM river_job, unnest(attempted_by) c WHERE kind = 'sync_source_files')
+		FROM river_job WHERE kind = 'sync_source_files'`).Scan(&chunkJobs, &chunksDone, &chunkClients); err != nil {
+		t.Fatal(err)
+	}
+	if chunkJobs < nTaskFiles/chunkFiles || chunksDone != chunkJobs {
+		t.Fatalf("%d chunk jobs, %d completed; want at least %d, all completed", chunkJobs, chunksDone, nTaskFiles/chunkFiles)
+	}
+	t.Logf("Tasks-mode sync: %d chunk jobs worked by %d River clients; the killed replica had taken %d", chunkJobs, chunkClients, victimChunks)
 
 	// Every annotation is exported exactly once, in its latest state.
 	out, err := conn.Container(ctx, cfg, dst)
