@@ -23,8 +23,12 @@ type FanOut interface {
 	// DispatchChunks queues chunks of task files of storage storageID's
 	// sync generation, all or none.
 	DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error
-	// SyncChunks reports on the chunks queued for storageID's generation.
-	SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error)
+	// SyncChunks reports on the chunks queued for storageID's generation;
+	// a chunk whose worker has not pinged for staleAfter is stale.
+	SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (ChunkState, error)
+	// RequeueChunks queues the files of stale chunks again as new chunks,
+	// and marks the old ones finished with no counts.
+	RequeueChunks(ctx context.Context, ids []int64) error
 }
 
 // ChunkState is how far the chunks of one sync generation are.
@@ -34,6 +38,10 @@ type ChunkState struct {
 	// Progress sums the finished chunks' file and task counts, with their
 	// failures up to the cap.
 	Progress Progress
+	// Stale lists unfinished chunks whose worker stopped pinging: its
+	// process died, and River would give the job to another only after its
+	// rescue timeout, which may be longer than the sync may wait.
+	Stale []int64
 	// Err is the first error that stopped a chunk as a whole (an outage,
 	// refused credentials): the sync fails with it, as it would have had
 	// the listing job met it, and a retried sync queues the chunk's files
@@ -44,6 +52,16 @@ type ChunkState struct {
 // DefaultChunkPoll is how often a listing job looks at its chunks while it
 // waits for them.
 const DefaultChunkPoll = 250 * time.Millisecond
+
+// DefaultChunkStaleAfter is how long a started chunk may go without a ping
+// from its worker before the sync queues its files again. A worker pings a
+// few times within it (see ChunkPingInterval).
+const DefaultChunkStaleAfter = 30 * time.Second
+
+// ChunkPingInterval is how often a worker importing a chunk pings it, for
+// chunks that go stale after staleAfter: four pings fit in, so a slow
+// database round trip or two never makes a live chunk look dead.
+func ChunkPingInterval(staleAfter time.Duration) time.Duration { return staleAfter / 4 }
 
 // dispatch queues the page's task files as chunks of ChunkFiles files.
 func (s *syncer) dispatch(ctx context.Context, jobs []fileJob) error {
@@ -65,15 +83,22 @@ func (s *syncer) dispatch(ctx context.Context, jobs []fileJob) error {
 }
 
 // awaitChunks waits until every chunk of this generation is finished,
-// keeping their counts in the progress meanwhile. Chunks queued by an
-// earlier attempt of the same sync are waited for too: they are part of it.
+// keeping their counts in the progress meanwhile, and queues again the
+// files of chunks whose worker died. Chunks queued by an earlier attempt of
+// the same sync are waited for too: they are part of it.
 func (s *syncer) awaitChunks(ctx context.Context) error {
 	t := time.NewTicker(s.src.ChunkPoll)
 	defer t.Stop()
 	for {
-		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures)
+		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures, s.src.ChunkStaleAfter)
 		if err != nil {
 			return err
+		}
+		if len(st.Stale) > 0 {
+			if err := s.src.FanOut.RequeueChunks(ctx, st.Stale); err != nil {
+				return err
+			}
+			continue // the requeued chunks are pending again
 		}
 		s.mu.Lock()
 		s.chunks = st.Progress

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/blobmark/blobmark"
 )
@@ -22,6 +23,9 @@ type memFanOut struct {
 	// twice works every chunk a second time after the first, as a chunk
 	// job retried after its commit would be.
 	twice bool
+	// dies, when set, tells which dispatched chunks (numbered from 0) a
+	// worker starts and then dies with: never finished, reported stale.
+	dies func(n int) bool
 
 	mu         sync.Mutex
 	chunks     []*memChunk
@@ -32,6 +36,7 @@ type memFanOut struct {
 type memChunk struct {
 	objs []Object
 	done bool
+	dead bool
 	p    Progress
 	err  error
 }
@@ -44,10 +49,32 @@ func (f *memFanOut) DispatchChunks(ctx context.Context, storageID, generation in
 	defer f.mu.Unlock()
 	f.dispatches++
 	for _, objs := range chunks {
-		c := &memChunk{objs: objs}
+		f.queueLocked(objs)
+	}
+	return nil
+}
+
+func (f *memFanOut) queueLocked(objs []Object) {
+	c := &memChunk{objs: objs}
+	if f.dies != nil && f.dies(len(f.chunks)) {
+		c.dead = true
 		f.chunks = append(f.chunks, c)
-		f.workers.Add(1)
-		go f.work(c)
+		return
+	}
+	f.chunks = append(f.chunks, c)
+	f.workers.Add(1)
+	go f.work(c)
+}
+
+// RequeueChunks takes ids as 1-based positions in f.chunks.
+func (f *memFanOut) RequeueChunks(ctx context.Context, ids []int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if c := f.chunks[id-1]; !c.done {
+			c.done = true
+			f.queueLocked(c.objs)
+		}
 	}
 	return nil
 }
@@ -66,14 +93,20 @@ func (f *memFanOut) work(c *memChunk) {
 	c.done, c.p, c.err = true, p, err
 }
 
-func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
+func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (ChunkState, error) {
+	if staleAfter != f.src.ChunkStaleAfter {
+		return ChunkState{}, fmt.Errorf("stale after %s, want the source's %s", staleAfter, f.src.ChunkStaleAfter)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var st ChunkState
-	for _, c := range f.chunks {
+	for i, c := range f.chunks {
 		switch {
 		case !c.done:
 			st.Pending++
+			if c.dead {
+				st.Stale = append(st.Stale, int64(i+1))
+			}
 		case c.err != nil && st.Err == nil:
 			st.Err = c.err
 		default:
@@ -96,6 +129,27 @@ func (f *memFanOut) files() (n, largest int) {
 
 // refusingOpener fails the test if the listing job reads a file itself.
 type refusingOpener struct{ t *testing.T }
+
+func TestFanOutRequeuesTheChunksOfADeadWorker(t *testing.T) {
+	b := newBucket()
+	for i := range 25 {
+		b.put(fmt.Sprintf("%02d.jsonl", i), "{\"v\": 1}\n{\"v\": 2}\n")
+	}
+	s := newSink()
+	src, f := fanOutSource(t, 1, Options{}, b, s)
+	src.ChunkStaleAfter = 3 * time.Second
+	f.dies = func(n int) bool { return n == 1 || n == 3 } // two of the first page's chunks
+	res, err := syncFannedOut(t, src, b, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.check(t); got != 50 || res.TasksCreated != 50 || res.FilesRead != 25 {
+		t.Fatalf("%d tasks stored; progress %+v", got, res.Progress)
+	}
+	if n, _ := f.files(); n != 25+10 {
+		t.Errorf("%d files in chunks, want the 25 and the 10 of the two dead chunks again", n)
+	}
+}
 
 func (o refusingOpener) Open(ctx context.Context, key string) (Download, error) {
 	o.t.Errorf("the listing job read %s itself", key)

@@ -140,6 +140,9 @@ type Source struct {
 	// ChunkPoll is how often a waiting sync looks at its chunks; 0 means
 	// DefaultChunkPoll.
 	ChunkPoll time.Duration
+	// ChunkStaleAfter is how long a started chunk may go without a ping
+	// before its files are queued again; 0 means DefaultChunkStaleAfter.
+	ChunkStaleAfter time.Duration
 }
 
 // NewSource validates o and returns the Source of storage storageID with
@@ -190,6 +193,9 @@ func (s *Source) fillDefaults() {
 	}
 	if s.ChunkPoll <= 0 {
 		s.ChunkPoll = DefaultChunkPoll
+	}
+	if s.ChunkStaleAfter <= 0 {
+		s.ChunkStaleAfter = DefaultChunkStaleAfter
 	}
 }
 

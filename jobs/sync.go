@@ -55,6 +55,10 @@ type SyncSourceWorker struct {
 	// replica's workers read them (see importer.FanOut).
 	FanOut     importer.FanOut
 	ChunkFiles int
+	// ChunkStaleAfter overrides importer.DefaultChunkStaleAfter; it must
+	// stay well under MaxDuration, or a sync waiting for a dead replica's
+	// chunk times out first.
+	ChunkStaleAfter time.Duration
 }
 
 // SyncObserver hears what syncs do, for metrics: the counts each sync
@@ -109,7 +113,7 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	src.ProgressInterval = w.ProgressInterval
 	src.PageSize = w.PageSize
 	if w.FanOut != nil && w.ChunkFiles > 0 {
-		src.FanOut, src.ChunkFiles = w.FanOut, w.ChunkFiles
+		src.FanOut, src.ChunkFiles, src.ChunkStaleAfter = w.FanOut, w.ChunkFiles, w.ChunkStaleAfter
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

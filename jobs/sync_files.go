@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -22,6 +23,8 @@ type SyncFilesStore interface {
 	// FinishSyncChunk records the chunk's counts, or the error that stopped
 	// it as a whole, for the sync that waits for it.
 	FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error
+	// PingSyncChunk shows the waiting sync that the chunk's worker lives.
+	PingSyncChunk(ctx context.Context, id int64) error
 }
 
 // SyncFilesWorker works blobmark.SyncFilesJob: it imports one chunk of a
@@ -34,6 +37,12 @@ type SyncFilesWorker struct {
 	Connector *azureblob.Connector
 	// MaxDuration overrides SyncTimeout, like SyncSourceWorker's.
 	MaxDuration time.Duration
+	// ChunkStaleAfter is the sync's (see SyncSourceWorker); the worker pings
+	// its chunk at importer.ChunkPingInterval of it. 0 means
+	// importer.DefaultChunkStaleAfter.
+	ChunkStaleAfter time.Duration
+	// Logger hears pings that failed; nil discards them.
+	Logger *slog.Logger
 }
 
 // Timeout bounds one chunk like one sync attempt: a chunk of large files
@@ -70,13 +79,47 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 		// Cancelled, failed or replaced: nobody waits for this chunk.
 		return river.JobCancel(fmt.Errorf("sync chunk %d: sync %d is no longer running", c.ID, c.Generation))
 	}
+	stop := w.pingWhileWorking(ctx, c.ID)
 	var p importer.Progress
 	src, files, err := openSource(ctx, w.Connector, st, c.Generation)
 	if err == nil {
 		p, err = importer.ImportChunk(ctx, src, c.Objects, files, w.Store)
 	}
+	stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return w.Store.FinishSyncChunk(context.WithoutCancel(ctx), c.ID, p, err)
+}
+
+// pingWhileWorking pings the chunk now and then every ping interval until
+// stop is called; stop waits for a ping in flight. A failed ping is only
+// logged: the next one may pass, and a chunk that stays silent is queued
+// again by its sync, which costs time, never data.
+func (w *SyncFilesWorker) pingWhileWorking(ctx context.Context, id int64) (stop func()) {
+	stale := w.ChunkStaleAfter
+	if stale <= 0 {
+		stale = importer.DefaultChunkStaleAfter
+	}
+	ping := func() {
+		if err := w.Store.PingSyncChunk(ctx, id); err != nil && ctx.Err() == nil && w.Logger != nil {
+			w.Logger.WarnContext(ctx, "sync chunk ping failed", "chunk", id, "err", err)
+		}
+	}
+	ping()
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(importer.ChunkPingInterval(stale))
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				ping()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
 }

@@ -103,11 +103,16 @@ func TestSyncFilesWorkerRecordsOrDropsItsChunk(t *testing.T) {
 	if err := work(); err != nil {
 		t.Fatalf("a chunk error is recorded, not returned: %v", err)
 	}
-	st, err := f.db.SyncChunks(ctx, f.storage.ID, gen, 10)
+	st, err := f.db.SyncChunks(ctx, f.storage.ID, gen, 10, time.Minute)
 	if err != nil || st.Pending != 0 || st.Err == nil || blobmark.ErrorCode(st.Err) == blobmark.EINTERNAL {
 		t.Fatalf("chunk state %+v, %v; want its Azure error", st, err)
 	}
 	t.Logf("recorded: %s: %s", blobmark.ErrorCode(st.Err), blobmark.ErrorMessage(st.Err))
+	var pinged int64
+	must(t, f.db.SQL().QueryRowContext(ctx, "SELECT pinged_at_ms FROM source_sync_chunks WHERE id = ?", chunkID).Scan(&pinged))
+	if pinged == 0 {
+		t.Error("the worker never pinged its chunk, so a sync could not tell it alive from dead")
+	}
 }
 
 // onlyChunk returns the id of the one chunk recorded.

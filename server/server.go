@@ -163,8 +163,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
 			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter),
-			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect())}),
-		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Connector: conn, MaxDuration: syncBound(cfg.JobRescueAfter)}),
+			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect()), ChunkStaleAfter: chunkStale(cfg.JobRescueAfter)}),
+		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Connector: conn, MaxDuration: syncBound(cfg.JobRescueAfter),
+			ChunkStaleAfter: chunkStale(cfg.JobRescueAfter), Logger: logger}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
 		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: cfg.WebhookClient}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
@@ -214,6 +215,17 @@ func chunkFiles(n int, d sqlstore.Dialect) int {
 		return importer.DefaultChunkFiles
 	}
 	return n
+}
+
+// chunkStale is how long a sync waits for a silent chunk before it queues
+// the chunk's files again: importer.DefaultChunkStaleAfter, or a quarter of
+// a shorter sync bound, so that a sync whose chunk died with its replica
+// still finishes within its own time.
+func chunkStale(rescue time.Duration) time.Duration {
+	if b := syncBound(rescue); b > 0 {
+		return min(importer.DefaultChunkStaleAfter, b/4)
+	}
+	return importer.DefaultChunkStaleAfter
 }
 
 // syncBound keeps a sync attempt shorter than the stuck-job rescue, so that

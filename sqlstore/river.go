@@ -72,6 +72,9 @@ func (db *DB) River() *river.Client[*sql.Tx] { return db.river }
 // poll is one indexed query per queue.
 const PostgresPollInterval = 200 * time.Millisecond
 
+// fetchCooldown is the least time between two fetches of a queue.
+const fetchCooldown = 20 * time.Millisecond
+
 // DefaultQueues returns the queues a process works when JobsConfig.Queues
 // is nil: river.QueueDefault with maxWorkers (0 means 4 on SQLite, one
 // writer, more would only queue; 10 on PostgreSQL), and
@@ -107,9 +110,12 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	if poll <= 0 && db.dialect == Postgres {
 		poll = PostgresPollInterval
 	}
-	var cooldown time.Duration
+	// The cooldown spaces the fetches a finished job triggers; River's
+	// 100 ms left a worker idle for most of it between the sync chunks,
+	// which take a few hundred milliseconds each.
+	cooldown := fetchCooldown
 	if poll > 0 {
-		cooldown = min(poll, river.FetchCooldownDefault)
+		cooldown = min(poll, fetchCooldown)
 	}
 	// River insists that jobs time out before they can be rescued; with a
 	// rescue shorter than its default job timeout, bound jobs to 80% of it.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
@@ -21,16 +22,54 @@ func (db *DB) DispatchChunks(ctx context.Context, storageID, generation int64, c
 			if err != nil {
 				return err
 			}
-			var id int64
-			if err := tx.queryRow(ctx, `INSERT INTO source_sync_chunks (storage_id, generation, objects) VALUES (?, ?, ?) RETURNING id`,
-				storageID, generation, string(enc)).Scan(&id); err != nil {
-				return err
-			}
-			if err := tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles}); err != nil {
+			if err := tx.queueChunk(ctx, storageID, generation, string(enc)); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+}
+
+// RequeueChunks queues the files of chunks whose worker stopped pinging as
+// new chunks, and marks the old ones finished with no counts, in one
+// transaction (importer.FanOut). Should the old worker still be alive, its
+// late counts are ignored; its imports are idempotent with the new chunk's.
+func (db *DB) RequeueChunks(ctx context.Context, ids []int64) error {
+	return db.inTx(ctx, "requeue sync chunks", func(tx *Tx) error {
+		for _, id := range ids {
+			var storageID, generation int64
+			var objs string
+			err := tx.queryRow(ctx, `UPDATE source_sync_chunks SET finished = TRUE WHERE id = ? AND NOT finished
+				RETURNING storage_id, generation, objects`, id).Scan(&storageID, &generation, &objs)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // it finished meanwhile
+			} else if err != nil {
+				return err
+			}
+			if err := tx.queueChunk(ctx, storageID, generation, objs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// queueChunk records one chunk and enqueues its job.
+func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs string) error {
+	var id int64
+	if err := tx.queryRow(ctx, `INSERT INTO source_sync_chunks (storage_id, generation, objects) VALUES (?, ?, ?) RETURNING id`,
+		storageID, generation, objs).Scan(&id); err != nil {
+		return err
+	}
+	return tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
+}
+
+// PingSyncChunk records that a worker is importing the chunk now.
+func (db *DB) PingSyncChunk(ctx context.Context, id int64) error {
+	return db.inTx(ctx, "ping sync chunk", func(tx *Tx) error {
+		_, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pinged_at_ms = ? WHERE id = ? AND NOT finished",
+			db.timestamp().UnixMilli(), id)
+		return err
 	})
 }
 
@@ -81,8 +120,9 @@ func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress
 
 // SyncChunks sums the chunks of one sync generation (importer.FanOut): the
 // counters in SQL, the failures from the first chunks that have any, up to
-// maxFailures, and the first chunk error.
-func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
+// maxFailures, the first chunk error, and the unfinished chunks whose
+// worker has not pinged for staleAfter.
+func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (importer.ChunkState, error) {
 	var st importer.ChunkState
 	p := &st.Progress
 	var failureCount int64
@@ -106,6 +146,11 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 	case !errors.Is(err, sql.ErrNoRows):
 		return st, translate("find sync chunk error", err)
 	}
+	if st.Pending > 0 {
+		if st.Stale, err = db.staleChunks(ctx, storageID, generation, staleAfter); err != nil {
+			return st, err
+		}
+	}
 	if failureCount > 0 {
 		if err := db.chunkFailures(ctx, storageID, generation, maxFailures, p); err != nil {
 			return st, err
@@ -113,6 +158,26 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 		p.FailuresOmitted = failureCount - int64(len(p.Failures))
 	}
 	return st, nil
+}
+
+// staleChunks returns the unfinished chunks of a generation that a worker
+// started but has not pinged for staleAfter: its process has died.
+func (db *DB) staleChunks(ctx context.Context, storageID, generation int64, staleAfter time.Duration) ([]int64, error) {
+	rows, err := db.query(ctx, `SELECT id FROM source_sync_chunks WHERE storage_id = ? AND generation = ? AND NOT finished
+		AND pinged_at_ms > 0 AND pinged_at_ms < ? ORDER BY id`, storageID, generation, db.timestamp().Add(-staleAfter).UnixMilli())
+	if err != nil {
+		return nil, translate("find stale sync chunks", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, translate("find stale sync chunks", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, translate("find stale sync chunks", rows.Err())
 }
 
 // chunkFailures reads the failures of the first chunks that have any into

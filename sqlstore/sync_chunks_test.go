@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,11 @@ func TestSyncChunks(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := b.prepare(t, sqlstore.Config{})
+			var mu sync.Mutex
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+			cfg := b.prepare(t, sqlstore.Config{Clock: clock})
 			cfg.DataDir = t.TempDir() // where the secret key file is created
 			db := open(t, cfg)
 			ctx := t.Context()
@@ -71,7 +76,7 @@ func TestSyncChunks(t *testing.T) {
 				t.Fatalf("objects did not survive the round trip: %+v", first.Objects)
 			}
 
-			st, err := db.SyncChunks(ctx, s.ID, gen, 3)
+			st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
 			if err != nil || st.Pending != 3 || st.Err != nil || st.Progress.TasksCreated != 0 {
 				t.Fatalf("before any chunk finished: %+v, %v", st, err)
 			}
@@ -88,7 +93,7 @@ func TestSyncChunks(t *testing.T) {
 			if err := db.FinishSyncChunk(ctx, ids[1], p1, nil); err != nil {
 				t.Fatal(err)
 			}
-			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
 			if err != nil || st.Pending != 1 || st.Err != nil {
 				t.Fatalf("two finished: %+v, %v", st, err)
 			}
@@ -101,11 +106,51 @@ func TestSyncChunks(t *testing.T) {
 				t.Error("a finished chunk reads as unfinished")
 			}
 
+			// The third chunk's worker pings, then dies: the chunk is stale
+			// once a minute has passed without a ping, and requeued as a new
+			// chunk with the same files while the old one counts nothing.
+			if err := db.PingSyncChunk(ctx, ids[2]); err != nil {
+				t.Fatal(err)
+			}
+			advance(59 * time.Second)
+			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || len(st.Stale) != 0 {
+				t.Fatalf("a chunk pinged 59 s ago: %+v, %v", st.Stale, err)
+			}
+			advance(2 * time.Second)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
+			if err != nil || len(st.Stale) != 1 || st.Stale[0] != ids[2] || st.Pending != 1 {
+				t.Fatalf("a chunk silent for 61 s: %+v, %v", st, err)
+			}
+			dead, _ := db.SyncChunk(ctx, ids[2])
+			if err := db.RequeueChunks(ctx, st.Stale); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.RequeueChunks(ctx, st.Stale); err != nil { // a second look finds it finished
+				t.Fatal(err)
+			}
+			queued, err = db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.SyncFilesJob{}.Kind()).First(100))
+			if err != nil || len(queued.Jobs) != 5 {
+				t.Fatalf("chunk jobs after the requeue = %d, %v; want 5", len(queued.Jobs), err)
+			}
+			var args blobmark.SyncFilesJob
+			_ = json.Unmarshal(queued.Jobs[4].EncodedArgs, &args)
+			again, err := db.SyncChunk(ctx, args.ChunkID)
+			if err != nil || again.Generation != gen || !reflect.DeepEqual(again.Objects, dead.Objects) {
+				t.Fatalf("requeued chunk %+v, %v; want the files of %+v", again, err, dead)
+			}
+			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{TasksCreated: 100}, nil); err != nil { // the old worker was alive after all
+				t.Fatal(err)
+			}
+			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || st.Pending != 1 || len(st.Stale) != 0 || st.Progress.TasksCreated != 10 {
+				t.Fatalf("after the requeue: %+v, %v", st, err)
+			}
+			ids[2] = again.ID
+
 			denied := blobmark.Errorf(blobmark.EFORBIDDEN, "missing role Storage Blob Data Reader on container c")
 			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{}, denied); err != nil {
 				t.Fatal(err)
 			}
-			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
 			if err != nil || st.Pending != 0 || blobmark.ErrorCode(st.Err) != blobmark.EFORBIDDEN || blobmark.ErrorMessage(st.Err) != blobmark.ErrorMessage(denied) {
 				t.Fatalf("after the failed chunk: %+v, %v", st, err)
 			}
@@ -116,7 +161,7 @@ func TestSyncChunks(t *testing.T) {
 			if _, err := db.SyncChunk(ctx, ids[0]); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
 				t.Fatalf("chunk after the sync finished: %v, want ENOTFOUND", err)
 			}
-			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3); err != nil || st.Pending != 0 {
+			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3, time.Minute); err != nil || st.Pending != 0 {
 				t.Fatalf("other generation after finish: %+v, %v", st, err)
 			}
 		})
