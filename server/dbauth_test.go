@@ -127,7 +127,7 @@ func TestPostgresLoginWithEntraToken(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := env.Count("token:" + app.ClientID) - before; n != 1 {
+	if n := env.Count("token:"+app.ClientID) - before; n != 1 {
 		t.Errorf("%d token requests for many connections, want 1 (the token is cached)", n)
 	}
 

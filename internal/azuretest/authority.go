@@ -34,7 +34,7 @@ type App struct {
 	Audience string
 	// TokenLifetime defaults to one hour; a negative value issues tokens that
 	// are already expired.
-	TokenLifetime time.Duration	// AccessToken, when set, is issued verbatim instead of a freshly minted
+	TokenLifetime time.Duration // AccessToken, when set, is issued verbatim instead of a freshly minted
 	// token, for tests that must know the token in advance (a database role
 	// whose password is the token).
 	AccessToken string
