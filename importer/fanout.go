@@ -152,11 +152,7 @@ func (p *Progress) add(q Progress, maxFailures int) {
 	p.TasksRestored += q.TasksRestored
 	p.FailuresOmitted += q.FailuresOmitted
 	for _, f := range q.Failures {
-		if len(p.Failures) < maxFailures {
-			p.Failures = append(p.Failures, f)
-		} else {
-			p.FailuresOmitted++
-		}
+		p.addFailure(f, maxFailures)
 	}
 }
 

@@ -62,6 +62,16 @@ type Progress struct {
 	FailuresOmitted int64 `json:"failures_omitted,omitempty"`
 }
 
+// addFailure keeps f unless p holds maxFailures already; then it is only
+// counted.
+func (p *Progress) addFailure(f Failure, maxFailures int) {
+	if len(p.Failures) < maxFailures {
+		p.Failures = append(p.Failures, f)
+	} else {
+		p.FailuresOmitted++
+	}
+}
+
 // Meta returns p as the storage meta keys the API shows, so the job layer
 // merges it into meta without knowing each counter.
 func (p Progress) Meta() map[string]any {

@@ -110,11 +110,7 @@ func (s *syncer) fail(f Failure, file bool) {
 		if file {
 			p.FilesFailed++
 		}
-		if len(p.Failures) < s.src.MaxFailures {
-			p.Failures = append(p.Failures, f)
-		} else {
-			p.FailuresOmitted++
-		}
+		p.addFailure(f, s.src.MaxFailures)
 	})
 }
 

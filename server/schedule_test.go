@@ -15,6 +15,7 @@ import (
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/internal/azuretest"
+	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
@@ -70,7 +71,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := &testClock{t: t0}
+	clock := testclock.New(t0)
 
 	// queuedHold stops a sync before it reads its storage (the storage stays
 	// queued); listHold stops it at its first listing (in_progress).
@@ -80,7 +81,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 	conn := azureblob.NewConnector(opts)
 	dbs := make([]*sqlstore.DB, nReplicas)
 	for i := range dbs {
-		db, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: dbURL, Clock: clock.now, Secrets: box})
+		db, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: dbURL, Clock: clock.Now, Secrets: box})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,10 +178,10 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		syncs += want
 		if got := enqueued.Load(); got != int64(want) {
 			t.Fatalf("at %s the scheduler enqueued %d sync(s) on %d replicas, want %d",
-				clock.now().Sub(t0), got, nReplicas, want)
+				clock.Now().Sub(t0), got, nReplicas, want)
 		}
 		if got := syncRequests(); len(got) != syncs {
-			t.Fatalf("at %s the storage has %d sync jobs (requests %v), want %d", clock.now().Sub(t0), len(got), got, syncs)
+			t.Fatalf("at %s the storage has %d sync jobs (requests %v), want %d", clock.Now().Sub(t0), len(got), got, syncs)
 		}
 	}
 	find := func() *blobmark.SourceStorage {
@@ -230,21 +231,21 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 	}
 	// Never synced: the first tick syncs it.
 	grid := t0 // the grid point of the last syncing tick
-	clock.set(grid.Add(pickup()))
+	clock.Set(grid.Add(pickup()))
 	addBlob()
 	tick(1)
 	synced()
-	last := clock.now() // when the last sync was enqueued
+	last := clock.Now() // when the last sync was enqueued
 	for k := 1; k <= nIntervals; k++ {
 		// Within the interval, however often the scheduler runs: nothing.
 		for _, d := range []time.Duration{time.Second, interval - jobs.ScheduleInterval/2 - time.Microsecond} {
-			clock.set(last.Add(d))
+			clock.Set(last.Add(d))
 			tick(0)
 		}
 		addBlob()
 		grid = grid.Add(interval)
 		due := grid.Add(pickup())
-		clock.set(due)
+		clock.Set(due)
 		var hold *gate
 		switch k {
 		case holdQueued:
@@ -268,7 +269,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		}
 		// The next interval elapses while the sync is held: no second sync.
 		for _, d := range []time.Duration{interval, interval + interval/2} {
-			clock.set(due.Add(d))
+			clock.Set(due.Add(d))
 			tick(0)
 		}
 		hold.open()
@@ -277,10 +278,10 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		// grid point.
 		addBlob()
 		grid = grid.Add(2 * interval)
-		clock.set(grid.Add(pickup()))
+		clock.Set(grid.Add(pickup()))
 		tick(1)
 		synced()
-		last = clock.now()
+		last = clock.Now()
 	}
 
 	// One job per request, in order, and each finished.
@@ -305,24 +306,6 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("%d syncs over %d intervals on %d replicas, %d scheduler calls per tick", syncs, nIntervals, nReplicas, nReplicas*waves)
-}
-
-// testClock is the time every replica's store reads; the test moves it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 // gate, while closed, stops every sync that reaches it until it is opened,

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
@@ -16,28 +16,10 @@ import (
 // tick is how often the scheduler runs (jobs.ScheduleInterval).
 const tick = time.Minute
 
-// manualClock is a store clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // prepareClocked returns a config of backend b whose store reads clock.
-func prepareClocked(t *testing.T, b backend, clock *manualClock) sqlstore.Config {
+func prepareClocked(t *testing.T, b backend, clock *testclock.Clock) sqlstore.Config {
 	t.Helper()
-	cfg := b.prepare(t, sqlstore.Config{Clock: clock.now})
+	cfg := b.prepare(t, sqlstore.Config{Clock: clock.Now})
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir() // where the secret key file is created
 	}
@@ -117,7 +99,7 @@ func TestScheduledSyncDueDespiteTickJitter(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			grid := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			clock := &manualClock{t: grid}
+			clock := testclock.New(grid)
 			db := open(t, prepareClocked(t, b, clock))
 			ctx := t.Context()
 			every1, every2 := newScheduledStorage(t, db, 1), newScheduledStorage(t, db, 2)
@@ -134,7 +116,7 @@ func TestScheduledSyncDueDespiteTickJitter(t *testing.T) {
 				{900 * ms, []int64{every1}},         // 60.4 s on; 60.4 s on
 			} {
 				at := grid.Add(time.Duration(k)*tick + step.jitter)
-				clock.set(at)
+				clock.Set(at)
 				n, err := db.EnqueueDueSourceSyncs(ctx, tick)
 				if err != nil {
 					t.Fatal(err)
@@ -166,7 +148,7 @@ func TestScheduledSyncNotQueuedAgainByALaggingReplica(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			clock := &manualClock{t: at}
+			clock := testclock.New(at)
 			cfg := prepareClocked(t, b, clock)
 			replicaA, replicaB := open(t, cfg), open(t, cfg)
 			ctx := t.Context()
@@ -188,7 +170,7 @@ func TestScheduledSyncNotQueuedAgainByALaggingReplica(t *testing.T) {
 			}
 			// One interval on, B's step queues it.
 			at = at.Add(time.Minute)
-			clock.set(at)
+			clock.Set(at)
 			if q, err := sqlstore.EnqueueIfDue(replicaB, ctx, id, 1, at, tick); err != nil || !q {
 				t.Fatalf("replica B did not queue the storage one interval on: %v, %v", q, err)
 			}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
@@ -22,11 +22,8 @@ func TestSyncChunks(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			var mu sync.Mutex
-			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-			cfg := b.prepare(t, sqlstore.Config{Clock: clock})
+			clock := testclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+			cfg := b.prepare(t, sqlstore.Config{Clock: clock.Now})
 			cfg.DataDir = t.TempDir() // where the secret key file is created
 			db := open(t, cfg)
 			ctx := t.Context()
@@ -112,11 +109,11 @@ func TestSyncChunks(t *testing.T) {
 			if err := db.PingSyncChunk(ctx, ids[2]); err != nil {
 				t.Fatal(err)
 			}
-			advance(59 * time.Second)
+			clock.Advance(59 * time.Second)
 			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || len(st.Stale) != 0 {
 				t.Fatalf("a chunk pinged 59 s ago: %+v, %v", st.Stale, err)
 			}
-			advance(2 * time.Second)
+			clock.Advance(2 * time.Second)
 			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
 			if err != nil || len(st.Stale) != 1 || st.Stale[0] != ids[2] || st.Pending != 1 {
 				t.Fatalf("a chunk silent for 61 s: %+v, %v", st, err)

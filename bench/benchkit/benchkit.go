@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -160,6 +162,39 @@ func ProcStatusKB(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// ListAndDownload lists c and downloads every blob, concurrency at a time,
+// reading each to its end, and returns how many it read and the time: the
+// floor of a Tasks-mode sync that keeps as many downloads in flight.
+func ListAndDownload(ctx context.Context, c *azureblob.Container, concurrency int) (int, time.Duration) {
+	start := time.Now()
+	keys := make(chan string, concurrency)
+	var wg sync.WaitGroup
+	var count atomic.Int64
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range keys {
+				d, err := c.Download(ctx, k, 0, 0)
+				Check(err)
+				_, err = io.Copy(io.Discard, d.Body)
+				d.Body.Close()
+				Check(err)
+				count.Add(1)
+			}
+		}()
+	}
+	Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
+		for _, b := range p {
+			keys <- b.Name
+		}
+		return nil
+	}))
+	close(keys)
+	wg.Wait()
+	return int(count.Load()), time.Since(start)
 }
 
 // Upload puts n blobs into c with the given number of concurrent writers;

@@ -31,7 +31,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,7 +40,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -92,7 +90,7 @@ func main() {
 			Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
 	}
 	bin := buildBlobmark()
-	limit := downloadAll(ctx, c, 96)
+	_, limit := benchkit.ListAndDownload(ctx, c, 96)
 	limitRate := float64(tasks) / limit.Seconds()
 	name := func(n int) string {
 		return fmt.Sprintf("Tasks, %d JSONL × %d on PostgreSQL, %d worker process(es)", *files, *perFile, n)
@@ -125,7 +123,7 @@ func main() {
 		return fmt.Sprintf("Tasks, %d one-task files, GET after %s, %d worker process(es)", *waitFiles, *latency, n)
 	}
 	alone = timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source(listserver.DefaultContainer, wendpoint, false), *waitFiles, "0")
-	limit = downloadAll(ctx, wc, importer.DefaultConcurrency)
+	_, limit = benchkit.ListAndDownload(ctx, wc, importer.DefaultConcurrency)
 	rows = append(rows, row{wname(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(*waitFiles)/alone.Seconds()),
 		fmt.Sprintf("÷ bare download, %d in flight %.2f", importer.DefaultConcurrency, limit.Seconds()/alone.Seconds())})
 	for n := 1; n <= 3; n++ {
@@ -134,7 +132,7 @@ func main() {
 		if n == 1 {
 			one = rate
 		}
-		limit := downloadAll(ctx, wc, n*perProcess)
+		_, limit := benchkit.ListAndDownload(ctx, wc, n*perProcess)
 		rows = append(rows, row{wname(n), fmt.Sprintf("%.0f tasks/s", rate),
 			fmt.Sprintf("%.2f× one process, ÷ bare download, %d in flight %.2f", rate/one, n*perProcess, limit.Seconds()/d.Seconds())})
 	}
@@ -320,35 +318,6 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 	}
 }
 
-// downloadAll lists the container and downloads every blob, concurrency
-// at a time, reading each to its end, and returns the time.
-func downloadAll(ctx context.Context, c *azureblob.Container, concurrency int) time.Duration {
-	start := time.Now()
-	names := make(chan string, concurrency)
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				d, err := c.Download(ctx, name, 0, 0)
-				benchkit.Check(err)
-				_, err = io.Copy(io.Discard, d.Body)
-				d.Body.Close()
-				benchkit.Check(err)
-			}
-		}()
-	}
-	benchkit.Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
-		for _, b := range p {
-			names <- b.Name
-		}
-		return nil
-	}))
-	close(names)
-	wg.Wait()
-	return time.Since(start)
-}
 
 // bareList lists the container flat, 5000 per page, and returns the time.
 func bareList(ctx context.Context, c *azureblob.Container, want int) time.Duration {

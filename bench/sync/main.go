@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -28,7 +27,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -197,39 +195,11 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 // listAndDownload lists the container and downloads every blob with the
 // importer's default concurrency: the floor of a Tasks-mode sync.
 func listAndDownload(ctx context.Context, c *azureblob.Container, want int) time.Duration {
-	start := time.Now()
-	keys := make(chan string, 5000)
-	var wg sync.WaitGroup
-	var n sync.Mutex
-	count := 0
-	for range importer.DefaultConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range keys {
-				d, err := c.Download(ctx, k, 0, 0)
-				benchkit.Check(err)
-				_, err = io.Copy(io.Discard, d.Body)
-				benchkit.Check(err)
-				d.Body.Close()
-				n.Lock()
-				count++
-				n.Unlock()
-			}
-		}()
+	n, d := benchkit.ListAndDownload(ctx, c, importer.DefaultConcurrency)
+	if n != want {
+		fatalf("downloaded %d, want %d", n, want)
 	}
-	benchkit.Check(c.List(ctx, azureblob.ListOptions{Recursive: true, PageSize: 5000}, func(p []azureblob.BlobItem) error {
-		for _, b := range p {
-			keys <- b.Name
-		}
-		return nil
-	}))
-	close(keys)
-	wg.Wait()
-	if count != want {
-		fatalf("downloaded %d, want %d", count, want)
-	}
-	return time.Since(start)
+	return d
 }
 
 func container(ctx context.Context, conn *azureblob.Connector, az *benchkit.Azurite, name string) *azureblob.Container {
