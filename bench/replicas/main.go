@@ -8,7 +8,8 @@
 //     (--sync-chunk-files), the scaling ratio against one process, one
 //     process with the files read by the sync job alone, and each ÷ the
 //     bare download of every file from this process (the limit Azurite and
-//     the machine's cores set);
+//     the machine's cores set); and the same task rows written straight to
+//     the store, the database's limit;
 //   - the same where every download waits -latency on a synthetic service
 //     (bench/listserver), as downloads from Azure wait on the network: here
 //     a process is bound by the downloads it keeps in flight, not by the
@@ -109,6 +110,9 @@ func main() {
 			fmt.Sprintf("%.2f× one process, ÷ download limit %.2f", rate/one, rate/limitRate)})
 	}
 	rows = append(rows, row{"  download limit: list + GET every file, 96 at once, here", fmt.Sprintf("%.0f tasks/s", limitRate), limit.Round(time.Millisecond).String()})
+	write := storeLimit(ctx, schemaURL(ctx, pg), *files, *perFile)
+	rows = append(rows, row{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", float64(tasks)/write.Seconds()),
+		fmt.Sprintf("%s; one process ÷ it %.2f", write.Round(time.Millisecond), write.Seconds()*one/float64(tasks))})
 	az.Stop()
 
 	// Tasks mode where downloads wait on the network, as against Azure: a
@@ -289,6 +293,43 @@ func buildBlobmark() string {
 		benchkit.Fatal("build blobmark: " + string(out))
 	}
 	return bin
+}
+
+// storeLimit writes the rows of a Tasks-mode sync of files × perFile
+// straight to the store, in the sync's batches (importer.DefaultMaxBatchTasks
+// tasks, whole files), one after the other: what the database takes
+// without listing, downloading or parsing.
+func storeLimit(ctx context.Context, dbURL string, files, perFile int) time.Duration {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
+	benchkit.Check(err)
+	defer srv.Close(ctx)
+	db := srv.DB
+	p := &blobmark.Project{Title: "bench"}
+	benchkit.Check(db.CreateProject(ctx, p))
+	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "tasks",
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account},
+		Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
+	benchkit.Check(db.CreateSourceStorage(ctx, s))
+	var batches []*importer.Batch
+	b := &importer.Batch{Generation: 1}
+	for i := range files {
+		for j := range perFile {
+			b.Create = append(b.Create, importer.NewTask{Key: fmt.Sprintf("tasks/%05d.jsonl", i), Row: j, ETag: `"0x8D"`, Size: 1000,
+				Task: &blobmark.TaskImport{Data: []byte(fmt.Sprintf(`{"text":"file %d task %d"}`, i, j))}})
+		}
+		if len(b.Create) >= importer.DefaultMaxBatchTasks || i == files-1 {
+			batches = append(batches, b)
+			b = &importer.Batch{Generation: 1}
+		}
+	}
+	start := time.Now()
+	for _, b := range batches {
+		_, err := db.WriteBatch(ctx, s.ID, b)
+		benchkit.Check(err)
+	}
+	return time.Since(start)
 }
 
 // runSync creates a project and s on db, requests a sync as the API does
