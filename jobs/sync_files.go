@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -23,8 +24,9 @@ type SyncFilesStore interface {
 	// FinishSyncChunk records the chunk's counts, or the error that stopped
 	// it as a whole, for the sync that waits for it.
 	FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error
-	// PingSyncChunk shows the waiting sync that the chunk's worker lives.
-	PingSyncChunk(ctx context.Context, id int64) error
+	// PingSyncChunk shows the waiting sync that the chunk's worker lives,
+	// and reports whether the chunk is still wanted.
+	PingSyncChunk(ctx context.Context, id int64) (wanted bool, err error)
 }
 
 // SyncFilesWorker works blobmark.SyncFilesJob: it imports one chunk of a
@@ -79,30 +81,44 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 		// Cancelled, failed or replaced: nobody waits for this chunk.
 		return river.JobCancel(fmt.Errorf("sync chunk %d: sync %d is no longer running", c.ID, c.Generation))
 	}
-	stop := w.pingWhileWorking(ctx, c.ID)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := w.pingWhileWorking(wctx, c.ID, cancel)
 	var p importer.Progress
-	src, files, err := openSource(ctx, w.Connector, st, c.Generation)
+	src, files, err := openSource(wctx, w.Connector, st, c.Generation)
 	if err == nil {
-		p, err = importer.ImportChunk(ctx, src, c.Objects, files, w.Store)
+		p, err = importer.ImportChunk(wctx, src, c.Objects, files, w.Store)
 	}
 	stop()
+	if cause := context.Cause(wctx); errors.Is(cause, errChunkUnwanted) {
+		return river.JobCancel(fmt.Errorf("sync chunk %d: %w", c.ID, cause))
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return w.Store.FinishSyncChunk(context.WithoutCancel(ctx), c.ID, p, err)
 }
 
+// errChunkUnwanted stops a chunk whose sync ended or queued its files again
+// while it worked; what it imported stays.
+var errChunkUnwanted = errors.New("its sync no longer waits for it")
+
 // pingWhileWorking pings the chunk now and then every ping interval until
-// stop is called; stop waits for a ping in flight. A failed ping is only
-// logged: the next one may pass, and a chunk that stays silent is queued
-// again by its sync, which costs time, never data.
-func (w *SyncFilesWorker) pingWhileWorking(ctx context.Context, id int64) (stop func()) {
+// stop is called; stop waits for a ping in flight. A chunk no longer wanted
+// is cancelled with errChunkUnwanted. A failed ping is only logged: the
+// next one may pass, and a chunk that stays silent is queued again by its
+// sync, which costs time, never data.
+func (w *SyncFilesWorker) pingWhileWorking(ctx context.Context, id int64, cancel context.CancelCauseFunc) (stop func()) {
 	stale := w.ChunkStaleAfter
 	if stale <= 0 {
 		stale = importer.DefaultChunkStaleAfter
 	}
 	ping := func() {
-		if err := w.Store.PingSyncChunk(ctx, id); err != nil && ctx.Err() == nil && w.Logger != nil {
+		wanted, err := w.Store.PingSyncChunk(ctx, id)
+		switch {
+		case err == nil && !wanted:
+			cancel(errChunkUnwanted)
+		case err != nil && ctx.Err() == nil && w.Logger != nil:
 			w.Logger.WarnContext(ctx, "sync chunk ping failed", "chunk", id, "err", err)
 		}
 	}

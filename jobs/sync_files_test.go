@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -127,5 +128,42 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// requeuingStore is the store as a chunk's worker sees it when its sync has
+// just given up on the chunk and queued its files again.
+type requeuingStore struct{ *sqlstore.DB }
+
+func (s requeuingStore) PingSyncChunk(ctx context.Context, id int64) (bool, error) {
+	if err := s.RequeueChunks(ctx, []int64{id}); err != nil {
+		return false, err
+	}
+	return s.DB.PingSyncChunk(ctx, id)
+}
+
+func TestSyncFilesWorkerStopsAChunkNoLongerWanted(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
+	f.put("a.json", `{"v": 1}`)
+	ctx := t.Context()
+	const gen = 9
+	must(t, f.db.DispatchChunks(ctx, f.storage.ID, gen, [][]importer.Object{{{Key: "a.json", Size: 8}}}))
+	chunkID := onlyChunk(t, f)
+	if _, err := f.db.StartSourceSync(ctx, f.storage.ID, gen); err != nil {
+		t.Fatal(err)
+	}
+	w := &jobs.SyncFilesWorker{Store: requeuingStore{f.db}, Connector: f.conn}
+	err := w.Work(ctx, &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(101), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
+	var cancel *river.JobCancelError
+	if !errors.As(err, &cancel) || !strings.Contains(err.Error(), "no longer waits") {
+		t.Fatalf("Work = %v, want the job cancelled because the chunk is no longer wanted", err)
+	}
+	if n := len(f.tasks()); n != 0 {
+		t.Errorf("the unwanted chunk imported %d tasks", n)
+	}
+	var chunks int
+	must(t, f.db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM source_sync_chunks WHERE NOT finished").Scan(&chunks))
+	if chunks != 1 {
+		t.Errorf("%d unfinished chunks, want the requeued one", chunks)
 	}
 }

@@ -64,13 +64,21 @@ func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs 
 	return tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
 }
 
-// PingSyncChunk records that a worker is importing the chunk now.
-func (db *DB) PingSyncChunk(ctx context.Context, id int64) error {
-	return db.inTx(ctx, "ping sync chunk", func(tx *Tx) error {
-		_, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pinged_at_ms = ? WHERE id = ? AND NOT finished",
+// PingSyncChunk records that a worker is importing the chunk now, and
+// reports whether the chunk is still wanted: false once its sync has ended
+// (cancelled, failed) or has queued its files again.
+func (db *DB) PingSyncChunk(ctx context.Context, id int64) (wanted bool, err error) {
+	err = db.inTx(ctx, "ping sync chunk", func(tx *Tx) error {
+		res, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pinged_at_ms = ? WHERE id = ? AND NOT finished",
 			db.timestamp().UnixMilli(), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		wanted = n == 1
 		return err
 	})
+	return wanted, err
 }
 
 // SyncChunk returns a recorded chunk, or ENOTFOUND once its sync has ended

@@ -106,8 +106,8 @@ func TestSyncChunks(t *testing.T) {
 			// The third chunk's worker pings, then dies: the chunk is stale
 			// once a minute has passed without a ping, and requeued as a new
 			// chunk with the same files while the old one counts nothing.
-			if err := db.PingSyncChunk(ctx, ids[2]); err != nil {
-				t.Fatal(err)
+			if wanted, err := db.PingSyncChunk(ctx, ids[2]); err != nil || !wanted {
+				t.Fatalf("ping of a queued chunk: %v, %v", wanted, err)
 			}
 			clock.Advance(59 * time.Second)
 			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || len(st.Stale) != 0 {
@@ -135,7 +135,10 @@ func TestSyncChunks(t *testing.T) {
 			if err != nil || again.Generation != gen || !reflect.DeepEqual(again.Objects, dead.Objects) {
 				t.Fatalf("requeued chunk %+v, %v; want the files of %+v", again, err, dead)
 			}
-			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{TasksCreated: 100}, nil); err != nil { // the old worker was alive after all
+			if wanted, err := db.PingSyncChunk(ctx, ids[2]); err != nil || wanted { // the old worker was alive after all
+				t.Fatalf("ping of a requeued chunk: %v, %v; want it unwanted", wanted, err)
+			}
+			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{TasksCreated: 100}, nil); err != nil {
 				t.Fatal(err)
 			}
 			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || st.Pending != 1 || len(st.Stale) != 0 || st.Progress.TasksCreated != 10 {
