@@ -83,3 +83,30 @@ func TestSecretOptionsHaveNoDefaultShown(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncChunkFilesOption(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 0}, // the database's default
+		{[]string{"--sync-chunk-files", "0"}, -1},
+		{[]string{"--sync-chunk-files", "250"}, 250},
+	} {
+		s, _, err := parseSettings("worker", flag.NewFlagSet("t", flag.ContinueOnError), c.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := serverConfig(s)
+		if err != nil || cfg.SyncChunkFiles != c.want {
+			t.Errorf("%q: SyncChunkFiles = %d, %v; want %d", c.args, cfg.SyncChunkFiles, err, c.want)
+		}
+	}
+	s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--sync-chunk-files", "-5"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverConfig(s); err == nil || !strings.Contains(err.Error(), "--sync-chunk-files") {
+		t.Errorf("a negative chunk size: %v, want an error naming the option", err)
+	}
+}
