@@ -98,3 +98,9 @@ type TargetStorage struct {
 type StorageChecker interface {
 	CheckStorage(ctx context.Context, conn, secrets Connection, container, prefix, use string, needDelete bool) error
 }
+
+// MetaSettingsSavedAt is the storage meta key where a running sync records
+// when the settings it runs with were saved (updated_at, RFC 3339): work
+// done for the sync elsewhere, such as its chunks of task files, compares
+// it with the storage's updated_at to notice settings changed meanwhile.
+const MetaSettingsSavedAt = "settings_saved_at"

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -23,11 +24,10 @@ type FanOut interface {
 	// DispatchChunks queues chunks of task files of storage storageID's
 	// sync generation, all or none.
 	DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error
-	// SyncChunks reports on the chunks queued for storageID's generation;
-	// a chunk whose worker has not pinged for staleAfter is stale.
-	SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (ChunkState, error)
-	// RequeueChunks queues the files of stale chunks again as new chunks,
-	// and marks the old ones finished with no counts.
+	// SyncChunks reports on the chunks queued for storageID's generation.
+	SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error)
+	// RequeueChunks queues the files of chunks whose worker died again as
+	// new chunks, and marks the old ones finished with no counts.
 	RequeueChunks(ctx context.Context, ids []int64) error
 }
 
@@ -38,10 +38,12 @@ type ChunkState struct {
 	// Progress sums the finished chunks' file and task counts, with their
 	// failures up to the cap.
 	Progress Progress
-	// Stale lists unfinished chunks whose worker stopped pinging: its
+	// Started maps each unfinished chunk a worker has started to the
+	// number of pings it sent. A count that stops moving means the worker's
 	// process died, and River would give the job to another only after its
-	// rescue timeout, which may be longer than the sync may wait.
-	Stale []int64
+	// rescue timeout, which may be longer than the sync may wait. Counts,
+	// not times, so that no two machines' clocks are ever compared.
+	Started map[int64]int64
 	// Err is the first error that stopped a chunk as a whole (an outage,
 	// refused credentials): the sync fails with it, as it would have had
 	// the listing job met it, and a retried sync queues the chunk's files
@@ -89,13 +91,14 @@ func (s *syncer) dispatch(ctx context.Context, jobs []fileJob) error {
 func (s *syncer) awaitChunks(ctx context.Context) error {
 	t := time.NewTicker(s.src.ChunkPoll)
 	defer t.Stop()
+	pings := pingWatch{}
 	for {
-		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures, s.src.ChunkStaleAfter)
+		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures)
 		if err != nil {
 			return err
 		}
-		if len(st.Stale) > 0 {
-			if err := s.src.FanOut.RequeueChunks(ctx, st.Stale); err != nil {
+		if stale := pings.stale(st.Started, time.Now(), s.src.ChunkStaleAfter); len(stale) > 0 {
+			if err := s.src.FanOut.RequeueChunks(ctx, stale); err != nil {
 				return err
 			}
 			continue // the requeued chunks are pending again
@@ -115,6 +118,38 @@ func (s *syncer) awaitChunks(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// pingWatch remembers, for each started chunk, its last ping count and
+// when this process first saw it.
+type pingWatch map[int64]pingSeen
+
+// pingSeen is a ping count and when it was first seen.
+type pingSeen struct {
+	pings int64
+	since time.Time
+}
+
+// stale updates w with started and returns the chunks whose count has not
+// moved for staleAfter; chunks no longer started are forgotten.
+func (w pingWatch) stale(started map[int64]int64, now time.Time, staleAfter time.Duration) []int64 {
+	var out []int64
+	for id := range w {
+		if _, ok := started[id]; !ok {
+			delete(w, id)
+		}
+	}
+	for id, n := range started {
+		seen, ok := w[id]
+		switch {
+		case !ok || seen.pings != n:
+			w[id] = pingSeen{n, now}
+		case now.Sub(seen.since) >= staleAfter:
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ImportChunk imports one chunk of task files queued by a listing job's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,19 +94,16 @@ func (f *memFanOut) work(c *memChunk) {
 	c.done, c.p, c.err = true, p, err
 }
 
-func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (ChunkState, error) {
-	if staleAfter != f.src.ChunkStaleAfter {
-		return ChunkState{}, fmt.Errorf("stale after %s, want the source's %s", staleAfter, f.src.ChunkStaleAfter)
-	}
+func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var st ChunkState
+	st := ChunkState{Started: map[int64]int64{}}
 	for i, c := range f.chunks {
 		switch {
 		case !c.done:
 			st.Pending++
 			if c.dead {
-				st.Stale = append(st.Stale, int64(i+1))
+				st.Started[int64(i+1)] = 1 // pinged once, then silent
 			}
 		case c.err != nil && st.Err == nil:
 			st.Err = c.err
@@ -137,7 +135,7 @@ func TestFanOutRequeuesTheChunksOfADeadWorker(t *testing.T) {
 	}
 	s := newSink()
 	src, f := fanOutSource(t, 1, Options{}, b, s)
-	src.ChunkStaleAfter = 3 * time.Second
+	src.ChunkStaleAfter = 20 * time.Millisecond
 	f.dies = func(n int) bool { return n == 1 || n == 3 } // two of the first page's chunks
 	res, err := syncFannedOut(t, src, b, s)
 	if err != nil {
@@ -148,6 +146,31 @@ func TestFanOutRequeuesTheChunksOfADeadWorker(t *testing.T) {
 	}
 	if n, _ := f.files(); n != 25+10 {
 		t.Errorf("%d files in chunks, want the 25 and the 10 of the two dead chunks again", n)
+	}
+}
+
+func TestPingWatchFindsCountsThatStopMoving(t *testing.T) {
+	w := pingWatch{}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	const after = 30 * time.Second
+	if s := w.stale(map[int64]int64{1: 1, 2: 1}, t0, after); s != nil {
+		t.Fatalf("first sight: %v", s)
+	}
+	// Chunk 1 keeps pinging, chunk 2 falls silent; a clock far from the
+	// workers' does not matter, only this process's does.
+	if s := w.stale(map[int64]int64{1: 2, 2: 1}, t0.Add(after-time.Millisecond), after); s != nil {
+		t.Fatalf("before the limit: %v", s)
+	}
+	if s := w.stale(map[int64]int64{1: 3, 2: 1, 3: 1}, t0.Add(after), after); !slices.Equal(s, []int64{2}) {
+		t.Fatalf("at the limit: %v, want [2]", s)
+	}
+	// A finished chunk is forgotten; one seen again starts over.
+	w.stale(map[int64]int64{1: 3}, t0.Add(2*after), after)
+	if _, ok := w[2]; ok {
+		t.Error("a chunk no longer started is still watched")
+	}
+	if s := w.stale(map[int64]int64{1: 3}, t0.Add(3*after), after); !slices.Equal(s, []int64{1}) {
+		t.Errorf("a count unchanged since 60 s: %v, want [1]", s)
 	}
 }
 
@@ -292,19 +315,31 @@ func TestFanOutCancelWhileWaiting(t *testing.T) {
 	}
 	s := newSink()
 	src, f := fanOutSource(t, 1, Options{}, b, s)
-	src.FanOut = stuckFanOut{f}
 	ctx, cancel := context.WithCancel(context.Background())
-	src.ProgressInterval = 1
-	_, err := Sync(ctx, src, b, b, s, func(context.Context, Progress) { cancel() })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	stuck := stuckFanOut{memFanOut: f, cancelAt: 3, cancel: cancel}
+	src.FanOut = &stuck
+	_, err := Sync(ctx, src, b, b, s, nil)
+	if !errors.Is(err, context.Canceled) || stuck.looks != 3 {
+		t.Fatalf("err = %v after %d looks at the chunks, want context.Canceled after 3", err, stuck.looks)
 	}
 }
 
-// stuckFanOut queues chunks nobody works.
-type stuckFanOut struct{ *memFanOut }
+// stuckFanOut queues chunks nobody works, and cancels the sync on its
+// cancelAt-th look at them.
+type stuckFanOut struct {
+	*memFanOut
+	cancelAt, looks int
+	cancel          func()
+}
 
-func (f stuckFanOut) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error {
+func (f *stuckFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
+	if f.looks++; f.looks == f.cancelAt {
+		f.cancel()
+	}
+	return f.memFanOut.SyncChunks(ctx, storageID, generation, maxFailures)
+}
+
+func (f *stuckFanOut) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]Object) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, objs := range chunks {

@@ -341,12 +341,33 @@ func (s *syncer) page(ctx context.Context, w *writer, objs []Object) error {
 		return w.submit(ctx, b)
 	}
 	if s.src.FanOut != nil && len(jobs) >= s.src.ChunkFiles {
-		if err := w.submit(ctx, b); err != nil {
+		if err := w.submit(ctx, withoutSeen(b, jobs)); err != nil {
 			return err
 		}
 		return s.dispatch(ctx, jobs)
 	}
 	return s.files(ctx, w, jobs, b)
+}
+
+// withoutSeen drops the keys of jobs from b's Seen marks: their chunk marks
+// them in its own batches, and two transactions touching the same link
+// rows in different orders could deadlock.
+func withoutSeen(b *Batch, jobs []fileJob) *Batch {
+	if len(b.Seen) == 0 {
+		return b
+	}
+	chunked := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		chunked[j.obj.Key] = true
+	}
+	seen := b.Seen[:0]
+	for _, k := range b.Seen {
+		if !chunked[k] {
+			seen = append(seen, k)
+		}
+	}
+	b.Seen = seen
+	return b
 }
 
 // changed reports whether the listed blob differs from the linked version.

@@ -25,7 +25,7 @@ type SourceSyncStore interface {
 	// UpdateSourceSyncProgress saves progress and reports a requested cancel.
 	UpdateSourceSyncProgress(ctx context.Context, id int64, count int, meta map[string]any) (cancelled bool, err error)
 	// FinishSourceSync records the final status, count, traceback and meta.
-	FinishSourceSync(ctx context.Context, id int64, status string, count int, traceback string, meta map[string]any) error
+	FinishSourceSync(ctx context.Context, id, jobID int64, status string, count int, traceback string, meta map[string]any) error
 	// EnqueueDueSourceSyncs enqueues the syncs whose interval has elapsed;
 	// the caller runs it every tick.
 	EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error)
@@ -100,15 +100,20 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	if err != nil {
 		return classify(err)
 	}
+	// Read the settings again: StartSourceSync recorded when they were
+	// saved, and this sync must run with exactly those.
+	if st, err = w.Store.FindSourceStorageByID(ctx, id); err != nil {
+		return classify(err)
+	}
 	// meta.attempts counts sync requests (Label Studio's meaning, and the
 	// job's Request); the queue's own attempt number is job_attempt.
 	attempt := map[string]any{"job_attempt": job.Attempt}
 	if cancelled {
-		return w.finishCancelled(ctx, id, importer.Progress{}, attempt)
+		return w.finishCancelled(ctx, id, job.ID, importer.Progress{}, attempt)
 	}
 	src, lister, err := openSource(ctx, w.Connector, st, job.ID)
 	if err != nil {
-		return w.fail(ctx, id, importer.Progress{}, err, isFinal(err))
+		return w.fail(ctx, id, job.ID, importer.Progress{}, err, isFinal(err))
 	}
 	src.ProgressInterval = w.ProgressInterval
 	src.PageSize = w.PageSize
@@ -140,26 +145,26 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	bg := context.WithoutCancel(ctx)
 	switch {
 	case errors.Is(context.Cause(runCtx), ErrSyncCancelled):
-		return w.finishCancelled(bg, id, last, attempt)
+		return w.finishCancelled(bg, id, job.ID, last, attempt)
 	case err != nil && ctx.Err() != nil:
 		// Shutdown or a killed worker: River retries the job, which resumes.
 		return err
 	case err != nil:
-		return w.fail(bg, id, last, err, isFinal(err))
+		return w.fail(bg, id, job.ID, last, err, isFinal(err))
 	}
 	meta := finalMeta(last)
 	meta["job_attempt"] = job.Attempt
-	return w.Store.FinishSourceSync(bg, id, res.Status, int(last.TasksCreated), last.Traceback(), meta)
+	return w.Store.FinishSourceSync(bg, id, job.ID, res.Status, int(last.TasksCreated), last.Traceback(), meta)
 }
 
 // finishCancelled records a cancelled sync as failed and ends the job.
-func (w *SyncSourceWorker) finishCancelled(ctx context.Context, id int64, p importer.Progress, extra map[string]any) error {
+func (w *SyncSourceWorker) finishCancelled(ctx context.Context, id, jobID int64, p importer.Progress, extra map[string]any) error {
 	meta := finalMeta(p)
 	for k, v := range extra {
 		meta[k] = v
 	}
 	meta["cancelled"] = true
-	err := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, blobmark.StatusFailed, int(p.TasksCreated),
+	err := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, jobID, blobmark.StatusFailed, int(p.TasksCreated),
 		"Sync cancelled by request; tasks created so far are kept, and the next sync continues from there.", meta)
 	return errors.Join(river.JobCancel(ErrSyncCancelled), err)
 }
@@ -167,8 +172,8 @@ func (w *SyncSourceWorker) finishCancelled(ctx context.Context, id int64, p impo
 // fail records a failed sync. A final error (bad settings, refused
 // credentials) ends the job; any other is retried by River, and the storage
 // shows the error meanwhile.
-func (w *SyncSourceWorker) fail(ctx context.Context, id int64, p importer.Progress, cause error, final bool) error {
-	ferr := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, blobmark.StatusFailed, int(p.TasksCreated),
+func (w *SyncSourceWorker) fail(ctx context.Context, id, jobID int64, p importer.Progress, cause error, final bool) error {
+	ferr := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, jobID, blobmark.StatusFailed, int(p.TasksCreated),
 		blobmark.ErrorMessage(cause), finalMeta(p))
 	if final {
 		return errors.Join(river.JobCancel(cause), ferr)

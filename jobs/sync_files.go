@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,6 +82,13 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 		// Cancelled, failed or replaced: nobody waits for this chunk.
 		return river.JobCancel(fmt.Errorf("sync chunk %d: sync %d is no longer running", c.ID, c.Generation))
 	}
+	if settingsChanged(st) {
+		// The sync lists with the settings it started with; files read
+		// with others (another regex, another container) would not be
+		// that sync. It fails, and its retry starts over with the new ones.
+		return w.Store.FinishSyncChunk(ctx, c.ID, importer.Progress{}, blobmark.Errorf(blobmark.ECONFLICT,
+			"the storage's settings changed during the sync; it is synced again with the new ones"))
+	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := w.pingWhileWorking(wctx, c.ID, cancel)
@@ -97,6 +105,18 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 		return ctx.Err()
 	}
 	return w.Store.FinishSyncChunk(context.WithoutCancel(ctx), c.ID, p, err)
+}
+
+// settingsChanged reports whether st was saved again since its running
+// sync started (blobmark.MetaSettingsSavedAt): one column compared with
+// itself, so no two machines' clocks are.
+func settingsChanged(st *blobmark.SourceStorage) bool {
+	var meta map[string]any
+	if json.Unmarshal(st.State.Meta, &meta) != nil {
+		return false
+	}
+	saved, ok := meta[blobmark.MetaSettingsSavedAt].(string)
+	return ok && saved != st.UpdatedAt.Format(time.RFC3339Nano)
 }
 
 // errChunkUnwanted stops a chunk whose sync ended or queued its files again

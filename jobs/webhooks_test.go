@@ -321,10 +321,10 @@ func TestWebhookStorageAndExportEvents(t *testing.T) {
 	if err := db.CreateTargetStorage(ctx, dst, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.FinishSourceSync(ctx, src.ID, blobmark.StatusCompleted, 7, "", nil); err != nil {
+	if err := db.FinishSourceSync(ctx, src.ID, 0, blobmark.StatusCompleted, 7, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.FinishSourceSync(ctx, src.ID, blobmark.StatusFailed, 0, "boom", nil); err != nil {
+	if err := db.FinishSourceSync(ctx, src.ID, 0, blobmark.StatusFailed, 0, "boom", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.FailTargetStorage(ctx, dst.ID, "no role"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -20,7 +21,8 @@ type JobsConfig struct {
 	// Workers holds the job workers by kind (see package jobs). Required.
 	Workers *river.Workers
 	// Queues maps queue names to how many jobs of each run at once; nil means
-	// DefaultQueues(dialect, MaxWorkers).
+	// DefaultQueues(dialect, MaxWorkers). blobmark.QueueSyncFiles is added
+	// when missing.
 	Queues map[string]river.QueueConfig
 	// MaxWorkers sizes the default queues when Queues is nil.
 	MaxWorkers int
@@ -102,9 +104,15 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	if db.worker != nil {
 		return blobmark.Errorf(blobmark.ECONFLICT, "jobs are already running")
 	}
-	queues := cfg.Queues
-	if queues == nil {
-		queues = DefaultQueues(db.dialect, cfg.MaxWorkers)
+	queues := DefaultQueues(db.dialect, cfg.MaxWorkers)
+	if cfg.Queues != nil {
+		// Sync jobs wait for their chunks: a process working syncs must
+		// work the chunks' queue too, or the syncs wait forever.
+		chunks := queues[blobmark.QueueSyncFiles]
+		queues = maps.Clone(cfg.Queues)
+		if _, ok := queues[blobmark.QueueSyncFiles]; !ok {
+			queues[blobmark.QueueSyncFiles] = chunks
+		}
 	}
 	poll := cfg.PollInterval
 	if poll <= 0 && db.dialect == Postgres {

@@ -61,7 +61,7 @@ func finishQueuedSync(t *testing.T, db *sqlstore.DB, id int64) bool {
 	if _, err := db.StartSourceSync(ctx, id, job); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.FinishSourceSync(ctx, id, blobmark.StatusCompleted, 0, "", nil); err != nil {
+	if err := db.FinishSourceSync(ctx, id, 0, blobmark.StatusCompleted, 0, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	return true

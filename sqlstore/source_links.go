@@ -231,6 +231,16 @@ func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *i
 			keys = append(keys, b.Create[i].Key)
 		}
 	}
+	// Two batches may create the same keys at once (a sync chunk taken over
+	// while its first worker still writes). Both would read "no link" and
+	// the second would fail on the link's key; on PostgreSQL the project row,
+	// which insertTasks updates anyway, is locked first so that the second
+	// reads the first's links. SQLite's single writer serialises them.
+	if tx.db.dialect == Postgres {
+		if _, err := tx.exec(ctx, "SELECT id FROM projects WHERE id = ? FOR UPDATE", projectID); err != nil {
+			return err
+		}
+	}
 	existing, err := readLinks(ctx, tx.db.dialect, tx.query, storageID, keys)
 	if err != nil {
 		return err

@@ -262,17 +262,21 @@ func (db *DB) CancelSourceSync(ctx context.Context, id int64) (*blobmark.SourceS
 }
 
 // StartSourceSync moves a storage to in_progress for the job jobID and
-// reports whether a cancel was requested before the job started.
+// reports whether a cancel was requested before the job started. The meta
+// records when the settings the sync runs with were saved
+// (blobmark.MetaSettingsSavedAt), so its chunks can tell they changed.
 func (db *DB) StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error) {
 	now := db.timestamp().Format(time.RFC3339Nano)
 	err = db.inTx(ctx, "start source sync", func(tx *Tx) error {
 		var meta string
-		if err := tx.queryRow(ctx, "SELECT meta, cancel_requested FROM source_storages WHERE id = ?", id).Scan(&meta, &cancelled); errors.Is(err, sql.ErrNoRows) {
+		var saved timeValue
+		if err := tx.queryRow(ctx, "SELECT meta, cancel_requested, updated_at FROM source_storages WHERE id = ?", id).Scan(&meta, &cancelled, &saved); errors.Is(err, sql.ErrNoRows) {
 			return notFound("storage")
 		} else if err != nil {
 			return err
 		}
-		newMeta, err := mergeMeta(meta, map[string]any{"time_in_progress": now, "time_last_ping": now})
+		newMeta, err := mergeMeta(meta, map[string]any{"time_in_progress": now, "time_last_ping": now,
+			blobmark.MetaSettingsSavedAt: saved.Time.Format(time.RFC3339Nano)})
 		if err != nil {
 			return err
 		}
@@ -311,10 +315,12 @@ func (db *DB) UpdateSourceSyncProgress(ctx context.Context, id int64, count int,
 	return cancelled, err
 }
 
-// FinishSourceSync records a sync's outcome: status completed,
-// completed_with_errors or failed, with the count of tasks created, a
-// traceback ("" for none) and the final meta keys.
-func (db *DB) FinishSourceSync(ctx context.Context, id int64, status string, count int, traceback string, progress map[string]any) error {
+// FinishSourceSync records the outcome of sync job jobID: status
+// completed, completed_with_errors or failed, with the count of tasks
+// created, a traceback ("" for none) and the final meta keys. The chunks of
+// that job and of earlier ones go; a later job's stay, should a job it
+// replaced finish after all.
+func (db *DB) FinishSourceSync(ctx context.Context, id, jobID int64, status string, count int, traceback string, progress map[string]any) error {
 	now := db.timestamp()
 	return db.inTx(ctx, "finish source sync", func(tx *Tx) error {
 		var meta string
@@ -355,7 +361,7 @@ func (db *DB) FinishSourceSync(ctx context.Context, id int64, status string, cou
 		}
 		// The sync's chunks are summed into its meta now; a chunk job still
 		// queued finds its row gone and stops.
-		if _, err := tx.exec(ctx, "DELETE FROM source_sync_chunks WHERE storage_id = ?", id); err != nil {
+		if _, err := tx.exec(ctx, "DELETE FROM source_sync_chunks WHERE storage_id = ? AND generation <= ?", id, jobID); err != nil {
 			return err
 		}
 		return tx.storageSyncWebhook(ctx, id, status, count, traceback)

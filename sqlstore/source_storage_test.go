@@ -206,7 +206,7 @@ func testSyncStateMachine(t *testing.T, db *sqlstore.DB) {
 	if c, err := db.UpdateSourceSyncProgress(ctx, s.ID, 3, map[string]any{"keys_listed": 7}); err != nil || !c {
 		t.Fatalf("progress after cancel: %v, %v", c, err)
 	}
-	if err := db.FinishSourceSync(ctx, s.ID, blobmark.StatusCompleted, 3, "", map[string]any{"tasks_created": 3}); err != nil {
+	if err := db.FinishSourceSync(ctx, s.ID, 1, blobmark.StatusCompleted, 3, "", map[string]any{"tasks_created": 3}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := db.FindSourceStorageByID(ctx, s.ID)

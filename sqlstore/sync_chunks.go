@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
@@ -64,13 +63,12 @@ func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs 
 	return tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
 }
 
-// PingSyncChunk records that a worker is importing the chunk now, and
+// PingSyncChunk counts a ping of the worker importing the chunk, and
 // reports whether the chunk is still wanted: false once its sync has ended
 // (cancelled, failed) or has queued its files again.
 func (db *DB) PingSyncChunk(ctx context.Context, id int64) (wanted bool, err error) {
 	err = db.inTx(ctx, "ping sync chunk", func(tx *Tx) error {
-		res, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pinged_at_ms = ? WHERE id = ? AND NOT finished",
-			db.timestamp().UnixMilli(), id)
+		res, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pings = pings + 1 WHERE id = ? AND NOT finished", id)
 		if err != nil {
 			return err
 		}
@@ -128,9 +126,9 @@ func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress
 
 // SyncChunks sums the chunks of one sync generation (importer.FanOut): the
 // counters in SQL, the failures from the first chunks that have any, up to
-// maxFailures, the first chunk error, and the unfinished chunks whose
-// worker has not pinged for staleAfter.
-func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int, staleAfter time.Duration) (importer.ChunkState, error) {
+// maxFailures, the first chunk error, and the ping counts of the unfinished
+// chunks a worker has started.
+func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
 	var st importer.ChunkState
 	p := &st.Progress
 	var failureCount int64
@@ -147,7 +145,7 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 	}
 	var code, msg string
 	err = db.queryRow(ctx, `SELECT error_code, error_message FROM source_sync_chunks
-		WHERE storage_id = ? AND generation = ? AND error_message <> '' ORDER BY id LIMIT 1`, storageID, generation).Scan(&code, &msg)
+		WHERE storage_id = ? AND generation = ? AND error_code <> '' ORDER BY id LIMIT 1`, storageID, generation).Scan(&code, &msg)
 	switch {
 	case err == nil:
 		st.Err = &blobmark.Error{Code: code, Message: msg}
@@ -155,7 +153,7 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 		return st, translate("find sync chunk error", err)
 	}
 	if st.Pending > 0 {
-		if st.Stale, err = db.staleChunks(ctx, storageID, generation, staleAfter); err != nil {
+		if st.Started, err = db.startedChunks(ctx, storageID, generation); err != nil {
 			return st, err
 		}
 	}
@@ -168,24 +166,24 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 	return st, nil
 }
 
-// staleChunks returns the unfinished chunks of a generation that a worker
-// started but has not pinged for staleAfter: its process has died.
-func (db *DB) staleChunks(ctx context.Context, storageID, generation int64, staleAfter time.Duration) ([]int64, error) {
-	rows, err := db.query(ctx, `SELECT id FROM source_sync_chunks WHERE storage_id = ? AND generation = ? AND NOT finished
-		AND pinged_at_ms > 0 AND pinged_at_ms < ? ORDER BY id`, storageID, generation, db.timestamp().Add(-staleAfter).UnixMilli())
+// startedChunks returns the ping counts of the unfinished chunks of a
+// generation that a worker has started.
+func (db *DB) startedChunks(ctx context.Context, storageID, generation int64) (map[int64]int64, error) {
+	rows, err := db.query(ctx, `SELECT id, pings FROM source_sync_chunks WHERE storage_id = ? AND generation = ? AND NOT finished
+		AND pings > 0`, storageID, generation)
 	if err != nil {
-		return nil, translate("find stale sync chunks", err)
+		return nil, translate("find started sync chunks", err)
 	}
 	defer rows.Close()
-	var ids []int64
+	started := map[int64]int64{}
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, translate("find stale sync chunks", err)
+		var id, pings int64
+		if err := rows.Scan(&id, &pings); err != nil {
+			return nil, translate("find started sync chunks", err)
 		}
-		ids = append(ids, id)
+		started[id] = pings
 	}
-	return ids, translate("find stale sync chunks", rows.Err())
+	return started, translate("find started sync chunks", rows.Err())
 }
 
 // chunkFailures reads the failures of the first chunks that have any into

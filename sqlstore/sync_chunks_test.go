@@ -9,7 +9,6 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
-	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
@@ -22,8 +21,7 @@ func TestSyncChunks(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			clock := testclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-			cfg := b.prepare(t, sqlstore.Config{Clock: clock.Now})
+			cfg := b.prepare(t, sqlstore.Config{})
 			cfg.DataDir = t.TempDir() // where the secret key file is created
 			db := open(t, cfg)
 			ctx := t.Context()
@@ -73,7 +71,7 @@ func TestSyncChunks(t *testing.T) {
 				t.Fatalf("objects did not survive the round trip: %+v", first.Objects)
 			}
 
-			st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
+			st, err := db.SyncChunks(ctx, s.ID, gen, 3)
 			if err != nil || st.Pending != 3 || st.Err != nil || st.Progress.TasksCreated != 0 {
 				t.Fatalf("before any chunk finished: %+v, %v", st, err)
 			}
@@ -90,7 +88,7 @@ func TestSyncChunks(t *testing.T) {
 			if err := db.FinishSyncChunk(ctx, ids[1], p1, nil); err != nil {
 				t.Fatal(err)
 			}
-			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
 			if err != nil || st.Pending != 1 || st.Err != nil {
 				t.Fatalf("two finished: %+v, %v", st, err)
 			}
@@ -103,26 +101,24 @@ func TestSyncChunks(t *testing.T) {
 				t.Error("a finished chunk reads as unfinished")
 			}
 
-			// The third chunk's worker pings, then dies: the chunk is stale
-			// once a minute has passed without a ping, and requeued as a new
-			// chunk with the same files while the old one counts nothing.
-			if wanted, err := db.PingSyncChunk(ctx, ids[2]); err != nil || !wanted {
-				t.Fatalf("ping of a queued chunk: %v, %v", wanted, err)
+			// The third chunk's worker pings twice, then dies: its count shows
+			// among the started chunks, and the sync requeues it as a new chunk
+			// with the same files while the old one counts nothing.
+			for range 2 {
+				if wanted, err := db.PingSyncChunk(ctx, ids[2]); err != nil || !wanted {
+					t.Fatalf("ping of a queued chunk: %v, %v", wanted, err)
+				}
 			}
-			clock.Advance(59 * time.Second)
-			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || len(st.Stale) != 0 {
-				t.Fatalf("a chunk pinged 59 s ago: %+v, %v", st.Stale, err)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
+			if err != nil || !reflect.DeepEqual(st.Started, map[int64]int64{ids[2]: 2}) || st.Pending != 1 {
+				t.Fatalf("started chunks %v (pending %d), %v; want chunk %d at 2 pings", st.Started, st.Pending, err, ids[2])
 			}
-			clock.Advance(2 * time.Second)
-			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
-			if err != nil || len(st.Stale) != 1 || st.Stale[0] != ids[2] || st.Pending != 1 {
-				t.Fatalf("a chunk silent for 61 s: %+v, %v", st, err)
-			}
+			stale := []int64{ids[2]}
 			dead, _ := db.SyncChunk(ctx, ids[2])
-			if err := db.RequeueChunks(ctx, st.Stale); err != nil {
+			if err := db.RequeueChunks(ctx, stale); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.RequeueChunks(ctx, st.Stale); err != nil { // a second look finds it finished
+			if err := db.RequeueChunks(ctx, stale); err != nil { // a second look finds it finished
 				t.Fatal(err)
 			}
 			queued, err = db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.SyncFilesJob{}.Kind()).First(100))
@@ -141,7 +137,7 @@ func TestSyncChunks(t *testing.T) {
 			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{TasksCreated: 100}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if st, err := db.SyncChunks(ctx, s.ID, gen, 3, time.Minute); err != nil || st.Pending != 1 || len(st.Stale) != 0 || st.Progress.TasksCreated != 10 {
+			if st, err := db.SyncChunks(ctx, s.ID, gen, 3); err != nil || st.Pending != 1 || len(st.Started) != 0 || st.Progress.TasksCreated != 10 {
 				t.Fatalf("after the requeue: %+v, %v", st, err)
 			}
 			ids[2] = again.ID
@@ -150,19 +146,71 @@ func TestSyncChunks(t *testing.T) {
 			if err := db.FinishSyncChunk(ctx, ids[2], importer.Progress{}, denied); err != nil {
 				t.Fatal(err)
 			}
-			st, err = db.SyncChunks(ctx, s.ID, gen, 3, time.Minute)
+			st, err = db.SyncChunks(ctx, s.ID, gen, 3)
 			if err != nil || st.Pending != 0 || blobmark.ErrorCode(st.Err) != blobmark.EFORBIDDEN || blobmark.ErrorMessage(st.Err) != blobmark.ErrorMessage(denied) {
 				t.Fatalf("after the failed chunk: %+v, %v", st, err)
 			}
 
-			if err := db.FinishSourceSync(ctx, s.ID, blobmark.StatusFailed, 0, "x", nil); err != nil {
+			if err := db.FinishSourceSync(ctx, s.ID, gen, blobmark.StatusFailed, 0, "x", nil); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.SyncChunk(ctx, ids[0]); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
 				t.Fatalf("chunk after the sync finished: %v, want ENOTFOUND", err)
 			}
-			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3, time.Minute); err != nil || st.Pending != 0 {
-				t.Fatalf("other generation after finish: %+v, %v", st, err)
+			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3); err != nil || st.Pending != 1 {
+				t.Fatalf("a later sync's chunk after an earlier one finished: %+v, %v; want it kept", st, err)
+			}
+			if err := db.FinishSourceSync(ctx, s.ID, gen+1, blobmark.StatusCompleted, 0, "", nil); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := db.SyncChunks(ctx, s.ID, gen+1, 3); err != nil || st.Pending != 0 {
+				t.Fatalf("the later sync's chunk after it finished: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// TestConcurrentBatchesCreateEachTaskOnce writes the same new keys from two
+// transactions at once, as a chunk taken over from a slow worker does: both
+// succeed, and each row becomes one task.
+func TestConcurrentBatchesCreateEachTaskOnce(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := b.prepare(t, sqlstore.Config{})
+			cfg.DataDir = t.TempDir()
+			db := open(t, cfg)
+			s := newStorage(t, db)
+			const rounds, rows = 20, 3
+			for r := range rounds {
+				batch := &importer.Batch{Generation: 1}
+				for row := range rows {
+					batch.Create = append(batch.Create, importer.NewTask{Key: fmt.Sprintf("f%02d.jsonl", r), Row: row,
+						Task: &blobmark.TaskImport{Data: []byte(fmt.Sprintf(`{"r": %d, "row": %d}`, r, row))}})
+				}
+				results := make(chan error, 2)
+				created := make(chan int, 2)
+				for range 2 {
+					go func() {
+						res, err := db.WriteBatch(t.Context(), s.ID, batch)
+						results <- err
+						created <- res.Created
+					}()
+				}
+				total := 0
+				for range 2 {
+					if err := <-results; err != nil {
+						t.Fatalf("round %d: %v", r, err)
+					}
+					total += <-created
+				}
+				if total != rows {
+					t.Fatalf("round %d: the two batches created %d tasks, want %d", r, total, rows)
+				}
+			}
+			var n int
+			if err := db.SQL().QueryRowContext(t.Context(), db.Rebind("SELECT COUNT(*) FROM tasks WHERE project_id = ?"), s.ProjectID).Scan(&n); err != nil || n != rounds*rows {
+				t.Fatalf("%d tasks, %v; want %d", n, err, rounds*rows)
 			}
 		})
 	}

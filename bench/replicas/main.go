@@ -359,7 +359,6 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 	}
 }
 
-
 // bareList lists the container flat, 5000 per page, and returns the time.
 func bareList(ctx context.Context, c *azureblob.Container, want int) time.Duration {
 	start := time.Now()
