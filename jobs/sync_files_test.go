@@ -75,17 +75,10 @@ func TestTasksSyncFansOutThroughTheQueue(t *testing.T) {
 // waiting sync, and a chunk of a sync that is no longer running is
 // cancelled without reading anything.
 func TestSyncFilesWorkerRecordsOrDropsItsChunk(t *testing.T) {
-	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
-	f.put("a.json", `{"v": 1}`)
-	ctx := t.Context()
 	const gen = 7
-	objs := []importer.Object{{Key: "a.json", Size: 8}}
-	must(t, f.db.DispatchChunks(ctx, f.storage.ID, gen, [][]importer.Object{objs}))
-	chunkID := onlyChunk(t, f)
-	w := &jobs.SyncFilesWorker{Store: f.db, Connector: f.conn}
-	work := func() error {
-		return w.Work(ctx, &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(100), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
-	}
+	f, chunkID := oneFileChunk(t, gen)
+	ctx := t.Context()
+	work := func() error { return workChunk(t, f.db, f, chunkID) }
 
 	// The storage is queued, not running generation 7: nobody waits.
 	var cancel *river.JobCancelError
@@ -120,19 +113,15 @@ func TestSyncFilesWorkerRecordsOrDropsItsChunk(t *testing.T) {
 // storage's settings while its sync runs: the sync's chunk must not read
 // with the new ones (another container, another regex), and records why.
 func TestSyncFilesWorkerRefusesSettingsChangedDuringTheSync(t *testing.T) {
-	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
-	f.put("a.json", `{"v": 1}`)
-	ctx := t.Context()
 	const gen = 8
-	must(t, f.db.DispatchChunks(ctx, f.storage.ID, gen, [][]importer.Object{{{Key: "a.json", Size: 8}}}))
-	chunkID := onlyChunk(t, f)
+	f, chunkID := oneFileChunk(t, gen)
+	ctx := t.Context()
 	if _, err := f.db.StartSourceSync(ctx, f.storage.ID, gen); err != nil {
 		t.Fatal(err)
 	}
 	f.storage.RegexFilter = `.*\.jsonl`
 	must(t, f.db.UpdateSourceStorage(ctx, f.storage))
-	w := &jobs.SyncFilesWorker{Store: f.db, Connector: f.conn}
-	if err := w.Work(ctx, &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(102), Args: blobmark.SyncFilesJob{ChunkID: chunkID}}); err != nil {
+	if err := workChunk(t, f.db, f, chunkID); err != nil {
 		t.Fatal(err)
 	}
 	st, err := f.db.SyncChunks(ctx, f.storage.ID, gen, 10)
@@ -144,12 +133,23 @@ func TestSyncFilesWorkerRefusesSettingsChangedDuringTheSync(t *testing.T) {
 	}
 }
 
-// onlyChunk returns the id of the one chunk recorded.
-func onlyChunk(t *testing.T, f *syncFixture) int64 {
+// oneFileChunk makes a Tasks-mode storage with one task file, a.json, and
+// dispatches it as the one chunk of sync generation gen; it returns the
+// fixture and the chunk's id.
+func oneFileChunk(t *testing.T, gen int64) (*syncFixture, int64) {
 	t.Helper()
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
+	f.put("a.json", `{"v": 1}`)
+	must(t, f.db.DispatchChunks(t.Context(), f.storage.ID, gen, [][]importer.Object{{{Key: "a.json", Size: 8}}}))
 	var id int64
 	must(t, f.db.SQL().QueryRowContext(t.Context(), "SELECT id FROM source_sync_chunks").Scan(&id))
-	return id
+	return f, id
+}
+
+// workChunk works the chunk's job once, as River would, over store.
+func workChunk(t *testing.T, store jobs.SyncFilesStore, f *syncFixture, chunkID int64) error {
+	w := &jobs.SyncFilesWorker{Store: store, Connector: f.conn}
+	return w.Work(t.Context(), &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(chunkID), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
 }
 
 func must(t *testing.T, err error) {
@@ -171,17 +171,13 @@ func (s requeuingStore) PingSyncChunk(ctx context.Context, id int64) (bool, erro
 }
 
 func TestSyncFilesWorkerStopsAChunkNoLongerWanted(t *testing.T) {
-	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.UseBlobURLs = false })
-	f.put("a.json", `{"v": 1}`)
-	ctx := t.Context()
 	const gen = 9
-	must(t, f.db.DispatchChunks(ctx, f.storage.ID, gen, [][]importer.Object{{{Key: "a.json", Size: 8}}}))
-	chunkID := onlyChunk(t, f)
+	f, chunkID := oneFileChunk(t, gen)
+	ctx := t.Context()
 	if _, err := f.db.StartSourceSync(ctx, f.storage.ID, gen); err != nil {
 		t.Fatal(err)
 	}
-	w := &jobs.SyncFilesWorker{Store: requeuingStore{f.db}, Connector: f.conn}
-	err := w.Work(ctx, &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(101), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
+	err := workChunk(t, requeuingStore{f.db}, f, chunkID)
 	var cancel *river.JobCancelError
 	if !errors.As(err, &cancel) || !strings.Contains(err.Error(), "no longer waits") {
 		t.Fatalf("Work = %v, want the job cancelled because the chunk is no longer wanted", err)
