@@ -319,8 +319,10 @@ func TestFanOutCancelWhileWaiting(t *testing.T) {
 	stuck := stuckFanOut{memFanOut: f, cancelAt: 3, cancel: cancel}
 	src.FanOut = &stuck
 	_, err := Sync(ctx, src, b, b, s, nil)
-	if !errors.Is(err, context.Canceled) || stuck.looks != 3 {
-		t.Fatalf("err = %v after %d looks at the chunks, want context.Canceled after 3", err, stuck.looks)
+	// The look that cancels may be followed by one more, when the next
+	// poll tick is as ready as the cancellation; never by more.
+	if !errors.Is(err, context.Canceled) || stuck.looks < 3 || stuck.looks > 4 {
+		t.Fatalf("err = %v after %d looks at the chunks, want context.Canceled after 3 (or 4)", err, stuck.looks)
 	}
 }
 
@@ -335,6 +337,9 @@ type stuckFanOut struct {
 func (f *stuckFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
 	if f.looks++; f.looks == f.cancelAt {
 		f.cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return ChunkState{}, err // as a store answers a cancelled query
 	}
 	return f.memFanOut.SyncChunks(ctx, storageID, generation, maxFailures)
 }
