@@ -250,17 +250,33 @@ func TestReplicas(t *testing.T) {
 	childEnv := []string{"BLOBMARK_DATABASE_URL=" + dbURL, "BLOBMARK_SECRET_KEY=" + hex.EncodeToString(secret),
 		"BLOBMARK_JOB_RESCUE_AFTER=" + rescueAfter.String(), "BLOBMARK_LOG_LEVEL=info", "SSL_CERT_FILE=" + certFile,
 		"BLOBMARK_DATA_DIR=" + t.TempDir(), fmt.Sprintf("BLOBMARK_SYNC_CHUNK_FILES=%d", chunkFiles)}
-	replicas := make([]*replica, 3)
-	for i := range replicas {
-		replicas[i] = startReplica(t, bin, childEnv)
-	}
-
 	// The test's own view of the database: it reads, and works no job.
 	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
+
+	// The scheduled storage exists before the replicas start, so the
+	// scheduler's first tick, run when a leader is elected, finds it due
+	// whatever the moment of that election.
+	scheduledProject := &blobmark.Project{Title: "scheduled"}
+	if err := srv.DB.CreateProject(ctx, scheduledProject); err != nil {
+		t.Fatal(err)
+	}
+	scheduled := &blobmark.SourceStorage{ProjectID: scheduledProject.ID, Type: "azure", Container: small, Synchronizable: true,
+		UseBlobURLs: true, SyncIntervalMinutes: 1,
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": azuretest.AccountName, "endpoint": env.IPEndpoint},
+		Secrets:    blobmark.Connection{"account_key": azuretest.AccountKey}}
+	if err := srv.DB.CreateSourceStorage(ctx, scheduled); err != nil {
+		t.Fatal(err)
+	}
+	scheduleStart := time.Now()
+
+	replicas := make([]*replica, 3)
+	for i := range replicas {
+		replicas[i] = startReplica(t, bin, childEnv)
+	}
 	_, token, err := srv.DB.CreateUser(ctx, "replicas@example.com", "password123")
 	if err != nil {
 		t.Fatal(err)
@@ -277,13 +293,6 @@ func TestReplicas(t *testing.T) {
 	a.must(replicas[1].base, 201, "POST", "/api/storages/export/azure", map[string]any{"project": project.ID,
 		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey, "endpoint": env.IPEndpoint,
 		"container": dst, "prefix": "out"}, nil)
-	var scheduledProject struct{ ID int64 }
-	a.must(r0, 201, "POST", "/api/projects/", map[string]any{"title": "scheduled"}, &scheduledProject)
-	var scheduled struct{ ID int64 }
-	a.must(replicas[2].base, 201, "POST", "/api/storages/azure/", map[string]any{"project": scheduledProject.ID,
-		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey, "endpoint": env.IPEndpoint,
-		"container": small, "use_blob_urls": true, "sync_interval_minutes": 1}, &scheduled)
-	scheduleStart := time.Now()
 	var tasksProject struct{ ID int64 }
 	a.must(r0, 201, "POST", "/api/projects/", map[string]any{"title": "task files"}, &tasksProject)
 	var tasksStorage struct{ ID int64 }
