@@ -39,10 +39,11 @@ type ChunkState struct {
 	// failures up to the cap.
 	Progress Progress
 	// Started maps each unfinished chunk a worker has started to the
-	// number of pings it sent. A count that stops moving means the worker's
-	// process died, and River would give the job to another only after its
-	// rescue timeout, which may be longer than the sync may wait. Counts,
-	// not times, so that no two machines' clocks are ever compared.
+	// number of pings it sent (0 before the first). A count that stops
+	// moving means the worker's process died, and River would give the job
+	// to another only after its rescue timeout, which may be longer than
+	// the sync may wait. Counts, not times, so that no two machines'
+	// clocks are ever compared.
 	Started map[int64]int64
 	// Err is the first error that stopped a chunk as a whole (an outage,
 	// refused credentials): the sync fails with it, as it would have had

@@ -9,6 +9,7 @@ import (
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // DispatchChunks records the chunks of a fanned-out sync and enqueues a job
@@ -53,14 +54,21 @@ func (db *DB) RequeueChunks(ctx context.Context, ids []int64) error {
 	})
 }
 
-// queueChunk records one chunk and enqueues its job.
+// queueChunk records one chunk and enqueues its job, whose id the row
+// keeps so that a chunk taken by a worker that died before its first ping
+// still shows as started.
 func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs string) error {
 	var id int64
 	if err := tx.queryRow(ctx, `INSERT INTO source_sync_chunks (storage_id, generation, objects) VALUES (?, ?, ?) RETURNING id`,
 		storageID, generation, objs).Scan(&id); err != nil {
 		return err
 	}
-	return tx.InsertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
+	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
+	if err != nil {
+		return wrapInternal("enqueue sync chunk", err)
+	}
+	_, err = tx.exec(ctx, "UPDATE source_sync_chunks SET job_id = ? WHERE id = ?", res.Job.ID, id)
+	return err
 }
 
 // PingSyncChunk counts a ping of the worker importing the chunk, and
@@ -127,7 +135,7 @@ func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress
 // SyncChunks sums the chunks of one sync generation (importer.FanOut): the
 // counters in SQL, the failures from the first chunks that have any, up to
 // maxFailures, the first chunk error, and the ping counts of the unfinished
-// chunks a worker has started.
+// chunks a worker has started (startedChunks).
 func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
 	var st importer.ChunkState
 	p := &st.Progress
@@ -167,10 +175,12 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 }
 
 // startedChunks returns the ping counts of the unfinished chunks of a
-// generation that a worker has started.
+// generation that a worker has started: pinged, or with its job running (a
+// worker may die between taking the job and its first ping).
 func (db *DB) startedChunks(ctx context.Context, storageID, generation int64) (map[int64]int64, error) {
-	rows, err := db.query(ctx, `SELECT id, pings FROM source_sync_chunks WHERE storage_id = ? AND generation = ? AND NOT finished
-		AND pings > 0`, storageID, generation)
+	rows, err := db.query(ctx, `SELECT c.id, c.pings FROM source_sync_chunks c LEFT JOIN river_job j ON j.id = c.job_id
+		WHERE c.storage_id = ? AND c.generation = ? AND NOT c.finished AND (c.pings > 0 OR j.state = ?)`,
+		storageID, generation, string(rivertype.JobStateRunning))
 	if err != nil {
 		return nil, translate("find started sync chunks", err)
 	}

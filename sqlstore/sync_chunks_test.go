@@ -101,6 +101,22 @@ func TestSyncChunks(t *testing.T) {
 				t.Error("a finished chunk reads as unfinished")
 			}
 
+			// Queued, the third chunk is not started; once the queue runs its
+			// job it is, before any ping (its worker may die right there).
+			if st, err := db.SyncChunks(ctx, s.ID, gen, 3); err != nil || len(st.Started) != 0 {
+				t.Fatalf("started chunks while queued: %v, %v", st.Started, err)
+			}
+			var jobID int64
+			if err := db.SQL().QueryRowContext(ctx, db.Rebind("SELECT job_id FROM source_sync_chunks WHERE id = ?"), ids[2]).Scan(&jobID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().ExecContext(ctx, db.Rebind("UPDATE river_job SET state = 'running' WHERE id = ?"), jobID); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := db.SyncChunks(ctx, s.ID, gen, 3); err != nil || !reflect.DeepEqual(st.Started, map[int64]int64{ids[2]: 0}) {
+				t.Fatalf("started chunks once its job runs: %v, %v; want chunk %d at 0 pings", st.Started, err, ids[2])
+			}
+
 			// The third chunk's worker pings twice, then dies: its count shows
 			// among the started chunks, and the sync requeues it as a new chunk
 			// with the same files while the old one counts nothing.
