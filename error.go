@@ -79,3 +79,13 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// ErrorField returns the field the first *Error in err's chain names, ""
+// when there is none.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}

@@ -208,27 +208,30 @@ func TestServerIdentityBranches(t *testing.T) {
 // allow-list, while secret-based types are not.
 func TestHostIdentitiesRefusedUnlessAllowed(t *testing.T) {
 	env := azuretest.Start(t)
-	configs := map[string]azureblob.Config{
-		"server_identity":   env.ServerIdentityConfig(),
-		"managed_identity":  env.ManagedIdentityConfig("system"),
-		"workload_identity": env.WorkloadIdentityConfig(t),
+	configs := map[string]func() azureblob.Config{
+		"server_identity":   env.ServerIdentityConfig,
+		"managed_identity":  func() azureblob.Config { return env.ManagedIdentityConfig("system") },
+		"workload_identity": func() azureblob.Config { return env.WorkloadIdentityConfig(t) },
 	}
-	for name, cfg := range configs {
+	for name, cfgFor := range configs {
 		t.Run(name, func(t *testing.T) {
+			cfg := cfgFor()
 			opts := env.Options()
-			opts.ServerIdentityAllow = []string{azuretest.AccountName + "/allowed-*"}
+			opts.ServerIdentityAllow = []string{env.BlobEndpoint + "allowed-*"}
 			conn := azureblob.NewConnector(opts)
 			_, err := conn.Container(context.Background(), cfg, "other")
-			if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(blobmark.ErrorMessage(err), "devstoreaccount1/other") ||
-				!strings.Contains(blobmark.ErrorMessage(err), name) {
-				t.Fatalf("err = %v, want EFORBIDDEN naming the auth type and the container", err)
+			if blobmark.ErrorCode(err) != blobmark.EINVALID || blobmark.ErrorField(err) != "endpoint" ||
+				!strings.Contains(blobmark.ErrorMessage(err), "container other") || !strings.Contains(blobmark.ErrorMessage(err), name) {
+				t.Fatalf("err = %v, want a 400 on endpoint naming the auth type and the container", err)
 			}
 			if _, err := conn.Container(context.Background(), cfg, "allowed-x"); err != nil {
 				t.Fatalf("allowed container refused: %v", err)
 			}
-			opts.ServerIdentityAllow = nil
-			if _, err := azureblob.NewConnector(opts).Container(context.Background(), cfg, "any"); blobmark.ErrorCode(err) != blobmark.EFORBIDDEN {
-				t.Fatalf("empty allow-list: err = %v, want EFORBIDDEN", err)
+			for _, allow := range [][]string{nil, {azuretest.AccountName + "/*"}, {"*"}} {
+				opts.ServerIdentityAllow = allow
+				if _, err := azureblob.NewConnector(opts).Container(context.Background(), cfg, "any"); blobmark.ErrorCode(err) != blobmark.EINVALID {
+					t.Fatalf("allow %q: err = %v, want a 400: the emulator is no account's own host", allow, err)
+				}
 			}
 		})
 	}

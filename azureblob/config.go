@@ -62,6 +62,11 @@ type Config struct {
 	ManagedIdentityResourceID string   `json:"managed_identity_resource_id,omitempty"`
 	ManagedIdentityObjectID   string   `json:"managed_identity_object_id,omitempty"`
 	FederatedTokenFile        string   `json:"federated_token_file,omitempty"`
+	// Organization is the title of the organization on whose behalf the
+	// connection is used. It is not a connection field: the storage's
+	// project decides it, and it scopes the operator's server identity
+	// allow-list ("" matches unscoped entries only).
+	Organization string `json:"-"`
 }
 
 // secretFields maps each secret JSON field to an accessor, so that redaction,
@@ -219,18 +224,43 @@ func (c Config) Normalized() Config {
 	return c
 }
 
-// fieldsUsedBy lists, per auth type, the fields that type may use. Any other
-// non-empty field is a conflict, reported so a user never believes a field is
-// in effect when it is ignored.
-var fieldsUsedBy = map[AuthType][]string{
-	AuthAccountKey:       {"account_name", "account_key", "endpoint", "cloud"},
-	AuthSASToken:         {"account_name", "sas_token", "endpoint", "cloud"},
-	AuthConnectionString: {"connection_string"},
-	AuthServicePrincipal: {"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "client_secret", "client_certificate", "client_certificate_password"},
-	AuthManagedIdentity:  {"account_name", "endpoint", "cloud", "managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"},
-	AuthWorkloadIdentity: {"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "federated_token_file"},
-	AuthServerIdentity:   {"account_name", "endpoint", "cloud", "authority_host"},
-	AuthAnonymous:        {"account_name", "endpoint", "cloud"},
+// authTypeSpec is what the connector must know of an auth type besides
+// how to build its credential. Every auth type has one, written out in
+// full, so that a new type cannot be added without deciding whether it
+// speaks for the server (TestEveryAuthTypeIsDeclared).
+type authTypeSpec struct {
+	// fields are the connection fields the type may use. Any other
+	// non-empty field is a conflict, reported so a user never believes a
+	// field is in effect when it is ignored.
+	fields []string
+	// hostIdentity marks a type that authenticates as an identity attached
+	// to the server (its managed identities, its workload identity, its
+	// default credential chain) rather than with a secret the storage's
+	// owner supplied. Any API user could name such an identity, so the
+	// operator's allow-list pins where it may be used, and its Entra ID
+	// settings come from the server's environment only.
+	hostIdentity bool
+}
+
+var authTypeSpecs = map[AuthType]authTypeSpec{
+	AuthAccountKey:       {fields: []string{"account_name", "account_key", "endpoint", "cloud"}},
+	AuthSASToken:         {fields: []string{"account_name", "sas_token", "endpoint", "cloud"}},
+	AuthConnectionString: {fields: []string{"connection_string"}},
+	AuthServicePrincipal: {fields: []string{"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "client_secret", "client_certificate", "client_certificate_password"}},
+	AuthManagedIdentity:  {fields: []string{"account_name", "endpoint", "cloud", "managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"}, hostIdentity: true},
+	AuthWorkloadIdentity: {fields: []string{"account_name", "endpoint", "cloud"}, hostIdentity: true},
+	AuthServerIdentity:   {fields: []string{"account_name", "endpoint", "cloud"}, hostIdentity: true},
+	AuthAnonymous:        {fields: []string{"account_name", "endpoint", "cloud"}},
+}
+
+// serverOnlyFields are the Entra ID settings a host identity takes from the
+// server's environment; a storage naming them is refused with this reason
+// rather than having them ignored.
+var serverOnlyFields = map[string]string{
+	"authority_host":       "AZURE_AUTHORITY_HOST",
+	"tenant_id":            "AZURE_TENANT_ID",
+	"client_id":            "AZURE_CLIENT_ID",
+	"federated_token_file": "AZURE_FEDERATED_TOKEN_FILE",
 }
 
 func (c *Config) fieldValues() map[string]string {
@@ -259,7 +289,7 @@ func (c Config) Validate() error {
 		problems[field] = append(problems[field], fmt.Sprintf(format, args...))
 	}
 
-	allowed, known := fieldsUsedBy[c.AuthType]
+	spec, known := authTypeSpecs[c.AuthType]
 	switch {
 	case c.AuthType == "":
 		add("auth_type", "auth_type is required: no field identifies a credential; use one of %s", authTypeList())
@@ -268,11 +298,15 @@ func (c Config) Validate() error {
 	}
 	if known {
 		used := map[string]bool{}
-		for _, f := range allowed {
+		for _, f := range spec.fields {
 			used[f] = true
 		}
 		for name, v := range c.fieldValues() {
-			if v != "" && !used[name] {
+			switch env, serverOnly := serverOnlyFields[name]; {
+			case v == "" || used[name]:
+			case spec.hostIdentity && serverOnly:
+				add(name, "%s cannot be set for auth_type %s: the server's own identity takes it only from the server's configuration (%s); remove it", name, c.AuthType, env)
+			default:
 				add(name, "%s is not used by auth_type %s; remove it", name, c.AuthType)
 			}
 		}
@@ -369,14 +403,14 @@ func (c Config) Validate() error {
 		}
 	case AuthWorkloadIdentity:
 		needAccount()
-		if c.ClientID == "" && getenv("AZURE_CLIENT_ID") == "" {
-			add("client_id", "client_id is required (or AZURE_CLIENT_ID in the server's environment)")
+		var missing []string
+		for _, env := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"} {
+			if getenv(env) == "" {
+				missing = append(missing, env)
+			}
 		}
-		if c.TenantID == "" && getenv("AZURE_TENANT_ID") == "" {
-			add("tenant_id", "tenant_id is required (or AZURE_TENANT_ID in the server's environment)")
-		}
-		if c.FederatedTokenFile == "" && getenv("AZURE_FEDERATED_TOKEN_FILE") == "" {
-			add("federated_token_file", "federated_token_file is required (or AZURE_FEDERATED_TOKEN_FILE in the server's environment)")
+		if len(missing) > 0 {
+			add("auth_type", "auth_type workload_identity needs the server's workload identity, and the server has none: %s not set in its environment (AKS sets them for a pod whose service account is federated)", strings.Join(missing, ", "))
 		}
 	case AuthServerIdentity, AuthAnonymous:
 		needAccount()

@@ -52,6 +52,9 @@ func fieldsOf(err error) []string {
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	t.Setenv("AZURE_CLIENT_ID", "c")
+	t.Setenv("AZURE_TENANT_ID", "t")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token")
 	cases := []struct {
 		name   string
 		cfg    azureblob.Config
@@ -65,7 +68,7 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		{"sp needs tenant, client and a secret", azureblob.Config{AuthType: "service_principal", AccountName: "acct"}, "client_id,client_secret,tenant_id"},
 		{"sp secret and certificate", azureblob.Config{AccountName: "acct", TenantID: "t", ClientID: "c", ClientSecret: "s", ClientCertificate: "pem"}, "client_certificate"},
 		{"sp ok", azureblob.Config{AccountName: "acct", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "china"}, ""},
-		{"bad cloud and authority", azureblob.Config{AuthType: "server_identity", AccountName: "acct", Cloud: "mars", AuthorityHost: "http://login"}, "authority_host,cloud"},
+		{"bad cloud and authority", azureblob.Config{AuthType: "service_principal", AccountName: "acct", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "mars", AuthorityHost: "http://login"}, "authority_host,cloud"},
 		{"mi two ids", azureblob.Config{AccountName: "acct", ManagedIdentityClientID: "c", ManagedIdentityObjectID: "o"}, "managed_identity_client_id,managed_identity_object_id"},
 		{"mi system ok", azureblob.Config{AuthType: "managed_identity", AccountName: "acct"}, ""},
 		{"sas bare token needs account", azureblob.Config{SASToken: "sv=2024&sig=abc"}, "account_name"},
@@ -76,7 +79,9 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		{"connection string garbage", azureblob.Config{ConnectionString: "garbage"}, "connection_string"},
 		{"anonymous endpoint with query", azureblob.Config{AuthType: "anonymous", Endpoint: "https://acct.blob.core.windows.net/?x=1"}, "endpoint"},
 		{"bad account name", azureblob.Config{AuthType: "anonymous", AccountName: "Bad_Name"}, "account_name"},
-		{"workload identity fields", azureblob.Config{AuthType: "workload_identity", AccountName: "acct", ClientID: "c", TenantID: "t", FederatedTokenFile: "/f"}, ""},
+		{"workload identity from the server's environment", azureblob.Config{AuthType: "workload_identity", AccountName: "acct"}, ""},
+		{"workload identity settings are the server's", azureblob.Config{AuthType: "workload_identity", AccountName: "acct", ClientID: "c", TenantID: "t", FederatedTokenFile: "/f", AuthorityHost: "https://login.example.org"}, "authority_host,client_id,federated_token_file,tenant_id"},
+		{"server identity authority is the server's", azureblob.Config{AuthType: "server_identity", AccountName: "acct", AuthorityHost: "https://login.example.org"}, "authority_host"},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()
@@ -120,5 +125,17 @@ func TestURIs(t *testing.T) {
 		if _, _, err := azureblob.ParseURI(bad); blobmark.ErrorCode(err) != blobmark.EINVALID {
 			t.Errorf("ParseURI(%q) err = %v, want EINVALID", bad, err)
 		}
+	}
+}
+
+// TestWorkloadIdentityNeedsTheServersOwn: without the AKS variables the
+// server has no workload identity, and the storage is told so on auth_type.
+func TestWorkloadIdentityNeedsTheServersOwn(t *testing.T) {
+	for _, v := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"} {
+		t.Setenv(v, "")
+	}
+	err := azureblob.Config{AuthType: "workload_identity", AccountName: "acct"}.Validate()
+	if got := strings.Join(fieldsOf(err), ","); got != "auth_type" || !strings.Contains(blobmark.ErrorMessage(err), "AZURE_FEDERATED_TOKEN_FILE") {
+		t.Fatalf("fields %q: %v", got, err)
 	}
 }

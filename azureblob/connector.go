@@ -3,9 +3,8 @@ package azureblob
 import (
 	"context"
 	"errors"
-	"fmt"
+	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -15,20 +14,34 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/egress"
 )
 
 // Options are the server-level settings of the connector, shared by every
 // storage.
 type Options struct {
-	// Transport replaces the HTTP transport of every blob and identity client.
-	// Nil in production; tests inject a client that trusts their certificate
-	// and dials *.localhost to loopback.
+	// Transport carries every request made on a user's behalf: blob and
+	// queue services and the authorities of user-supplied service
+	// principals. Nil means a transport that dials through an egress.Guard
+	// (AllowPrivateNetwork), which production always uses; tests give one
+	// that also trusts their certificate and maps their host names.
 	Transport policy.Transporter
+	// AllowPrivateNetwork lets storages reach loopback and private network
+	// addresses (private endpoints, the emulator). The cloud metadata range
+	// is refused regardless.
+	AllowPrivateNetwork bool
+	// IdentityTransport carries the requests of the server's own identity
+	// (managed-identity endpoint, workload identity's authority, the
+	// identity chain), whose endpoints come from the server's environment
+	// only; nil means the SDK's default. Only it may reach the
+	// instance-metadata address that managed identities use.
+	IdentityTransport policy.Transporter
 	// ServerIdentityAllow lists where the auth types that use an identity
-	// attached to the host (server_identity, managed_identity,
-	// workload_identity) may be used, as "account/container", "account/*" or
-	// "*". Those identities are shared by every project, so they are refused
-	// unless the operator allows them.
+	// attached to the server (server_identity, managed_identity,
+	// workload_identity) may be used; see allow.go for the forms. Those
+	// identities are shared by every project, so they are refused unless
+	// the operator allows them. Entries that do not parse (ParseAllowList
+	// reports them) allow nothing.
 	ServerIdentityAllow []string
 	// IdentityTimeout bounds each token request (default 10s), so that a
 	// misconfigured managed identity fails in seconds instead of hanging.
@@ -46,14 +59,26 @@ type Options struct {
 // every call: clients hold the token and delegation-key caches, so a new
 // client per call would mean a token request per call. Build one per server.
 type Connector struct {
-	opts Options
-	mu   sync.Mutex
-	accs map[string]*accountClient
+	opts  Options
+	guard *egress.Guard
+	allow []allowEntry
+	mu    sync.Mutex
+	accs  map[string]*accountClient
 }
 
 // NewConnector returns a Connector for the server's Options.
 func NewConnector(opts Options) *Connector {
-	return &Connector{opts: opts, accs: map[string]*accountClient{}}
+	guard := &egress.Guard{AllowPrivate: opts.AllowPrivateNetwork}
+	if opts.Transport == nil {
+		opts.Transport = &http.Client{Transport: guard.Transport()}
+	}
+	var allow []allowEntry
+	for _, raw := range opts.ServerIdentityAllow {
+		if e, err := parseAllowList([]string{raw}); err == nil {
+			allow = append(allow, e...)
+		}
+	}
+	return &Connector{opts: opts, guard: guard, allow: allow, accs: map[string]*accountClient{}}
 }
 
 // accountClient is the cached state of one distinct config.
@@ -76,26 +101,75 @@ func (c *Connector) Container(ctx context.Context, cfg Config, container string)
 		return nil, err
 	}
 	cfg = cfg.Normalized()
-	acc, err := c.account(cfg)
+	acct, err := c.admit(cfg, func(acct account) (destination, string, bool, error) {
+		d, err := destinationOf(acct.serviceURL, cfg.Cloud, "blob")
+		return d, container, false, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if usesHostIdentity(cfg.AuthType) && !serverIdentityAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name, container) {
-		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type", Message: fmt.Sprintf(
-			"auth_type %s uses an Azure identity attached to the server, which may not be used for %s/%s: the server operator must allow it (server identity allow-list entry %q or %q)",
-			cfg.AuthType, acc.cred.account.name, container, acc.cred.account.name+"/"+container, acc.cred.account.name+"/*")}
+	acc, err := c.account(cfg, acct)
+	if err != nil {
+		return nil, err
 	}
 	return &Container{acc: acc, name: container, client: acc.service.NewContainerClient(container)}, nil
 }
 
-func (c *Connector) account(cfg Config) (*accountClient, error) {
+// admit is the gate every client passes before a credential exists: it
+// resolves where cfg's requests would go, refuses an endpoint that is a
+// literal address the egress guard never dials, and for a host identity
+// requires the destination that target derives (a container's or a
+// queue's) to be on the operator's allow-list. Names are checked again
+// when dialled, after resolution.
+func (c *Connector) admit(cfg Config, target func(account) (d destination, resource string, queue bool, err error)) (account, error) {
+	acct, err := endpointOf(cfg)
+	if err != nil {
+		return account{}, endpointErr(cfg, err)
+	}
+	if u, err := url.Parse(acct.serviceURL); err != nil {
+		return account{}, endpointErr(cfg, err)
+	} else if err := c.guard.CheckHost(u.Hostname()); err != nil {
+		return account{}, endpointErr(cfg, err)
+	}
+	spec, ok := authTypeSpecs[cfg.AuthType]
+	if !ok {
+		return account{}, blobmark.FieldErrorf("auth_type", "unknown auth_type %q; use one of %s", cfg.AuthType, authTypeList())
+	}
+	if spec.hostIdentity {
+		d, resource, queue, err := target(acct)
+		if err != nil {
+			return account{}, endpointErr(cfg, err)
+		}
+		if err := admitHostIdentity(c.allow, cfg, d, resource, queue); err != nil {
+			return account{}, err
+		}
+	}
+	return acct, nil
+}
+
+// endpointErr is a 400 on the field that sets where cfg's requests go.
+func endpointErr(cfg Config, err error) error {
+	field := "endpoint"
+	switch {
+	case cfg.AuthType == AuthConnectionString:
+		field = "connection_string"
+	case cfg.AuthType == AuthSASToken && strings.HasPrefix(cfg.SASToken, "http"):
+		field = "sas_token"
+	case cfg.Endpoint == "":
+		field = "account_name"
+	}
+	msg := field + ": " + err.Error()
+	return &blobmark.Error{Code: blobmark.EINVALID, Field: field, Message: msg, Fields: map[string][]string{field: {msg}}}
+}
+
+func (c *Connector) account(cfg Config, acct account) (*accountClient, error) {
 	key := cfg.cacheKey()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a, ok := c.accs[key]; ok {
 		return a, nil
 	}
-	cred, err := newCredential(cfg, c.opts)
+	cred, err := newCredential(cfg, acct, c.opts)
 	if err != nil {
 		var fe *fieldErr
 		if errors.As(err, &fe) {
@@ -121,31 +195,6 @@ func (c *Connector) account(cfg Config) (*accountClient, error) {
 	a := &accountClient{cfg: cfg, cred: cred, service: sc, opts: c.opts}
 	c.accs[key] = a
 	return a, nil
-}
-
-// usesHostIdentity reports whether an auth type authenticates as an identity
-// attached to the host (its managed identities, its workload identity, its
-// default credential chain) rather than with a secret the storage's owner
-// supplied. Any API user could name such an identity, so the operator's
-// allow-list gates all three.
-func usesHostIdentity(t AuthType) bool {
-	return t == AuthServerIdentity || t == AuthManagedIdentity || t == AuthWorkloadIdentity
-}
-
-// serverIdentityAllowed matches account/container against the operator's
-// allow-list patterns ("*", "account/*", "account/container").
-func serverIdentityAllowed(patterns []string, accountName, container string) bool {
-	target := accountName + "/" + container
-	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "*" || p == "*/*" {
-			return true
-		}
-		if ok, _ := path.Match(p, target); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // checkContainerName applies Azure's container naming rules up front, so a

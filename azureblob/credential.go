@@ -29,13 +29,21 @@ type credential struct {
 
 // newCredential is the one function that turns a validated, normalized
 // Config into a credential. Every auth type is decided here and nowhere else.
-func newCredential(c Config, opts Options) (*credential, error) {
-	acct, err := resolveAccount(c)
-	if err != nil && c.AuthType != AuthConnectionString {
-		return nil, &fieldErr{field: "endpoint", err: err}
-	}
+//
+// acct is where the credential will be used, as admitted by the connector's
+// egress and allow-list checks; host identities get their Entra ID settings
+// (authority, client, tenant, token file) from the server's environment
+// only, never from c.
+func newCredential(c Config, acct account, opts Options) (*credential, error) {
 	cred := &credential{account: acct}
-	entra := entraOptions(c, opts)
+	host := authTypeSpecs[c.AuthType].hostIdentity
+	var entra entra
+	if host {
+		entra = hostEntraOptions(c.Cloud, opts)
+	} else {
+		entra = userEntraOptions(c, opts)
+	}
+	var err error
 
 	switch c.AuthType {
 	case AuthAccountKey:
@@ -47,7 +55,6 @@ func newCredential(c Config, opts Options) (*credential, error) {
 		if cs, err = parseConnectionString(c.ConnectionString); err != nil {
 			break
 		}
-		cred.account = account{serviceURL: cs.blobEndpoint, name: cs.accountName}
 		if cs.accountKey != "" {
 			cred.sharedKey, err = service.NewSharedKeyCredential(cs.accountName, cs.accountKey)
 		} else {
@@ -68,7 +75,7 @@ func newCredential(c Config, opts Options) (*credential, error) {
 				ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery})
 		}
 	case AuthManagedIdentity:
-		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: identityClientOptions(opts)}
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: opts.IdentityTransport}}
 		cred.identity = "system-assigned managed identity"
 		switch {
 		case c.ManagedIdentityClientID != "":
@@ -83,7 +90,7 @@ func newCredential(c Config, opts Options) (*credential, error) {
 		}
 		cred.token, err = azidentity.NewManagedIdentityCredential(o)
 	case AuthWorkloadIdentity:
-		clientID, tenantID, file := firstNonEmpty(c.ClientID, getenv("AZURE_CLIENT_ID")), firstNonEmpty(c.TenantID, getenv("AZURE_TENANT_ID")), firstNonEmpty(c.FederatedTokenFile, getenv("AZURE_FEDERATED_TOKEN_FILE"))
+		clientID, tenantID, file := getenv("AZURE_CLIENT_ID"), getenv("AZURE_TENANT_ID"), getenv("AZURE_FEDERATED_TOKEN_FILE")
 		cred.identity = fmt.Sprintf("workload identity %s in tenant %s at %s", clientID, tenantID, entra.authority)
 		cred.token, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 			ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery,
@@ -104,7 +111,7 @@ func newCredential(c Config, opts Options) (*credential, error) {
 		if timeout <= 0 {
 			timeout = defaultIdentityTimeout
 		}
-		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: c.AuthType == AuthManagedIdentity || c.AuthType == AuthServerIdentity,
+		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: host && c.AuthType != AuthWorkloadIdentity,
 			onFetch: opts.OnTokenFetch}
 	}
 	return cred, nil
@@ -127,33 +134,46 @@ type entra struct {
 	noDiscovery bool
 }
 
-// entraOptions picks the authority: authority_host if set, else the named
-// cloud's, else AZURE_AUTHORITY_HOST (the SDK's own default), else the public
-// cloud. Instance discovery is disabled for any authority that is not one of
-// the clouds' own, because discovery would ask the public cloud about it and
-// no environment variable can turn that off.
-func entraOptions(c Config, opts Options) entra {
-	e := entra{client: identityClientOptions(opts)}
+// userEntraOptions are the Entra ID settings of a service principal the
+// storage's owner supplied: authority_host if set, else the named cloud's,
+// else the public cloud. Its requests go through the user-directed
+// transport, so an authority_host on a private or metadata address is
+// refused like any endpoint.
+func userEntraOptions(c Config, opts Options) entra {
+	authority := cloudFor("public").authorityHost
 	switch {
 	case c.AuthorityHost != "":
-		e.authority = c.AuthorityHost
+		authority = c.AuthorityHost
 	case c.Cloud != "":
-		e.authority = cloudFor(c.Cloud).authorityHost
-	case os.Getenv("AZURE_AUTHORITY_HOST") != "":
-		e.authority = os.Getenv("AZURE_AUTHORITY_HOST")
-	default:
-		e.authority = cloudFor("public").authorityHost
+		authority = cloudFor(c.Cloud).authorityHost
 	}
-	if !strings.HasSuffix(e.authority, "/") {
-		e.authority += "/"
-	}
-	e.client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: e.authority, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
-	e.noDiscovery = !isKnownAuthority(e.authority)
-	return e
+	return newEntra(authority, opts.Transport)
 }
 
-func identityClientOptions(opts Options) azcore.ClientOptions {
-	return azcore.ClientOptions{Transport: opts.Transport}
+// hostEntraOptions are the Entra ID settings of the server's own identity:
+// AZURE_AUTHORITY_HOST (the SDK's own setting) if the operator set it, else
+// the storage's cloud's authority. No storage field can move them, so the
+// identity's assertion or secret only goes where the operator's
+// environment says.
+func hostEntraOptions(cloudName string, opts Options) entra {
+	authority := os.Getenv("AZURE_AUTHORITY_HOST")
+	if authority == "" {
+		authority = cloudFor(cloudName).authorityHost
+	}
+	return newEntra(authority, opts.IdentityTransport)
+}
+
+// newEntra disables instance discovery for any authority that is not one
+// of the clouds' own, because discovery would ask the public cloud about it
+// and no environment variable can turn that off.
+func newEntra(authority string, transport policy.Transporter) entra {
+	if !strings.HasSuffix(authority, "/") {
+		authority += "/"
+	}
+	e := entra{authority: authority, client: azcore.ClientOptions{Transport: transport}}
+	e.client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: authority, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
+	e.noDiscovery = !isKnownAuthority(authority)
+	return e
 }
 
 func firstNonEmpty(v ...string) string {

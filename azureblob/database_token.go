@@ -46,9 +46,9 @@ func NewDatabaseTokenSource(opts Options, managedIdentityClientID string) (*Data
 	if managedIdentityClientID != "" {
 		s.identity = "user-assigned managed identity with client id " + managedIdentityClientID
 		s.cred, err = azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-			ClientOptions: identityClientOptions(opts), ID: azidentity.ClientID(managedIdentityClientID)})
+			ClientOptions: azcore.ClientOptions{Transport: opts.IdentityTransport}, ID: azidentity.ClientID(managedIdentityClientID)})
 	} else {
-		entra := entraOptions(Config{}, opts)
+		entra := hostEntraOptions("", opts)
 		s.identity = "the server's own Azure identity"
 		s.cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
 			ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery})

@@ -57,6 +57,19 @@ func resolveAccount(c Config) (account, error) {
 	return account{serviceURL: s, name: name}, nil
 }
 
+// endpointOf is where a normalized config's requests go: resolveAccount's
+// answer, or a connection string's blob endpoint and account.
+func endpointOf(c Config) (account, error) {
+	if c.AuthType != AuthConnectionString {
+		return resolveAccount(c)
+	}
+	cs, err := parseConnectionString(c.ConnectionString)
+	if err != nil {
+		return account{}, err
+	}
+	return account{serviceURL: cs.blobEndpoint, name: cs.accountName}, nil
+}
+
 // accountFromEndpoint reads the account name from an endpoint: the first path
 // segment for IP-style URLs (Azurite's http://127.0.0.1:10000/devstoreaccount1),
 // otherwise the first label of the host.

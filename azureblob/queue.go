@@ -77,22 +77,38 @@ func (c *Connector) Queue(ctx context.Context, cfg Config, queue string) (*Queue
 		return nil, err
 	}
 	cfg = cfg.Normalized()
-	acc, err := c.account(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// A queue is not a container, so only entries that allow the whole
-	// account ("account/*", "*") let a host identity read the account's
-	// queues; an entry naming one container does not.
-	if usesHostIdentity(cfg.AuthType) && !accountAllowed(c.opts.ServerIdentityAllow, acc.cred.account.name) {
-		return nil, &blobmark.Error{Code: blobmark.EFORBIDDEN, Field: "auth_type", Message: fmt.Sprintf(
-			"auth_type %s uses an Azure identity attached to the server, which may not be used for the queues of %s: the server operator must allow the whole account (server identity allow-list entry %q)",
-			cfg.AuthType, acc.cred.account.name, acc.cred.account.name+"/*")}
-	}
-	u, err := queueURL(acc.cred.account, queue)
+	// The queue's URL is derived (or checked) first, so that a host
+	// identity is pinned on the queue's own destination.
+	u, err := func() (string, error) {
+		acct, err := endpointOf(cfg)
+		if err != nil {
+			return "", err
+		}
+		u, err := queueURL(acct, queue)
+		if err != nil {
+			return "", err
+		}
+		qu, err := url.Parse(u)
+		if err != nil {
+			return "", err
+		}
+		return u, c.guard.CheckHost(qu.Hostname())
+	}()
 	if err != nil {
 		return nil, &blobmark.Error{Code: blobmark.EINVALID, Field: "events_queue", Message: err.Error(),
 			Fields: map[string][]string{"events_queue": {err.Error()}}}
+	}
+	acct, err := c.admit(cfg, func(account) (destination, string, bool, error) {
+		dir, name := path.Split(u)
+		d, err := destinationOf(dir, cfg.Cloud, "queue")
+		return d, name, true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	acc, err := c.account(cfg, acct)
+	if err != nil {
+		return nil, err
 	}
 	co := &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport}}
 	var qc *azqueue.QueueClient
@@ -181,24 +197,4 @@ func (q *Queue) Create(ctx context.Context) error {
 // translateQueue maps a queue error onto blobmark's codes, as blob errors are.
 func translateQueue(err error) error {
 	return translate(err, errContext{op: opRead, container: "queue"})
-}
-
-// accountAllowed reports whether the allow-list has an entry for every
-// container of the account: "*", "*/*", or an account pattern followed by
-// "/*".
-func accountAllowed(patterns []string, accountName string) bool {
-	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "*" || p == "*/*" {
-			return true
-		}
-		acct, ok := strings.CutSuffix(p, "/*")
-		if !ok {
-			continue
-		}
-		if m, _ := path.Match(acct, accountName); m {
-			return true
-		}
-	}
-	return false
 }

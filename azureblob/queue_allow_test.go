@@ -12,33 +12,34 @@ import (
 
 // TestQueueHostIdentitiesRefusedUnlessAllowed: the storage queue client
 // applies the same allow-list as blob clients to every auth type that
-// uses an identity attached to the server; since a queue is not a
-// container, only an account-wide entry allows it. Secret-based types are
-// not gated.
+// uses an identity attached to the server, on the queue service's own
+// endpoint; since a queue is not a container, an account entry allows it
+// only when it allows the whole account. Secret-based types are not gated.
 func TestQueueHostIdentitiesRefusedUnlessAllowed(t *testing.T) {
 	env := azuretest.Start(t)
 	ctx := context.Background()
-	configs := map[string]azureblob.Config{
-		"server_identity":   env.ServerIdentityConfig(),
-		"managed_identity":  env.ManagedIdentityConfig("system"),
-		"workload_identity": env.WorkloadIdentityConfig(t),
+	queueEndpoint := env.QueueEndpoint(t)
+	configs := map[string]func() azureblob.Config{
+		"server_identity":   env.ServerIdentityConfig,
+		"managed_identity":  func() azureblob.Config { return env.ManagedIdentityConfig("system") },
+		"workload_identity": func() azureblob.Config { return env.WorkloadIdentityConfig(t) },
 	}
-	for name, cfg := range configs {
+	for name, cfgFor := range configs {
 		t.Run(name, func(t *testing.T) {
-			for _, allow := range [][]string{nil, {azuretest.AccountName + "/allowed-*"}, {azuretest.AccountName + "/events"},
-				{"otheraccount/*"}} {
+			cfg := cfgFor()
+			for _, allow := range [][]string{nil, {env.BlobEndpoint + "*"}, {queueEndpoint + "other"}, {"*"}, {azuretest.AccountName + "/*"}} {
 				opts := env.Options()
 				opts.ServerIdentityAllow = allow
-				_, err := azureblob.NewConnector(opts).Queue(ctx, cfg, "events")
-				if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(blobmark.ErrorMessage(err), name) ||
-					!strings.Contains(blobmark.ErrorMessage(err), azuretest.AccountName) {
-					t.Fatalf("allow %q: err = %v, want EFORBIDDEN naming the auth type and the account", allow, err)
+				_, err := azureblob.NewConnector(opts).Queue(ctx, cfg, queueEndpoint+"events")
+				if blobmark.ErrorCode(err) != blobmark.EINVALID || !strings.Contains(blobmark.ErrorMessage(err), name) ||
+					!strings.Contains(blobmark.ErrorMessage(err), "queue events") {
+					t.Fatalf("allow %q: err = %v, want a 400 naming the auth type and the queue", allow, err)
 				}
 			}
-			for _, allow := range [][]string{{"*"}, {"*/*"}, {azuretest.AccountName + "/*"}, {"devstore*/*"}} {
+			for _, allow := range [][]string{{queueEndpoint + "*"}, {queueEndpoint + "ev*"}} {
 				opts := env.Options()
 				opts.ServerIdentityAllow = allow
-				if _, err := azureblob.NewConnector(opts).Queue(ctx, cfg, "events"); err != nil {
+				if _, err := azureblob.NewConnector(opts).Queue(ctx, cfg, queueEndpoint+"events"); err != nil {
 					t.Fatalf("allow %q: queue refused: %v", allow, err)
 				}
 			}

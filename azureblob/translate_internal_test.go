@@ -64,10 +64,10 @@ func TestEndpointsFromCloud(t *testing.T) {
 			t.Errorf("%+v: got %+v, %v", c.cfg.Redacted(), a, err)
 		}
 	}
-	if e := entraOptions(Config{Cloud: "usgov"}, Options{}); e.authority != "https://login.microsoftonline.us/" || e.noDiscovery {
+	if e := userEntraOptions(Config{Cloud: "usgov"}, Options{}); e.authority != "https://login.microsoftonline.us/" || e.noDiscovery {
 		t.Errorf("usgov authority = %+v", e)
 	}
-	if e := entraOptions(Config{AuthorityHost: "https://login.example.org"}, Options{}); !e.noDiscovery {
+	if e := userEntraOptions(Config{AuthorityHost: "https://login.example.org"}, Options{}); !e.noDiscovery {
 		t.Error("instance discovery left on for a custom authority")
 	}
 	if got := escapeBlobName("a b/c#d?e%f/é"); got != "a%20b/c%23d%3Fe%25f/%C3%A9" {

@@ -65,7 +65,7 @@ func main() {
 	_, token, err := srv.DB.CreateUser(ctx, "bench@example.com", "a long bench password")
 	benchkit.Check(err)
 	c := &client{base: "http://" + l.Addr().String(), token: token, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 
 	var rows []row
 

@@ -53,7 +53,7 @@ func main() {
 	az := benchkit.StartAzurite()
 	defer az.Stop()
 	cfg := az.Config()
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 
 	store := benchkit.OpenStore(ctx)
 	defer store.Close()

@@ -51,7 +51,7 @@ func main() {
 	az := benchkit.StartAzurite()
 	defer az.Stop()
 	cfg := az.Config()
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	const container = "media"
 	az.CreateContainer(ctx, container)
 	c, err := conn.Container(ctx, cfg, container)

@@ -74,7 +74,7 @@ func main() {
 	// Tasks mode with 1, 2, 3 replicas.
 	az := benchkit.StartAzurite()
 	az.CreateContainer(ctx, "tasks")
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	c, err := conn.Container(ctx, az.Config(), "tasks")
 	benchkit.Check(err)
 	benchkit.Upload(ctx, c, *files, 16, func(i int) (string, []byte) {

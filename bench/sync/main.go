@@ -140,7 +140,7 @@ func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f", a.Seconds()/b
 func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	az := benchkit.StartAzurite()
 	defer az.Stop()
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	connection := blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": az.Endpoint}
 	secrets := blobmark.Connection{"account_key": benchkit.Key}
 	var rows []row
@@ -251,7 +251,7 @@ func childScale(ctx context.Context, n int) {
 	srv := listserver.Start(n)
 	defer srv.Close()
 	endpoint := srv.URL + "/" + listserver.DefaultAccount + "/"
-	conn := azureblob.NewConnector(azureblob.Options{})
+	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: benchkit.Account, AccountKey: benchkit.Key, Endpoint: endpoint}
 	c, err := conn.Container(ctx, cfg, listserver.DefaultContainer)
 	benchkit.Check(err)

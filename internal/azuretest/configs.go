@@ -139,17 +139,29 @@ func (e *Env) ManagedIdentityConfig(by string) azureblob.Config {
 	return cfg
 }
 
-// WorkloadIdentityConfig returns a workload identity config for a fresh app
-// whose federated token is written to a file, as AKS projects it.
+// WorkloadIdentityConfig gives the server a workload identity for a fresh
+// app, as AKS does (AZURE_CLIENT_ID, AZURE_TENANT_ID and
+// AZURE_FEDERATED_TOKEN_FILE, a file holding the federated token), for the
+// rest of the test, and returns a storage config that uses it: the storage
+// names only the endpoint, since a workload identity's settings come from
+// the server alone.
 func (e *Env) WorkloadIdentityConfig(tb testing.TB) azureblob.Config {
+	tb.Helper()
+	e.useWorkloadIdentity(tb)
+	return azureblob.Config{AuthType: azureblob.AuthWorkloadIdentity, Endpoint: e.BlobEndpoint}
+}
+
+func (e *Env) useWorkloadIdentity(tb testing.TB) App {
 	tb.Helper()
 	app := e.RegisterApp(App{FederatedToken: MintToken(TokenClaims{Audience: "api://AzureADTokenExchange", TenantID: e.TenantID, ObjectID: "system:serviceaccount:default:blobmark"})})
 	file := filepath.Join(tb.TempDir(), "azure-identity-token")
 	if err := os.WriteFile(file, []byte(app.FederatedToken), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	return azureblob.Config{AuthType: azureblob.AuthWorkloadIdentity, Endpoint: e.BlobEndpoint, AuthorityHost: e.AuthorityHost,
-		TenantID: app.TenantID, ClientID: app.ClientID, FederatedTokenFile: file}
+	tb.Setenv("AZURE_TENANT_ID", app.TenantID)
+	tb.Setenv("AZURE_CLIENT_ID", app.ClientID)
+	tb.Setenv("AZURE_FEDERATED_TOKEN_FILE", file)
+	return app
 }
 
 // ServerIdentityConfig returns a config that uses the server's own identity
@@ -170,13 +182,9 @@ func (e *Env) UseServerEnvironmentSP(t *testing.T) App {
 
 // UseServerWorkloadIdentity sets the AKS variables (AZURE_CLIENT_ID,
 // AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) for a fresh app, selecting the
-// chain's workload identity branch.
-func (e *Env) UseServerWorkloadIdentity(t *testing.T) azureblob.Config {
-	cfg := e.WorkloadIdentityConfig(t)
-	t.Setenv("AZURE_TENANT_ID", cfg.TenantID)
-	t.Setenv("AZURE_CLIENT_ID", cfg.ClientID)
-	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", cfg.FederatedTokenFile)
-	return cfg
+// chain's workload identity branch, and returns that app.
+func (e *Env) UseServerWorkloadIdentity(t *testing.T) App {
+	return e.useWorkloadIdentity(t)
 }
 
 // UseServerManagedIdentity registers a fresh user-assigned identity and sets

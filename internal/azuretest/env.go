@@ -70,6 +70,7 @@ type Env struct {
 	servers   []*httptest.Server
 	counts    *counters
 	admin     *service.Client
+	blobPort  string
 }
 
 var (
@@ -145,6 +146,7 @@ func start() (*Env, error) {
 	port := strconv.Itoa(e.azurite.port)
 	e.BlobEndpoint = "https://" + AccountName + ".blob.localhost:" + port + "/"
 	e.IPEndpoint = "https://127.0.0.1:" + port + "/" + AccountName + "/"
+	e.blobPort = port
 	e.HTTPClient = newHTTPClient(cert, mi.Listener.Addr().String(), e.counts, port)
 
 	for _, v := range ambientAzureVars {
@@ -175,10 +177,22 @@ func (e *Env) stop() {
 	}
 }
 
-// Options returns connector options for tests: the harness client as
-// transport, server identity allowed everywhere, and a short identity timeout.
+// Options returns connector options for tests: user-directed requests
+// through GuardedClient (private networks allowed, as the tests' servers
+// are on loopback), the server's identity through the harness client, the
+// server identity allowed on the emulator's blob endpoints (AllowEntries),
+// and a short identity timeout.
 func (e *Env) Options() azureblob.Options {
-	return azureblob.Options{Transport: e.HTTPClient, ServerIdentityAllow: []string{"*"}, IdentityTimeout: 5e9}
+	return azureblob.Options{Transport: e.GuardedClient(true, nil), AllowPrivateNetwork: true, IdentityTransport: e.HTTPClient,
+		ServerIdentityAllow: e.AllowEntries(), IdentityTimeout: 5e9}
+}
+
+// AllowEntries are the server identity allow-list entries of the emulator:
+// every container on both forms of its blob endpoint (BlobEndpoint and
+// IPEndpoint). The emulator is no cloud account's own host, so only URL
+// entries name it, as they name a private endpoint.
+func (e *Env) AllowEntries() []string {
+	return []string{e.BlobEndpoint + "*", e.IPEndpoint + "*"}
 }
 
 // Count returns how many requests an endpoint has received: "blob" (Azurite),

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/blobmark/blobmark/egress"
 )
 
 // counters counts requests per named endpoint.
@@ -60,6 +63,53 @@ func newHTTPClient(cert *serverCert, identityAddr string, counts *counters, blob
 		},
 	}
 	return &http.Client{Transport: &countingTransport{next: tr, counts: counts, blobPort: blobPort}}
+}
+
+// MetadataSuffix ends host names that the harness's resolver answers with
+// the instance-metadata address (169.254.169.254), as a hostile DNS name
+// would: attacker tests point storages and webhooks at such names.
+const MetadataSuffix = ".metadata.localhost"
+
+// testResolver is the DNS of the user-directed clients: *.localhost is
+// loopback, *.metadata.localhost the metadata address, and nothing else
+// resolves, so no test reaches past this machine.
+type testResolver struct{}
+
+func (testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	switch {
+	case strings.HasSuffix(host, MetadataSuffix):
+		return []netip.Addr{netip.MustParseAddr(imdsHost)}, nil
+	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, fmt.Errorf("test resolver: %s does not resolve", host)
+}
+
+// GuardedClient returns a client like the server's own for requests made
+// on a user's behalf: it dials through an egress.Guard (with allowPrivate,
+// as the tests' --allow-private-network), resolving names with the harness
+// resolver. reroute sends a checked address ("ip:port") to another one, so
+// that an attacker test can put its listener where a refused address would
+// lead: if the guard ever let the address through, the listener would see
+// the request.
+func (e *Env) GuardedClient(allowPrivate bool, reroute map[string]string) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	guard := &egress.Guard{AllowPrivate: allowPrivate, Resolver: testResolver{},
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if to, ok := reroute[addr]; ok {
+				addr = to
+			}
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				return nil, fmt.Errorf("test transport refuses non-loopback destination %s", addr)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.srvCert.pool}, MaxIdleConnsPerHost: 64, DialContext: guard.DialContext}
+	return &http.Client{Transport: &countingTransport{next: tr, counts: e.counts, blobPort: e.blobPort}}
 }
 
 // countingTransport counts requests to Azurite, and among them the user

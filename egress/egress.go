@@ -1,0 +1,186 @@
+// Package egress decides which network addresses the server may connect to
+// on a user's behalf: storage endpoints, Entra ID authorities of
+// user-supplied service principals, event queues and webhook targets. Each
+// of them is a URL a signed-in user typed, so each is a way to make the
+// server reach into its own network unless every connection is checked.
+//
+// The check runs when a connection is dialled, on the addresses the name
+// resolved to, and the connection is made to the checked address itself:
+// a DNS answer that changes between check and use (rebinding), or a redirect
+// to another host, meets the same check. The cloud instance-metadata range
+// is never reachable; loopback and private networks only when the operator
+// allows them (private endpoints, emulators).
+//
+// It imports only the standard library.
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// Guard dials only addresses its policy allows. The zero value refuses
+// private networks and uses the system resolver and a plain dialer.
+type Guard struct {
+	// AllowPrivate admits loopback, private (RFC 1918, unique local) and
+	// shared (100.64/10) addresses. Link-local and metadata addresses are
+	// refused whatever it says.
+	AllowPrivate bool
+	// Resolver looks host names up; nil means net.DefaultResolver. Tests
+	// give names such as *.localhost their own answers.
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
+	// Dial connects to an address the guard has checked ("ip:port"); nil
+	// means a net.Dialer with a 10 s timeout. Tests route the checked
+	// address to their listeners.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Error is a refused destination. Its message names the address and why, so
+// that a storage or webhook pointed there fails with a clear reason.
+type Error struct {
+	Host   string
+	Addr   netip.Addr
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Host != "" && e.Host != e.Addr.String() {
+		return fmt.Sprintf("connections to %s (%s) are not allowed: %s", e.Host, e.Addr, e.Reason)
+	}
+	return fmt.Sprintf("connections to %s are not allowed: %s", e.Addr, e.Reason)
+}
+
+// IsRefused reports whether err is, or wraps, a refusal by a Guard.
+func IsRefused(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// metadata are addresses no user-directed request may reach, whatever the
+// operator allows: link-local ranges, where clouds serve instance metadata
+// and managed-identity tokens, and AWS's IPv6 metadata address.
+var metadata = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
+
+// private are the ranges that stay inside the operator's network.
+var private = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), // "this network": 0.0.0.0 reaches the host itself
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// Check reports whether the guard admits a connection to addr, with the
+// reason when it does not.
+func (g *Guard) Check(addr netip.Addr) error {
+	addr = addr.Unmap()
+	for _, p := range metadata {
+		if p.Contains(addr) {
+			return &Error{Addr: addr, Reason: "link-local and cloud metadata addresses are never reached on a user's behalf"}
+		}
+	}
+	if addr.IsMulticast() || addr.IsInterfaceLocalMulticast() || addr.IsLinkLocalMulticast() {
+		return &Error{Addr: addr, Reason: "multicast addresses are never reached on a user's behalf"}
+	}
+	if !g.AllowPrivate {
+		for _, p := range private {
+			if p.Contains(addr) {
+				return &Error{Addr: addr, Reason: "loopback and private network addresses are reached only when the operator allows them (--allow-private-network)"}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckHost checks a host that is an IP literal, so that a URL naming a
+// refused address is turned down before any credential is built for it.
+// Names are checked when dialled.
+func (g *Guard) CheckHost(host string) error {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil
+	}
+	if err := g.Check(addr); err != nil {
+		err.(*Error).Host = host
+		return err
+	}
+	return nil
+}
+
+// DialContext resolves addr's host, checks every address it resolves to,
+// and connects to the first allowed one that answers. A name with any
+// refused address is refused as a whole, so that the answer order of a
+// hostile DNS server cannot choose what is reached.
+func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		r := g.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		ipNetwork := "ip"
+		switch network {
+		case "tcp4":
+			ipNetwork = "ip4"
+		case "tcp6":
+			ipNetwork = "ip6"
+		}
+		if addrs, err = r.LookupNetIP(ctx, ipNetwork, host); err != nil {
+			return nil, err
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("%s has no address", host)
+		}
+	}
+	for _, a := range addrs {
+		if err := g.Check(a); err != nil {
+			err.(*Error).Host = host
+			return nil, err
+		}
+	}
+	dial := g.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
+	var errs []error
+	for _, a := range addrs {
+		conn, err := dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Transport returns an HTTP transport that dials through the guard. It
+// uses no proxy: a proxy would make the connection on the guard's behalf
+// to an address the guard never saw.
+func (g *Guard) Transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = g.DialContext
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
