@@ -134,10 +134,11 @@ func startBlobmark(t *testing.T, env *azuretest.Env, email, password string) *in
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.Open(ctx, server.Config{
-		DataDir:         t.TempDir(),
-		Azure:           env.Options(),
-		JobPollInterval: 100 * time.Millisecond,
-		Logger:          logger,
+		DataDir:             t.TempDir(),
+		Azure:               env.Options(),
+		AllowPrivateNetwork: true,
+		JobPollInterval:     100 * time.Millisecond,
+		Logger:              logger,
 	})
 	if err != nil {
 		t.Fatalf("open blobmark: %v", err)

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/egress"
 	"github.com/riverqueue/river"
 )
 
@@ -79,11 +80,12 @@ type WebhookStore interface {
 }
 
 // NewWebhookClient returns the client deliveries use: WebhookTimeout per
-// attempt and no redirects followed. transport nil means a clone of
-// http.DefaultTransport.
+// attempt and no redirects followed. A webhook URL is typed by a user, so
+// transport should dial through an egress.Guard; nil means a guard that
+// refuses private networks too.
 func NewWebhookClient(transport http.RoundTripper) *http.Client {
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		transport = (&egress.Guard{}).Transport()
 	}
 	return &http.Client{
 		Transport: transport,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/egress"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
@@ -68,6 +69,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func startWebhookJobs(t *testing.T, db *sqlstore.DB) {
 	workers := river.NewWorkers()
 	if err := jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db,
+		Client:  jobs.NewWebhookClient((&egress.Guard{AllowPrivate: true}).Transport()),
 		Backoff: func(int) time.Duration { return 50 * time.Millisecond }}); err != nil {
 		t.Fatal(err)
 	}

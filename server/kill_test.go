@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 func serveJobs(dir string) {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := server.Open(ctx, server.Config{DataDir: dir, Logger: logger, JobPollInterval: 50 * time.Millisecond,
+	s, err := server.Open(ctx, server.Config{DataDir: dir, Logger: logger, JobPollInterval: 50 * time.Millisecond, AllowPrivateNetwork: true,
 		SyncPageSize: childPageSize, SyncProgressInterval: childProgressPeriod, StaleSyncAfter: staleAfter})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)

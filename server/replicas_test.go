@@ -149,7 +149,7 @@ func startReplica(t *testing.T, bin string, env []string) *replica {
 	}
 	defer logf.Close()
 	r.cmd = exec.Command(bin, "serve")
-	r.cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr)
+	r.cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr, "BLOBMARK_ALLOW_PRIVATE_NETWORK=true")
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)

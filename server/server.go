@@ -15,6 +15,7 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/egress"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/jobs"
@@ -78,9 +79,15 @@ type Config struct {
 	// importer.DefaultChunkFiles on PostgreSQL and no fan-out on SQLite,
 	// where one process reads them faster itself; negative means never.
 	SyncChunkFiles int
-	// WebhookClient sends outgoing webhooks; nil means
-	// jobs.NewWebhookClient(nil) (10 s timeout, no redirects followed).
+	// WebhookClient sends outgoing webhooks; nil means jobs.NewWebhookClient
+	// through an egress guard with AllowPrivateNetwork (10 s timeout, no
+	// redirects followed).
 	WebhookClient *http.Client
+	// AllowPrivateNetwork lets storage endpoints, event queues and webhooks
+	// reach loopback and private network addresses (private endpoints, the
+	// emulator); link-local and metadata addresses are refused regardless.
+	// It sets Azure.AllowPrivateNetwork.
+	AllowPrivateNetwork bool
 	// StaleSyncAfter is how long a running sync may stay silent before a new
 	// request replaces it (see sqlstore.Config.StaleSyncAfter); 0 means
 	// sqlstore.StaleSyncAfter.
@@ -130,6 +137,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	var db *sqlstore.DB
 	m := metrics.New(func(ctx context.Context) (time.Duration, error) { return db.ExportLag(ctx) })
 	azOpts := cfg.Azure
+	azOpts.AllowPrivateNetwork = azOpts.AllowPrivateNetwork || cfg.AllowPrivateNetwork
+	if err := azureblob.ParseAllowList(azOpts.ServerIdentityAllow); err != nil {
+		return nil, err
+	}
+	webhookClient := cfg.WebhookClient
+	if webhookClient == nil {
+		webhookClient = jobs.NewWebhookClient((&egress.Guard{AllowPrivate: cfg.AllowPrivateNetwork}).Transport())
+	}
 	azOpts.OnTokenFetch = chain(azOpts.OnTokenFetch, m.TokenFetched)
 	azOpts.OnDelegationKeyFetch = chain(azOpts.OnDelegationKeyFetch, m.DelegationKeyFetched)
 	var passwordFunc func(context.Context) (string, error)
@@ -167,7 +182,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Connector: conn, MaxDuration: syncBound(cfg.JobRescueAfter),
 			ChunkStaleAfter: chunkStale(cfg.JobRescueAfter), Logger: logger}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
-		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: cfg.WebhookClient}),
+		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: webhookClient}),
 		jobs.RegisterExport(workers, jobs.ExportDeps{
 			Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
 			Opener: azureblob.TargetOpener{Connector: conn}, Logger: logger,

@@ -52,7 +52,7 @@ func main() {
 	benchkit.Check(err)
 	benchkit.AtExit(func() { os.RemoveAll(dir) })
 	defer os.RemoveAll(dir)
-	srv, err := server.Open(ctx, server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler),
+	srv, err := server.Open(ctx, server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), AllowPrivateNetwork: true,
 		JobPollInterval: 10 * time.Millisecond, EventSweepInterval: *sweep})
 	benchkit.Check(err)
 	defer srv.Close(ctx)

@@ -236,7 +236,7 @@ func timeSyncIn(ctx context.Context, dbURL, dataDir string, replicas int, s *blo
 func timeSyncProcesses(ctx context.Context, bin, dbURL string, n int, s *blobmark.SourceStorage, want int, chunk string) time.Duration {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, AllowPrivateNetwork: true, Logger: slog.New(slog.DiscardHandler)})
 	benchkit.Check(err)
 	defer srv.Close(ctx)
 	dir, err := os.MkdirTemp("", "blobmark-bench-workers")
@@ -263,7 +263,7 @@ func startWorker(bin, dir string, env ...string) (stop func()) {
 	benchkit.Check(err)
 	defer logf.Close()
 	cmd := exec.Command(bin, "worker")
-	cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr, "BLOBMARK_DATA_DIR="+dir, "BLOBMARK_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr, "BLOBMARK_DATA_DIR="+dir, "BLOBMARK_LOG_LEVEL=warn", "BLOBMARK_ALLOW_PRIVATE_NETWORK=true")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	benchkit.Check(cmd.Start())
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
@@ -302,7 +302,7 @@ func buildBlobmark() string {
 func storeLimit(ctx context.Context, dbURL string, files, perFile int) time.Duration {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, AllowPrivateNetwork: true, Logger: slog.New(slog.DiscardHandler)})
 	benchkit.Check(err)
 	defer srv.Close(ctx)
 	db := srv.DB

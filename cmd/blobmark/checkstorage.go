@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -89,9 +90,19 @@ func runCheckStorage(ctx context.Context, args []string, stdin io.Reader, stdout
 	logger.Debug("checking storage", "connection", body.Config, "container", body.Container, "prefix", body.Prefix, "use", *use)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	// The operator running this command owns the server's identity, so the
-	// server_identity allow-list does not apply here.
-	conn := azureblob.NewConnector(azureblob.Options{Transport: checkStorageTransport, ServerIdentityAllow: []string{"*"}})
+	allowPrivate, err := s.Bool("allow-private-network")
+	if err != nil {
+		fmt.Fprintf(stderr, "check-storage: %v\n", err)
+		return 2
+	}
+	// The operator running this command owns the identity it runs as, so
+	// the server identity allow-list admits the endpoint being checked.
+	allow := []string{"*"}
+	if body.Config.Endpoint != "" {
+		allow = append(allow, strings.TrimSuffix(body.Config.Endpoint, "/")+"/*")
+	}
+	conn := azureblob.NewConnector(azureblob.Options{Transport: checkStorageTransport, IdentityTransport: checkStorageTransport,
+		AllowPrivateNetwork: allowPrivate, ServerIdentityAllow: allow})
 	report := azureblob.Diagnose(ctx, conn, body.Config, body.Container, body.Prefix, azureblob.Use(*use))
 	if err := report.WriteTable(stdout); err != nil {
 		return 1

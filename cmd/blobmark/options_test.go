@@ -110,3 +110,29 @@ func TestSyncChunkFilesOption(t *testing.T) {
 		t.Errorf("a negative chunk size: %v, want an error naming the option", err)
 	}
 }
+
+// TestNetworkOptions: private networks stay closed unless the operator
+// opens them, and a malformed allow-list entry stops the server at start
+// with the option named.
+func TestNetworkOptions(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{{nil, false}, {[]string{"--allow-private-network=true"}, true}} {
+		s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), c.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := serverConfig(s); err != nil || cfg.AllowPrivateNetwork != c.want {
+			t.Errorf("%q: AllowPrivateNetwork = %v, %v", c.args, cfg.AllowPrivateNetwork, err)
+		}
+	}
+	s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError),
+		[]string{"--server-identity-allow", "Acme=myacct/images, https://pe.example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverConfig(s); err == nil || !strings.Contains(err.Error(), "--server-identity-allow") || !strings.Contains(err.Error(), "https://pe.example.com") {
+		t.Errorf("a malformed entry: %v, want an error naming the option and the entry", err)
+	}
+}

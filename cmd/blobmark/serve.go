@@ -115,6 +115,12 @@ func serverConfig(s *settings) (server.Config, error) {
 		MaxBodyBytes: maxBody,
 		Azure:        azureblob.Options{ServerIdentityAllow: s.List("server-identity-allow")},
 	}
+	if err := azureblob.ParseAllowList(cfg.Azure.ServerIdentityAllow); err != nil {
+		return server.Config{}, fmt.Errorf("--server-identity-allow: %w", err)
+	}
+	if cfg.AllowPrivateNetwork, err = s.Bool("allow-private-network"); err != nil {
+		return server.Config{}, err
+	}
 	if s.String("media-mode") != "" { // serve only; a worker serves no media
 		if cfg.MediaMode, err = media.ParseMode(s.String("media-mode")); err != nil {
 			return server.Config{}, fmt.Errorf("--media-mode: %w", err)
