@@ -43,8 +43,12 @@ type StorageState struct {
 // imports tasks from. Type is "azure" or "azure_spi" (the service-principal
 // flavour of the same storage, as Label Studio's paths name it).
 type SourceStorage struct {
-	ID                  int64
-	ProjectID           int64
+	ID        int64
+	ProjectID int64
+	// Organization is the title of the organization that owns the
+	// project, as the store read it: the operator's server identity
+	// allow-list may be scoped to organizations.
+	Organization        string
 	Type                string
 	Title               string
 	Description         string
@@ -75,8 +79,11 @@ type SourceStorage struct {
 // TargetStorage is an Azure container (under a prefix) that a project's
 // annotations are exported to.
 type TargetStorage struct {
-	ID               int64
-	ProjectID        int64
+	ID        int64
+	ProjectID int64
+	// Organization is the title of the organization that owns the project
+	// (see SourceStorage.Organization).
+	Organization     string
 	Type             string
 	Title            string
 	Description      string
@@ -93,10 +100,11 @@ type TargetStorage struct {
 }
 
 // StorageChecker tests a storage's connection for a use ("source" needs
-// list and read; "target" needs write, and delete when asked) and returns a
-// *Error whose Fields name what to fix.
+// list and read; "target" needs write, and delete when asked) on behalf of
+// the organization titled org, and returns a *Error whose Fields name what
+// to fix.
 type StorageChecker interface {
-	CheckStorage(ctx context.Context, conn, secrets Connection, container, prefix, use string, needDelete bool) error
+	CheckStorage(ctx context.Context, org string, conn, secrets Connection, container, prefix, use string, needDelete bool) error
 }
 
 // MetaSettingsSavedAt is the storage meta key where a running sync records

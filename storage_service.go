@@ -56,6 +56,9 @@ type StorageFile struct {
 // StorageFileQuery selects the blobs of a files preview, with the settings
 // a source storage would sync with.
 type StorageFileQuery struct {
+	// Organization is the title of the organization asking (see
+	// SourceStorage.Organization).
+	Organization  string
 	Connection    Connection
 	Secrets       Connection
 	Container     string

@@ -51,11 +51,40 @@ func ConfigFromConnection(conn, secrets blobmark.Connection) (Config, error) {
 	return cfg, nil
 }
 
+// StorageConfig is the Config of a stored (or about to be stored)
+// storage of organization org: its connection and secret fields, used on
+// that organization's behalf.
+func StorageConfig(org string, conn, secrets blobmark.Connection) (Config, error) {
+	cfg, err := ConfigFromConnection(conn, secrets)
+	cfg.Organization = org
+	return cfg, err
+}
+
+// StorageContainer returns the container of a storage of organization
+// org, as its connection and secrets are now.
+func (c *Connector) StorageContainer(ctx context.Context, org string, conn, secrets blobmark.Connection, container string) (*Container, error) {
+	cfg, err := StorageConfig(org, conn, secrets)
+	if err != nil {
+		return nil, err
+	}
+	return c.Container(ctx, cfg, container)
+}
+
+// StorageQueue returns a queue of the account of a storage of
+// organization org, reached with the storage's credential.
+func (c *Connector) StorageQueue(ctx context.Context, org string, conn, secrets blobmark.Connection, queue string) (*Queue, error) {
+	cfg, err := StorageConfig(org, conn, secrets)
+	if err != nil {
+		return nil, err
+	}
+	return c.Queue(ctx, cfg, queue)
+}
+
 // CheckStorage runs Diagnose for the use and turns its failed checks into
 // one EINVALID error whose Fields name what to fix: the container, or the
 // credential field of the auth type in use.
-func (c *Checker) CheckStorage(ctx context.Context, conn, secrets blobmark.Connection, container, prefix, use string, needDelete bool) error {
-	cfg, err := ConfigFromConnection(conn, secrets)
+func (c *Checker) CheckStorage(ctx context.Context, org string, conn, secrets blobmark.Connection, container, prefix, use string, needDelete bool) error {
+	cfg, err := StorageConfig(org, conn, secrets)
 	if err != nil {
 		return err
 	}
@@ -125,11 +154,7 @@ func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQu
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ConfigFromConnection(q.Connection, q.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	cont, err := c.Connector.Container(ctx, cfg, q.Container)
+	cont, err := c.Connector.StorageContainer(ctx, q.Organization, q.Connection, q.Secrets, q.Container)
 	if err != nil {
 		return nil, err
 	}

@@ -34,11 +34,7 @@ type TargetOpener struct {
 // OpenUploader returns the exporter's Uploader for storage s, built from
 // its connection and secret fields as they are now.
 func (o TargetOpener) OpenUploader(ctx context.Context, s *blobmark.TargetStorage) (exporter.Uploader, error) {
-	cfg, err := ConfigFromConnection(s.Connection, s.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	c, err := o.Connector.Container(ctx, cfg, s.Container)
+	c, err := o.Connector.StorageContainer(ctx, s.Organization, s.Connection, s.Secrets, s.Container)
 	if err != nil {
 		return nil, err
 	}

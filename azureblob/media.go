@@ -157,11 +157,7 @@ func (m *MediaResolver) container(ctx context.Context, storageID int64, containe
 }
 
 func (m *MediaResolver) open(ctx context.Context, st *blobmark.SourceStorage) (*Container, error) {
-	cfg, err := ConfigFromConnection(st.Connection, st.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	return m.Connector.Container(ctx, cfg, st.Container)
+	return m.Connector.StorageContainer(ctx, st.Organization, st.Connection, st.Secrets, st.Container)
 }
 
 // canSign reports whether SignURL can mint a SAS with this container's

@@ -55,7 +55,7 @@ func (s *Server) targetKind() storageKind[blobmark.TargetStorage] {
 // targetFields points at a target storage's shared fields.
 func targetFields(st *blobmark.TargetStorage) storageFields {
 	return storageFields{&st.ID, &st.ProjectID, &st.Type, &st.Title, &st.Description, &st.Container, &st.Prefix,
-		&st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
+		&st.Organization, &st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
 }
 
 // targetStorageJSON is a target storage as Label Studio shows it, plus the

@@ -35,6 +35,10 @@ type Server struct {
 	StorageChecker blobmark.StorageChecker
 	// StorageFiles previews a storage's blobs (…/files); nil answers 501.
 	StorageFiles blobmark.StorageFileLister
+	// Organizations names the caller's organization, on whose behalf new
+	// storages are checked (the server identity allow-list may be scoped
+	// to organizations); nil checks them for no organization.
+	Organizations blobmark.OrganizationService
 
 	// TargetStorages serves /api/storages/export/azure and
 	// /api/storages/export/azure_spi; nil leaves those routes out.

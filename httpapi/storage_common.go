@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -58,12 +59,22 @@ func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) 
 	return in, v.err()
 }
 
+// destinationFields are the connection fields that decide where a
+// credential is sent: the service endpoint and the Entra ID authority.
+var destinationFields = []string{"auth_type", "endpoint", "cloud", "account_name", "authority_host", "tenant_id"}
+
 // mergeConnection applies a PATCH's connection input to the stored
 // connection and secrets. A secret the body omits (or sends empty) keeps
 // its stored value, because secrets are never shown and so a client cannot
 // send them back; changing auth_type from one explicit type to another
 // drops the stored secrets, which belong to the old credential.
-func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blobmark.Connection, blobmark.Connection) {
+//
+// A stored secret is bound to the destination it was entered for: a body
+// that changes any of destinationFields must carry every stored secret
+// again, or it is refused naming each one. Otherwise anyone allowed to edit
+// a storage could point it at their own host and have the server send the
+// secret there.
+func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blobmark.Connection, blobmark.Connection, error) {
 	outConn := blobmark.Connection{}
 	for k, v := range conn {
 		outConn[k] = v
@@ -82,10 +93,28 @@ func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blo
 			outSecrets[k] = v
 		}
 	}
+	var moved []string
+	for _, f := range destinationFields {
+		if outConn[f] != conn[f] {
+			moved = append(moved, f)
+		}
+	}
+	if len(moved) > 0 {
+		v := validation{}
+		for _, name := range blobmark.SecretConnectionFields {
+			if _, resent := in.Secrets[name]; outSecrets[name] != "" && !resent {
+				v.add(name, "%s must be sent again: %s changed, and a stored secret is only ever sent to the destination it was entered for.",
+					name, strings.Join(moved, ", "))
+			}
+		}
+		if err := v.err(); err != nil {
+			return nil, nil, err
+		}
+	}
 	for k, v := range in.Secrets {
 		outSecrets[k] = v
 	}
-	return outConn, outSecrets
+	return outConn, outSecrets, nil
 }
 
 // putConnection adds the non-secret connection fields to an answer. Every

@@ -36,9 +36,11 @@ func storageType(r *http.Request) string {
 type storageFields struct {
 	id, project                                *int64
 	typ, title, description, container, prefix *string
-	conn, secrets                              *blobmark.Connection
-	state                                      *blobmark.StorageState
-	created                                    *time.Time
+	// org is the title of the organization the storage is used for.
+	org           *string
+	conn, secrets *blobmark.Connection
+	state         *blobmark.StorageState
+	created       *time.Time
 }
 
 // apply sets the shared descriptive fields present in body, recording
@@ -82,7 +84,22 @@ func (s *Server) checkStorage(r *http.Request, f storageFields, use string, need
 	if s.StorageChecker == nil {
 		return nil
 	}
-	return s.StorageChecker.CheckStorage(r.Context(), *f.conn, *f.secrets, *f.container, *f.prefix, use, needDelete)
+	return s.StorageChecker.CheckStorage(r.Context(), *f.org, *f.conn, *f.secrets, *f.container, *f.prefix, use, needDelete)
+}
+
+// callerOrganization is the title of the signed-in user's organization, on
+// whose behalf a storage they create or check is used (a project is only
+// reachable from its own organization, so it is the project's too).
+func (s *Server) callerOrganization(ctx context.Context) (string, error) {
+	u := blobmark.UserFromContext(ctx)
+	if u == nil || s.Organizations == nil {
+		return "", nil
+	}
+	o, err := s.Organizations.FindOrganizationByID(ctx, u.OrganizationID)
+	if err != nil {
+		return "", err
+	}
+	return o.Title, nil
 }
 
 // storageKind is what the shared storage handlers need to know of one kind
@@ -143,6 +160,11 @@ func (k storageKind[S]) fromBody(r *http.Request, body map[string]json.RawMessag
 	} else {
 		*st = k.blank()
 		*k.fields(st).typ = storageType(r)
+		org, err := k.s.callerOrganization(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		*k.fields(st).org = org
 	}
 	conn, err := decodeConnection(body)
 	if err != nil {
@@ -152,7 +174,9 @@ func (k storageKind[S]) fromBody(r *http.Request, body map[string]json.RawMessag
 		return nil, err
 	}
 	f := k.fields(st)
-	*f.conn, *f.secrets = mergeConnection(*f.conn, *f.secrets, conn)
+	if *f.conn, *f.secrets, err = mergeConnection(*f.conn, *f.secrets, conn); err != nil {
+		return nil, err
+	}
 	if *f.typ == blobmark.StorageTypeAzureSPI && (*f.conn)["auth_type"] == "" {
 		(*f.conn)["auth_type"] = "service_principal"
 	}

@@ -65,7 +65,7 @@ func (s *Server) sourceKind() storageKind[blobmark.SourceStorage] {
 // sourceFields points at a source storage's shared fields.
 func sourceFields(st *blobmark.SourceStorage) storageFields {
 	return storageFields{&st.ID, &st.ProjectID, &st.Type, &st.Title, &st.Description, &st.Container, &st.Prefix,
-		&st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
+		&st.Organization, &st.Connection, &st.Secrets, &st.State, &st.CreatedAt}
 }
 
 // sourceStorageJSON is a storage as Label Studio shows it, plus blobmark's
@@ -155,7 +155,7 @@ func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, blobmark.Errorf(blobmark.ENOTIMPLEMENTED, "File previews are not configured on this server."))
 		return
 	}
-	files, err := s.StorageFiles.ListStorageFiles(r.Context(), blobmark.StorageFileQuery{Connection: st.Connection, Secrets: st.Secrets,
+	files, err := s.StorageFiles.ListStorageFiles(r.Context(), blobmark.StorageFileQuery{Organization: st.Organization, Connection: st.Connection, Secrets: st.Secrets,
 		Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, RecursiveScan: st.RecursiveScan, Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)

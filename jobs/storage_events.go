@@ -148,11 +148,7 @@ func eventSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.So
 	if st.UseBlobURLs {
 		return src, nil, nil
 	}
-	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
-	if err != nil {
-		return nil, nil, err
-	}
-	cont, err := conn.Container(ctx, cfg, st.Container)
+	cont, err := conn.StorageContainer(ctx, st.Organization, st.Connection, st.Secrets, st.Container)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,11 +297,7 @@ func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobma
 	if !settings.Enabled || settings.QueueName == "" {
 		return nil
 	}
-	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
-	if err != nil {
-		return river.JobCancel(err)
-	}
-	q, err := w.Connector.Queue(ctx, cfg, settings.QueueName)
+	q, err := w.Connector.StorageQueue(ctx, st.Organization, st.Connection, st.Secrets, settings.QueueName)
 	if err != nil {
 		return classify(err)
 	}

@@ -213,11 +213,7 @@ func openSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.Sou
 		return nil, containerSource{}, err
 	}
 	src.Generation = gen
-	cfg, err := azureblob.ConfigFromConnection(st.Connection, st.Secrets)
-	if err != nil {
-		return nil, containerSource{}, err
-	}
-	cont, err := conn.Container(ctx, cfg, st.Container)
+	cont, err := conn.StorageContainer(ctx, st.Organization, st.Connection, st.Secrets, st.Container)
 	if err != nil {
 		return nil, containerSource{}, err
 	}

@@ -194,7 +194,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	checker := &azureblob.Checker{Connector: conn}
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
-		SourceStorages: db, StorageChecker: checker, StorageFiles: checker,
+		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
 		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db,
 		Ready:        db.Ping,
 		Logger:       logger,

@@ -21,7 +21,8 @@ const sourceStorageColumns = `id, project_id, type, title, description, containe
 	presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted, sync_interval_minutes,
 	connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
-// scanSourceStorage reads one row of sourceStorageColumns, opening its secrets.
+// scanSourceStorage reads one row of sourceStorageColumns and
+// organizationColumn, opening its secrets.
 func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }) (*blobmark.SourceStorage, error) {
 	var s blobmark.SourceStorage
 	var conn, secrets string
@@ -31,7 +32,7 @@ func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }) (*blobmark.
 		&s.UseBlobURLs, &s.Presign, &s.PresignTTL, &s.RecursiveScan, &s.Synchronizable, &s.SyncChanged, &s.SyncDeleted,
 		&s.SyncIntervalMinutes, &conn, &secrets}
 	dest = append(dest, st.dest()...)
-	dest = append(dest, &created, &updated)
+	dest = append(dest, &created, &updated, &s.Organization)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 
 // FindSourceStorageByID returns a storage of a live project.
 func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
-	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+
+	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+", "+organizationColumn("s")+
 		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
@@ -101,7 +102,7 @@ func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobm
 	} else if live == 0 {
 		return nil, notFound("project")
 	}
-	rows, err := db.query(ctx, "SELECT "+sourceStorageColumns+" FROM source_storages WHERE project_id = ? ORDER BY id", projectID)
+	rows, err := db.query(ctx, "SELECT "+sourceStorageColumns+", "+organizationColumn("source_storages")+" FROM source_storages WHERE project_id = ? ORDER BY id", projectID)
 	if err != nil {
 		return nil, translate("find source storages", err)
 	}
@@ -464,6 +465,14 @@ func (db *DB) enqueueIfDue(ctx context.Context, id int64, minutes int, now time.
 		return err
 	})
 	return queued && err == nil, err
+}
+
+// organizationColumn selects the title of the organization that owns the
+// project of a storage row of table (or alias) t: the server identity
+// allow-list is scoped by it, and every use of a storage's credential
+// passes it on.
+func organizationColumn(t string) string {
+	return "(SELECT o.title FROM projects op JOIN organizations o ON o.id = op.organization_id WHERE op.id = " + t + ".project_id)"
 }
 
 // prefixed qualifies every column of a comma-separated list with p.

@@ -41,7 +41,7 @@ func (db *DB) scanTargetStorage(row interface{ Scan(...any) error }) (*blobmark.
 	var created, updated timeValue
 	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix,
 		&s.CanDeleteObjects, &s.ExportFormat, &fileExt, &conn, &sealed}
-	dest = append(append(dest, st.dest()...), &created, &updated)
+	dest = append(append(dest, st.dest()...), &created, &updated, &s.Organization)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ var pendingStates = []rivertype.JobState{
 
 // FindTargetStorageByID returns a storage with its secrets opened.
 func (db *DB) FindTargetStorageByID(ctx context.Context, id int64) (*blobmark.TargetStorage, error) {
-	s, err := db.scanTargetStorage(db.queryRow(ctx, "SELECT "+targetStorageColumns+
+	s, err := db.scanTargetStorage(db.queryRow(ctx, "SELECT "+targetStorageColumns+", "+organizationColumn("target_storages")+
 		" FROM target_storages WHERE id = ? AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
@@ -169,7 +169,7 @@ func (db *DB) FindTargetStorageByID(ctx context.Context, id int64) (*blobmark.Ta
 
 // FindTargetStorages returns the storages f selects, in id order.
 func (db *DB) FindTargetStorages(ctx context.Context, f blobmark.TargetStorageFilter) ([]*blobmark.TargetStorage, error) {
-	q := "SELECT " + targetStorageColumns + " FROM target_storages WHERE project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)"
+	q := "SELECT " + targetStorageColumns + ", " + organizationColumn("target_storages") + " FROM target_storages WHERE project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)"
 	var args []any
 	if f.ProjectID != 0 {
 		q += " AND project_id = ?"
