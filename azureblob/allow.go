@@ -180,10 +180,7 @@ func admitHostIdentity(entries []allowEntry, cfg Config, d destination, resource
 			return nil
 		}
 	}
-	field := "endpoint"
-	if cfg.Endpoint == "" {
-		field = "account_name"
-	}
+	field := endpointField(cfg)
 	what := "container " + resource
 	if queue {
 		what = "queue " + resource

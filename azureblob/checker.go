@@ -108,9 +108,12 @@ func (c *Checker) CheckStorage(ctx context.Context, org string, conn, secrets bl
 			continue
 		}
 		f := credentialField(cfg.Normalized().AuthType)
-		if ch.Name == "container exists" {
+		switch {
+		case ch.Field != "":
+			f = ch.Field
+		case ch.Name == "container exists":
 			f = "container"
-		} else if ch.Name == "configuration" {
+		case ch.Name == "configuration":
 			f = "auth_type"
 		}
 		fields[f] = append(fields[f], ch.Name+": "+ch.Fix)

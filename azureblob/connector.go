@@ -131,6 +131,12 @@ func (c *Connector) admit(cfg Config, target func(account) (d destination, resou
 	} else if err := c.guard.CheckHost(u.Hostname()); err != nil {
 		return account{}, endpointErr(cfg, err)
 	}
+	if u, err := url.Parse(cfg.AuthorityHost); err == nil && cfg.AuthorityHost != "" {
+		if err := c.guard.CheckHost(u.Hostname()); err != nil {
+			msg := "authority_host: " + err.Error()
+			return account{}, &blobmark.Error{Code: blobmark.EINVALID, Field: "authority_host", Message: msg, Fields: map[string][]string{"authority_host": {msg}}}
+		}
+	}
 	spec, ok := authTypeSpecs[cfg.AuthType]
 	if !ok {
 		return account{}, blobmark.FieldErrorf("auth_type", "unknown auth_type %q; use one of %s", cfg.AuthType, authTypeList())
@@ -147,17 +153,22 @@ func (c *Connector) admit(cfg Config, target func(account) (d destination, resou
 	return acct, nil
 }
 
-// endpointErr is a 400 on the field that sets where cfg's requests go.
-func endpointErr(cfg Config, err error) error {
-	field := "endpoint"
+// endpointField is the connection field that sets where cfg's requests go.
+func endpointField(cfg Config) string {
 	switch {
 	case cfg.AuthType == AuthConnectionString:
-		field = "connection_string"
+		return "connection_string"
 	case cfg.AuthType == AuthSASToken && strings.HasPrefix(cfg.SASToken, "http"):
-		field = "sas_token"
+		return "sas_token"
 	case cfg.Endpoint == "":
-		field = "account_name"
+		return "account_name"
 	}
+	return "endpoint"
+}
+
+// endpointErr is a 400 on the field that sets where cfg's requests go.
+func endpointErr(cfg Config, err error) error {
+	field := endpointField(cfg)
 	msg := field + ": " + err.Error()
 	return &blobmark.Error{Code: blobmark.EINVALID, Field: field, Message: msg, Fields: map[string][]string{field: {msg}}}
 }

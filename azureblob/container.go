@@ -241,7 +241,7 @@ func (c *Container) Delete(ctx context.Context, key string) error {
 // fail translates an error of an operation on this container.
 func (c *Container) fail(err error, op operation, key string) error {
 	return translate(err, errContext{op: op, account: c.acc.cred.account.name, container: c.name, key: key,
-		authType: c.acc.cfg.AuthType, endpoint: c.acc.cred.account.serviceURL, secrets: c.acc.cfg.Secrets()})
+		authType: c.acc.cfg.AuthType, endpoint: c.acc.cred.account.serviceURL, endpointField: endpointField(c.acc.cfg), secrets: c.acc.cfg.Secrets()})
 }
 
 func nonEmpty(s string) *string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -13,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"github.com/blobmark/blobmark/egress"
 )
 
 // credential is what one Config authenticates with: exactly one of a token
@@ -38,10 +42,13 @@ func newCredential(c Config, acct account, opts Options) (*credential, error) {
 	cred := &credential{account: acct}
 	host := authTypeSpecs[c.AuthType].hostIdentity
 	var entra entra
+	var watch *refusalWatch
 	if host {
 		entra = hostEntraOptions(c.Cloud, opts)
 	} else {
 		entra = userEntraOptions(c, opts)
+		watch = &refusalWatch{next: opts.Transport}
+		entra.client.Transport = watch
 	}
 	var err error
 
@@ -112,7 +119,7 @@ func newCredential(c Config, acct account, opts Options) (*credential, error) {
 			timeout = defaultIdentityTimeout
 		}
 		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: host && c.AuthType != AuthWorkloadIdentity,
-			onFetch: opts.OnTokenFetch}
+			onFetch: opts.OnTokenFetch, refusals: watch}
 	}
 	return cred, nil
 }
@@ -136,9 +143,10 @@ type entra struct {
 
 // userEntraOptions are the Entra ID settings of a service principal the
 // storage's owner supplied: authority_host if set, else the named cloud's,
-// else the public cloud. Its requests go through the user-directed
-// transport, so an authority_host on a private or metadata address is
-// refused like any endpoint.
+// else AZURE_AUTHORITY_HOST (the operator's default cloud), else the public
+// cloud. Its requests go through the user-directed transport, so an
+// authority_host on a private or metadata address is refused like any
+// endpoint.
 func userEntraOptions(c Config, opts Options) entra {
 	authority := cloudFor("public").authorityHost
 	switch {
@@ -146,6 +154,8 @@ func userEntraOptions(c Config, opts Options) entra {
 		authority = c.AuthorityHost
 	case c.Cloud != "":
 		authority = cloudFor(c.Cloud).authorityHost
+	case os.Getenv("AZURE_AUTHORITY_HOST") != "":
+		authority = os.Getenv("AZURE_AUTHORITY_HOST")
 	}
 	return newEntra(authority, opts.Transport)
 }
@@ -197,6 +207,9 @@ type boundedCredential struct {
 	identity string
 	managed  bool
 	onFetch  func()
+	// refusals, when set, watches the credential's own requests: a token
+	// request the egress guard refused fails with that refusal.
+	refusals *refusalWatch
 }
 
 // GetToken implements azcore.TokenCredential.
@@ -207,6 +220,11 @@ func (b *boundedCredential) GetToken(ctx context.Context, o policy.TokenRequestO
 	cx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	tok, err := b.inner.GetToken(cx, o)
+	if err != nil && b.refusals != nil {
+		if refused := b.refusals.last.Swap(nil); refused != nil {
+			return tok, &tokenError{identity: b.identity, err: refused}
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil && cx.Err() != nil {
 			return tok, &identityTimeoutError{identity: b.identity, timeout: b.timeout, managed: b.managed, err: err}
@@ -241,3 +259,21 @@ func (e *tokenError) Error() string {
 	return "getting a token for " + e.identity + ": " + e.err.Error()
 }
 func (e *tokenError) Unwrap() error { return e.err }
+
+// refusalWatch remembers the last egress refusal among the requests it
+// carries. The identity library reports a failed token request in its own
+// words, without the cause; a refused authority should say it was refused.
+type refusalWatch struct {
+	next policy.Transporter
+	last atomic.Pointer[egress.Error]
+}
+
+// Do implements policy.Transporter.
+func (w *refusalWatch) Do(r *http.Request) (*http.Response, error) {
+	resp, err := w.next.Do(r)
+	var refused *egress.Error
+	if errors.As(err, &refused) {
+		w.last.Store(refused)
+	}
+	return resp, err
+}

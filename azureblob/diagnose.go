@@ -35,9 +35,11 @@ type Check struct {
 	Needed  bool
 	OK      bool
 	Skipped bool
-	// Detail says what was found; Fix, for a failure, says what to change.
+	// Detail says what was found; Fix, for a failure, says what to change,
+	// and Field, when the failure is about one, the field to change.
 	Detail string
 	Fix    string
+	Field  string
 }
 
 // Report is the outcome of Diagnose.
@@ -73,7 +75,7 @@ func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefi
 	r := Report{Use: use, Container: container, Prefix: prefix, AuthType: cfg.Normalized().AuthType}
 	add := func(c Check) { r.Checks = append(r.Checks, c) }
 	fail := func(name string, needed bool, err error) {
-		add(Check{Name: name, Needed: needed, Fix: blobmark.ErrorMessage(err)})
+		add(Check{Name: name, Needed: needed, Fix: blobmark.ErrorMessage(err), Field: blobmark.ErrorField(err)})
 	}
 	notRun := func(names ...string) {
 		for _, n := range names {

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/egress"
 )
 
 // operation says what was being done when Azure failed, which decides the
@@ -50,7 +51,9 @@ type errContext struct {
 	account, container, key string
 	authType                AuthType
 	endpoint                string
-	secrets                 []string
+	// endpointField is the connection field that sets endpoint.
+	endpointField string
+	secrets       []string
 }
 
 func (e errContext) scope() string {
@@ -77,7 +80,20 @@ func translate(err error, ec errContext) error {
 	var ite *identityTimeoutError
 	var te *tokenError
 	var re *azcore.ResponseError
+	var refused *egress.Error
 	switch {
+	case errors.As(err, &refused):
+		// The egress guard's no is about where the storage points, not
+		// about Azure: a 400 on the field that names the place.
+		field := ec.endpointField
+		if errors.As(err, &te) || errors.As(err, &ite) {
+			field = "authority_host"
+		} else if field == "" {
+			field = "endpoint"
+		}
+		out.Code, out.Field = blobmark.EINVALID, field
+		out.Message = field + ": " + refused.Error()
+		out.Fields = map[string][]string{field: {out.Message}}
 	case errors.As(err, &ite):
 		out.Code = blobmark.EUNAVAILABLE
 		if ite.managed {

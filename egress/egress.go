@@ -57,6 +57,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("connections to %s are not allowed: %s", e.Addr, e.Reason)
 }
 
+// NonRetriable tells HTTP clients that retry (the Azure SDK's pipeline
+// among them) that trying again cannot help: the policy, not the network,
+// said no.
+func (e *Error) NonRetriable() {}
+
 // IsRefused reports whether err is, or wraps, a refusal by a Guard.
 func IsRefused(err error) bool {
 	var e *Error

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/egress"
 )
 
 // Outgoing project webhooks, at Label Studio's paths and with its fields:
@@ -75,8 +76,16 @@ func validWebhookURL(raw string) bool {
 // problem at once.
 func applyWebhookFields(h *blobmark.Webhook, body map[string]json.RawMessage) error {
 	v := validation{}
-	if field(body, "url", &h.URL, v, "string") && !validWebhookURL(h.URL) {
-		v.add("url", "Enter a valid http or https URL.")
+	if field(body, "url", &h.URL, v, "string") {
+		if !validWebhookURL(h.URL) {
+			v.add("url", "Enter a valid http or https URL.")
+		} else if u, _ := url.Parse(h.URL); u != nil {
+			// Deliveries are checked when dialled, names included; a
+			// metadata address typed as such is refused at once.
+			if err := (&egress.Guard{AllowPrivate: true}).CheckHost(u.Hostname()); err != nil {
+				v.add("url", "%s", err.Error())
+			}
+		}
 	}
 	field(body, "send_payload", &h.SendPayload, v, "boolean")
 	field(body, "send_for_all_actions", &h.SendForAllActions, v, "boolean")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/riverqueue/river"
@@ -157,6 +158,11 @@ func TestQueueEventsWithManagedIdentitySurviveACrash(t *testing.T) {
 			"managed_identity_client_id": mi.ManagedIdentityClientID}
 		s.Secrets = blobmark.Connection{}
 	})
+	// The operator lists the queue service's endpoint too: a host identity
+	// is pinned on the queue's own destination.
+	opts := env.Options()
+	opts.ServerIdentityAllow = append(opts.ServerIdentityAllow, qEndpoint+"*")
+	f.conn = azureblob.NewConnector(opts)
 	ctx := t.Context()
 	queueURL := qEndpoint + "events" + strings.ToLower(azuretest.NewGUID()[:8])
 	if _, err := f.db.ConfigureStorageEvents(ctx, f.storage.ID, true, false, &queueURL); err != nil {

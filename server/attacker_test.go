@@ -1,0 +1,380 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/internal/azuretest"
+	"github.com/blobmark/blobmark/jobs"
+	"github.com/blobmark/blobmark/media"
+	"github.com/blobmark/blobmark/server"
+)
+
+// These tests play a signed-in user who wants the server's own identity,
+// stored secrets or network. A real HTTPS listener on loopback stands for
+// the attacker's host; the harness's dialler also sends every connection
+// to the instance-metadata address there, so a request the egress guard
+// let through would be seen. Whatever the attack, the listener must see
+// no connection at all, not merely no token.
+
+// attackTarget is an HTTPS listener that counts every connection made to it.
+type attackTarget struct {
+	srv   *httptest.Server
+	conns atomic.Int64
+	port  string
+}
+
+func newAttackTarget(t *testing.T, h http.Handler) *attackTarget {
+	a := &attackTarget{}
+	if h == nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+	}
+	a.srv = httptest.NewUnstartedServer(h)
+	a.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			a.conns.Add(1)
+		}
+	}
+	a.srv.StartTLS()
+	t.Cleanup(a.srv.Close)
+	_, a.port, _ = net.SplitHostPort(a.srv.Listener.Addr().String())
+	return a
+}
+
+// attackEnv is a blobmark server on SQLite over the Azure harness, with
+// every metadata-address connection routed to the attacker.
+type attackEnv struct {
+	t        *testing.T
+	az       *azuretest.Env
+	srv      *server.Server
+	api      *httptest.Server
+	attacker *attackTarget
+	// allowed is the one container the operator allows host identities
+	// on (for every organization), scoped the one allowed for Acme only.
+	allowed, scoped string
+}
+
+func newAttackEnv(t *testing.T) *attackEnv {
+	az := azuretest.Start(t)
+	e := &attackEnv{t: t, az: az, attacker: newAttackTarget(t, nil), allowed: az.NewContainer(t), scoped: az.NewContainer(t)}
+	reroute := map[string]string{}
+	for _, port := range []string{"80", "443"} {
+		reroute[net.JoinHostPort("169.254.169.254", port)] = e.attacker.srv.Listener.Addr().String()
+	}
+	guarded := az.GuardedClient(true, reroute)
+	opts := az.Options()
+	opts.Transport = guarded
+	opts.ServerIdentityAllow = []string{az.BlobEndpoint + e.allowed, "Acme=" + az.BlobEndpoint + e.scoped}
+	srv, err := server.Open(context.Background(), server.Config{DataDir: t.TempDir(), Azure: opts, AllowPrivateNetwork: true,
+		WebhookClient: jobs.NewWebhookClient(guarded.Transport), JobPollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StartJobs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	e.api = httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		e.api.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+	})
+	return e
+}
+
+// user signs up a member of org and returns their token.
+func (e *attackEnv) user(org string) string {
+	_, token, err := e.srv.DB.CreateUserInOrganization(context.Background(), fmt.Sprintf("%s-%d@example.com", strings.ToLower(org), time.Now().UnixNano()), "password-123", org)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return token
+}
+
+// call sends a JSON request and returns the status and decoded body.
+func (e *attackEnv) call(token, method, path string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.api.URL+path, rd)
+	req.Header.Set("Authorization", "Token "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		out["location"] = resp.Header.Get("Location")
+	}
+	return resp.StatusCode, out
+}
+
+func (e *attackEnv) mustCall(token, method, path string, body any, want int) map[string]any {
+	e.t.Helper()
+	status, out := e.call(token, method, path, body)
+	if status != want {
+		e.t.Fatalf("%s %s: %d %v, want %d", method, path, status, out, want)
+	}
+	return out
+}
+
+const attackLabelConfig = `<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="a"/></Choices></View>`
+
+func (e *attackEnv) project(token string) int64 {
+	out := e.mustCall(token, "POST", "/api/projects/", map[string]any{"title": "p", "label_config": attackLabelConfig}, 201)
+	return int64(out["id"].(float64))
+}
+
+// wantRefused checks a 400 whose validation errors name field.
+func (e *attackEnv) wantRefused(what string, status int, out map[string]any, field string) {
+	e.t.Helper()
+	errs, _ := out["validation_errors"].(map[string]any)
+	if status != 400 || errs[field] == nil {
+		e.t.Errorf("%s: %d %v, want a 400 naming %s", what, status, out, field)
+	}
+}
+
+// noContact fails the test if the attacker's listener saw any connection.
+func (e *attackEnv) noContact(what string) {
+	e.t.Helper()
+	if n := e.attacker.conns.Load(); n != 0 {
+		e.t.Fatalf("%s: the attacker's host received %d connections", what, n)
+	}
+}
+
+// hostIdentities are the auth types that speak for the server. Each
+// connection names the allowed container; the attack is in the endpoint
+// or the extra fields.
+func (e *attackEnv) hostIdentities() map[string]map[string]any {
+	e.az.WorkloadIdentityConfig(e.t) // the server's own AKS variables
+	return map[string]map[string]any{
+		"managed_identity":  {"auth_type": "managed_identity"},
+		"workload_identity": {"auth_type": "workload_identity"},
+		"server_identity":   {"auth_type": "server_identity"},
+	}
+}
+
+func with(base map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+// TestAttackerCannotAimTheServersIdentity: for each host identity and each
+// of validate, create and PATCH (source and target) and files preview, a
+// storage pointed at the attacker's host, at the allowed host on the
+// attacker's port, or at the metadata address, or carrying the Entra ID
+// settings of its own, is a 400 and the attacker is never contacted.
+func TestAttackerCannotAimTheServersIdentity(t *testing.T) {
+	e := newAttackEnv(t)
+	token := e.user("Acme")
+	pid := e.project(token)
+	attackerURL := "https://attacker.localhost:" + e.attacker.port + "/"
+	otherPort := "https://" + azuretest.AccountName + ".blob.localhost:" + e.attacker.port + "/"
+	for name, id := range e.hostIdentities() {
+		legit := with(id, "project", pid, "endpoint", e.az.BlobEndpoint, "container", e.allowed)
+		src := e.mustCall(token, "POST", "/api/storages/azure/", legit, 201)
+		srcID := int(src["id"].(float64))
+		dst := e.mustCall(token, "POST", "/api/storages/export/azure", legit, 201)
+		dstID := int(dst["id"].(float64))
+
+		attacks := map[string]struct {
+			body  map[string]any
+			field string
+		}{
+			"attacker's host":         {with(legit, "endpoint", attackerURL), "endpoint"},
+			"allowed host, its port":  {with(legit, "endpoint", otherPort), "endpoint"},
+			"metadata address":        {with(legit, "endpoint", "https://169.254.169.254/"), "endpoint"},
+			"metadata by name":        {with(legit, "endpoint", "https://blob"+azuretest.MetadataSuffix+"/"), "endpoint"},
+			"an authority of its own": {with(legit, "authority_host", attackerURL), "authority_host"},
+			"a token file of its own": {with(legit, "federated_token_file", "/proc/self/environ"), "federated_token_file"},
+			"another container":       {with(legit, "container", e.scoped+"x"), "endpoint"},
+		}
+		for attack, a := range attacks {
+			what := name + ", " + attack
+			for _, path := range []string{"/api/storages/azure/validate", "/api/storages/export/azure/validate", "/api/storages/azure/", "/api/storages/export/azure", "/api/storages/azure/files"} {
+				status, out := e.call(token, "POST", path, a.body)
+				e.wantRefused(what+": POST "+path, status, out, a.field)
+			}
+			patch := with(a.body)
+			delete(patch, "project")
+			for _, path := range []string{fmt.Sprintf("/api/storages/azure/%d", srcID), fmt.Sprintf("/api/storages/export/azure/%d", dstID)} {
+				status, out := e.call(token, "PATCH", path, patch)
+				e.wantRefused(what+": PATCH "+path, status, out, a.field)
+			}
+			status, out := e.call(token, "POST", "/api/storages/azure/validate", with(patch, "id", srcID))
+			e.wantRefused(what+": validate by id", status, out, a.field)
+		}
+	}
+	e.noContact("validate, create, PATCH and files")
+}
+
+// TestAttackerCannotUseAStoredStorage: storages saved before the operator
+// narrowed the allow-list (written to the store directly here) are refused
+// at sync, media resolve and export alike.
+func TestAttackerCannotUseAStoredStorage(t *testing.T) {
+	e := newAttackEnv(t)
+	token := e.user("Acme")
+	pid := e.project(token)
+	ctx := context.Background()
+	endpoints := []string{"https://attacker.localhost:" + e.attacker.port + "/", "https://169.254.169.254/"}
+	for name := range e.hostIdentities() {
+		for _, endpoint := range endpoints {
+			what := name + " at " + endpoint
+			conn := blobmark.Connection{"auth_type": name, "endpoint": endpoint}
+			src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15, Synchronizable: true, Connection: conn}
+			if err := e.srv.DB.CreateSourceStorage(ctx, src); err != nil {
+				t.Fatal(err)
+			}
+			e.mustCall(token, "POST", fmt.Sprintf("/api/storages/azure/%d/sync", src.ID), nil, 200)
+			st := e.waitStatus(token, fmt.Sprintf("/api/storages/azure/%d", src.ID))
+			if st["status"] != blobmark.StatusFailed || !strings.Contains(fmt.Sprint(st["traceback"]), "not") {
+				t.Errorf("%s: sync ended %v: %v", what, st["status"], st["traceback"])
+			}
+		}
+	}
+
+	// Media: a task whose blob the attacker's storage would serve.
+	mi := blobmark.Connection{"auth_type": "managed_identity", "endpoint": endpoints[0]}
+	src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15, Synchronizable: true, Connection: mi}
+	if err := e.srv.DB.CreateSourceStorage(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	uri := "azure-blob://" + e.allowed + "/a.jpg"
+	e.mustCall(token, "POST", fmt.Sprintf("/api/projects/%d/import", pid), []map[string]any{{"image": uri}}, 201)
+	tasks := e.mustCall(token, "GET", fmt.Sprintf("/api/tasks/?project=%d", pid), nil, 200)
+	taskID := int(tasks["tasks"].([]any)[0].(map[string]any)["id"].(float64))
+	// A storage the server may not open reads no blob: the blob is not
+	// found, as for a container no storage of the project reads.
+	status, out := e.call(token, "GET", fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", taskID, media.EncodeFileURI(uri)), nil)
+	if status != 404 {
+		t.Errorf("media resolve: %d %v, want a 404", status, out)
+	}
+
+	// Export: an annotation for a target storage aimed at the attacker.
+	for _, endpoint := range endpoints {
+		dst := &blobmark.TargetStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Connection: blobmark.Connection{"auth_type": "managed_identity", "endpoint": endpoint}}
+		if err := e.srv.DB.CreateTargetStorage(ctx, dst, false); err != nil {
+			t.Fatal(err)
+		}
+		e.mustCall(token, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", taskID), map[string]any{"result": []any{}}, 201)
+		st := e.waitStatus(token, fmt.Sprintf("/api/storages/export/azure/%d", dst.ID))
+		if st["status"] != blobmark.StatusFailed {
+			t.Errorf("export to %s: storage %v: %v", endpoint, st["status"], st["traceback"])
+		}
+	}
+	e.noContact("sync, media and export")
+}
+
+// waitStatus polls a storage until its sync state settles.
+func (e *attackEnv) waitStatus(token, path string) map[string]any {
+	e.t.Helper()
+	var out map[string]any
+	for range 400 {
+		out = e.mustCall(token, "GET", path, nil, 200)
+		switch out["status"] {
+		case blobmark.StatusFailed, blobmark.StatusCompleted, blobmark.StatusCompletedWithErrors:
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("%s never settled: %v", path, out)
+	return nil
+}
+
+// TestAttackerCannotReachTheMetadataAddress: every auth type, whether it
+// names the metadata address in its endpoint, its SAS URL, its connection
+// string or its authority, or a name that resolves there, is refused, and
+// so is a webhook aimed there directly, by name or by a redirect.
+func TestAttackerCannotReachTheMetadataAddress(t *testing.T) {
+	e := newAttackEnv(t)
+	token := e.user("Beta")
+	pid := e.project(token)
+	key := azuretest.AccountKey
+	spc := e.az.ServicePrincipalConfig()
+	sp := map[string]any{"auth_type": "service_principal", "tenant_id": spc.TenantID, "client_id": spc.ClientID, "client_secret": spc.ClientSecret}
+	for _, host := range []string{"169.254.169.254", "blob" + azuretest.MetadataSuffix} {
+		for what, c := range map[string]struct {
+			body  map[string]any
+			field string
+		}{
+			"account key":           {map[string]any{"auth_type": "account_key", "account_name": "acct", "account_key": key, "endpoint": "https://" + host + "/"}, "endpoint"},
+			"anonymous":             {map[string]any{"auth_type": "anonymous", "endpoint": "http://" + host + "/acct"}, "endpoint"},
+			"SAS URL":               {map[string]any{"auth_type": "sas_token", "sas_token": "https://" + host + "/c?sv=2024-01-01&sig=x"}, "sas_token"},
+			"connection string":     {map[string]any{"auth_type": "connection_string", "connection_string": "AccountName=acct;AccountKey=" + key + ";BlobEndpoint=https://" + host + "/acct"}, "connection_string"},
+			"service principal":     {with(sp, "account_name", "acct", "endpoint", "https://"+host+"/"), "endpoint"},
+			"principal's authority": {with(sp, "endpoint", e.az.BlobEndpoint, "authority_host", "https://"+host+"/"), "authority_host"},
+		} {
+			status, out := e.call(token, "POST", "/api/storages/azure/validate", with(c.body, "project", pid, "container", e.allowed))
+			e.wantRefused(what+" at "+host, status, out, c.field)
+			if !strings.Contains(fmt.Sprint(out), "not allowed") {
+				t.Errorf("%s at %s: %v, want the refusal's reason", what, host, out)
+			}
+		}
+	}
+
+	// Webhooks: a metadata literal is refused when saved; a name that
+	// resolves there and a target that redirects there are refused when
+	// delivered.
+	status, out := e.call(token, "POST", "/api/webhooks/", map[string]any{"project": pid, "url": "http://169.254.169.254/latest/meta-data/"})
+	e.wantRefused("webhook at the metadata address", status, out, "url")
+	redirector := newAttackTarget(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/metadata/identity/oauth2/token", http.StatusFound)
+	}))
+	hooks := []string{"https://hook" + azuretest.MetadataSuffix + "/", "https://redirect.localhost:" + redirector.port + "/"}
+	var ids []int
+	for _, u := range hooks {
+		h := e.mustCall(token, "POST", "/api/webhooks/", map[string]any{"project": pid, "url": u, "actions": []string{"TASKS_CREATED"}}, 201)
+		ids = append(ids, int(h["id"].(float64)))
+	}
+	e.mustCall(token, "POST", fmt.Sprintf("/api/projects/%d/import", pid), []map[string]any{{"image": "x"}}, 201)
+	for i, id := range ids {
+		var deliveries []any
+		for range 400 {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/webhooks/%d/deliveries", e.api.URL, id), nil)
+			req.Header.Set("Authorization", "Token "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&deliveries)
+			resp.Body.Close()
+			if len(deliveries) > 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(deliveries) == 0 || deliveries[0].(map[string]any)["success"] != false {
+			t.Fatalf("webhook %s: deliveries %v, want a failed attempt", hooks[i], deliveries)
+		}
+	}
+	if redirector.conns.Load() == 0 {
+		t.Fatal("the redirecting webhook was never called: the test proves nothing")
+	}
+	e.noContact("metadata endpoints and webhooks")
+}
