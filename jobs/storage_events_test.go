@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/riverqueue/river"
