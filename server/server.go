@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -81,6 +82,10 @@ type Config struct {
 	// WebhookClient sends outgoing webhooks; nil means
 	// jobs.NewWebhookClient(nil) (10 s timeout, no redirects followed).
 	WebhookClient *http.Client
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client that failed sign-ins and tokens are counted against (see
+	// httpapi.Server.TrustedProxies); empty trusts none.
+	TrustedProxies []netip.Prefix
 	// StaleSyncAfter is how long a running sync may stay silent before a new
 	// request replaces it (see sqlstore.Config.StaleSyncAfter); 0 means
 	// sqlstore.StaleSyncAfter.
@@ -189,6 +194,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Media:        metrics.MediaResolver{MediaResolver: &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}, Metrics: m},
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,
+
+		TrustedProxies: cfg.TrustedProxies,
 	}
 	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval,
 		eventSweep: cfg.EventSweepInterval}, nil

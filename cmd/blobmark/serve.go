@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/server"
@@ -136,6 +137,9 @@ func serverConfig(s *settings) (server.Config, error) {
 		if chunk == 0 {
 			cfg.SyncChunkFiles = -1 // never; the config's 0 means the database's default
 		}
+	}
+	if cfg.TrustedProxies, err = httpapi.ParseTrustedProxies(s.List("trusted-proxies")); err != nil {
+		return server.Config{}, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
 	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
