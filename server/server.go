@@ -254,7 +254,15 @@ func sessionKey(secret []byte) []byte {
 
 // Handler returns the HTTP API and web UI, with /metrics (unauthenticated)
 // and every request timed by route.
-func (s *Server) Handler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.Handler()) }
+func (s *Server) Handler() http.Handler { return s.Metrics.ServeMetrics(s.APIHandler()) }
+
+// APIHandler is Handler without /metrics, for a process that serves its
+// metrics on a listener of their own (MetricsHandler), out of the API's
+// reach.
+func (s *Server) APIHandler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.Handler()) }
+
+// MetricsHandler serves /metrics and nothing else.
+func (s *Server) MetricsHandler() http.Handler { return s.Metrics.ServeMetrics(nil) }
 
 // StartJobs starts working jobs — syncs, exports, purges, and (on the
 // elected leader) the scheduler of periodic syncs — until Close.

@@ -35,6 +35,7 @@ var (
 // options is the one list of blobmark's settings.
 var options = []option{
 	{Name: "addr", Default: "127.0.0.1:8080", Help: "Address (host:port) the HTTP server listens on.", Commands: serveCommands},
+	{Name: "metrics-addr", Help: "Address (host:port) of a listener that serves /metrics alone, e.g. 127.0.0.1:9090 or a cluster-internal port; /metrics is then no longer served on --addr. Empty serves it on --addr. Metrics need no authentication: keep them off the internet.", Commands: serveCommands},
 	{Name: "data-dir", Default: "./data", Help: "Directory for the embedded SQLite database and the server's generated keys.", Commands: dbCommands},
 	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
 	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
