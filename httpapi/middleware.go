@@ -167,6 +167,7 @@ func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	s.limiter().succeeded(address)
 	return u, nil
 }
 

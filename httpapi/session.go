@@ -276,8 +276,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	account := accountKeyOf(in.Email)
-	keys := []throttleKey{account, s.addressKeyOf(r)}
+	keys := []throttleKey{accountKeyOf(in.Email), s.addressKeyOf(r)}
 	if wait := s.limiter().admit(keys...); wait > 0 {
 		s.writeError(w, r, tooManyFailures("failed sign-ins", wait))
 		return
@@ -293,7 +292,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.limiter().succeeded(account)
+	s.limiter().succeeded(keys...)
 	id := make([]byte, 18)
 	_, _ = rand.Read(id)
 	ss := session{UserID: u.ID, ID: b64.EncodeToString(id), Expires: time.Now().Add(s.sessionTTL()).Unix()}

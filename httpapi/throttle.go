@@ -193,11 +193,22 @@ func (l *limiter) failed(keys ...throttleKey) time.Duration {
 	return wait
 }
 
-// succeeded clears a key's failures.
-func (l *limiter) succeeded(k throttleKey) {
+// succeeded settles attempts that passed. An account's failures are
+// cleared. An address's stay (see above), but the hold its admission placed
+// is lifted, so that the address's other clients do not wait for a success.
+func (l *limiter) succeeded(keys ...throttleKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.keys, k)
+	for _, k := range keys {
+		f := l.keys[k]
+		switch {
+		case f == nil:
+		case k.kind == accountKey:
+			delete(l.keys, k)
+		case f.count >= l.free(k.kind):
+			f.until = f.last.Add(l.delay(f.count - l.free(k.kind)))
+		}
+	}
 }
 
 // makeRoom keeps the map under MaxKeys before a new key goes in. It first

@@ -47,3 +47,31 @@ func TestLimiterForgetsQuietKeys(t *testing.T) {
 		t.Errorf("the quiet key was not started afresh: %+v", l.keys[k])
 	}
 }
+
+// TestLimiterLetsOneAttemptThroughAtATime checks that once a key is past its
+// free failures, attempts sent together cannot all pass one opening: the
+// first holds the key until it is settled.
+func TestLimiterLetsOneAttemptThroughAtATime(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiter(Throttle{AccountFailures: 1, AddressFailures: 1, Clock: func() time.Time { return now }})
+	account := throttleKey{kind: accountKey, id: "a"}
+	address := throttleKey{kind: addressKey, id: "203.0.113.7"}
+	l.failed(account, address)
+	now = now.Add(time.Second)
+	if wait := l.admit(account, address); wait != 0 {
+		t.Fatalf("after the wait: %v, want the attempt let through", wait)
+	}
+	if wait := l.admit(address); wait != time.Second {
+		t.Errorf("a second attempt while the first is out: %v, want 1s", wait)
+	}
+	l.succeeded(account, address)
+	if wait := l.admit(account); wait != 0 {
+		t.Errorf("the account after a success: %v, want it free", wait)
+	}
+	if wait := l.admit(address); wait != 0 {
+		t.Errorf("the address after a success: %v, want the hold lifted", wait)
+	}
+	if f := l.keys[address]; f == nil || f.count != 1 {
+		t.Errorf("a success cleared the address's failures: %+v", f)
+	}
+}

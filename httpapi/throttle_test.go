@@ -168,9 +168,13 @@ func TestTokenBruteForceLimitedPerAddress(t *testing.T) {
 	wantStatus(t, "failed sign-in from the neighbour", e.login("dave@example.com", "x", neighbour), http.StatusUnauthorized, "")
 	wantStatus(t, "valid token from the neighbour after three failures", e.tokenCall(e.token, neighbour), http.StatusTooManyRequests, "1")
 
-	// The wait ends, and a valid token works again.
+	// The wait ends, and valid tokens work again, one after another.
 	clock.Advance(time.Second)
 	wantStatus(t, "valid token after the wait", e.tokenCall(e.token, guesser), http.StatusOK, "")
+	wantStatus(t, "valid token right after a success", e.tokenCall(e.token, guesser), http.StatusOK, "")
+	// But a success did not clear the address: the next wrong token doubles the wait.
+	wantStatus(t, "wrong token after the wait", e.tokenCall("0000000000000000000000000000000000000000", guesser), http.StatusUnauthorized, "")
+	wantStatus(t, "valid token after a further failure", e.tokenCall(e.token, guesser), http.StatusTooManyRequests, "2")
 
 	// An IPv6 client counts as its /64.
 	for _, a := range []string{"2001:db8::1", "2001:db8::2", "2001:db8::3"} {
