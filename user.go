@@ -2,6 +2,7 @@ package blobmark
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,11 @@ type User struct {
 	// that organization's projects and no others.
 	OrganizationID int64 `json:"-"`
 }
+
+// EmailKey is the form an email is unique and looked up in: trimmed and
+// lower-cased, so that Ada@example.com and ada@example.com are one account
+// for the stores and for everything that counts per account.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // UserService manages users and their credentials.
 type UserService interface {

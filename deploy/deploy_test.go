@@ -208,6 +208,7 @@ func TestHelmLintAcceptsTheChart(t *testing.T) {
 	for name, sets := range map[string][]string{
 		"sqlite defaults":             nil,
 		"workload identity, postgres": workloadIdentityValues,
+		"metrics on their own port":   append([]string{"metricsPort=9090", "config.trustedProxies={10.0.0.0/8}"}, workloadIdentityValues...),
 	} {
 		args := []string{"lint", "--strict", chartDir(t)}
 		for _, s := range sets {
@@ -287,10 +288,50 @@ func TestHelmTemplateWorkloadIdentity(t *testing.T) {
 
 	sm := find(t, docs, "ServiceMonitor", "rel-blobmark")
 	equal(t, sm, "/metrics", "spec", "endpoints", 0, "path")
+	equal(t, sm, "http", "spec", "endpoints", 0, "port")
+	if _, ok := cm.get("data", "BLOBMARK_METRICS_ADDR").(string); ok {
+		t.Error("without metricsPort the ConfigMap moves /metrics off the API port")
+	}
 	if n := count(docs, "PersistentVolumeClaim"); n != 0 {
 		t.Errorf("PostgreSQL mode rendered %d PersistentVolumeClaims, want none", n)
 	}
 	find(t, docs, "PodDisruptionBudget", "rel-blobmark")
+}
+
+// TestHelmTemplateMetricsPort checks that metricsPort serves /metrics on a
+// port of its own that the ServiceMonitor scrapes and the API Service (and
+// so the ingress) does not expose, and that trustedProxies reach the pods.
+func TestHelmTemplateMetricsPort(t *testing.T) {
+	t.Parallel()
+	docs := render(t, append([]string{"metricsPort=9090", "ingress.enabled=true", "config.trustedProxies={10.244.0.0/16}"},
+		workloadIdentityValues...)...)
+
+	cm := find(t, docs, "ConfigMap", "rel-blobmark")
+	equal(t, cm, ":9090", "data", "BLOBMARK_METRICS_ADDR")
+	equal(t, cm, ":8080", "data", "BLOBMARK_ADDR")
+	equal(t, cm, "10.244.0.0/16", "data", "BLOBMARK_TRUSTED_PROXIES")
+	for _, name := range []string{"rel-blobmark", "rel-blobmark-worker"} {
+		d := find(t, docs, "Deployment", name)
+		ports := []any{"spec", "template", "spec", "containers", 0, "ports"}
+		equal(t, d, "http", append(ports, 0, "name")...)
+		equal(t, d, "metrics", append(ports, 1, "name")...)
+		equal(t, d, 9090.0, append(ports, 1, "containerPort")...)
+	}
+	sm := find(t, docs, "ServiceMonitor", "rel-blobmark")
+	equal(t, sm, "metrics", "spec", "endpoints", 0, "port")
+	equal(t, sm, "/metrics", "spec", "endpoints", 0, "path")
+	scraped := find(t, docs, "Service", "rel-blobmark-metrics")
+	equal(t, scraped, "metrics", "spec", "ports", 0, "name")
+	equal(t, scraped, 9090.0, "spec", "ports", 0, "port")
+	equal(t, scraped, "metrics", "spec", "ports", 0, "targetPort")
+
+	// The Service the ingress routes to exposes the API port only.
+	api := find(t, docs, "Service", "rel-blobmark")
+	ports, _ := api.get("spec", "ports").([]any)
+	if len(ports) != 1 || manifest(ports[0].(map[string]any)).get("targetPort") != "http" {
+		t.Errorf("the API Service exposes %v, want the http port alone", ports)
+	}
+	equal(t, find(t, docs, "Ingress", "rel-blobmark"), "http", "spec", "rules", 0, "http", "paths", 0, "backend", "service", "port", "name")
 }
 
 func TestHelmTemplateSQLiteIsOneReplicaOnAVolume(t *testing.T) {

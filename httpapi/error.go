@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/blobmark/blobmark"
@@ -35,6 +36,8 @@ func errorStatus(code string) int {
 		return http.StatusNotImplemented
 	case blobmark.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case blobmark.ERATELIMITED:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -84,6 +87,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Token realm="api"`)
+	}
+	var later *retryLater
+	if errors.As(err, &later) {
+		w.Header().Set("Retry-After", strconv.Itoa(later.seconds()))
 	}
 	writeJSON(w, status, env)
 }

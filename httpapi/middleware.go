@@ -154,15 +154,31 @@ func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
 	case len(fields) > 2:
 		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. Token string should not contain spaces.")
 	}
+	// A token is 160 random bits, but an address that keeps sending wrong
+	// ones is slowed down all the same (throttle.go).
+	address := s.addressKeyOf(r)
+	if wait := s.limiter().admit(address); wait > 0 {
+		return nil, tooManyFailures("invalid tokens from this address", wait)
+	}
 	u, err := s.Users.AuthenticateToken(r.Context(), fields[1])
-	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED {
+	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED || (err == nil && u == nil) {
+		s.failedCredentials(r, "token", address)
 		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token.")
 	} else if err != nil {
 		return nil, err
-	} else if u == nil {
-		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token.")
 	}
+	s.limiter().succeeded(address)
 	return u, nil
+}
+
+// failedCredentials counts a failed sign-in or token against keys, and logs
+// when that makes the client wait, so an operator sees guessing start. The
+// log names the client address, never the credentials or the email.
+func (s *Server) failedCredentials(r *http.Request, kind string, keys ...throttleKey) {
+	if wait := s.limiter().failed(keys...); wait > 0 {
+		s.logger().WarnContext(r.Context(), "repeated failed credentials; backing off",
+			"kind", kind, "client", s.clientAddr(r).String(), "wait", wait)
+	}
 }
 
 // unmatched answers requests no route claims, in the JSON envelope: 405

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -90,7 +91,16 @@ type Server struct {
 	// signed-in user reach every project.
 	ProjectAccess blobmark.ProjectAuthorizer
 
+	// Throttle tunes the back-off of failed sign-ins and invalid API tokens
+	// (throttle.go); the zero value means the defaults.
+	Throttle Throttle
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client that failures are counted against; empty trusts none, and the
+	// peer's own address is the client's.
+	TrustedProxies []netip.Prefix
+
 	sessions sessionState
+	throttle throttleState
 }
 
 // route is one entry of the API: a ServeMux pattern, its handler, and

@@ -276,14 +276,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	keys := []throttleKey{accountKeyOf(in.Email), s.addressKeyOf(r)}
+	if wait := s.limiter().admit(keys...); wait > 0 {
+		s.writeError(w, r, tooManyFailures("failed sign-ins", wait))
+		return
+	}
 	u, err := s.Users.AuthenticatePassword(r.Context(), strings.TrimSpace(in.Email), in.Password)
 	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED || (err == nil && u == nil) {
+		// The same answer whether or not the email exists; the store spends
+		// as long on a password check either way.
+		s.failedCredentials(r, "sign-in", keys...)
 		s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED, "The email or the password is wrong."))
 		return
 	} else if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.limiter().succeeded(keys...)
 	id := make([]byte, 18)
 	_, _ = rand.Read(id)
 	ss := session{UserID: u.ID, ID: b64.EncodeToString(id), Expires: time.Now().Add(s.sessionTTL()).Unix()}

@@ -141,18 +141,30 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 
 // InstrumentHTTP wraps the API handler: it observes each request's duration
 // under the route pattern ServeMux matched (never the raw path, so ids do
-// not explode the series) and serves /metrics, unauthenticated, itself.
+// not explode the series).
 func (m *Metrics) InstrumentHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		m.httpDuration.WithLabelValues(routeLabel(r.Pattern), r.Method, statusClass(rec.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// ServeMetrics answers GET and HEAD /metrics, unauthenticated, from the
+// registry, and hands every other request to next; nil next answers them
+// 404, for a listener that serves the metrics alone.
+func (m *Metrics) ServeMetrics(next http.Handler) http.Handler {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
 	metrics := m.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			metrics.ServeHTTP(w, r)
 			return
 		}
-		start := time.Now()
-		rec := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		m.httpDuration.WithLabelValues(routeLabel(r.Pattern), r.Method, statusClass(rec.status)).Observe(time.Since(start).Seconds())
+		next.ServeHTTP(w, r)
 	})
 }
 

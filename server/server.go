@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -88,6 +89,10 @@ type Config struct {
 	// emulator); link-local and metadata addresses are refused regardless.
 	// It sets Azure.AllowPrivateNetwork.
 	AllowPrivateNetwork bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client that failed sign-ins and tokens are counted against (see
+	// httpapi.Server.TrustedProxies); empty trusts none.
+	TrustedProxies []netip.Prefix
 	// StaleSyncAfter is how long a running sync may stay silent before a new
 	// request replaces it (see sqlstore.Config.StaleSyncAfter); 0 means
 	// sqlstore.StaleSyncAfter.
@@ -204,6 +209,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Media:        metrics.MediaResolver{MediaResolver: &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}, Metrics: m},
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,
+
+		TrustedProxies: cfg.TrustedProxies,
 	}
 	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval,
 		eventSweep: cfg.EventSweepInterval}, nil
@@ -262,7 +269,15 @@ func sessionKey(secret []byte) []byte {
 
 // Handler returns the HTTP API and web UI, with /metrics (unauthenticated)
 // and every request timed by route.
-func (s *Server) Handler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.Handler()) }
+func (s *Server) Handler() http.Handler { return s.Metrics.ServeMetrics(s.APIHandler()) }
+
+// APIHandler is Handler without /metrics, for a process that serves its
+// metrics on a listener of their own (MetricsHandler), out of the API's
+// reach.
+func (s *Server) APIHandler() http.Handler { return s.Metrics.InstrumentHTTP(s.API.Handler()) }
+
+// MetricsHandler serves /metrics and nothing else.
+func (s *Server) MetricsHandler() http.Handler { return s.Metrics.ServeMetrics(nil) }
 
 // StartJobs starts working jobs — syncs, exports, purges, and (on the
 // elected leader) the scheduler of periodic syncs — until Close.

@@ -55,9 +55,8 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// emailKey is the form emails are unique and looked up in, so that
-// Ada@example.com and ada@example.com are one account on both stores.
-func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// emailKey is the form emails are unique and looked up in on both stores.
+func emailKey(email string) string { return blobmark.EmailKey(email) }
 
 func validateEmail(email string) error {
 	addr, err := mail.ParseAddress(email)

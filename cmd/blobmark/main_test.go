@@ -185,3 +185,55 @@ func TestUserCreateOrganization(t *testing.T) {
 		t.Errorf("an over-long organization: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestMetricsAddrServesMetricsApart starts serve and worker with
+// --metrics-addr: /metrics is then 404 on --addr and served on the metrics
+// listener, which serves nothing else.
+func TestMetricsAddrServesMetricsApart(t *testing.T) {
+	for _, command := range []string{"serve", "worker"} {
+		t.Run(command, func(t *testing.T) {
+			dir := t.TempDir()
+			addr, metricsAddr := freeAddr(t), freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int, 1)
+			var errOut bytes.Buffer // read only after done
+			go func() {
+				done <- run(ctx, []string{command, "--addr", addr, "--metrics-addr", metricsAddr, "--data-dir", dir, "--log-level", "warn"},
+					strings.NewReader(""), io.Discard, &errOut)
+			}()
+			get := func(hostPort, path string) (int, string) {
+				resp, err := http.Get("http://" + hostPort + path)
+				if err != nil {
+					return 0, ""
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(body)
+			}
+			for i := 0; i < 100; i++ {
+				if code, _ := get(addr, "/healthz"); code == 200 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if code, body := get(addr, "/metrics"); code != 404 {
+				t.Errorf("/metrics on --addr = %d, want 404:\n%.200s", code, body)
+			}
+			code, body := get(metricsAddr, "/metrics")
+			if code != 200 || !strings.Contains(body, "blobmark_http_request_duration_seconds") {
+				t.Errorf("/metrics on --metrics-addr = %d, want 200 with blobmark's metrics:\n%.300s", code, body)
+			}
+			// The main listener's requests are still measured.
+			if !strings.Contains(body, `route="/healthz"`) {
+				t.Errorf("the metrics do not count the /healthz requests served on --addr:\n%s", body)
+			}
+			if code, _ := get(metricsAddr, "/healthz"); code != 404 {
+				t.Errorf("/healthz on --metrics-addr = %d, want 404: that listener serves /metrics only", code)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("%s exited %d: %s", command, code, errOut.String())
+			}
+		})
+	}
+}

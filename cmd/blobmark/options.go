@@ -35,6 +35,7 @@ var (
 // options is the one list of blobmark's settings.
 var options = []option{
 	{Name: "addr", Default: "127.0.0.1:8080", Help: "Address (host:port) the HTTP server listens on.", Commands: serveCommands},
+	{Name: "metrics-addr", Help: "Address (host:port) of a listener that serves /metrics alone, e.g. 127.0.0.1:9090 or a cluster-internal port; /metrics is then no longer served on --addr. Empty serves it on --addr. Metrics need no authentication: keep them off the internet.", Commands: serveCommands},
 	{Name: "data-dir", Default: "./data", Help: "Directory for the embedded SQLite database and the server's generated keys.", Commands: dbCommands},
 	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
 	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
@@ -48,6 +49,7 @@ var options = []option{
 	{Name: "job-rescue-after", Default: "1h", Help: "How long a job may run before another replica presumes its process dead and takes it over; syncs are bounded to 80% of it.", Commands: serveCommands},
 	{Name: "sync-chunk-files", Help: "Task files per chunk a Tasks-mode sync hands to the job workers of every replica; empty means 100 on PostgreSQL and none on SQLite (one process reads them faster itself), 0 never.", Commands: serveCommands},
 	{Name: "public-url", Help: "Scheme and host written before /tasks/{id}/resolve/ in task data (Label Studio's HOST); empty gives relative URLs.", Commands: []string{"serve"}},
+	{Name: "trusted-proxies", Help: "Comma-separated addresses or CIDR ranges of the reverse proxies in front of blobmark; their X-Forwarded-For names the client that failed sign-ins and API tokens are counted against. Empty ignores the header, so every client behind a proxy counts as the proxy.", Commands: []string{"serve"}},
 	{Name: "media-mode", Default: "auto", Help: "Media delivery: auto (each storage's presign flag), proxy (stream everything, for accounts behind a firewall), presign-only (never stream).", Commands: []string{"serve"}},
 	{Name: "no-jobs", Default: "false", Help: "Serve HTTP only and run no background jobs (scale the API apart from workers).", Commands: []string{"serve"}},
 	{Name: "log-level", Default: "info", Help: "Log level: debug, info, warn or error.", Commands: allCommands},

@@ -136,3 +136,28 @@ func TestNetworkOptions(t *testing.T) {
 		t.Errorf("a malformed entry: %v, want an error naming the option and the entry", err)
 	}
 }
+
+func TestTrustedProxiesOption(t *testing.T) {
+	s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--trusted-proxies", "10.0.0.0/8, 127.0.0.1,fd00::/8"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := serverConfig(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cfg.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 127.0.0.1/32 fd00::/8"; strings.Join(got, " ") != want {
+		t.Errorf("TrustedProxies = %q, want %q", got, want)
+	}
+	s, _, err = parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverConfig(s); err == nil || !strings.Contains(err.Error(), "--trusted-proxies") || !strings.Contains(err.Error(), "proxy.local") {
+		t.Errorf("a host name among the proxies: %v, want an error naming the option and the entry", err)
+	}
+}

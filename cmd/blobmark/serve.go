@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark/azureblob"
+	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/media"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/server"
@@ -58,28 +59,49 @@ func runServe(ctx context.Context, command string, args []string, stderr io.Writ
 		}
 	}
 
+	// With --metrics-addr, /metrics moves to a listener of its own, which
+	// the operator can keep private while --addr faces the users.
 	handler := srv.Handler()
+	listeners := []listener{{"addr", nil}}
+	if s.String("metrics-addr") != "" {
+		handler = srv.APIHandler()
+		listeners = append(listeners, listener{"metrics-addr", srv.MetricsHandler()})
+	}
 	if command == "worker" {
 		handler = healthOnly(handler)
 	}
+	listeners[0].handler = handler
 	if !noJobs {
 		if err := srv.StartJobs(ctx); err != nil {
 			stopJobs()
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", s.String("addr"))
-	if err != nil {
-		stopJobs()
-		return fmt.Errorf("--addr: %w", err)
+	var servers []*http.Server
+	serveErr := make(chan error, len(listeners))
+	closeAll := func() {
+		for _, hs := range servers {
+			_ = hs.Close()
+		}
 	}
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	logger.Info("blobmark "+command, "addr", ln.Addr().String(), "version", version, "jobs", !noJobs)
+	logAttrs := []any{"version", version, "jobs", !noJobs}
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", s.String(l.flag))
+		if err != nil {
+			closeAll()
+			stopJobs()
+			return fmt.Errorf("--%s: %w", l.flag, err)
+		}
+		hs := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, hs)
+		go func() { serveErr <- hs.Serve(ln) }()
+		logAttrs = append(logAttrs, strings.ReplaceAll(l.flag, "-", "_"), ln.Addr().String())
+	}
+	logger.Info("blobmark "+command, logAttrs...)
 
 	select {
 	case err := <-serveErr:
+		closeAll()
 		stopJobs()
 		return err
 	case <-ctx.Done():
@@ -87,11 +109,20 @@ func runServe(ctx context.Context, command string, args []string, stderr io.Writ
 	logger.Info("shutting down", "grace", grace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Warn("http shutdown", "err", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("http shutdown", "err", err)
+		}
 	}
 	stopJobs()
 	return nil
+}
+
+// listener is one address blobmark serves: the option that names it and
+// what it serves there.
+type listener struct {
+	flag    string
+	handler http.Handler
 }
 
 // healthOnly serves a worker's probes and nothing else of the API.
@@ -142,6 +173,9 @@ func serverConfig(s *settings) (server.Config, error) {
 		if chunk == 0 {
 			cfg.SyncChunkFiles = -1 // never; the config's 0 means the database's default
 		}
+	}
+	if cfg.TrustedProxies, err = httpapi.ParseTrustedProxies(s.List("trusted-proxies")); err != nil {
+		return server.Config{}, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	cfg.PublicURL = strings.TrimRight(s.String("public-url"), "/")
 	if cfg.PublicURL != "" && !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://") {
