@@ -76,6 +76,12 @@ type SourceStorage struct {
 	Events *StorageEvents
 }
 
+// MaxSyncIntervalMinutes is the longest sync_interval_minutes, a year. A
+// longer period is no schedule anyone means, and the scheduler works with
+// the interval as a time.Duration, which overflows past about 292 years: a
+// 10^15-minute interval turned negative and was due on every tick.
+const MaxSyncIntervalMinutes = 365 * 24 * 60
+
 // TargetStorage is an Azure container (under a prefix) that a project's
 // annotations are exported to.
 type TargetStorage struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -165,6 +166,77 @@ func TestBadInput(t *testing.T) {
 	}
 	if strings.Contains(env.logs.String(), "panic") {
 		t.Errorf("bad input caused a panic:\n%s", env.logs.String())
+	}
+}
+
+// TestStorageSettingsBounds sends a source storage every setting out of its
+// range at each endpoint that accepts one (create, PATCH, validate, files
+// preview): each is a 400 naming the field and the range, and a PATCH
+// changes nothing. The bounds themselves are accepted.
+func TestStorageSettingsBounds(t *testing.T) {
+	env := newTestEnv(t)
+	env.api.SourceStorages = env.db
+	sdk := &sdkClient{t: t, env: env}
+	p := sdk.createProject("Bounds", imageConfig)
+	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Presign: true, PresignTTL: 15,
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
+		Secrets:    blobmark.Connection{"account_key": "a2V5"}}
+	if err := env.db.CreateSourceStorage(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name, field string
+		value       any
+		says        string // in the field's message
+	}{
+		{"presign_ttl zero", "presign_ttl", 0, "between 1 and 10080"},
+		{"presign_ttl past 7 days", "presign_ttl", 10081, "between 1 and 10080"},
+		{"presign_ttl huge", "presign_ttl", 1e15, "between 1 and 10080"},
+		{"presign_ttl past int64", "presign_ttl", json.RawMessage("1e20"), "integer"},
+		{"presign_ttl fraction", "presign_ttl", 1.5, "integer"},
+		{"sync_interval_minutes negative", "sync_interval_minutes", -1, "between 1 and 525600"},
+		{"sync_interval_minutes past a year", "sync_interval_minutes", 525601, "between 1 and 525600"},
+		{"sync_interval_minutes 10^15", "sync_interval_minutes", 1e15, "between 1 and 525600"},
+		{"sync_interval_minutes a string", "sync_interval_minutes", "60", "integer"},
+		{"regex_filter too long", "regex_filter", strings.Repeat("(ab)|", 24000), "at most 4096"},
+		{"regex_filter too many groups", "regex_filter", strings.Repeat("(a)", 65), "at most 64"},
+		{"regex_filter too complex", "regex_filter", strings.Repeat(`[a-z]{1000}`, 11), "more than 10000 instructions"},
+	}
+	base := map[string]any{"project": p.ID, "container": "c", "account_name": "acct", "account_key": "a2V5"}
+	endpoints := []struct{ method, path string }{
+		{"POST", "/api/storages/azure/"},
+		{"PATCH", fmt.Sprintf("/api/storages/azure/%d", st.ID)},
+		{"POST", "/api/storages/azure/validate"},
+		{"POST", "/api/storages/azure/files"},
+	}
+	for _, tt := range bad {
+		for _, ep := range endpoints {
+			t.Run(tt.name+" "+ep.method+" "+ep.path, func(t *testing.T) {
+				body := maps.Clone(base)
+				body[tt.field] = tt.value
+				r := env.request(ep.method, ep.path, body)
+				if r.status != http.StatusBadRequest {
+					t.Fatalf("status %d, want 400; body %.300s", r.status, r.raw)
+				}
+				e := r.envelope(t)
+				if msgs := e.ValidationErrors[tt.field]; len(msgs) == 0 || !strings.Contains(strings.Join(msgs, " "), tt.says) {
+					t.Fatalf("validation_errors %v, want a message on %s saying %q", e.ValidationErrors, tt.field, tt.says)
+				}
+			})
+		}
+	}
+	if got, err := env.db.FindSourceStorageByID(t.Context(), st.ID); err != nil || got.PresignTTL != 15 || got.SyncIntervalMinutes != 0 || got.RegexFilter != "" {
+		t.Fatalf("after refused PATCHes the storage is %+v, %v", got, err)
+	}
+	// The bounds themselves are settings one may save.
+	for _, ok := range []map[string]any{
+		{"presign_ttl": 1, "sync_interval_minutes": 1, "regex_filter": strings.Repeat("a", 4096)},
+		{"presign_ttl": 10080, "sync_interval_minutes": 525600, "regex_filter": strings.Repeat("(a)", 64)},
+		{"sync_interval_minutes": 0, "regex_filter": ""},
+	} {
+		if r := env.request("PATCH", fmt.Sprintf("/api/storages/azure/%d", st.ID), ok); r.status != http.StatusOK {
+			t.Errorf("PATCH %v: status %d; body %.300s", ok, r.status, r.raw)
+		}
 	}
 }
 

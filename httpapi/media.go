@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/media"
@@ -171,10 +170,7 @@ func (s *Server) deliverMedia(w http.ResponseWriter, r *http.Request, ml blobmar
 		return
 	}
 	if delivery == media.DeliverPresigned {
-		ttl := time.Duration(media.DefaultPresignTTLMinutes) * time.Minute
-		if ml.PresignTTL != 0 && media.ValidateTTL(ml.PresignTTL) == nil {
-			ttl = time.Duration(ml.PresignTTL) * time.Minute
-		}
+		ttl := media.PresignTTL(ml.PresignTTL)
 		u, err := s.Media.SignMediaURL(ctx, ml.StorageID, ref.Container, ref.Key, ttl)
 		switch {
 		case err == nil:

@@ -33,7 +33,7 @@ func parsePage(r *http.Request, defaultSize, maxSize int) (pageRequest, error) {
 	if s := q.Get("page_size"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return p, blobmark.FieldErrorf("page_size", "A valid positive integer is required, got %q.", s)
+			return p, blobmark.FieldErrorf("page_size", "A valid positive integer is required, got %q (a page holds at most %d).", s, maxSize)
 		}
 		p.size = min(n, maxSize)
 	}

@@ -8,17 +8,13 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/media"
 )
 
 // Source ("import") storages, under /api/storages/azure/ and, for the
 // service-principal flavour, /api/storages/azure_spi/, with Label Studio's
 // paths, fields and statuses. Deleting a storage keeps the tasks it
 // created, as Label Studio does; only its links go.
-
-// defaultPresignTTL is the presigned URL lifetime, in minutes, of a storage
-// that does not set one (Label Studio's 1 minute is too short for slow
-// media and is one of the defects blobmark fixes).
-const defaultPresignTTL = 15
 
 // defaultFilesPreview is how many keys a files preview returns by default.
 const defaultFilesPreview = 100
@@ -30,7 +26,7 @@ func (s *Server) sourceKind() storageKind[blobmark.SourceStorage] {
 		s:      s,
 		fields: sourceFields,
 		blank: func() blobmark.SourceStorage {
-			return blobmark.SourceStorage{Presign: true, PresignTTL: defaultPresignTTL, Synchronizable: true}
+			return blobmark.SourceStorage{Presign: true, PresignTTL: media.DefaultPresignTTLMinutes, Synchronizable: true}
 		},
 		apply: applySourceFields,
 		check: func(r *http.Request, st *blobmark.SourceStorage) error {
@@ -110,15 +106,19 @@ func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessa
 	field(body, "regex_filter", &st.RegexFilter, v, "string")
 	field(body, "use_blob_urls", &st.UseBlobURLs, v, "boolean")
 	field(body, "presign", &st.Presign, v, "boolean")
-	if field(body, "presign_ttl", &st.PresignTTL, v, "integer") && (st.PresignTTL < 1 || st.PresignTTL > 32767) {
-		v.add("presign_ttl", "Ensure this value is between 1 and 32767 (minutes).")
+	if field(body, "presign_ttl", &st.PresignTTL, v, "integer") {
+		if err := media.ValidateTTL(st.PresignTTL); err != nil {
+			v.add("presign_ttl", "%s", blobmark.ErrorMessage(err))
+		}
 	}
 	field(body, "recursive_scan", &st.RecursiveScan, v, "boolean")
 	field(body, "synchronizable", &st.Synchronizable, v, "boolean")
 	field(body, "sync_changed", &st.SyncChanged, v, "boolean")
 	field(body, "sync_deleted", &st.SyncDeleted, v, "boolean")
-	if field(body, "sync_interval_minutes", &st.SyncIntervalMinutes, v, "integer") && st.SyncIntervalMinutes < 0 {
-		v.add("sync_interval_minutes", "Ensure this value is 0 (no schedule) or more.")
+	if field(body, "sync_interval_minutes", &st.SyncIntervalMinutes, v, "integer") &&
+		(st.SyncIntervalMinutes < 0 || st.SyncIntervalMinutes > blobmark.MaxSyncIntervalMinutes) {
+		v.add("sync_interval_minutes", "sync_interval_minutes must be 0 (no schedule) or between 1 and %d minutes (a year).",
+			blobmark.MaxSyncIntervalMinutes)
 	}
 	if err := v.err(); err != nil {
 		return err

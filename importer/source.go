@@ -10,7 +10,9 @@
 package importer
 
 import (
+	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 
@@ -211,29 +213,105 @@ func NormalizePrefix(prefix string) string {
 	return p + "/"
 }
 
+// Bounds of a regex_filter. Go's regexp runs in time linear in the key,
+// but the memory of one match grows with the compiled program times its
+// capture groups: a 120 KB expression of 20,000 groups held several
+// gigabytes to match two keys. A filter only says yes or no to a key, so
+// these bounds are far above what one needs (a list of a few hundred file
+// names fits) and keep a match within a few megabytes.
+const (
+	// MaxFilterBytes is the longest regex_filter, in bytes.
+	MaxFilterBytes = 4096
+	// MaxFilterInstructions bounds the program a regex_filter compiles to;
+	// a counted repetition such as {1000} multiplies the size of what it
+	// repeats.
+	MaxFilterInstructions = 10000
+	// MaxFilterGroups bounds the capturing groups, each of which every
+	// thread of a match carries; (?:…) groups without capturing.
+	MaxFilterGroups = 64
+)
+
 // CompileFilter compiles a regex_filter the way a sync applies it: matched
 // at the start of the full key (prefix included), like Python's re.match,
 // not anywhere in it. An empty expression means no filter (nil). An invalid
-// one is an EINVALID *blobmark.Error on field regex_filter, so the API can
-// reject it when the storage is created instead of failing every sync.
+// one, or one beyond the bounds above, is an EINVALID *blobmark.Error on
+// field regex_filter, so the API can reject it when the storage is created
+// instead of failing every sync; a sync of a storage saved before the
+// bounds existed fails with the same message rather than exhausting memory.
 func CompileFilter(expr string) (*regexp.Regexp, error) {
 	if expr == "" {
 		return nil, nil
 	}
-	// Compiling the bare expression first rejects unbalanced input such as
+	if len(expr) > MaxFilterBytes {
+		return nil, filterError(fmt.Sprintf("regex_filter is %d bytes long; at most %d are allowed", len(expr), MaxFilterBytes), nil)
+	}
+	// Parsing the bare expression first rejects unbalanced input such as
 	// "a)|(b" that the anchoring group would otherwise turn into a valid,
-	// different pattern.
-	if _, err := regexp.Compile(expr); err != nil {
-		return nil, &blobmark.Error{
-			Code:  blobmark.EINVALID,
-			Field: "regex_filter",
-			Message: "regex_filter is not a valid regular expression (" + err.Error() +
-				"); blobmark uses RE2 syntax, which has no look-arounds or back-references",
-			Fields: map[string][]string{"regex_filter": {"invalid regular expression: " + err.Error()}},
-			Err:    err,
-		}
+	// different pattern. regexp.Compile parses with the same flags.
+	parsed, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, filterError("regex_filter is not a valid regular expression ("+err.Error()+
+			"); blobmark uses RE2 syntax, which has no look-arounds or back-references", err)
+	}
+	if n := parsed.MaxCap(); n > MaxFilterGroups {
+		return nil, filterError(fmt.Sprintf("regex_filter has %d capturing groups; at most %d are allowed (write (?:…) to group without capturing)",
+			n, MaxFilterGroups), nil)
+	}
+	// The size is bounded from the parse tree, before compiling, so an
+	// expression whose program would take megabytes is never built.
+	if n := programSize(parsed, MaxFilterInstructions); n > MaxFilterInstructions {
+		return nil, filterError(fmt.Sprintf("regex_filter is too complex: it compiles to more than %d instructions "+
+			"(a counted repetition such as {1000} multiplies the size of what it repeats)", MaxFilterInstructions), nil)
 	}
 	return regexp.MustCompile(`\A(?:` + expr + `)`), nil
+}
+
+// filterError is an EINVALID error on regex_filter saying msg.
+func filterError(msg string, err error) error {
+	return &blobmark.Error{Code: blobmark.EINVALID, Field: "regex_filter", Message: msg,
+		Fields: map[string][]string{"regex_filter": {msg}}, Err: err}
+}
+
+// programSize returns an upper bound of the instructions re compiles to,
+// counted as regexp/syntax bounds its own parses (a repetition costs its
+// count times its operand), plus the program's start and match. It stops
+// counting past limit, so nested repetitions cannot overflow it.
+func programSize(re *syntax.Regexp, limit int) int {
+	return min(treeSize(re, limit)+2, limit+1)
+}
+
+func treeSize(re *syntax.Regexp, limit int) int {
+	sub := func() int { return treeSize(re.Sub[0], limit) }
+	size := 0
+	switch re.Op {
+	case syntax.OpLiteral:
+		size = len(re.Rune)
+	case syntax.OpCapture, syntax.OpStar:
+		size = 2 + sub()
+	case syntax.OpPlus, syntax.OpQuest:
+		size = 1 + sub()
+	case syntax.OpConcat, syntax.OpAlternate:
+		for _, s := range re.Sub {
+			size += treeSize(s, limit)
+			if size > limit {
+				return limit + 1
+			}
+		}
+		if re.Op == syntax.OpAlternate {
+			size += len(re.Sub) - 1
+		}
+	case syntax.OpRepeat:
+		n := re.Max
+		if n == -1 {
+			n = max(re.Min, 1) // x{n,} is n-1 copies and x+; x{0,} is x*
+		}
+		one := sub()
+		if n > 0 && one > limit/n {
+			return limit + 1
+		}
+		size = 2 + n*one + max(re.Max-re.Min, 0)
+	}
+	return min(max(1, size), limit+1)
 }
 
 // InScope reports whether a listed object becomes a task of this source:

@@ -1,6 +1,8 @@
 package importer
 
 import (
+	"fmt"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
@@ -71,6 +73,79 @@ func TestCompileFilterRejectsInvalidExpressions(t *testing.T) {
 		var e *blobmark.Error
 		if !asError(err, &e) || e.Code != blobmark.EINVALID || e.Field != "regex_filter" || len(e.Fields["regex_filter"]) == 0 {
 			t.Errorf("CompileFilter(%q) error = %#v, want EINVALID on regex_filter", expr, err)
+		}
+	}
+}
+
+// TestCompileFilterBounds: a regex_filter past one of the bounds is refused
+// with a message that names the field and the limit; one at the bound is
+// accepted. The 120 KB expression of 20,000 capturing groups is the one
+// that held gigabytes of memory to match two keys.
+func TestCompileFilterBounds(t *testing.T) {
+	names := make([]string, 0, 200)
+	for i := range 200 {
+		names = append(names, fmt.Sprintf("img/c%04d\\.png", i))
+	}
+	manyNames := strings.Join(names, "|")
+	if len(manyNames) > MaxFilterBytes {
+		t.Fatalf("the list of names is %d bytes; the test wants it under the bound", len(manyNames))
+	}
+	tests := []struct {
+		name, expr string
+		want       string // in the message; "" means accepted
+	}{
+		{"at the length bound", strings.Repeat("a", MaxFilterBytes), ""},
+		{"a few hundred names", manyNames, ""},
+		{"one byte too long", strings.Repeat("a", MaxFilterBytes+1), fmt.Sprintf("at most %d", MaxFilterBytes)},
+		{"the 120 KB expression", strings.Repeat("(ab)|", 24000), "bytes long"},
+		{"at the group bound", strings.Repeat("(a)", MaxFilterGroups), ""},
+		{"one group too many", strings.Repeat("(a)", MaxFilterGroups+1), fmt.Sprintf("at most %d are allowed", MaxFilterGroups)},
+		{"non-capturing groups are free", strings.Repeat("(?:a)", MaxFilterGroups+1), ""},
+		{"a large repetition", `a{1000}`, ""},
+		{"nested repetitions", `(?:[a-z]{100}/){9}`, ""},
+		{"repetitions side by side", strings.Repeat(`[a-z]{1000}`, 9), ""},
+		{"too many repetitions side by side", strings.Repeat(`[a-z]{1000}`, 11), fmt.Sprintf("more than %d instructions", MaxFilterInstructions)},
+		{"too many nested repetitions", strings.Repeat(`(?:[a-z]{100}/){9}`, 11), "too complex"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			re, err := CompileFilter(tt.expr)
+			if tt.want == "" {
+				if err != nil || re == nil {
+					t.Fatalf("CompileFilter = %v, %v; want it accepted", re, err)
+				}
+				return
+			}
+			var e *blobmark.Error
+			if !asError(err, &e) || e.Code != blobmark.EINVALID || e.Field != "regex_filter" {
+				t.Fatalf("CompileFilter error = %#v, want EINVALID on regex_filter", err)
+			}
+			if msgs := e.Fields["regex_filter"]; len(msgs) != 1 || !strings.Contains(msgs[0], tt.want) || !strings.Contains(e.Message, "regex_filter") {
+				t.Errorf("message %q / %q, want one naming regex_filter and containing %q", e.Message, msgs, tt.want)
+			}
+		})
+	}
+}
+
+// TestProgramSizeBoundsTheCompiledProgram: the size CompileFilter checks,
+// counted on the parse tree, is never below the program regexp actually
+// builds, so the bound holds for what is compiled.
+func TestProgramSizeBoundsTheCompiledProgram(t *testing.T) {
+	for _, expr := range []string{
+		`a`, `abc`, `(?i)abc`, `.*\.png$`, `[a-z]+\.(?:jpg|png)$`, `(a)(b)(c)`, `a|b|c|d`, `(a*)*`, `(?:a?)+`,
+		`x{0,}`, `x{3,}`, `x{2,5}`, `x{0}`, `x{0,3}`, `(?:ab|cd){3,}`, `(?:a{10}){10}`, `(?:(?:ab){3,7}c){2,}`,
+		`^img/\d{4}-\d{2}-\d{2}/.*\.json$`, `\bword\B`, `(?s).`, `[^/]*`, `(?:)`, `a{1000}`,
+	} {
+		parsed, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		prog, err := syntax.Compile(parsed.Simplify())
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if got := programSize(parsed, 1<<30); got < len(prog.Inst) {
+			t.Errorf("%s: counted %d instructions, the program has %d", expr, got, len(prog.Inst))
 		}
 	}
 }

@@ -176,6 +176,30 @@ func TestSyncFilesModeTreeRegexAndFolderMarkers(t *testing.T) {
 	}
 }
 
+// TestSyncOfStoredOverlongRegexFails: a storage saved, before regex_filter
+// was bounded, with the 120 KB filter that took gigabytes to match two keys
+// fails its sync at once, with a traceback naming the field and the bound,
+// and imports nothing.
+func TestSyncOfStoredOverlongRegexFails(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) {
+		s.RegexFilter = strings.TrimSuffix(strings.Repeat("(abc)|", 20000), "|")
+	})
+	f.put("a.png", "x")
+	f.put("b.png", "x")
+	s, err := f.sync(f.db, 0)
+	var cancel *river.JobCancelError
+	if !errors.As(err, &cancel) {
+		t.Fatalf("sync error = %v, want a final one that River does not retry", err)
+	}
+	if s.State.Status != blobmark.StatusFailed || s.State.Traceback == nil ||
+		!strings.Contains(*s.State.Traceback, "regex_filter") || !strings.Contains(*s.State.Traceback, "at most 4096") {
+		t.Fatalf("state = %+v, want failed with a traceback naming regex_filter and its bound", s.State)
+	}
+	if n := len(f.tasks()); n != 0 {
+		t.Fatalf("%d tasks imported", n)
+	}
+}
+
 func TestSyncTasksModeFormatsMalformedChangedDeleted(t *testing.T) {
 	f := newSyncFixture(t, func(s *blobmark.SourceStorage) {
 		s.UseBlobURLs, s.RecursiveScan, s.SyncChanged, s.SyncDeleted = false, true, true, true

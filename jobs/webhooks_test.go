@@ -3,9 +3,12 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,6 +304,70 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	log, _ = db.FindWebhookDeliveries(ctx, h2.ID, 10)
 	if d := log[0]; d.Success || d.StatusCode != http.StatusBadRequest {
 		t.Fatalf("4xx delivery = %+v", d)
+	}
+}
+
+// TestWebhookDeliveryLogKeepsNoResponseBody: whatever a receiver answers,
+// the delivery log and the job's recorded errors keep its status, never
+// its body, so a webhook pointed at an internal service cannot be used to
+// read it.
+func TestWebhookDeliveryLogKeepsNoResponseBody(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t, t.TempDir())
+	t.Cleanup(func() { db.Close() })
+	const leak = "internal-service-answer-7f3a"
+	answering := func(status int) *receiver {
+		return newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			if status == http.StatusFound {
+				w.Header().Set("Location", "/elsewhere")
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, `{"token": "`+leak+`"}`)
+		})
+	}
+	p := webhookProject(t, db, "no bodies")
+	statuses := []int{http.StatusOK, http.StatusFound, http.StatusBadRequest, http.StatusInternalServerError}
+	hooks := map[int]*blobmark.Webhook{}
+	for _, status := range statuses {
+		hooks[status] = createWebhook(t, db, p, answering(status).URL, nil)
+	}
+	startWebhookJobs(t, db)
+	if _, err := db.ImportTasks(ctx, p, []*blobmark.TaskImport{{Data: json.RawMessage(`{"text":"a"}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	// The 500 is retried; two attempts are enough to see what is kept.
+	for _, status := range statuses {
+		want := 1
+		if status == http.StatusInternalServerError {
+			want = 2
+		}
+		waitFor(t, fmt.Sprintf("%d attempts at the receiver answering %d", want, status), func() bool {
+			log, _ := db.FindWebhookDeliveries(ctx, hooks[status].ID, 10)
+			return len(log) >= want
+		})
+		log, err := db.FindWebhookDeliveries(ctx, hooks[status].ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range log {
+			if d.StatusCode != status || d.Success != (status == http.StatusOK) {
+				t.Errorf("delivery to the receiver answering %d = %+v", status, d)
+			}
+			if strings.Contains(d.Error, leak) || strings.Contains(d.Error, "token") {
+				t.Errorf("delivery log keeps the answer's body: %q", d.Error)
+			}
+			if status != http.StatusOK && !strings.Contains(d.Error, strconv.Itoa(status)) {
+				t.Errorf("failed delivery's error %q does not give the status %d", d.Error, status)
+			}
+		}
+	}
+	var leaked int
+	if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM river_job WHERE kind = 'deliver_webhook' AND CAST(errors AS TEXT) LIKE ?",
+		"%"+leak+"%").Scan(&leaked); err != nil {
+		t.Fatal(err)
+	}
+	if leaked != 0 {
+		t.Errorf("%d delivery jobs recorded the answer's body among their errors", leaked)
 	}
 }
 

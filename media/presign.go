@@ -30,6 +30,17 @@ func ValidateTTL(minutes int) error {
 	return nil
 }
 
+// PresignTTL is the lifetime of a URL presigned for a storage whose
+// presign_ttl is minutes: the default when it is unset (0), else minutes
+// held within the bounds, so that a value a database kept from before the
+// bounds still signs a URL Azure accepts.
+func PresignTTL(minutes int) time.Duration {
+	if minutes == 0 {
+		minutes = DefaultPresignTTLMinutes
+	}
+	return time.Duration(min(max(minutes, MinPresignTTLMinutes), MaxPresignTTLMinutes)) * time.Minute
+}
+
 // Redirect sends the browser to a presigned URL with 303 See Other, as Label
 // Studio does. Cache-Control keeps shared caches from storing the answer,
 // while max-age matches the URL's lifetime for clients that reuse it.

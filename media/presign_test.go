@@ -43,6 +43,19 @@ func TestValidateTTL(t *testing.T) {
 	}
 }
 
+// TestPresignTTL: an unset presign_ttl signs for the default, and one a
+// database kept from before the bounds is held within them.
+func TestPresignTTL(t *testing.T) {
+	for minutes, want := range map[int]time.Duration{
+		0: 15 * time.Minute, 1: time.Minute, 60: time.Hour, 10080: 7 * 24 * time.Hour,
+		32767: 7 * 24 * time.Hour, 1 << 40: 7 * 24 * time.Hour, -5: time.Minute,
+	} {
+		if got := PresignTTL(minutes); got != want {
+			t.Errorf("PresignTTL(%d) = %s, want %s", minutes, got, want)
+		}
+	}
+}
+
 func TestParseMode(t *testing.T) {
 	for in, want := range map[string]Mode{"": ModeAuto, "auto": ModeAuto, "proxy": ModeProxy, "presign-only": ModePresignOnly} {
 		if got, err := ParseMode(in); err != nil || got != want {

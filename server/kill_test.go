@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,15 +137,27 @@ func (c *child) log() string {
 	return string(b)
 }
 
-// TestSyncSurvivesProcessKill kills the process running a sync with
-// SIGKILL, starts another on the same database, requests the sync again
-// once the dead one has gone stale, and checks that every blob ends up as
-// exactly one task.
-func TestSyncSurvivesProcessKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts blobmark processes and uploads thousands of blobs")
-	}
-	const n = 3000
+// killedSync is a sync of n blobs whose process was killed with SIGKILL
+// midway, with the test's own view of the database: it sets up, requests
+// syncs and reads progress as the API would, and never works a job.
+type killedSync struct {
+	srv      *server.Server
+	dir      string // the data directory
+	certFile string // the Azurite harness CA, for the child processes
+	project  *blobmark.Project
+	storage  *blobmark.SourceStorage
+	name     string   // the container
+	keys     []string // its blobs
+	firstJob string   // the killed sync's job
+	before   int      // tasks committed when it was killed
+	killedAt time.Time
+}
+
+// killMidSync uploads n blobs, starts a blobmark process, requests a sync
+// and kills the process with SIGKILL as soon as progress shows tasks
+// created, long before the end.
+func killMidSync(t *testing.T, n int) *killedSync {
+	t.Helper()
 	env := azuretest.Start(t)
 	ctx := t.Context()
 
@@ -160,40 +174,35 @@ func TestSyncSurvivesProcessKill(t *testing.T) {
 	}
 	upload(t, cont, keys)
 
-	dir := t.TempDir()
-	certFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(certFile, env.CertPEM, 0o600); err != nil {
+	k := &killedSync{dir: t.TempDir(), certFile: filepath.Join(t.TempDir(), "ca.pem"), name: name, keys: keys}
+	if err := os.WriteFile(k.certFile, env.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The test's own view of the database: it sets up, requests syncs and
-	// reads progress as the API would, and never works a job.
-	srv, err := server.Open(ctx, server.Config{DataDir: dir, StaleSyncAfter: staleAfter})
-	if err != nil {
+	if k.srv, err = server.Open(ctx, server.Config{DataDir: k.dir, StaleSyncAfter: staleAfter}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	db := srv.DB
-	p := &blobmark.Project{Title: "killed"}
-	if err := db.CreateProject(ctx, p); err != nil {
+	t.Cleanup(func() { k.srv.Close(context.Background()) })
+	db := k.srv.DB
+	k.project = &blobmark.Project{Title: "killed"}
+	if err := db.CreateProject(ctx, k.project); err != nil {
 		t.Fatal(err)
 	}
-	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: name, Synchronizable: true, UseBlobURLs: true,
+	k.storage = &blobmark.SourceStorage{ProjectID: k.project.ID, Type: "azure", Container: name, Synchronizable: true, UseBlobURLs: true,
 		RecursiveScan: true,
 		Connection:    blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
 		Secrets:       blobmark.Connection{"account_key": cfg.AccountKey}}
-	if err := db.CreateSourceStorage(ctx, st); err != nil {
+	if err := db.CreateSourceStorage(ctx, k.storage); err != nil {
 		t.Fatal(err)
 	}
 
-	first := startChild(t, dir, certFile)
-	q, err := db.RequestSourceSync(ctx, st.ID)
+	first := startChild(t, k.dir, k.certFile)
+	q, err := db.RequestSourceSync(ctx, k.storage.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	firstJob := *q.State.LastSyncJob
-	// Kill as soon as progress shows tasks created, long before the end.
+	k.firstJob = *q.State.LastSyncJob
 	for {
-		s, err := db.FindSourceStorageByID(ctx, st.ID)
+		s, err := db.FindSourceStorageByID(ctx, k.storage.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,40 +215,26 @@ func TestSyncSurvivesProcessKill(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	first.kill(t)
-	before := countTasks(t, srv, p.ID)
-	if before == 0 || before >= n {
-		t.Fatalf("%d of %d tasks existed when the process was killed; want a sync caught midway", before, n)
+	k.killedAt = time.Now()
+	k.before = countTasks(t, k.srv, k.project.ID)
+	if k.before == 0 || k.before >= n {
+		t.Fatalf("%d of %d tasks existed when the process was killed; want a sync caught midway", k.before, n)
 	}
-	t.Logf("killed with %d of %d tasks committed", before, n)
-	if s, _ := db.FindSourceStorageByID(ctx, st.ID); s.State.Status != blobmark.StatusInProgress {
+	t.Logf("killed with %d of %d tasks committed", k.before, n)
+	if s, _ := db.FindSourceStorageByID(ctx, k.storage.ID); s.State.Status != blobmark.StatusInProgress {
 		t.Fatalf("status after the kill = %s, want in_progress (nobody is left to record anything)", s.State.Status)
 	}
+	return k
+}
 
-	second := startChild(t, dir, certFile)
-	// A request is refused while the dead sync's last report is recent, and
-	// replaces it once that report is older than the staleness limit.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := db.RequestSourceSync(ctx, st.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if *s.State.LastSyncJob != firstJob {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dead sync was never replaced: %+v", s.State)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	final := waitFinished(t, srv, st.ID, second)
-	if final.State.Status != blobmark.StatusCompleted {
-		t.Fatalf("status = %s, meta %s:\n%s", final.State.Status, final.State.Meta, second.log())
-	}
-
-	// Every blob is exactly one task: counted by the project, by the links
-	// and by the task data, which names each blob once.
-	uris := taskURIs(t, srv, p.ID)
+// checkExactlyOnce checks that the sync that finished as final made every
+// blob exactly one task: counted by the project, by the links and by the
+// task data, which names each blob once; and that it created exactly what
+// the killed one had not committed.
+func (k *killedSync) checkExactlyOnce(t *testing.T, final *blobmark.SourceStorage) {
+	t.Helper()
+	n := len(k.keys)
+	uris := taskURIs(t, k.srv, k.project.ID)
 	if len(uris) != n {
 		t.Fatalf("%d tasks, want %d", len(uris), n)
 	}
@@ -250,26 +245,143 @@ func TestSyncSurvivesProcessKill(t *testing.T) {
 		}
 		seen[u] = true
 	}
-	for _, k := range keys {
-		if want := fmt.Sprintf("azure-blob://%s/%s", name, k); !seen[want] {
+	for _, key := range k.keys {
+		if want := fmt.Sprintf("azure-blob://%s/%s", k.name, key); !seen[want] {
 			t.Fatalf("no task for %s", want)
 		}
 	}
+	db := k.srv.DB
 	var links, linkedTasks int
-	if err := db.SQL().QueryRowContext(ctx, db.Rebind(
-		"SELECT COUNT(*), COUNT(DISTINCT task_id) FROM source_storage_links WHERE storage_id = ?"), st.ID).Scan(&links, &linkedTasks); err != nil {
+	if err := db.SQL().QueryRowContext(t.Context(), db.Rebind(
+		"SELECT COUNT(*), COUNT(DISTINCT task_id) FROM source_storage_links WHERE storage_id = ?"), k.storage.ID).Scan(&links, &linkedTasks); err != nil {
 		t.Fatal(err)
 	}
 	if links != n || linkedTasks != n {
 		t.Fatalf("%d link rows over %d tasks, want %d and %d", links, linkedTasks, n, n)
 	}
-	if proj, err := db.FindProjectByID(ctx, p.ID); err != nil || proj.TaskNumber != n {
+	if proj, err := db.FindProjectByID(t.Context(), k.project.ID); err != nil || proj.TaskNumber != n {
 		t.Fatalf("project task_number = %d, %v; want %d", proj.TaskNumber, err, n)
 	}
-	// The second sync created exactly what the first had not committed.
-	if got := created(t, final); got != n-before {
-		t.Fatalf("second sync created %d tasks, want %d (meta %s)", got, n-before, final.State.Meta)
+	if got := created(t, final); got != n-k.before {
+		t.Fatalf("the sync after the kill created %d tasks, want %d (meta %s)", got, n-k.before, final.State.Meta)
 	}
+}
+
+// TestSyncSurvivesProcessKill kills the process running a sync with
+// SIGKILL, starts another on the same database, requests the sync again
+// once the dead one has gone stale, and checks that every blob ends up as
+// exactly one task. The new process is given a job lock held elsewhere, as
+// if another process worked the database's jobs too, so it cannot resume
+// the dead sync itself (TestSyncResumesAtRestartAfterKill).
+func TestSyncSurvivesProcessKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts blobmark processes and uploads thousands of blobs")
+	}
+	k := killMidSync(t, 3000)
+	ctx := t.Context()
+	db := k.srv.DB
+	holdJobLock(t, k.dir)
+
+	second := startChild(t, k.dir, k.certFile)
+	// A request is refused while the dead sync's last report is recent, and
+	// replaces it once that report is older than the staleness limit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := db.RequestSourceSync(ctx, k.storage.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *s.State.LastSyncJob != k.firstJob {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead sync was never replaced: %+v", s.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	final := waitFinished(t, k.srv, k.storage.ID, second)
+	if final.State.Status != blobmark.StatusCompleted {
+		t.Fatalf("status = %s, meta %s:\n%s", final.State.Status, final.State.Meta, second.log())
+	}
+	k.checkExactlyOnce(t, final)
+}
+
+// holdJobLock takes the SQLite job lock of the database in dir, as a live
+// process working its jobs would hold it, until the test ends.
+func holdJobLock(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, "blobmark.db.jobs-lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("the job lock is held: %v", err)
+	}
+}
+
+// TestSyncResumesAtRestartAfterKill kills the process running a sync with
+// SIGKILL and starts another on the same SQLite database, which nothing
+// else works: the new process resumes the same sync job at start, without
+// a request and without waiting for the stuck-job rescue (an hour), and it
+// completes with every blob exactly one task. It logs how long after the
+// restart the sync was running again.
+func TestSyncResumesAtRestartAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts blobmark processes and uploads thousands of blobs")
+	}
+	k := killMidSync(t, 3000)
+	ctx := t.Context()
+	db := k.srv.DB
+
+	restart := time.Now()
+	second := startChild(t, k.dir, k.certFile)
+	ready := time.Since(restart)
+	// The sync is running again once its job has marked the storage
+	// in_progress after the kill.
+	var resumed time.Duration
+	deadline := time.Now().Add(30 * time.Second)
+	for resumed == 0 {
+		s, err := db.FindSourceStorageByID(ctx, k.storage.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Started time.Time `json:"time_in_progress"`
+		}
+		if err := json.Unmarshal(s.State.Meta, &m); err != nil {
+			t.Fatalf("meta %s: %v", s.State.Meta, err)
+		}
+		switch {
+		case m.Started.After(k.killedAt):
+			resumed = time.Since(restart)
+		case s.State.Status == blobmark.StatusCompleted:
+			t.Fatalf("the sync completed without being seen to start again: %s", s.State.Meta)
+		case time.Now().After(deadline):
+			t.Fatalf("the dead sync was not resumed: %s, meta %s\n%s", s.State.Status, s.State.Meta, second.log())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	final := waitFinished(t, k.srv, k.storage.ID, second)
+	t.Logf("restart to resumed sync after kill -9: %s (the process was ready after %s); to completed: %s",
+		resumed.Round(time.Millisecond), ready.Round(time.Millisecond), time.Since(restart).Round(time.Millisecond))
+	if final.State.Status != blobmark.StatusCompleted || final.State.LastSyncJob == nil || *final.State.LastSyncJob != k.firstJob {
+		t.Fatalf("status = %s, job %v (the killed one was %s), meta %s:\n%s", final.State.Status, final.State.LastSyncJob,
+			k.firstJob, final.State.Meta, second.log())
+	}
+	k.checkExactlyOnce(t, final)
+	if job, err := db.River().JobGet(ctx, mustInt(t, k.firstJob)); err != nil || job.Attempt != 2 {
+		t.Fatalf("the resumed job: %+v, %v; want its second attempt", job, err)
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // upload puts an empty-ish blob at each key, 16 at a time.

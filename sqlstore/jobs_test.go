@@ -34,6 +34,10 @@ func TestMain(m *testing.M) {
 		crashChild()
 		return // not reached: the child kills itself
 	}
+	if os.Getenv(dieRunningChildEnv) != "" {
+		dieRunningChild()
+		return // not reached either
+	}
 	os.Exit(m.Run())
 }
 

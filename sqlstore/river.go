@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -131,6 +133,21 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	if r := cfg.RescueStuckJobsAfter; r > 0 && r <= river.JobTimeoutDefault {
 		jobTimeout = r * 8 / 10
 	}
+	// On SQLite, the jobs a killed process left running are its own to
+	// resume (see resumeLeftRunning); on PostgreSQL another replica may be
+	// working them, and River's rescue alone decides.
+	var release func()
+	if db.dialect == SQLite {
+		var err error
+		if release, err = db.resumeLeftRunning(ctx); err != nil {
+			return err
+		}
+	}
+	releaseOnError := func() {
+		if release != nil {
+			release()
+		}
+	}
 	c, err := river.NewClient(db.riverDriver(), &river.Config{
 		Logger:            db.logger,
 		Queues:            queues,
@@ -146,14 +163,106 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		Middleware:           cfg.Middleware,
 	})
 	if err != nil {
+		releaseOnError()
 		return wrapInternal("job queue client", err)
 	}
 	// The client outlives the request that started it; only StopJobs ends it.
 	if err := c.Start(context.WithoutCancel(ctx)); err != nil {
+		releaseOnError()
 		return wrapInternal("start job queue", err)
 	}
-	db.worker = c
+	db.worker, db.releaseJobs = c, release
 	return nil
+}
+
+// resumeLeftRunning runs before a process starts working the jobs of a
+// SQLite database. If it can take the job lock (lockJobs), no other live
+// process works them, so every job still marked running was left by a
+// process that died (kill -9, a crash, a power cut) and nobody else will
+// ever finish it: it goes back in the queue at once instead of waiting for
+// River's stuck-job rescue (--job-rescue-after, an hour by default). It
+// returns the lock's release, which StopJobs calls, or nil when another
+// process holds the lock, and the jobs are then left to the rescue.
+func (db *DB) resumeLeftRunning(ctx context.Context) (release func(), err error) {
+	release, ok := db.lockJobs()
+	if !ok {
+		db.logger.Info("another process works this database's jobs; jobs a dead process left running wait for the stuck-job rescue")
+		return nil, nil
+	}
+	n, err := db.requeueLeftRunning(ctx)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if n > 0 {
+		db.logger.Info("resumed the jobs the previous process left running", "jobs", n)
+	}
+	return release, nil
+}
+
+// leftRunningError is recorded among the errors of a job resumed at start.
+const leftRunningError = "the process working this job stopped without finishing it (killed or crashed); resumed when the server started again"
+
+// requeueLeftRunning makes every running job with attempts left available
+// now, recording why among its errors, shows the storages whose sync it was
+// as queued until a worker takes it again, and frees the storages' event
+// leases; it returns how many jobs it resumed. The attempt the dead process started counts, so a job that
+// kills its process each time it runs stops being resumed once its
+// attempts are used up, and River's rescue then discards it.
+func (db *DB) requeueLeftRunning(ctx context.Context) (int, error) {
+	const batch = 1000
+	now := time.Now().UTC()
+	// Every job marked running, whenever it started.
+	horizon := now.Add(time.Hour)
+	var resumed []int64
+	err := db.inTx(ctx, "resume jobs left running", func(tx *Tx) error {
+		resumed = resumed[:0]
+		exec := db.riverDriver().UnwrapExecutor(tx.tx)
+		for after := int64(0); ; {
+			stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: batch, StuckHorizon: horizon})
+			if err != nil {
+				return err
+			}
+			p := &riverdriver.JobRescueManyParams{StuckHorizon: horizon}
+			for _, j := range stuck {
+				after = j.ID
+				if j.Attempt >= j.MaxAttempts {
+					continue
+				}
+				e, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: j.Attempt, Error: leftRunningError})
+				if err != nil {
+					return err
+				}
+				p.ID, p.Error = append(p.ID, j.ID), append(p.Error, e)
+				p.FinalizedAt, p.ScheduledAt = append(p.FinalizedAt, nil), append(p.ScheduledAt, now)
+				p.State = append(p.State, string(rivertype.JobStateAvailable))
+			}
+			if len(p.ID) > 0 {
+				if _, err := exec.JobRescueMany(ctx, p); err != nil {
+					return err
+				}
+				resumed = append(resumed, p.ID...)
+			}
+			if len(stuck) < batch {
+				break
+			}
+		}
+		// The event leases were held by jobs of the dead process too: the
+		// resumed ones would otherwise wait for them to expire.
+		if _, err := tx.exec(ctx, "UPDATE source_storage_event_leases SET holder = '', lease_until_ms = 0 WHERE holder <> ''"); err != nil {
+			return err
+		}
+		for _, id := range resumed {
+			for _, table := range []string{"source_storages", "target_storages"} {
+				if _, err := tx.exec(ctx, "UPDATE "+table+" SET status = ? WHERE status = ? AND last_sync_job = ?",
+					blobmark.StatusQueued, blobmark.StatusInProgress, strconv.FormatInt(id, 10)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return len(resumed), err
 }
 
 // StopJobs stops working jobs. It waits until ctx is done for jobs in flight
@@ -176,6 +285,9 @@ func (db *DB) StopJobs(ctx context.Context) error {
 	if err != nil {
 		return wrapInternal("stop job queue", err)
 	}
-	db.worker = nil
+	if db.releaseJobs != nil {
+		db.releaseJobs()
+	}
+	db.worker, db.releaseJobs = nil, nil
 	return nil
 }

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -176,6 +177,38 @@ func TestScheduledSyncNotQueuedAgainByALaggingReplica(t *testing.T) {
 			}
 			if n := syncJobs(t, replicaA, id); n != 2 {
 				t.Fatalf("%d sync jobs after two intervals, want 2", n)
+			}
+		})
+	}
+}
+
+// TestScheduledSyncOverlongIntervalNotDueEveryTick: an interval the API
+// refuses, longer than blobmark.MaxSyncIntervalMinutes, that a database
+// written before the bound may hold, is a long interval, not one that
+// overflows into a storage due on every tick. 2^31-1 minutes fits both
+// stores' column and overflows a time.Duration.
+func TestScheduledSyncOverlongIntervalNotDueEveryTick(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := testclock.New(at)
+			db := open(t, prepareClocked(t, b, clock))
+			ctx := t.Context()
+			id := newScheduledStorage(t, db, math.MaxInt32)
+			if n, err := db.EnqueueDueSourceSyncs(ctx, tick); err != nil || n != 1 || !finishQueuedSync(t, db, id) {
+				t.Fatalf("first tick enqueued %d, %v; want the never-synced storage", n, err)
+			}
+			for k := 1; k <= 3; k++ {
+				clock.Set(at.Add(time.Duration(k) * tick))
+				if n, err := db.EnqueueDueSourceSyncs(ctx, tick); err != nil || n != 0 {
+					t.Fatalf("tick %d enqueued %d, %v; want nothing for a year", k, n, err)
+				}
+			}
+			// Held at the bound, it is due again a year on.
+			clock.Set(at.Add(blobmark.MaxSyncIntervalMinutes * time.Minute))
+			if n, err := db.EnqueueDueSourceSyncs(ctx, tick); err != nil || n != 1 {
+				t.Fatalf("a year on enqueued %d, %v; want the storage", n, err)
 			}
 		})
 	}

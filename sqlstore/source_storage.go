@@ -435,8 +435,12 @@ func (db *DB) EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (in
 }
 
 // queuedDueBy returns the latest last_queued_at at which a storage synced
-// every minutes is due at now (see EnqueueDueSourceSyncs).
+// every minutes is due at now (see EnqueueDueSourceSyncs). An interval
+// longer than blobmark.MaxSyncIntervalMinutes, which the API refuses but a
+// database written before that bound may hold, counts as that bound, so
+// it can never overflow into one that is always due.
 func queuedDueBy(now time.Time, minutes int, tick time.Duration) time.Time {
+	minutes = min(minutes, blobmark.MaxSyncIntervalMinutes)
 	return now.Add(tick/2 - time.Duration(minutes)*time.Minute)
 }
 

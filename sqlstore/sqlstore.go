@@ -102,6 +102,9 @@ type DB struct {
 
 	jobsMu sync.Mutex
 	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
+	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
+	// process holds while it works jobs; nil when it holds none.
+	releaseJobs func()
 
 	secrets secretBox // seals storage secrets; see storage_common.go
 
