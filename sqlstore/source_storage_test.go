@@ -21,11 +21,7 @@ func TestSourceStorages(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := b.prepare(t, sqlstore.Config{})
-			if cfg.DataDir == "" {
-				cfg.DataDir = t.TempDir() // where the secret key file is created
-			}
-			db := open(t, cfg)
+			db := open(t, b.prepare(t, sqlstore.Config{}))
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
 			testSinkRewriteAddsAnnotations(t, db)

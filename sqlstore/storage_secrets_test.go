@@ -29,7 +29,7 @@ func TestPlainReadsLeaveSecretsSealed(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			db := open(t, b.prepare(t, sqlstore.Config{Secrets: box(t, serverKey(1))}))
+			db := open(t, b.prepare(t, sqlstore.Config{}))
 			src := newStorage(t, db)
 			dst := &blobmark.TargetStorage{ProjectID: src.ProjectID, Type: "azure", Container: "out",
 				Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
@@ -87,9 +87,9 @@ func TestPlainReadsLeaveSecretsSealed(t *testing.T) {
 			}
 
 			for what, err := range map[string]error{
-				"source": errOf(db.FindSourceStorageWithSecrets(ctx, src.ID)),
+				"source":  errOf(db.FindSourceStorageWithSecrets(ctx, src.ID)),
 				"sources": errOf(db.FindSourceStoragesWithSecrets(ctx, src.ProjectID)),
-				"target": errOf(db.FindTargetStorageWithSecrets(ctx, dst.ID)),
+				"target":  errOf(db.FindTargetStorageWithSecrets(ctx, dst.ID)),
 				"webhook": errOf(db.FindWebhookWithSecret(ctx, hook.ID)),
 			} {
 				if err == nil || !strings.Contains(err.Error(), "decrypt") {
@@ -101,4 +101,3 @@ func TestPlainReadsLeaveSecretsSealed(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
-

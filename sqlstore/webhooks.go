@@ -47,13 +47,13 @@ func (db *DB) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) 
 		return nil, wrapInternal("decode webhook headers", err)
 	}
 	if withSecret && sealed != "" {
-		box, err := db.secrets.get()
+		box, err := db.secretBox()
 		if err != nil {
 			return nil, err
 		}
 		if w.Secret, err = box.Open(sealed); err != nil {
 			return nil, &blobmark.Error{Code: blobmark.EINTERNAL,
-				Message: "cannot decrypt the webhook's secret: was the server key changed without keeping the previous one?", Err: err}
+				Message: "cannot decrypt the webhook's secret: was the secret key changed without keeping the old one in --secret-key-previous?", Err: err}
 		}
 	}
 	return &w, nil
@@ -69,7 +69,7 @@ func (db *DB) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, 
 		}
 		w.Secret = base64.RawURLEncoding.EncodeToString(b)
 	}
-	box, err := db.secrets.get()
+	box, err := db.secretBox()
 	if err != nil {
 		return "", "", "", err
 	}
