@@ -39,7 +39,7 @@ var options = []option{
 	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
 	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
 	{Name: "shutdown-timeout", Default: "30s", Help: "How long SIGTERM waits for in-flight requests and jobs before releasing them.", Commands: serveCommands},
-	{Name: "secret-key", Help: "Key (32 bytes, base64 or hex) that seals storage secrets at rest and signs sessions; empty means a key generated into the data directory. Replicas must share it.", Secret: true, Commands: serveCommands},
+	{Name: "secret-key", Help: "Server key (32 bytes, base64 or hex); the keys that seal secrets at rest and sign sessions are derived from it. Empty means a key generated into the data directory. Replicas must share it: the database records it (as a check value) and refuses another.", Secret: true, Commands: serveCommands},
 	{Name: "secret-key-previous", Help: "Comma-separated keys that sealed secrets before a rotation; they still open, and new writes use --secret-key.", Secret: true, Commands: serveCommands},
 	{Name: "server-identity-allow", Help: "Comma-separated account/container patterns (account/*, *) where storages may use an Azure identity attached to the server (auth types server_identity, managed_identity, workload_identity); empty refuses them.", Commands: serveCommands},
 	{Name: "database-azure-auth", Default: "false", Help: "Log in to PostgreSQL (Azure Database for PostgreSQL) with an Entra ID access token of the server's identity instead of a password; the token is renewed before it expires.", Commands: dbCommands},
