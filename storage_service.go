@@ -25,13 +25,22 @@ const (
 type SourceStorageService interface {
 	// CreateSourceStorage stores s (ID, State and times are set on it).
 	CreateSourceStorage(ctx context.Context, s *SourceStorage) error
-	// FindSourceStorageByID returns a storage with its secrets opened,
-	// ENOTFOUND otherwise.
+	// FindSourceStorageByID returns a storage without its secrets (Secrets
+	// is nil), ENOTFOUND otherwise. Reads that do not use the credential
+	// use it, so they never decrypt a secret, nor fail when it cannot be.
 	FindSourceStorageByID(ctx context.Context, id int64) (*SourceStorage, error)
-	// FindSourceStorages returns a project's storages in id order.
+	// FindSourceStorageWithSecrets returns a storage with its secrets
+	// opened, for the paths that use its credential.
+	FindSourceStorageWithSecrets(ctx context.Context, id int64) (*SourceStorage, error)
+	// FindSourceStorages returns a project's storages in id order, without
+	// their secrets.
 	FindSourceStorages(ctx context.Context, projectID int64) ([]*SourceStorage, error)
+	// FindSourceStoragesWithSecrets returns a project's storages in id
+	// order with their secrets opened.
+	FindSourceStoragesWithSecrets(ctx context.Context, projectID int64) ([]*SourceStorage, error)
 	// UpdateSourceStorage replaces the settings, connection and secrets of
-	// s.ID with those of s; the sync state is left alone.
+	// s.ID with those of s (so s must come from FindSourceStorageWithSecrets
+	// to keep them); the sync state is left alone.
 	UpdateSourceStorage(ctx context.Context, s *SourceStorage) error
 	// DeleteSourceStorage deletes a storage and its links; the tasks it
 	// created stay in the project, as in Label Studio.

@@ -25,13 +25,20 @@ type TargetStorageService interface {
 	// initialSync it also queues a full export of the project's existing
 	// annotations (Label Studio's default on creation).
 	CreateTargetStorage(ctx context.Context, s *TargetStorage, initialSync bool) error
-	// FindTargetStorageByID returns a storage with its secrets opened (for
-	// the connector; the API must never echo them), ENOTFOUND otherwise.
+	// FindTargetStorageByID returns a storage without its secrets (Secrets
+	// is nil), ENOTFOUND otherwise.
 	FindTargetStorageByID(ctx context.Context, id int64) (*TargetStorage, error)
-	// FindTargetStorages returns the storages f selects, in id order.
+	// FindTargetStorageWithSecrets returns a storage with its secrets
+	// opened, for the paths that use its credential (the API must never
+	// echo them).
+	FindTargetStorageWithSecrets(ctx context.Context, id int64) (*TargetStorage, error)
+	// FindTargetStorages returns the storages f selects, in id order,
+	// without their secrets.
 	FindTargetStorages(ctx context.Context, f TargetStorageFilter) ([]*TargetStorage, error)
 	// UpdateTargetStorage replaces the settings of storage s.ID (everything
-	// but ID, ProjectID, Type, State and CreatedAt) and returns it as stored.
+	// but ID, ProjectID, Type, State and CreatedAt, so secrets too: s must
+	// come from FindTargetStorageWithSecrets to keep them) and returns it as
+	// stored, without its secrets.
 	UpdateTargetStorage(ctx context.Context, s *TargetStorage) (*TargetStorage, error)
 	// DeleteTargetStorage deletes a storage and its export links; objects
 	// already written stay in the container.

@@ -82,7 +82,8 @@ type WebhookDelivery struct {
 type WebhookService interface {
 	// CreateWebhook stores w, generating its secret when empty.
 	CreateWebhook(ctx context.Context, w *Webhook) error
-	// FindWebhookByID returns a webhook of a live project, secret opened.
+	// FindWebhookByID returns a webhook of a live project, its secret left
+	// sealed (Secret is empty); only the delivery worker opens it.
 	FindWebhookByID(ctx context.Context, id int64) (*Webhook, error)
 	// FindWebhooks returns the webhooks of a project (all projects for 0).
 	FindWebhooks(ctx context.Context, projectID int64) ([]*Webhook, error)

@@ -65,7 +65,7 @@ func (m *MediaResolver) MediaLocations(ctx context.Context, projectID int64) ([]
 	}
 	m.mu.Unlock()
 
-	storages, err := m.Storages.FindSourceStorages(ctx, projectID)
+	storages, err := m.Storages.FindSourceStoragesWithSecrets(ctx, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (m *MediaResolver) container(ctx context.Context, storageID int64, containe
 	m.mu.Unlock()
 	c := e.c
 	if !ok || !now.Before(e.expires) {
-		st, err := m.Storages.FindSourceStorageByID(ctx, storageID)
+		st, err := m.Storages.FindSourceStorageWithSecrets(ctx, storageID)
 		if err != nil {
 			return nil, err
 		}

@@ -99,10 +99,14 @@ func (s *Server) annotationFromPath(r *http.Request) (*blobmark.Annotation, erro
 	return a, nil
 }
 
-// sourceByID loads a source storage whose project the user may reach
-// (403 otherwise).
-func (s *Server) sourceByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
-	st, err := s.SourceStorages.FindSourceStorageByID(ctx, id)
+// sourceByID loads a source storage whose project the user may reach (403
+// otherwise), its secrets opened only withSecrets.
+func (s *Server) sourceByID(ctx context.Context, id int64, withSecrets bool) (*blobmark.SourceStorage, error) {
+	find := s.SourceStorages.FindSourceStorageByID
+	if withSecrets {
+		find = s.SourceStorages.FindSourceStorageWithSecrets
+	}
+	st, err := find(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +116,14 @@ func (s *Server) sourceByID(ctx context.Context, id int64) (*blobmark.SourceStor
 	return st, nil
 }
 
-// targetByID loads a target storage whose project the user may reach
-// (403 otherwise).
-func (s *Server) targetByID(ctx context.Context, id int64) (*blobmark.TargetStorage, error) {
-	st, err := s.TargetStorages.FindTargetStorageByID(ctx, id)
+// targetByID loads a target storage whose project the user may reach (403
+// otherwise), its secrets opened only withSecrets.
+func (s *Server) targetByID(ctx context.Context, id int64, withSecrets bool) (*blobmark.TargetStorage, error) {
+	find := s.TargetStorages.FindTargetStorageByID
+	if withSecrets {
+		find = s.TargetStorages.FindTargetStorageWithSecrets
+	}
+	st, err := find(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/httpapi"
+	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 )
 
@@ -47,11 +48,18 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
+// testKey is the server key of the test store.
+var testKey = bytes.Repeat([]byte{4}, seal.KeySize)
+
 // newTestEnv starts a server; configure may adjust it before it serves.
 func newTestEnv(t *testing.T, configure ...func(*httpapi.Server)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
+	box, err := seal.New(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir(), Secrets: box})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -117,8 +117,10 @@ type storageKind[S any] struct {
 	// check tests the storage's connection for the kind's use.
 	check func(r *http.Request, st *S) error
 	// byID loads a stored storage whose project the user may reach (403
-	// otherwise).
-	byID func(ctx context.Context, id int64) (*S, error)
+	// otherwise), its secrets opened only withSecrets: only the handlers
+	// that use the credential (PATCH, validate, files) ask for them, so a
+	// plain read never decrypts a secret.
+	byID func(ctx context.Context, id int64, withSecrets bool) (*S, error)
 	// list returns a project's storages of type typ ("" for every type).
 	list func(ctx context.Context, projectID int64, typ string) ([]*S, error)
 	// create reads what only a create body has and returns the save of
@@ -133,14 +135,19 @@ type storageKind[S any] struct {
 	toJSON func(*S) map[string]any
 }
 
-// find returns the storage of the path's id if it has the route's type and
-// the user may reach its project.
-func (k storageKind[S]) find(r *http.Request) (*S, error) {
+// find returns the storage of the path's id, without its secrets, if it
+// has the route's type and the user may reach its project.
+func (k storageKind[S]) find(r *http.Request) (*S, error) { return k.findBy(r, false) }
+
+// findWithSecrets is find with the storage's secrets opened.
+func (k storageKind[S]) findWithSecrets(r *http.Request) (*S, error) { return k.findBy(r, true) }
+
+func (k storageKind[S]) findBy(r *http.Request, withSecrets bool) (*S, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return nil, err
 	}
-	st, err := k.byID(r.Context(), id)
+	st, err := k.byID(r.Context(), id, withSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +202,7 @@ func (k storageKind[S]) fromRequest(r *http.Request) (map[string]json.RawMessage
 	var base *S
 	var id int64
 	if field(body, "id", &id, validation{}, "integer") && id > 0 {
-		base, err = k.byID(r.Context(), id)
+		base, err = k.byID(r.Context(), id, true)
 	} else {
 		_, err = k.s.projectField(r, body, false)
 	}
@@ -270,9 +277,9 @@ func (k storageKind[S]) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleUpdate applies a PATCH body to the storage; secrets the body omits
-// are kept.
+// are kept, and the connection is checked with them.
 func (k storageKind[S]) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	serveObject(k.s, w, r, k.find, func(ctx context.Context, old *S) (*S, error) {
+	serveObject(k.s, w, r, k.findWithSecrets, func(ctx context.Context, old *S) (*S, error) {
 		body, err := k.s.decodeObject(r)
 		if err != nil {
 			return nil, err

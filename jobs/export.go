@@ -15,9 +15,9 @@ import (
 // TargetStore is what the export workers need from the database besides
 // the exporter's Source and Recorder.
 type TargetStore interface {
-	// FindTargetStorageByID returns a storage with its secrets opened;
+	// FindTargetStorageWithSecrets returns a storage with its secrets opened;
 	// ENOTFOUND when it (or its project) was deleted.
-	FindTargetStorageByID(ctx context.Context, id int64) (*blobmark.TargetStorage, error)
+	FindTargetStorageWithSecrets(ctx context.Context, id int64) (*blobmark.TargetStorage, error)
 	// SetTargetStorageState records a storage's sync status.
 	SetTargetStorageState(ctx context.Context, id int64, st blobmark.StorageState) error
 	// FailTargetStorage marks a storage failed with a message for its users.
@@ -118,7 +118,7 @@ func (w *ExportAnnotationWorker) NextRetry(job *river.Job[blobmark.ExportAnnotat
 // Work exports one annotation to one storage.
 func (w *ExportAnnotationWorker) Work(ctx context.Context, job *river.Job[blobmark.ExportAnnotationJob]) error {
 	a := job.Args
-	s, err := w.Deps.Store.FindTargetStorageByID(ctx, a.StorageID)
+	s, err := w.Deps.Store.FindTargetStorageWithSecrets(ctx, a.StorageID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
 		return nil // the storage or its project was deleted: nothing to export to
 	} else if err != nil {
@@ -182,7 +182,7 @@ type syncMeta struct {
 
 // Work runs the sync.
 func (w *ExportSyncWorker) Work(ctx context.Context, job *river.Job[blobmark.ExportSyncJob]) error {
-	s, err := w.Deps.Store.FindTargetStorageByID(ctx, job.Args.StorageID)
+	s, err := w.Deps.Store.FindTargetStorageWithSecrets(ctx, job.Args.StorageID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
 		return nil
 	} else if err != nil {

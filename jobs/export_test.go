@@ -583,8 +583,9 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 	e := newExportEnv(t, "")
 	e.startJobs()
 	pid, tasks := e.project(2)
+	refused := strings.Repeat("A", 86) + "=="
 	s := e.storage(pid, func(s *blobmark.TargetStorage) {
-		s.Secrets["account_key"] = strings.Repeat("A", 86) + "=="
+		s.Secrets["account_key"] = refused
 	})
 	e.annotate(tasks[0], "lost?")
 	var got *blobmark.TargetStorage
@@ -601,7 +602,7 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 	if got.State.Status != blobmark.StatusFailed || got.State.Traceback == nil || !strings.Contains(*got.State.Traceback, "key") {
 		t.Fatalf("storage state after a refused key: %+v", got.State)
 	}
-	if strings.Contains(*got.State.Traceback, got.Secrets["account_key"]) {
+	if strings.Contains(*got.State.Traceback, refused) {
 		t.Fatal("the storage's message contains the key")
 	}
 	cancelled := 0
@@ -619,7 +620,7 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 		t.Fatalf("%d cancelled export jobs, want the one that met the refused key", cancelled)
 	}
 
-	got.Secrets["account_key"] = azuretest.AccountKey
+	got.Secrets = blobmark.Connection{"account_key": azuretest.AccountKey}
 	if _, err := e.db.UpdateTargetStorage(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}

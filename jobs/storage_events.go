@@ -20,7 +20,7 @@ import (
 // StorageEventStore is what the event workers need from the database.
 type StorageEventStore interface {
 	importer.Sink
-	FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
+	FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
 	FindStorageEvents(ctx context.Context, storageID int64) (*blobmark.StorageEvents, error)
 	PendingStorageEvents(ctx context.Context, storageID int64, limit int) ([]int64, []blobmark.BlobEvent, error)
 	AdmitStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent, isNewer func(next, last string) bool) ([]blobmark.BlobEvent, error)
@@ -213,7 +213,7 @@ func (w *ProcessStorageEventsWorker) Work(ctx context.Context, job *river.Job[bl
 }
 
 func (w *ProcessStorageEventsWorker) drain(ctx context.Context, lease *eventLease) error {
-	st, err := w.Store.FindSourceStorageByID(ctx, lease.storageID)
+	st, err := w.Store.FindSourceStorageWithSecrets(ctx, lease.storageID)
 	if err != nil {
 		return classify(err)
 	}
@@ -286,7 +286,7 @@ const (
 
 // Work polls until the queue is empty or MaxDuration has passed.
 func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobmark.PollStorageQueueJob]) error {
-	st, err := w.Store.FindSourceStorageByID(ctx, job.Args.StorageID)
+	st, err := w.Store.FindSourceStorageWithSecrets(ctx, job.Args.StorageID)
 	if err != nil {
 		return classify(err)
 	}

@@ -17,8 +17,12 @@ import (
 // storage, its state transitions and the importer's Sink.
 type SourceSyncStore interface {
 	importer.Sink
-	// FindSourceStorageByID returns the storage with its secrets opened.
+	// FindSourceStorageByID returns the storage without its secrets, for
+	// the checks made before the sync starts.
 	FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
+	// FindSourceStorageWithSecrets returns the storage with its secrets
+	// opened, to list and read its container.
+	FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
 	// StartSourceSync marks the storage in_progress for job jobID and
 	// reports whether a cancel was requested already.
 	StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error)
@@ -102,7 +106,7 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	}
 	// Read the settings again: StartSourceSync recorded when they were
 	// saved, and this sync must run with exactly those.
-	if st, err = w.Store.FindSourceStorageByID(ctx, id); err != nil {
+	if st, err = w.Store.FindSourceStorageWithSecrets(ctx, id); err != nil {
 		return classify(err)
 	}
 	// meta.attempts counts sync requests (Label Studio's meaning, and the

@@ -18,8 +18,8 @@ import (
 // SyncFilesStore is what the chunk worker needs from the database.
 type SyncFilesStore interface {
 	importer.Sink
-	// FindSourceStorageByID returns the storage with its secrets opened.
-	FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
+	// FindSourceStorageWithSecrets returns the storage with its secrets opened.
+	FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
 	// SyncChunk returns a queued chunk, ENOTFOUND once its sync has ended.
 	SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error)
 	// FinishSyncChunk records the chunk's counts, or the error that stopped
@@ -72,7 +72,7 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 	if c.Finished {
 		return nil
 	}
-	st, err := w.Store.FindSourceStorageByID(ctx, c.StorageID)
+	st, err := w.Store.FindSourceStorageWithSecrets(ctx, c.StorageID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
 		return river.JobCancel(err)
 	} else if err != nil {

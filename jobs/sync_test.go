@@ -41,10 +41,7 @@ func newSyncFixture(t *testing.T, configure func(s *blobmark.SourceStorage)) *sy
 	t.Helper()
 	env := azuretest.Start(t)
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openStore(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
 	p := &blobmark.Project{Title: "p"}
 	if err := db.CreateProject(ctx, p); err != nil {

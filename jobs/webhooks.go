@@ -73,7 +73,9 @@ func VerifyWebhookSignature(secret, signature, timestamp string, body []byte, ma
 
 // WebhookStore is what the delivery worker needs from the database.
 type WebhookStore interface {
-	FindWebhookByID(ctx context.Context, id int64) (*blobmark.Webhook, error)
+	// FindWebhookWithSecret returns the webhook with the secret that signs
+	// its deliveries.
+	FindWebhookWithSecret(ctx context.Context, id int64) (*blobmark.Webhook, error)
 	RecordWebhookDelivery(ctx context.Context, d *blobmark.WebhookDelivery) error
 }
 
@@ -132,7 +134,7 @@ func (w *DeliverWebhookWorker) Timeout(*river.Job[blobmark.DeliverWebhookJob]) t
 // Work sends the event once and logs the attempt. A webhook deleted or
 // made inactive since the event was queued gets nothing.
 func (w *DeliverWebhookWorker) Work(ctx context.Context, job *river.Job[blobmark.DeliverWebhookJob]) error {
-	hook, err := w.Store.FindWebhookByID(ctx, job.Args.WebhookID)
+	hook, err := w.Store.FindWebhookWithSecret(ctx, job.Args.WebhookID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
 		return nil
 	} else if err != nil {

@@ -1,16 +1,27 @@
-// Package seal encrypts the storage secrets blobmark keeps at rest (account
-// keys, SAS tokens, client secrets, certificates) with AES-256-GCM under a
-// server key, so a copy of the database alone reveals none of them.
+// Package seal keeps blobmark's server key and what is derived from it.
 //
-// A sealed value names the key that sealed it ("v1:<key id>:<base64>"), which
-// is what makes key rotation possible: configure the new key as primary and
-// the old one as previous, values sealed under either open, and every write
-// seals under the primary.
+// The server key is the one secret an operator configures (--secret-key) or
+// blobmark generates into its data directory. It is never used directly:
+// each use gets its own key, derived with HKDF-SHA256 under a label of its
+// own (Key), so that a key that leaks or is misused in one place cannot
+// stand in for another. A cookie cannot be signed with the key that seals
+// storage secrets, and a secret cannot be sealed with the key that signs
+// cookies.
+//
+// A Box encrypts the storage secrets blobmark keeps at rest (account keys,
+// SAS tokens, client secrets, certificates) with AES-256-GCM under the key
+// derived for that, so a copy of the database alone reveals none of them.
+// A sealed value names the key that sealed it ("v2:<key id>:<base64>"),
+// which is what makes key rotation possible: configure the new key as
+// primary and the old one as previous, values sealed under either open, and
+// every write seals under the primary. Values that versions before the key
+// separation sealed under the server key itself ("v1:…") still open.
 package seal
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -29,7 +40,50 @@ const KeySize = 32
 // KeyFileName is the file, in the data directory, that holds a generated key.
 const KeyFileName = "secret.key"
 
-const prefix = "v1:"
+// Use names what a key derived from the server key is for; it is the HKDF
+// label, so each use gets a key of its own.
+type Use string
+
+// The uses of the server key. Changing a label changes the key of that use:
+// sealed values would no longer open, or sessions would end.
+const (
+	// UseSecrets seals storage and webhook secrets at rest.
+	UseSecrets Use = "blobmark storage secrets v2"
+	// UseSessions signs session cookies and CSRF tokens.
+	UseSessions Use = "blobmark session cookies v2"
+	// UseKeyCheck makes the key check value (KeyCheck).
+	UseKeyCheck Use = "blobmark key check v1"
+)
+
+// Key derives the key for use from a server key.
+func Key(secret []byte, use Use) ([]byte, error) {
+	if len(secret) != KeySize {
+		return nil, fmt.Errorf("secret key must be %d bytes, got %d", KeySize, len(secret))
+	}
+	return hkdf.Key(sha256.New, secret, nil, string(use), KeySize)
+}
+
+// KeyCheck returns the key check value of a server key: 16 bytes, in hex,
+// derived under their own label. Recorded in the database, it lets a
+// process tell whether it holds the key the stored secrets were sealed
+// with, without decrypting any of them; it reveals neither the key nor any
+// key derived for another use.
+func KeyCheck(secret []byte) (string, error) {
+	k, err := Key(secret, UseKeyCheck)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(k[:16]), nil
+}
+
+// The formats of a sealed value, by prefix.
+const (
+	// sealedV2 is sealed under Key(server key, UseSecrets).
+	sealedV2 = "v2"
+	// sealedV1 is sealed under the server key itself, as versions before
+	// the key separation did; such values are opened, never made.
+	sealedV1 = "v1"
+)
 
 // Box seals under one primary key and opens under the primary or any previous key.
 type Box struct {
@@ -37,13 +91,19 @@ type Box struct {
 	previous []keyed
 }
 
+// keyed is one server key, ready to seal and open.
 type keyed struct {
-	id   string
-	aead cipher.AEAD
+	check string      // KeyCheck of the server key
+	id    string      // names the key in the values it seals: the start of check
+	aead  cipher.AEAD // under Key(server key, UseSecrets)
+	// v1ID and v1 open the values earlier versions sealed under the server
+	// key itself; v1ID is how those values name it.
+	v1ID string
+	v1   cipher.AEAD
 }
 
-// New returns a Box sealing under primary and also opening values sealed
-// under any of previous. Keys are KeySize raw bytes.
+// New returns a Box sealing under the primary server key and also opening
+// values sealed under any of previous. Keys are KeySize raw bytes.
 func New(primary []byte, previous ...[]byte) (*Box, error) {
 	p, err := newKeyed(primary)
 	if err != nil {
@@ -60,21 +120,50 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 	return b, nil
 }
 
-func newKeyed(key []byte) (keyed, error) {
-	if len(key) != KeySize {
-		return keyed{}, fmt.Errorf("secret key must be %d bytes, got %d", KeySize, len(key))
+func newKeyed(secret []byte) (keyed, error) {
+	check, err := KeyCheck(secret)
+	if err != nil {
+		return keyed{}, err
 	}
+	sealing, err := Key(secret, UseSecrets)
+	if err != nil {
+		return keyed{}, err
+	}
+	aead, err := newAEAD(sealing)
+	if err != nil {
+		return keyed{}, err
+	}
+	v1, err := newAEAD(secret)
+	if err != nil {
+		return keyed{}, err
+	}
+	sum := sha256.Sum256(secret)
+	return keyed{check: check, id: check[:8], aead: aead, v1ID: hex.EncodeToString(sum[:4]), v1: v1}, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return keyed{}, err
+		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return keyed{}, err
-	}
-	sum := sha256.Sum256(key)
-	return keyed{id: hex.EncodeToString(sum[:4]), aead: aead}, nil
+	return cipher.NewGCM(block)
 }
+
+// KeyCheck returns the key check value of the primary key.
+func (b *Box) KeyCheck() string { return b.primary.check }
+
+// HasKey reports whether check is the key check value of the primary key
+// or of a previous one.
+func (b *Box) HasKey(check string) bool {
+	for _, k := range b.keys() {
+		if k.check == check {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Box) keys() []keyed { return append([]keyed{b.primary}, b.previous...) }
 
 // Seal encrypts plaintext under the primary key. An empty plaintext seals to
 // "", so "no secret" stays distinguishable without decrypting.
@@ -87,32 +176,39 @@ func (b *Box) Seal(plaintext string) (string, error) {
 		return "", err
 	}
 	ct := b.primary.aead.Seal(nonce, nonce, []byte(plaintext), nil)
-	return prefix + b.primary.id + ":" + base64.RawURLEncoding.EncodeToString(ct), nil
+	return sealedV2 + ":" + b.primary.id + ":" + base64.RawURLEncoding.EncodeToString(ct), nil
 }
 
-// Open decrypts a value made by Seal under the primary or a previous key.
+// Open decrypts a value made by Seal under the primary or a previous key,
+// or one an earlier version sealed under either key itself.
 func (b *Box) Open(sealed string) (string, error) {
 	if sealed == "" {
 		return "", nil
 	}
-	rest, ok := strings.CutPrefix(sealed, prefix)
+	version, rest, ok := strings.Cut(sealed, ":")
 	id, body, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 {
+	if !ok || !ok2 || (version != sealedV1 && version != sealedV2) {
 		return "", errors.New("sealed secret has an unknown format")
 	}
 	ct, err := base64.RawURLEncoding.DecodeString(body)
 	if err != nil {
 		return "", errors.New("sealed secret is not valid base64")
 	}
-	for _, k := range append([]keyed{b.primary}, b.previous...) {
-		if k.id != id {
+	for _, k := range b.keys() {
+		aead := k.aead
+		if version == sealedV1 {
+			if k.v1ID != id {
+				continue
+			}
+			aead = k.v1
+		} else if k.id != id {
 			continue
 		}
-		n := k.aead.NonceSize()
+		n := aead.NonceSize()
 		if len(ct) < n {
 			return "", errors.New("sealed secret is truncated")
 		}
-		pt, err := k.aead.Open(nil, ct[:n], ct[n:], nil)
+		pt, err := aead.Open(nil, ct[:n], ct[n:], nil)
 		if err != nil {
 			return "", errors.New("sealed secret failed authentication (wrong key or tampered value)")
 		}
@@ -121,10 +217,11 @@ func (b *Box) Open(sealed string) (string, error) {
 	return "", fmt.Errorf("sealed secret was made with key %s, which is neither the current secret key nor a previous one", id)
 }
 
-// NeedsReseal reports whether sealed was made under a key other than the
-// primary, so a rotation can re-encrypt it.
+// NeedsReseal reports whether sealed was made other than by Seal under the
+// primary key (under a previous key, or by an earlier version), so a
+// rotation can re-encrypt it.
 func (b *Box) NeedsReseal(sealed string) bool {
-	return sealed != "" && !strings.HasPrefix(sealed, prefix+b.primary.id+":")
+	return sealed != "" && !strings.HasPrefix(sealed, sealedV2+":"+b.primary.id+":")
 }
 
 // DecodeKey parses a key given in configuration: base64 (standard or URL,

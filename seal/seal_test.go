@@ -2,6 +2,9 @@ package seal
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,5 +106,135 @@ func TestDecodeKeyFormats(t *testing.T) {
 	}
 	if _, err := DecodeKey("short"); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// legacySealed are values the seal package made before the key separation,
+// under key(7) itself: databases written by those versions hold such values.
+var legacySealed = map[string]string{
+	"v1:4bb06f8e:H-2udKp-GZKvd8wxPZ8B8vIL3wR-stClyeEJTRud1rwdZ6T3z3mG-L7QbI0PJ7rgfZFDkalcXzmIIyn7fcyC9w": `{"account_key":"legacy-account-key"}`,
+	"v1:4bb06f8e:WrFicE5FYlKiH15zoDvet-wi-mNK09HtzjwQ1l8J7e-jOvNpdYoaOGKVoJkLpM1u7A":                     "legacy webhook secret",
+}
+
+func TestValuesSealedBeforeKeySeparationStillOpen(t *testing.T) {
+	same, _ := New(key(7))
+	rotated, _ := New(key(8), key(7))
+	other, _ := New(key(8))
+	for sealed, want := range legacySealed {
+		for name, b := range map[string]*Box{"same key": same, "rotated, old key previous": rotated} {
+			if got, err := b.Open(sealed); err != nil || got != want {
+				t.Errorf("%s: Open(legacy) = %q, %v; want %q", name, got, err, want)
+			}
+			if !b.NeedsReseal(sealed) {
+				t.Errorf("%s: a legacy value is not reported as needing a reseal", name)
+			}
+		}
+		if _, err := other.Open(sealed); err == nil {
+			t.Error("a legacy value opened under an unrelated key")
+		}
+	}
+	// What is sealed now is in the new format, not under the raw key.
+	sealed, _ := same.Seal("s")
+	if !strings.HasPrefix(sealed, "v2:") || same.NeedsReseal(sealed) {
+		t.Errorf("new value %q: want the v2 format, not needing a reseal", sealed)
+	}
+	if _, err := openRaw(key(7), sealed); err == nil {
+		t.Error("a new value opens under the raw server key: sealing does not use the derived key")
+	}
+}
+
+// openRaw opens a sealed value's ciphertext with AES-GCM under key, as
+// someone holding that key (and not the Box) would try.
+func openRaw(key []byte, sealed string) (string, error) {
+	parts := strings.SplitN(sealed, ":", 3)
+	if len(parts) != 3 {
+		return "", errors.New("not a sealed value")
+	}
+	ct, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return "", err
+	}
+	aead, err := newAEAD(key)
+	if err != nil {
+		return "", err
+	}
+	pt, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], nil)
+	return string(pt), err
+}
+
+// sealRaw seals plaintext with AES-GCM under key in the v2 format naming
+// id, as someone holding key (and not the server key) would forge a value.
+func sealRaw(t *testing.T, key []byte, id, plaintext string) string {
+	t.Helper()
+	aead, err := newAEAD(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, aead.NonceSize())
+	return "v2:" + id + ":" + base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(plaintext), nil))
+}
+
+func TestEachUseHasItsOwnKey(t *testing.T) {
+	secret := key(5)
+	keys := map[Use][]byte{}
+	for _, use := range []Use{UseSecrets, UseSessions, UseKeyCheck} {
+		k, err := Key(secret, use)
+		if err != nil || len(k) != KeySize {
+			t.Fatalf("Key(%q) = %d bytes, %v", use, len(k), err)
+		}
+		if bytes.Equal(k, secret) {
+			t.Errorf("Key(%q) is the server key itself", use)
+		}
+		for other, ok := range keys {
+			if bytes.Equal(k, ok) {
+				t.Errorf("uses %q and %q share a key", use, other)
+			}
+		}
+		keys[use] = k
+	}
+	if k, _ := Key(key(6), UseSecrets); bytes.Equal(k, keys[UseSecrets]) {
+		t.Error("two server keys derive the same sealing key")
+	}
+	if _, err := Key([]byte("short"), UseSecrets); err == nil {
+		t.Error("a short server key was accepted")
+	}
+
+	b, _ := New(secret)
+	id := b.KeyCheck()[:8]
+	// The forging code is right: with the sealing key it makes a value
+	// that opens.
+	if got, err := b.Open(sealRaw(t, keys[UseSecrets], id, "forged")); err != nil || got != "forged" {
+		t.Fatalf("control: a value sealed under the sealing key does not open: %q %v", got, err)
+	}
+	// Whoever holds the session key (or any other) cannot make one.
+	for _, k := range [][]byte{keys[UseSessions], keys[UseKeyCheck], secret} {
+		if got, err := b.Open(sealRaw(t, k, id, "forged")); err == nil {
+			t.Errorf("a value sealed under another key opened: %q", got)
+		}
+	}
+}
+
+func TestKeyCheckNamesThePrimaryAndPreviousKeys(t *testing.T) {
+	c1, err := KeyCheck(key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := KeyCheck(key(2))
+	c3, _ := KeyCheck(key(3))
+	if c1 == c2 || len(c1) != 32 {
+		t.Fatalf("key checks %q and %q: want 32 hex digits, different per key", c1, c2)
+	}
+	for _, use := range []Use{UseSecrets, UseSessions} {
+		k, _ := Key(key(1), use)
+		if strings.Contains(hex.EncodeToString(k), c1) || strings.Contains(c1, hex.EncodeToString(k[:4])) {
+			t.Errorf("the key check shows part of the %q key", use)
+		}
+	}
+	b, _ := New(key(2), key(1))
+	if b.KeyCheck() != c2 {
+		t.Errorf("KeyCheck() = %q, want the primary's %q", b.KeyCheck(), c2)
+	}
+	if !b.HasKey(c1) || !b.HasKey(c2) || b.HasKey(c3) {
+		t.Errorf("HasKey: primary %v, previous %v, unrelated %v; want true, true, false", b.HasKey(c2), b.HasKey(c1), b.HasKey(c3))
 	}
 }

@@ -6,8 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -33,10 +31,12 @@ type Config struct {
 	// DatabaseURL and DataDir select the database (see sqlstore.Config).
 	DatabaseURL string
 	DataDir     string
-	// SecretKey seals storage secrets at rest and, derived, signs session
-	// cookies; empty means the key file in DataDir, generated on first start.
-	// Replicas must share it. PreviousSecretKeys still open values sealed
-	// before a rotation.
+	// SecretKey is the server key: the keys that seal storage secrets at
+	// rest and sign session cookies are derived from it, one per use
+	// (seal.Key). Empty means the key file in DataDir, generated on first
+	// start. Replicas must share it: the database records its key check
+	// value, and a process with another key is refused. PreviousSecretKeys
+	// still open values sealed before a rotation.
 	SecretKey          []byte
 	PreviousSecretKeys [][]byte
 	// Azure configures the connector (transport, server identity allow-list).
@@ -139,6 +139,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sessionKey, err := seal.Key(key, seal.UseSessions)
+	if err != nil {
+		return nil, err
+	}
 	var db *sqlstore.DB
 	m := metrics.New(func(ctx context.Context) (time.Duration, error) { return db.ExportLag(ctx) })
 	azOpts := cfg.Azure
@@ -205,7 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      cfg.Version,
-		SessionKey:   sessionKey(key),
+		SessionKey:   sessionKey,
 		Media:        metrics.MediaResolver{MediaResolver: &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}, Metrics: m},
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,
@@ -257,14 +261,6 @@ func syncBound(rescue time.Duration) time.Duration {
 		return 0
 	}
 	return rescue * 8 / 10
-}
-
-// sessionKey derives the session-cookie key from the secret key, so one
-// configured secret serves both and every replica signs cookies alike.
-func sessionKey(secret []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("blobmark session cookies v1"))
-	return m.Sum(nil)
 }
 
 // Handler returns the HTTP API and web UI, with /metrics (unauthenticated)

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 )
 
@@ -24,7 +26,8 @@ const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 type backend struct {
 	name string
 	// prepare returns cfg pointing at a new, empty database of this backend,
-	// dropped when the test ends. Several stores may open it (a restart).
+	// dropped when the test ends, with testBox unless cfg has a box. Several
+	// stores may open it (a restart).
 	prepare func(t testing.TB, cfg sqlstore.Config) sqlstore.Config
 }
 
@@ -33,10 +36,26 @@ var backends = []backend{
 	{name: "postgres", prepare: preparePostgres},
 }
 
+// testKey is the server key of the tests that do not choose their own.
+var testKey = bytes.Repeat([]byte{9}, seal.KeySize)
+
+// withTestBox gives cfg a box under testKey unless it has one.
+func withTestBox(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
+	t.Helper()
+	if cfg.Secrets == nil {
+		box, err := seal.New(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Secrets = box
+	}
+	return cfg
+}
+
 func prepareSQLite(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	cfg.DatabaseURL = ""
 	cfg.DataDir = t.TempDir()
-	return cfg
+	return withTestBox(t, cfg)
 }
 
 // preparePostgres creates a schema of its own for the test and points the
@@ -76,7 +95,7 @@ func preparePostgres(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	cfg.DatabaseURL = u.String()
-	return cfg
+	return withTestBox(t, cfg)
 }
 
 // open opens a store on cfg and closes it when the test ends.

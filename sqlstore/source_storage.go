@@ -22,8 +22,8 @@ const sourceStorageColumns = `id, project_id, type, title, description, containe
 	connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
 // scanSourceStorage reads one row of sourceStorageColumns and
-// organizationColumn, opening its secrets.
-func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }) (*blobmark.SourceStorage, error) {
+// organizationColumn, opening its secrets only withSecrets.
+func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.SourceStorage, error) {
 	var s blobmark.SourceStorage
 	var conn, secrets string
 	var st stateScan
@@ -40,8 +40,10 @@ func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }) (*blobmark.
 	if s.Connection, err = parseConnection(conn); err != nil {
 		return nil, err
 	}
-	if s.Secrets, err = db.openConnection(secrets); err != nil {
-		return nil, err
+	if withSecrets {
+		if s.Secrets, err = db.openConnection(secrets); err != nil {
+			return nil, err
+		}
 	}
 	s.State = st.state()
 	s.CreatedAt, s.UpdatedAt = created.Time, updated.Time
@@ -82,10 +84,21 @@ func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 	})
 }
 
-// FindSourceStorageByID returns a storage of a live project.
+// FindSourceStorageByID returns a storage of a live project, its secrets
+// left sealed.
 func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+	return db.findSourceStorage(ctx, id, false)
+}
+
+// FindSourceStorageWithSecrets returns a storage of a live project with
+// its secrets opened.
+func (db *DB) FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+	return db.findSourceStorage(ctx, id, true)
+}
+
+func (db *DB) findSourceStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.SourceStorage, error) {
 	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+", "+organizationColumn("s")+
-		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id))
+		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id), withSecrets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
 	} else if err != nil {
@@ -94,8 +107,19 @@ func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.So
 	return s, db.attachStorageEvents(ctx, s)
 }
 
-// FindSourceStorages returns a live project's storages in id order.
+// FindSourceStorages returns a live project's storages in id order, their
+// secrets left sealed.
 func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
+	return db.findSourceStorages(ctx, projectID, false)
+}
+
+// FindSourceStoragesWithSecrets returns a live project's storages in id
+// order with their secrets opened.
+func (db *DB) FindSourceStoragesWithSecrets(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
+	return db.findSourceStorages(ctx, projectID, true)
+}
+
+func (db *DB) findSourceStorages(ctx context.Context, projectID int64, withSecrets bool) ([]*blobmark.SourceStorage, error) {
 	var live int
 	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE id = ? AND deleted_at IS NULL", projectID).Scan(&live); err != nil {
 		return nil, translate("find source storages", err)
@@ -109,7 +133,7 @@ func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobm
 	defer rows.Close()
 	out := []*blobmark.SourceStorage{}
 	for rows.Next() {
-		s, err := db.scanSourceStorage(rows)
+		s, err := db.scanSourceStorage(rows, withSecrets)
 		if err != nil {
 			return nil, translate("find source storages", err)
 		}

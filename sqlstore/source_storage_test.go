@@ -21,11 +21,7 @@ func TestSourceStorages(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := b.prepare(t, sqlstore.Config{})
-			if cfg.DataDir == "" {
-				cfg.DataDir = t.TempDir() // where the secret key file is created
-			}
-			db := open(t, cfg)
+			db := open(t, b.prepare(t, sqlstore.Config{}))
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
 			testSinkRewriteAddsAnnotations(t, db)
@@ -59,7 +55,11 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if raw == "" || strings.Contains(raw, "TOPSECRET") {
 		t.Fatalf("secrets column %q is not sealed", raw)
 	}
-	got, err := db.FindSourceStorageByID(t.Context(), s.ID)
+	plain, err := db.FindSourceStorageByID(t.Context(), s.ID)
+	if err != nil || plain.Secrets != nil || plain.Connection["account_name"] != "acct" {
+		t.Fatalf("read back without secrets: %+v, %v; want the connection and no secrets", plain, err)
+	}
+	got, err := db.FindSourceStorageWithSecrets(t.Context(), s.ID)
 	if err != nil || got.Secrets["account_key"] != "TOPSECRETKEYVALUE==" || got.Connection["account_name"] != "acct" {
 		t.Fatalf("read back: %+v, %v", got, err)
 	}
@@ -67,7 +67,7 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if err := db.UpdateSourceStorage(t.Context(), got); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := db.FindSourceStorageByID(t.Context(), s.ID); again.Title != "t2" || len(again.Secrets) != 0 {
+	if again, _ := db.FindSourceStorageWithSecrets(t.Context(), s.ID); again.Title != "t2" || len(again.Secrets) != 0 {
 		t.Fatalf("after update: %+v", again)
 	}
 }

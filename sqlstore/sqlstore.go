@@ -57,8 +57,12 @@ type Config struct {
 	// MaxConns bounds the PostgreSQL pool and the SQLite read pool; 0 picks a
 	// default from the number of CPUs.
 	MaxConns int
-	// Secrets seals storage secrets at rest. Nil means a box over the key
-	// file in DataDir (seal.LoadOrCreateKey), created on first use.
+	// Secrets seals storage and webhook secrets at rest. Open records the
+	// key check value of its primary key in the database on first use and
+	// refuses a box that holds neither that key nor, after a rotation, the
+	// one recorded before (see checkSecretKey). Nil opens the store without
+	// sealing anything: writing or reading a secret then fails, and nothing
+	// is checked.
 	Secrets *seal.Box
 	// StaleSyncAfter is how long a running sync may go without reporting
 	// progress before a new request replaces it; 0 means StaleSyncAfter.
@@ -106,7 +110,7 @@ type DB struct {
 	// process holds while it works jobs; nil when it holds none.
 	releaseJobs func()
 
-	secrets secretBox // seals storage secrets; see storage_common.go
+	secrets *seal.Box // seals storage secrets; nil: see secretBox
 
 	staleSyncAfter time.Duration // see Config.StaleSyncAfter
 }
@@ -131,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// Every annotation write enqueues its exports in its own transaction;
 	// this hook is not optional, so no caller can forget it.
 	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook, webhookHook)
-	db.secrets.box, db.secrets.dir = cfg.Secrets, cfg.DataDir
+	db.secrets = cfg.Secrets
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
 	}
@@ -158,6 +162,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		err = db.checkMigrated(ctx)
 	} else {
 		err = db.Migrate(ctx)
+	}
+	if err == nil && db.secrets != nil {
+		err = db.checkSecretKey(ctx)
 	}
 	if err != nil {
 		db.closePools()

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"database/sql"
 	"encoding/json"
-	"sync"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/seal"
@@ -12,36 +11,14 @@ import (
 // This file holds what source and target storages share in the store: the
 // connection and secret columns, and the Label Studio sync state columns.
 
-// secretBox is the DB's seal.Box, made on first use from the key file in the
-// data directory when none was configured, so a database that never stores
-// a secret never creates a key file.
-type secretBox struct {
-	mu  sync.Mutex
-	box *seal.Box
-	dir string
-}
-
-// get returns the box, loading or creating the key on first call.
-func (s *secretBox) get() (*seal.Box, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.box != nil {
-		return s.box, nil
+// secretBox returns the box that seals and opens secrets. A store opened
+// without one (the command-line tools, which never touch secrets) refuses
+// both rather than make up a key of its own that no other process shares.
+func (db *DB) secretBox() (*seal.Box, error) {
+	if db.secrets == nil {
+		return nil, blobmark.Errorf(blobmark.EINTERNAL, "no secret key is configured: secrets can be neither sealed nor opened")
 	}
-	dir := s.dir
-	if dir == "" {
-		dir = "./data"
-	}
-	key, err := seal.LoadOrCreateKey(dir)
-	if err != nil {
-		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot load the secret key", Err: err}
-	}
-	b, err := seal.New(key)
-	if err != nil {
-		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "invalid secret key", Err: err}
-	}
-	s.box = b
-	return b, nil
+	return db.secrets, nil
 }
 
 // connectionJSON encodes the non-secret connection fields as stored.
@@ -77,7 +54,7 @@ func (db *DB) sealConnection(secrets blobmark.Connection) (string, error) {
 	if len(nonEmpty) == 0 {
 		return "", nil
 	}
-	box, err := db.secrets.get()
+	box, err := db.secretBox()
 	if err != nil {
 		return "", err
 	}
@@ -98,7 +75,7 @@ func (db *DB) openConnection(sealed string) (blobmark.Connection, error) {
 	if sealed == "" {
 		return out, nil
 	}
-	box, err := db.secrets.get()
+	box, err := db.secretBox()
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +83,7 @@ func (db *DB) openConnection(sealed string) (blobmark.Connection, error) {
 	if err != nil {
 		// The message names the likely cause, never the value.
 		return nil, &blobmark.Error{Code: blobmark.EINTERNAL,
-			Message: "cannot decrypt the storage's secrets: was the server key changed without keeping the previous one?", Err: err}
+			Message: "cannot decrypt the storage's secrets: was the secret key changed without keeping the old one in --secret-key-previous?", Err: err}
 	}
 	if err := json.Unmarshal([]byte(plain), &out); err != nil {
 		return nil, wrapInternal("decode secrets", err)

@@ -33,7 +33,9 @@ var (
 const targetStorageColumns = `id, project_id, type, title, description, container, prefix, can_delete_objects,
 	export_format, file_extension, connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
-func (db *DB) scanTargetStorage(row interface{ Scan(...any) error }) (*blobmark.TargetStorage, error) {
+// scanTargetStorage reads one row of targetStorageColumns, opening its
+// secrets only withSecrets.
+func (db *DB) scanTargetStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.TargetStorage, error) {
 	var s blobmark.TargetStorage
 	var fileExt sql.NullBool
 	var conn, sealed string
@@ -52,8 +54,10 @@ func (db *DB) scanTargetStorage(row interface{ Scan(...any) error }) (*blobmark.
 	if s.Connection, err = parseConnection(conn); err != nil {
 		return nil, err
 	}
-	if s.Secrets, err = db.openConnection(sealed); err != nil {
-		return nil, err
+	if withSecrets {
+		if s.Secrets, err = db.openConnection(sealed); err != nil {
+			return nil, err
+		}
 	}
 	s.State = st.state()
 	s.CreatedAt, s.UpdatedAt = created.Time, updated.Time
@@ -157,17 +161,27 @@ var pendingStates = []rivertype.JobState{
 	rivertype.JobStateScheduled, rivertype.JobStateRetryable,
 }
 
-// FindTargetStorageByID returns a storage with its secrets opened.
+// FindTargetStorageByID returns a storage, its secrets left sealed.
 func (db *DB) FindTargetStorageByID(ctx context.Context, id int64) (*blobmark.TargetStorage, error) {
+	return db.findTargetStorage(ctx, id, false)
+}
+
+// FindTargetStorageWithSecrets returns a storage with its secrets opened.
+func (db *DB) FindTargetStorageWithSecrets(ctx context.Context, id int64) (*blobmark.TargetStorage, error) {
+	return db.findTargetStorage(ctx, id, true)
+}
+
+func (db *DB) findTargetStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.TargetStorage, error) {
 	s, err := db.scanTargetStorage(db.queryRow(ctx, "SELECT "+targetStorageColumns+", "+organizationColumn("target_storages")+
-		" FROM target_storages WHERE id = ? AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)", id))
+		" FROM target_storages WHERE id = ? AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)", id), withSecrets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
 	}
 	return s, translate("find target storage", err)
 }
 
-// FindTargetStorages returns the storages f selects, in id order.
+// FindTargetStorages returns the storages f selects, in id order, their
+// secrets left sealed.
 func (db *DB) FindTargetStorages(ctx context.Context, f blobmark.TargetStorageFilter) ([]*blobmark.TargetStorage, error) {
 	q := "SELECT " + targetStorageColumns + ", " + organizationColumn("target_storages") + " FROM target_storages WHERE project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)"
 	var args []any
@@ -186,7 +200,7 @@ func (db *DB) FindTargetStorages(ctx context.Context, f blobmark.TargetStorageFi
 	defer rows.Close()
 	list := []*blobmark.TargetStorage{}
 	for rows.Next() {
-		s, err := db.scanTargetStorage(rows)
+		s, err := db.scanTargetStorage(rows, false)
 		if err != nil {
 			return nil, translate("find target storages", err)
 		}

@@ -83,7 +83,10 @@ func TestTargetStorages(t *testing.T) {
 			if raw == "" || strings.Contains(raw, secret) {
 				t.Fatalf("secrets column %q is not sealed", raw)
 			}
-			got, err := db.FindTargetStorageByID(ctx, ann.ID)
+			if plain, err := db.FindTargetStorageByID(ctx, ann.ID); err != nil || plain.Secrets != nil || plain.Title != "ann" {
+				t.Fatalf("find without secrets: %+v, %v", plain, err)
+			}
+			got, err := db.FindTargetStorageWithSecrets(ctx, ann.ID)
 			if err != nil || got.Secrets["account_key"] != secret || got.Connection["account_name"] != "acc" || got.ExportFormat != "annotation" {
 				t.Fatalf("find: %+v, %v", got, err)
 			}
@@ -96,8 +99,11 @@ func TestTargetStorages(t *testing.T) {
 				t.Fatalf("typed list %+v", list)
 			}
 			got.Title, got.Prefix = "renamed", "y"
-			if got, err = db.UpdateTargetStorage(ctx, got); err != nil || got.Title != "renamed" || got.Secrets["account_key"] != secret {
+			if got, err = db.UpdateTargetStorage(ctx, got); err != nil || got.Title != "renamed" {
 				t.Fatalf("update: %+v, %v", got, err)
+			}
+			if kept, err := db.FindTargetStorageWithSecrets(ctx, ann.ID); err != nil || kept.Secrets["account_key"] != secret {
+				t.Fatalf("secret after update: %+v, %v", kept, err)
 			}
 			bad := *got
 			bad.ExportFormat = "csv"

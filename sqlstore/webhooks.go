@@ -26,7 +26,9 @@ const webhookColumns = `w.id, p.organization_id, w.project_id, w.url, w.secret_s
 // liveWebhook joins a webhook to its live project.
 const liveWebhook = " FROM webhooks w JOIN projects p ON p.id = w.project_id AND p.deleted_at IS NULL "
 
-func (db *DB) scanWebhook(row interface{ Scan(...any) error }) (*blobmark.Webhook, error) {
+// scanWebhook reads one row of webhookColumns, opening its secret only
+// withSecret.
+func (db *DB) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) (*blobmark.Webhook, error) {
 	var w blobmark.Webhook
 	var org sql.NullInt64
 	var sealed, actions, headers string
@@ -44,14 +46,14 @@ func (db *DB) scanWebhook(row interface{ Scan(...any) error }) (*blobmark.Webhoo
 	if err := json.Unmarshal([]byte(headers), &w.Headers); err != nil {
 		return nil, wrapInternal("decode webhook headers", err)
 	}
-	if sealed != "" {
-		box, err := db.secrets.get()
+	if withSecret && sealed != "" {
+		box, err := db.secretBox()
 		if err != nil {
 			return nil, err
 		}
 		if w.Secret, err = box.Open(sealed); err != nil {
 			return nil, &blobmark.Error{Code: blobmark.EINTERNAL,
-				Message: "cannot decrypt the webhook's secret: was the server key changed without keeping the previous one?", Err: err}
+				Message: "cannot decrypt the webhook's secret: was the secret key changed without keeping the old one in --secret-key-previous?", Err: err}
 		}
 	}
 	return &w, nil
@@ -67,7 +69,7 @@ func (db *DB) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, 
 		}
 		w.Secret = base64.RawURLEncoding.EncodeToString(b)
 	}
-	box, err := db.secrets.get()
+	box, err := db.secretBox()
 	if err != nil {
 		return "", "", "", err
 	}
@@ -108,9 +110,20 @@ func (db *DB) CreateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 	})
 }
 
-// FindWebhookByID returns a webhook of a live project, its secret opened.
+// FindWebhookByID returns a webhook of a live project, its secret left
+// sealed (Secret is empty): the API never shows it again.
 func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*blobmark.Webhook, error) {
-	w, err := db.scanWebhook(db.queryRow(ctx, "SELECT "+webhookColumns+liveWebhook+"WHERE w.id = ?", id))
+	return db.findWebhook(ctx, id, false)
+}
+
+// FindWebhookWithSecret returns a webhook of a live project with its
+// secret opened, to sign a delivery.
+func (db *DB) FindWebhookWithSecret(ctx context.Context, id int64) (*blobmark.Webhook, error) {
+	return db.findWebhook(ctx, id, true)
+}
+
+func (db *DB) findWebhook(ctx context.Context, id int64, withSecret bool) (*blobmark.Webhook, error) {
+	w, err := db.scanWebhook(db.queryRow(ctx, "SELECT "+webhookColumns+liveWebhook+"WHERE w.id = ?", id), withSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
 	}
@@ -118,7 +131,7 @@ func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*blobmark.Webhook,
 }
 
 // FindWebhooks returns a project's webhooks (every live project's for 0),
-// in id order.
+// in id order, their secrets left sealed.
 func (db *DB) FindWebhooks(ctx context.Context, projectID int64) ([]*blobmark.Webhook, error) {
 	q, args := "SELECT "+webhookColumns+liveWebhook, []any{}
 	if projectID != 0 {
@@ -132,7 +145,7 @@ func (db *DB) FindWebhooks(ctx context.Context, projectID int64) ([]*blobmark.We
 	defer rows.Close()
 	out := []*blobmark.Webhook{}
 	for rows.Next() {
-		w, err := db.scanWebhook(rows)
+		w, err := db.scanWebhook(rows, false)
 		if err != nil {
 			return nil, translate("find webhooks", err)
 		}

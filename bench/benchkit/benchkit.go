@@ -232,17 +232,23 @@ type Store struct {
 	dir     string
 }
 
+// SecretBox returns a box under a random server key, for a store that
+// holds secrets.
+func SecretBox() *seal.Box {
+	key := make([]byte, seal.KeySize)
+	_, _ = rand.Read(key)
+	box, err := seal.New(key)
+	Check(err)
+	return box
+}
+
 // OpenStore opens a fresh SQLite store in a temporary directory, with a
 // random secret key, and creates the bench user.
 func OpenStore(ctx context.Context) *Store {
 	dir, err := os.MkdirTemp("", "blobmark-bench")
 	Check(err)
 	AtExit(func() { os.RemoveAll(dir) })
-	key := make([]byte, seal.KeySize)
-	_, _ = rand.Read(key)
-	box, err := seal.New(key)
-	Check(err)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: box})
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: SecretBox()})
 	Check(err)
 	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
 	Check(err)

@@ -85,7 +85,7 @@ func main() {
 func store(ctx context.Context, s *blobmark.SourceStorage) (*sqlstore.DB, func()) {
 	dir, err := os.MkdirTemp("", "blobmark-bench-sync")
 	benchkit.Check(err)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Secrets: benchkit.SecretBox()})
 	benchkit.Check(err)
 	p := &blobmark.Project{Title: "bench"}
 	benchkit.Check(db.CreateProject(ctx, p))
