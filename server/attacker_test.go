@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/media"
@@ -377,4 +378,157 @@ func TestAttackerCannotReachTheMetadataAddress(t *testing.T) {
 		t.Fatal("the redirecting webhook was never called: the test proves nothing")
 	}
 	e.noContact("metadata endpoints and webhooks")
+}
+
+// TestStoredSecretsStayWithTheirDestination: for every secret field, a
+// PATCH, validate or files preview that moves a stored storage's endpoint
+// or authority without sending the secret again is a 400 naming the
+// secret, and the attacker's host hears nothing; sending it again (the
+// user then owns where it goes) passes that check.
+func TestStoredSecretsStayWithTheirDestination(t *testing.T) {
+	e := newAttackEnv(t)
+	token := e.user("Acme")
+	pid := e.project(token)
+	ctx := context.Background()
+	attackerURL := "https://attacker.localhost:" + e.attacker.port + "/"
+	sp := e.az.ServicePrincipalConfig()
+	stored := map[string]struct {
+		conn, secrets blobmark.Connection
+		move          map[string]any
+	}{
+		"account_key": {blobmark.Connection{"auth_type": "account_key", "account_name": azuretest.AccountName, "endpoint": e.az.BlobEndpoint},
+			blobmark.Connection{"account_key": azuretest.AccountKey}, map[string]any{"endpoint": attackerURL}},
+		"sas_token": {blobmark.Connection{"auth_type": "sas_token", "endpoint": e.az.BlobEndpoint},
+			blobmark.Connection{"sas_token": e.az.ContainerSAS(t, e.allowed)}, map[string]any{"endpoint": attackerURL}},
+		"connection_string": {blobmark.Connection{"auth_type": "connection_string"},
+			blobmark.Connection{"connection_string": e.az.ConnectionStringConfig().ConnectionString}, map[string]any{"auth_type": "connection_string", "cloud": "china"}},
+		"client_secret": {blobmark.Connection{"auth_type": "service_principal", "endpoint": e.az.BlobEndpoint, "tenant_id": sp.TenantID, "client_id": sp.ClientID},
+			blobmark.Connection{"client_secret": sp.ClientSecret}, map[string]any{"authority_host": attackerURL}},
+		"client_certificate": {blobmark.Connection{"auth_type": "service_principal", "endpoint": e.az.BlobEndpoint, "tenant_id": sp.TenantID, "client_id": sp.ClientID},
+			blobmark.Connection{"client_certificate": "-----BEGIN CERTIFICATE-----", "client_certificate_password": "pem-password"}, map[string]any{"tenant_id": "attacker-tenant"}},
+	}
+	for field, s := range stored {
+		src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15,
+			Synchronizable: true, Connection: s.conn, Secrets: s.secrets}
+		if err := e.srv.DB.CreateSourceStorage(ctx, src); err != nil {
+			t.Fatal(err)
+		}
+		dst := &blobmark.TargetStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Connection: s.conn, Secrets: s.secrets}
+		if err := e.srv.DB.CreateTargetStorage(ctx, dst, false); err != nil {
+			t.Fatal(err)
+		}
+		for name, req := range map[string]struct {
+			method, path string
+			body         map[string]any
+		}{
+			"PATCH":               {"PATCH", fmt.Sprintf("/api/storages/azure/%d", src.ID), s.move},
+			"PATCH target":        {"PATCH", fmt.Sprintf("/api/storages/export/azure/%d", dst.ID), s.move},
+			"validate by id":      {"POST", "/api/storages/azure/validate", with(s.move, "id", src.ID)},
+			"validate target":     {"POST", "/api/storages/export/azure/validate", with(s.move, "id", dst.ID)},
+			"files preview by id": {"POST", "/api/storages/azure/files", with(s.move, "id", src.ID)},
+		} {
+			status, out := e.call(token, req.method, req.path, req.body)
+			for secret := range s.secrets {
+				e.wantRefused(field+", "+name+", "+secret, status, out, secret)
+			}
+		}
+	}
+	e.noContact("moved storages")
+
+	// Sent again, the secret goes where its owner now says.
+	src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15, Synchronizable: true,
+		Connection: stored["account_key"].conn, Secrets: stored["account_key"].secrets}
+	if err := e.srv.DB.CreateSourceStorage(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	moved := e.mustCall(token, "PATCH", fmt.Sprintf("/api/storages/azure/%d", src.ID),
+		map[string]any{"endpoint": e.az.IPEndpoint, "account_key": azuretest.AccountKey}, 200)
+	if moved["endpoint"] != e.az.IPEndpoint {
+		t.Fatalf("moved storage: %v", moved)
+	}
+}
+
+// TestKeylessFlowsOnListedEndpoints: the keyless flows the allow-list is
+// for keep working end to end, and a scoped entry admits its organization
+// only.
+func TestKeylessFlowsOnListedEndpoints(t *testing.T) {
+	e := newAttackEnv(t)
+	acme, beta := e.user("Acme"), e.user("Beta")
+	pid := e.project(acme)
+	ctx := context.Background()
+	admin, err := e.srv.Connector.Container(ctx, e.az.AccountKeyConfig(), e.allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picture := []byte("not really a png")
+	if _, err := admin.UploadBytes(ctx, "pics/a.png", picture, "image/png"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Managed identity: sync, a user-delegation SAS, export.
+	mi := map[string]any{"auth_type": "managed_identity", "endpoint": e.az.BlobEndpoint, "project": pid, "container": e.allowed}
+	src := e.mustCall(acme, "POST", "/api/storages/azure/", with(mi, "prefix", "pics/", "presign", true, "use_blob_urls", true), 201)
+	e.mustCall(acme, "POST", fmt.Sprintf("/api/storages/azure/%d/sync", int(src["id"].(float64))), nil, 200)
+	if st := e.waitStatus(acme, fmt.Sprintf("/api/storages/azure/%d", int(src["id"].(float64)))); st["status"] != blobmark.StatusCompleted {
+		t.Fatalf("managed identity sync: %v", st)
+	}
+	tasks := e.mustCall(acme, "GET", fmt.Sprintf("/api/tasks/?project=%d", pid), nil, 200)["tasks"].([]any)
+	if len(tasks) != 1 {
+		t.Fatalf("tasks %v", tasks)
+	}
+	task := tasks[0].(map[string]any)
+	resolve := task["data"].(map[string]any)["image"].(string)
+	got := e.mustCall(acme, "GET", resolve, nil, http.StatusSeeOther)
+	sasURL, _ := got["location"].(string)
+	if !strings.Contains(sasURL, "skoid=") {
+		t.Fatalf("resolve answered %v, want a user-delegation SAS", got)
+	}
+	resp, err := e.az.HTTPClient.Get(sasURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, picture) {
+		t.Fatalf("the SAS URL answered %d %q", resp.StatusCode, body)
+	}
+	e.mustCall(acme, "POST", "/api/storages/export/azure", with(mi, "prefix", "out/"), 201)
+	e.mustCall(acme, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", int(task["id"].(float64))), map[string]any{"result": []any{}}, 201)
+	exported := 0
+	for range 400 {
+		exported = 0
+		err := admin.List(ctx, azureblob.ListOptions{Prefix: "out/", Recursive: true}, func(page []azureblob.BlobItem) error {
+			exported += len(page)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exported > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if exported != 1 {
+		t.Fatalf("%d exported objects, want the annotation", exported)
+	}
+
+	// Workload identity from the server's environment.
+	e.az.WorkloadIdentityConfig(t)
+	wi := e.mustCall(acme, "POST", "/api/storages/azure/", map[string]any{"auth_type": "workload_identity", "endpoint": e.az.BlobEndpoint,
+		"project": pid, "container": e.allowed, "prefix": "pics/", "use_blob_urls": true}, 201)
+	e.mustCall(acme, "POST", fmt.Sprintf("/api/storages/azure/%d/sync", int(wi["id"].(float64))), nil, 200)
+	if st := e.waitStatus(acme, fmt.Sprintf("/api/storages/azure/%d", int(wi["id"].(float64)))); st["status"] != blobmark.StatusCompleted {
+		t.Fatalf("workload identity sync: %v", st)
+	}
+
+	// The scoped entry: Acme's container, refused to Beta.
+	scoped := map[string]any{"auth_type": "managed_identity", "endpoint": e.az.BlobEndpoint, "container": e.scoped}
+	e.mustCall(acme, "POST", "/api/storages/azure/", with(scoped, "project", pid), 201)
+	status, out := e.call(beta, "POST", "/api/storages/azure/", with(scoped, "project", e.project(beta)))
+	e.wantRefused("Beta on Acme's container", status, out, "endpoint")
+	if !strings.Contains(fmt.Sprint(out), "organization Beta") {
+		t.Errorf("the refusal does not name the organization: %v", out)
+	}
+	e.noContact("keyless flows")
 }
