@@ -38,7 +38,7 @@ go run ./scripts/seed -endpoint "$endpoint" -container demo-images,demo-labels
 
 step "Starting blobmark on embedded SQLite at http://$addr"
 token=$(./bin/blobmark user create --data-dir "$data" --email "$email" --password "$password" | tail -n1)
-./bin/blobmark serve --addr "$addr" --data-dir "$data" --log-level warn --allow-private-network=true &
+./bin/blobmark serve --addr "$addr" --data-dir "$data" --log-level warn --allow-private-network &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://$addr/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 

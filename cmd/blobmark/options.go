@@ -72,7 +72,13 @@ func parseSettings(command string, fs *flag.FlagSet, args []string, extra func(*
 			continue
 		}
 		help := o.Help + " (env " + o.Env() + ")"
-		flagged[o.Name] = fs.String(o.Name, "", help)
+		if o.Default == "true" || o.Default == "false" {
+			p := new(string)
+			fs.Var(switchValue{p}, o.Name, help)
+			flagged[o.Name] = p
+		} else {
+			flagged[o.Name] = fs.String(o.Name, "", help)
+		}
 		if o.Default != "" {
 			fs.Lookup(o.Name).DefValue = o.Default
 		}
@@ -101,6 +107,20 @@ func parseSettings(command string, fs *flag.FlagSet, args []string, extra func(*
 	}
 	return s, fs.Args(), nil
 }
+
+// switchValue is the flag of a true/false option: given alone
+// (--allow-private-network) it means true, as Go's boolean flags do, and
+// --name=false still turns it off.
+type switchValue struct{ s *string }
+
+func (v switchValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+func (v switchValue) Set(x string) error { *v.s = x; return nil }
+func (v switchValue) IsBoolFlag() bool   { return true }
 
 // String returns the value of a declared option.
 func (s *settings) String(name string) string { return s.values[name] }

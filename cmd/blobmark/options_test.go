@@ -118,7 +118,7 @@ func TestNetworkOptions(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want bool
-	}{{nil, false}, {[]string{"--allow-private-network=true"}, true}} {
+	}{{nil, false}, {[]string{"--allow-private-network"}, true}, {[]string{"--allow-private-network=false"}, false}} {
 		s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), c.args, nil)
 		if err != nil {
 			t.Fatal(err)
