@@ -64,11 +64,14 @@ type attackEnv struct {
 	// allowed is the one container the operator allows host identities
 	// on (for every organization), scoped the one allowed for Acme only.
 	allowed, scoped string
+	// attackerURL is the attacker's host as a storage endpoint.
+	attackerURL string
 }
 
 func newAttackEnv(t *testing.T) *attackEnv {
 	az := azuretest.Start(t)
 	e := &attackEnv{t: t, az: az, attacker: newAttackTarget(t, nil), allowed: az.NewContainer(t), scoped: az.NewContainer(t)}
+	e.attackerURL = "https://attacker.localhost:" + e.attacker.port + "/"
 	reroute := map[string]string{}
 	for _, port := range []string{"80", "443"} {
 		reroute[net.JoinHostPort("169.254.169.254", port)] = e.attacker.srv.Listener.Addr().String()
@@ -94,6 +97,14 @@ func newAttackEnv(t *testing.T) *attackEnv {
 		_ = srv.Close(ctx)
 	})
 	return e
+}
+
+// newAttackProject is an attackEnv with a member of org, their token and
+// a project of theirs.
+func newAttackProject(t *testing.T, org string) (*attackEnv, string, int64) {
+	e := newAttackEnv(t)
+	token := e.user(org)
+	return e, token, e.project(token)
 }
 
 // user signs up a member of org and returns their token.
@@ -192,10 +203,8 @@ func with(base map[string]any, kv ...any) map[string]any {
 // attacker's port, or at the metadata address, or carrying the Entra ID
 // settings of its own, is a 400 and the attacker is never contacted.
 func TestAttackerCannotAimTheServersIdentity(t *testing.T) {
-	e := newAttackEnv(t)
-	token := e.user("Acme")
-	pid := e.project(token)
-	attackerURL := "https://attacker.localhost:" + e.attacker.port + "/"
+	e, token, pid := newAttackProject(t, "Acme")
+	attackerURL := e.attackerURL
 	otherPort := "https://" + azuretest.AccountName + ".blob.localhost:" + e.attacker.port + "/"
 	for name, id := range e.hostIdentities() {
 		legit := with(id, "project", pid, "endpoint", e.az.BlobEndpoint, "container", e.allowed)
@@ -239,11 +248,9 @@ func TestAttackerCannotAimTheServersIdentity(t *testing.T) {
 // narrowed the allow-list (written to the store directly here) are refused
 // at sync, media resolve and export alike.
 func TestAttackerCannotUseAStoredStorage(t *testing.T) {
-	e := newAttackEnv(t)
-	token := e.user("Acme")
-	pid := e.project(token)
+	e, token, pid := newAttackProject(t, "Acme")
 	ctx := context.Background()
-	endpoints := []string{"https://attacker.localhost:" + e.attacker.port + "/", "https://169.254.169.254/"}
+	endpoints := []string{e.attackerURL, "https://169.254.169.254/"}
 	for name := range e.hostIdentities() {
 		for _, endpoint := range endpoints {
 			what := name + " at " + endpoint
@@ -313,9 +320,7 @@ func (e *attackEnv) waitStatus(token, path string) map[string]any {
 // string or its authority, or a name that resolves there, is refused, and
 // so is a webhook aimed there directly, by name or by a redirect.
 func TestAttackerCannotReachTheMetadataAddress(t *testing.T) {
-	e := newAttackEnv(t)
-	token := e.user("Beta")
-	pid := e.project(token)
+	e, token, pid := newAttackProject(t, "Beta")
 	key := azuretest.AccountKey
 	spc := e.az.ServicePrincipalConfig()
 	sp := map[string]any{"auth_type": "service_principal", "tenant_id": spc.TenantID, "client_id": spc.ClientID, "client_secret": spc.ClientSecret}
@@ -386,11 +391,9 @@ func TestAttackerCannotReachTheMetadataAddress(t *testing.T) {
 // secret, and the attacker's host hears nothing; sending it again (the
 // user then owns where it goes) passes that check.
 func TestStoredSecretsStayWithTheirDestination(t *testing.T) {
-	e := newAttackEnv(t)
-	token := e.user("Acme")
-	pid := e.project(token)
+	e, token, pid := newAttackProject(t, "Acme")
 	ctx := context.Background()
-	attackerURL := "https://attacker.localhost:" + e.attacker.port + "/"
+	attackerURL := e.attackerURL
 	sp := e.az.ServicePrincipalConfig()
 	stored := map[string]struct {
 		conn, secrets blobmark.Connection
