@@ -18,6 +18,7 @@ const (
 	EUNAVAILABLE    = "unavailable"     // an outside service is down or throttling; retry later
 	ETOOLARGE       = "too_large"       // the body or file exceeds a configured limit
 	ENOTIMPLEMENTED = "not_implemented" // the operation is not possible for this configuration
+	EBUSY           = "busy"            // the server is at a configured limit of concurrent work; retry later
 )
 
 // Error is blobmark's one error type. Message is safe to show to a client:

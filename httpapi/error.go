@@ -35,6 +35,8 @@ func errorStatus(code string) int {
 		return http.StatusNotImplemented
 	case blobmark.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case blobmark.EBUSY:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
