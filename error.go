@@ -19,6 +19,7 @@ const (
 	ETOOLARGE       = "too_large"       // the body or file exceeds a configured limit
 	ENOTIMPLEMENTED = "not_implemented" // the operation is not possible for this configuration
 	ERATELIMITED    = "rate_limited"    // the caller failed too often and must wait before trying again
+	EBUSY           = "busy"            // the server is at a configured limit of concurrent work; retry later
 )
 
 // Error is blobmark's one error type. Message is safe to show to a client:

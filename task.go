@@ -3,6 +3,7 @@ package blobmark
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"time"
 )
 
@@ -36,6 +37,18 @@ type TaskImport struct {
 	Meta        json.RawMessage
 	Annotations []*Annotation
 	Predictions []*Prediction
+}
+
+// TaskStream yields tasks as an import stream (TaskService.ImportTaskStream)
+// that never fails, for an import held in memory.
+func TaskStream(tasks []*TaskImport) iter.Seq2[*TaskImport, error] {
+	return func(yield func(*TaskImport, error) bool) {
+		for _, t := range tasks {
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
 }
 
 // ImportResult counts what an import created.
@@ -72,6 +85,12 @@ type TaskService interface {
 	// ImportTasks stores all tasks with their annotations and predictions in
 	// one transaction: either every task is created or none is.
 	ImportTasks(ctx context.Context, projectID int64, tasks []*TaskImport) (*ImportResult, error)
+	// ImportTaskStream does what ImportTasks does for tasks that arrive one
+	// at a time, as an import is read: it writes them in batches as they
+	// come, still in one transaction, so memory holds a batch rather than
+	// the import. An error yielded by tasks rolls everything back and is
+	// returned as it is.
+	ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*TaskImport, error]) (*ImportResult, error)
 	// FindTaskByID returns a task, ENOTFOUND otherwise.
 	FindTaskByID(ctx context.Context, id int64) (*Task, error)
 	// FindTasks returns a page of a project's tasks in id order with totals.

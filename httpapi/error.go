@@ -36,7 +36,7 @@ func errorStatus(code string) int {
 		return http.StatusNotImplemented
 	case blobmark.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
-	case blobmark.ERATELIMITED:
+	case blobmark.ERATELIMITED, blobmark.EBUSY:
 		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError

@@ -17,20 +17,35 @@ import (
 
 // readBody reads the whole request body, which limitBody has capped.
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	if err := refuseMultipart(r); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, bodyReadError(err)
+	}
+	return body, nil
+}
+
+// refuseMultipart answers a file upload: the API takes JSON bodies only.
+func refuseMultipart(r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && strings.HasPrefix(mt, "multipart/") {
-			return nil, blobmark.Errorf(blobmark.EINVALID,
+			return blobmark.Errorf(blobmark.EINVALID,
 				"Unsupported media type %q: file uploads are not supported, send JSON with Content-Type: application/json.", mt)
 		}
 	}
-	body, err := io.ReadAll(r.Body)
+	return nil
+}
+
+// bodyReadError is the client's error for a body that could not be read:
+// over the limit limitBody set, or cut off.
+func bodyReadError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, bodyTooLarge(tooLarge.Limit)
-	} else if err != nil {
-		return nil, blobmark.Errorf(blobmark.EINVALID, "Could not read the request body: %v.", err)
+		return bodyTooLarge(tooLarge.Limit)
 	}
-	return body, nil
+	return blobmark.Errorf(blobmark.EINVALID, "Could not read the request body: %v.", err)
 }
 
 func bodyTooLarge(limit int64) error {

@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -63,6 +64,10 @@ type Server struct {
 
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConcurrentImports is how many task imports with a body over
+	// 1 MiB run at once (import.go); more wait briefly, then get 429.
+	// 0 means DefaultMaxConcurrentImports.
+	MaxConcurrentImports int
 
 	// Version is reported in error envelopes, as Label Studio reports its
 	// own version there. "" means "dev".
@@ -101,6 +106,10 @@ type Server struct {
 
 	sessions sessionState
 	throttle throttleState
+	// importSlots holds a token per large import running (import.go).
+	importSlots chan struct{}
+	// slotWait, when set, replaces importSlotWait (tests).
+	slotWait time.Duration
 }
 
 // route is one entry of the API: a ServeMux pattern, its handler, and
@@ -172,6 +181,7 @@ func (s *Server) routes() []route {
 // Handler returns the HTTP handler of the API: routing, authentication,
 // body limits, panic recovery and the access log.
 func (s *Server) Handler() http.Handler {
+	s.importSlots = make(chan struct{}, cmp.Or(max(s.MaxConcurrentImports, 0), DefaultMaxConcurrentImports))
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(rt.handler)
@@ -215,6 +225,13 @@ func (s *Server) maxBodyBytes() int64 {
 		return s.MaxBodyBytes
 	}
 	return DefaultMaxBodyBytes
+}
+
+func (s *Server) importSlotWait() time.Duration {
+	if s.slotWait != 0 {
+		return s.slotWait
+	}
+	return importSlotWait
 }
 
 func (s *Server) version() string {

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -76,171 +75,46 @@ func ParseTaskFile(key string, r io.Reader, limit int64) ([]*blobmark.TaskImport
 	if limit <= 0 {
 		limit = DefaultMaxFileSize
 	}
-	p := &parser{key: key, src: &limitReader{r: r, limit: limit}}
-	p.br = bufio.NewReaderSize(p.src, 64<<10)
-	tasks, err := p.parse()
-	if err != nil {
-		return nil, p.cause(err)
-	}
-	return tasks, nil
-}
-
-// parser holds the state of one ParseTaskFile call.
-type parser struct {
-	key string
-	src *limitReader
-	br  *bufio.Reader
-}
-
-// cause prefers the reader's own failure (over the limit, or a read error)
-// to the syntax error a truncated stream provokes downstream.
-func (p *parser) cause(err error) error {
-	switch {
-	case p.src.tooLarge:
-		return blobmark.Errorf(blobmark.ETOOLARGE, "%s: file is larger than the limit of %s",
-			p.key, formatBytes(p.src.limit))
-	case p.src.err != nil:
-		return fmt.Errorf("%s: reading task file: %w", p.key, p.src.err)
-	}
-	return err
-}
-
-// invalid returns an EINVALID error about this file.
-func (p *parser) invalid(format string, args ...any) error {
-	return blobmark.Errorf(blobmark.EINVALID, "%s: %s", p.key, fmt.Sprintf(format, args...))
-}
-
-func (p *parser) parse() ([]*blobmark.TaskImport, error) {
-	if b, _ := p.br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
-		_, _ = p.br.Discard(len(utf8BOM))
-	}
-	first, err := p.firstByte()
-	if err == io.EOF {
-		return nil, p.invalid("file is empty; expected JSON tasks")
-	} else if err != nil {
-		return nil, err
-	}
-	switch first {
-	case '[':
-		return p.parseArray()
-	case '{':
-		return p.parseObjectOrLines()
-	}
-	return nil, p.invalid("not JSON tasks (expected a JSON object, a JSON array or JSON lines); " +
-		"if these are media files, import them with use_blob_urls (Files mode)")
-}
-
-// firstByte returns the first non-whitespace byte without consuming it.
-func (p *parser) firstByte() (byte, error) {
-	for {
-		c, err := p.br.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		if !isSpace(c) {
-			return c, p.br.UnreadByte()
-		}
-	}
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func (p *parser) parseArray() ([]*blobmark.TaskImport, error) {
-	dec := json.NewDecoder(p.br)
-	if _, err := dec.Token(); err != nil { // the '['
-		return nil, err
-	}
+	src := &limitReader{r: r, limit: limit}
+	tr := NewTaskReader(src, true)
 	var tasks []*blobmark.TaskImport
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, p.invalid("array index %d: invalid JSON: %s", i, jsonReason(err))
+	for {
+		raw, err := tr.Next()
+		if err == io.EOF {
+			return tasks, nil
+		} else if err != nil {
+			return nil, fileError(key, src, err)
 		}
 		t, err := taskFromJSON(raw)
 		if err != nil {
-			return nil, p.invalid("array index %d: %s", i, err)
+			if where := tr.Where(); where != "" {
+				return nil, blobmark.Errorf(blobmark.EINVALID, "%s: %s: %s", key, where, err)
+			}
+			return nil, blobmark.Errorf(blobmark.EINVALID, "%s: %s", key, err)
 		}
 		tasks = append(tasks, t)
 	}
-	if _, err := dec.Token(); err != nil { // the ']'
-		return nil, p.invalid("invalid JSON array: %s", jsonReason(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, p.invalid("unexpected data after the JSON array")
-	}
-	return tasks, nil
 }
 
-// parseObjectOrLines tells one (possibly pretty-printed) object from JSON
-// lines by the first line: if it is a complete JSON value the file is JSON
-// lines (a one-line object is the same task either way); if not, the file is
-// a single object spread over several lines.
-func (p *parser) parseObjectOrLines() ([]*blobmark.TaskImport, error) {
-	line, err := p.br.ReadBytes('\n')
-	if err != nil && err != io.EOF {
-		return nil, err
+// fileError names the file in a reading error. It prefers the reader's own
+// failure (over the limit, or a read error) to the syntax error a truncated
+// stream provokes downstream.
+func fileError(key string, src *limitReader, err error) error {
+	var se *SyntaxError
+	var shape *ShapeError
+	switch {
+	case src.tooLarge:
+		return blobmark.Errorf(blobmark.ETOOLARGE, "%s: file is larger than the limit of %s", key, formatBytes(src.limit))
+	case src.err != nil:
+		return fmt.Errorf("%s: reading task file: %w", key, src.err)
+	case errors.Is(err, ErrEmpty):
+		return blobmark.Errorf(blobmark.EINVALID, "%s: file is empty; expected JSON tasks", key)
+	case errors.As(err, &shape):
+		return blobmark.Errorf(blobmark.EINVALID, "%s: %s; if these are media files, import them with use_blob_urls (Files mode)", key, shape)
+	case errors.As(err, &se):
+		return blobmark.Errorf(blobmark.EINVALID, "%s: %s", key, se)
 	}
-	atEOF := err == io.EOF
-	if trimmed := bytes.TrimSpace(line); json.Valid(trimmed) {
-		return p.parseLines(trimmed, atEOF)
-	}
-	dec := json.NewDecoder(io.MultiReader(bytes.NewReader(line), p.br))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, p.invalid("invalid JSON: %s", jsonReason(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, p.invalid("unexpected data after the JSON object " +
-			"(for several tasks use a JSON array or one object per line)")
-	}
-	t, err := taskFromJSON(raw)
-	if err != nil {
-		return nil, p.invalid("%s", err)
-	}
-	return []*blobmark.TaskImport{t}, nil
-}
-
-// parseLines parses JSON lines, the first of which has been read already.
-func (p *parser) parseLines(first []byte, atEOF bool) ([]*blobmark.TaskImport, error) {
-	var tasks []*blobmark.TaskImport
-	line := first
-	for n := 1; ; n++ {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			if line[0] != '{' {
-				if !json.Valid(line) {
-					return nil, p.invalid("line %d: invalid JSON", n)
-				}
-				return nil, p.invalid("line %d is not a JSON object", n)
-			}
-			t, err := taskFromJSON(line)
-			if err != nil {
-				return nil, p.invalid("line %d: %s", n, err)
-			}
-			tasks = append(tasks, t)
-		}
-		if atEOF {
-			return tasks, nil
-		}
-		var err error
-		line, err = p.br.ReadBytes('\n')
-		if err == io.EOF {
-			atEOF = true
-		} else if err != nil {
-			return nil, err
-		}
-	}
-}
-
-// jsonReason shortens a decoder error to what helps find the fault.
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s (near byte %d)", se.Error(), se.Offset)
-	}
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		return "unexpected end of file"
-	}
-	return err.Error()
+	return fmt.Errorf("%s: reading task file: %w", key, err)
 }
 
 // importAnnotation is the part of an imported annotation blobmark keeps;

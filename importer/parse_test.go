@@ -131,7 +131,7 @@ func TestParseTaskFileErrors(t *testing.T) {
 		{"concatenated pretty objects", "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n", blobmark.EINVALID, []string{"after the JSON object"}},
 		{"jsonl bad line 3", "{\"a\": 1}\n{\"a\": 2}\n{\"a\": \n{\"a\": 4}\n", blobmark.EINVALID, []string{"line 3", "invalid JSON"}},
 		{"jsonl line numbers count blank lines", "{\"a\": 1}\n\n\nnope\n", blobmark.EINVALID, []string{"line 4"}},
-		{"jsonl array line", "{\"a\": 1}\n[1]\n", blobmark.EINVALID, []string{"line 2 is not a JSON object"}},
+		{"jsonl array line", "{\"a\": 1}\n[1]\n", blobmark.EINVALID, []string{"line 2", "not a JSON object"}},
 		{"bare task with predictions", `{"image": "a.png", "predictions": []}`, blobmark.EINVALID, []string{`"predictions"`, `"data"`}},
 		{"bare task with annotations", `[{"image": "a.png", "annotations": []}]`, blobmark.EINVALID, []string{"index 0", `"annotations"`}},
 		{"annotations not a list", `{"data": {"a": 1}, "annotations": {"result": []}}`, blobmark.EINVALID, []string{`"annotations" must be a JSON array`}},

@@ -43,6 +43,9 @@ type Config struct {
 	Azure azureblob.Options
 	// MaxBodyBytes limits request bodies; 0 means the API's default.
 	MaxBodyBytes int64
+	// MaxConcurrentImports bounds the large task imports served at once;
+	// 0 means the API's default.
+	MaxConcurrentImports int
 	// JobPollInterval is how often idle workers look for new jobs; 0 means
 	// River's default.
 	JobPollInterval time.Duration
@@ -216,6 +219,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 
 		TrustedProxies: cfg.TrustedProxies,
 	}
+	api.MaxConcurrentImports = cfg.MaxConcurrentImports
 	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval,
 		eventSweep: cfg.EventSweepInterval}, nil
 }

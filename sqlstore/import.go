@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"iter"
 	"strings"
 
 	"github.com/blobmark/blobmark"
@@ -42,88 +43,108 @@ type importPrediction struct {
 	modelVersion string
 }
 
-// ImportTasks stores tasks with their annotations and predictions in one
-// transaction, with multi-row INSERTs of up to maxParamsPerStatement
-// parameters each. Inner ids are allocated by one UPDATE … RETURNING on the
-// project row, which also serialises concurrent imports into one project; task
-// ids come back from the same INSERTs, so no row costs a round trip of its
-// own.
-func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
-	rows, anns, preds, err := prepareImport(ctx, tasks)
-	if err != nil {
-		return nil, err
-	}
-	withAnnotations := 0
-	for i := range rows {
-		if rows[i].total > 0 {
-			withAnnotations++
-		}
-	}
-	res := &blobmark.ImportResult{TaskCount: len(rows), AnnotationCount: len(anns), PredictionCount: len(preds), TaskIDs: make([]int64, len(rows))}
-	now := db.timestamp()
-	err = db.inTx(ctx, "import tasks", func(tx *Tx) error {
-		var seq int64
-		var maxAnnotations int
-		err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
-			total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
-			num_tasks_with_annotations = num_tasks_with_annotations + ?
-			WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
-			len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("project")
-		} else if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		firstInnerID := seq - int64(len(rows)) + 1
-		maxAnnotations = max(1, maxAnnotations)
+// importBatchBytes bounds the task JSON (data, meta, results) of one batch
+// of a streamed import, so that tasks of any size keep a batch — the
+// import's memory — small; the batch also ends at one INSERT's worth of
+// task rows.
+const importBatchBytes = 1 << 20
 
-		err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
-			func(i int, args []any) []any {
-				r := &rows[i]
-				return append(args, projectID, firstInnerID+int64(i), r.data, r.meta, r.total >= maxAnnotations,
-					r.total, r.cancelled, r.predictions, now, now)
-			},
-			func(sr *sql.Rows) error {
-				var id, innerID int64
-				if err := sr.Scan(&id, &innerID); err != nil {
-					return err
-				}
-				res.TaskIDs[innerID-firstInnerID] = id
-				return nil
-			})
+// ImportTasks stores tasks with their annotations and predictions in one
+// transaction, as ImportTaskStream does.
+func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
+	return db.ImportTaskStream(ctx, projectID, blobmark.TaskStream(tasks))
+}
+
+// ImportTaskStream stores the tasks tasks yields, with their annotations and
+// predictions, in one transaction: batches of up to one INSERT's worth of
+// task rows (and importBatchBytes of JSON) are validated and written as they
+// fill, so memory holds one batch, not the import. The transaction begins
+// with the first full batch — a small import is validated whole before it
+// touches the database — and any error, the one tasks may yield included,
+// rolls it all back. Inner ids come from one UPDATE … RETURNING on the
+// project row per batch, which also serialises concurrent imports into one
+// project; task ids come back from the same INSERTs, so no row costs a round
+// trip of its own.
+func (db *DB) ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*blobmark.TaskImport, error]) (res *blobmark.ImportResult, err error) {
+	var tx *Tx
+	defer func() {
+		if tx != nil { // not committed: an error, or a panic on its way up
+			if rbErr := tx.tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				db.logger.WarnContext(ctx, "rollback failed", "op", "import tasks", "err", rbErr)
+			}
+		}
+	}()
+	res = &blobmark.ImportResult{TaskIDs: []int64{}}
+	batchTasks := maxParamsPerStatement / len(taskImportColumns)
+	batch := make([]*blobmark.TaskImport, 0, batchTasks)
+	size := 0
+	flush := func() error {
+		p, err := prepareImport(ctx, batch, res.TaskCount)
 		if err != nil {
 			return err
 		}
-		if len(anns) > 0 {
-			taskOf := flatTaskIndex(rows, len(anns), func(r *importRow) (int, int) { return r.annotationStart, r.annotationEnd })
-			err = tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
-				a := &anns[i]
-				return append(args, res.TaskIDs[taskOf[i]], projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime,
-					a.completedBy, now, now)
-			}, nil)
-			if err != nil {
+		if tx == nil {
+			if tx, err = db.begin(ctx, "import tasks"); err != nil {
 				return err
 			}
 		}
-		if len(preds) > 0 {
-			taskOf := flatTaskIndex(rows, len(preds), func(r *importRow) (int, int) { return r.predictionStart, r.predictionEnd })
-			err = tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
-				p := &preds[i]
-				return append(args, res.TaskIDs[taskOf[i]], projectID, p.result, p.score, p.modelVersion, now, now)
-			}, nil)
-			if err != nil {
-				return err
+		ids, err := tx.insertPrepared(ctx, projectID, p)
+		if err != nil {
+			return translate("import tasks", err)
+		}
+		res.TaskIDs = append(res.TaskIDs, ids...)
+		res.TaskCount += len(p.rows)
+		res.AnnotationCount += len(p.anns)
+		res.PredictionCount += len(p.preds)
+		clear(batch) // the tasks are written: let them go
+		batch, size = batch[:0], 0
+		return nil
+	}
+	for t, err := range tasks {
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, t)
+		if size += taskBytes(t); len(batch) == batchTasks || size >= importBatchBytes {
+			if err := flush(); err != nil {
+				return nil, err
 			}
 		}
-		return tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: res.TaskIDs})
-	})
+	}
+	// The last batch; an empty import still checks that the project exists.
+	if len(batch) > 0 || tx == nil {
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: res.TaskIDs}); err != nil {
+		return nil, translate("import tasks", err)
+	}
+	err = tx.tx.Commit()
+	tx = nil
 	if err != nil {
-		return nil, err
+		return nil, translate("import tasks: commit", err)
 	}
 	return res, nil
+}
+
+// taskBytes is the JSON a task brings into a batch.
+func taskBytes(t *blobmark.TaskImport) int {
+	if t == nil {
+		return 0
+	}
+	n := len(t.Data) + len(t.Meta)
+	for _, a := range t.Annotations {
+		if a != nil {
+			n += len(a.Result)
+		}
+	}
+	for _, p := range t.Predictions {
+		if p != nil {
+			n += len(p.Result)
+		}
+	}
+	return n
 }
 
 func countTotal(rows []importRow) int {
@@ -147,27 +168,35 @@ func flatTaskIndex(rows []importRow, n int, span func(*importRow) (int, int)) []
 	return taskOf
 }
 
-// prepareImport validates every task before the transaction starts, so a bad
-// task fails the import without touching the database, and turns the JSON
-// into the strings both drivers bind as TEXT.
-func prepareImport(ctx context.Context, tasks []*blobmark.TaskImport) ([]importRow, []importAnnotation, []importPrediction, error) {
+// preparedImport is a batch of tasks validated and ready to bind.
+type preparedImport struct {
+	rows  []importRow
+	anns  []importAnnotation
+	preds []importPrediction
+}
+
+// prepareImport validates every task of a batch before it is written, so a
+// bad task fails without touching the database, and turns the JSON into the
+// strings both drivers bind as TEXT. first is the index of the batch's first
+// task in its import, for messages.
+func prepareImport(ctx context.Context, tasks []*blobmark.TaskImport, first int) (*preparedImport, error) {
 	userID := blobmark.UserIDFromContext(ctx)
 	rows := make([]importRow, len(tasks))
 	var anns []importAnnotation
 	var preds []importPrediction
 	for i, t := range tasks {
 		if t == nil {
-			return nil, nil, nil, blobmark.FieldErrorf("data", "Task %d is empty.", i)
+			return nil, blobmark.FieldErrorf("data", "Task %d is empty.", first+i)
 		}
 		r := &rows[i]
 		var err error
 		if r.data, err = jsonObject("data", t.Data, ""); err != nil {
-			return nil, nil, nil, withTaskIndex(err, i)
+			return nil, withTaskIndex(err, first+i)
 		} else if r.data == "" {
-			return nil, nil, nil, withTaskIndex(blobmark.FieldErrorf("data", "This field is required."), i)
+			return nil, withTaskIndex(blobmark.FieldErrorf("data", "This field is required."), first+i)
 		}
 		if r.meta, err = jsonObject("meta", t.Meta, "{}"); err != nil {
-			return nil, nil, nil, withTaskIndex(err, i)
+			return nil, withTaskIndex(err, first+i)
 		}
 		r.annotationStart = len(anns)
 		for _, a := range t.Annotations {
@@ -176,7 +205,7 @@ func prepareImport(ctx context.Context, tasks []*blobmark.TaskImport) ([]importR
 			}
 			result, err := jsonValue("result", a.Result, "[]")
 			if err != nil {
-				return nil, nil, nil, withTaskIndex(err, i)
+				return nil, withTaskIndex(err, first+i)
 			}
 			completedBy := a.CompletedBy
 			if completedBy == 0 {
@@ -198,7 +227,7 @@ func prepareImport(ctx context.Context, tasks []*blobmark.TaskImport) ([]importR
 			}
 			result, err := jsonValue("result", p.Result, "[]")
 			if err != nil {
-				return nil, nil, nil, withTaskIndex(err, i)
+				return nil, withTaskIndex(err, first+i)
 			}
 			var score sql.NullFloat64
 			if p.Score != nil {
@@ -209,7 +238,7 @@ func prepareImport(ctx context.Context, tasks []*blobmark.TaskImport) ([]importR
 		}
 		r.predictionEnd = len(preds)
 	}
-	return rows, anns, preds, nil
+	return &preparedImport{rows: rows, anns: anns, preds: preds}, nil
 }
 
 // withTaskIndex says which task of an import is at fault, since a client
@@ -223,14 +252,17 @@ func withTaskIndex(err error, i int) error {
 
 // bulkInsert inserts n rows in multi-row INSERT statements. bind appends row
 // i's values to args; scan, when not nil, reads each row of the RETURNING
-// clause. The statement for a full chunk is prepared once and reused.
+// clause. The statement for a chunk of the largest size is prepared once per
+// transaction and reused, across calls too: a streamed import makes one
+// call per batch. Another size is prepared for the call alone.
 func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, returning string, n int,
 	bind func(i int, args []any) []any, scan func(*sql.Rows) error) error {
-	perChunk := min(n, maxParamsPerStatement/len(columns))
+	largest := maxParamsPerStatement / len(columns)
+	perChunk := min(n, largest)
 	args := make([]any, 0, perChunk*len(columns))
 	var full *sql.Stmt
 	defer func() {
-		if full != nil {
+		if full != nil && perChunk < largest {
 			_ = full.Close()
 		}
 	}()
@@ -244,7 +276,13 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 		if end-start == perChunk {
 			if full == nil {
 				var err error
-				if full, err = tx.tx.PrepareContext(ctx, tx.db.Rebind(insertSQL(table, columns, perChunk, returning))); err != nil {
+				q := tx.db.Rebind(insertSQL(table, columns, perChunk, returning))
+				if perChunk == largest {
+					full, err = tx.prepareKept(ctx, q)
+				} else {
+					full, err = tx.tx.PrepareContext(ctx, q)
+				}
+				if err != nil {
 					return err
 				}
 			}

@@ -288,10 +288,17 @@ func hasRow(l *importer.Link, row int) bool {
 // project and returns their ids in order, keeping the project's counters,
 // as ImportTasks does but inside the caller's transaction.
 func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) ([]int64, error) {
-	rows, anns, preds, err := prepareImport(ctx, tasks)
+	p, err := prepareImport(ctx, tasks, 0)
 	if err != nil {
 		return nil, err
 	}
+	return tx.insertPrepared(ctx, projectID, p)
+}
+
+// insertPrepared inserts a validated batch of tasks into a project and
+// returns their ids in order, keeping the project's counters.
+func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedImport) ([]int64, error) {
+	rows, anns, preds := p.rows, p.anns, p.preds
 	withAnnotations := 0
 	for i := range rows {
 		if rows[i].total > 0 {
@@ -300,7 +307,7 @@ func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmar
 	}
 	var seq int64
 	var maxAnnotations int
-	err = tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
+	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
 		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
 		num_tasks_with_annotations = num_tasks_with_annotations + ?
 		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
@@ -359,10 +366,11 @@ func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmar
 // carries, as a first import of the row would have; an annotated task is
 // kept.
 func (tx *Tx) rewriteTask(ctx context.Context, projectID int64, u importer.TaskRewrite, res *importer.BatchResult) error {
-	rows, anns, preds, err := prepareImport(ctx, []*blobmark.TaskImport{u.Task})
+	p, err := prepareImport(ctx, []*blobmark.TaskImport{u.Task}, 0)
 	if err != nil {
 		return err
 	}
+	rows, anns, preds := p.rows, p.anns, p.preds
 	r, err := tx.exec(ctx, `UPDATE tasks SET data = ?, meta = ?, updated_at = ? WHERE id = ?
 		AND total_annotations = 0 AND cancelled_annotations = 0`, rows[0].data, rows[0].meta, tx.db.timestamp(), u.TaskID)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 type Tx struct {
 	tx *sql.Tx
 	db *DB
+	// kept holds statements prepared for the rest of the transaction
+	// (prepareKept); the transaction closes them when it ends.
+	kept map[string]*sql.Stmt
 }
 
 // SQL returns the underlying transaction, for hooks that must read or write
@@ -65,11 +68,11 @@ type Hook func(ctx context.Context, tx *Tx, ev Event) error
 // inTx runs fn in a write transaction and commits it when fn succeeds, so
 // every store write and the hooks it fires are all-or-nothing.
 func (db *DB) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err error) {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx, op)
 	if err != nil {
-		return translate(op+": begin", err)
+		return err
 	}
-	tx := &Tx{tx: sqlTx, db: db}
+	sqlTx := tx.tx
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -88,6 +91,34 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err e
 		return translate(op+": commit", err)
 	}
 	return nil
+}
+
+// begin starts a write transaction, for writes that cannot run inside one
+// callback (inTx is the usual way).
+func (db *DB) begin(ctx context.Context, op string) (*Tx, error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate(op+": begin", err)
+	}
+	return &Tx{tx: sqlTx, db: db}, nil
+}
+
+// prepareKept returns query prepared in tx, preparing it on first use only:
+// for statements a transaction runs again and again, whose preparation
+// would otherwise cost as much as running them.
+func (tx *Tx) prepareKept(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.kept[query]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.kept == nil {
+		tx.kept = map[string]*sql.Stmt{}
+	}
+	tx.kept[query] = st
+	return st, nil
 }
 
 // fire runs the hooks for ev in tx.

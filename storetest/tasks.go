@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/blobmark/blobmark"
@@ -112,6 +114,67 @@ func testTasks(t *testing.T, open Open) {
 		}
 		_, err = s.ImportTasks(ctx, p.ID+1000, tasksOf(1))
 		wantCode(t, err, blobmark.ENOTFOUND)
+	})
+
+	t.Run("ImportStreamIsAllOrNothing", func(t *testing.T) {
+		s := open(t)
+		ctx, _ := asUser(t, s, "streamer@example.com")
+		p := newProject(t, ctx, s, "stream")
+		_, err := s.ImportTasks(ctx, p.ID, tasksOf(2))
+		must(t, err)
+
+		// The source fails after several batches have been written: the
+		// error comes back as it is, and none of those batches stays.
+		boom := errors.New("the client went away")
+		yielded := 0
+		_, err = s.ImportTaskStream(ctx, p.ID, func(yield func(*blobmark.TaskImport, error) bool) {
+			for _, task := range tasksOf(4321) {
+				yielded++
+				if !yield(task, nil) {
+					return
+				}
+			}
+			yield(nil, boom)
+		})
+		if !errors.Is(err, boom) || yielded != 4321 {
+			t.Fatalf("ImportTaskStream after %d tasks = %v, want the source's error after all 4321", yielded, err)
+		}
+		// A bad task deep in the stream: EINVALID naming it, nothing written.
+		bad := tasksOf(3000)
+		bad[2718].Data = json.RawMessage(`"not an object"`)
+		_, err = s.ImportTaskStream(ctx, p.ID, blobmark.TaskStream(bad))
+		wantCode(t, err, blobmark.EINVALID)
+		if msg := blobmark.ErrorMessage(err); !strings.Contains(msg, "2718") {
+			t.Errorf("message %q does not name task 2718", msg)
+		}
+		list, err := s.FindTasks(ctx, blobmark.TaskFilter{ProjectID: p.ID})
+		must(t, err)
+		got, err := s.FindProjectByID(ctx, p.ID)
+		must(t, err)
+		if list.Total != 2 || got.TaskNumber != 2 {
+			t.Fatalf("after failed streams: %d tasks listed, task_number %d; want 2", list.Total, got.TaskNumber)
+		}
+
+		// Tasks large enough that a batch ends on its bytes, not its count.
+		big := make([]*blobmark.TaskImport, 9)
+		for i := range big {
+			big[i] = &blobmark.TaskImport{
+				Data:        json.RawMessage(fmt.Sprintf(`{"i":%d,"text":%q}`, i, strings.Repeat("x", 300<<10))),
+				Annotations: []*blobmark.Annotation{{Result: json.RawMessage(fmt.Sprintf(`[{"i":%d}]`, i))}},
+			}
+		}
+		res, err := s.ImportTaskStream(ctx, p.ID, blobmark.TaskStream(big))
+		must(t, err)
+		if res.TaskCount != 9 || res.AnnotationCount != 9 || len(res.TaskIDs) != 9 {
+			t.Fatalf("ImportResult = %d tasks, %d annotations, %d ids; want 9 of each", res.TaskCount, res.AnnotationCount, len(res.TaskIDs))
+		}
+		for i, id := range res.TaskIDs {
+			task, err := s.FindTaskByID(ctx, id)
+			must(t, err)
+			if task.InnerID != int64(3+i) || task.TotalAnnotations != 1 || !strings.HasPrefix(string(task.Data), fmt.Sprintf(`{"i":%d,`, i)) {
+				t.Fatalf("task %d: inner id %d, %d annotations, data %.20s", i, task.InnerID, task.TotalAnnotations, task.Data)
+			}
+		}
 	})
 
 	t.Run("InnerIDSequencePerProject", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,8 +153,16 @@ func Round(d time.Duration) string {
 }
 
 // ProcStatusKB returns a field of /proc/self/status in KiB (VmRSS, VmHWM…).
-func ProcStatusKB(field string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
+func ProcStatusKB(field string) int64 { return statusKB("/proc/self/status", field) }
+
+// ProcessStatusKB returns a field of another process's /proc/PID/status in
+// KiB, for benchmarks that measure a server they started.
+func ProcessStatusKB(pid int, field string) int64 {
+	return statusKB("/proc/"+strconv.Itoa(pid)+"/status", field)
+}
+
+func statusKB(path, field string) int64 {
+	data, err := os.ReadFile(path)
 	Check(err)
 	for _, line := range strings.Split(string(data), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == field+":" {
@@ -162,6 +171,20 @@ func ProcStatusKB(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// BuildBlobmark builds the blobmark command of the working directory's
+// module into a temporary directory, removed at exit, and returns its path.
+func BuildBlobmark() string {
+	dir, err := os.MkdirTemp("", "blobmark-bench-bin")
+	Check(err)
+	AtExit(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "blobmark")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/blobmark").CombinedOutput()
+	if err != nil {
+		Fatal("build blobmark: " + string(out))
+	}
+	return bin
 }
 
 // ListAndDownload lists c and downloads every blob, concurrency at a time,

@@ -90,7 +90,7 @@ func main() {
 			Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
 			Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
 	}
-	bin := buildBlobmark()
+	bin := benchkit.BuildBlobmark()
 	_, limit := benchkit.ListAndDownload(ctx, c, 96)
 	limitRate := float64(tasks) / limit.Seconds()
 	name := func(n int) string {
@@ -280,19 +280,6 @@ func startWorker(bin, dir string, env ...string) (stop func()) {
 	log, _ := os.ReadFile(logPath)
 	benchkit.Fatal("worker not ready:\n" + string(log))
 	return nil
-}
-
-// buildBlobmark builds the blobmark command into a temporary directory.
-func buildBlobmark() string {
-	dir, err := os.MkdirTemp("", "blobmark-bench-bin")
-	benchkit.Check(err)
-	benchkit.AtExit(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "blobmark")
-	out, err := exec.Command("go", "build", "-o", bin, "./cmd/blobmark").CombinedOutput()
-	if err != nil {
-		benchkit.Fatal("build blobmark: " + string(out))
-	}
-	return bin
 }
 
 // storeLimit writes the rows of a Tasks-mode sync of files × perFile

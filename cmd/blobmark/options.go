@@ -39,6 +39,7 @@ var options = []option{
 	{Name: "data-dir", Default: "./data", Help: "Directory for the embedded SQLite database and the server's generated keys.", Commands: dbCommands},
 	{Name: "database-url", Help: "PostgreSQL URL (postgres://…); empty means embedded SQLite in the data directory.", Secret: true, Commands: dbCommands},
 	{Name: "max-body-bytes", Default: "67108864", Help: "Largest request body the API accepts, in bytes (task imports are the big ones).", Commands: serveCommands},
+	{Name: "max-concurrent-imports", Default: "2", Help: "Task imports with a body over 1 MiB that run at once (each is spooled to a temporary file and written in batches); more wait 2 s, then get 429 with Retry-After.", Commands: []string{"serve"}},
 	{Name: "shutdown-timeout", Default: "30s", Help: "How long SIGTERM waits for in-flight requests and jobs before releasing them.", Commands: serveCommands},
 	{Name: "secret-key", Help: "Server key (32 bytes, base64 or hex); the keys that seal secrets at rest and sign sessions are derived from it. Empty means a key generated into the data directory. Replicas must share it: the database records it (as a check value) and refuses another.", Secret: true, Commands: serveCommands},
 	{Name: "secret-key-previous", Help: "Comma-separated keys that sealed secrets before a rotation; they still open, and new writes use --secret-key.", Secret: true, Commands: serveCommands},

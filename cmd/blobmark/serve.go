@@ -152,6 +152,16 @@ func serverConfig(s *settings) (server.Config, error) {
 	if cfg.AllowPrivateNetwork, err = s.Bool("allow-private-network"); err != nil {
 		return server.Config{}, err
 	}
+	if s.String("max-concurrent-imports") != "" { // serve only
+		n, err := s.Int64("max-concurrent-imports")
+		if err != nil {
+			return server.Config{}, err
+		}
+		if n < 1 {
+			return server.Config{}, fmt.Errorf("--max-concurrent-imports: %d must be at least 1", n)
+		}
+		cfg.MaxConcurrentImports = int(n)
+	}
 	if s.String("media-mode") != "" { // serve only; a worker serves no media
 		if cfg.MediaMode, err = media.ParseMode(s.String("media-mode")); err != nil {
 			return server.Config{}, fmt.Errorf("--media-mode: %w", err)
