@@ -3,7 +3,6 @@ package azureblob
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -70,7 +69,7 @@ type Connector struct {
 func NewConnector(opts Options) *Connector {
 	guard := &egress.Guard{AllowPrivate: opts.AllowPrivateNetwork}
 	if opts.Transport == nil {
-		opts.Transport = &http.Client{Transport: guard.Transport()}
+		opts.Transport = guard.Client()
 	}
 	var allow []allowEntry
 	for _, raw := range opts.ServerIdentityAllow {

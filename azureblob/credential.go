@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,7 @@ func newCredential(c Config, acct account, opts Options) (*credential, error) {
 	var entra entra
 	var watch *refusalWatch
 	if host {
-		entra = hostEntraOptions(c.Cloud, opts)
+		entra = hostEntraOptions(opts)
 	} else {
 		entra = userEntraOptions(c, opts)
 		watch = &refusalWatch{next: opts.Transport}
@@ -119,7 +120,7 @@ func newCredential(c Config, acct account, opts Options) (*credential, error) {
 			timeout = defaultIdentityTimeout
 		}
 		cred.token = &boundedCredential{inner: cred.token, timeout: timeout, identity: cred.identity, managed: host && c.AuthType != AuthWorkloadIdentity,
-			onFetch: opts.OnTokenFetch, refusals: watch}
+			onFetch: opts.OnTokenFetch, refusals: watch, storageOnly: host}
 	}
 	return cred, nil
 }
@@ -162,13 +163,13 @@ func userEntraOptions(c Config, opts Options) entra {
 
 // hostEntraOptions are the Entra ID settings of the server's own identity:
 // AZURE_AUTHORITY_HOST (the SDK's own setting) if the operator set it, else
-// the storage's cloud's authority. No storage field can move them, so the
-// identity's assertion or secret only goes where the operator's
-// environment says.
-func hostEntraOptions(cloudName string, opts Options) entra {
+// the public cloud's authority. No storage field, not even cloud, can move
+// them, so the identity's assertion or secret only goes where the
+// operator's environment says.
+func hostEntraOptions(opts Options) entra {
 	authority := os.Getenv("AZURE_AUTHORITY_HOST")
 	if authority == "" {
-		authority = cloudFor(cloudName).authorityHost
+		authority = cloudFor("public").authorityHost
 	}
 	return newEntra(authority, opts.IdentityTransport)
 }
@@ -210,10 +211,23 @@ type boundedCredential struct {
 	// refusals, when set, watches the credential's own requests: a token
 	// request the egress guard refused fails with that refusal.
 	refusals *refusalWatch
+	// storageOnly limits a host identity to Azure Storage tokens.
+	storageOnly bool
 }
+
+// storageScope is the scope of every token blobmark asks for Azure Storage
+// (blobs, queues, user delegation keys).
+const storageScope = "https://storage.azure.com/.default"
 
 // GetToken implements azcore.TokenCredential.
 func (b *boundedCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if b.storageOnly && !slices.Equal(o.Scopes, []string{storageScope}) {
+		// The SDK takes a 401's resource_id challenge as the scope to ask
+		// for next: a storage host must not make the server's identity
+		// fetch a token for another service.
+		return azcore.AccessToken{}, &tokenError{identity: b.identity, managed: b.managed,
+			err: fmt.Errorf("the storage endpoint asked for a token for %q; the server's identity only gets tokens for Azure Storage", strings.Join(o.Scopes, " "))}
+	}
 	if b.onFetch != nil {
 		b.onFetch()
 	}

@@ -48,7 +48,7 @@ func NewDatabaseTokenSource(opts Options, managedIdentityClientID string) (*Data
 		s.cred, err = azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 			ClientOptions: azcore.ClientOptions{Transport: opts.IdentityTransport}, ID: azidentity.ClientID(managedIdentityClientID)})
 	} else {
-		entra := hostEntraOptions("", opts)
+		entra := hostEntraOptions(opts)
 		s.identity = "the server's own Azure identity"
 		s.cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
 			ClientOptions: entra.client, DisableInstanceDiscovery: entra.noDiscovery})

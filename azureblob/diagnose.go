@@ -92,7 +92,7 @@ func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefi
 	add(Check{Name: "configuration", Needed: true, OK: true, Detail: fmt.Sprintf("auth_type %s, endpoint %s", r.AuthType, r.Endpoint)})
 
 	if tc := c.acc.cred.token; tc != nil {
-		if _, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://storage.azure.com/.default"}}); err != nil {
+		if _, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{storageScope}}); err != nil {
 			fail("authenticate", true, c.fail(err, opList, ""))
 			notRun("list", "read")
 			return r

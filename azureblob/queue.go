@@ -57,12 +57,17 @@ func queueURL(acct account, queue string) (string, error) {
 		return "", fmt.Errorf("the queue is neither a queue name nor a URL")
 	}
 	u.RawQuery, u.Fragment = "", ""
+	if u.Scheme != blob.Scheme {
+		return "", fmt.Errorf("the queue URL must use %s, as the storage's endpoint does: the storage's credential is never sent over a weaker channel", blob.Scheme)
+	}
 	// The host must be the account's queue host; the port may differ (the
 	// emulator serves each service on its own port).
 	if u.Hostname() == strings.Replace(blob.Hostname(), ".blob.", ".queue.", 1) && u.Hostname() != blob.Hostname() {
 		return u.String(), nil
 	}
-	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+	// A path-style loopback URL is the emulator's form, accepted for a
+	// storage that is itself on the loopback emulator.
+	if ip, bip := net.ParseIP(u.Hostname()), net.ParseIP(blob.Hostname()); ip != nil && ip.IsLoopback() && bip != nil && bip.IsLoopback() {
 		if name, err := accountFromEndpoint(u.String()); err == nil && name == acct.name {
 			return u.String(), nil
 		}

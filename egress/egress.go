@@ -70,12 +70,20 @@ func IsRefused(err error) bool {
 
 // metadata are addresses no user-directed request may reach, whatever the
 // operator allows: link-local ranges, where clouds serve instance metadata
-// and managed-identity tokens, and AWS's IPv6 metadata address.
+// and managed-identity tokens, the clouds' metadata and platform addresses
+// outside them (Azure's WireServer, Alibaba's, AWS's and GCP's IPv6 ones).
 var metadata = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("168.63.129.16/32"),
+	netip.MustParsePrefix("100.100.100.200/32"),
 	netip.MustParsePrefix("fd00:ec2::254/128"),
+	netip.MustParsePrefix("fd20:ce::254/128"),
 }
+
+// nat64 is the well-known NAT64 prefix: its addresses reach the IPv4
+// address in their last four bytes, which is what is checked.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 
 // private are the ranges that stay inside the operator's network.
 var private = []netip.Prefix{
@@ -88,12 +96,22 @@ var private = []netip.Prefix{
 	netip.MustParsePrefix("::/128"),
 	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64: reaches private IPv4
 }
 
 // Check reports whether the guard admits a connection to addr, with the
 // reason when it does not.
 func (g *Guard) Check(addr netip.Addr) error {
+	if addr.Zone() != "" {
+		// A zone names a local interface; ranges never contain zoned
+		// addresses, so they would slip past every rule below.
+		return &Error{Addr: addr, Reason: "addresses with an interface zone are never reached on a user's behalf"}
+	}
 	addr = addr.Unmap()
+	if nat64.Contains(addr) {
+		b := addr.As16()
+		addr = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
 	for _, p := range metadata {
 		if p.Contains(addr) {
 			return &Error{Addr: addr, Reason: "link-local and cloud metadata addresses are never reached on a user's behalf"}
@@ -178,6 +196,18 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 	}
 	return nil, errors.Join(errs...)
 }
+
+// Client returns an HTTP client that dials through the guard and follows
+// no redirect: a redirect is the answering host choosing the next
+// destination, and services that are called on a user's behalf (Azure
+// Storage, Entra ID) never send one.
+func (g *Guard) Client() *http.Client {
+	return &http.Client{Transport: g.Transport(), CheckRedirect: NoRedirects}
+}
+
+// NoRedirects is an http.Client.CheckRedirect that hands the 3xx answer
+// back instead of following it.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Transport returns an HTTP transport that dials through the guard. It
 // uses no proxy: a proxy would make the connection on the guard's behalf

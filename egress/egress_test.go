@@ -21,6 +21,15 @@ func TestCheck(t *testing.T) {
 		{"::ffff:169.254.169.254", false, false},
 		{"fe80::1", false, false},
 		{"fd00:ec2::254", false, false},
+		{"fd20:ce::254", false, false},
+		{"168.63.129.16", false, false},
+		{"100.100.100.200", false, false},
+		{"64:ff9b::a9fe:a9fe", false, false}, // NAT64 of 169.254.169.254
+		{"64:ff9b::a00:1", false, true},      // NAT64 of 10.0.0.1
+		{"64:ff9b::1443:101", true, true},    // NAT64 of 20.67.1.1
+		{"::1%lo", false, false},
+		{"fe80::1%eth0", false, false},
+		{"fd00:ec2::254%eth0", false, false},
 		{"224.0.0.1", false, false},
 		{"127.0.0.1", false, true},
 		{"127.8.9.10", false, true},
@@ -115,5 +124,25 @@ func TestCheckHost(t *testing.T) {
 	}
 	if err := (&Guard{}).CheckHost("10.0.0.4"); !IsRefused(err) {
 		t.Fatalf("private literal without consent: %v", err)
+	}
+}
+
+// TestClientFollowsNoRedirect: the answering host may not choose where the
+// next request goes.
+func TestClientFollowsNoRedirect(t *testing.T) {
+	var reached atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer target.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/secret", http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	resp, err := (&Guard{AllowPrivate: true}).Client().Get(redirect.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || reached.Load() != 0 {
+		t.Fatalf("status %d, target reached %d times", resp.StatusCode, reached.Load())
 	}
 }

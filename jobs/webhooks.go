@@ -88,11 +88,9 @@ func NewWebhookClient(transport http.RoundTripper) *http.Client {
 		transport = (&egress.Guard{}).Transport()
 	}
 	return &http.Client{
-		Transport: transport,
-		Timeout:   WebhookTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+		Transport:     transport,
+		Timeout:       WebhookTimeout,
+		CheckRedirect: egress.NoRedirects,
 	}
 }
 

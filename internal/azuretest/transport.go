@@ -109,7 +109,7 @@ func (e *Env) GuardedClient(allowPrivate bool, reroute map[string]string) *http.
 			return dialer.DialContext(ctx, network, addr)
 		}}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.srvCert.pool}, MaxIdleConnsPerHost: 64, DialContext: guard.DialContext}
-	return &http.Client{Transport: &countingTransport{next: tr, counts: e.counts, blobPort: e.blobPort}}
+	return &http.Client{Transport: &countingTransport{next: tr, counts: e.counts, blobPort: e.blobPort}, CheckRedirect: egress.NoRedirects}
 }
 
 // countingTransport counts requests to Azurite, and among them the user
