@@ -16,19 +16,6 @@ const (
 	StatusCompletedWithErrors = "completed_with_errors"
 )
 
-// Connection holds a storage's Azure connection fields by their API names
-// (auth_type, account_name, endpoint, cloud, tenant_id, client_id, …). The
-// domain treats it as opaque: the Azure connector gives it meaning.
-type Connection map[string]string
-
-// SecretConnectionFields are the connection fields that are write-only in
-// the API and sealed at rest. The Azure connector's tests keep this list
-// equal to its own.
-var SecretConnectionFields = []string{
-	"account_key", "sas_token", "connection_string",
-	"client_secret", "client_certificate", "client_certificate_password",
-}
-
 // StorageState is the sync status Label Studio shows for any storage.
 type StorageState struct {
 	Status        string          `json:"status"`

@@ -5,16 +5,6 @@ import (
 	"time"
 )
 
-// ConnectionFields are the non-secret connection fields a storage body may
-// carry besides the storage's own fields; SecretConnectionFields are the
-// secret ones. The Azure connector's tests keep the two lists together equal
-// to its Config.
-var ConnectionFields = []string{
-	"auth_type", "account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id",
-	"managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id",
-	"federated_token_file",
-}
-
 // Storage types, as Label Studio's paths and type field name them.
 const (
 	StorageTypeAzure    = "azure"

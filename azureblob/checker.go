@@ -2,7 +2,6 @@ package azureblob
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -29,24 +28,20 @@ var (
 // secret fields. A field the connector does not know is an EINVALID error
 // naming it.
 func ConfigFromConnection(conn, secrets blobmark.Connection) (Config, error) {
-	all := map[string]string{}
-	for k, v := range conn {
-		if v != "" {
-			all[k] = v
-		}
-	}
-	for k, v := range secrets {
-		if v != "" {
-			all[k] = v
-		}
-	}
-	raw, _ := json.Marshal(all)
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
 	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return Config{}, blobmark.FieldErrorf(field, "%s is not a connection field of Azure storages", field)
+	for _, m := range []blobmark.Connection{conn, secrets} {
+		for k, v := range m {
+			if v == "" {
+				continue
+			}
+			if k == "auth_type" {
+				cfg.AuthType = AuthType(v)
+			} else if p := cfg.field(k); p != nil {
+				*p = v
+			} else {
+				return Config{}, blobmark.FieldErrorf(k, "%s is not a connection field of Azure storages", k)
+			}
+		}
 	}
 	return cfg, nil
 }

@@ -11,25 +11,32 @@ import (
 	"github.com/blobmark/blobmark/internal/azuretest"
 )
 
-// TestConnectionFieldsMatchConfig keeps the domain's field lists, which the
-// API decodes bodies with, equal to the connector's Config.
-func TestConnectionFieldsMatchConfig(t *testing.T) {
-	var tags []string
+// TestConfigMatchesTheSchema: the connector's Config has exactly the
+// fields of the one declaration, and a field it does not know is refused
+// by name.
+func TestConfigMatchesTheSchema(t *testing.T) {
+	var tags, schema []string
 	typ := reflect.TypeFor[azureblob.Config]()
 	for i := range typ.NumField() {
 		if tag := strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]; tag != "-" {
 			tags = append(tags, tag)
 		}
 	}
-	all := append(slices.Clone(blobmark.ConnectionFields), blobmark.SecretConnectionFields...)
+	for _, f := range blobmark.ConnectionSchema {
+		schema = append(schema, f.Name)
+	}
 	slices.Sort(tags)
-	slices.Sort(all)
-	if !slices.Equal(tags, all) {
-		t.Fatalf("Config fields %v, domain lists %v", tags, all)
+	slices.Sort(schema)
+	if !slices.Equal(tags, schema) {
+		t.Fatalf("Config fields %v, schema %v", tags, schema)
 	}
 	if _, err := azureblob.ConfigFromConnection(blobmark.Connection{"acount_name": "x"}, nil); blobmark.ErrorCode(err) != blobmark.EINVALID ||
 		!strings.Contains(blobmark.ErrorMessage(err), "acount_name") {
 		t.Fatalf("an unknown field: %v", err)
+	}
+	cfg, err := azureblob.ConfigFromConnection(blobmark.Connection{"auth_type": "service_principal", "tenant_id": "t"}, blobmark.Connection{"client_secret": "s"})
+	if err != nil || cfg.AuthType != azureblob.AuthServicePrincipal || cfg.TenantID != "t" || cfg.ClientSecret != "s" {
+		t.Fatalf("ConfigFromConnection = %+v, %v", cfg.Redacted(), err)
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,17 +21,17 @@ import (
 // depends on which fields happen to be filled in.
 type AuthType string
 
-// The auth types a Config can name. Each one is built in exactly one place,
-// newCredential.
+// The auth types a Config can name (blobmark's names, typed). Each one is
+// built in exactly one place, newCredential.
 const (
-	AuthAccountKey       AuthType = "account_key"
-	AuthSASToken         AuthType = "sas_token"
-	AuthConnectionString AuthType = "connection_string"
-	AuthServicePrincipal AuthType = "service_principal"
-	AuthManagedIdentity  AuthType = "managed_identity"
-	AuthWorkloadIdentity AuthType = "workload_identity"
-	AuthServerIdentity   AuthType = "server_identity"
-	AuthAnonymous        AuthType = "anonymous"
+	AuthAccountKey       AuthType = blobmark.AuthAccountKey
+	AuthSASToken         AuthType = blobmark.AuthSASToken
+	AuthConnectionString AuthType = blobmark.AuthConnectionString
+	AuthServicePrincipal AuthType = blobmark.AuthServicePrincipal
+	AuthManagedIdentity  AuthType = blobmark.AuthManagedIdentity
+	AuthWorkloadIdentity AuthType = blobmark.AuthWorkloadIdentity
+	AuthServerIdentity   AuthType = blobmark.AuthServerIdentity
+	AuthAnonymous        AuthType = blobmark.AuthAnonymous
 )
 
 // AuthTypes lists every supported auth type, in the order the API documents them.
@@ -69,62 +71,48 @@ type Config struct {
 	Organization string `json:"-"`
 }
 
-// secretFields maps each secret JSON field to an accessor, so that redaction,
-// write-only handling and PATCH merging share one list.
-var secretFields = []struct {
-	name string
-	ptr  func(*Config) *string
-}{
-	{"account_key", func(c *Config) *string { return &c.AccountKey }},
-	{"sas_token", func(c *Config) *string { return &c.SASToken }},
-	{"connection_string", func(c *Config) *string { return &c.ConnectionString }},
-	{"client_secret", func(c *Config) *string { return &c.ClientSecret }},
-	{"client_certificate", func(c *Config) *string { return &c.ClientCertificate }},
-	{"client_certificate_password", func(c *Config) *string { return &c.ClientCertificatePassword }},
-}
-
-// SecretFields returns the JSON names of the fields that hold secrets. The
-// storage API treats them as write-only and never returns them.
-func SecretFields() []string {
-	names := make([]string, len(secretFields))
-	for i, f := range secretFields {
-		names[i] = f.name
+// configFields maps each connection field of blobmark.ConnectionSchema
+// but auth_type to its Config struct field, by the json tags, so that the
+// schema drives every loop over fields (TestConfigMatchesTheSchema keeps
+// the two equal).
+var configFields = func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "-" && name != "auth_type" {
+			m[name] = i
+		}
 	}
-	return names
+	return m
+}()
+
+// field returns the Config field of a connection field other than
+// auth_type, nil when Config has none.
+func (c *Config) field(name string) *string {
+	i, ok := configFields[name]
+	if !ok {
+		return nil
+	}
+	return reflect.ValueOf(c).Elem().Field(i).Addr().Interface().(*string)
 }
 
 // Secrets returns the non-empty secret values of c, so tests and log filters
 // can check that none of them leaks.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, f := range secretFields {
-		if v := *f.ptr(&c); v != "" {
-			out = append(out, v)
+	for _, f := range blobmark.ConnectionSchema {
+		if v := c.field(f.Name); f.Secret && v != nil && *v != "" {
+			out = append(out, *v)
 		}
 	}
 	return out
 }
 
-// WithSecretsFrom returns c with every secret field that c leaves empty taken
-// from old, as long as the auth type is unchanged. This is how a PATCH that
-// omits a write-only secret keeps the stored one.
-func (c Config) WithSecretsFrom(old Config) Config {
-	if c.AuthType != "" && old.AuthType != "" && c.AuthType != old.AuthType {
-		return c
-	}
-	for _, f := range secretFields {
-		if p := f.ptr(&c); *p == "" {
-			*p = *f.ptr(&old)
-		}
-	}
-	return c
-}
-
 // Redacted returns a copy of c with every secret replaced by a marker, safe to
 // log or return to a client.
 func (c Config) Redacted() Config {
-	for _, f := range secretFields {
-		if p := f.ptr(&c); *p != "" {
+	for _, f := range blobmark.ConnectionSchema {
+		if p := c.field(f.Name); f.Secret && p != nil && *p != "" {
 			*p = redactedMarker
 		}
 	}
@@ -146,25 +134,11 @@ func (c Config) GoString() string { return c.String() }
 // secret.
 func (c Config) LogValue() slog.Value {
 	r := c.Redacted()
-	var attrs []slog.Attr
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
+	attrs := []slog.Attr{slog.String("auth_type", string(r.AuthType))}
+	for _, f := range blobmark.ConnectionSchema {
+		if p := r.field(f.Name); p != nil && *p != "" {
+			attrs = append(attrs, slog.String(f.Name, *p))
 		}
-	}
-	add("auth_type", string(r.AuthType))
-	add("account_name", r.AccountName)
-	add("endpoint", r.Endpoint)
-	add("cloud", r.Cloud)
-	add("authority_host", r.AuthorityHost)
-	add("tenant_id", r.TenantID)
-	add("client_id", r.ClientID)
-	add("managed_identity_client_id", r.ManagedIdentityClientID)
-	add("managed_identity_resource_id", r.ManagedIdentityResourceID)
-	add("managed_identity_object_id", r.ManagedIdentityObjectID)
-	add("federated_token_file", r.FederatedTokenFile)
-	for _, f := range secretFields {
-		add(f.name, *f.ptr(&r))
 	}
 	return slog.GroupValue(attrs...)
 }
@@ -207,11 +181,10 @@ func (c Config) InferAuthType() AuthType {
 // trimmed, a URL given as account_name moved to endpoint (Label Studio
 // accepts that), and the cloud name lower-cased.
 func (c Config) Normalized() Config {
-	trim := func(s *string) { *s = strings.TrimSpace(*s) }
-	for _, p := range []*string{&c.AccountName, &c.AccountKey, &c.SASToken, &c.ConnectionString, &c.Endpoint,
-		&c.Cloud, &c.AuthorityHost, &c.TenantID, &c.ClientID, &c.ClientSecret, &c.ManagedIdentityClientID,
-		&c.ManagedIdentityResourceID, &c.ManagedIdentityObjectID, &c.FederatedTokenFile} {
-		trim(p)
+	for _, f := range blobmark.ConnectionSchema {
+		if p := c.field(f.Name); p != nil && !f.Verbatim {
+			*p = strings.TrimSpace(*p)
+		}
 	}
 	if strings.HasPrefix(c.AccountName, "http://") || strings.HasPrefix(c.AccountName, "https://") {
 		if c.Endpoint == "" {
@@ -225,14 +198,11 @@ func (c Config) Normalized() Config {
 }
 
 // authTypeSpec is what the connector must know of an auth type besides
-// how to build its credential. Every auth type has one, written out in
-// full, so that a new type cannot be added without deciding whether it
-// speaks for the server (TestEveryAuthTypeIsDeclared).
+// how to build its credential and the fields it may use (declared in
+// blobmark.ConnectionSchema). Every auth type has one, so that a new type
+// cannot be added without deciding whether it speaks for the server
+// (TestEveryAuthTypeIsDeclared).
 type authTypeSpec struct {
-	// fields are the connection fields the type may use. Any other
-	// non-empty field is a conflict, reported so a user never believes a
-	// field is in effect when it is ignored.
-	fields []string
 	// hostIdentity marks a type that authenticates as an identity attached
 	// to the server (its managed identities, its workload identity, its
 	// default credential chain) rather than with a secret the storage's
@@ -243,14 +213,14 @@ type authTypeSpec struct {
 }
 
 var authTypeSpecs = map[AuthType]authTypeSpec{
-	AuthAccountKey:       {fields: []string{"account_name", "account_key", "endpoint", "cloud"}},
-	AuthSASToken:         {fields: []string{"account_name", "sas_token", "endpoint", "cloud"}},
-	AuthConnectionString: {fields: []string{"connection_string"}},
-	AuthServicePrincipal: {fields: []string{"account_name", "endpoint", "cloud", "authority_host", "tenant_id", "client_id", "client_secret", "client_certificate", "client_certificate_password"}},
-	AuthManagedIdentity:  {fields: []string{"account_name", "endpoint", "cloud", "managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"}, hostIdentity: true},
-	AuthWorkloadIdentity: {fields: []string{"account_name", "endpoint", "cloud"}, hostIdentity: true},
-	AuthServerIdentity:   {fields: []string{"account_name", "endpoint", "cloud"}, hostIdentity: true},
-	AuthAnonymous:        {fields: []string{"account_name", "endpoint", "cloud"}},
+	AuthAccountKey:       {},
+	AuthSASToken:         {},
+	AuthConnectionString: {},
+	AuthServicePrincipal: {},
+	AuthManagedIdentity:  {hostIdentity: true},
+	AuthWorkloadIdentity: {hostIdentity: true},
+	AuthServerIdentity:   {hostIdentity: true},
+	AuthAnonymous:        {},
 }
 
 // serverOnlyFields are the Entra ID settings a host identity takes from the
@@ -261,20 +231,6 @@ var serverOnlyFields = map[string]string{
 	"tenant_id":            "AZURE_TENANT_ID",
 	"client_id":            "AZURE_CLIENT_ID",
 	"federated_token_file": "AZURE_FEDERATED_TOKEN_FILE",
-}
-
-func (c *Config) fieldValues() map[string]string {
-	return map[string]string{
-		"account_name": c.AccountName, "account_key": c.AccountKey, "sas_token": c.SASToken,
-		"connection_string": c.ConnectionString, "endpoint": c.Endpoint, "cloud": c.Cloud,
-		"authority_host": c.AuthorityHost, "tenant_id": c.TenantID, "client_id": c.ClientID,
-		"client_secret": c.ClientSecret, "client_certificate": c.ClientCertificate,
-		"client_certificate_password":  c.ClientCertificatePassword,
-		"managed_identity_client_id":   c.ManagedIdentityClientID,
-		"managed_identity_resource_id": c.ManagedIdentityResourceID,
-		"managed_identity_object_id":   c.ManagedIdentityObjectID,
-		"federated_token_file":         c.FederatedTokenFile,
-	}
 }
 
 var accountNamePattern = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
@@ -297,17 +253,15 @@ func (c Config) Validate() error {
 		add("auth_type", "unknown auth_type %q; use one of %s", c.AuthType, authTypeList())
 	}
 	if known {
-		used := map[string]bool{}
-		for _, f := range spec.fields {
-			used[f] = true
-		}
-		for name, v := range c.fieldValues() {
-			switch env, serverOnly := serverOnlyFields[name]; {
-			case v == "" || used[name]:
-			case spec.hostIdentity && serverOnly:
-				add(name, "%s cannot be set for auth_type %s: the server's own identity takes it only from the server's configuration (%s); remove it", name, c.AuthType, env)
-			default:
-				add(name, "%s is not used by auth_type %s; remove it", name, c.AuthType)
+		for _, f := range blobmark.ConnectionSchema {
+			p := c.field(f.Name)
+			if p == nil || *p == "" || slices.Contains(f.AuthTypes, string(c.AuthType)) {
+				continue
+			}
+			if env := serverOnlyFields[f.Name]; spec.hostIdentity && env != "" {
+				add(f.Name, "%s cannot be set for auth_type %s: the server's own identity takes it only from the server's configuration (%s); remove it", f.Name, c.AuthType, env)
+			} else {
+				add(f.Name, "%s is not used by auth_type %s; remove it", f.Name, c.AuthType)
 			}
 		}
 	}
@@ -396,7 +350,7 @@ func (c Config) Validate() error {
 		}
 		if n > 1 {
 			for _, f := range []string{"managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"} {
-				if c.fieldValues()[f] != "" {
+				if *c.field(f) != "" {
 					add(f, "give at most one of managed_identity_client_id, managed_identity_resource_id, managed_identity_object_id")
 				}
 			}

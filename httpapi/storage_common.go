@@ -59,10 +59,6 @@ func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) 
 	return in, v.err()
 }
 
-// destinationFields are the connection fields that decide where a
-// credential is sent: the service endpoint and the Entra ID authority.
-var destinationFields = []string{"auth_type", "endpoint", "cloud", "account_name", "authority_host", "tenant_id"}
-
 // mergeConnection applies a PATCH's connection input to the stored
 // connection and secrets. A secret the body omits (or sends empty) keeps
 // its stored value, because secrets are never shown and so a client cannot
@@ -70,8 +66,8 @@ var destinationFields = []string{"auth_type", "endpoint", "cloud", "account_name
 // drops the stored secrets, which belong to the old credential.
 //
 // A stored secret is bound to the destination it was entered for: a body
-// that changes any of destinationFields must carry every stored secret
-// again, or it is refused naming each one. Otherwise anyone allowed to edit
+// that changes a field the schema marks Destination (the service endpoint,
+// the Entra ID authority) must carry every stored secret again, or it is refused naming each one. Otherwise anyone allowed to edit
 // a storage could point it at their own host and have the server send the
 // secret there.
 func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blobmark.Connection, blobmark.Connection, error) {
@@ -94,9 +90,9 @@ func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blo
 		}
 	}
 	var moved []string
-	for _, f := range destinationFields {
-		if outConn[f] != conn[f] {
-			moved = append(moved, f)
+	for _, f := range blobmark.ConnectionSchema {
+		if f.Destination && outConn[f.Name] != conn[f.Name] {
+			moved = append(moved, f.Name)
 		}
 	}
 	if len(moved) > 0 {

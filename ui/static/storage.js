@@ -41,15 +41,15 @@ const authTypes = [
   { id: 'connection_string', title: 'Connection string', fields: ['connection_string'], noEndpoint: true },
   { id: 'service_principal', title: 'Service principal (Entra ID app)', fields: ['account_name', 'tenant_id', 'client_id', 'sp_credential', 'authority_host'] },
   { id: 'managed_identity', title: 'Managed identity', fields: ['account_name', 'mi_kind'] },
-  { id: 'workload_identity', title: 'Workload identity (AKS)', fields: ['account_name', 'tenant_id', 'client_id', 'federated_token_file', 'authority_host'] },
+  { id: 'workload_identity', title: 'Workload identity (AKS)', fields: ['account_name'] },
   { id: 'server_identity', title: "The server's own identity", fields: ['account_name'] },
   { id: 'anonymous', title: 'Anonymous (public container)', fields: ['account_name'] },
 ];
 
 const hints = {
   service_principal: 'An app registration with the Storage Blob Data Reader role (Contributor for target storages) on the container or account.',
-  managed_identity: 'The identity of the Azure resource blobmark runs on; it needs a Storage Blob Data role on the container or account.',
-  workload_identity: 'Blank fields default to the AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE the AKS webhook sets in the pod.',
+  managed_identity: 'The identity of the Azure resource blobmark runs on, if its operator allows it for this account and container; it needs a Storage Blob Data role on the container or account.',
+  workload_identity: "The pod's workload identity (the AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE the AKS webhook sets), if its operator allows it for this account and container.",
   server_identity: 'blobmark uses the credentials of the machine it runs on (environment, workload identity, managed identity, Azure CLI), if its operator allows it for this container.',
   anonymous: 'Only for containers whose blobs and listing are public.',
 };
@@ -189,7 +189,6 @@ function showForm(kind, existing) {
     client_certificate: input('client_certificate', { placeholder: editing ? 'Stored; leave blank to keep it' : '-----BEGIN CERTIFICATE----- … -----BEGIN PRIVATE KEY----- …' }),
     client_certificate_password: input('client_certificate_password', stored('client_certificate_password')),
     authority_host: input('authority_host', { value: e.authority_host || '', placeholder: 'default for the cloud' }),
-    federated_token_file: input('federated_token_file', { value: e.federated_token_file || '' }),
     mi_kind: el('select', { name: 'mi_kind', id: 'f-mi_kind' },
       el('option', { value: 'system' }, 'System-assigned'), el('option', { value: 'managed_identity_client_id' }, 'User-assigned, by client id'),
       el('option', { value: 'managed_identity_resource_id' }, 'User-assigned, by resource id'), el('option', { value: 'managed_identity_object_id' }, 'User-assigned, by object id')),
@@ -222,7 +221,6 @@ function showForm(kind, existing) {
     client_certificate: field('Certificate and private key (PEM)', f.client_certificate),
     client_certificate_password: field('Certificate password', f.client_certificate_password, '(if the key is encrypted)'),
     authority_host: field('Authority host', f.authority_host, '(optional)'),
-    federated_token_file: field('Federated token file', f.federated_token_file, '(optional)'),
     mi_kind: field('Identity', f.mi_kind),
     mi_id: field('Identity id', f.mi_id),
   };

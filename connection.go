@@ -1,0 +1,89 @@
+package blobmark
+
+// Connection holds a storage's Azure connection fields by their API names
+// (auth_type, account_name, endpoint, cloud, tenant_id, client_id, …). The
+// domain treats the values as opaque: the Azure connector gives them
+// meaning. Which fields exist is declared once, in ConnectionSchema.
+type Connection map[string]string
+
+// ConnectionField declares one connection field of a storage.
+type ConnectionField struct {
+	// Name is the field's name in the storage API, the Azure connector's
+	// configuration and the web form.
+	Name string
+	// Secret fields are write-only in the API, sealed at rest, redacted in
+	// logs, and bound to the destination they were entered for.
+	Secret bool
+	// Destination fields decide where a credential is sent: changing one
+	// makes every stored secret be asked for again.
+	Destination bool
+	// Verbatim fields keep surrounding blanks (PEM text, passwords); others
+	// are trimmed.
+	Verbatim bool
+	// AuthTypes are the auth types a storage may set the field for. The
+	// field auth_type, which names one of them, lists none, and neither
+	// does a field that only the server's configuration may set.
+	AuthTypes []string
+}
+
+// The auth types a connection can name, as the storage API spells them.
+const (
+	AuthAccountKey       = "account_key"
+	AuthSASToken         = "sas_token"
+	AuthConnectionString = "connection_string"
+	AuthServicePrincipal = "service_principal"
+	AuthManagedIdentity  = "managed_identity"
+	AuthWorkloadIdentity = "workload_identity"
+	AuthServerIdentity   = "server_identity"
+	AuthAnonymous        = "anonymous"
+)
+
+// endpointAuthTypes are the auth types whose service endpoint is set by
+// account_name, endpoint and cloud (a connection string carries its own).
+var endpointAuthTypes = []string{AuthAccountKey, AuthSASToken, AuthServicePrincipal, AuthManagedIdentity,
+	AuthWorkloadIdentity, AuthServerIdentity, AuthAnonymous}
+
+// ConnectionSchema is the one declaration of a storage's connection fields,
+// in the order the API documents them. The storage API's field lists,
+// write-only handling and PATCH merging, the connector's validation,
+// redaction and conflict rules, the web form and the documentation are
+// derived from it or checked against it.
+//
+// The identities attached to the server (managed, workload, server
+// identity) set no Entra ID field: those come from the server's own
+// configuration only.
+var ConnectionSchema = []ConnectionField{
+	{Name: "auth_type", Destination: true},
+	{Name: "account_name", Destination: true, AuthTypes: endpointAuthTypes},
+	{Name: "endpoint", Destination: true, AuthTypes: endpointAuthTypes},
+	{Name: "cloud", Destination: true, AuthTypes: endpointAuthTypes},
+	{Name: "authority_host", Destination: true, AuthTypes: []string{AuthServicePrincipal}},
+	{Name: "tenant_id", Destination: true, AuthTypes: []string{AuthServicePrincipal}},
+	{Name: "client_id", AuthTypes: []string{AuthServicePrincipal}},
+	{Name: "managed_identity_client_id", AuthTypes: []string{AuthManagedIdentity}},
+	{Name: "managed_identity_resource_id", AuthTypes: []string{AuthManagedIdentity}},
+	{Name: "managed_identity_object_id", AuthTypes: []string{AuthManagedIdentity}},
+	{Name: "federated_token_file"},
+	{Name: "account_key", Secret: true, AuthTypes: []string{AuthAccountKey}},
+	{Name: "sas_token", Secret: true, AuthTypes: []string{AuthSASToken}},
+	{Name: "connection_string", Secret: true, AuthTypes: []string{AuthConnectionString}},
+	{Name: "client_secret", Secret: true, AuthTypes: []string{AuthServicePrincipal}},
+	{Name: "client_certificate", Secret: true, Verbatim: true, AuthTypes: []string{AuthServicePrincipal}},
+	{Name: "client_certificate_password", Secret: true, Verbatim: true, AuthTypes: []string{AuthServicePrincipal}},
+}
+
+// ConnectionFields are the non-secret connection fields a storage body may
+// carry besides the storage's own fields, and SecretConnectionFields the
+// secret ones; both are ConnectionSchema's names, in its order.
+var ConnectionFields, SecretConnectionFields = connectionNames()
+
+func connectionNames() (plain, secret []string) {
+	for _, f := range ConnectionSchema {
+		if f.Secret {
+			secret = append(secret, f.Name)
+		} else {
+			plain = append(plain, f.Name)
+		}
+	}
+	return plain, secret
+}
