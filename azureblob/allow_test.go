@@ -1,6 +1,7 @@
 package azureblob
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -140,5 +141,20 @@ func TestEndpointsNeverAtMetadataAddresses(t *testing.T) {
 				t.Errorf("%s (private allowed %v): err %v, want a 400 on %s", c.cfg.AuthType, allowPrivate, err, c.field)
 			}
 		}
+	}
+}
+
+// TestClientCacheIsBounded: a user who validates endless distinct
+// connections cannot grow the server's client cache without bound.
+func TestClientCacheIsBounded(t *testing.T) {
+	conn := NewConnector(Options{})
+	for i := range maxCachedAccounts + 10 {
+		cfg := Config{AuthType: AuthAnonymous, AccountName: fmt.Sprintf("acct%d", i)}
+		if _, err := conn.Container(t.Context(), cfg, "cont1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(conn.accs); n > maxCachedAccounts {
+		t.Fatalf("%d cached clients", n)
 	}
 }

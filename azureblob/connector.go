@@ -203,9 +203,18 @@ func (c *Connector) account(cfg Config, acct account) (*accountClient, error) {
 		return nil, &blobmark.Error{Code: blobmark.EINVALID, Message: "the Azure client could not be set up: " + redact(err.Error(), cfg.Secrets()), Err: err}
 	}
 	a := &accountClient{cfg: cfg, cred: cred, service: sc, opts: c.opts}
+	if len(c.accs) >= maxCachedAccounts {
+		// Validates can name any number of accounts; starting over costs
+		// the live storages one token and delegation key each.
+		clear(c.accs)
+	}
 	c.accs[key] = a
 	return a, nil
 }
+
+// maxCachedAccounts bounds the distinct connections whose clients are
+// kept, far above the storages of any install.
+const maxCachedAccounts = 4096
 
 // checkContainerName applies Azure's container naming rules up front, so a
 // typo gets a precise message rather than a 400 from the service.
