@@ -1,7 +1,10 @@
 package azureblob
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -156,5 +159,28 @@ func TestClientCacheIsBounded(t *testing.T) {
 	}
 	if n := len(conn.accs); n > maxCachedAccounts {
 		t.Fatalf("%d cached clients", n)
+	}
+}
+
+// TestEndlessAnswersAreCut: an endpoint a user typed that answers a
+// listing with an endless body gets an error, not the server's memory.
+func TestEndlessAnswersAreCut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		chunk := bytes.Repeat([]byte("<Blob><Name>x</Name></Blob>"), 4096)
+		for range 2 * maxAnswerBytes / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := NewConnector(Options{AllowPrivateNetwork: true}).Container(t.Context(), Config{AuthType: AuthAnonymous, Endpoint: srv.URL + "/acct"}, "cont1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.List(t.Context(), ListOptions{}, func([]BlobItem) error { return nil })
+	if blobmark.ErrorCode(err) != blobmark.EINVALID || blobmark.ErrorField(err) != "endpoint" || !strings.Contains(blobmark.ErrorMessage(err), "larger than") {
+		t.Fatalf("an endless listing: %v", err)
 	}
 }

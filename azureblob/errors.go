@@ -1,6 +1,7 @@
 package azureblob
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,15 +82,19 @@ func translate(err error, ec errContext) error {
 	var te *tokenError
 	var re *azcore.ResponseError
 	var refused *egress.Error
+	var tooLarge answerTooLarge
 	switch {
+	case errors.As(err, &tooLarge):
+		field := cmp.Or(ec.endpointField, "endpoint")
+		out.Code, out.Field = blobmark.EINVALID, field
+		out.Message = field + ": " + tooLarge.Error()
+		out.Fields = map[string][]string{field: {out.Message}}
 	case errors.As(err, &refused):
 		// The egress guard's no is about where the storage points, not
 		// about Azure: a 400 on the field that names the place.
-		field := ec.endpointField
+		field := cmp.Or(ec.endpointField, "endpoint")
 		if errors.As(err, &te) || errors.As(err, &ite) {
 			field = "authority_host"
-		} else if field == "" {
-			field = "endpoint"
 		}
 		out.Code, out.Field = blobmark.EINVALID, field
 		out.Message = field + ": " + refused.Error()
