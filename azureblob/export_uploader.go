@@ -10,7 +10,7 @@ import (
 // ExportUploader writes a target storage's objects: it is the exporter's
 // Uploader over one container. Errors are already blobmark errors (a missing
 // blob is ENOTFOUND, auth failures EUNAUTHORIZED/EFORBIDDEN, throttling and
-// outages EUNAVAILABLE), which is what exporter.Classify sorts.
+// outages EUNAVAILABLE), which is what blobmark.Decide sorts.
 type ExportUploader struct {
 	Container *Container
 }

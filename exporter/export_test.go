@@ -154,7 +154,7 @@ func TestStateThatNeverSettlesIsRetried(t *testing.T) {
 	s, c, deps := fixture()
 	c.onUpload = func(string) { s.updateAnnotation(11, "again") }
 	_, err := ExportAnnotation(context.Background(), deps, annotationStorage(false), 11, 1)
-	if !Classify(err) {
+	if blobmark.Decide(err) != blobmark.Retry {
 		t.Fatalf("want a retryable error, got %v", err)
 	}
 	if _, ok := s.links["out/11"]; ok {
@@ -283,7 +283,7 @@ func TestExportAnnotationReturnsUploadErrors(t *testing.T) {
 		return blobmark.Errorf(blobmark.EFORBIDDEN, "the identity lacks Storage Blob Data Contributor")
 	}
 	_, err := ExportAnnotation(context.Background(), deps, annotationStorage(true), 11, 1)
-	if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || Classify(err) {
+	if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || blobmark.Decide(err) != blobmark.Fail {
 		t.Fatalf("want a final forbidden error, got %v", err)
 	}
 	if len(s.links) != 0 {

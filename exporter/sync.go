@@ -71,9 +71,9 @@ type Result struct {
 // changed since its last export, and skips identical bytes.
 //
 // An object that fails to export is counted and listed and the sync goes
-// on (StatusCompletedWithErrors). An error that Classify calls final, such
-// as revoked credentials or a missing container, would fail every object
-// alike, so it stops the sync and is returned with StatusFailed; so are
+// on (StatusCompletedWithErrors). An error that blobmark.Decide does not
+// retry, such as revoked credentials or a missing container, would fail
+// every object alike, so it stops the sync and is returned with StatusFailed; so are
 // errors reading the Source and a cancelled ctx. progress, when not nil, is
 // called from one goroutine at a time, at least every
 // Deps.ProgressInterval and once at the end.
@@ -94,7 +94,11 @@ func SyncAll(ctx context.Context, deps Deps, storage Storage, onlyNew bool, prog
 			for ref := range refs {
 				outcome, err := r.exportOne(ctx, ref, !onlyNew)
 				interrupted := err != nil && ctx.Err() != nil
-				if err != nil && !interrupted && !Classify(err) {
+				// Decide, not DecideItem: every object goes to the
+				// same container, so a code DecideItem would drop
+				// (a missing container, a refused request) is every
+				// object's problem, not this one's.
+				if err != nil && !interrupted && blobmark.Decide(err) != blobmark.Retry {
 					cancel(err)
 				}
 				s.add(ref, storage.Format, outcome, err, interrupted)

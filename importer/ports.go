@@ -72,12 +72,12 @@ type Download struct {
 // Opener streams one blob's content for Tasks mode. It is called from
 // several goroutines at once (Source.Concurrency).
 //
-// Errors decide what happens to the sync: a *blobmark.Error with code
-// ENOTFOUND, ECONFLICT, EINVALID, ETOOLARGE or ENOTIMPLEMENTED is a problem
-// of that one blob (deleted meanwhile, archived tier, …): it is recorded and
-// the sync goes on. Anything else (EUNAUTHORIZED, EFORBIDDEN, EUNAVAILABLE,
-// unclassified errors) aborts the sync so the job can fail or retry as a
-// whole; what was committed stays and the retry skips it.
+// Errors decide what happens to the sync, by blobmark.DecideItem: one it
+// drops (ENOTFOUND, ECONFLICT, EINVALID, ETOOLARGE, ENOTIMPLEMENTED) is a
+// problem of that one blob (deleted meanwhile, archived tier, …): it is
+// recorded and the sync goes on. Anything else (EUNAUTHORIZED, EFORBIDDEN,
+// EUNAVAILABLE, errors without a code) aborts the sync so the job can fail
+// or retry as a whole; what was committed stays and the retry skips it.
 type Opener interface {
 	// Open starts reading key.
 	Open(ctx context.Context, key string) (Download, error)

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -519,20 +518,9 @@ func (s *syncer) fetch(ctx context.Context, o Object) fileResult {
 }
 
 // perFile tells a problem of one blob (recorded, sync goes on) from a
-// problem of the whole sync (returned): see Opener.
+// problem of the whole sync (returned): see Opener and blobmark.DecideItem.
 func perFile(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var e *blobmark.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Code {
-	case blobmark.ENOTFOUND, blobmark.ECONFLICT, blobmark.EINVALID, blobmark.ETOOLARGE, blobmark.ENOTIMPLEMENTED:
-		return true
-	}
-	return false
+	return blobmark.DecideItem(err) == blobmark.Drop
 }
 
 // apply adds one parsed file to the batch. A new file creates a task per

@@ -100,7 +100,7 @@ func (d ExportDeps) nextRetry(attempt int) time.Time {
 // annotation's state as it is when the job runs, so duplicate and
 // reordered jobs converge on the latest state.
 //
-// Errors follow exporter.Classify: Azure outages, throttling and database
+// Errors follow blobmark.Decide: Azure outages, throttling and database
 // hiccups are returned so River retries them with backoff; errors only a
 // person can fix (credentials, roles, a missing container, configuration)
 // cancel the job and fail the storage with the message, and the next
@@ -134,18 +134,18 @@ func (w *ExportAnnotationWorker) Work(ctx context.Context, job *river.Job[blobma
 	return w.Deps.fail(ctx, s.ID, fmt.Sprintf("annotation %d", a.AnnotationID), err)
 }
 
-// fail applies the export error policy to err.
+// fail records err on the storage when it decides Fail, then settles it.
 func (d ExportDeps) fail(ctx context.Context, storageID int64, what string, err error) error {
-	if ctx.Err() != nil || exporter.Classify(err) {
+	if decide(ctx, err) != blobmark.Fail {
 		d.Logger.WarnContext(ctx, "export will be retried", "storage", storageID, "object", what, "err", err)
-		return err
+		return settle(ctx, err)
 	}
 	d.Logger.ErrorContext(ctx, "export failed; storage marked failed", "storage", storageID, "object", what, "err", err)
 	msg := blobmark.ErrorMessage(err)
 	if ferr := d.Store.FailTargetStorage(context.WithoutCancel(ctx), storageID, msg); ferr != nil {
 		return ferr // retry: the failure must become visible
 	}
-	return river.JobCancel(err)
+	return settle(ctx, err)
 }
 
 // ExportSyncWorker works blobmark.ExportSyncJob: a full (or only_new)
@@ -221,17 +221,13 @@ func (w *ExportSyncWorker) Work(ctx context.Context, job *river.Job[blobmark.Exp
 	bg := context.WithoutCancel(ctx)
 	if err != nil {
 		msg := blobmark.ErrorMessage(err)
-		retry := ctx.Err() != nil || exporter.Classify(err)
-		if retry {
+		if decide(ctx, err) == blobmark.Retry {
 			msg += " (the sync will be retried)"
 		}
 		if serr := w.Deps.Store.SetTargetStorageState(bg, s.ID, state(blobmark.StatusFailed, m, &msg, false)); serr != nil {
 			return serr
 		}
-		if retry {
-			return err
-		}
-		return river.JobCancel(err)
+		return settle(ctx, err)
 	}
 	var traceback *string
 	if res.Failed > 0 {

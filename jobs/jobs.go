@@ -65,7 +65,7 @@ func (w *PurgeProjectWorker) Work(ctx context.Context, job *river.Job[blobmark.P
 		}
 		done, err := w.Store.PurgeProject(ctx, job.Args.ProjectID, batch)
 		if err != nil {
-			return classify(err)
+			return settle(ctx, err)
 		}
 		if done {
 			return nil
@@ -73,13 +73,27 @@ func (w *PurgeProjectWorker) Work(ctx context.Context, job *river.Job[blobmark.P
 	}
 }
 
-// classify turns errors that no retry can fix (a bad request, a conflict
-// with the data) into a cancelled job; everything else is retried with
-// River's backoff.
-func classify(err error) error {
-	switch blobmark.ErrorCode(err) {
-	case blobmark.EINVALID, blobmark.ECONFLICT, blobmark.ENOTFOUND, blobmark.EFORBIDDEN, blobmark.ENOTIMPLEMENTED:
-		return river.JobCancel(err)
+// decide is blobmark.Decide for an error met by a job whose context is ctx.
+// Once ctx has ended (the process is stopping, or the attempt ran out of
+// time) the error is the interruption's, whatever code it carries, and the
+// next attempt resumes the work.
+func decide(ctx context.Context, err error) blobmark.Decision {
+	if err != nil && ctx.Err() != nil {
+		return blobmark.Retry
 	}
-	return err
+	return blobmark.Decide(err)
+}
+
+// settle maps decide's answer onto River, the one place that does: Retry
+// returns err for River to retry with back-off (or the worker's
+// NextRetry); any other decision cancels the job, so it is not run again.
+// Workers with a storage record a Fail on it before they settle.
+func settle(ctx context.Context, err error) error {
+	switch decide(ctx, err) {
+	case 0:
+		return nil
+	case blobmark.Retry:
+		return err
+	}
+	return river.JobCancel(err)
 }

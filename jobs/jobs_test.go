@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/blobmark/blobmark"
@@ -49,18 +50,36 @@ func TestPurgeLoopsUntilDone(t *testing.T) {
 	}
 }
 
+// TestPurgeErrorPolicy pins how blobmark.Decide is mapped onto River,
+// through the simplest worker: a row per error code, plus errors without a
+// code and a stopped worker. A conflict (the store refusing to purge a
+// project that is not deleted) is retried like every other conflict; it
+// used to cancel the job here alone.
 func TestPurgeErrorPolicy(t *testing.T) {
-	final := blobmark.Errorf(blobmark.ECONFLICT, "project 7 is not deleted")
-	err := work(&jobs.PurgeProjectWorker{Store: &scriptedPurger{answers: []error{nil, final}, done: 9}}, t.Context())
-	var cancel *river.JobCancelError
-	if !errors.As(err, &cancel) || !errors.Is(err, final) {
-		t.Fatalf("a conflict gave %v, want the job cancelled with it", err)
+	tests := []struct {
+		err    error
+		cancel bool
+	}{
+		{blobmark.Errorf(blobmark.EUNAVAILABLE, "database busy"), false},
+		{blobmark.Errorf(blobmark.EINTERNAL, "boom"), false},
+		{blobmark.Errorf(blobmark.ERATELIMITED, "later"), false},
+		{blobmark.Errorf(blobmark.EBUSY, "at the limit"), false},
+		{blobmark.Errorf(blobmark.ECONFLICT, "project 7 is not deleted"), false},
+		{errors.New("database is locked"), false},
+		{blobmark.Errorf(blobmark.EUNAUTHORIZED, "bad key"), true},
+		{blobmark.Errorf(blobmark.EFORBIDDEN, "no role"), true},
+		{blobmark.Errorf(blobmark.EINVALID, "bad project"), true},
+		{blobmark.Errorf(blobmark.ENOTFOUND, "gone"), true},
+		{blobmark.Errorf(blobmark.ENOTIMPLEMENTED, "cannot"), true},
+		{blobmark.Errorf(blobmark.ETOOLARGE, "too big"), true},
+		{fmt.Errorf("purge: %w", blobmark.ErrCancelled), true},
 	}
-
-	transient := blobmark.Errorf(blobmark.EUNAVAILABLE, "database busy")
-	err = work(&jobs.PurgeProjectWorker{Store: &scriptedPurger{answers: []error{transient}, done: 9}}, t.Context())
-	if errors.As(err, &cancel) || !errors.Is(err, transient) {
-		t.Fatalf("a busy database gave %v, want a retry", err)
+	for _, tt := range tests {
+		err := work(&jobs.PurgeProjectWorker{Store: &scriptedPurger{answers: []error{nil, tt.err}, done: 9}}, t.Context())
+		var cancel *river.JobCancelError
+		if errors.As(err, &cancel) != tt.cancel || !errors.Is(err, tt.err) {
+			t.Errorf("%v gave %v; want it back, cancelling the job: %v", tt.err, err, tt.cancel)
+		}
 	}
 
 	ctx, stop := context.WithCancel(t.Context())

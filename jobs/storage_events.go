@@ -215,11 +215,11 @@ func (w *ProcessStorageEventsWorker) Work(ctx context.Context, job *river.Job[bl
 func (w *ProcessStorageEventsWorker) drain(ctx context.Context, lease *eventLease) error {
 	st, err := w.Store.FindSourceStorageWithSecrets(ctx, lease.storageID)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	src, opener, err := eventSource(ctx, w.Connector, st)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	for {
 		ids, events, err := w.Store.PendingStorageEvents(ctx, st.ID, EventBatch)
@@ -288,22 +288,22 @@ const (
 func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobmark.PollStorageQueueJob]) error {
 	st, err := w.Store.FindSourceStorageWithSecrets(ctx, job.Args.StorageID)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	settings, err := w.Store.FindStorageEvents(ctx, st.ID)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	if !settings.Enabled || settings.QueueName == "" {
 		return nil
 	}
 	q, err := w.Connector.StorageQueue(ctx, st.Organization, st.Connection, st.Secrets, settings.QueueName)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	src, opener, err := eventSource(ctx, w.Connector, st)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	vis, limit := w.Visibility, w.MaxDuration
 	if vis <= 0 {

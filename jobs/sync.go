@@ -35,8 +35,9 @@ type SourceSyncStore interface {
 	EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error)
 }
 
-// ErrSyncCancelled is the cause of a sync stopped through the cancel endpoint.
-var ErrSyncCancelled = errors.New("sync cancelled by request")
+// ErrSyncCancelled is the cause of a sync stopped through the cancel
+// endpoint; it wraps blobmark.ErrCancelled, which decides Cancel.
+var ErrSyncCancelled = fmt.Errorf("sync %w", blobmark.ErrCancelled)
 
 // SyncSourceWorker works blobmark.SyncSourceJob: it runs the importer over
 // the storage's container and keeps the storage's status and meta current.
@@ -102,12 +103,12 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	}
 	cancelled, err := w.Store.StartSourceSync(ctx, id, job.ID)
 	if err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	// Read the settings again: StartSourceSync recorded when they were
 	// saved, and this sync must run with exactly those.
 	if st, err = w.Store.FindSourceStorageWithSecrets(ctx, id); err != nil {
-		return classify(err)
+		return settle(ctx, err)
 	}
 	// meta.attempts counts sync requests (Label Studio's meaning, and the
 	// job's Request); the queue's own attempt number is job_attempt.
@@ -117,7 +118,7 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	}
 	src, lister, err := openSource(ctx, w.Connector, st, job.ID)
 	if err != nil {
-		return w.fail(ctx, id, job.ID, importer.Progress{}, err, isFinal(err))
+		return w.fail(ctx, id, job.ID, importer.Progress{}, err)
 	}
 	src.ProgressInterval = w.ProgressInterval
 	src.PageSize = w.PageSize
@@ -151,10 +152,11 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	case errors.Is(context.Cause(runCtx), ErrSyncCancelled):
 		return w.finishCancelled(bg, id, job.ID, last, attempt)
 	case err != nil && ctx.Err() != nil:
-		// Shutdown or a killed worker: River retries the job, which resumes.
+		// Shutdown or a killed worker: River retries the job, which
+		// resumes; the storage keeps showing the sync in progress.
 		return err
 	case err != nil:
-		return w.fail(bg, id, job.ID, last, err, isFinal(err))
+		return w.fail(ctx, id, job.ID, last, err)
 	}
 	meta := finalMeta(last)
 	meta["job_attempt"] = job.Attempt
@@ -170,19 +172,16 @@ func (w *SyncSourceWorker) finishCancelled(ctx context.Context, id, jobID int64,
 	meta["cancelled"] = true
 	err := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, jobID, blobmark.StatusFailed, int(p.TasksCreated),
 		"Sync cancelled by request; tasks created so far are kept, and the next sync continues from there.", meta)
-	return errors.Join(river.JobCancel(ErrSyncCancelled), err)
+	return errors.Join(settle(context.WithoutCancel(ctx), ErrSyncCancelled), err)
 }
 
-// fail records a failed sync. A final error (bad settings, refused
-// credentials) ends the job; any other is retried by River, and the storage
-// shows the error meanwhile.
-func (w *SyncSourceWorker) fail(ctx context.Context, id, jobID int64, p importer.Progress, cause error, final bool) error {
+// fail records a failed sync and settles cause: a Fail (bad settings,
+// refused credentials) ends the job, a Retry is retried by River, and the
+// storage shows the error meanwhile.
+func (w *SyncSourceWorker) fail(ctx context.Context, id, jobID int64, p importer.Progress, cause error) error {
 	ferr := w.Store.FinishSourceSync(context.WithoutCancel(ctx), id, jobID, blobmark.StatusFailed, int(p.TasksCreated),
 		blobmark.ErrorMessage(cause), finalMeta(p))
-	if final {
-		return errors.Join(river.JobCancel(cause), ferr)
-	}
-	return errors.Join(cause, ferr)
+	return errors.Join(settle(ctx, cause), ferr)
 }
 
 // finalMeta is p's meta with the failure keys always present, so the
@@ -198,18 +197,9 @@ func finalMeta(p importer.Progress) map[string]any {
 	return m
 }
 
-// isFinal reports whether no retry can fix err.
-func isFinal(err error) bool {
-	switch blobmark.ErrorCode(err) {
-	case blobmark.EINVALID, blobmark.ENOTFOUND, blobmark.EUNAUTHORIZED, blobmark.EFORBIDDEN, blobmark.ENOTIMPLEMENTED:
-		return true
-	}
-	return false
-}
-
 // openSource returns the importer's view of storage st for sync generation
 // gen, and its container. Settings the storage should never have been saved
-// with, and refused credentials, come back as final errors (see isFinal).
+// with, and refused credentials, come back as errors blobmark.Decide fails.
 func openSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.SourceStorage, gen int64) (*importer.Source, containerSource, error) {
 	src, err := importer.NewSource(st.ID, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
 		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})

@@ -35,7 +35,8 @@ import (
 // the same host or another (a 3xx answer is a failed delivery, not
 // retried), and each attempt times out after WebhookTimeout. Network
 // errors, timeouts, 5xx and 429 answers are retried with River's backoff up
-// to the job's attempts; any other answer outside 2xx is final. Every
+// to the job's attempts; any other answer outside 2xx, and a destination
+// the egress guard refuses, is final (see deliveryError). Every
 // attempt is logged (status, error, duration, attempt number); the
 // answer's body is never read, so nothing of it is kept.
 
@@ -163,16 +164,26 @@ func (w *DeliverWebhookWorker) Work(ctx context.Context, job *river.Job[blobmark
 	if sendErr == nil {
 		return nil
 	}
-	if retryable(status) {
-		return sendErr
-	}
-	return river.JobCancel(sendErr)
+	return settle(ctx, deliveryError(status, sendErr))
 }
 
-// retryable says whether an attempt that ended with status (0: no answer)
-// may succeed later.
-func retryable(status int) bool {
-	return status == 0 || status == http.StatusTooManyRequests || status >= 500
+// deliveryError gives a failed attempt that ended with status (0: no
+// answer) its blobmark code, so that blobmark.Decide settles it like any
+// other job's error: no answer and 5xx are EUNAVAILABLE and 429 is
+// ERATELIMITED (the receiver may recover: retry); a destination the egress
+// guard refuses is EFORBIDDEN, and any other answer (a redirect, a 4xx)
+// EINVALID: the receiver refused this delivery and would again.
+func deliveryError(status int, err error) error {
+	code := blobmark.EINVALID
+	switch {
+	case egress.IsRefused(err):
+		code = blobmark.EFORBIDDEN
+	case status == 0 || status >= 500:
+		code = blobmark.EUNAVAILABLE
+	case status == http.StatusTooManyRequests:
+		code = blobmark.ERATELIMITED
+	}
+	return &blobmark.Error{Code: code, Message: err.Error(), Err: err}
 }
 
 // send POSTs body to the webhook and returns the answer's status (0 when
