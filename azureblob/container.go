@@ -72,9 +72,6 @@ func (c *Container) BlobURL(key string) string {
 	return c.acc.cred.account.serviceURL + escapeBlobName(c.name) + "/" + escapeBlobName(key)
 }
 
-// URI returns the azure-blob:// URI of a blob in this container.
-func (c *Container) URI(key string) string { return FormatURI(c.name, key) }
-
 // IsFolderMarker reports whether a listed blob is an empty "directory"
 // placeholder (a name ending in "/" with no content), which tools such as
 // Storage Explorer create and which should not become a task.
