@@ -42,11 +42,13 @@ type MediaBlobInfo struct {
 // MediaBlob is one blob as the media proxy reads it.
 type MediaBlob interface {
 	// Properties returns the blob's current properties (ENOTFOUND when it
-	// does not exist).
+	// does not exist), for HEAD requests.
 	Properties(ctx context.Context) (MediaBlobInfo, error)
-	// Open reads count bytes from offset (count -1: to the end). The read
-	// stops when ctx ends.
-	Open(ctx context.Context, offset, count int64) (io.ReadCloser, error)
+	// Open reads count bytes from offset (count -1: to the end) and returns
+	// the whole blob's properties read from the same response, so that a
+	// proxied GET costs one request to the storage. An offset at or past the
+	// end gives an empty body. The read stops when ctx ends.
+	Open(ctx context.Context, offset, count int64) (MediaBlobInfo, io.ReadCloser, error)
 }
 
 // MediaResolver gives the HTTP layer access to the blobs of a project's

@@ -105,21 +105,6 @@ func TestRedaction(t *testing.T) {
 	}
 }
 
-func TestURIs(t *testing.T) {
-	for _, key := range []string{"a.jpg", "dir/sub/x y.png", "q?#%é.txt"} {
-		u := azureblob.FormatURI("images", key)
-		c, k, err := azureblob.ParseURI(u)
-		if err != nil || c != "images" || k != key {
-			t.Errorf("ParseURI(%q) = %q, %q, %v", u, c, k, err)
-		}
-	}
-	for _, bad := range []string{"s3://b/k", "azure-blob://", "azure-blob://c", "azure-blob://c/"} {
-		if _, _, err := azureblob.ParseURI(bad); blobmark.ErrorCode(err) != blobmark.EINVALID {
-			t.Errorf("ParseURI(%q) err = %v, want EINVALID", bad, err)
-		}
-	}
-}
-
 // TestWorkloadIdentityNeedsTheServersOwn: without the AKS variables the
 // server has no workload identity, and the storage is told so on auth_type.
 func TestWorkloadIdentityNeedsTheServersOwn(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,9 +71,6 @@ func (c *Container) AuthType() AuthType { return c.acc.cfg.AuthType }
 func (c *Container) BlobURL(key string) string {
 	return c.acc.cred.account.serviceURL + escapeBlobName(c.name) + "/" + escapeBlobName(key)
 }
-
-// URI returns the azure-blob:// URI of a blob in this container.
-func (c *Container) URI(key string) string { return FormatURI(c.name, key) }
 
 // IsFolderMarker reports whether a listed blob is an empty "directory"
 // placeholder (a name ending in "/" with no content), which tools such as
@@ -182,20 +180,33 @@ type Download struct {
 // Download streams a blob, or the byte range [offset, offset+count) of it
 // when count > 0 (count 0 means to the end). The body is read straight from
 // the network, never buffered whole, and resumes transparently after a
-// dropped connection.
+// dropped connection. Size is the whole blob's, also for a range.
 func (c *Container) Download(ctx context.Context, key string, offset, count int64) (*Download, error) {
+	d, err := c.download(ctx, key, offset, count)
+	if err != nil {
+		return nil, c.fail(err, opRead, key)
+	}
+	return d, nil
+}
+
+// download is Download with Azure's own error, so that callers can tell an
+// unsatisfiable range from a failure.
+func (c *Container) download(ctx context.Context, key string, offset, count int64) (*Download, error) {
 	o := &blob.DownloadStreamOptions{}
 	if offset > 0 || count > 0 {
 		o.Range = blob.HTTPRange{Offset: offset, Count: count}
 	}
 	resp, err := c.client.NewBlobClient(key).DownloadStream(ctx, o)
 	if err != nil {
-		return nil, c.fail(err, opRead, key)
+		return nil, err
 	}
 	d := &Download{Body: resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3}),
 		BlobProperties: BlobProperties{Name: key, ContentType: deref(resp.ContentType), ContentRange: deref(resp.ContentRange)}}
 	if resp.ContentLength != nil {
 		d.Size = *resp.ContentLength
+	}
+	if total, ok := rangeTotal(d.ContentRange); ok {
+		d.Size = total
 	}
 	if resp.ETag != nil {
 		d.ETag = string(*resp.ETag)
@@ -204,6 +215,17 @@ func (c *Container) Download(ctx context.Context, key string, offset, count int6
 		d.LastModified = *resp.LastModified
 	}
 	return d, nil
+}
+
+// rangeTotal reads the complete length from a Content-Range header
+// ("bytes 0-99/1234" gives 1234); ok is false when there is none.
+func rangeTotal(cr string) (int64, bool) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // Upload writes body to key, replacing any existing blob, and returns the new

@@ -2,6 +2,6 @@
 // Config with an explicit auth type, one function that turns it into a
 // credential, a cache of clients (one per distinct config), streaming list,
 // read, write and delete, SAS minting (service SAS from a key, user
-// delegation SAS from any Entra ID credential), azure-blob:// URIs, and the
+// delegation SAS from any Entra ID credential), and the
 // translation of Azure errors into *blobmark.Error with actionable messages.
 package azureblob

@@ -2,9 +2,14 @@ package azureblob
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/blobmark/blobmark"
 )
@@ -178,16 +183,32 @@ func (b mediaBlob) Properties(ctx context.Context) (blobmark.MediaBlobInfo, erro
 	if err != nil {
 		return blobmark.MediaBlobInfo{}, err
 	}
-	return blobmark.MediaBlobInfo{Size: p.Size, ETag: p.ETag, LastModified: p.LastModified, ContentType: p.ContentType}, nil
+	return mediaInfo(p), nil
 }
 
-func (b mediaBlob) Open(ctx context.Context, offset, count int64) (io.ReadCloser, error) {
+// Open downloads the bytes and reads the blob's properties from the same
+// response. Azure answers a range that starts at or past the end (any range
+// of an empty blob) with 416 and no properties; only then is a second
+// request made, for the properties, and the body is empty.
+func (b mediaBlob) Open(ctx context.Context, offset, count int64) (blobmark.MediaBlobInfo, io.ReadCloser, error) {
 	if count < 0 {
-		count = 0 // Download reads to the end
+		count = 0 // download reads to the end
 	}
-	d, err := b.c.Download(ctx, b.key, offset, count)
+	d, err := b.c.download(ctx, b.key, offset, count)
+	if err == nil {
+		return mediaInfo(d.BlobProperties), d.Body, nil
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		return blobmark.MediaBlobInfo{}, nil, b.c.fail(err, opRead, b.key)
+	}
+	p, err := b.Properties(ctx)
 	if err != nil {
-		return nil, err
+		return blobmark.MediaBlobInfo{}, nil, err
 	}
-	return d.Body, nil
+	return p, io.NopCloser(strings.NewReader("")), nil
+}
+
+func mediaInfo(p BlobProperties) blobmark.MediaBlobInfo {
+	return blobmark.MediaBlobInfo{Size: p.Size, ETag: p.ETag, LastModified: p.LastModified, ContentType: p.ContentType}
 }

@@ -241,11 +241,16 @@ type blobOpener struct{ b blobmark.MediaBlob }
 
 func (o blobOpener) Properties(ctx context.Context) (media.Props, error) {
 	p, err := o.b.Properties(ctx)
-	return media.Props{Size: p.Size, ETag: p.ETag, LastModified: p.LastModified, ContentType: p.ContentType}, err
+	return proxyProps(p), err
 }
 
-func (o blobOpener) Open(ctx context.Context, offset, count int64) (io.ReadCloser, error) {
-	return o.b.Open(ctx, offset, count)
+func (o blobOpener) Open(ctx context.Context, offset, count int64) (media.Props, io.ReadCloser, error) {
+	p, body, err := o.b.Open(ctx, offset, count)
+	return proxyProps(p), body, err
+}
+
+func proxyProps(p blobmark.MediaBlobInfo) media.Props {
+	return media.Props{Size: p.Size, ETag: p.ETag, LastModified: p.LastModified, ContentType: p.ContentType}
 }
 
 // resolveURIsRequested reads the resolve_uri query parameter: rewriting is

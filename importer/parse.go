@@ -10,16 +10,12 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// blobURIScheme is the scheme of the blob references Files mode puts in
-// task data; the resolve endpoint turns them into readable URLs.
-const blobURIScheme = "azure-blob://"
-
 // FileTask returns the Files-mode task of a blob: its data holds the blob's
-// URI under Label Studio's placeholder key, replaced on read by the label
-// config's first data key. The key is kept as-is (no escaping), as Label
-// Studio writes it, so existing exports and clients match.
+// azure-blob:// URI (which the resolve endpoint turns into a readable URL)
+// under Label Studio's placeholder key, replaced on read by the label
+// config's first data key.
 func FileTask(container, key string) *blobmark.TaskImport {
-	uri := blobURIScheme + container + "/" + key
+	uri := blobmark.FormatBlobURI(container, key)
 	var b bytes.Buffer
 	b.Grow(len(uri) + len(blobmark.UndefinedDataKey) + 8)
 	b.WriteByte('{')

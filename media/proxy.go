@@ -28,13 +28,18 @@ type Props struct {
 }
 
 // BlobOpener is the proxy's view of one blob. The Azure connector is adapted
-// to it at wiring time; tests use an in-memory one. Open reads count bytes
-// from offset (count -1 reads to the end) and must stop when ctx is
-// cancelled, which is how a departed client or an idle stream ends the
-// upstream download.
+// to it at wiring time; tests use an in-memory one.
+//
+// Open starts one download of count bytes from offset (count -1 reads to the
+// end) and returns, from that same response, the properties of the whole
+// blob: a proxied GET then costs one upstream request, not a properties
+// request followed by a download. An offset at or past the end of the blob
+// gives an empty body with the blob's properties. The download must stop
+// when ctx is cancelled, which is how a departed client or an idle stream
+// ends it. Properties serves HEAD, which downloads nothing.
 type BlobOpener interface {
 	Properties(ctx context.Context) (Props, error)
-	Open(ctx context.Context, offset, count int64) (io.ReadCloser, error)
+	Open(ctx context.Context, offset, count int64) (Props, io.ReadCloser, error)
 }
 
 // DefaultMaxAge is how long a browser may reuse a proxied blob before
@@ -61,7 +66,7 @@ type ProxyOptions struct {
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// OnError answers a request that failed before the response began
-	// (properties or open failed). Nil sends a bare status derived from the
+	// (the blob could not be read). Nil sends a bare status derived from the
 	// error code: 404 for ENOTFOUND, 503 for EUNAVAILABLE, 502 otherwise.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 }
@@ -116,7 +121,26 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob BlobOpener, name str
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return nil
 	}
-	props, err := blob.Properties(r.Context())
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	var (
+		props     Props
+		body      io.ReadCloser
+		err       error
+		fetchedAt int64 = -1 // offset of body's first byte
+		fetchedN  int64      // bytes body holds; -1: up to the end
+	)
+	defer func() {
+		if body != nil {
+			body.Close()
+		}
+	}()
+	if r.Method == http.MethodHead {
+		props, err = blob.Properties(ctx)
+	} else {
+		fetchedAt, fetchedN = upstreamSpan(r.Header.Get("Range"))
+		props, body, err = blob.Open(ctx, fetchedAt, fetchedN)
+	}
 	if err == nil && props.Size < 0 {
 		err = blobmark.Errorf(blobmark.EINTERNAL, "blob reports a negative size")
 	}
@@ -173,23 +197,32 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob BlobOpener, name str
 		return nil
 	}
 
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	count := length
-	if start == 0 && length == props.Size {
-		count = -1
-	}
-	body, err := blob.Open(ctx, start, count)
-	if err != nil {
-		for _, k := range []string{"Accept-Ranges", "Content-Type", "Content-Disposition", "Content-Length", "Content-Range", "ETag", "Last-Modified", "Cache-Control"} {
-			h.Del(k)
+	if !holds(fetchedAt, fetchedN, props.Size, start, length) {
+		body.Close()
+		count := length
+		if start == 0 && length == props.Size {
+			count = -1
 		}
-		opts.fail(w, r, err)
-		return err
+		if _, body, err = blob.Open(ctx, start, count); err != nil {
+			for _, k := range []string{"Accept-Ranges", "Content-Type", "Content-Disposition", "Content-Length", "Content-Range", "ETag", "Last-Modified", "Cache-Control"} {
+				h.Del(k)
+			}
+			opts.fail(w, r, err)
+			return err
+		}
 	}
-	defer body.Close()
 	w.WriteHeader(status)
 	return copyIdle(ctx, cancel, w, body, length, opts.idleTimeout())
+}
+
+// holds reports whether a download of n bytes from offset at (n -1: to the
+// end) of a blob of size bytes is exactly the length bytes from start.
+func holds(at, n, size, start, length int64) bool {
+	end := size
+	if n >= 0 && at <= size-n {
+		end = at + n
+	}
+	return at == start && end-at == length
 }
 
 // copyIdle copies exactly n bytes from body to w. Every slice written

@@ -19,10 +19,13 @@ import (
 )
 
 // memBlob is an in-memory BlobOpener: a test double of blobmark's own seam,
-// recording how it is used.
+// recording every upstream request made of it.
 type memBlob struct {
-	props    Props
-	data     []byte
+	props Props
+	data  []byte
+	// propsErr fails every request for the blob, as a missing blob or an
+	// unreachable storage would; openErr fails the downloads after the
+	// first one.
 	propsErr error
 	openErr  error
 	// readSize caps each Read (0: no cap), like network reads do.
@@ -37,11 +40,14 @@ type memBlob struct {
 
 	opens      atomic.Int32
 	mu         sync.Mutex
+	requests   []string // "props" or "offset,count" per request, in order
 	offset     int64
 	count      int64
 	cancelOnce sync.Once
 	cancelled  chan struct{} // closed when a reader saw its context end
-	closed     atomic.Bool
+	closed     atomic.Bool   // a body was closed
+	bodies     atomic.Int32  // bodies handed out
+	closes     atomic.Int32  // bodies closed
 }
 
 func newMemBlob(data []byte, contentType string) *memBlob {
@@ -58,23 +64,35 @@ func newMemBlob(data []byte, contentType string) *memBlob {
 	}
 }
 
-func (b *memBlob) Properties(ctx context.Context) (Props, error) { return b.props, b.propsErr }
+func (b *memBlob) Properties(ctx context.Context) (Props, error) {
+	b.mu.Lock()
+	b.requests = append(b.requests, "props")
+	b.mu.Unlock()
+	return b.props, b.propsErr
+}
 
-func (b *memBlob) Open(ctx context.Context, offset, count int64) (io.ReadCloser, error) {
-	b.opens.Add(1)
+func (b *memBlob) Open(ctx context.Context, offset, count int64) (Props, io.ReadCloser, error) {
+	n := b.opens.Add(1)
 	b.mu.Lock()
 	b.offset, b.count = offset, count
+	b.requests = append(b.requests, strconv.FormatInt(offset, 10)+","+strconv.FormatInt(count, 10))
 	b.mu.Unlock()
-	if b.openErr != nil {
-		return nil, b.openErr
+	if b.propsErr != nil {
+		return Props{}, nil, b.propsErr
 	}
-	end := int64(len(b.data))
+	if b.openErr != nil && n > 1 {
+		return Props{}, nil, b.openErr
+	}
+	size := int64(len(b.data))
+	offset = min(offset, size)
+	end := size
 	if count >= 0 {
 		end = min(end, offset+count)
 	}
 	body := b.data[offset:end]
 	body = body[:max(0, len(body)-b.short)]
-	return &memReader{ctx: ctx, b: b, data: body}, nil
+	b.bodies.Add(1)
+	return b.props, &memReader{ctx: ctx, b: b, data: body}, nil
 }
 
 func (b *memBlob) opened() (offset, count int64) {
@@ -82,6 +100,16 @@ func (b *memBlob) opened() (offset, count int64) {
 	defer b.mu.Unlock()
 	return b.offset, b.count
 }
+
+// calls returns the upstream requests made, space-separated.
+func (b *memBlob) calls() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.requests, " ")
+}
+
+// allClosed reports whether every body handed out was closed.
+func (b *memBlob) allClosed() bool { return b.closes.Load() == b.bodies.Load() }
 
 type memReader struct {
 	ctx  context.Context
@@ -117,7 +145,11 @@ func (r *memReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *memReader) Close() error { r.b.closed.Store(true); return nil }
+func (r *memReader) Close() error {
+	r.b.closed.Store(true)
+	r.b.closes.Add(1)
+	return nil
+}
 
 // hundred is a 100-byte blob whose byte i is 'A'+i%26.
 func hundred() []byte {
@@ -147,37 +179,39 @@ func TestServeBlobRanges(t *testing.T) {
 		status       int
 		contentRange string
 		body         []byte
-		openCount    int64 // count passed to Open; 0 means Open must not be called
+		// opens lists the downloads made, "offset,count" each: one per GET,
+		// a second only when the bytes to send needed the size to be known.
+		opens string
 	}{
-		{"no range", "", 200, "", data, -1},
-		{"first byte", "bytes=0-0", 206, "bytes 0-0/100", data[:1], 1},
-		{"last byte", "bytes=99-99", 206, "bytes 99-99/100", data[99:], 1},
-		{"middle", "bytes=10-19", 206, "bytes 10-19/100", data[10:20], 10},
-		{"open-ended", "bytes=90-", 206, "bytes 90-99/100", data[90:], 10},
-		{"open-ended from zero", "bytes=0-", 206, "bytes 0-99/100", data, -1},
-		{"suffix", "bytes=-10", 206, "bytes 90-99/100", data[90:], 10},
-		{"suffix larger than size", "bytes=-1000", 206, "bytes 0-99/100", data, -1},
-		{"end beyond size is clipped", "bytes=50-1000", 206, "bytes 50-99/100", data[50:], 50},
-		{"start at size", "bytes=100-", 416, "bytes */100", nil, 0},
-		{"start beyond size", "bytes=150-200", 416, "bytes */100", nil, 0},
-		{"zero-length suffix", "bytes=-0", 416, "bytes */100", nil, 0},
-		{"huge start", "bytes=99999999999999999999999-", 416, "bytes */100", nil, 0},
-		{"unit is case-insensitive", "Bytes=1-2", 206, "bytes 1-2/100", data[1:3], 2},
-		{"whitespace around specs", "bytes= 1-2 , ", 206, "bytes 1-2/100", data[1:3], 2},
-		{"multi-range disjoint sends everything", "bytes=0-9,20-29", 200, "", data, -1},
-		{"multi-range overlapping coalesces", "bytes=0-9,5-19", 206, "bytes 0-19/100", data[:20], 20},
-		{"multi-range adjacent coalesces", "bytes=10-19,0-9", 206, "bytes 0-19/100", data[:20], 20},
-		{"multi-range with one unsatisfiable", "bytes=0-9,500-600", 206, "bytes 0-9/100", data[:10], 10},
-		{"multi-range all unsatisfiable", "bytes=200-300,500-", 416, "bytes */100", nil, 0},
-		{"invalid: letters", "bytes=abc", 200, "", data, -1},
-		{"invalid: last before first", "bytes=5-1", 200, "", data, -1},
-		{"invalid: other unit", "items=0-1", 200, "", data, -1},
-		{"invalid: empty set", "bytes=", 200, "", data, -1},
-		{"invalid: no dash", "bytes=5", 200, "", data, -1},
-		{"invalid: extra dash", "bytes=1-2-3", 200, "", data, -1},
-		{"invalid: negative suffix", "bytes=--5", 200, "", data, -1},
-		{"invalid: one bad spec spoils all", "bytes=0-1,x-y", 200, "", data, -1},
-		{"too many ranges are ignored", "bytes=" + strings.Repeat("0-0,", maxRangeSpecs+1) + "0-0", 200, "", data, -1},
+		{"no range", "", 200, "", data, "0,-1"},
+		{"first byte", "bytes=0-0", 206, "bytes 0-0/100", data[:1], "0,1"},
+		{"last byte", "bytes=99-99", 206, "bytes 99-99/100", data[99:], "99,1"},
+		{"middle", "bytes=10-19", 206, "bytes 10-19/100", data[10:20], "10,10"},
+		{"open-ended", "bytes=90-", 206, "bytes 90-99/100", data[90:], "90,-1"},
+		{"open-ended from zero", "bytes=0-", 206, "bytes 0-99/100", data, "0,-1"},
+		{"suffix", "bytes=-10", 206, "bytes 90-99/100", data[90:], "0,-1 90,10"},
+		{"suffix larger than size", "bytes=-1000", 206, "bytes 0-99/100", data, "0,-1"},
+		{"end beyond size is clipped", "bytes=50-1000", 206, "bytes 50-99/100", data[50:], "50,951"},
+		{"start at size", "bytes=100-", 416, "bytes */100", nil, "100,-1"},
+		{"start beyond size", "bytes=150-200", 416, "bytes */100", nil, "150,51"},
+		{"zero-length suffix", "bytes=-0", 416, "bytes */100", nil, "0,-1"},
+		{"huge start", "bytes=99999999999999999999999-", 416, "bytes */100", nil, "9223372036854775807,-1"},
+		{"unit is case-insensitive", "Bytes=1-2", 206, "bytes 1-2/100", data[1:3], "1,2"},
+		{"whitespace around specs", "bytes= 1-2 , ", 206, "bytes 1-2/100", data[1:3], "1,2"},
+		{"multi-range disjoint sends everything", "bytes=0-9,20-29", 200, "", data, "0,-1"},
+		{"multi-range overlapping coalesces", "bytes=0-9,5-19", 206, "bytes 0-19/100", data[:20], "0,-1 0,20"},
+		{"multi-range adjacent coalesces", "bytes=10-19,0-9", 206, "bytes 0-19/100", data[:20], "0,-1 0,20"},
+		{"multi-range with one unsatisfiable", "bytes=0-9,500-600", 206, "bytes 0-9/100", data[:10], "0,-1 0,10"},
+		{"multi-range all unsatisfiable", "bytes=200-300,500-", 416, "bytes */100", nil, "0,-1"},
+		{"invalid: letters", "bytes=abc", 200, "", data, "0,-1"},
+		{"invalid: last before first", "bytes=5-1", 200, "", data, "0,-1"},
+		{"invalid: other unit", "items=0-1", 200, "", data, "0,-1"},
+		{"invalid: empty set", "bytes=", 200, "", data, "0,-1"},
+		{"invalid: no dash", "bytes=5", 200, "", data, "0,-1"},
+		{"invalid: extra dash", "bytes=1-2-3", 200, "", data, "0,-1"},
+		{"invalid: negative suffix", "bytes=--5", 200, "", data, "0,-1"},
+		{"invalid: one bad spec spoils all", "bytes=0-1,x-y", 200, "", data, "0,-1"},
+		{"too many ranges are ignored", "bytes=" + strings.Repeat("0-0,", maxRangeSpecs+1) + "0-0", 200, "", data, "0,-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,17 +238,11 @@ func TestServeBlobRanges(t *testing.T) {
 					t.Fatalf("Content-Length = %q, want %d", got, len(tt.body))
 				}
 			}
-			if tt.openCount == 0 {
-				if n := blob.opens.Load(); n != 0 {
-					t.Fatalf("Open called %d times, want none", n)
-				}
-				return
+			if got := blob.calls(); got != tt.opens {
+				t.Fatalf("upstream requests %q, want %q", got, tt.opens)
 			}
-			if _, count := blob.opened(); blob.opens.Load() != 1 || count != tt.openCount {
-				t.Fatalf("Open calls = %d with count %d, want one with count %d", blob.opens.Load(), count, tt.openCount)
-			}
-			if !blob.closed.Load() {
-				t.Fatal("the upstream body was not closed")
+			if !blob.allClosed() {
+				t.Fatal("an upstream body was not closed")
 			}
 		})
 	}
@@ -230,8 +258,8 @@ func TestServeBlobZeroSize(t *testing.T) {
 		if w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") != "0" || w.Header().Get("Content-Range") != "" {
 			t.Errorf("Range %q on an empty blob: status %d, body %d bytes, headers %v", rng, w.Code, w.Body.Len(), w.Header())
 		}
-		if blob.opens.Load() != 0 {
-			t.Errorf("Range %q: an empty blob needs no download", rng)
+		if n := blob.opens.Load(); n != 1 || blob.calls() == "props" || !blob.allClosed() {
+			t.Errorf("Range %q: upstream requests %q, want one download, closed", rng, blob.calls())
 		}
 	}
 }
@@ -277,8 +305,8 @@ func TestServeBlobConditional(t *testing.T) {
 				}
 				return
 			}
-			if w.Body.Len() != 0 || blob.opens.Load() != 0 {
-				t.Fatalf("%d must have no body and not open the blob (body %d bytes, %d opens)", w.Code, w.Body.Len(), blob.opens.Load())
+			if w.Body.Len() != 0 || blob.calls() != "0,-1" || !blob.allClosed() {
+				t.Fatalf("%d must have no body and cost one download, closed (body %d bytes, requests %q)", w.Code, w.Body.Len(), blob.calls())
 			}
 			if tt.status == 304 && (w.Header().Get("ETag") != `"0x8DC0FFEE"` || w.Header().Get("Cache-Control") == "") {
 				t.Fatalf("304 must repeat ETag and Cache-Control: %v", w.Header())
@@ -311,6 +339,12 @@ func TestServeBlobIfRange(t *testing.T) {
 			if w.Code != tt.status || w.Body.Len() != wantLen {
 				t.Fatalf("status %d with %d bytes, want %d with %d", w.Code, w.Body.Len(), tt.status, wantLen)
 			}
+			// The range is fetched on the bet that If-Range holds; when it
+			// does not, the whole blob is fetched instead.
+			want := map[int]string{206: "0,10", 200: "0,10 0,-1"}[tt.status]
+			if got := blob.calls(); got != want || !blob.allClosed() {
+				t.Fatalf("upstream requests %q, want %q, all closed", got, want)
+			}
 		})
 	}
 }
@@ -333,8 +367,8 @@ func TestServeBlobHead(t *testing.T) {
 			h.Get("Last-Modified") != "Tue, 04 Mar 2025 05:06:07 GMT" || h.Get("Accept-Ranges") != "bytes" {
 			t.Fatalf("HEAD %q headers: %v", tt.rng, h)
 		}
-		if n := blob.opens.Load(); n != 0 {
-			t.Fatalf("HEAD %q opened the blob %d times", tt.rng, n)
+		if got := blob.calls(); got != "props" {
+			t.Fatalf("HEAD %q: upstream requests %q, want one properties request", tt.rng, got)
 		}
 	}
 }
@@ -557,18 +591,24 @@ func TestServeBlobErrors(t *testing.T) {
 		name     string
 		propsErr error
 		openErr  error
+		rng      string
 		status   int
 	}{
-		{"not found", &blobmark.Error{Code: blobmark.ENOTFOUND, Message: "blob not found"}, nil, 404},
-		{"unavailable", &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "throttled"}, nil, 503},
-		{"other", errors.New("dial failed: " + secret), nil, 502},
-		{"open fails", nil, errors.New("open failed: " + secret), 502},
+		{"not found", &blobmark.Error{Code: blobmark.ENOTFOUND, Message: "blob not found"}, nil, "", 404},
+		{"unavailable", &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "throttled"}, nil, "", 503},
+		{"other", errors.New("dial failed: " + secret), nil, "", 502},
+		// A suffix range needs a second download, after the headers are set.
+		{"second download fails", nil, errors.New("open failed: " + secret), "bytes=-10", 502},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			blob := newMemBlob(hundred(), "image/png")
 			blob.propsErr, blob.openErr = tt.propsErr, tt.openErr
-			w, err := serve(t, blob, http.MethodGet, nil, "a.png", ProxyOptions{})
+			hdr := map[string]string{}
+			if tt.rng != "" {
+				hdr["Range"] = tt.rng
+			}
+			w, err := serve(t, blob, http.MethodGet, hdr, "a.png", ProxyOptions{})
 			if err == nil {
 				t.Fatal("ServeBlob returned nil for a failed blob")
 			}

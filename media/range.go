@@ -76,21 +76,59 @@ func parseRange(h string, size int64) (ranges []byteRange, valid bool) {
 	return ranges, true
 }
 
+// upstreamSpan chooses the bytes a GET downloads before the blob's size is
+// known: the one range a Range header names as "first-last" or "first-",
+// else the whole blob (count -1). Every other header — suffix ranges and
+// several ranges need the size; bad syntax is ignored anyway — asks for the
+// whole blob, which ServeBlob replaces by a ranged download if the answer
+// turns out to be a part of it.
+func upstreamSpan(h string) (offset, count int64) {
+	unit, set, ok := strings.Cut(h, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
+		return 0, -1
+	}
+	spec := ""
+	for s := range strings.SplitSeq(set, ",") {
+		if s = strings.Trim(s, " \t"); s == "" {
+			continue
+		}
+		if spec != "" {
+			return 0, -1
+		}
+		spec = s
+	}
+	first, last, ok := strings.Cut(spec, "-")
+	start, okStart := parseDigits(first)
+	if !ok || !okStart {
+		return 0, -1
+	}
+	if last == "" {
+		return start, -1
+	}
+	end, ok := parseDigits(last)
+	if !ok || end < start || end == maxInt64 {
+		return 0, -1
+	}
+	return start, end - start + 1
+}
+
+// maxInt64 is where parseDigits saturates.
+const maxInt64 = int64(^uint64(0) >> 1)
+
 // parseDigits reads a non-empty run of ASCII digits, saturating at the
 // largest int64 instead of failing: a huge position is simply beyond any blob.
 func parseDigits(s string) (int64, bool) {
 	if s == "" {
 		return 0, false
 	}
-	const maxInt = int64(^uint64(0) >> 1)
 	var n int64
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		if n > (maxInt-int64(c-'0'))/10 {
-			n = maxInt
+		if n > (maxInt64-int64(c-'0'))/10 {
+			n = maxInt64
 			continue
 		}
 		n = n*10 + int64(c-'0')

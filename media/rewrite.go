@@ -97,7 +97,7 @@ func URIInTaskData(data json.RawMessage, uri string) bool {
 // mayHoldURI is the cheap pre-check: a URI can only be in data if its scheme
 // is there verbatim or some characters are \u-escaped.
 func mayHoldURI(raw []byte, withHTTP bool) bool {
-	return bytes.Contains(raw, []byte(Scheme+":")) ||
+	return bytes.Contains(raw, []byte(scheme+":")) ||
 		withHTTP && bytes.Contains(raw, []byte("http")) ||
 		bytes.Contains(raw, []byte(`\u`))
 }
@@ -177,8 +177,8 @@ func eachURI(s string, accept func(string) bool, superset bool, fn func(start, e
 		i = sep + 3
 		start := -1
 		switch {
-		case sep >= len(Scheme)+1 && s[sep-len(Scheme):sep] == Scheme:
-			start = sep - len(Scheme)
+		case sep >= len(scheme)+1 && s[sep-len(scheme):sep] == scheme:
+			start = sep - len(scheme)
 		case withHTTP && sep >= len("https")+1 && s[sep-5:sep] == "https":
 			start = sep - 5
 		case withHTTP && sep >= len("http")+1 && s[sep-4:sep] == "http":
@@ -192,7 +192,7 @@ func eachURI(s string, accept func(string) bool, superset bool, fn func(start, e
 		if n <= 0 || strings.ContainsAny(s[i:i+n], "<>") || hasControl(s[i:i+n]) {
 			continue
 		}
-		if start+len(Scheme) != sep && !accept(s[start:i+n]) {
+		if start+len(scheme) != sep && !accept(s[start:i+n]) {
 			continue
 		}
 		fn(start, i+n)

@@ -10,12 +10,12 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// Scheme is the URI scheme blobmark (like Label Studio) writes into task
-// data for a blob of an import storage: azure-blob://<container>/<key>.
-const Scheme = "azure-blob"
-
-// schemePrefix is Scheme with its separator, the form searched for in text.
-const schemePrefix = Scheme + "://"
+// scheme is the scheme of the blob URIs in task data (blobmark.BlobURIScheme);
+// schemePrefix, with its separator, is the form searched for in text.
+const (
+	scheme       = blobmark.BlobURIScheme
+	schemePrefix = scheme + "://"
+)
 
 // maxKeyLen is Azure's limit on blob names (1,024 characters); longer keys
 // cannot exist, so they are rejected before anything is asked of Azure.
@@ -170,8 +170,8 @@ func ParseBlobRef(uri string, services ...Service) (BlobRef, error) {
 	var ref BlobRef
 	switch {
 	case strings.HasPrefix(uri, schemePrefix):
-		container, key, ok := strings.Cut(uri[len(schemePrefix):], "/")
-		if !ok {
+		container, key, err := blobmark.ParseBlobURI(uri)
+		if err != nil {
 			return BlobRef{}, errBadURI()
 		}
 		ref = BlobRef{Container: container, Key: key}

@@ -29,12 +29,12 @@ type countedBlob struct {
 	m *Metrics
 }
 
-func (b countedBlob) Open(ctx context.Context, offset, count int64) (io.ReadCloser, error) {
-	rc, err := b.MediaBlob.Open(ctx, offset, count)
+func (b countedBlob) Open(ctx context.Context, offset, count int64) (blobmark.MediaBlobInfo, io.ReadCloser, error) {
+	p, rc, err := b.MediaBlob.Open(ctx, offset, count)
 	if err != nil {
-		return nil, err
+		return p, nil, err
 	}
-	return &countingReader{rc, b.m}, nil
+	return p, &countingReader{rc, b.m}, nil
 }
 
 type countingReader struct {

@@ -75,7 +75,7 @@ func main() {
 	// Proxy project: presign off. Page project: presign on, 100 tasks.
 	proxyProject := newProject(ctx, db)
 	addStorage(ctx, db, proxyProject, cfg, container, false)
-	bigURI, smallURI := "azure-blob://"+container+"/"+bigKey, "azure-blob://"+container+"/"+smallKey
+	bigURI, smallURI := blobmark.FormatBlobURI(container, bigKey), blobmark.FormatBlobURI(container, smallKey)
 	ids := importTasks(ctx, db, proxyProject, []string{fmt.Sprintf(`{"video":%q,"image":%q}`, bigURI, smallURI)})
 	proxyBig := srv.URL + fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", ids[0], media.EncodeFileURI(bigURI))
 	proxySmall := srv.URL + fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", ids[0], media.EncodeFileURI(smallURI))
