@@ -62,12 +62,6 @@ func (e *Error) Error() string {
 // said no.
 func (e *Error) NonRetriable() {}
 
-// IsRefused reports whether err is, or wraps, a refusal by a Guard.
-func IsRefused(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
-
 // metadata are addresses no user-directed request may reach, whatever the
 // operator allows: link-local ranges, where clouds serve instance metadata
 // and managed-identity tokens, the clouds' metadata and platform addresses
