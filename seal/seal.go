@@ -217,13 +217,6 @@ func (b *Box) Open(sealed string) (string, error) {
 	return "", fmt.Errorf("sealed secret was made with key %s, which is neither the current secret key nor a previous one", id)
 }
 
-// NeedsReseal reports whether sealed was made other than by Seal under the
-// primary key (under a previous key, or by an earlier version), so a
-// rotation can re-encrypt it.
-func (b *Box) NeedsReseal(sealed string) bool {
-	return sealed != "" && !strings.HasPrefix(sealed, sealedV2+":"+b.primary.id+":")
-}
-
 // DecodeKey parses a key given in configuration: base64 (standard or URL,
 // padded or not) or hex of KeySize bytes.
 func DecodeKey(s string) ([]byte, error) {
