@@ -1,9 +1,3 @@
-// Package httpapi serves blobmark's REST API, wire-compatible with Label
-// Studio's so its SDK and scripts work unchanged: same paths (trailing
-// slashes included), fields, pagination, status codes and error envelope.
-//
-// It depends on the domain interfaces in package blobmark only, never on a
-// concrete store or connector.
 package httpapi
 
 import (
