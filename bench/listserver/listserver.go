@@ -61,9 +61,6 @@ func appendPadded(b []byte, v, width int) []byte {
 // Option configures a Handler.
 type Option func(*Handler)
 
-// WithAccount sets the account name expected as the first path segment.
-func WithAccount(name string) Option { return func(h *Handler) { h.account = name } }
-
 // WithContainer sets the container name expected as the second path segment.
 func WithContainer(name string) Option { return func(h *Handler) { h.container = name } }
 
