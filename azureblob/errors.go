@@ -258,29 +258,6 @@ func translateResponse(re *azcore.ResponseError, ec errContext, out *blobmark.Er
 	}
 }
 
-// Retryable reports whether an operation that failed with err may succeed
-// if tried again later: throttling, server errors, network failures and
-// unanswered identity endpoints are; bad credentials, missing permissions,
-// missing blobs and invalid configs are not. The job queue uses it to choose
-// between retrying and cancelling.
-func Retryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var be *blobmark.Error
-	if errors.As(err, &be) {
-		return be.Code == blobmark.EUNAVAILABLE && !errors.Is(err, context.Canceled)
-	}
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 || re.StatusCode == http.StatusRequestTimeout
-	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	return errors.Is(err, context.DeadlineExceeded) || isNetworkError(err)
-}
-
 func responseCode(err error) string {
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {

@@ -109,27 +109,6 @@ func TestFailuresHaveSpecificMessages(t *testing.T) {
 	})
 }
 
-func TestRetryableClassification(t *testing.T) {
-	cases := []struct {
-		err  error
-		want bool
-	}{
-		{blobmark.Errorf(blobmark.EUNAVAILABLE, "busy"), true},
-		{blobmark.Errorf(blobmark.EUNAUTHORIZED, "bad key"), false},
-		{blobmark.Errorf(blobmark.EFORBIDDEN, "no role"), false},
-		{blobmark.Errorf(blobmark.ENOTFOUND, "gone"), false},
-		{blobmark.Errorf(blobmark.EINVALID, "bad config"), false},
-		{context.DeadlineExceeded, true},
-		{context.Canceled, false},
-		{nil, false},
-	}
-	for _, c := range cases {
-		if got := azureblob.Retryable(c.err); got != c.want {
-			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
-}
-
 func TestTamperedAndExpiredSASRejected(t *testing.T) {
 	env := azuretest.Start(t)
 	ctx := context.Background()

@@ -37,9 +37,6 @@ func TestTranslateNamesTheMissingRole(t *testing.T) {
 		if got := blobmark.ErrorCode(err); got != want {
 			t.Errorf("%s: code %s, want %s", code, got, want)
 		}
-		if Retryable(err) != (want == blobmark.EUNAVAILABLE) {
-			t.Errorf("%s: Retryable = %v", code, Retryable(err))
-		}
 		if strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%s: signature leaked", code)
 		}

@@ -4,4 +4,6 @@
 // manifests must carry the workload identity, the probes and the hardened
 // security context. Helm itself is built from the separate tools module in
 // deploy/tools, so the main module does not depend on it.
+//
+// The package imports nothing; only its tests have code.
 package deploy

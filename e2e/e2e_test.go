@@ -6,6 +6,9 @@
 // Chromium, node_modules and the embedded editor bundle come from
 // scripts/setup.sh; without them the test fails under CI=true and is
 // skipped, saying why, otherwise.
+//
+// It has no code outside its tests, which import package server (the same
+// wiring as the command), ui and the Azure test harness.
 package e2e
 
 import (

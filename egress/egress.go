@@ -1,17 +1,3 @@
-// Package egress decides which network addresses the server may connect to
-// on a user's behalf: storage endpoints, Entra ID authorities of
-// user-supplied service principals, event queues and webhook targets. Each
-// of them is a URL a signed-in user typed, so each is a way to make the
-// server reach into its own network unless every connection is checked.
-//
-// The check runs when a connection is dialled, on the addresses the name
-// resolved to, and the connection is made to the checked address itself:
-// a DNS answer that changes between check and use (rebinding), or a redirect
-// to another host, meets the same check. The cloud instance-metadata range
-// is never reachable; loopback and private networks only when the operator
-// allows them (private endpoints, emulators).
-//
-// It imports only the standard library.
 package egress
 
 import (
@@ -61,12 +47,6 @@ func (e *Error) Error() string {
 // among them) that trying again cannot help: the policy, not the network,
 // said no.
 func (e *Error) NonRetriable() {}
-
-// IsRefused reports whether err is, or wraps, a refusal by a Guard.
-func IsRefused(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
 
 // metadata are addresses no user-directed request may reach, whatever the
 // operator allows: link-local ranges, where clouds serve instance metadata

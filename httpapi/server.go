@@ -1,9 +1,3 @@
-// Package httpapi serves blobmark's REST API, wire-compatible with Label
-// Studio's so its SDK and scripts work unchanged: same paths (trailing
-// slashes included), fields, pagination, status codes and error envelope.
-//
-// It depends on the domain interfaces in package blobmark only, never on a
-// concrete store or connector.
 package httpapi
 
 import (
@@ -42,12 +36,12 @@ type Server struct {
 	// to organizations); nil checks them for no organization.
 	Organizations blobmark.OrganizationService
 
-	// TargetStorages serves /api/storages/export/azure and
-	// /api/storages/export/azure_spi; nil leaves those routes out.
-	// StorageEvents, when set, serves the event-driven sync of source
-	// storages (storage_events.go).
+	// StorageEvents serves the event-driven sync of source storages
+	// (storage_events.go); nil leaves those routes out.
 	StorageEvents blobmark.StorageEventService
 
+	// TargetStorages serves /api/storages/export/azure and
+	// /api/storages/export/azure_spi; nil leaves those routes out.
 	TargetStorages blobmark.TargetStorageService
 	// ProjectExporter serves GET /api/projects/{id}/export; nil answers 501.
 	ProjectExporter blobmark.ProjectExporter
@@ -155,9 +149,6 @@ func (s *Server) routes() []route {
 		{"GET /api/annotations/{id}/{$}", s.handleGetAnnotation, authenticated},
 		{"PATCH /api/annotations/{id}/{$}", s.handleUpdateAnnotation, authenticated},
 		{"DELETE /api/annotations/{id}/{$}", s.handleDeleteAnnotation, authenticated},
-
-		// Storages (/api/storages/...), the media resolver (/tasks/{id}/resolve/)
-		// and the web UI are added here as they arrive.
 
 		// Web UI sign-in (session cookie; see session.go) and its pages.
 		{"POST /api/auth/login", s.handleLogin, public},

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,7 +39,10 @@ func newStorageEnv(t *testing.T) *storageEnv {
 	})
 	e.api.SourceStorages = e.db // the handler reads the field per request
 	workers := river.NewWorkers()
-	if err := jobs.RegisterSync(workers, e.db, conn); err != nil {
+	if err := errors.Join(
+		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: e.db, Connector: conn}),
+		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: e.db}),
+	); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.db.StartJobs(t.Context(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}); err != nil {

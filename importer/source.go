@@ -1,12 +1,3 @@
-// Package importer is blobmark's import ("source storage") sync engine: it
-// turns a listing of blobs into task rows, page by page, in Label Studio's
-// two import methods (Files: one task per blob; Tasks: JSON, JSON array or
-// JSONL task files), detects changed and deleted blobs, and isolates bad
-// files so one of them never fails a whole sync.
-//
-// It depends only on the domain package and on the small interfaces defined
-// here (Lister, Opener, Sink), so the Azure connector and the SQL store are
-// wired to it by thin adapters and it can be tested without either.
 package importer
 
 import (

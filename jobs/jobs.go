@@ -1,7 +1,3 @@
-// Package jobs holds blobmark's River workers. Job argument types live in the
-// root package, so the store can enqueue them without importing River's
-// workers, and the workers call the store only through the small interfaces
-// declared here.
 package jobs
 
 import (

@@ -269,11 +269,3 @@ func SchedulePeriodicJob() *river.PeriodicJob {
 		func() (river.JobArgs, *river.InsertOpts) { return blobmark.ScheduleSourceSyncsJob{}, nil },
 		&river.PeriodicJobOpts{ID: "schedule_source_syncs", RunOnStart: true})
 }
-
-// RegisterSync adds the sync and scheduler workers to workers.
-func RegisterSync(workers *river.Workers, store SourceSyncStore, conn *azureblob.Connector) error {
-	if err := river.AddWorkerSafely(workers, &SyncSourceWorker{Store: store, Connector: conn}); err != nil {
-		return err
-	}
-	return river.AddWorkerSafely(workers, &ScheduleSourceSyncsWorker{Store: store})
-}

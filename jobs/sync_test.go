@@ -337,10 +337,7 @@ func TestSyncThroughRiverAndConcurrentRequests(t *testing.T) {
 	if err != nil || len(jobsList.Jobs) != 1 {
 		t.Fatalf("sync jobs = %d, %v; want 1", len(jobsList.Jobs), err)
 	}
-	workers := river.NewWorkers()
-	if err := jobs.RegisterSync(workers, f.db, f.conn); err != nil {
-		t.Fatal(err)
-	}
+	workers := f.syncWorkers(t)
 	if err := f.db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -369,6 +366,16 @@ func TestScheduledSyncEnqueuesOncePerInterval(t *testing.T) {
 	}
 }
 
+// syncWorkers returns the sync and scheduler workers as the server
+// registers them, with the default page size and no fan-out.
+func (f *syncFixture) syncWorkers(t *testing.T) *river.Workers {
+	t.Helper()
+	workers := river.NewWorkers()
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Connector: f.conn}))
+	must(t, river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: f.db}))
+	return workers
+}
+
 func waitStatus(t *testing.T, db *sqlstore.DB, id int64) *blobmark.SourceStorage {
 	t.Helper()
 	for range 600 {
@@ -392,10 +399,7 @@ func TestScheduledSyncRunsWithoutARequest(t *testing.T) {
 	for i := range 3 {
 		f.put(fmt.Sprintf("%d.png", i), "x")
 	}
-	workers := river.NewWorkers()
-	if err := jobs.RegisterSync(workers, f.db, f.conn); err != nil {
-		t.Fatal(err)
-	}
+	workers := f.syncWorkers(t)
 	err := f.db.StartJobs(t.Context(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond,
 		PeriodicJobs: []*river.PeriodicJob{jobs.SchedulePeriodicJob()}})
 	if err != nil {

@@ -59,19 +59,6 @@ func WebhookSignature(secret string, timestamp int64, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// VerifyWebhookSignature reports whether signature is valid for body and
-// timestamp, and the timestamp within maxAge of now — what a receiver does.
-func VerifyWebhookSignature(secret, signature, timestamp string, body []byte, maxAge time.Duration, now time.Time) bool {
-	ts, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return false
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > maxAge || d < -maxAge {
-		return false
-	}
-	return hmac.Equal([]byte(signature), []byte(WebhookSignature(secret, ts, body)))
-}
-
 // WebhookStore is what the delivery worker needs from the database.
 type WebhookStore interface {
 	// FindWebhookWithSecret returns the webhook with the secret that signs

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,20 @@ import (
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
+
+// verifySignature reports whether signature is valid for body and
+// timestamp, and the timestamp within maxAge of now: the check the package
+// documentation asks of a receiver.
+func verifySignature(secret, signature, timestamp string, body []byte, maxAge time.Duration, now time.Time) bool {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return false
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > maxAge || d < -maxAge {
+		return false
+	}
+	return hmac.Equal([]byte(signature), []byte(jobs.WebhookSignature(secret, ts, body)))
+}
 
 // receiver is a webhook endpoint on loopback that records what it gets and
 // answers with the status its respond function picks (200 without one).
@@ -181,13 +196,13 @@ func TestWebhookDeliveredSignedOnlyToItsProject(t *testing.T) {
 			t.Errorf("custom header missing")
 		}
 		sig, ts := r.header.Get(jobs.WebhookSignatureHeader), r.header.Get(jobs.WebhookTimestampHeader)
-		if !jobs.VerifyWebhookSignature(hook.Secret, sig, ts, r.body, 5*time.Minute, time.Now()) {
+		if !verifySignature(hook.Secret, sig, ts, r.body, 5*time.Minute, time.Now()) {
 			t.Fatalf("signature %q (ts %q) does not verify", sig, ts)
 		}
-		if jobs.VerifyWebhookSignature("another secret!!", sig, ts, r.body, 5*time.Minute, time.Now()) {
+		if verifySignature("another secret!!", sig, ts, r.body, 5*time.Minute, time.Now()) {
 			t.Fatal("signature verifies with the wrong secret")
 		}
-		if jobs.VerifyWebhookSignature(hook.Secret, sig, ts, r.body, time.Minute, time.Now().Add(time.Hour)) {
+		if verifySignature(hook.Secret, sig, ts, r.body, time.Minute, time.Now().Add(time.Hour)) {
 			t.Fatal("an old delivery verifies")
 		}
 		var m map[string]json.RawMessage

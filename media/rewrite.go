@@ -200,13 +200,6 @@ func eachURI(s string, accept func(string) bool, superset bool, fn func(start, e
 	}
 }
 
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendJSONChars(dst, s)
-	return append(dst, '"')
-}
-
 // appendJSONChars appends s escaped for the inside of a JSON string. It
 // escapes only what JSON requires plus U+2028/U+2029 (which break
 // JavaScript string literals), so rewritten values stay as readable as the

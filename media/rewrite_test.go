@@ -16,7 +16,7 @@ func res(uri string) string { return ResolveURL("https://h.example", 7, uri) }
 
 // jsonStr returns s as a JSON string literal without Go's HTML escaping, so
 // expectations read like the data they describe.
-func jsonStr(s string) string { return string(appendJSONString(nil, s)) }
+func jsonStr(s string) string { return `"` + string(appendJSONChars(nil, s)) + `"` }
 
 func TestRewrite(t *testing.T) {
 	match := Matcher([]Location{{StorageID: 1, Service: publicSvc, Container: "images"}})

@@ -1,21 +1,3 @@
-// Package seal keeps blobmark's server key and what is derived from it.
-//
-// The server key is the one secret an operator configures (--secret-key) or
-// blobmark generates into its data directory. It is never used directly:
-// each use gets its own key, derived with HKDF-SHA256 under a label of its
-// own (Key), so that a key that leaks or is misused in one place cannot
-// stand in for another. A cookie cannot be signed with the key that seals
-// storage secrets, and a secret cannot be sealed with the key that signs
-// cookies.
-//
-// A Box encrypts the storage secrets blobmark keeps at rest (account keys,
-// SAS tokens, client secrets, certificates) with AES-256-GCM under the key
-// derived for that, so a copy of the database alone reveals none of them.
-// A sealed value names the key that sealed it ("v2:<key id>:<base64>"),
-// which is what makes key rotation possible: configure the new key as
-// primary and the old one as previous, values sealed under either open, and
-// every write seals under the primary. Values that versions before the key
-// separation sealed under the server key itself ("v1:…") still open.
 package seal
 
 import (
@@ -215,13 +197,6 @@ func (b *Box) Open(sealed string) (string, error) {
 		return string(pt), nil
 	}
 	return "", fmt.Errorf("sealed secret was made with key %s, which is neither the current secret key nor a previous one", id)
-}
-
-// NeedsReseal reports whether sealed was made other than by Seal under the
-// primary key (under a previous key, or by an earlier version), so a
-// rotation can re-encrypt it.
-func (b *Box) NeedsReseal(sealed string) bool {
-	return sealed != "" && !strings.HasPrefix(sealed, sealedV2+":"+b.primary.id+":")
 }
 
 // DecodeKey parses a key given in configuration: base64 (standard or URL,

@@ -1,7 +1,3 @@
-// Package server assembles a blobmark server from its parts: the store, the
-// Azure connector, the job workers and the HTTP API. The command, the
-// end-to-end tests and the benchmarks all build blobmark here, so they run
-// exactly the same wiring.
 package server
 
 import (

@@ -213,15 +213,13 @@ func testPurgeInBatches(t *testing.T, b backend) {
 func testRolledBackNeverRuns(t *testing.T, b backend) {
 	var failFor atomic.Int64
 	errHook := errors.New("hook refused")
-	cfg := b.prepare(t, sqlstore.Config{Hooks: []sqlstore.Hook{
-		func(ctx context.Context, tx *sqlstore.Tx, ev sqlstore.Event) error {
-			if ev.Kind == sqlstore.ProjectDeleted && ev.ProjectID == failFor.Load() {
-				return errHook // after the purge job was inserted in tx
-			}
-			return nil
-		},
-	}})
-	db := open(t, cfg)
+	db := open(t, b.prepare(t, sqlstore.Config{}))
+	sqlstore.PrependHook(db, func(ctx context.Context, tx *sqlstore.Tx, ev sqlstore.Event) error {
+		if ev.Kind == sqlstore.ProjectDeleted && ev.ProjectID == failFor.Load() {
+			return errHook // after the purge job was inserted in tx
+		}
+		return nil
+	})
 	ctx := t.Context()
 	kept, err := seedProject(ctx, db, 3)
 	if err != nil {

@@ -1,15 +1,3 @@
-// Package sqlstore stores blobmark's domain in SQLite or PostgreSQL through
-// database/sql, and runs the River job queue on the same database.
-//
-// Both dialects share every query: the differences (placeholders, column
-// types, how a connection is configured) sit behind a small dialect seam, so a
-// fix to a query is a fix on both stores, and one conformance suite
-// (storetest) checks both.
-//
-// A *DB holds the River client too, because River needs the same driver and
-// because a domain write and the jobs it causes must commit in one
-// transaction: deleting a project and enqueueing its purge either both happen
-// or neither does.
 package sqlstore
 
 import (
@@ -48,9 +36,6 @@ type Config struct {
 	// Clock stamps created_at/updated_at; nil means time.Now. Tests set it to
 	// get stable timestamps.
 	Clock blobmark.Clock
-	// Hooks run inside the transaction of every domain write, in order, so
-	// that the jobs they enqueue commit or roll back with the write.
-	Hooks []Hook
 	// SkipMigrations opens the database as it is, for tools that must not
 	// change the schema; Open then fails if the schema is not current.
 	SkipMigrations bool
@@ -128,13 +113,13 @@ var (
 // ready to serve. Jobs are enqueued from the start; they are worked only
 // after StartJobs.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	db := &DB{logger: cfg.Logger, now: cfg.Clock, hooks: cfg.Hooks, staleSyncAfter: cfg.StaleSyncAfter}
+	db := &DB{logger: cfg.Logger, now: cfg.Clock, staleSyncAfter: cfg.StaleSyncAfter}
 	if db.staleSyncAfter <= 0 {
 		db.staleSyncAfter = StaleSyncAfter
 	}
 	// Every annotation write enqueues its exports in its own transaction;
 	// this hook is not optional, so no caller can forget it.
-	db.hooks = append(cfg.Hooks[:len(cfg.Hooks):len(cfg.Hooks)], exportAnnotationHook, webhookHook)
+	db.hooks = []Hook{exportAnnotationHook, webhookHook}
 	db.secrets = cfg.Secrets
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)

@@ -549,8 +549,9 @@ func (s ExportStore) DeleteExportLink(ctx context.Context, storageID int64, key 
 	return translate("delete export link", err)
 }
 
-// FindExportLinks returns a storage's links in key order, for the API and
-// tests to show what was written where.
+// FindExportLinks returns a storage's links in key order, so tests can see
+// what was written where; the exporter itself looks links up one key at a
+// time (FindExportLink).
 func (s ExportStore) FindExportLinks(ctx context.Context, storageID int64) ([]exporter.ExportLink, error) {
 	rows, err := s.db.query(ctx, "SELECT "+exportLinkColumns+" FROM export_links WHERE storage_id = ? ORDER BY object_key", storageID)
 	if err != nil {

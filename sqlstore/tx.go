@@ -36,8 +36,8 @@ func (tx *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Ins
 // EventKind names a domain write that hooks can react to.
 type EventKind string
 
-// The domain writes that run hooks. Future jobs (annotation export, storage
-// sync) hang off these.
+// The domain writes that run hooks. Annotation exports (target_storage.go)
+// and webhook deliveries (webhooks.go) are enqueued from them.
 const (
 	ProjectCreated    EventKind = "project.created"
 	ProjectUpdated    EventKind = "project.updated"

@@ -1,7 +1,3 @@
-// Package storetest is the one conformance suite every blobmark store must
-// pass. It speaks only the root service interfaces, so the SQLite and the
-// PostgreSQL store (and any future one) are held to the same behaviour, the
-// way River's riverdrivertest holds its drivers.
 package storetest
 
 import (

@@ -7,6 +7,8 @@
 //
 // Run it with `go run ./bench/api [-tasks 100000] [-annotations 2000]`.
 // It never fails on timing: it prints numbers.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package benchkit holds what every benchmark program under bench/ needs:
-// a plain-HTTP Azurite to measure against, clean-up that runs even when a
-// benchmark fails, percentiles and the process's peak memory. Benchmarks
-// print numbers; nothing here judges them.
 package benchkit
 
 import (

@@ -12,6 +12,8 @@
 //     burst and that of a project GET beside it show it does not block.
 //
 // Run it with `go run ./bench/events`. It never fails on timing.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

@@ -11,6 +11,8 @@
 // -bin runs a binary built elsewhere instead (an older revision, to
 // compare); -slots sets --max-concurrent-imports. It prints numbers and
 // never fails on them.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

@@ -11,6 +11,8 @@
 //
 // Run it with `go run ./bench/media`; flags shrink the parts. It never fails
 // on timing: it prints numbers.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

@@ -16,6 +16,8 @@
 //     the half and the whole (which needs several GB of free memory).
 //
 // Run it with `go run ./bench/regexfilter`. It never fails on a number.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

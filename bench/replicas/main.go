@@ -23,6 +23,8 @@
 // on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
 // local server the tests use. All processes share this machine's cores, so
 // scaling shows only where one process leaves them idle.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

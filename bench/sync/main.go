@@ -12,6 +12,8 @@
 //
 // Run it with `go run ./bench/sync`; flags shrink or skip parts. It never
 // fails on timing: it prints numbers.
+//
+// Like every program under bench/, it may import any blobmark package.
 package main
 
 import (

@@ -10,6 +10,9 @@
 //	blobmark token show|rotate --email E
 //	blobmark check-storage [--use source|target] [--file conn.json]
 //	blobmark version
+//
+// It builds the server through package server and may import any blobmark
+// package; nothing imports it.
 package main
 
 import (

@@ -4,6 +4,8 @@
 // questions arise.
 //
 //	go run ./scripts/seed -endpoint http://127.0.0.1:10000/devstoreaccount1 -container demo-images
+//
+// It imports only the standard library and the Azure SDK.
 package main
 
 import (

@@ -1,0 +1,11 @@
+// Package exporter writes annotations to a target ("export") storage in
+// Label Studio's formats and names, and streams a project's JSON export.
+//
+// It decides what to write, under which name, and when a write can be
+// skipped, through small interfaces (Source, Uploader, Recorder) that the
+// store and the Azure connector implement, so the rules that make exports
+// convergent are tested here without a database or a container, and the job
+// layer stays a thin shell around ExportAnnotation and SyncAll.
+//
+// It imports only the standard library and the domain package.
+package exporter
