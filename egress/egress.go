@@ -43,6 +43,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("connections to %s are not allowed: %s", e.Addr, e.Reason)
 }
 
+// IsRefused reports whether err is, or wraps, a refusal by a Guard.
+func IsRefused(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
 // NonRetriable tells HTTP clients that retry (the Azure SDK's pipeline
 // among them) that trying again cannot help: the policy, not the network,
 // said no.

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,12 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 )
-
-// isRefused reports whether err is, or wraps, a refusal by a Guard.
-func isRefused(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
 
 func TestCheck(t *testing.T) {
 	cases := []struct {
@@ -84,7 +77,7 @@ func TestDialChecksResolvedAddresses(t *testing.T) {
 	} {
 		g := &Guard{AllowPrivate: true, Resolver: answer, Dial: dial}
 		_, err := g.DialContext(context.Background(), "tcp", "myacct.blob.core.windows.net:443")
-		if !isRefused(err) || !strings.Contains(err.Error(), "myacct.blob.core.windows.net") {
+		if !IsRefused(err) || !strings.Contains(err.Error(), "myacct.blob.core.windows.net") {
 			t.Errorf("answer %v: err %v, want a refusal naming the host", answer, err)
 		}
 	}
@@ -115,7 +108,7 @@ func TestDialConnectsToTheCheckedAddress(t *testing.T) {
 	}
 
 	strict := &Guard{Resolver: fixedResolver{netip.MustParseAddr("127.0.0.1")}}
-	if _, err := (&http.Client{Transport: strict.Transport()}).Get("http://rebind.example:" + port + "/"); !isRefused(err) ||
+	if _, err := (&http.Client{Transport: strict.Transport()}).Get("http://rebind.example:" + port + "/"); !IsRefused(err) ||
 		!strings.Contains(err.Error(), "--allow-private-network") {
 		t.Fatalf("loopback without the operator's consent: %v", err)
 	}
@@ -123,13 +116,13 @@ func TestDialConnectsToTheCheckedAddress(t *testing.T) {
 
 func TestCheckHost(t *testing.T) {
 	g := &Guard{AllowPrivate: true}
-	if err := g.CheckHost("169.254.169.254"); !isRefused(err) {
+	if err := g.CheckHost("169.254.169.254"); !IsRefused(err) {
 		t.Fatalf("metadata literal: %v", err)
 	}
 	if err := g.CheckHost("myacct.blob.core.windows.net"); err != nil {
 		t.Fatalf("a name is checked when dialled: %v", err)
 	}
-	if err := (&Guard{}).CheckHost("10.0.0.4"); !isRefused(err) {
+	if err := (&Guard{}).CheckHost("10.0.0.4"); !IsRefused(err) {
 		t.Fatalf("private literal without consent: %v", err)
 	}
 }
