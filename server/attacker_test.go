@@ -248,10 +248,11 @@ func TestAttackerCannotAimTheServersIdentity(t *testing.T) {
 // narrowed the allow-list (written to the store directly here) are refused
 // at sync, media resolve and export alike.
 func TestAttackerCannotUseAStoredStorage(t *testing.T) {
-	e, token, pid := newAttackProject(t, "Acme")
+	e, token, _ := newAttackProject(t, "Acme")
 	ctx := context.Background()
 	endpoints := []string{e.attackerURL, "https://169.254.169.254/"}
 	for name := range e.hostIdentities() {
+		pid := e.project(token)
 		for _, endpoint := range endpoints {
 			what := name + " at " + endpoint
 			conn := blobmark.Connection{"auth_type": name, "endpoint": endpoint}
@@ -265,35 +266,32 @@ func TestAttackerCannotUseAStoredStorage(t *testing.T) {
 				t.Errorf("%s: sync ended %v: %v", what, st["status"], st["traceback"])
 			}
 		}
-	}
 
-	// Media: a task whose blob the attacker's storage would serve.
-	mi := blobmark.Connection{"auth_type": "managed_identity", "endpoint": endpoints[0]}
-	src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15, Synchronizable: true, Connection: mi}
-	if err := e.srv.DB.CreateSourceStorage(ctx, src); err != nil {
-		t.Fatal(err)
-	}
-	uri := "azure-blob://" + e.allowed + "/a.jpg"
-	e.mustCall(token, "POST", fmt.Sprintf("/api/projects/%d/import", pid), []map[string]any{{"image": uri}}, 201)
-	tasks := e.mustCall(token, "GET", fmt.Sprintf("/api/tasks/?project=%d", pid), nil, 200)
-	taskID := int(tasks["tasks"].([]any)[0].(map[string]any)["id"].(float64))
-	// A storage the server may not open reads no blob: the blob is not
-	// found, as for a container no storage of the project reads.
-	status, out := e.call(token, "GET", fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", taskID, media.EncodeFileURI(uri)), nil)
-	if status != 404 {
-		t.Errorf("media resolve: %d %v, want a 404", status, out)
-	}
+		// Media: a task whose blob only these storages could serve. A
+		// storage the server may not open reads no blob: the blob is not
+		// found, as for a container no storage of the project reads.
+		uri := "azure-blob://" + e.allowed + "/a.jpg"
+		e.mustCall(token, "POST", fmt.Sprintf("/api/projects/%d/import", pid), []map[string]any{{"image": uri}}, 201)
+		tasks := e.mustCall(token, "GET", fmt.Sprintf("/api/tasks/?project=%d", pid), nil, 200)
+		taskID := int(tasks["tasks"].([]any)[0].(map[string]any)["id"].(float64))
+		if status, out := e.call(token, "GET", fmt.Sprintf("/tasks/%d/resolve/?fileuri=%s", taskID, media.EncodeFileURI(uri)), nil); status != 404 {
+			t.Errorf("%s: media resolve: %d %v, want a 404", name, status, out)
+		}
 
-	// Export: an annotation for a target storage aimed at the attacker.
-	for _, endpoint := range endpoints {
-		dst := &blobmark.TargetStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Connection: blobmark.Connection{"auth_type": "managed_identity", "endpoint": endpoint}}
-		if err := e.srv.DB.CreateTargetStorage(ctx, dst, false); err != nil {
-			t.Fatal(err)
+		// Export: one annotation, for target storages aimed at each place.
+		var targets []int64
+		for _, endpoint := range endpoints {
+			dst := &blobmark.TargetStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Connection: blobmark.Connection{"auth_type": name, "endpoint": endpoint}}
+			if err := e.srv.DB.CreateTargetStorage(ctx, dst, false); err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, dst.ID)
 		}
 		e.mustCall(token, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", taskID), map[string]any{"result": []any{}}, 201)
-		st := e.waitStatus(token, fmt.Sprintf("/api/storages/export/azure/%d", dst.ID))
-		if st["status"] != blobmark.StatusFailed {
-			t.Errorf("export to %s: storage %v: %v", endpoint, st["status"], st["traceback"])
+		for i, id := range targets {
+			if st := e.waitStatus(token, fmt.Sprintf("/api/storages/export/azure/%d", id)); st["status"] != blobmark.StatusFailed {
+				t.Errorf("%s: export to %s: storage %v: %v", name, endpoints[i], st["status"], st["traceback"])
+			}
 		}
 	}
 	e.noContact("sync, media and export")
