@@ -16,8 +16,7 @@ const module = "github.com/blobmark/blobmark"
 // import, as the packages' doc.go files state it: the domain at the root
 // imports only the standard library; the pure cores only the domain; the
 // adapters the domain, the cores and the small policy packages, never each
-// other (jobs' use of azureblob is the one exception left, see issue "one
-// source of truth"). "std" marks a package limited to the standard library.
+// other. "std" marks a package limited to the standard library.
 var importRules = map[string][]string{
 	".":         {"std"},
 	"egress":    {"std"},
@@ -30,7 +29,7 @@ var importRules = map[string][]string{
 	"azureblob": {".", "egress", "importer", "exporter"},
 	"sqlstore":  {".", "importer", "exporter", "seal"},
 	"httpapi":   {".", "egress", "importer", "media", "ui"},
-	"jobs":      {".", "azureblob", "egress", "importer", "exporter"},
+	"jobs":      {".", "egress", "importer", "exporter"},
 	"ui":        {"std"},
 }
 

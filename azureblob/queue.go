@@ -14,25 +14,15 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
 )
 
 // Queue is an Azure Storage queue of the account a Config points at,
 // reached with the same credential as the account's blobs. Event Grid
 // delivers blob events to such a queue for storages that cannot be called
-// into.
+// into. It is the importer's EventQueue.
 type Queue struct {
 	client *azqueue.QueueClient
-}
-
-// QueueMessage is one received message.
-type QueueMessage struct {
-	// ID and PopReceipt identify the message for Delete.
-	ID, PopReceipt string
-	// Text is the message content, base64-decoded when it was encoded (as
-	// Event Grid encodes it).
-	Text []byte
-	// DequeueCount is how many times the message was received.
-	DequeueCount int64
 }
 
 // queueURL returns the URL of queue for the account: a bare name is a
@@ -145,19 +135,19 @@ func (c *Connector) Queue(ctx context.Context, cfg Config, queue string) (*Queue
 // Receive takes up to n (at most 32) messages, hiding them for visibility:
 // a message not deleted by then is received again, which is what makes a
 // crash between processing and deletion safe.
-func (q *Queue) Receive(ctx context.Context, n int, visibility time.Duration) ([]QueueMessage, error) {
+func (q *Queue) Receive(ctx context.Context, n int, visibility time.Duration) ([]importer.QueueMessage, error) {
 	num := int32(min(max(n, 1), 32))
 	vis := int32(max(visibility/time.Second, 1))
 	resp, err := q.client.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &num, VisibilityTimeout: &vis})
 	if err != nil {
 		return nil, translateQueue(err)
 	}
-	out := make([]QueueMessage, 0, len(resp.Messages))
+	out := make([]importer.QueueMessage, 0, len(resp.Messages))
 	for _, m := range resp.Messages {
 		if m == nil || m.MessageID == nil || m.PopReceipt == nil {
 			continue
 		}
-		qm := QueueMessage{ID: *m.MessageID, PopReceipt: *m.PopReceipt}
+		qm := importer.QueueMessage{ID: *m.MessageID, PopReceipt: *m.PopReceipt}
 		if m.DequeueCount != nil {
 			qm.DequeueCount = *m.DequeueCount
 		}
@@ -175,7 +165,7 @@ func (q *Queue) Receive(ctx context.Context, n int, visibility time.Duration) ([
 }
 
 // Delete removes a processed message.
-func (q *Queue) Delete(ctx context.Context, m QueueMessage) error {
+func (q *Queue) Delete(ctx context.Context, m importer.QueueMessage) error {
 	if _, err := q.client.DeleteMessage(ctx, m.ID, m.PopReceipt, nil); err != nil {
 		return translateQueue(err)
 	}

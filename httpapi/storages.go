@@ -125,7 +125,7 @@ func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessa
 	}
 	// The sync engine's own rules (container required, the regex compiles
 	// under RE2), so an invalid regex is a 400 now, not a failed sync later.
-	return importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter}.Validate()
+	return importer.OptionsFor(st).Validate()
 }
 
 // findSource returns the source storage of the path's id if it has the

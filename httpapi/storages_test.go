@@ -40,7 +40,7 @@ func newStorageEnv(t *testing.T) *storageEnv {
 	e.api.SourceStorages = e.db // the handler reads the field per request
 	workers := river.NewWorkers()
 	if err := errors.Join(
-		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: e.db, Connector: conn}),
+		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: e.db, Source: azureblob.SourceOpener{Connector: conn}}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: e.db}),
 	); err != nil {
 		t.Fatal(err)

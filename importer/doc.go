@@ -6,6 +6,6 @@
 //
 // It imports only the standard library and the domain package. The Azure
 // connector and the SQL store are wired to it by thin adapters through the
-// small interfaces defined here (Lister, Opener, Sink), so it can be tested
-// without either.
+// small interfaces defined here (Lister, Opener, Sink, EventQueue), so it
+// can be tested without either.
 package importer

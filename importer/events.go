@@ -145,6 +145,29 @@ func splitSubject(subject string) (container, key string, ok bool) {
 	return container, key, true
 }
 
+// QueueMessage is one message received from a storage's event queue.
+type QueueMessage struct {
+	// ID and PopReceipt identify the message for Delete.
+	ID, PopReceipt string
+	// Text is the message content, base64-decoded when it was encoded (as
+	// Event Grid encodes it); ParseEvents reads it.
+	Text []byte
+	// DequeueCount is how many times the message was received.
+	DequeueCount int64
+}
+
+// EventQueue is a storage queue Event Grid delivers a storage's blob events
+// to, for storages that cannot be called into. A message is deleted only
+// after its events are applied: one left undeleted (a crash) is received
+// again after its visibility timeout, and applying it again changes
+// nothing. The Azure connector opens it (azureblob.SourceOpener).
+type EventQueue interface {
+	// Receive takes up to n messages, hiding them for visibility.
+	Receive(ctx context.Context, n int, visibility time.Duration) ([]QueueMessage, error)
+	// Delete removes a processed message.
+	Delete(ctx context.Context, m QueueMessage) error
+}
+
 // Latest keeps, per key, the event that orders last (the later one of
 // equals in delivery order), so a batch applies one change per key.
 func Latest(events []BlobEvent) []BlobEvent {

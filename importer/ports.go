@@ -83,6 +83,14 @@ type Opener interface {
 	Open(ctx context.Context, key string) (Download, error)
 }
 
+// Container is a source storage's container as a sync reads it: listed
+// page by page and, in Tasks mode, read blob by blob. The Azure connector
+// opens it for a stored storage (azureblob.SourceOpener).
+type Container interface {
+	Lister
+	Opener
+}
+
 // Link is what the store remembers of one key of a storage: the blob
 // version it imported and the tasks (one per row) it created from it.
 type Link struct {

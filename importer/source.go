@@ -64,6 +64,14 @@ type Options struct {
 	SyncDeleted bool
 }
 
+// OptionsFor returns the sync settings of a stored source storage: the one
+// place where the storage's fields become the engine's options, so a sync,
+// an event and the API's validation all see the same settings.
+func OptionsFor(st *blobmark.SourceStorage) Options {
+	return Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, Recursive: st.RecursiveScan,
+		UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted}
+}
+
 // Validate reports every problem of o at once, as one EINVALID *blobmark.Error
 // whose Fields name the storage fields at fault, so the API can answer a
 // create or update with all of them.

@@ -4,7 +4,8 @@
 // declared here.
 //
 // It imports River, the domain package, the engines its workers run
-// (importer, exporter), the Azure connector they read and write through
-// (azureblob) and egress; never the store, which the workers call only
-// through the interfaces declared here, nor the HTTP API.
+// (importer, exporter) and egress; never the store nor the Azure connector,
+// which the workers reach only through the interfaces declared here
+// (SourceOpener, EventSourceOpener, UploaderOpener: the server wires the
+// azureblob values that implement them), nor the HTTP API.
 package jobs

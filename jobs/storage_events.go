@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -132,27 +131,36 @@ func leaseErr(ctx context.Context, err error) error {
 // write transaction.
 const EventBatch = 2000
 
+// EventSourceOpener opens what the event workers read of a source storage:
+// its container and its event queue. The Azure connector implements it
+// (azureblob.SourceOpener).
+type EventSourceOpener interface {
+	SourceOpener
+	OpenEventQueue(ctx context.Context, st *blobmark.SourceStorage, queue string) (importer.EventQueue, error)
+}
+
 // eventSource builds the importer source of a storage for events, with the
 // generation of its current sync, so a sync running now never takes a key
 // an event just imported for a deleted blob; the next sync has a newer
-// generation and reconciles as usual.
-func eventSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.SourceStorage) (*importer.Source, importer.Opener, error) {
-	src, err := importer.NewSource(st.ID, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
-		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})
+// generation and reconciles as usual. In Files mode no blob is read, so no
+// container is opened.
+func eventSource(ctx context.Context, opener SourceOpener, st *blobmark.SourceStorage) (*importer.Source, importer.Opener, error) {
+	var gen int64
+	if j := st.State.LastSyncJob; j != nil {
+		gen, _ = strconv.ParseInt(*j, 10, 64)
+	}
+	src, err := newSource(st, gen)
 	if err != nil {
 		return nil, nil, err
-	}
-	if j := st.State.LastSyncJob; j != nil {
-		src.Generation, _ = strconv.ParseInt(*j, 10, 64)
 	}
 	if st.UseBlobURLs {
 		return src, nil, nil
 	}
-	cont, err := conn.StorageContainer(ctx, st.Organization, st.Connection, st.Secrets, st.Container)
+	cont, err := opener.OpenSource(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, containerSource{cont}, nil
+	return src, cont, nil
 }
 
 // applyEvents admits and applies one batch of events and returns how many
@@ -181,8 +189,8 @@ func applyEvents(ctx context.Context, store StorageEventStore, src *importer.Sou
 // job that took the lease since.
 type ProcessStorageEventsWorker struct {
 	river.WorkerDefaults[blobmark.ProcessStorageEventsJob]
-	Store     StorageEventStore
-	Connector *azureblob.Connector
+	Store  StorageEventStore
+	Source SourceOpener
 	// LeaseTTL is how long the lease lasts unrenewed; 0 means
 	// DefaultEventLease.
 	LeaseTTL time.Duration
@@ -217,7 +225,7 @@ func (w *ProcessStorageEventsWorker) drain(ctx context.Context, lease *eventLeas
 	if err != nil {
 		return settle(ctx, err)
 	}
-	src, opener, err := eventSource(ctx, w.Connector, st)
+	src, opener, err := eventSource(ctx, w.Source, st)
 	if err != nil {
 		return settle(ctx, err)
 	}
@@ -262,9 +270,9 @@ func (w *ProcessStorageEventsWorker) drain(ctx context.Context, lease *eventLeas
 // applied again, which changes nothing.
 type PollStorageQueueWorker struct {
 	river.WorkerDefaults[blobmark.PollStorageQueueJob]
-	Store     StorageEventStore
-	Connector *azureblob.Connector
-	Logger    *slog.Logger
+	Store  StorageEventStore
+	Source EventSourceOpener
+	Logger *slog.Logger
 	// Visibility hides received messages while they are processed; 0 means
 	// DefaultQueueVisibility.
 	Visibility time.Duration
@@ -297,11 +305,11 @@ func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobma
 	if !settings.Enabled || settings.QueueName == "" {
 		return nil
 	}
-	q, err := w.Connector.StorageQueue(ctx, st.Organization, st.Connection, st.Secrets, settings.QueueName)
+	q, err := w.Source.OpenEventQueue(ctx, st, settings.QueueName)
 	if err != nil {
 		return settle(ctx, err)
 	}
-	src, opener, err := eventSource(ctx, w.Connector, st)
+	src, opener, err := eventSource(ctx, w.Source, st)
 	if err != nil {
 		return settle(ctx, err)
 	}
@@ -338,7 +346,7 @@ func (w *PollStorageQueueWorker) Work(ctx context.Context, job *river.Job[blobma
 
 // pollBatch receives, applies and deletes one batch of messages with the
 // lease held, and returns how many messages it took.
-func (w *PollStorageQueueWorker) pollBatch(ctx context.Context, st *blobmark.SourceStorage, q *azureblob.Queue, src *importer.Source, opener importer.Opener, vis time.Duration) (int, error) {
+func (w *PollStorageQueueWorker) pollBatch(ctx context.Context, st *blobmark.SourceStorage, q importer.EventQueue, src *importer.Source, opener importer.Opener, vis time.Duration) (int, error) {
 	msgs, err := q.Receive(ctx, 32, vis)
 	if err != nil {
 		return 0, err
@@ -405,11 +413,11 @@ func EventSweepPeriodicJob(every time.Duration) *river.PeriodicJob {
 }
 
 // RegisterStorageEvents adds the event workers to workers.
-func RegisterStorageEvents(workers *river.Workers, store StorageEventStore, conn *azureblob.Connector, logger *slog.Logger) error {
-	if err := river.AddWorkerSafely(workers, &ProcessStorageEventsWorker{Store: store, Connector: conn}); err != nil {
+func RegisterStorageEvents(workers *river.Workers, store StorageEventStore, source EventSourceOpener, logger *slog.Logger) error {
+	if err := river.AddWorkerSafely(workers, &ProcessStorageEventsWorker{Store: store, Source: source}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &PollStorageQueueWorker{Store: store, Connector: conn, Logger: logger}); err != nil {
+	if err := river.AddWorkerSafely(workers, &PollStorageQueueWorker{Store: store, Source: source, Logger: logger}); err != nil {
 		return err
 	}
 	return river.AddWorkerSafely(workers, &SweepStorageEventsWorker{Store: store})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/sqlstore"
@@ -118,7 +119,7 @@ func TestEventPushedWhileTheJobFinishesIsAppliedAtOnce(t *testing.T) {
 	rec := &eventRecorder{}
 	var once sync.Once
 	var jobsAfterPush int
-	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Connector: f.conn,
+	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn},
 		Applying: func(ctx context.Context, _ int64, events []blobmark.BlobEvent) {
 			rec.enter(events)
 			rec.active.Add(-1)
@@ -177,7 +178,7 @@ func TestEventJobsOfAStorageTakeTurns(t *testing.T) {
 	rec := &eventRecorder{}
 	holding, release := make(chan struct{}), make(chan struct{})
 	var first sync.Once
-	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Connector: f.conn, Snooze: 20 * time.Millisecond,
+	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}, Snooze: 20 * time.Millisecond,
 		Applying: func(ctx context.Context, _ int64, events []blobmark.BlobEvent) {
 			rec.enter(events)
 			defer rec.active.Add(-1)

@@ -39,7 +39,7 @@ func (f *syncFixture) push(body string) {
 	if err := f.db.AcceptStorageEvents(f.t.Context(), f.storage.ID, parsed.Events); err != nil {
 		f.t.Fatal(err)
 	}
-	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Connector: f.conn}
+	w := &jobs.ProcessStorageEventsWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}}
 	if err := w.Work(f.t.Context(), &river.Job[blobmark.ProcessStorageEventsJob]{JobRow: jobRow(1),
 		Args: blobmark.ProcessStorageEventsJob{StorageID: f.storage.ID}}); err != nil {
 		f.t.Fatal(err)
@@ -184,7 +184,7 @@ func TestQueueEventsWithManagedIdentitySurviveACrash(t *testing.T) {
 	before := env.Count("mi")
 	crash := errors.New("process killed before deleting its messages")
 	job := &river.Job[blobmark.PollStorageQueueJob]{JobRow: jobRow(1), Args: blobmark.PollStorageQueueJob{StorageID: f.storage.ID}}
-	crashing := &jobs.PollStorageQueueWorker{Store: f.db, Connector: f.conn, Visibility: time.Second,
+	crashing := &jobs.PollStorageQueueWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}, Visibility: time.Second,
 		BeforeDelete: func() error { return crash }}
 	if err := crashing.Work(ctx, job); !errors.Is(err, crash) {
 		t.Fatalf("crashing poll: %v", err)
@@ -193,7 +193,7 @@ func TestQueueEventsWithManagedIdentitySurviveACrash(t *testing.T) {
 
 	// After the visibility timeout the messages come back; the next poll
 	// applies them again (nothing new) and deletes them.
-	w := &jobs.PollStorageQueueWorker{Store: f.db, Connector: f.conn, Visibility: time.Second}
+	w := &jobs.PollStorageQueueWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}, Visibility: time.Second}
 	for {
 		if err := w.Work(ctx, job); err != nil {
 			t.Fatal(err)

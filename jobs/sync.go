@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/riverqueue/river"
 )
@@ -35,6 +34,12 @@ type SourceSyncStore interface {
 	EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error)
 }
 
+// SourceOpener opens the container a source storage reads. The Azure
+// connector implements it (azureblob.SourceOpener).
+type SourceOpener interface {
+	OpenSource(ctx context.Context, st *blobmark.SourceStorage) (importer.Container, error)
+}
+
 // ErrSyncCancelled is the cause of a sync stopped through the cancel
 // endpoint; it wraps blobmark.ErrCancelled, which decides Cancel.
 var ErrSyncCancelled = fmt.Errorf("sync %w", blobmark.ErrCancelled)
@@ -43,8 +48,8 @@ var ErrSyncCancelled = fmt.Errorf("sync %w", blobmark.ErrCancelled)
 // the storage's container and keeps the storage's status and meta current.
 type SyncSourceWorker struct {
 	river.WorkerDefaults[blobmark.SyncSourceJob]
-	Store     SourceSyncStore
-	Connector *azureblob.Connector
+	Store  SourceSyncStore
+	Source SourceOpener
 	// ProgressInterval overrides the importer's progress period (and so how
 	// soon a cancel request is seen).
 	ProgressInterval time.Duration
@@ -116,7 +121,7 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	if cancelled {
 		return w.finishCancelled(ctx, id, job.ID, importer.Progress{}, attempt)
 	}
-	src, lister, err := openSource(ctx, w.Connector, st, job.ID)
+	src, lister, err := openSource(ctx, w.Source, st, job.ID)
 	if err != nil {
 		return w.fail(ctx, id, job.ID, importer.Progress{}, err)
 	}
@@ -200,45 +205,27 @@ func finalMeta(p importer.Progress) map[string]any {
 // openSource returns the importer's view of storage st for sync generation
 // gen, and its container. Settings the storage should never have been saved
 // with, and refused credentials, come back as errors blobmark.Decide fails.
-func openSource(ctx context.Context, conn *azureblob.Connector, st *blobmark.SourceStorage, gen int64) (*importer.Source, containerSource, error) {
-	src, err := importer.NewSource(st.ID, importer.Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter,
-		Recursive: st.RecursiveScan, UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted})
+func openSource(ctx context.Context, opener SourceOpener, st *blobmark.SourceStorage, gen int64) (*importer.Source, importer.Container, error) {
+	src, err := newSource(st, gen)
 	if err != nil {
-		return nil, containerSource{}, err
+		return nil, nil, err
+	}
+	cont, err := opener.OpenSource(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, cont, nil
+}
+
+// newSource returns the importer's Source of storage st for sync generation
+// gen.
+func newSource(st *blobmark.SourceStorage, gen int64) (*importer.Source, error) {
+	src, err := importer.NewSource(st.ID, importer.OptionsFor(st))
+	if err != nil {
+		return nil, err
 	}
 	src.Generation = gen
-	cont, err := conn.StorageContainer(ctx, st.Organization, st.Connection, st.Secrets, st.Container)
-	if err != nil {
-		return nil, containerSource{}, err
-	}
-	return src, containerSource{cont}, nil
-}
-
-// containerSource adapts an Azure container to the importer's Lister and Opener.
-type containerSource struct{ c *azureblob.Container }
-
-// List returns one page of the listing.
-func (s containerSource) List(ctx context.Context, req importer.ListRequest) (importer.Listing, error) {
-	var out importer.Listing
-	err := s.c.ListPage(ctx, azureblob.ListOptions{Prefix: req.Prefix, Recursive: req.Recursive, PageSize: int32(req.MaxResults)},
-		req.Marker, func(page []azureblob.BlobItem, next string) {
-			out.NextMarker = next
-			out.Objects = make([]importer.Object, len(page))
-			for i, b := range page {
-				out.Objects[i] = importer.Object{Key: b.Name, Size: b.Size, ETag: b.ETag, LastModified: b.LastModified,
-					Folder: azureblob.IsFolderMarker(b)}
-			}
-		})
-	return out, err
-}
-
-// Open streams one blob.
-func (s containerSource) Open(ctx context.Context, key string) (importer.Download, error) {
-	d, err := s.c.Download(ctx, key, 0, 0)
-	if err != nil {
-		return importer.Download{}, err
-	}
-	return importer.Download{Body: d.Body, ETag: d.ETag, Size: d.Size}, nil
+	return src, nil
 }
 
 // ScheduleSourceSyncsWorker works blobmark.ScheduleSourceSyncsJob.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/riverqueue/river"
 )
@@ -36,8 +35,8 @@ type SyncFilesStore interface {
 // progress and waits for every chunk before it reconciles and finishes.
 type SyncFilesWorker struct {
 	river.WorkerDefaults[blobmark.SyncFilesJob]
-	Store     SyncFilesStore
-	Connector *azureblob.Connector
+	Store  SyncFilesStore
+	Source SourceOpener
 	// MaxDuration overrides SyncTimeout, like SyncSourceWorker's.
 	MaxDuration time.Duration
 	// ChunkStaleAfter is the sync's (see SyncSourceWorker); the worker pings
@@ -93,7 +92,7 @@ func (w *SyncFilesWorker) Work(ctx context.Context, job *river.Job[blobmark.Sync
 	defer cancel(nil)
 	stop := w.pingWhileWorking(wctx, c.ID, cancel)
 	var p importer.Progress
-	src, files, err := openSource(wctx, w.Connector, st, c.Generation)
+	src, files, err := openSource(wctx, w.Source, st, c.Generation)
 	if err == nil {
 		p, err = importer.ImportChunk(wctx, src, c.Objects, files, w.Store)
 	}

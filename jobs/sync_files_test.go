@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/sqlstore"
@@ -30,9 +31,9 @@ func TestTasksSyncFansOutThroughTheQueue(t *testing.T) {
 	f.put("30.json", "{not json")
 	workers := river.NewWorkers()
 	ctx := t.Context()
-	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Connector: f.conn,
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn},
 		ProgressInterval: 50 * time.Millisecond, FanOut: f.db, ChunkFiles: 4}))
-	must(t, river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: f.db, Connector: f.conn}))
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}}))
 	must(t, f.db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 20 * time.Millisecond}))
 	t.Cleanup(func() { _ = f.db.StopJobs(t.Context()) })
 
@@ -173,7 +174,7 @@ func oneFileChunk(t *testing.T, gen int64) (*syncFixture, int64) {
 
 // workChunk works the chunk's job once, as River would, over store.
 func workChunk(t *testing.T, store jobs.SyncFilesStore, f *syncFixture, chunkID int64) error {
-	w := &jobs.SyncFilesWorker{Store: store, Connector: f.conn}
+	w := &jobs.SyncFilesWorker{Store: store, Source: azureblob.SourceOpener{Connector: f.conn}}
 	return w.Work(t.Context(), &river.Job[blobmark.SyncFilesJob]{JobRow: jobRow(chunkID), Args: blobmark.SyncFilesJob{ChunkID: chunkID}})
 }
 

@@ -96,7 +96,7 @@ func (f *syncFixture) sync(store jobs.SourceSyncStore, pageSize int) (*blobmark.
 }
 
 func (f *syncFixture) syncJob(ctx context.Context, store jobs.SourceSyncStore, jobID int64, pageSize int) (*blobmark.SourceStorage, error) {
-	w := &jobs.SyncSourceWorker{Store: store, Connector: f.conn, PageSize: pageSize, ProgressInterval: 50 * time.Millisecond}
+	w := &jobs.SyncSourceWorker{Store: store, Source: azureblob.SourceOpener{Connector: f.conn}, PageSize: pageSize, ProgressInterval: 50 * time.Millisecond}
 	err := w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: jobRow(jobID), Args: blobmark.SyncSourceJob{StorageID: f.storage.ID}})
 	s, ferr := f.db.FindSourceStorageByID(context.Background(), f.storage.ID)
 	if ferr != nil {
@@ -371,7 +371,7 @@ func TestScheduledSyncEnqueuesOncePerInterval(t *testing.T) {
 func (f *syncFixture) syncWorkers(t *testing.T) *river.Workers {
 	t.Helper()
 	workers := river.NewWorkers()
-	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Connector: f.conn}))
+	must(t, river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: f.db, Source: azureblob.SourceOpener{Connector: f.conn}}))
 	must(t, river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: f.db}))
 	return workers
 }

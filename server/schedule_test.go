@@ -87,7 +87,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 		}
 		t.Cleanup(func() { db.Close() })
 		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: holdingStore{DB: db, hold: queuedHold}, Connector: conn}); err != nil {
+		if err := river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: holdingStore{DB: db, hold: queuedHold}, Source: azureblob.SourceOpener{Connector: conn}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.StartJobs(ctx, sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}); err != nil {

@@ -179,15 +179,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	conn := azureblob.NewConnector(azOpts)
+	source := azureblob.SourceOpener{Connector: conn}
 	workers := river.NewWorkers()
 	if err := errors.Join(
 		jobs.Register(workers, db),
-		jobs.RegisterStorageEvents(workers, db, conn, logger),
-		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Connector: conn,
+		jobs.RegisterStorageEvents(workers, db, source, logger),
+		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Source: source,
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
 			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter),
 			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect()), ChunkStaleAfter: chunkStale(cfg.JobRescueAfter)}),
-		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Connector: conn, MaxDuration: syncBound(cfg.JobRescueAfter),
+		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Source: source, MaxDuration: syncBound(cfg.JobRescueAfter),
 			ChunkStaleAfter: chunkStale(cfg.JobRescueAfter), Logger: logger}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
 		jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db, Client: webhookClient}),

@@ -103,7 +103,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, conn *azureblob.Connector, id
 	benchkit.Check(err)
 	jobID, err := strconv.ParseInt(*q.State.LastSyncJob, 10, 64)
 	benchkit.Check(err)
-	w := &jobs.SyncSourceWorker{Store: db, Connector: conn}
+	w := &jobs.SyncSourceWorker{Store: db, Source: azureblob.SourceOpener{Connector: conn}}
 	start := time.Now()
 	err = w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: &rivertype.JobRow{ID: jobID, Attempt: 1}, Args: blobmark.SyncSourceJob{StorageID: id}})
 	d := time.Since(start)
