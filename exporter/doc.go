@@ -7,5 +7,6 @@
 // convergent are tested here without a database or a container, and the job
 // layer stays a thin shell around ExportAnnotation and SyncAll.
 //
-// It imports only the standard library and the domain package.
+// It imports only the standard library, the domain package and lswire
+// (Label Studio's task fields, shared with the REST API).
 package exporter

@@ -7,12 +7,13 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
-// The structs below spell out Label Studio's export shapes field by field.
+// The structs below spell out Label Studio's export shapes field by field;
+// the task's own fields are lswire's, shared with the REST API.
 // Structs, not maps, because encoding/json writes struct fields in
 // declaration order: the same state always gives the same bytes, which lets
 // the exporter skip uploads whose content did not change. Fields blobmark
@@ -37,29 +38,6 @@ type lsExportUser struct {
 	LastName  string `json:"last_name"`
 }
 
-// lsTaskFields is a task's model fields, as nested under "task" in the
-// per-annotation object.
-type lsTaskFields struct {
-	ID                     int64           `json:"id"`
-	Data                   json.RawMessage `json:"data"`
-	Meta                   json.RawMessage `json:"meta"`
-	CreatedAt              lsTime          `json:"created_at"`
-	UpdatedAt              lsTime          `json:"updated_at"`
-	IsLabeled              bool            `json:"is_labeled"`
-	Overlap                int             `json:"overlap"`
-	InnerID                int64           `json:"inner_id"`
-	TotalAnnotations       int             `json:"total_annotations"`
-	CancelledAnnotations   int             `json:"cancelled_annotations"`
-	TotalPredictions       int             `json:"total_predictions"`
-	CommentCount           int             `json:"comment_count"`
-	UnresolvedCommentCount int             `json:"unresolved_comment_count"`
-	LastCommentUpdatedAt   *lsTime         `json:"last_comment_updated_at"`
-	Project                int64           `json:"project"`
-	UpdatedBy              *int64          `json:"updated_by"`
-	FileUpload             *string         `json:"file_upload"`
-	CommentAuthors         []int64         `json:"comment_authors"`
-}
-
 // lsStorageAnnotation is the object Label Studio writes per annotation to a
 // target storage (its storage annotation serializer): the annotation's
 // fields except prediction and result_count, plus the nested task and user.
@@ -68,13 +46,13 @@ type lsStorageAnnotation struct {
 	CreatedUsername  string          `json:"created_username"`
 	CreatedAgo       string          `json:"created_ago"`
 	CompletedBy      *lsUser         `json:"completed_by"`
-	Task             lsTaskFields    `json:"task"`
+	Task             lswire.Task     `json:"task"`
 	Result           json.RawMessage `json:"result"`
 	WasCancelled     bool            `json:"was_cancelled"`
 	GroundTruth      bool            `json:"ground_truth"`
-	CreatedAt        lsTime          `json:"created_at"`
-	UpdatedAt        lsTime          `json:"updated_at"`
-	DraftCreatedAt   *lsTime         `json:"draft_created_at"`
+	CreatedAt        lswire.Time     `json:"created_at"`
+	UpdatedAt        lswire.Time     `json:"updated_at"`
+	DraftCreatedAt   *lswire.Time    `json:"draft_created_at"`
 	LeadTime         pyFloat         `json:"lead_time"`
 	ImportID         *int64          `json:"import_id"`
 	LastAction       *string         `json:"last_action"`
@@ -94,9 +72,9 @@ type lsExportAnnotation struct {
 	Result           json.RawMessage `json:"result"`
 	WasCancelled     bool            `json:"was_cancelled"`
 	GroundTruth      bool            `json:"ground_truth"`
-	CreatedAt        lsTime          `json:"created_at"`
-	UpdatedAt        lsTime          `json:"updated_at"`
-	DraftCreatedAt   *lsTime         `json:"draft_created_at"`
+	CreatedAt        lswire.Time     `json:"created_at"`
+	UpdatedAt        lswire.Time     `json:"updated_at"`
+	DraftCreatedAt   *lswire.Time    `json:"draft_created_at"`
 	LeadTime         pyFloat         `json:"lead_time"`
 	Prediction       struct{}        `json:"prediction"`
 	ResultCount      int             `json:"result_count"`
@@ -121,37 +99,20 @@ type lsExportPrediction struct {
 	Cluster      *int64          `json:"cluster"`
 	Neighbors    json.RawMessage `json:"neighbors"`
 	Mislabeling  pyFloat         `json:"mislabeling"`
-	CreatedAt    lsTime          `json:"created_at"`
-	UpdatedAt    lsTime          `json:"updated_at"`
+	CreatedAt    lswire.Time     `json:"created_at"`
+	UpdatedAt    lswire.Time     `json:"updated_at"`
 	Model        *int64          `json:"model"`
 	ModelRun     *int64          `json:"model_run"`
 	Task         int64           `json:"task"`
 	Project      int64           `json:"project"`
 }
 
-// lsExportTask is one item of Label Studio's JSON export (its export data
-// serializer: the task's fields except overlap and is_labeled, with
-// annotations and predictions expanded).
-type lsExportTask struct {
-	ID                     int64                `json:"id"`
-	Annotations            []lsExportAnnotation `json:"annotations"`
-	FileUpload             *string              `json:"file_upload"`
-	Drafts                 []int64              `json:"drafts"`
-	Predictions            []lsExportPrediction `json:"predictions"`
-	Data                   json.RawMessage      `json:"data"`
-	Meta                   json.RawMessage      `json:"meta"`
-	CreatedAt              lsTime               `json:"created_at"`
-	UpdatedAt              lsTime               `json:"updated_at"`
-	InnerID                int64                `json:"inner_id"`
-	TotalAnnotations       int                  `json:"total_annotations"`
-	CancelledAnnotations   int                  `json:"cancelled_annotations"`
-	TotalPredictions       int                  `json:"total_predictions"`
-	CommentCount           int                  `json:"comment_count"`
-	UnresolvedCommentCount int                  `json:"unresolved_comment_count"`
-	LastCommentUpdatedAt   *lsTime              `json:"last_comment_updated_at"`
-	Project                int64                `json:"project"`
-	UpdatedBy              *int64               `json:"updated_by"`
-	CommentAuthors         []int64              `json:"comment_authors"`
+// lsExportTaskLists is what Label Studio's export data serializer adds to
+// a task's fields: its annotations and predictions expanded, and drafts.
+type lsExportTaskLists struct {
+	Annotations []lsExportAnnotation `json:"annotations"`
+	Drafts      []int64              `json:"drafts"`
+	Predictions []lsExportPrediction `json:"predictions"`
 }
 
 // AnnotationJSON returns the object Label Studio writes to a target storage
@@ -172,12 +133,12 @@ func AnnotationJSON(a *blobmark.Annotation, task *blobmark.Task, user *blobmark.
 	out := lsStorageAnnotation{
 		ID:              a.ID,
 		CreatedUsername: createdUsername(a.CompletedBy, user),
-		Task:            taskFields(task),
-		Result:          jsonOr(a.Result, "[]"),
+		Task:            lswire.NewTask(task),
+		Result:          lswire.JSONOr(a.Result, "[]"),
 		WasCancelled:    a.WasCancelled,
 		GroundTruth:     a.GroundTruth,
-		CreatedAt:       lsTime(a.CreatedAt),
-		UpdatedAt:       lsTime(a.UpdatedAt),
+		CreatedAt:       lswire.Time(a.CreatedAt),
+		UpdatedAt:       lswire.Time(a.UpdatedAt),
 		LeadTime:        pyFloat(a.LeadTime),
 		Project:         a.ProjectID,
 	}
@@ -200,30 +161,19 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 	if task == nil {
 		return nil, blobmark.Errorf(blobmark.EINTERNAL, "task export needs the task")
 	}
-	out := lsExportTask{
-		ID:                   task.ID,
-		Annotations:          make([]lsExportAnnotation, 0, len(annotations)),
-		Drafts:               []int64{},
-		Predictions:          make([]lsExportPrediction, 0, len(predictions)),
-		Data:                 jsonOr(task.Data, "{}"),
-		Meta:                 jsonOr(task.Meta, "{}"),
-		CreatedAt:            lsTime(task.CreatedAt),
-		UpdatedAt:            lsTime(task.UpdatedAt),
-		InnerID:              task.InnerID,
-		TotalAnnotations:     task.TotalAnnotations,
-		CancelledAnnotations: task.CancelledAnnotations,
-		TotalPredictions:     task.TotalPredictions,
-		Project:              task.ProjectID,
-		CommentAuthors:       []int64{},
+	out := lsExportTaskLists{
+		Annotations: make([]lsExportAnnotation, 0, len(annotations)),
+		Drafts:      []int64{},
+		Predictions: make([]lsExportPrediction, 0, len(predictions)),
 	}
 	for _, a := range slices.SortedFunc(slices.Values(annotations), func(x, y *blobmark.Annotation) int { return cmp.Compare(x.ID, y.ID) }) {
 		ea := lsExportAnnotation{
 			ID:           a.ID,
-			Result:       jsonOr(a.Result, "[]"),
+			Result:       lswire.JSONOr(a.Result, "[]"),
 			WasCancelled: a.WasCancelled,
 			GroundTruth:  a.GroundTruth,
-			CreatedAt:    lsTime(a.CreatedAt),
-			UpdatedAt:    lsTime(a.UpdatedAt),
+			CreatedAt:    lswire.Time(a.CreatedAt),
+			UpdatedAt:    lswire.Time(a.UpdatedAt),
 			LeadTime:     pyFloat(a.LeadTime),
 			ResultCount:  regionCount(a.Result),
 			Task:         a.TaskID,
@@ -242,10 +192,10 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 		ep := lsExportPrediction{
 			ID:           p.ID,
 			ModelVersion: p.ModelVersion,
-			Result:       jsonOr(p.Result, "[]"),
+			Result:       lswire.JSONOr(p.Result, "[]"),
 			Neighbors:    json.RawMessage("null"),
-			CreatedAt:    lsTime(p.CreatedAt),
-			UpdatedAt:    lsTime(p.UpdatedAt),
+			CreatedAt:    lswire.Time(p.CreatedAt),
+			UpdatedAt:    lswire.Time(p.UpdatedAt),
 			Task:         p.TaskID,
 			Project:      p.ProjectID,
 		}
@@ -255,28 +205,11 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 		}
 		out.Predictions = append(out.Predictions, ep)
 	}
-	return encode(out)
-}
-
-// taskFields returns the task's model fields as nested in AnnotationJSON.
-// overlap is 1, Label Studio's default, since blobmark keeps no per-task
-// overlap.
-func taskFields(t *blobmark.Task) lsTaskFields {
-	return lsTaskFields{
-		ID:                   t.ID,
-		Data:                 jsonOr(t.Data, "{}"),
-		Meta:                 jsonOr(t.Meta, "{}"),
-		CreatedAt:            lsTime(t.CreatedAt),
-		UpdatedAt:            lsTime(t.UpdatedAt),
-		IsLabeled:            t.IsLabeled,
-		Overlap:              1,
-		InnerID:              t.InnerID,
-		TotalAnnotations:     t.TotalAnnotations,
-		CancelledAnnotations: t.CancelledAnnotations,
-		TotalPredictions:     t.TotalPredictions,
-		Project:              t.ProjectID,
-		CommentAuthors:       []int64{},
+	b, err := lswire.Encode(lswire.ExportTaskKeys, lswire.NewTask(task), out)
+	if err != nil {
+		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot serialize export object", Err: err}
 	}
+	return b, nil
 }
 
 // createdUsername spells the annotator as Label Studio's created_username
@@ -301,16 +234,6 @@ func regionCount(result json.RawMessage) int {
 	return len(regions)
 }
 
-// jsonOr returns raw, or def when raw is empty or JSON null, so a task
-// stored without meta is written as {} as Label Studio does.
-func jsonOr(raw json.RawMessage, def string) json.RawMessage {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return json.RawMessage(def)
-	}
-	return raw
-}
-
 // encode marshals v compactly without HTML escaping (Label Studio writes
 // "<" as is), without the encoder's trailing newline.
 func encode(v any) ([]byte, error) {
@@ -321,24 +244,6 @@ func encode(v any) ([]byte, error) {
 		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot serialize export object", Err: err}
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// lsTime writes a time as Django REST framework does: UTC ISO 8601 with a
-// "Z", microseconds when there are any. The zero time is null.
-type lsTime time.Time
-
-// MarshalJSON implements json.Marshaler.
-func (t lsTime) MarshalJSON() ([]byte, error) {
-	tt := time.Time(t)
-	if tt.IsZero() {
-		return []byte("null"), nil
-	}
-	tt = tt.UTC().Truncate(time.Microsecond)
-	layout := `"2006-01-02T15:04:05Z"`
-	if tt.Nanosecond() != 0 {
-		layout = `"2006-01-02T15:04:05.000000Z"`
-	}
-	return []byte(tt.Format(layout)), nil
 }
 
 // pyFloat writes a float as Python does for a float field: integral values

@@ -4,7 +4,8 @@
 //
 // It imports the domain package and the packages whose rules it applies:
 // media (resolve URLs and streaming), importer (task files and source
-// options), egress (webhook and queue targets) and ui (the embedded pages).
+// options), lswire (Label Studio's task fields, shared with the exports),
+// egress (webhook and queue targets) and ui (the embedded pages).
 // It never imports a store, the Azure connector or the job workers: package
 // server hands it those as the domain interfaces its fields name.
 package httpapi

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 // presenter turns domain values into Label Studio's JSON shapes for one
@@ -113,35 +114,33 @@ func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {
 	}
 }
 
-// taskJSON is a task as Label Studio's task serializer shows it, with the
-// comment and draft fields blobmark does not model at their empty values.
+// taskJSON is a task as the REST API shows it: lswire's task fields in
+// lswire.APITaskKeys order, with the API's own additions and differences.
 type taskJSON struct {
-	ID                     int64                  `json:"id"`
-	Data                   json.RawMessage        `json:"data"`
-	Meta                   json.RawMessage        `json:"meta"`
-	CreatedAt              time.Time              `json:"created_at"`
-	UpdatedAt              time.Time              `json:"updated_at"`
-	IsLabeled              bool                   `json:"is_labeled"`
-	Overlap                int                    `json:"overlap"`
-	InnerID                int64                  `json:"inner_id"`
-	TotalAnnotations       int                    `json:"total_annotations"`
-	CancelledAnnotations   int                    `json:"cancelled_annotations"`
-	TotalPredictions       int                    `json:"total_predictions"`
-	Project                int64                  `json:"project"`
-	Annotations            []annotationJSON       `json:"annotations,omitzero"`
-	Predictions            []*blobmark.Prediction `json:"predictions,omitzero"`
-	Annotators             []int64                `json:"annotators,omitzero"`
-	Drafts                 []struct{}             `json:"drafts"`
-	CommentCount           int                    `json:"comment_count"`
-	UnresolvedCommentCount int                    `json:"unresolved_comment_count"`
-	LastCommentUpdatedAt   *time.Time             `json:"last_comment_updated_at"`
-	CommentAuthors         []int64                `json:"comment_authors"`
-	UpdatedBy              []map[string]int64     `json:"updated_by"`
-	FileUpload             *string                `json:"file_upload"`
-	StorageFilename        *string                `json:"storage_filename"`
+	fields lswire.Task
+	api    apiTaskFields
+}
+
+// apiTaskFields is what the API's task serializer adds to the task's
+// fields, and the fields it writes differently: times as Go writes them,
+// updated_by as the data manager's list of editors.
+type apiTaskFields struct {
+	CreatedAt       time.Time              `json:"created_at"`
+	UpdatedAt       time.Time              `json:"updated_at"`
+	Annotations     []annotationJSON       `json:"annotations,omitzero"`
+	Predictions     []*blobmark.Prediction `json:"predictions,omitzero"`
+	Annotators      []int64                `json:"annotators,omitzero"`
+	Drafts          []struct{}             `json:"drafts"`
+	UpdatedBy       []map[string]int64     `json:"updated_by"`
+	StorageFilename *string                `json:"storage_filename"`
 	// BlobMissing (a blobmark extension) marks an annotated task whose
 	// source blob has disappeared; absent otherwise.
 	BlobMissing bool `json:"blob_missing,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler.
+func (tj taskJSON) MarshalJSON() ([]byte, error) {
+	return lswire.Encode(lswire.APITaskKeys, tj.fields, tj.api)
 }
 
 // taskJSON presents t. annotations is nil when the caller did not ask for
@@ -150,48 +149,38 @@ type taskJSON struct {
 // so they are presented as an empty list alongside.
 func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotation) taskJSON {
 	tj := taskJSON{
-		ID:                   t.ID,
-		Data:                 t.Data,
-		Meta:                 t.Meta,
-		CreatedAt:            t.CreatedAt,
-		UpdatedAt:            t.UpdatedAt,
-		IsLabeled:            t.IsLabeled,
-		Overlap:              1,
-		InnerID:              t.InnerID,
-		TotalAnnotations:     t.TotalAnnotations,
-		CancelledAnnotations: t.CancelledAnnotations,
-		TotalPredictions:     t.TotalPredictions,
-		Project:              t.ProjectID,
-		Drafts:               []struct{}{},
-		CommentAuthors:       []int64{},
-		UpdatedBy:            []map[string]int64{},
-		BlobMissing:          t.BlobMissing,
+		fields: lswire.NewTask(t),
+		api: apiTaskFields{
+			CreatedAt:   t.CreatedAt,
+			UpdatedAt:   t.UpdatedAt,
+			Drafts:      []struct{}{},
+			UpdatedBy:   []map[string]int64{},
+			BlobMissing: t.BlobMissing,
+		},
 	}
 	if pr := p.projects[t.ProjectID]; pr != nil && pr.MaximumAnnotations > 0 {
-		tj.Overlap = pr.MaximumAnnotations
+		tj.fields.Overlap = pr.MaximumAnnotations
 	}
+	data := t.Data
 	if c := p.configs[t.ProjectID]; c != nil {
-		tj.Data = c.ReplaceUndefinedKey(tj.Data)
+		data = c.ReplaceUndefinedKey(data)
 	}
-	if len(tj.Data) == 0 {
-		tj.Data = json.RawMessage("{}")
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
 	}
-	tj.Data = p.rewriteTaskData(t, tj.Data)
-	if len(tj.Meta) == 0 || string(tj.Meta) == "null" {
-		tj.Meta = json.RawMessage("{}")
-	}
+	tj.fields.Data = p.rewriteTaskData(t, data)
 	if annotations != nil {
-		tj.Annotations = make([]annotationJSON, 0, len(annotations))
-		tj.Annotators = []int64{}
+		tj.api.Annotations = make([]annotationJSON, 0, len(annotations))
+		tj.api.Annotators = []int64{}
 		seen := map[int64]bool{}
 		for _, a := range annotations {
-			tj.Annotations = append(tj.Annotations, p.annotationJSON(a))
+			tj.api.Annotations = append(tj.api.Annotations, p.annotationJSON(a))
 			if a.CompletedBy != 0 && !seen[a.CompletedBy] {
 				seen[a.CompletedBy] = true
-				tj.Annotators = append(tj.Annotators, a.CompletedBy)
+				tj.api.Annotators = append(tj.api.Annotators, a.CompletedBy)
 			}
 		}
-		tj.Predictions = []*blobmark.Prediction{}
+		tj.api.Predictions = []*blobmark.Prediction{}
 	}
 	return tj
 }

@@ -1,0 +1,166 @@
+package lswire
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/blobmark/blobmark"
+)
+
+// Task is a task's model fields as Label Studio names them, in the order of
+// its task model, which is the order its storage serializer writes them
+// (the "task" nested in each exported annotation). Fields blobmark does not
+// model (comments, file uploads, who last edited) hold the values Label
+// Studio writes when they are empty, so its clients find every key they
+// read. The other serializers pick and reorder these keys: see Encode,
+// ExportTaskKeys and APITaskKeys.
+type Task struct {
+	ID                     int64           `json:"id"`
+	Data                   json.RawMessage `json:"data"`
+	Meta                   json.RawMessage `json:"meta"`
+	CreatedAt              Time            `json:"created_at"`
+	UpdatedAt              Time            `json:"updated_at"`
+	IsLabeled              bool            `json:"is_labeled"`
+	Overlap                int             `json:"overlap"`
+	InnerID                int64           `json:"inner_id"`
+	TotalAnnotations       int             `json:"total_annotations"`
+	CancelledAnnotations   int             `json:"cancelled_annotations"`
+	TotalPredictions       int             `json:"total_predictions"`
+	CommentCount           int             `json:"comment_count"`
+	UnresolvedCommentCount int             `json:"unresolved_comment_count"`
+	LastCommentUpdatedAt   *Time           `json:"last_comment_updated_at"`
+	Project                int64           `json:"project"`
+	UpdatedBy              *int64          `json:"updated_by"`
+	FileUpload             *string         `json:"file_upload"`
+	CommentAuthors         []int64         `json:"comment_authors"`
+}
+
+// NewTask returns t's wire fields. Data and meta stored empty or null are
+// written as {}, as Label Studio does; overlap is 1, Label Studio's
+// default, since blobmark keeps no per-task overlap (a caller that knows
+// the project's may set it).
+func NewTask(t *blobmark.Task) Task {
+	return Task{
+		ID:                   t.ID,
+		Data:                 JSONOr(t.Data, "{}"),
+		Meta:                 JSONOr(t.Meta, "{}"),
+		CreatedAt:            Time(t.CreatedAt),
+		UpdatedAt:            Time(t.UpdatedAt),
+		IsLabeled:            t.IsLabeled,
+		Overlap:              1,
+		InnerID:              t.InnerID,
+		TotalAnnotations:     t.TotalAnnotations,
+		CancelledAnnotations: t.CancelledAnnotations,
+		TotalPredictions:     t.TotalPredictions,
+		Project:              t.ProjectID,
+		CommentAuthors:       []int64{},
+	}
+}
+
+// ExportTaskKeys is the order of Label Studio's export data serializer (an
+// item of the project's JSON export, and the object written per task in
+// task mode): its declared fields annotations, file_upload, drafts and
+// predictions first, then the model's fields without is_labeled and
+// overlap.
+var ExportTaskKeys = []string{
+	"id", "annotations", "file_upload", "drafts", "predictions", "data", "meta", "created_at", "updated_at",
+	"inner_id", "total_annotations", "cancelled_annotations", "total_predictions", "comment_count",
+	"unresolved_comment_count", "last_comment_updated_at", "project", "updated_by", "comment_authors",
+}
+
+// APITaskKeys is the order of a task in the REST API's answers: the
+// model's counters, then the lists the caller may ask for (annotations,
+// predictions, annotators), then the data manager's fields, and last
+// blob_missing, blobmark's own extension.
+var APITaskKeys = []string{
+	"id", "data", "meta", "created_at", "updated_at", "is_labeled", "overlap", "inner_id",
+	"total_annotations", "cancelled_annotations", "total_predictions", "project",
+	"annotations", "predictions", "annotators", "drafts", "comment_count", "unresolved_comment_count",
+	"last_comment_updated_at", "comment_authors", "updated_by", "file_upload", "storage_filename",
+	"blob_missing",
+}
+
+// Encode writes one JSON object with the keys of parts (structs or maps,
+// typically a Task and what one serializer adds to it) in the order of
+// keys. A key that a later part also has takes the later part's value,
+// which is how a serializer that writes a field differently says so; keys
+// the parts lack (omitted empty values) and part keys outside keys are left
+// out. HTML characters are not escaped, as in Label Studio's output.
+func Encode(keys []string, parts ...any) (json.RawMessage, error) {
+	values := map[string]json.RawMessage{}
+	for _, part := range parts {
+		b, err := marshal(part)
+		if err != nil {
+			return nil, err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(b, &fields); err != nil {
+			return nil, err
+		}
+		for k, v := range fields {
+			if !slices.Contains(keys, k) {
+				continue
+			}
+			values[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for _, k := range keys {
+		v, ok := values[k]
+		if !ok {
+			continue
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		name, _ := json.Marshal(k)
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping and without the encoder's
+// trailing newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// JSONOr returns raw, or def when raw is empty or JSON null, so a task
+// stored without meta is written as {} as Label Studio does.
+func JSONOr(raw json.RawMessage, def string) json.RawMessage {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return json.RawMessage(def)
+	}
+	return raw
+}
+
+// Time writes a time as Django REST framework does: UTC ISO 8601 with a
+// "Z", microseconds when there are any. The zero time is null.
+type Time time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	tt = tt.UTC().Truncate(time.Microsecond)
+	layout := `"2006-01-02T15:04:05Z"`
+	if tt.Nanosecond() != 0 {
+		layout = `"2006-01-02T15:04:05.000000Z"`
+	}
+	return []byte(tt.Format(layout)), nil
+}
