@@ -39,7 +39,7 @@ func newStorage(t *testing.T, db *sqlstore.DB) *blobmark.SourceStorage {
 	}
 	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Synchronizable: true,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "TOPSECRETKEYVALUE=="}}
+		Secrets:    blobmark.Secrets{"account_key": "TOPSECRETKEYVALUE=="}}
 	if err := db.CreateSourceStorage(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if err != nil || got.Secrets["account_key"] != "TOPSECRETKEYVALUE==" || got.Connection["account_name"] != "acct" {
 		t.Fatalf("read back: %+v, %v", got, err)
 	}
-	got.Title, got.Secrets = "t2", blobmark.Connection{}
+	got.Title, got.Secrets = "t2", blobmark.Secrets{}
 	if err := db.UpdateSourceStorage(t.Context(), got); err != nil {
 		t.Fatal(err)
 	}
