@@ -55,6 +55,12 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if raw == "" || strings.Contains(raw, "TOPSECRET") {
 		t.Fatalf("secrets column %q is not sealed", raw)
 	}
+	// The sealed text is a JSON object of the plain values, as it always
+	// was: a Secret encodes as a redaction marker, so sealing one through an
+	// encoder would store the marker and lose the key.
+	if opened, err := box(t, testKey).Open(raw); err != nil || opened != `{"account_key":"TOPSECRETKEYVALUE=="}` {
+		t.Fatalf("the secrets column opens to %q, %v", opened, err)
+	}
 	plain, err := db.FindSourceStorageByID(t.Context(), s.ID)
 	if err != nil || plain.Secrets != nil || plain.Connection["account_name"] != "acct" {
 		t.Fatalf("read back without secrets: %+v, %v; want the connection and no secrets", plain, err)
