@@ -26,6 +26,7 @@ func TestSecretsNeverShowTheirValue(t *testing.T) {
 		"source storage": &blobmark.SourceStorage{Container: "c", Connection: conn, Secrets: secrets},
 		"target storage": blobmark.TargetStorage{Container: "c", Connection: conn, Secrets: secrets},
 		"file query":     blobmark.StorageFileQuery{Container: "c", Connection: conn, Secrets: secrets},
+		"webhook":        &blobmark.Webhook{URL: "https://example.com/hook", Secret: secret},
 	}
 	for name, v := range subjects {
 		var out []string
