@@ -51,10 +51,10 @@ type SourceStorage struct {
 	SyncDeleted         bool
 	SyncIntervalMinutes int
 	// Connection holds the non-secret connection fields; Secrets the secret
-	// ones, in plain text in memory only: the store seals them at rest and
-	// the API never returns them.
+	// ones, in plain text in memory only (redacted wherever printed): the
+	// store seals them at rest and the API never returns them.
 	Connection Connection
-	Secrets    Connection
+	Secrets    Secrets
 	State      StorageState
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
@@ -86,7 +86,7 @@ type TargetStorage struct {
 	ExportFormat     string // "annotation" (default) or "task"
 	FileExtension    *bool  // nil: the format's default
 	Connection       Connection
-	Secrets          Connection
+	Secrets          Secrets
 	State            StorageState
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
@@ -97,7 +97,7 @@ type TargetStorage struct {
 // the organization titled org, and returns a *Error whose Fields name what
 // to fix.
 type StorageChecker interface {
-	CheckStorage(ctx context.Context, org string, conn, secrets Connection, container, prefix, use string, needDelete bool) error
+	CheckStorage(ctx context.Context, org string, conn Connection, secrets Secrets, container, prefix, use string, needDelete bool) error
 }
 
 // MetaSettingsSavedAt is the storage meta key where a running sync records

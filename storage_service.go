@@ -59,7 +59,7 @@ type StorageFileQuery struct {
 	// SourceStorage.Organization).
 	Organization  string
 	Connection    Connection
-	Secrets       Connection
+	Secrets       Secrets
 	Container     string
 	Prefix        string
 	RegexFilter   string

@@ -32,8 +32,8 @@ type Webhook struct {
 	ProjectID      int64
 	URL            string
 	// Secret signs every delivery (HMAC-SHA256); the store keeps it sealed
-	// and returns it opened.
-	Secret string
+	// and returns it opened, redacted wherever the webhook is printed.
+	Secret Secret
 	// SendPayload sends the objects of the event, not only the action.
 	SendPayload bool
 	// SendForAllActions sends every action; otherwise only Actions.

@@ -26,21 +26,31 @@ var (
 
 // ConfigFromConnection builds a Config from a storage's connection and
 // secret fields. A field the connector does not know is an EINVALID error
-// naming it.
-func ConfigFromConnection(conn, secrets blobmark.Connection) (Config, error) {
+// naming it. The secrets are revealed here, into the Config that builds
+// the credential, and nowhere else in the connector.
+func ConfigFromConnection(conn blobmark.Connection, secrets blobmark.Secrets) (Config, error) {
 	var cfg Config
-	for _, m := range []blobmark.Connection{conn, secrets} {
-		for k, v := range m {
-			if v == "" {
-				continue
-			}
-			if k == "auth_type" {
-				cfg.AuthType = AuthType(v)
-			} else if p := cfg.field(k); p != nil {
-				*p = v
-			} else {
-				return Config{}, blobmark.FieldErrorf(k, "%s is not a connection field of Azure storages", k)
-			}
+	set := func(k, v string) error {
+		if v == "" {
+			return nil
+		}
+		if k == "auth_type" {
+			cfg.AuthType = AuthType(v)
+		} else if p := cfg.field(k); p != nil {
+			*p = v
+		} else {
+			return blobmark.FieldErrorf(k, "%s is not a connection field of Azure storages", k)
+		}
+		return nil
+	}
+	for k, v := range conn {
+		if err := set(k, v); err != nil {
+			return Config{}, err
+		}
+	}
+	for k, v := range secrets {
+		if err := set(k, v.Reveal()); err != nil {
+			return Config{}, err
 		}
 	}
 	return cfg, nil
@@ -49,7 +59,7 @@ func ConfigFromConnection(conn, secrets blobmark.Connection) (Config, error) {
 // StorageConfig is the Config of a stored (or about to be stored)
 // storage of organization org: its connection and secret fields, used on
 // that organization's behalf.
-func StorageConfig(org string, conn, secrets blobmark.Connection) (Config, error) {
+func StorageConfig(org string, conn blobmark.Connection, secrets blobmark.Secrets) (Config, error) {
 	cfg, err := ConfigFromConnection(conn, secrets)
 	cfg.Organization = org
 	return cfg, err
@@ -57,7 +67,7 @@ func StorageConfig(org string, conn, secrets blobmark.Connection) (Config, error
 
 // StorageContainer returns the container of a storage of organization
 // org, as its connection and secrets are now.
-func (c *Connector) StorageContainer(ctx context.Context, org string, conn, secrets blobmark.Connection, container string) (*Container, error) {
+func (c *Connector) StorageContainer(ctx context.Context, org string, conn blobmark.Connection, secrets blobmark.Secrets, container string) (*Container, error) {
 	cfg, err := StorageConfig(org, conn, secrets)
 	if err != nil {
 		return nil, err
@@ -67,7 +77,7 @@ func (c *Connector) StorageContainer(ctx context.Context, org string, conn, secr
 
 // StorageQueue returns a queue of the account of a storage of
 // organization org, reached with the storage's credential.
-func (c *Connector) StorageQueue(ctx context.Context, org string, conn, secrets blobmark.Connection, queue string) (*Queue, error) {
+func (c *Connector) StorageQueue(ctx context.Context, org string, conn blobmark.Connection, secrets blobmark.Secrets, queue string) (*Queue, error) {
 	cfg, err := StorageConfig(org, conn, secrets)
 	if err != nil {
 		return nil, err
@@ -78,7 +88,7 @@ func (c *Connector) StorageQueue(ctx context.Context, org string, conn, secrets 
 // CheckStorage runs Diagnose for the use and turns its failed checks into
 // one EINVALID error whose Fields name what to fix: the container, or the
 // credential field of the auth type in use.
-func (c *Checker) CheckStorage(ctx context.Context, org string, conn, secrets blobmark.Connection, container, prefix, use string, needDelete bool) error {
+func (c *Checker) CheckStorage(ctx context.Context, org string, conn blobmark.Connection, secrets blobmark.Secrets, container, prefix, use string, needDelete bool) error {
 	cfg, err := StorageConfig(org, conn, secrets)
 	if err != nil {
 		return err

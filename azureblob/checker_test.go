@@ -34,7 +34,7 @@ func TestConfigMatchesTheSchema(t *testing.T) {
 		!strings.Contains(blobmark.ErrorMessage(err), "acount_name") {
 		t.Fatalf("an unknown field: %v", err)
 	}
-	cfg, err := azureblob.ConfigFromConnection(blobmark.Connection{"auth_type": "service_principal", "tenant_id": "t"}, blobmark.Connection{"client_secret": "s"})
+	cfg, err := azureblob.ConfigFromConnection(blobmark.Connection{"auth_type": "service_principal", "tenant_id": "t"}, blobmark.Secrets{"client_secret": "s"})
 	if err != nil || cfg.AuthType != azureblob.AuthServicePrincipal || cfg.TenantID != "t" || cfg.ClientSecret != "s" {
 		t.Fatalf("ConfigFromConnection = %+v, %v", cfg.Redacted(), err)
 	}
@@ -46,16 +46,16 @@ func TestCheckerNamesTheFieldToFix(t *testing.T) {
 	name := env.NewContainer(t)
 	cfg := env.AccountKeyConfig()
 	conn := blobmark.Connection{"auth_type": "account_key", "account_name": cfg.AccountName, "endpoint": cfg.Endpoint}
-	if err := c.CheckStorage(t.Context(), "", conn, blobmark.Connection{"account_key": cfg.AccountKey}, name, "", "source", false); err != nil {
+	if err := c.CheckStorage(t.Context(), "", conn, blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}, name, "", "source", false); err != nil {
 		t.Fatalf("a good connection: %v", err)
 	}
 	wrong := "d3Jvbmcga2V5IGZvciB0aGUgdGVzdA=="
-	err := c.CheckStorage(t.Context(), "", conn, blobmark.Connection{"account_key": wrong}, name, "", "source", false)
+	err := c.CheckStorage(t.Context(), "", conn, blobmark.Secrets{"account_key": blobmark.Secret(wrong)}, name, "", "source", false)
 	var be *blobmark.Error
 	if !asError(err, &be) || be.Code != blobmark.EINVALID || len(be.Fields["account_key"]) == 0 || strings.Contains(err.Error(), wrong) {
 		t.Fatalf("a wrong key: %v", err)
 	}
-	err = c.CheckStorage(t.Context(), "", conn, blobmark.Connection{"account_key": cfg.AccountKey}, "nosuchcontainer", "", "source", false)
+	err = c.CheckStorage(t.Context(), "", conn, blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}, "nosuchcontainer", "", "source", false)
 	if !asError(err, &be) || len(be.Fields["container"]) == 0 {
 		t.Fatalf("a missing container: %v", err)
 	}

@@ -119,7 +119,7 @@ func (c Config) Redacted() Config {
 	return c
 }
 
-const redactedMarker = "[redacted]"
+const redactedMarker = blobmark.Redacted
 
 // String renders c with secrets redacted, so fmt's %v and %+v never print one.
 func (c Config) String() string {

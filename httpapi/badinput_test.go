@@ -180,7 +180,7 @@ func TestStorageSettingsBounds(t *testing.T) {
 	p := sdk.createProject("Bounds", imageConfig)
 	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Presign: true, PresignTTL: 15,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "a2V5"}}
+		Secrets:    blobmark.Secrets{"account_key": "a2V5"}}
 	if err := env.db.CreateSourceStorage(t.Context(), st); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func newMediaEnv(t *testing.T, configure ...func(*httpapi.Server)) *mediaEnv {
 
 // connectionOf splits a connector Config into a storage's connection and
 // secret fields, as the storage API stores them.
-func connectionOf(t *testing.T, cfg azureblob.Config) (conn, secrets blobmark.Connection) {
+func connectionOf(t *testing.T, cfg azureblob.Config) (conn blobmark.Connection, secrets blobmark.Secrets) {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -74,14 +74,14 @@ func connectionOf(t *testing.T, cfg azureblob.Config) (conn, secrets blobmark.Co
 	if err := json.Unmarshal(raw, &all); err != nil {
 		t.Fatal(err)
 	}
-	conn, secrets = blobmark.Connection{}, blobmark.Connection{}
+	conn, secrets = blobmark.Connection{}, blobmark.Secrets{}
 	for k, v := range all {
 		secret := false
 		for _, s := range blobmark.SecretConnectionFields {
 			secret = secret || s == k
 		}
 		if secret {
-			secrets[k] = v
+			secrets[k] = blobmark.Secret(v)
 		} else {
 			conn[k] = v
 		}

@@ -20,7 +20,7 @@ import (
 // it gives.
 type connectionInput struct {
 	Connection blobmark.Connection // non-secret fields present in the body
-	Secrets    blobmark.Connection // secret fields present with a value
+	Secrets    blobmark.Secrets    // secret fields present with a value
 	Present    map[string]bool     // every connection field the body names
 }
 
@@ -30,7 +30,7 @@ func isSecretField(name string) bool { return slices.Contains(blobmark.SecretCon
 // decodeConnection reads the connection fields of a storage body. Each must
 // be a string or null; every problem is reported at once.
 func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) {
-	in := connectionInput{Connection: blobmark.Connection{}, Secrets: blobmark.Connection{}, Present: map[string]bool{}}
+	in := connectionInput{Connection: blobmark.Connection{}, Secrets: blobmark.Secrets{}, Present: map[string]bool{}}
 	v := validation{}
 	names := append(slices.Clone(blobmark.ConnectionFields), blobmark.SecretConnectionFields...)
 	for _, name := range names {
@@ -50,7 +50,7 @@ func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) 
 		}
 		if isSecretField(name) {
 			if s != "" {
-				in.Secrets[name] = s
+				in.Secrets[name] = blobmark.Secret(s)
 			}
 		} else {
 			in.Connection[name] = s
@@ -70,7 +70,7 @@ func decodeConnection(body map[string]json.RawMessage) (connectionInput, error) 
 // the Entra ID authority) must carry every stored secret again, or it is refused naming each one. Otherwise anyone allowed to edit
 // a storage could point it at their own host and have the server send the
 // secret there.
-func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blobmark.Connection, blobmark.Connection, error) {
+func mergeConnection(conn blobmark.Connection, secrets blobmark.Secrets, in connectionInput) (blobmark.Connection, blobmark.Secrets, error) {
 	outConn := blobmark.Connection{}
 	for k, v := range conn {
 		outConn[k] = v
@@ -82,7 +82,7 @@ func mergeConnection(conn, secrets blobmark.Connection, in connectionInput) (blo
 			outConn[k] = v
 		}
 	}
-	outSecrets := blobmark.Connection{}
+	outSecrets := blobmark.Secrets{}
 	newType, oldType := in.Connection["auth_type"], conn["auth_type"]
 	if !in.Present["auth_type"] || newType == "" || oldType == "" || newType == oldType {
 		for k, v := range secrets {

@@ -37,10 +37,11 @@ type storageFields struct {
 	id, project                                *int64
 	typ, title, description, container, prefix *string
 	// org is the title of the organization the storage is used for.
-	org           *string
-	conn, secrets *blobmark.Connection
-	state         *blobmark.StorageState
-	created       *time.Time
+	org     *string
+	conn    *blobmark.Connection
+	secrets *blobmark.Secrets
+	state   *blobmark.StorageState
+	created *time.Time
 }
 
 // apply sets the shared descriptive fields present in body, recording

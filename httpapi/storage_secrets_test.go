@@ -23,7 +23,7 @@ func TestStorageReadsDoNotDecryptSecrets(t *testing.T) {
 	var p struct{ ID int64 }
 	e.must(201, "POST", "/api/projects/", map[string]any{"title": "p"}).json(t, &p)
 	conn := blobmark.Connection{"auth_type": "account_key", "account_name": "acct"}
-	secrets := blobmark.Connection{"account_key": "TOPSECRETKEYVALUE=="}
+	secrets := blobmark.Secrets{"account_key": "TOPSECRETKEYVALUE=="}
 	src := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "in", Connection: conn, Secrets: secrets}
 	if err := e.db.CreateSourceStorage(ctx, src); err != nil {
 		t.Fatal(err)

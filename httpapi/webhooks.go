@@ -61,7 +61,9 @@ func webhookJSON(h *blobmark.Webhook, withSecret bool) map[string]any {
 		"updated_at":           h.UpdatedAt.UTC().Format(apiTime),
 	}
 	if withSecret && h.Secret != "" {
-		out["secret"] = h.Secret
+		// The one answer that shows the secret: its owner needs it to
+		// check the signatures.
+		out["secret"] = h.Secret.Reveal()
 	}
 	return out
 }

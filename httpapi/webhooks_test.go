@@ -56,7 +56,7 @@ func TestWebhookAPI(t *testing.T) {
 		t.Fatalf("GET webhook = %+v", got)
 	}
 	stored, err := e.db.FindWebhookWithSecret(context.Background(), h.ID)
-	if err != nil || stored.Secret != *h.Secret {
+	if err != nil || stored.Secret.Reveal() != *h.Secret {
 		t.Fatalf("stored secret differs (%v)", err)
 	}
 
@@ -66,7 +66,7 @@ func TestWebhookAPI(t *testing.T) {
 	if got.IsActive || got.SendForAllActions || len(got.Actions) != 3 || got.Actions[1] != blobmark.ActionAnnotationsDeleted || got.Secret != nil {
 		t.Fatalf("patched webhook = %+v", got)
 	}
-	if s, _ := e.db.FindWebhookWithSecret(context.Background(), h.ID); s.Secret != *h.Secret {
+	if s, _ := e.db.FindWebhookWithSecret(context.Background(), h.ID); s.Secret.Reveal() != *h.Secret {
 		t.Fatal("PATCH without a secret changed it")
 	}
 	e.must(400, "PATCH", fmt.Sprintf("/api/webhooks/%d/", h.ID), map[string]any{"url": "javascript:alert(1)"})

@@ -114,7 +114,7 @@ func (e *exportEnv) storage(projectID int64, mod func(*blobmark.TargetStorage)) 
 	s := &blobmark.TargetStorage{
 		ProjectID: projectID, Type: "azure", Title: "out", Container: e.az.NewContainer(e.t),
 		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey},
+		Secrets:    blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)},
 	}
 	if mod != nil {
 		mod(s)
@@ -585,7 +585,7 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 	pid, tasks := e.project(2)
 	refused := strings.Repeat("A", 86) + "=="
 	s := e.storage(pid, func(s *blobmark.TargetStorage) {
-		s.Secrets["account_key"] = refused
+		s.Secrets["account_key"] = blobmark.Secret(refused)
 	})
 	e.annotate(tasks[0], "lost?")
 	var got *blobmark.TargetStorage
@@ -620,7 +620,7 @@ func TestExportAuthErrorFailsStorage(t *testing.T) {
 		t.Fatalf("%d cancelled export jobs, want the one that met the refused key", cancelled)
 	}
 
-	got.Secrets = blobmark.Connection{"account_key": azuretest.AccountKey}
+	got.Secrets = blobmark.Secrets{"account_key": azuretest.AccountKey}
 	if _, err := e.db.UpdateTargetStorage(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}

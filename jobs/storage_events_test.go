@@ -156,7 +156,7 @@ func TestQueueEventsWithManagedIdentitySurviveACrash(t *testing.T) {
 	f := newSyncFixture(t, func(s *blobmark.SourceStorage) {
 		s.Connection = blobmark.Connection{"auth_type": string(mi.AuthType), "endpoint": mi.Endpoint,
 			"managed_identity_client_id": mi.ManagedIdentityClientID}
-		s.Secrets = blobmark.Connection{}
+		s.Secrets = blobmark.Secrets{}
 	})
 	// The operator lists the queue service's endpoint too: a host identity
 	// is pinned on the queue's own destination.

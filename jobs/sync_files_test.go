@@ -115,7 +115,7 @@ func TestSyncFilesWorkerRecordsOrDropsItsChunk(t *testing.T) {
 		t.Fatal("a dropped chunk imported its files")
 	}
 
-	f.storage.Secrets = blobmark.Connection{"account_key": "d3Jvbmcga2V5IG9mIHRoZSByaWdodCBsZW5ndGggZm9yIGF6dXJpdGUhIQ=="}
+	f.storage.Secrets = blobmark.Secrets{"account_key": "d3Jvbmcga2V5IG9mIHRoZSByaWdodCBsZW5ndGggZm9yIGF6dXJpdGUhIQ=="}
 	must(t, f.db.UpdateSourceStorage(ctx, f.storage))
 	if _, err := f.db.StartSourceSync(ctx, f.storage.ID, gen); err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func newSyncFixture(t *testing.T, configure func(s *blobmark.SourceStorage)) *sy
 	}
 	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: name, Synchronizable: true, UseBlobURLs: true,
 		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey}}
+		Secrets:    blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}}
 	if configure != nil {
 		configure(s)
 	}

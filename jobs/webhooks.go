@@ -186,7 +186,7 @@ func send(ctx context.Context, client *http.Client, hook *blobmark.Webhook, body
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "blobmark-webhooks")
 	req.Header.Set(WebhookTimestampHeader, strconv.FormatInt(ts, 10))
-	req.Header.Set(WebhookSignatureHeader, WebhookSignature(hook.Secret, ts, body))
+	req.Header.Set(WebhookSignatureHeader, WebhookSignature(hook.Secret.Reveal(), ts, body))
 	resp, err := client.Do(req)
 	if err != nil {
 		var uerr interface{ Timeout() bool }

@@ -196,13 +196,13 @@ func TestWebhookDeliveredSignedOnlyToItsProject(t *testing.T) {
 			t.Errorf("custom header missing")
 		}
 		sig, ts := r.header.Get(jobs.WebhookSignatureHeader), r.header.Get(jobs.WebhookTimestampHeader)
-		if !verifySignature(hook.Secret, sig, ts, r.body, 5*time.Minute, time.Now()) {
+		if !verifySignature(hook.Secret.Reveal(), sig, ts, r.body, 5*time.Minute, time.Now()) {
 			t.Fatalf("signature %q (ts %q) does not verify", sig, ts)
 		}
 		if verifySignature("another secret!!", sig, ts, r.body, 5*time.Minute, time.Now()) {
 			t.Fatal("signature verifies with the wrong secret")
 		}
-		if verifySignature(hook.Secret, sig, ts, r.body, time.Minute, time.Now().Add(time.Hour)) {
+		if verifySignature(hook.Secret.Reveal(), sig, ts, r.body, time.Minute, time.Now().Add(time.Hour)) {
 			t.Fatal("an old delivery verifies")
 		}
 		var m map[string]json.RawMessage

@@ -394,19 +394,20 @@ func TestStoredSecretsStayWithTheirDestination(t *testing.T) {
 	attackerURL := e.attackerURL
 	sp := e.az.ServicePrincipalConfig()
 	stored := map[string]struct {
-		conn, secrets blobmark.Connection
-		move          map[string]any
+		conn    blobmark.Connection
+		secrets blobmark.Secrets
+		move    map[string]any
 	}{
 		"account_key": {blobmark.Connection{"auth_type": "account_key", "account_name": azuretest.AccountName, "endpoint": e.az.BlobEndpoint},
-			blobmark.Connection{"account_key": azuretest.AccountKey}, map[string]any{"endpoint": attackerURL}},
+			blobmark.Secrets{"account_key": azuretest.AccountKey}, map[string]any{"endpoint": attackerURL}},
 		"sas_token": {blobmark.Connection{"auth_type": "sas_token", "endpoint": e.az.BlobEndpoint},
-			blobmark.Connection{"sas_token": e.az.ContainerSAS(t, e.allowed)}, map[string]any{"endpoint": attackerURL}},
+			blobmark.Secrets{"sas_token": blobmark.Secret(e.az.ContainerSAS(t, e.allowed))}, map[string]any{"endpoint": attackerURL}},
 		"connection_string": {blobmark.Connection{"auth_type": "connection_string"},
-			blobmark.Connection{"connection_string": e.az.ConnectionStringConfig().ConnectionString}, map[string]any{"auth_type": "connection_string", "cloud": "china"}},
+			blobmark.Secrets{"connection_string": blobmark.Secret(e.az.ConnectionStringConfig().ConnectionString)}, map[string]any{"auth_type": "connection_string", "cloud": "china"}},
 		"client_secret": {blobmark.Connection{"auth_type": "service_principal", "endpoint": e.az.BlobEndpoint, "tenant_id": sp.TenantID, "client_id": sp.ClientID},
-			blobmark.Connection{"client_secret": sp.ClientSecret}, map[string]any{"authority_host": attackerURL}},
+			blobmark.Secrets{"client_secret": blobmark.Secret(sp.ClientSecret)}, map[string]any{"authority_host": attackerURL}},
 		"client_certificate": {blobmark.Connection{"auth_type": "service_principal", "endpoint": e.az.BlobEndpoint, "tenant_id": sp.TenantID, "client_id": sp.ClientID},
-			blobmark.Connection{"client_certificate": "-----BEGIN CERTIFICATE-----", "client_certificate_password": "pem-password"}, map[string]any{"tenant_id": "attacker-tenant"}},
+			blobmark.Secrets{"client_certificate": "-----BEGIN CERTIFICATE-----", "client_certificate_password": "pem-password"}, map[string]any{"tenant_id": "attacker-tenant"}},
 	}
 	for field, s := range stored {
 		src := &blobmark.SourceStorage{ProjectID: pid, Type: "azure", Container: e.allowed, Presign: true, PresignTTL: 15,

@@ -101,7 +101,7 @@ func TestSessionAndSealingKeysAreSeparate(t *testing.T) {
 	}
 	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c",
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "genuine"}}
+		Secrets:    blobmark.Secrets{"account_key": "genuine"}}
 	if err := srv.DB.CreateSourceStorage(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestSessionAndSealingKeysAreSeparate(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyID := strings.Split(sealed, ":")[1]
-	opened := func(value string) (blobmark.Connection, error) {
+	opened := func(value string) (blobmark.Secrets, error) {
 		t.Helper()
 		if _, err := srv.DB.SQL().ExecContext(ctx, "UPDATE source_storages SET secrets = ?", value); err != nil {
 			t.Fatal(err)
@@ -152,7 +152,7 @@ func TestReplicaWithAnotherKeyIsRefused(t *testing.T) {
 	}
 	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c",
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "sealed by A"}}
+		Secrets:    blobmark.Secrets{"account_key": "sealed by A"}}
 	if err := a.DB.CreateSourceStorage(ctx, st); err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func killMidSync(t *testing.T, n int) *killedSync {
 	k.storage = &blobmark.SourceStorage{ProjectID: k.project.ID, Type: "azure", Container: name, Synchronizable: true, UseBlobURLs: true,
 		RecursiveScan: true,
 		Connection:    blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:       blobmark.Connection{"account_key": cfg.AccountKey}}
+		Secrets:       blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}}
 	if err := db.CreateSourceStorage(ctx, k.storage); err != nil {
 		t.Fatal(err)
 	}

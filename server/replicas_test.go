@@ -267,7 +267,7 @@ func TestReplicas(t *testing.T) {
 	scheduled := &blobmark.SourceStorage{ProjectID: scheduledProject.ID, Type: "azure", Container: small, Synchronizable: true,
 		UseBlobURLs: true, SyncIntervalMinutes: 1,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": azuretest.AccountName, "endpoint": env.IPEndpoint},
-		Secrets:    blobmark.Connection{"account_key": azuretest.AccountKey}}
+		Secrets:    blobmark.Secrets{"account_key": azuretest.AccountKey}}
 	if err := srv.DB.CreateSourceStorage(ctx, scheduled); err != nil {
 		t.Fatal(err)
 	}

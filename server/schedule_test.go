@@ -112,7 +112,7 @@ func TestScheduledSyncOncePerIntervalOnReplicas(t *testing.T) {
 	st := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: name, Synchronizable: true, UseBlobURLs: true,
 		SyncIntervalMinutes: int(interval / time.Minute),
 		Connection:          blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:             blobmark.Connection{"account_key": cfg.AccountKey}}
+		Secrets:             blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}}
 	if err := dbs[1].CreateSourceStorage(ctx, st); err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func newScheduledStorage(t *testing.T, db *sqlstore.DB, minutes int) int64 {
 	}
 	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Synchronizable: true, SyncIntervalMinutes: minutes,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "k=="}}
+		Secrets:    blobmark.Secrets{"account_key": "k=="}}
 	if err := db.CreateSourceStorage(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}

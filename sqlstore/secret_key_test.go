@@ -181,7 +181,7 @@ func TestStoreWithoutKeyHandlesNoSecrets(t *testing.T) {
 		t.Fatalf("a storage without secrets: %v", err)
 	}
 	withSecret := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c",
-		Connection: blobmark.Connection{"auth_type": "account_key"}, Secrets: blobmark.Connection{"account_key": "k"}}
+		Connection: blobmark.Connection{"auth_type": "account_key"}, Secrets: blobmark.Secrets{"account_key": "k"}}
 	if err := db.CreateSourceStorage(t.Context(), withSecret); err == nil || !strings.Contains(err.Error(), "no secret key") {
 		t.Errorf("a storage with a secret and no key: %v, want a refusal", err)
 	}

@@ -41,7 +41,7 @@ func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets
 		return nil, err
 	}
 	if withSecrets {
-		if s.Secrets, err = db.openConnection(secrets); err != nil {
+		if s.Secrets, err = db.openSecrets(secrets); err != nil {
 			return nil, err
 		}
 	}
@@ -56,7 +56,7 @@ func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 	if err != nil {
 		return wrapInternal("encode connection", err)
 	}
-	secrets, err := db.sealConnection(s.Secrets)
+	secrets, err := db.sealSecrets(s.Secrets)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (db *DB) UpdateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 	if err != nil {
 		return wrapInternal("encode connection", err)
 	}
-	secrets, err := db.sealConnection(s.Secrets)
+	secrets, err := db.sealSecrets(s.Secrets)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func newStorage(t *testing.T, db *sqlstore.DB) *blobmark.SourceStorage {
 	}
 	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "c", Synchronizable: true,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-		Secrets:    blobmark.Connection{"account_key": "TOPSECRETKEYVALUE=="}}
+		Secrets:    blobmark.Secrets{"account_key": "TOPSECRETKEYVALUE=="}}
 	if err := db.CreateSourceStorage(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,12 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if raw == "" || strings.Contains(raw, "TOPSECRET") {
 		t.Fatalf("secrets column %q is not sealed", raw)
 	}
+	// The sealed text is a JSON object of the plain values, as it always
+	// was: a Secret encodes as a redaction marker, so sealing one through an
+	// encoder would store the marker and lose the key.
+	if opened, err := box(t, testKey).Open(raw); err != nil || opened != `{"account_key":"TOPSECRETKEYVALUE=="}` {
+		t.Fatalf("the secrets column opens to %q, %v", opened, err)
+	}
 	plain, err := db.FindSourceStorageByID(t.Context(), s.ID)
 	if err != nil || plain.Secrets != nil || plain.Connection["account_name"] != "acct" {
 		t.Fatalf("read back without secrets: %+v, %v; want the connection and no secrets", plain, err)
@@ -63,7 +69,7 @@ func testSecretsSealed(t *testing.T, db *sqlstore.DB) {
 	if err != nil || got.Secrets["account_key"] != "TOPSECRETKEYVALUE==" || got.Connection["account_name"] != "acct" {
 		t.Fatalf("read back: %+v, %v", got, err)
 	}
-	got.Title, got.Secrets = "t2", blobmark.Connection{}
+	got.Title, got.Secrets = "t2", blobmark.Secrets{}
 	if err := db.UpdateSourceStorage(t.Context(), got); err != nil {
 		t.Fatal(err)
 	}

@@ -42,36 +42,37 @@ func parseConnection(s string) (blobmark.Connection, error) {
 	return c, nil
 }
 
-// sealConnection seals a storage's secret fields as one JSON object; no
-// secret at all is stored as "".
-func (db *DB) sealConnection(secrets blobmark.Connection) (string, error) {
-	nonEmpty := blobmark.Connection{}
+// sealSecrets seals a storage's secret fields as one JSON object of their
+// plain text; no secret at all is stored as "". The values are revealed
+// into that object only, since a Secret encodes as a redaction marker.
+func (db *DB) sealSecrets(secrets blobmark.Secrets) (string, error) {
+	plain := map[string]string{}
 	for k, v := range secrets {
 		if v != "" {
-			nonEmpty[k] = v
+			plain[k] = v.Reveal()
 		}
 	}
-	if len(nonEmpty) == 0 {
+	if len(plain) == 0 {
 		return "", nil
 	}
 	box, err := db.secretBox()
 	if err != nil {
 		return "", err
 	}
-	plain, err := json.Marshal(nonEmpty)
+	b, err := json.Marshal(plain)
 	if err != nil {
 		return "", wrapInternal("encode secrets", err)
 	}
-	sealed, err := box.Seal(string(plain))
+	sealed, err := box.Seal(string(b))
 	if err != nil {
 		return "", wrapInternal("seal secrets", err)
 	}
 	return sealed, nil
 }
 
-// openConnection opens a column written by sealConnection.
-func (db *DB) openConnection(sealed string) (blobmark.Connection, error) {
-	out := blobmark.Connection{}
+// openSecrets opens a column written by sealSecrets.
+func (db *DB) openSecrets(sealed string) (blobmark.Secrets, error) {
+	out := blobmark.Secrets{}
 	if sealed == "" {
 		return out, nil
 	}

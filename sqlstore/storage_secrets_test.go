@@ -33,7 +33,7 @@ func TestPlainReadsLeaveSecretsSealed(t *testing.T) {
 			src := newStorage(t, db)
 			dst := &blobmark.TargetStorage{ProjectID: src.ProjectID, Type: "azure", Container: "out",
 				Connection: blobmark.Connection{"auth_type": "account_key", "account_name": "acct"},
-				Secrets:    blobmark.Connection{"account_key": "TOPSECRETKEYVALUE=="}}
+				Secrets:    blobmark.Secrets{"account_key": "TOPSECRETKEYVALUE=="}}
 			if err := db.CreateTargetStorage(ctx, dst, false); err != nil {
 				t.Fatal(err)
 			}

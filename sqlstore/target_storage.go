@@ -55,7 +55,7 @@ func (db *DB) scanTargetStorage(row interface{ Scan(...any) error }, withSecrets
 		return nil, err
 	}
 	if withSecrets {
-		if s.Secrets, err = db.openConnection(sealed); err != nil {
+		if s.Secrets, err = db.openSecrets(sealed); err != nil {
 			return nil, err
 		}
 	}
@@ -90,7 +90,7 @@ func (db *DB) CreateTargetStorage(ctx context.Context, s *blobmark.TargetStorage
 	if err != nil {
 		return wrapInternal("encode storage connection", err)
 	}
-	sealed, err := db.sealConnection(s.Secrets)
+	sealed, err := db.sealSecrets(s.Secrets)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (db *DB) UpdateTargetStorage(ctx context.Context, s *blobmark.TargetStorage
 	if err != nil {
 		return nil, wrapInternal("encode storage connection", err)
 	}
-	sealed, err := db.sealConnection(s.Secrets)
+	sealed, err := db.sealSecrets(s.Secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func TestTargetStorages(t *testing.T) {
 			const secret = "very-secret-account-key"
 			yes := true
 			ann := &blobmark.TargetStorage{ProjectID: p.ID, Type: "azure", Title: "ann", Container: "c", Prefix: "x/",
-				CanDeleteObjects: false, Connection: blobmark.Connection{"account_name": "acc"}, Secrets: blobmark.Connection{"account_key": secret}}
+				CanDeleteObjects: false, Connection: blobmark.Connection{"account_name": "acc"}, Secrets: blobmark.Secrets{"account_key": blobmark.Secret(secret)}}
 			if err := db.CreateTargetStorage(ctx, ann, true); err != nil {
 				t.Fatal(err)
 			}

@@ -51,10 +51,12 @@ func (db *DB) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) 
 		if err != nil {
 			return nil, err
 		}
-		if w.Secret, err = box.Open(sealed); err != nil {
+		plain, err := box.Open(sealed)
+		if err != nil {
 			return nil, &blobmark.Error{Code: blobmark.EINTERNAL,
 				Message: "cannot decrypt the webhook's secret: was the secret key changed without keeping the old one in --secret-key-previous?", Err: err}
 		}
+		w.Secret = blobmark.Secret(plain)
 	}
 	return &w, nil
 }
@@ -67,13 +69,13 @@ func (db *DB) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, 
 		if _, err := rand.Read(b); err != nil {
 			return "", "", "", wrapInternal("generate webhook secret", err)
 		}
-		w.Secret = base64.RawURLEncoding.EncodeToString(b)
+		w.Secret = blobmark.Secret(base64.RawURLEncoding.EncodeToString(b))
 	}
 	box, err := db.secretBox()
 	if err != nil {
 		return "", "", "", err
 	}
-	if sealed, err = box.Seal(w.Secret); err != nil {
+	if sealed, err = box.Seal(w.Secret.Reveal()); err != nil {
 		return "", "", "", wrapInternal("seal webhook secret", err)
 	}
 	if w.Actions == nil {

@@ -190,7 +190,7 @@ func result(i int) json.RawMessage {
 func storage(projectID int64, cfg azureblob.Config, container string) *blobmark.TargetStorage {
 	return &blobmark.TargetStorage{ProjectID: projectID, Type: "azure", Title: "bench", Container: container,
 		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey}}
+		Secrets:    blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}}
 }
 
 // payloadsOf builds the exact bytes the export writes for every annotation

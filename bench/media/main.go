@@ -252,7 +252,7 @@ func addStorage(ctx context.Context, db *sqlstore.DB, projectID int64, cfg azure
 	benchkit.Check(db.CreateSourceStorage(ctx, &blobmark.SourceStorage{ProjectID: projectID, Type: blobmark.StorageTypeAzure, Title: "media",
 		Container: container, Presign: presign, PresignTTL: 15,
 		Connection: blobmark.Connection{"auth_type": string(cfg.AuthType), "account_name": cfg.AccountName, "endpoint": cfg.Endpoint},
-		Secrets:    blobmark.Connection{"account_key": cfg.AccountKey}}))
+		Secrets:    blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}}))
 }
 
 func importTasks(ctx context.Context, db *sqlstore.DB, projectID int64, data []string) []int64 {

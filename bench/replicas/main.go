@@ -90,7 +90,7 @@ func main() {
 	source := func(container, endpoint string, blobURLs bool) *blobmark.SourceStorage {
 		return &blobmark.SourceStorage{Type: "azure", Synchronizable: true, Container: container, UseBlobURLs: blobURLs, RecursiveScan: true,
 			Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
-			Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
+			Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
 	}
 	bin := benchkit.BuildBlobmark()
 	_, limit := benchkit.ListAndDownload(ctx, c, 96)
@@ -299,7 +299,7 @@ func storeLimit(ctx context.Context, dbURL string, files, perFile int) time.Dura
 	benchkit.Check(db.CreateProject(ctx, p))
 	s := &blobmark.SourceStorage{ProjectID: p.ID, Type: "azure", Container: "tasks",
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account},
-		Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
+		Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
 	benchkit.Check(db.CreateSourceStorage(ctx, s))
 	var batches []*importer.Batch
 	b := &importer.Batch{Generation: 1}

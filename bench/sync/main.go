@@ -144,7 +144,7 @@ func azuriteParts(ctx context.Context, blobs, files, perFile int) []row {
 	defer az.Stop()
 	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	connection := blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": az.Endpoint}
-	secrets := blobmark.Connection{"account_key": benchkit.Key}
+	secrets := blobmark.Secrets{"account_key": benchkit.Key}
 	var rows []row
 
 	// Files mode.
@@ -259,7 +259,7 @@ func childScale(ctx context.Context, n int) {
 	benchkit.Check(err)
 	s := &blobmark.SourceStorage{Container: listserver.DefaultContainer, UseBlobURLs: true, RecursiveScan: true,
 		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
-		Secrets:    blobmark.Connection{"account_key": benchkit.Key}}
+		Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
 	db, done := store(ctx, s)
 	defer done()
 	l1 := bareList(ctx, c, n)
