@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -53,13 +52,6 @@ func errNoPermission() error {
 	return blobmark.Errorf(blobmark.EFORBIDDEN, "You do not have permission to perform this action.")
 }
 
-// errMediaNotFound is the one answer to a fileuri that is not served: bad
-// encoding, another scheme or host, not in the task's data, no storage of
-// the project covering it. It says nothing about which.
-func errMediaNotFound() error {
-	return blobmark.Errorf(blobmark.ENOTFOUND, "Not found.")
-}
-
 // resolveParams reads what both resolve routes take: the id in the path
 // and the required fileuri query parameter.
 func resolveParams(r *http.Request) (int64, string, error) {
@@ -74,183 +66,69 @@ func resolveParams(r *http.Request) (int64, string, error) {
 	return id, param, nil
 }
 
-// handleResolveTaskMedia serves GET|HEAD /tasks/{id}/resolve/?fileuri=…:
-// the user must have access to the task's project and the URI must occur in
-// the task's data; then the blob is delivered by redirect or proxy.
+// resolver is the media resolver over the server's storages and policy.
+func (s *Server) resolver() media.Resolver {
+	return media.Resolver{Media: s.Media, Mode: s.MediaMode}
+}
+
+// handleResolveTaskMedia serves GET|HEAD /tasks/{id}/resolve/?fileuri=…
+// for a user with access to the task's project.
 func (s *Server) handleResolveTaskMedia(w http.ResponseWriter, r *http.Request) {
 	id, param, err := resolveParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	t, err := s.taskByID(ctx, id)
+	t, err := s.taskByID(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	uri, err := media.DecodeFileURI(param)
-	if err != nil || !media.URIInTaskData(t.Data, uri) {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	locs, settings, err := s.mediaLocations(ctx, t.ProjectID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ref, err := media.ParseBlobRef(uri, servicesOf(locs)...)
-	if err != nil {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	source, err := s.Media.TaskSourceStorage(ctx, t.ID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	loc, ok := media.PickLocation(ref, locs, source)
-	if !ok {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	s.deliverMedia(w, r, settings[loc.StorageID], ref)
+	s.writeMedia(w, r, s.resolver().ResolveTask(r.Context(), t, param))
 }
 
-// handleResolveProjectMedia serves GET|HEAD /projects/{id}/resolve/?fileuri=…:
-// the URI must lie under the container and prefix of one of the project's
-// storages.
+// handleResolveProjectMedia serves GET|HEAD /projects/{id}/resolve/?fileuri=…
+// for a user with access to the project.
 func (s *Server) handleResolveProjectMedia(w http.ResponseWriter, r *http.Request) {
 	id, param, err := resolveParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	if _, err := s.requireProject(ctx, id); err != nil {
+	if _, err := s.requireProject(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	uri, err := media.DecodeFileURI(param)
-	if err != nil {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	locs, settings, err := s.mediaLocations(ctx, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ref, err := media.ParseBlobRef(uri, servicesOf(locs)...)
-	if err != nil {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	var covering []media.Location
-	for _, l := range locs {
-		if media.UnderPrefix(ref, l.Container, l.Prefix) {
-			covering = append(covering, l)
-		}
-	}
-	loc, ok := media.PickLocation(ref, covering, 0)
-	if !ok {
-		s.writeError(w, r, errMediaNotFound())
-		return
-	}
-	s.deliverMedia(w, r, settings[loc.StorageID], ref)
+	s.writeMedia(w, r, s.resolver().ResolveProject(r.Context(), id, param))
 }
 
-// deliverMedia answers with a redirect to a SAS URL or the streamed blob,
-// as the storage and the operator's MediaMode decide.
-func (s *Server) deliverMedia(w http.ResponseWriter, r *http.Request, ml blobmark.MediaLocation, ref media.BlobRef) {
-	ctx := r.Context()
-	delivery, err := media.Choose(ml.Presign, ml.CanSign, s.MediaMode)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if delivery == media.DeliverPresigned {
-		ttl := media.PresignTTL(ml.PresignTTL)
-		u, err := s.Media.SignMediaURL(ctx, ml.StorageID, ref.Container, ref.Key, ttl)
-		switch {
-		case err == nil:
-			media.Redirect(w, u, ttl)
-			return
-		case blobmark.ErrorCode(err) == blobmark.ENOTIMPLEMENTED && s.MediaMode != media.ModePresignOnly:
-			// The credential turned out unable to sign: stream instead.
-		default:
-			s.mediaFailed(w, r, err)
-			return
+// writeMedia writes the resolver's decision.
+func (s *Server) writeMedia(w http.ResponseWriter, r *http.Request, d media.Decision) {
+	switch {
+	case d.Redirect != "":
+		media.Redirect(w, d.Redirect, d.TTL)
+	case d.Blob != nil:
+		err := media.ServeBlob(w, r, d.Blob, d.Key, media.ProxyOptions{OnError: s.mediaFailed})
+		if err != nil && r.Context().Err() == nil {
+			s.logger().DebugContext(r.Context(), "media stream ended early", "route", r.Pattern, "err", err)
 		}
-	}
-	blob, err := s.Media.OpenMedia(ctx, ml.StorageID, ref.Container, ref.Key)
-	if err != nil {
-		s.mediaFailed(w, r, err)
-		return
-	}
-	err = media.ServeBlob(w, r, blobOpener{blob}, ref.Key, media.ProxyOptions{OnError: s.mediaFailed})
-	if err != nil && r.Context().Err() == nil {
-		s.logger().DebugContext(ctx, "media stream ended early", "route", r.Pattern, "err", err)
+	case d.Status != 0:
+		s.mediaFailed(w, r, d.Status, d.Err)
+	default:
+		s.writeError(w, r, d.Err)
 	}
 }
 
 // mediaFailed answers a storage failure without its detail, which may name
-// the account or the credential: ENOTFOUND is 404, an outage 503, the rest
-// 502. The detail goes to the log.
-func (s *Server) mediaFailed(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadGateway
-	switch blobmark.ErrorCode(err) {
-	case blobmark.ENOTFOUND:
-		s.writeError(w, r, errMediaNotFound())
+// the account or the credential; the detail goes to the log.
+func (s *Server) mediaFailed(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if status == http.StatusNotFound {
+		s.writeError(w, r, notFound())
 		return
-	case blobmark.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
 	}
 	s.logger().WarnContext(r.Context(), "media request failed", "route", r.Pattern, "status", status, "err", err)
 	writeJSON(w, status, errorEnvelope{ID: newErrorID(), StatusCode: status, Version: s.version(),
 		Detail: "The storage could not deliver this file."})
-}
-
-// mediaLocations returns the project's locations in media's form, and
-// each storage's delivery settings by storage id.
-func (s *Server) mediaLocations(ctx context.Context, projectID int64) ([]media.Location, map[int64]blobmark.MediaLocation, error) {
-	ml, err := s.Media.MediaLocations(ctx, projectID)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make([]media.Location, 0, len(ml))
-	settings := make(map[int64]blobmark.MediaLocation, len(ml))
-	for _, l := range ml {
-		out = append(out, media.Location{StorageID: l.StorageID, Service: media.Service{Account: l.Account, URL: l.ServiceURL},
-			Container: l.Container, Prefix: l.Prefix})
-		settings[l.StorageID] = l
-	}
-	return out, settings, nil
-}
-
-func servicesOf(locs []media.Location) []media.Service {
-	out := make([]media.Service, 0, len(locs))
-	for _, l := range locs {
-		out = append(out, l.Service)
-	}
-	return out
-}
-
-// blobOpener adapts a domain MediaBlob to the proxy's BlobOpener.
-type blobOpener struct{ b blobmark.MediaBlob }
-
-func (o blobOpener) Properties(ctx context.Context) (media.Props, error) {
-	p, err := o.b.Properties(ctx)
-	return proxyProps(p), err
-}
-
-func (o blobOpener) Open(ctx context.Context, offset, count int64) (media.Props, io.ReadCloser, error) {
-	p, body, err := o.b.Open(ctx, offset, count)
-	return proxyProps(p), body, err
-}
-
-func proxyProps(p blobmark.MediaBlobInfo) media.Props {
-	return media.Props{Size: p.Size, ETag: p.ETag, LastModified: p.LastModified, ContentType: p.ContentType}
 }
 
 // resolveURIsRequested reads the resolve_uri query parameter: rewriting is
@@ -274,9 +152,12 @@ func (p *presenter) rewriteTaskData(t *blobmark.Task, data json.RawMessage) json
 	}
 	match, ok := p.matchers[t.ProjectID]
 	if !ok {
-		locs, _, err := p.s.mediaLocations(p.ctx, t.ProjectID)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			p.s.logger().WarnContext(p.ctx, "media locations unavailable", "project", t.ProjectID, "err", err)
+		locs, err := p.s.Media.MediaLocations(p.ctx, t.ProjectID)
+		if err != nil {
+			locs = nil
+			if !errors.Is(err, context.Canceled) {
+				p.s.logger().WarnContext(p.ctx, "media locations unavailable", "project", t.ProjectID, "err", err)
+			}
 		}
 		match = media.Matcher(locs)
 		if p.matchers == nil {

@@ -17,31 +17,6 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// Props are the blob properties the proxy needs before sending a byte:
-// the size for ranges and Content-Length, the validators for conditional
-// requests and the type the blob was stored with.
-type Props struct {
-	Size         int64
-	ETag         string
-	LastModified time.Time
-	ContentType  string
-}
-
-// BlobOpener is the proxy's view of one blob. The Azure connector is adapted
-// to it at wiring time; tests use an in-memory one.
-//
-// Open starts one download of count bytes from offset (count -1 reads to the
-// end) and returns, from that same response, the properties of the whole
-// blob: a proxied GET then costs one upstream request, not a properties
-// request followed by a download. An offset at or past the end of the blob
-// gives an empty body with the blob's properties. The download must stop
-// when ctx is cancelled, which is how a departed client or an idle stream
-// ends it. Properties serves HEAD, which downloads nothing.
-type BlobOpener interface {
-	Properties(ctx context.Context) (Props, error)
-	Open(ctx context.Context, offset, count int64) (Props, io.ReadCloser, error)
-}
-
 // DefaultMaxAge is how long a browser may reuse a proxied blob before
 // revalidating it with its ETag (Label Studio's RESOLVER_PROXY_CACHE_TIMEOUT).
 const DefaultMaxAge = time.Hour
@@ -66,9 +41,10 @@ type ProxyOptions struct {
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// OnError answers a request that failed before the response began
-	// (the blob could not be read). Nil sends a bare status derived from the
-	// error code: 404 for ENOTFOUND, 503 for EUNAVAILABLE, 502 otherwise.
-	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// (the blob could not be read) with status: 404 when the blob does not
+	// exist, 503 when the storage is unavailable, 502 otherwise. Nil sends
+	// the bare status.
+	OnError func(w http.ResponseWriter, r *http.Request, status int, err error)
 }
 
 // errIdle ends a stream that made no progress for the idle timeout.
@@ -115,7 +91,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &
 // ServeBlob returns nil when the response completed, otherwise the error
 // that ended it (the response is then an error status, or truncated if it
 // had begun), for the caller to log.
-func ServeBlob(w http.ResponseWriter, r *http.Request, blob BlobOpener, name string, opts ProxyOptions) error {
+func ServeBlob(w http.ResponseWriter, r *http.Request, blob blobmark.MediaBlob, name string, opts ProxyOptions) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -124,7 +100,7 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob BlobOpener, name str
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	var (
-		props     Props
+		props     blobmark.MediaBlobInfo
 		body      io.ReadCloser
 		err       error
 		fetchedAt int64 = -1 // offset of body's first byte
@@ -295,18 +271,25 @@ func (o ProxyOptions) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client is gone; nobody reads an answer
 	}
+	status := failureStatus(err)
 	if o.OnError != nil {
-		o.OnError(w, r, err)
+		o.OnError(w, r, status, err)
 		return
 	}
-	status := http.StatusBadGateway
+	http.Error(w, http.StatusText(status), status)
+}
+
+// failureStatus is the HTTP status of a storage that could not deliver a
+// blob: 404 when it does not exist, 503 when the storage is unavailable, 502
+// for any other failure of the upstream.
+func failureStatus(err error) int {
 	switch blobmark.ErrorCode(err) {
 	case blobmark.ENOTFOUND:
-		status = http.StatusNotFound
+		return http.StatusNotFound
 	case blobmark.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	}
-	http.Error(w, http.StatusText(status), status)
+	return http.StatusBadGateway
 }
 
 // contentType prefers the type stored with the blob. The generic

@@ -18,10 +18,10 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
-// memBlob is an in-memory BlobOpener: a test double of blobmark's own seam,
+// memBlob is an in-memory blobmark.MediaBlob: a test double of blobmark's own seam,
 // recording every upstream request made of it.
 type memBlob struct {
-	props Props
+	props blobmark.MediaBlobInfo
 	data  []byte
 	// propsErr fails every request for the blob, as a missing blob or an
 	// unreachable storage would; openErr fails the downloads after the
@@ -52,7 +52,7 @@ type memBlob struct {
 
 func newMemBlob(data []byte, contentType string) *memBlob {
 	return &memBlob{
-		props: Props{
+		props: blobmark.MediaBlobInfo{
 			Size:         int64(len(data)),
 			ETag:         `"0x8DC0FFEE"`,
 			LastModified: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC),
@@ -64,24 +64,24 @@ func newMemBlob(data []byte, contentType string) *memBlob {
 	}
 }
 
-func (b *memBlob) Properties(ctx context.Context) (Props, error) {
+func (b *memBlob) Properties(ctx context.Context) (blobmark.MediaBlobInfo, error) {
 	b.mu.Lock()
 	b.requests = append(b.requests, "props")
 	b.mu.Unlock()
 	return b.props, b.propsErr
 }
 
-func (b *memBlob) Open(ctx context.Context, offset, count int64) (Props, io.ReadCloser, error) {
+func (b *memBlob) Open(ctx context.Context, offset, count int64) (blobmark.MediaBlobInfo, io.ReadCloser, error) {
 	n := b.opens.Add(1)
 	b.mu.Lock()
 	b.offset, b.count = offset, count
 	b.requests = append(b.requests, strconv.FormatInt(offset, 10)+","+strconv.FormatInt(count, 10))
 	b.mu.Unlock()
 	if b.propsErr != nil {
-		return Props{}, nil, b.propsErr
+		return blobmark.MediaBlobInfo{}, nil, b.propsErr
 	}
 	if b.openErr != nil && n > 1 {
-		return Props{}, nil, b.openErr
+		return blobmark.MediaBlobInfo{}, nil, b.openErr
 	}
 	size := int64(len(b.data))
 	offset = min(offset, size)
@@ -626,14 +626,18 @@ func TestServeBlobErrors(t *testing.T) {
 		})
 	}
 	var got error
+	var gotStatus int
 	blob := newMemBlob(hundred(), "image/png")
 	blob.propsErr = errors.New("boom")
-	w, _ := serve(t, blob, http.MethodGet, nil, "a.png", ProxyOptions{OnError: func(w http.ResponseWriter, r *http.Request, err error) {
-		got = err
+	w, _ := serve(t, blob, http.MethodGet, nil, "a.png", ProxyOptions{OnError: func(w http.ResponseWriter, r *http.Request, status int, err error) {
+		got, gotStatus = err, status
 		w.WriteHeader(http.StatusFailedDependency)
 	}})
 	if got == nil || w.Code != http.StatusFailedDependency {
 		t.Fatalf("OnError not used: %v, status %d", got, w.Code)
+	}
+	if gotStatus != http.StatusBadGateway {
+		t.Fatalf("OnError given status %d, want 502 for an upstream failure", gotStatus)
 	}
 	w, _ = serve(t, newMemBlob(hundred(), "image/png"), http.MethodPost, nil, "a.png", ProxyOptions{})
 	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {

@@ -19,7 +19,7 @@ func res(uri string) string { return ResolveURL("https://h.example", 7, uri) }
 func jsonStr(s string) string { return `"` + string(appendJSONChars(nil, s)) + `"` }
 
 func TestRewrite(t *testing.T) {
-	match := Matcher([]Location{{StorageID: 1, Service: publicSvc, Container: "images"}})
+	match := Matcher([]blobmark.MediaLocation{located(publicSvc, 1, "images", "")})
 	const covered = "https://acct.blob.core.windows.net/images/a.png"
 	const uncovered = "https://acct.blob.core.windows.net/other/a.png"
 	tests := []struct {
@@ -216,7 +216,7 @@ func page(n int) []json.RawMessage {
 }
 
 func TestPageRewritesEverything(t *testing.T) {
-	match := Matcher([]Location{{StorageID: 1, Service: publicSvc, Container: "images"}})
+	match := Matcher([]blobmark.MediaLocation{located(publicSvc, 1, "images", "")})
 	for i, d := range page(3) {
 		out, err := Rewrite(d, int64(i+1), "", match)
 		if err != nil {
@@ -241,7 +241,7 @@ func TestPageRewritesEverything(t *testing.T) {
 // matched against a storage — the work of one task-list response.
 func BenchmarkRewritePage(b *testing.B) {
 	tasks := page(100)
-	match := Matcher([]Location{{StorageID: 1, Service: publicSvc, Container: "images"}})
+	match := Matcher([]blobmark.MediaLocation{located(publicSvc, 1, "images", "")})
 	b.ReportAllocs()
 	for b.Loop() {
 		for i, d := range tasks {

@@ -29,17 +29,6 @@ type BlobRef struct {
 	Key       string
 }
 
-// Service is one storage account's blob service as the connector knows it:
-// the account name and the service URL blobs are addressed under, such as
-// https://acct.blob.core.windows.net/ or, for path-style endpoints like
-// Azurite, http://127.0.0.1:10000/devstoreaccount1/. Blob URLs are accepted
-// only under a Service the caller names, so this package never needs to know
-// Azure's cloud host names and never trusts a host it was not told about.
-type Service struct {
-	Account string
-	URL     string
-}
-
 // errBadURI is the one answer to any URI blobmark will not resolve. It says
 // nothing about why, so a probing client learns nothing from it.
 func errBadURI() error {
@@ -156,14 +145,17 @@ func hasControl(s string) bool {
 
 // ParseBlobRef reads the blob a URI names. It accepts
 // azure-blob://<container>/<key> (Account is then empty) and
-// http(s) blob URLs under one of services — <service URL><container>/<key>,
-// with the key percent-decoded. Anything else is refused with an EINVALID
+// http(s) blob URLs under the blob service of one of locs — <ServiceURL>
+// <container>/<key>, with the key percent-decoded. Blob URLs are accepted only
+// under a service the caller names, so this package never needs to know
+// Azure's cloud host names and never trusts a host it was not told about.
+// Anything else is refused with an EINVALID
 // error that does not say why: other schemes, hosts that are not a named
-// service (so a crafted URL can never make blobmark contact an arbitrary
+// location's service (so a crafted URL can never make blobmark contact an arbitrary
 // address), URLs with user info, a query or a fragment, "." or ".." path
 // segments, an empty or invalid container, an empty or over-long key,
 // control characters and invalid UTF-8.
-func ParseBlobRef(uri string, services ...Service) (BlobRef, error) {
+func ParseBlobRef(uri string, locs ...blobmark.MediaLocation) (BlobRef, error) {
 	if !utf8.ValidString(uri) || hasControl(uri) {
 		return BlobRef{}, errBadURI()
 	}
@@ -176,7 +168,7 @@ func ParseBlobRef(uri string, services ...Service) (BlobRef, error) {
 		}
 		ref = BlobRef{Container: container, Key: key}
 	case strings.HasPrefix(uri, "https://"), strings.HasPrefix(uri, "http://"):
-		r, ok := parseServiceURL(uri, services)
+		r, ok := parseServiceURL(uri, locs)
 		if !ok {
 			return BlobRef{}, errBadURI()
 		}
@@ -190,15 +182,15 @@ func ParseBlobRef(uri string, services ...Service) (BlobRef, error) {
 	return ref, nil
 }
 
-// parseServiceURL matches a blob URL against the named services.
-func parseServiceURL(uri string, services []Service) (BlobRef, bool) {
+// parseServiceURL matches a blob URL against the locations' blob services.
+func parseServiceURL(uri string, locs []blobmark.MediaLocation) (BlobRef, bool) {
 	u, err := url.Parse(uri)
 	if err != nil || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
 		return BlobRef{}, false
 	}
 	path := u.EscapedPath()
-	for _, s := range services {
-		su, err := url.Parse(s.URL)
+	for _, s := range locs {
+		su, err := url.Parse(s.ServiceURL)
 		if err != nil || s.Account == "" || su.Host == "" || !strings.EqualFold(su.Scheme, u.Scheme) || !sameHost(su, u) {
 			continue
 		}
@@ -289,16 +281,6 @@ func UnderPrefix(ref BlobRef, container, prefix string) bool {
 	return strings.HasPrefix(ref.Key, prefix+"/") && len(ref.Key) > len(prefix)+1
 }
 
-// Location is where one import storage of a project reads from: the
-// account's service, the container and the prefix. The wiring builds one per
-// storage; StorageID lets the caller find the storage again.
-type Location struct {
-	StorageID int64
-	Service   Service
-	Container string
-	Prefix    string
-}
-
 // PickLocation chooses the storage that serves ref. A blob URL (Account set)
 // is served only by a storage of the same account and container. An
 // azure-blob:// URI names no account, so the task's own source storage
@@ -306,13 +288,13 @@ type Location struct {
 // container are used only when they all belong to one account — same-named
 // containers in two accounts are ambiguous and refused rather than guessed.
 // Among equal candidates one whose prefix covers the key wins.
-func PickLocation(ref BlobRef, locs []Location, sourceID int64) (Location, bool) {
-	var found []Location
+func PickLocation(ref BlobRef, locs []blobmark.MediaLocation, sourceID int64) (blobmark.MediaLocation, bool) {
+	var found []blobmark.MediaLocation
 	for _, l := range locs {
 		if l.Container != ref.Container {
 			continue
 		}
-		if ref.Account != "" && !strings.EqualFold(l.Service.Account, ref.Account) {
+		if ref.Account != "" && !strings.EqualFold(l.Account, ref.Account) {
 			continue
 		}
 		if sourceID != 0 && l.StorageID == sourceID {
@@ -321,11 +303,11 @@ func PickLocation(ref BlobRef, locs []Location, sourceID int64) (Location, bool)
 		found = append(found, l)
 	}
 	if len(found) == 0 {
-		return Location{}, false
+		return blobmark.MediaLocation{}, false
 	}
 	for _, l := range found[1:] {
-		if !strings.EqualFold(l.Service.Account, found[0].Service.Account) || l.Service.URL != found[0].Service.URL {
-			return Location{}, false
+		if !strings.EqualFold(l.Account, found[0].Account) || l.ServiceURL != found[0].ServiceURL {
+			return blobmark.MediaLocation{}, false
 		}
 	}
 	for _, l := range found {
@@ -339,16 +321,12 @@ func PickLocation(ref BlobRef, locs []Location, sourceID int64) (Location, bool)
 // Matcher returns the match function Rewrite wants: it reports whether an
 // http(s) URL is a blob URL that one of locs covers by account and
 // container. A nil result (no locations) makes Rewrite leave such URLs alone.
-func Matcher(locs []Location) func(uri string) bool {
+func Matcher(locs []blobmark.MediaLocation) func(uri string) bool {
 	if len(locs) == 0 {
 		return nil
 	}
-	services := make([]Service, 0, len(locs))
-	for _, l := range locs {
-		services = append(services, l.Service)
-	}
 	return func(uri string) bool {
-		ref, err := ParseBlobRef(uri, services...)
+		ref, err := ParseBlobRef(uri, locs...)
 		if err != nil {
 			return false
 		}

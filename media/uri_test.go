@@ -10,8 +10,8 @@ import (
 )
 
 var (
-	publicSvc  = Service{Account: "acct", URL: "https://acct.blob.core.windows.net/"}
-	azuriteSvc = Service{Account: "devstoreaccount1", URL: "http://127.0.0.1:10000/devstoreaccount1/"}
+	publicSvc  = blobmark.MediaLocation{Account: "acct", ServiceURL: "https://acct.blob.core.windows.net/"}
+	azuriteSvc = blobmark.MediaLocation{Account: "devstoreaccount1", ServiceURL: "http://127.0.0.1:10000/devstoreaccount1/"}
 )
 
 func TestParseBlobRef(t *testing.T) {
@@ -245,13 +245,13 @@ func TestUnderPrefix(t *testing.T) {
 }
 
 func TestPickLocation(t *testing.T) {
-	other := Service{Account: "other", URL: "https://other.blob.core.windows.net/"}
-	locs := []Location{
-		{StorageID: 1, Service: publicSvc, Container: "images", Prefix: "a"},
-		{StorageID: 2, Service: publicSvc, Container: "images", Prefix: "b"},
-		{StorageID: 3, Service: other, Container: "shared"},
-		{StorageID: 4, Service: publicSvc, Container: "shared"},
-		{StorageID: 5, Service: other, Container: "solo"},
+	other := blobmark.MediaLocation{Account: "other", ServiceURL: "https://other.blob.core.windows.net/"}
+	locs := []blobmark.MediaLocation{
+		located(publicSvc, 1, "images", "a"),
+		located(publicSvc, 2, "images", "b"),
+		located(other, 3, "shared", ""),
+		located(publicSvc, 4, "shared", ""),
+		located(other, 5, "solo", ""),
 	}
 	tests := []struct {
 		name   string
@@ -290,7 +290,7 @@ func TestMatcher(t *testing.T) {
 	if Matcher(nil) != nil {
 		t.Fatal("Matcher without locations must be nil so Rewrite skips URLs")
 	}
-	m := Matcher([]Location{{StorageID: 1, Service: publicSvc, Container: "images"}})
+	m := Matcher([]blobmark.MediaLocation{located(publicSvc, 1, "images", "")})
 	for uri, want := range map[string]bool{
 		"https://acct.blob.core.windows.net/images/a.png":  true,
 		"https://acct.blob.core.windows.net/other/a.png":   false,
@@ -302,4 +302,11 @@ func TestMatcher(t *testing.T) {
 			t.Errorf("match(%q) = %v, want %v", uri, got, want)
 		}
 	}
+}
+
+// located places a storage of id over container and prefix in the account
+// of service.
+func located(service blobmark.MediaLocation, id int64, container, prefix string) blobmark.MediaLocation {
+	service.StorageID, service.Container, service.Prefix = id, container, prefix
+	return service
 }
