@@ -50,6 +50,11 @@ func exercise(t *testing.T, env *azuretest.Env, cfg azureblob.Config, wantKind a
 	if top := listNames(t, c, azureblob.ListOptions{}); strings.Join(top, "|") != "top.txt" {
 		t.Fatalf("one-level list at root = %q, want only top.txt", top)
 	}
+	// One entry a page: the first page holds only the virtual directory
+	// "dir/", which List must skip while following the marker past it.
+	if top := listNames(t, c, azureblob.ListOptions{PageSize: 1}); strings.Join(top, "|") != "top.txt" {
+		t.Fatalf("one-level list at root, one a page = %q, want only top.txt", top)
+	}
 	if lvl := listNames(t, c, azureblob.ListOptions{Prefix: "dir/"}); strings.Join(lvl, "|") != awkwardName {
 		t.Fatalf("one-level list of dir/ = %q", lvl)
 	}
@@ -97,6 +102,9 @@ func listNames(t *testing.T, c *azureblob.Container, o azureblob.ListOptions) []
 	err := c.List(context.Background(), o, func(page []azureblob.BlobItem) error {
 		if o.PageSize > 0 && len(page) > int(o.PageSize) {
 			t.Errorf("page of %d blobs, asked for %d", len(page), o.PageSize)
+		}
+		if !o.Recursive && len(page) == 0 {
+			t.Errorf("one-level list handed over an empty page")
 		}
 		for _, b := range page {
 			names = append(names, b.Name)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/importer"
 )
@@ -187,41 +185,4 @@ func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQu
 		return nil, err
 	}
 	return out, nil
-}
-
-// ListPage lists one page of blobs under opts.Prefix starting at marker (""
-// for the first page) and calls fn with the page and the marker of the next
-// one ("" after the last page). A hierarchical page may hold no blob at all
-// (only virtual directories) and still have a next marker.
-func (c *Container) ListPage(ctx context.Context, opts ListOptions, marker string, fn func(page []BlobItem, next string)) error {
-	var maxResults *int32
-	if opts.PageSize > 0 {
-		maxResults = &opts.PageSize
-	}
-	if opts.Recursive {
-		pager := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix),
-			MaxResults: maxResults, Marker: nonEmpty(marker)})
-		resp, err := pager.NextPage(ctx)
-		if err != nil {
-			return c.fail(err, opList, "")
-		}
-		page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
-		for _, b := range resp.Segment.BlobItems {
-			page = append(page, itemOf(b.Name, b.Properties))
-		}
-		fn(page, deref(resp.NextMarker))
-		return nil
-	}
-	pager := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix),
-		MaxResults: maxResults, Marker: nonEmpty(marker)})
-	resp, err := pager.NextPage(ctx)
-	if err != nil {
-		return c.fail(err, opList, "")
-	}
-	page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
-	for _, b := range resp.Segment.BlobItems {
-		page = append(page, itemOf(b.Name, b.Properties))
-	}
-	fn(page, deref(resp.NextMarker))
-	return nil
 }

@@ -80,46 +80,71 @@ func IsFolderMarker(b BlobItem) bool { return strings.HasSuffix(b.Name, "/") && 
 // List calls fn with each page of blobs under opts.Prefix, in name order,
 // following continuation markers, so a container of any size is listed with
 // one page in memory. fn's error stops the listing and is returned as is.
+// A flat listing hands fn every page, an empty container's one empty page
+// included; a hierarchical one skips the pages that held only virtual
+// directories, which fn would have nothing to do with.
 func (c *Container) List(ctx context.Context, opts ListOptions, fn func(page []BlobItem) error) error {
-	var max *int32
-	if opts.PageSize > 0 {
-		max = to.Ptr(opts.PageSize)
-	}
-	if opts.Recursive {
-		pager := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix), MaxResults: max})
-		for pager.More() {
-			resp, err := pager.NextPage(ctx)
-			if err != nil {
-				return c.fail(err, opList, "")
-			}
-			page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
-			for _, b := range resp.Segment.BlobItems {
-				page = append(page, itemOf(b.Name, b.Properties))
-			}
+	marker := ""
+	for {
+		page, next, err := c.listPage(ctx, opts, marker)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 || opts.Recursive {
 			if err := fn(page); err != nil {
 				return err
 			}
 		}
-		return nil
+		if next == "" {
+			return nil
+		}
+		marker = next
 	}
-	pager := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix), MaxResults: max})
-	for pager.More() {
-		resp, err := pager.NextPage(ctx)
-		if err != nil {
-			return c.fail(err, opList, "")
-		}
-		page := make([]BlobItem, 0, len(resp.Segment.BlobItems))
-		for _, b := range resp.Segment.BlobItems {
-			page = append(page, itemOf(b.Name, b.Properties))
-		}
-		if len(page) == 0 {
-			continue
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
+}
+
+// ListPage lists one page of blobs under opts.Prefix starting at marker (""
+// for the first page) and calls fn with the page and the marker of the next
+// one ("" after the last page). A hierarchical page may hold no blob at all
+// (only virtual directories) and still have a next marker.
+func (c *Container) ListPage(ctx context.Context, opts ListOptions, marker string, fn func(page []BlobItem, next string)) error {
+	page, next, err := c.listPage(ctx, opts, marker)
+	if err != nil {
+		return err
 	}
+	fn(page, next)
 	return nil
+}
+
+// listPage is the one request behind List and ListPage: the page of blobs
+// that marker points to, flat or one level deep, with the next page's
+// marker ("" after the last page) and Azure's error translated.
+func (c *Container) listPage(ctx context.Context, opts ListOptions, marker string) ([]BlobItem, string, error) {
+	var maxResults *int32
+	if opts.PageSize > 0 {
+		maxResults = to.Ptr(opts.PageSize)
+	}
+	var items []*container.BlobItem
+	var next *string
+	if opts.Recursive {
+		resp, err := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix),
+			MaxResults: maxResults, Marker: nonEmpty(marker)}).NextPage(ctx)
+		if err != nil {
+			return nil, "", c.fail(err, opList, "")
+		}
+		items, next = resp.Segment.BlobItems, resp.NextMarker
+	} else {
+		resp, err := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix),
+			MaxResults: maxResults, Marker: nonEmpty(marker)}).NextPage(ctx)
+		if err != nil {
+			return nil, "", c.fail(err, opList, "")
+		}
+		items, next = resp.Segment.BlobItems, resp.NextMarker
+	}
+	page := make([]BlobItem, 0, len(items))
+	for _, b := range items {
+		page = append(page, itemOf(b.Name, b.Properties))
+	}
+	return page, deref(next), nil
 }
 
 func itemOf(name *string, p *container.BlobProperties) BlobItem {

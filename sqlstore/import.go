@@ -6,6 +6,7 @@ import (
 	"errors"
 	"iter"
 	"strings"
+	"time"
 
 	"github.com/blobmark/blobmark"
 )
@@ -248,6 +249,97 @@ func withTaskIndex(err error, i int) error {
 		e.Message = "task " + itoa(i) + ": " + e.Message
 	}
 	return err
+}
+
+// insertTasks inserts tasks with their annotations and predictions into a
+// project and returns their ids in order, keeping the project's counters,
+// as ImportTasks does but inside the caller's transaction: a sync's page of
+// new tasks goes through the same writer as an API import.
+func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) ([]int64, error) {
+	p, err := prepareImport(ctx, tasks, 0)
+	if err != nil {
+		return nil, err
+	}
+	return tx.insertPrepared(ctx, projectID, p)
+}
+
+// insertPrepared inserts a validated batch of tasks into a project and
+// returns their ids in order, keeping the project's counters. It is the one
+// writer of task rows: ImportTaskStream calls it per batch, and a sync's
+// WriteBatch through insertTasks.
+func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedImport) ([]int64, error) {
+	rows, anns, preds := p.rows, p.anns, p.preds
+	withAnnotations := 0
+	for i := range rows {
+		if rows[i].total > 0 {
+			withAnnotations++
+		}
+	}
+	var seq int64
+	var maxAnnotations int
+	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
+		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
+		num_tasks_with_annotations = num_tasks_with_annotations + ?
+		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
+		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("project")
+	} else if err != nil {
+		return nil, err
+	}
+	first := seq - int64(len(rows)) + 1
+	maxAnnotations = max(1, maxAnnotations)
+	now := tx.db.timestamp()
+	ids := make([]int64, len(rows))
+	err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
+		func(i int, args []any) []any {
+			r := &rows[i]
+			return append(args, projectID, first+int64(i), r.data, r.meta, r.total >= maxAnnotations,
+				r.total, r.cancelled, r.predictions, now, now)
+		},
+		func(sr *sql.Rows) error {
+			var id, inner int64
+			if err := sr.Scan(&id, &inner); err != nil {
+				return err
+			}
+			ids[inner-first] = id
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if len(anns) > 0 {
+		taskOf := flatTaskIndex(rows, len(anns), func(r *importRow) (int, int) { return r.annotationStart, r.annotationEnd })
+		if err := tx.insertAnnotations(ctx, projectID, anns, func(i int) int64 { return ids[taskOf[i]] }, now); err != nil {
+			return nil, err
+		}
+	}
+	if len(preds) > 0 {
+		taskOf := flatTaskIndex(rows, len(preds), func(r *importRow) (int, int) { return r.predictionStart, r.predictionEnd })
+		if err := tx.insertPredictions(ctx, projectID, preds, func(i int) int64 { return ids[taskOf[i]] }, now); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// insertAnnotations writes imported annotations in multi-row INSERTs, the
+// one binding of an imported annotation's row; taskID gives annotation i's
+// task, and now is the caller's timestamp, so that the annotations carry
+// their task's.
+func (tx *Tx) insertAnnotations(ctx context.Context, projectID int64, anns []importAnnotation, taskID func(i int) int64, now time.Time) error {
+	return tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
+		a := &anns[i]
+		return append(args, taskID(i), projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime, a.completedBy, now, now)
+	}, nil)
+}
+
+// insertPredictions is insertAnnotations for imported predictions.
+func (tx *Tx) insertPredictions(ctx context.Context, projectID int64, preds []importPrediction, taskID func(i int) int64, now time.Time) error {
+	return tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
+		p := &preds[i]
+		return append(args, taskID(i), projectID, p.result, p.score, p.modelVersion, now, now)
+	}, nil)
 }
 
 // bulkInsert inserts n rows in multi-row INSERT statements. bind appends row

@@ -284,83 +284,6 @@ func hasRow(l *importer.Link, row int) bool {
 	return false
 }
 
-// insertTasks inserts tasks with their annotations and predictions into a
-// project and returns their ids in order, keeping the project's counters,
-// as ImportTasks does but inside the caller's transaction.
-func (tx *Tx) insertTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) ([]int64, error) {
-	p, err := prepareImport(ctx, tasks, 0)
-	if err != nil {
-		return nil, err
-	}
-	return tx.insertPrepared(ctx, projectID, p)
-}
-
-// insertPrepared inserts a validated batch of tasks into a project and
-// returns their ids in order, keeping the project's counters.
-func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedImport) ([]int64, error) {
-	rows, anns, preds := p.rows, p.anns, p.preds
-	withAnnotations := 0
-	for i := range rows {
-		if rows[i].total > 0 {
-			withAnnotations++
-		}
-	}
-	var seq int64
-	var maxAnnotations int
-	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
-		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
-		num_tasks_with_annotations = num_tasks_with_annotations + ?
-		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
-		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("project")
-	} else if err != nil {
-		return nil, err
-	}
-	first := seq - int64(len(rows)) + 1
-	maxAnnotations = max(1, maxAnnotations)
-	now := tx.db.timestamp()
-	ids := make([]int64, len(rows))
-	err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
-		func(i int, args []any) []any {
-			r := &rows[i]
-			return append(args, projectID, first+int64(i), r.data, r.meta, r.total >= maxAnnotations,
-				r.total, r.cancelled, r.predictions, now, now)
-		},
-		func(sr *sql.Rows) error {
-			var id, inner int64
-			if err := sr.Scan(&id, &inner); err != nil {
-				return err
-			}
-			ids[inner-first] = id
-			return nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	if len(anns) > 0 {
-		taskOf := flatTaskIndex(rows, len(anns), func(r *importRow) (int, int) { return r.annotationStart, r.annotationEnd })
-		err = tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
-			a := &anns[i]
-			return append(args, ids[taskOf[i]], projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime, a.completedBy, now, now)
-		}, nil)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if len(preds) > 0 {
-		taskOf := flatTaskIndex(rows, len(preds), func(r *importRow) (int, int) { return r.predictionStart, r.predictionEnd })
-		err = tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
-			p := &preds[i]
-			return append(args, ids[taskOf[i]], projectID, p.result, p.score, p.modelVersion, now, now)
-		}, nil)
-		if err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
-}
-
 // rewriteTask replaces an unannotated task's data, meta and (when given)
 // predictions from its changed file, and adds the annotations the file
 // carries, as a first import of the row would have; an annotated task is
@@ -406,14 +329,8 @@ func (tx *Tx) replacePredictions(ctx context.Context, projectID, taskID int64, p
 	if _, err := tx.exec(ctx, "DELETE FROM predictions WHERE task_id = ?", taskID); err != nil {
 		return err
 	}
-	now := tx.db.timestamp()
-	if len(preds) > 0 {
-		if err := tx.bulkInsert(ctx, "predictions", predictionImportColumns, "", len(preds), func(i int, args []any) []any {
-			p := &preds[i]
-			return append(args, taskID, projectID, p.result, p.score, p.modelVersion, now, now)
-		}, nil); err != nil {
-			return err
-		}
+	if err := tx.insertPredictions(ctx, projectID, preds, func(int) int64 { return taskID }, tx.db.timestamp()); err != nil {
+		return err
 	}
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = ? WHERE id = ?", len(preds), taskID); err != nil {
 		return err
@@ -442,9 +359,5 @@ func (tx *Tx) addImportedAnnotations(ctx context.Context, projectID, taskID int6
 		row.total, row.cancelled, row.total >= max(1, maxAnnotations), taskID); err != nil {
 		return err
 	}
-	now := tx.db.timestamp()
-	return tx.bulkInsert(ctx, "annotations", annotationImportColumns, "", len(anns), func(i int, args []any) []any {
-		a := &anns[i]
-		return append(args, taskID, projectID, a.result, a.wasCancelled, a.groundTruth, a.leadTime, a.completedBy, now, now)
-	}, nil)
+	return tx.insertAnnotations(ctx, projectID, anns, func(int) int64 { return taskID }, tx.db.timestamp())
 }
