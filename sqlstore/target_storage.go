@@ -318,12 +318,9 @@ func (db *DB) FailTargetStorage(ctx context.Context, id int64, message string) e
 }
 
 // exportAnnotationHook enqueues, in the transaction of every annotation
-// write (and task deletion), one ExportAnnotationJob per target storage of
-// the project, so an
-// annotation is never saved without the job that exports it. A deletion
-// needs a job only where it changes the container: annotation-mode storages
-// that may delete objects, and task-mode storages (the task file is
-// rewritten without the annotation).
+// write (and task deletion), an ExportAnnotationJob for each target storage
+// of the project that exporter.Wants one, so an annotation is never saved
+// without the job that exports it.
 //
 // Jobs are unique per storage and annotation while they wait, so a burst of
 // saves collapses into one export of the latest state. River's unique set
@@ -334,8 +331,12 @@ func exportAnnotationHook(ctx context.Context, tx *Tx, ev Event) error {
 	if ev.Kind == TaskDeleted {
 		return exportTaskDeletion(ctx, tx, ev)
 	}
-	deleted := ev.Kind == AnnotationDeleted
-	if ev.Kind != AnnotationCreated && ev.Kind != AnnotationUpdated && !deleted {
+	change := exporter.Saved
+	switch ev.Kind {
+	case AnnotationCreated, AnnotationUpdated:
+	case AnnotationDeleted:
+		change = exporter.Deleted
+	default:
 		return nil
 	}
 	rows, err := tx.query(ctx, "SELECT id, export_format, can_delete_objects FROM target_storages WHERE project_id = ?", ev.ProjectID)
@@ -351,7 +352,7 @@ func exportAnnotationHook(ctx context.Context, tx *Tx, ev Event) error {
 			rows.Close()
 			return err
 		}
-		if deleted && format != string(exporter.FormatTask) && !canDelete {
+		if !exporter.Wants(exporter.Format(format), canDelete, change) {
 			continue
 		}
 		ids = append(ids, id)
