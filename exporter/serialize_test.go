@@ -207,15 +207,6 @@ func TestSerializationIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestFloatsKeepPythonShape(t *testing.T) {
-	for in, want := range map[float64]string{4: "4.0", 4.288: "4.288", 0: "0.0", -2: "-2.0", 1e-7: "1e-7"} {
-		got, err := pyFloat(in).MarshalJSON()
-		if err != nil || string(got) != want {
-			t.Errorf("pyFloat(%v) = %s, %v; want %s", in, got, err, want)
-		}
-	}
-}
-
 func TestSerializationRejectsMissingRows(t *testing.T) {
 	if _, err := AnnotationJSON(sampleAnnotation(), nil, nil); blobmark.ErrorCode(err) != blobmark.EINTERNAL {
 		t.Errorf("AnnotationJSON without task: %v", err)

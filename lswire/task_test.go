@@ -49,10 +49,22 @@ func TestNewTaskDefaults(t *testing.T) {
 // TestKeyOrdersNameEachKeyOnce guards the serializer orders against a key
 // listed twice, which Encode would write twice.
 func TestKeyOrdersNameEachKeyOnce(t *testing.T) {
-	for name, keys := range map[string][]string{"ExportTaskKeys": ExportTaskKeys, "APITaskKeys": APITaskKeys} {
+	for name, keys := range map[string][]string{
+		"ExportTaskKeys": ExportTaskKeys, "APITaskKeys": APITaskKeys, "ExportAnnotationKeys": ExportAnnotationKeys,
+		"StorageAnnotationKeys": StorageAnnotationKeys, "APIAnnotationKeys": APIAnnotationKeys, "ExportUserKeys": ExportUserKeys,
+	} {
 		sorted := slices.Sorted(slices.Values(keys))
 		if len(slices.Compact(sorted)) != len(keys) {
 			t.Errorf("%s lists a key twice: %v", name, keys)
+		}
+	}
+}
+
+func TestFloatsKeepPythonShape(t *testing.T) {
+	for in, want := range map[float64]string{4: "4.0", 4.288: "4.288", 0: "0.0", -2: "-2.0", 1e-7: "1e-7"} {
+		got, err := PyFloat(in).MarshalJSON()
+		if err != nil || string(got) != want {
+			t.Errorf("PyFloat(%v) = %s, %v; want %s", in, got, err, want)
 		}
 	}
 }
