@@ -72,24 +72,19 @@ func (p *presenter) rememberProject(pr *blobmark.Project) {
 	p.configs[pr.ID] = c
 }
 
-// userSimple is Label Studio's nested user (created_by of a project).
+// userSimple is Label Studio's nested user (created_by of a project): the
+// user shape of an exported annotator, plus an avatar.
 type userSimple struct {
-	ID        int64   `json:"id"`
-	FirstName string  `json:"first_name"`
-	LastName  string  `json:"last_name"`
-	Email     string  `json:"email"`
-	Avatar    *string `json:"avatar"`
+	lswire.User
+	Avatar *string `json:"avatar"`
 }
 
 func (p *presenter) userSimple(id int64) *userSimple {
-	if id == 0 {
+	u := lswire.NewUser(id, p.user(id))
+	if u == nil {
 		return nil
 	}
-	u := p.user(id)
-	if u == nil {
-		return &userSimple{ID: id}
-	}
-	return &userSimple{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email}
+	return &userSimple{User: *u}
 }
 
 // projectJSON is a project as Label Studio's project serializer shows it.
@@ -125,14 +120,14 @@ type taskJSON struct {
 // fields, and the fields it writes differently: times as Go writes them,
 // updated_by as the data manager's list of editors.
 type apiTaskFields struct {
-	CreatedAt       time.Time              `json:"created_at"`
-	UpdatedAt       time.Time              `json:"updated_at"`
-	Annotations     []annotationJSON       `json:"annotations,omitzero"`
-	Predictions     []*blobmark.Prediction `json:"predictions,omitzero"`
-	Annotators      []int64                `json:"annotators,omitzero"`
-	Drafts          []struct{}             `json:"drafts"`
-	UpdatedBy       []map[string]int64     `json:"updated_by"`
-	StorageFilename *string                `json:"storage_filename"`
+	CreatedAt       time.Time           `json:"created_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+	Annotations     []annotationJSON    `json:"annotations,omitzero"`
+	Predictions     []lswire.Prediction `json:"predictions,omitzero"`
+	Annotators      []int64             `json:"annotators,omitzero"`
+	Drafts          []struct{}          `json:"drafts"`
+	UpdatedBy       []map[string]int64  `json:"updated_by"`
+	StorageFilename *string             `json:"storage_filename"`
 	// BlobMissing (a blobmark extension) marks an annotated task whose
 	// source blob has disappeared; absent otherwise.
 	BlobMissing bool `json:"blob_missing,omitempty"`
@@ -180,46 +175,46 @@ func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotatio
 				tj.api.Annotators = append(tj.api.Annotators, a.CompletedBy)
 			}
 		}
-		tj.api.Predictions = []*blobmark.Prediction{}
+		tj.api.Predictions = []lswire.Prediction{}
 	}
 	return tj
 }
 
-// annotationJSON is an annotation as Label Studio's annotation serializer
-// shows it.
+// annotationJSON is an annotation as the REST API shows it: lswire's
+// annotation fields in lswire.APIAnnotationKeys order, with the fields the
+// API writes differently.
 type annotationJSON struct {
-	*blobmark.Annotation
-	CreatedUsername  string  `json:"created_username"`
-	CreatedAgo       string  `json:"created_ago"`
-	UpdatedBy        *int64  `json:"updated_by"`
-	ResultCount      int     `json:"result_count"`
-	LastAction       *string `json:"last_action"`
-	LastCreatedBy    *int64  `json:"last_created_by"`
-	DraftCreatedAt   *string `json:"draft_created_at"`
-	ImportID         *int64  `json:"import_id"`
-	ParentPrediction *int64  `json:"parent_prediction"`
-	ParentAnnotation *int64  `json:"parent_annotation"`
-	BulkCreated      bool    `json:"bulk_created"`
+	fields lswire.Annotation
+	api    apiAnnotationFields
+}
+
+// apiAnnotationFields are the fields the API writes unlike the exports:
+// times as Go writes them and lead_time as a plain number.
+type apiAnnotationFields struct {
+	LeadTime  float64   `json:"lead_time"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MarshalJSON implements json.Marshaler.
+func (aj annotationJSON) MarshalJSON() ([]byte, error) {
+	return lswire.Encode(lswire.APIAnnotationKeys, aj.fields, aj.api)
 }
 
 func (p *presenter) annotationJSON(a *blobmark.Annotation) annotationJSON {
-	aj := annotationJSON{Annotation: a, CreatedAgo: timeSince(time.Since(a.CreatedAt))}
-	if len(a.Result) == 0 || string(a.Result) == "null" {
-		c := *a
-		c.Result = json.RawMessage("[]")
-		aj.Annotation = &c
+	aj := annotationJSON{
+		fields: lswire.NewAnnotation(a),
+		api:    apiAnnotationFields{LeadTime: a.LeadTime, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt},
 	}
-	var items []json.RawMessage
-	if json.Unmarshal(aj.Result, &items) == nil {
-		aj.ResultCount = len(items)
-	}
+	aj.fields.CreatedAgo = timeSince(time.Since(a.CreatedAt))
 	if a.CompletedBy != 0 {
 		id := a.CompletedBy
-		aj.UpdatedBy = &id
+		aj.fields.UpdatedBy = &id
 		if u := p.user(id); u != nil {
-			// Label Studio's format: "First Last email, id".
+			// Label Studio's format, "First Last email, id", without the
+			// leading space it writes for a user without a first name.
 			name := strings.TrimSpace(u.FirstName + " " + u.LastName)
-			aj.CreatedUsername = strings.TrimSpace(fmt.Sprintf("%s %s, %d", name, u.Email, u.ID))
+			aj.fields.CreatedUsername = strings.TrimSpace(fmt.Sprintf("%s %s, %d", name, u.Email, u.ID))
 		}
 	}
 	return aj

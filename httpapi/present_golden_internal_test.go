@@ -28,6 +28,7 @@ func TestGoldenPresentation(t *testing.T) {
 	p := (&Server{}).presenter(context.Background())
 	p.noResolve = true
 	p.users[10] = &blobmark.User{ID: 10, Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace"}
+	p.users[11] = nil // deleted
 	p.users[12] = &blobmark.User{ID: 12, Email: "lee@example.com", LastName: "Lee"}
 	p.rememberProject(&blobmark.Project{ID: 1, MaximumAnnotations: 2})
 	task := &blobmark.Task{
@@ -50,6 +51,7 @@ func TestGoldenPresentation(t *testing.T) {
 		"annotations.json":         []annotationJSON{p.annotationJSON(anns[1]), p.annotationJSON(anns[2])},
 		"task.json":                p.taskJSON(task, anns),
 		"task-no-annotations.json": p.taskJSON(task, nil),
+		"project-created-by.json":  []*userSimple{p.userSimple(10), p.userSimple(11), p.userSimple(0)},
 	} {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
