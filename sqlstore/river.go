@@ -45,7 +45,7 @@ type JobsConfig struct {
 	Middleware []rivertype.Middleware
 }
 
-func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
+func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
 	if db.dialect == Postgres {
 		return riverdatabasesql.New(db.write)
 	}
@@ -55,7 +55,7 @@ func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
 // newRiverClient builds the insert-only client that every transaction
 // enqueues through. It is never started, so it costs nothing on a replica
 // that works no jobs.
-func (db *DB) newRiverClient() error {
+func (db *core) newRiverClient() error {
 	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger})
 	if err != nil {
 		return wrapInternal("job queue client", err)
