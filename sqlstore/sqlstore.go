@@ -79,6 +79,7 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
+	Users
 
 	jobsMu sync.Mutex
 	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
@@ -119,7 +120,8 @@ var (
 // newDB assembles the aggregates around c; all of them share it.
 func newDB(c *core) *DB {
 	return &DB{
-		core: c,
+		core:  c,
+		Users: Users{core: c},
 	}
 }
 
