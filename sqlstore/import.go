@@ -52,7 +52,7 @@ const importBatchBytes = 1 << 20
 
 // ImportTasks stores tasks with their annotations and predictions in one
 // transaction, as ImportTaskStream does.
-func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
+func (db *Tasks) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
 	return db.ImportTaskStream(ctx, projectID, blobmark.TaskStream(tasks))
 }
 
@@ -66,7 +66,7 @@ func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmar
 // project row per batch, which also serialises concurrent imports into one
 // project; task ids come back from the same INSERTs, so no row costs a round
 // trip of its own.
-func (db *DB) ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*blobmark.TaskImport, error]) (res *blobmark.ImportResult, err error) {
+func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*blobmark.TaskImport, error]) (res *blobmark.ImportResult, err error) {
 	var tx *Tx
 	defer func() {
 		if tx != nil { // not committed: an error, or a panic on its way up

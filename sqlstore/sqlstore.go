@@ -79,6 +79,10 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
+	Annotations
+	Tasks
+	Projects
+	Organizations
 	Users
 
 	jobsMu sync.Mutex
@@ -120,8 +124,12 @@ var (
 // newDB assembles the aggregates around c; all of them share it.
 func newDB(c *core) *DB {
 	return &DB{
-		core:  c,
-		Users: Users{core: c},
+		core:          c,
+		Users:         Users{core: c},
+		Organizations: Organizations{core: c},
+		Projects:      Projects{core: c},
+		Tasks:         Tasks{core: c},
+		Annotations:   Annotations{core: c},
 	}
 }
 
