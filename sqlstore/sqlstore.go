@@ -79,6 +79,8 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
+	StorageEvents
+	SourceStorages
 	Annotations
 	Tasks
 	Projects
@@ -123,14 +125,19 @@ var (
 
 // newDB assembles the aggregates around c; all of them share it.
 func newDB(c *core) *DB {
-	return &DB{
-		core:          c,
-		Users:         Users{core: c},
-		Organizations: Organizations{core: c},
-		Projects:      Projects{core: c},
-		Tasks:         Tasks{core: c},
-		Annotations:   Annotations{core: c},
+	db := &DB{
+		core:           c,
+		StorageEvents:  StorageEvents{core: c},
+		SourceStorages: SourceStorages{core: c},
+		Users:          Users{core: c},
+		Organizations:  Organizations{core: c},
+		Projects:       Projects{core: c},
+		Tasks:          Tasks{core: c},
+		Annotations:    Annotations{core: c},
 	}
+	db.SourceStorages.events = &db.StorageEvents
+	db.StorageEvents.sources = &db.SourceStorages
+	return db
 }
 
 // Open opens (and creates, for SQLite) the database that cfg names, applies
