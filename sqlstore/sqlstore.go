@@ -79,6 +79,9 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
+	Webhooks
+	ChunkQueue
+	SourceLinks
 	StorageEvents
 	SourceStorages
 	Annotations
@@ -127,6 +130,9 @@ var (
 func newDB(c *core) *DB {
 	db := &DB{
 		core:           c,
+		Webhooks:       Webhooks{core: c},
+		ChunkQueue:     ChunkQueue{core: c},
+		SourceLinks:    SourceLinks{core: c},
 		StorageEvents:  StorageEvents{core: c},
 		SourceStorages: SourceStorages{core: c},
 		Users:          Users{core: c},
