@@ -79,6 +79,7 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
+	TargetStorages
 	Webhooks
 	ChunkQueue
 	SourceLinks
@@ -130,6 +131,7 @@ var (
 func newDB(c *core) *DB {
 	db := &DB{
 		core:           c,
+		TargetStorages: TargetStorages{core: c},
 		Webhooks:       Webhooks{core: c},
 		ChunkQueue:     ChunkQueue{core: c},
 		SourceLinks:    SourceLinks{core: c},
