@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -79,23 +78,18 @@ const (
 // methods stay together in their own type.
 type DB struct {
 	*core
-	TargetStorages
-	Webhooks
-	ChunkQueue
+	Users
+	Organizations
+	Projects
+	Tasks
+	Annotations
+	SourceStorages
 	SourceLinks
 	StorageEvents
-	SourceStorages
-	Annotations
-	Tasks
-	Projects
-	Organizations
-	Users
-
-	jobsMu sync.Mutex
-	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
-	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
-	// process holds while it works jobs; nil when it holds none.
-	releaseJobs func()
+	ChunkQueue
+	TargetStorages
+	Webhooks
+	Jobs
 }
 
 // core is what every aggregate shares: the connections, the dialect, the
@@ -131,17 +125,18 @@ var (
 func newDB(c *core) *DB {
 	db := &DB{
 		core:           c,
-		TargetStorages: TargetStorages{core: c},
-		Webhooks:       Webhooks{core: c},
-		ChunkQueue:     ChunkQueue{core: c},
-		SourceLinks:    SourceLinks{core: c},
-		StorageEvents:  StorageEvents{core: c},
-		SourceStorages: SourceStorages{core: c},
 		Users:          Users{core: c},
 		Organizations:  Organizations{core: c},
 		Projects:       Projects{core: c},
 		Tasks:          Tasks{core: c},
 		Annotations:    Annotations{core: c},
+		SourceStorages: SourceStorages{core: c},
+		SourceLinks:    SourceLinks{core: c},
+		StorageEvents:  StorageEvents{core: c},
+		ChunkQueue:     ChunkQueue{core: c},
+		TargetStorages: TargetStorages{core: c},
+		Webhooks:       Webhooks{core: c},
+		Jobs:           Jobs{core: c},
 	}
 	db.SourceStorages.events = &db.StorageEvents
 	db.StorageEvents.sources = &db.SourceStorages
