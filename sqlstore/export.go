@@ -135,7 +135,7 @@ func (s ExportStore) FindExportLink(ctx context.Context, storageID int64, key st
 // RecordExport creates or replaces the link of (link.StorageID, link.Key).
 // A storage deleted meanwhile has no links to keep, so that is not an error.
 func (s ExportStore) RecordExport(ctx context.Context, link *exporter.ExportLink) error {
-	_, err := s.db.write.ExecContext(ctx, s.db.Rebind(`INSERT INTO export_links (`+exportLinkColumns+`)
+	_, err := s.db.write.ExecContext(ctx, s.db.rebind(`INSERT INTO export_links (`+exportLinkColumns+`)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM target_storages WHERE id = ?)
 		ON CONFLICT (storage_id, object_key) DO UPDATE SET annotation_id = excluded.annotation_id, task_id = excluded.task_id,
 		etag = excluded.etag, content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at,
@@ -147,7 +147,7 @@ func (s ExportStore) RecordExport(ctx context.Context, link *exporter.ExportLink
 
 // DeleteExportLink removes the link of key; no link is not an error.
 func (s ExportStore) DeleteExportLink(ctx context.Context, storageID int64, key string) error {
-	_, err := s.db.write.ExecContext(ctx, s.db.Rebind("DELETE FROM export_links WHERE storage_id = ? AND object_key = ?"), storageID, key)
+	_, err := s.db.write.ExecContext(ctx, s.db.rebind("DELETE FROM export_links WHERE storage_id = ? AND object_key = ?"), storageID, key)
 	return translate("delete export link", err)
 }
 

@@ -368,7 +368,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 		if end-start == perChunk {
 			if full == nil {
 				var err error
-				q := tx.db.Rebind(insertSQL(table, columns, perChunk, returning))
+				q := tx.db.rebind(insertSQL(table, columns, perChunk, returning))
 				if perChunk == largest {
 					full, err = tx.prepareKept(ctx, q)
 				} else {
@@ -381,7 +381,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 			stmt = full
 		} else {
 			var err error
-			if stmt, err = tx.tx.PrepareContext(ctx, tx.db.Rebind(insertSQL(table, columns, end-start, returning))); err != nil {
+			if stmt, err = tx.tx.PrepareContext(ctx, tx.db.rebind(insertSQL(table, columns, end-start, returning))); err != nil {
 				return err
 			}
 			defer stmt.Close()

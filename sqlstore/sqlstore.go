@@ -324,17 +324,21 @@ func (db *core) closePools() error {
 }
 
 // Dialect returns the dialect of the open database.
-func (db *core) Dialect() Dialect { return db.dialect }
+func (db *DB) Dialect() Dialect { return db.dialect }
 
 // SQL returns the pool that serves writes, for benchmarks that compare the
 // store with bare SQL and for diagnostics. On SQLite it has one connection:
 // do not hold it across calls to the store.
-func (db *core) SQL() *sql.DB { return db.write }
+func (db *DB) SQL() *sql.DB { return db.write }
 
 // Rebind rewrites a query written with ? placeholders into the dialect's
 // placeholders ($1, $2, … on PostgreSQL). Queries must not contain a literal
 // question mark.
-func (db *core) Rebind(query string) string {
+func (db *DB) Rebind(query string) string { return db.rebind(query) }
+
+// rebind is Rebind for the aggregates, which share the core but not DB's
+// methods.
+func (db *core) rebind(query string) string {
 	if db.dialect != Postgres {
 		return query
 	}

@@ -227,7 +227,7 @@ func (db *TargetStorages) UpdateTargetStorage(ctx context.Context, s *blobmark.T
 	if err != nil {
 		return nil, err
 	}
-	res, err := db.write.ExecContext(ctx, db.Rebind(`UPDATE target_storages SET title = ?, description = ?, container = ?,
+	res, err := db.write.ExecContext(ctx, db.rebind(`UPDATE target_storages SET title = ?, description = ?, container = ?,
 		prefix = ?, can_delete_objects = ?, export_format = ?, file_extension = ?, connection = ?, secrets = ?, updated_at = ?
 		WHERE id = ?`), s.Title, s.Description, s.Container, s.Prefix, s.CanDeleteObjects, s.ExportFormat,
 		nullBool(s.FileExtension), conn, sealed, db.timestamp(), s.ID)

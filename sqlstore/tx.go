@@ -133,23 +133,23 @@ func (tx *Tx) fire(ctx context.Context, ev Event) error {
 
 // exec, query and queryRow run a ?-placeholder query in the transaction.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
 }
 
 func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
 }
 
 func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
 }
 
 // query and queryRow on the DB read from the read pool, outside any
 // transaction.
 func (db *core) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.Rebind(q), args...)
+	return db.read.QueryContext(ctx, db.rebind(q), args...)
 }
 
 func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.Rebind(q), args...)
+	return db.read.QueryRowContext(ctx, db.rebind(q), args...)
 }

@@ -177,7 +177,7 @@ func (db *Webhooks) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) erro
 		args = append(args, sealed)
 	}
 	args = append(args, w.ID)
-	res, err := db.write.ExecContext(ctx, db.Rebind(q+" WHERE id = ?"), args...)
+	res, err := db.write.ExecContext(ctx, db.rebind(q+" WHERE id = ?"), args...)
 	if err != nil {
 		return translate("update webhook", err)
 	}
@@ -194,7 +194,7 @@ func (db *Webhooks) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) erro
 // DeleteWebhook deletes a webhook and its delivery log; deliveries still
 // queued find it gone and stop.
 func (db *Webhooks) DeleteWebhook(ctx context.Context, id int64) error {
-	res, err := db.write.ExecContext(ctx, db.Rebind("DELETE FROM webhooks WHERE id = ?"), id)
+	res, err := db.write.ExecContext(ctx, db.rebind("DELETE FROM webhooks WHERE id = ?"), id)
 	if err != nil {
 		return translate("delete webhook", err)
 	}
@@ -234,7 +234,7 @@ func (db *Webhooks) FindWebhookDeliveries(ctx context.Context, webhookID int64, 
 // logs nothing.
 func (db *Webhooks) RecordWebhookDelivery(ctx context.Context, d *blobmark.WebhookDelivery) error {
 	d.CreatedAt = db.timestamp()
-	_, err := db.write.ExecContext(ctx, db.Rebind(`INSERT INTO webhook_deliveries (webhook_id, job_id, action, attempt,
+	_, err := db.write.ExecContext(ctx, db.rebind(`INSERT INTO webhook_deliveries (webhook_id, job_id, action, attempt,
 		status_code, error, duration_ms, success, created_at)
 		SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM webhooks WHERE id = ?`),
 		d.JobID, d.Action, d.Attempt, d.StatusCode, d.Error, d.DurationMS, d.Success, d.CreatedAt, d.WebhookID)
