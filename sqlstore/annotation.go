@@ -9,6 +9,11 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
+// Annotations holds the annotations of tasks; every write fires the hooks that enqueue exports and webhooks.
+type Annotations struct {
+	*core
+}
+
 const annotationColumns = `a.id, a.task_id, a.project_id, a.result, a.was_cancelled, a.ground_truth, a.lead_time,
 	a.completed_by, a.created_at, a.updated_at`
 
@@ -33,7 +38,7 @@ func scanAnnotation(row interface{ Scan(...any) error }) (*blobmark.Annotation, 
 
 // CreateAnnotation stores a on its task and updates the task's and the
 // project's counters in the same transaction.
-func (db *DB) CreateAnnotation(ctx context.Context, a *blobmark.Annotation) error {
+func (db *Annotations) CreateAnnotation(ctx context.Context, a *blobmark.Annotation) error {
 	result, err := jsonValue("result", a.Result, "[]")
 	if err != nil {
 		return err
@@ -101,7 +106,7 @@ func boolInt(b bool) int {
 }
 
 // FindAnnotationByID returns an annotation of a live project.
-func (db *DB) FindAnnotationByID(ctx context.Context, id int64) (*blobmark.Annotation, error) {
+func (db *Annotations) FindAnnotationByID(ctx context.Context, id int64) (*blobmark.Annotation, error) {
 	a, err := scanAnnotation(db.queryRow(ctx, "SELECT "+annotationColumns+liveAnnotation+"WHERE a.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("annotation")
@@ -111,7 +116,7 @@ func (db *DB) FindAnnotationByID(ctx context.Context, id int64) (*blobmark.Annot
 
 // FindAnnotations returns a task's annotations in id order; ENOTFOUND when
 // the task does not exist, so an empty list always means a real task.
-func (db *DB) FindAnnotations(ctx context.Context, taskID int64) ([]*blobmark.Annotation, error) {
+func (db *Annotations) FindAnnotations(ctx context.Context, taskID int64) ([]*blobmark.Annotation, error) {
 	var one int
 	err := db.queryRow(ctx, "SELECT 1"+liveTask+"WHERE t.id = ?", taskID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -140,7 +145,7 @@ func (db *DB) FindAnnotations(ctx context.Context, taskID int64) ([]*blobmark.An
 
 // UpdateAnnotation applies upd; a change of was_cancelled moves the
 // annotation between its task's counters.
-func (db *DB) UpdateAnnotation(ctx context.Context, id int64, upd blobmark.AnnotationUpdate) (*blobmark.Annotation, error) {
+func (db *Annotations) UpdateAnnotation(ctx context.Context, id int64, upd blobmark.AnnotationUpdate) (*blobmark.Annotation, error) {
 	var result string
 	if upd.Result != nil {
 		var err error
@@ -184,7 +189,7 @@ func (db *DB) UpdateAnnotation(ctx context.Context, id int64, upd blobmark.Annot
 
 // DeleteAnnotation deletes an annotation and takes it off its task's and
 // project's counters.
-func (db *DB) DeleteAnnotation(ctx context.Context, id int64) error {
+func (db *Annotations) DeleteAnnotation(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete annotation", func(tx *Tx) error {
 		var taskID, projectID int64
 		var cancelled bool

@@ -12,7 +12,7 @@ import (
 // import benchmarks divide by, and it leaves the project's counters and
 // inner-id sequence stale, so use it on benchmark data only. Inner ids start
 // at firstInnerID and must not collide with the project's existing ones.
-func (db *DB) BareInsertTasks(ctx context.Context, projectID, firstInnerID int64, data []string) error {
+func (db *Tasks) BareInsertTasks(ctx context.Context, projectID, firstInnerID int64, data []string) error {
 	now := time.Now().UTC()
 	return db.inTx(ctx, "bare insert tasks", func(tx *Tx) error {
 		return tx.bulkInsert(ctx, "tasks", taskImportColumns, "", len(data), func(i int, args []any) []any {

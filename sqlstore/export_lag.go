@@ -15,9 +15,9 @@ import (
 // each checked against export_links through its (storage_id, annotation_id)
 // or (storage_id, task_id) index; the metrics layer caches the answer for
 // a few seconds, so concurrent scrapes cost one query.
-func (db *DB) ExportLag(ctx context.Context) (time.Duration, error) {
+func (db *TargetStorages) ExportLag(ctx context.Context) (time.Duration, error) {
 	var oldest timeValue
-	err := db.read.QueryRowContext(ctx, db.Rebind(`SELECT MIN(a.updated_at)`+liveAnnotation+`
+	err := db.read.QueryRowContext(ctx, db.rebind(`SELECT MIN(a.updated_at)`+liveAnnotation+`
 		JOIN target_storages s ON s.project_id = a.project_id AND a.updated_at >= s.created_at
 		WHERE NOT EXISTS (SELECT 1 FROM export_links l WHERE l.storage_id = s.id AND l.annotation_id = a.id
 				AND l.source_updated_at >= a.updated_at)

@@ -52,7 +52,7 @@ const importBatchBytes = 1 << 20
 
 // ImportTasks stores tasks with their annotations and predictions in one
 // transaction, as ImportTaskStream does.
-func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
+func (db *Tasks) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmark.TaskImport) (*blobmark.ImportResult, error) {
 	return db.ImportTaskStream(ctx, projectID, blobmark.TaskStream(tasks))
 }
 
@@ -66,7 +66,7 @@ func (db *DB) ImportTasks(ctx context.Context, projectID int64, tasks []*blobmar
 // project row per batch, which also serialises concurrent imports into one
 // project; task ids come back from the same INSERTs, so no row costs a round
 // trip of its own.
-func (db *DB) ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*blobmark.TaskImport, error]) (res *blobmark.ImportResult, err error) {
+func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*blobmark.TaskImport, error]) (res *blobmark.ImportResult, err error) {
 	var tx *Tx
 	defer func() {
 		if tx != nil { // not committed: an error, or a panic on its way up
@@ -368,7 +368,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 		if end-start == perChunk {
 			if full == nil {
 				var err error
-				q := tx.db.Rebind(insertSQL(table, columns, perChunk, returning))
+				q := tx.db.rebind(insertSQL(table, columns, perChunk, returning))
 				if perChunk == largest {
 					full, err = tx.prepareKept(ctx, q)
 				} else {
@@ -381,7 +381,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 			stmt = full
 		} else {
 			var err error
-			if stmt, err = tx.tx.PrepareContext(ctx, tx.db.Rebind(insertSQL(table, columns, end-start, returning))); err != nil {
+			if stmt, err = tx.tx.PrepareContext(ctx, tx.db.rebind(insertSQL(table, columns, end-start, returning))); err != nil {
 				return err
 			}
 			defer stmt.Close()

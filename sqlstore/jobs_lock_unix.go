@@ -13,7 +13,7 @@ import (
 // ends, however it ends, so holding it proves that no other live process
 // works this database's jobs: a job still marked running was left by a
 // process that died.
-func (db *DB) lockJobs() (release func(), ok bool) {
+func (db *Jobs) lockJobs() (release func(), ok bool) {
 	f, err := os.OpenFile(db.path+".jobs-lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		db.logger.Warn("cannot open the job lock file; jobs a dead process left running wait for the stuck-job rescue", "err", err)

@@ -13,7 +13,7 @@ var _ blobmark.TaskSourceFinder = (*DB)(nil)
 
 // TaskSourceStorageID returns the import storage that synced a task (the
 // lowest id when several rows of one task file link it), or 0.
-func (db *DB) TaskSourceStorageID(ctx context.Context, taskID int64) (int64, error) {
+func (db *Tasks) TaskSourceStorageID(ctx context.Context, taskID int64) (int64, error) {
 	var id int64
 	err := db.queryRow(ctx, `SELECT storage_id FROM source_storage_links WHERE task_id = ? ORDER BY storage_id LIMIT 1`, taskID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -11,6 +11,11 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
+// Organizations holds the organizations users belong to and decides who may open which project.
+type Organizations struct {
+	*core
+}
+
 // Interface checks: the store keeps organizations and decides project access.
 var (
 	_ blobmark.OrganizationService = (*DB)(nil)
@@ -46,7 +51,7 @@ func scanOrganization(row interface{ Scan(...any) error }) (*blobmark.Organizati
 
 // EnsureOrganization returns the organization with that title, creating it
 // when there is none; "" means the default organization.
-func (db *DB) EnsureOrganization(ctx context.Context, title string) (*blobmark.Organization, error) {
+func (db *Organizations) EnsureOrganization(ctx context.Context, title string) (*blobmark.Organization, error) {
 	title, err := orgTitle(title)
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ func (tx *Tx) ensureOrganization(ctx context.Context, title string, now time.Tim
 }
 
 // FindOrganizationByID returns an organization.
-func (db *DB) FindOrganizationByID(ctx context.Context, id int64) (*blobmark.Organization, error) {
+func (db *Organizations) FindOrganizationByID(ctx context.Context, id int64) (*blobmark.Organization, error) {
 	o, err := scanOrganization(db.queryRow(ctx, "SELECT id, title, created_at FROM organizations WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("organization")
@@ -87,7 +92,7 @@ func (db *DB) FindOrganizationByID(ctx context.Context, id int64) (*blobmark.Org
 // The user's organization is read from the database, not from u, so moving
 // a user takes effect on its next request, sessions included. A deleted or
 // unknown project is refused.
-func (db *DB) CanAccessProject(ctx context.Context, u *blobmark.User, projectID int64) (bool, error) {
+func (db *Organizations) CanAccessProject(ctx context.Context, u *blobmark.User, projectID int64) (bool, error) {
 	if u == nil {
 		return false, nil
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
+// Projects holds the labeling projects: their settings, listing, and deletion with everything under them.
+type Projects struct {
+	*core
+}
+
 // projectTitleMaxLen is Label Studio's limit, kept so its clients' forms and
 // ours agree.
 const projectTitleMaxLen = 50
@@ -62,7 +67,7 @@ func validateProject(p *blobmark.Project) error {
 // CreateProject stores p. A zero MaximumAnnotations means 1 and an empty
 // Color means white, as in Label Studio; boolean fields are stored as given
 // (the HTTP layer applies Label Studio's defaults for absent ones).
-func (db *DB) CreateProject(ctx context.Context, p *blobmark.Project) error {
+func (db *Projects) CreateProject(ctx context.Context, p *blobmark.Project) error {
 	if p.MaximumAnnotations == 0 {
 		p.MaximumAnnotations = 1
 	}
@@ -106,7 +111,7 @@ func (db *DB) CreateProject(ctx context.Context, p *blobmark.Project) error {
 }
 
 // FindProjectByID returns a live project with its counters.
-func (db *DB) FindProjectByID(ctx context.Context, id int64) (*blobmark.Project, error) {
+func (db *Projects) FindProjectByID(ctx context.Context, id int64) (*blobmark.Project, error) {
 	p, err := scanProject(db.queryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = ? AND deleted_at IS NULL", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
@@ -125,7 +130,7 @@ func (tx *Tx) findProject(ctx context.Context, id int64) (*blobmark.Project, err
 // FindProjects returns one page of live projects, newest first, and how many
 // there are in all: those of the organization of the user in ctx (as stored
 // now, not as the ctx's copy says), or all of them without a user.
-func (db *DB) FindProjects(ctx context.Context, page blobmark.Page) ([]*blobmark.Project, int, error) {
+func (db *Projects) FindProjects(ctx context.Context, page blobmark.Page) ([]*blobmark.Project, int, error) {
 	limit, offset := pageBounds(page)
 	where, args := "deleted_at IS NULL", []any{}
 	if u := blobmark.UserFromContext(ctx); u != nil {
@@ -169,7 +174,7 @@ func pageBounds(page blobmark.Page) (limit, offset int) {
 
 // UpdateProject applies upd. Changing maximum_annotations recomputes every
 // task's is_labeled in the same transaction, as Label Studio does.
-func (db *DB) UpdateProject(ctx context.Context, id int64, upd blobmark.ProjectUpdate) (*blobmark.Project, error) {
+func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.ProjectUpdate) (*blobmark.Project, error) {
 	var out *blobmark.Project
 	err := db.inTx(ctx, "update project", func(tx *Tx) error {
 		p, err := tx.findProject(ctx, id)
@@ -220,7 +225,7 @@ func set[T any](dst *T, v *T) {
 // DeleteProject hides the project at once and enqueues, in the same
 // transaction, the job that purges its rows in batches: a crash between the
 // two cannot leave a hidden project that is never purged.
-func (db *DB) DeleteProject(ctx context.Context, id int64) error {
+func (db *Projects) DeleteProject(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete project", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "UPDATE projects SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", db.timestamp(), id)
 		if err != nil {
@@ -243,7 +248,7 @@ func (db *DB) DeleteProject(ctx context.Context, id int64) error {
 // left. It reports done when the project is gone. Each call is its own short
 // transaction, so a purge never holds a long lock and resumes where it
 // stopped after a crash. It refuses to purge a project that is not deleted.
-func (db *DB) PurgeProject(ctx context.Context, id int64, limit int) (done bool, err error) {
+func (db *Projects) PurgeProject(ctx context.Context, id int64, limit int) (done bool, err error) {
 	if limit <= 0 {
 		limit = 1000
 	}

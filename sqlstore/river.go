@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -16,6 +17,17 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 )
+
+// Jobs works River jobs in this process between StartJobs and StopJobs, and hands out the insert-only client for inspecting them.
+type Jobs struct {
+	*core
+
+	jobsMu sync.Mutex
+	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
+	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
+	// process holds while it works jobs; nil when it holds none.
+	releaseJobs func()
+}
 
 // JobsConfig says how this process works jobs. The zero value works the
 // default queue with a few workers.
@@ -45,7 +57,7 @@ type JobsConfig struct {
 	Middleware []rivertype.Middleware
 }
 
-func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
+func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
 	if db.dialect == Postgres {
 		return riverdatabasesql.New(db.write)
 	}
@@ -55,7 +67,7 @@ func (db *DB) riverDriver() riverdriver.Driver[*sql.Tx] {
 // newRiverClient builds the insert-only client that every transaction
 // enqueues through. It is never started, so it costs nothing on a replica
 // that works no jobs.
-func (db *DB) newRiverClient() error {
+func (db *core) newRiverClient() error {
 	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger})
 	if err != nil {
 		return wrapInternal("job queue client", err)
@@ -67,7 +79,7 @@ func (db *DB) newRiverClient() error {
 // River returns the insert-only River client, for listing and inspecting
 // jobs (JobList, JobGet). Insert jobs with (*Tx).InsertJob inside a store
 // transaction instead, so they commit with the write that caused them.
-func (db *DB) River() *river.Client[*sql.Tx] { return db.river }
+func (db *Jobs) River() *river.Client[*sql.Tx] { return db.river }
 
 // PostgresPollInterval is how often a replica on PostgreSQL looks for new
 // jobs. It cannot be woken by an insert there, so this is how long a
@@ -97,7 +109,7 @@ func DefaultQueues(d Dialect, maxWorkers int) map[string]river.QueueConfig {
 
 // StartJobs starts working jobs with cfg.Workers until StopJobs or Close.
 // Register every worker before the call (jobs.Register does blobmark's).
-func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
+func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	if cfg.Workers == nil {
 		return blobmark.Errorf(blobmark.EINVALID, "no job workers registered")
 	}
@@ -183,7 +195,7 @@ func (db *DB) StartJobs(ctx context.Context, cfg JobsConfig) error {
 // River's stuck-job rescue (--job-rescue-after, an hour by default). It
 // returns the lock's release, which StopJobs calls, or nil when another
 // process holds the lock, and the jobs are then left to the rescue.
-func (db *DB) resumeLeftRunning(ctx context.Context) (release func(), err error) {
+func (db *Jobs) resumeLeftRunning(ctx context.Context) (release func(), err error) {
 	release, ok := db.lockJobs()
 	if !ok {
 		db.logger.Info("another process works this database's jobs; jobs a dead process left running wait for the stuck-job rescue")
@@ -209,7 +221,7 @@ const leftRunningError = "the process working this job stopped without finishing
 // leases; it returns how many jobs it resumed. The attempt the dead process started counts, so a job that
 // kills its process each time it runs stops being resumed once its
 // attempts are used up, and River's rescue then discards it.
-func (db *DB) requeueLeftRunning(ctx context.Context) (int, error) {
+func (db *Jobs) requeueLeftRunning(ctx context.Context) (int, error) {
 	const batch = 1000
 	now := time.Now().UTC()
 	// Every job marked running, whenever it started.
@@ -269,7 +281,7 @@ func (db *DB) requeueLeftRunning(ctx context.Context) (int, error) {
 // to finish; then it cancels them, so River records them as failed attempts
 // to be retried, by this process after a restart or by another replica. Main
 // calls it on SIGTERM with its shutdown deadline, before Close.
-func (db *DB) StopJobs(ctx context.Context) error {
+func (db *Jobs) StopJobs(ctx context.Context) error {
 	db.jobsMu.Lock()
 	defer db.jobsMu.Unlock()
 	c := db.worker

@@ -33,13 +33,13 @@ func (db *DB) checkSecretKey(ctx context.Context) error {
 		err := db.write.QueryRowContext(ctx, "SELECT check_value FROM secret_key_check WHERE id = 1").Scan(&stored)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = db.write.ExecContext(ctx, db.Rebind(
+			_, err = db.write.ExecContext(ctx, db.rebind(
 				"INSERT INTO secret_key_check (id, check_value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING"), want)
 		case err != nil:
 		case stored == want:
 			return nil
 		case db.secrets.HasKey(stored):
-			if _, err = db.write.ExecContext(ctx, db.Rebind(
+			if _, err = db.write.ExecContext(ctx, db.rebind(
 				"UPDATE secret_key_check SET check_value = ? WHERE id = 1 AND check_value = ?"), want, stored); err == nil {
 				db.logger.InfoContext(ctx, "recorded the new secret key after a rotation; secrets sealed under the previous key still open")
 			}

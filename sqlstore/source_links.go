@@ -14,6 +14,11 @@ import (
 	"github.com/blobmark/blobmark/importer"
 )
 
+// SourceLinks holds what an import storage has made of each blob: the links from blob keys to tasks, and the batched writes that create, rewrite or retire those tasks.
+type SourceLinks struct {
+	*core
+}
+
 // Interface check: the store is the sync engine's Sink.
 var _ importer.Sink = (*DB)(nil)
 
@@ -85,14 +90,14 @@ func readLinks(ctx context.Context, d Dialect, query linkQuerier, storageID int6
 }
 
 // ExistingLinks returns the links of keys that exist for the storage.
-func (db *DB) ExistingLinks(ctx context.Context, storageID int64, keys []string) (map[string]*importer.Link, error) {
+func (db *SourceLinks) ExistingLinks(ctx context.Context, storageID int64, keys []string) (map[string]*importer.Link, error) {
 	out, err := readLinks(ctx, db.dialect, db.query, storageID, keys)
 	return out, translate("existing links", err)
 }
 
 // StaleLinks returns, in key order, up to limit keys after after whose links
 // are older than generation, with all their rows.
-func (db *DB) StaleLinks(ctx context.Context, storageID, generation int64, after string, limit int) ([]*importer.Link, error) {
+func (db *SourceLinks) StaleLinks(ctx context.Context, storageID, generation int64, after string, limit int) ([]*importer.Link, error) {
 	rows, err := db.query(ctx, `SELECT DISTINCT key FROM source_storage_links WHERE storage_id = ? AND key > ?
 		AND generation < ? ORDER BY key LIMIT ?`, storageID, after, generation, limit)
 	if err != nil {
@@ -125,7 +130,7 @@ func (db *DB) StaleLinks(ctx context.Context, storageID, generation int64, after
 var linkColumns = []string{"storage_id", "key", "row_index", "task_id", "etag", "size", "generation", "missing", "created_at"}
 
 // WriteBatch applies b in one transaction; see importer.Batch.
-func (db *DB) WriteBatch(ctx context.Context, storageID int64, b *importer.Batch) (importer.BatchResult, error) {
+func (db *SourceLinks) WriteBatch(ctx context.Context, storageID int64, b *importer.Batch) (importer.BatchResult, error) {
 	var res importer.BatchResult
 	err := db.inTx(ctx, "write sync batch", func(tx *Tx) error {
 		res = importer.BatchResult{}

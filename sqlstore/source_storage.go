@@ -14,6 +14,13 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// SourceStorages holds the import storages and the state of their syncs: requesting, starting, progressing and finishing them, and scheduling periodic ones.
+type SourceStorages struct {
+	*core
+	// events attaches the event settings to the storages it returns.
+	events *StorageEvents
+}
+
 // Interface check: the store serves the source storage API.
 var _ blobmark.SourceStorageService = (*DB)(nil)
 
@@ -23,7 +30,7 @@ const sourceStorageColumns = `id, project_id, type, title, description, containe
 
 // scanSourceStorage reads one row of sourceStorageColumns and
 // organizationColumn, opening its secrets only withSecrets.
-func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.SourceStorage, error) {
 	var s blobmark.SourceStorage
 	var conn, secrets string
 	var st stateScan
@@ -51,7 +58,7 @@ func (db *DB) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets
 }
 
 // CreateSourceStorage stores s in a live project.
-func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
+func (db *SourceStorages) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
 	conn, err := connectionJSON(s.Connection)
 	if err != nil {
 		return wrapInternal("encode connection", err)
@@ -86,17 +93,17 @@ func (db *DB) CreateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 
 // FindSourceStorageByID returns a storage of a live project, its secrets
 // left sealed.
-func (db *DB) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) FindSourceStorageByID(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
 	return db.findSourceStorage(ctx, id, false)
 }
 
 // FindSourceStorageWithSecrets returns a storage of a live project with
 // its secrets opened.
-func (db *DB) FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) FindSourceStorageWithSecrets(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
 	return db.findSourceStorage(ctx, id, true)
 }
 
-func (db *DB) findSourceStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) findSourceStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.SourceStorage, error) {
 	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+", "+organizationColumn("s")+
 		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id), withSecrets)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -104,22 +111,22 @@ func (db *DB) findSourceStorage(ctx context.Context, id int64, withSecrets bool)
 	} else if err != nil {
 		return nil, translate("find source storage", err)
 	}
-	return s, db.attachStorageEvents(ctx, s)
+	return s, db.events.attachStorageEvents(ctx, s)
 }
 
 // FindSourceStorages returns a live project's storages in id order, their
 // secrets left sealed.
-func (db *DB) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
+func (db *SourceStorages) FindSourceStorages(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
 	return db.findSourceStorages(ctx, projectID, false)
 }
 
 // FindSourceStoragesWithSecrets returns a live project's storages in id
 // order with their secrets opened.
-func (db *DB) FindSourceStoragesWithSecrets(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
+func (db *SourceStorages) FindSourceStoragesWithSecrets(ctx context.Context, projectID int64) ([]*blobmark.SourceStorage, error) {
 	return db.findSourceStorages(ctx, projectID, true)
 }
 
-func (db *DB) findSourceStorages(ctx context.Context, projectID int64, withSecrets bool) ([]*blobmark.SourceStorage, error) {
+func (db *SourceStorages) findSourceStorages(ctx context.Context, projectID int64, withSecrets bool) ([]*blobmark.SourceStorage, error) {
 	var live int
 	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE id = ? AND deleted_at IS NULL", projectID).Scan(&live); err != nil {
 		return nil, translate("find source storages", err)
@@ -142,11 +149,11 @@ func (db *DB) findSourceStorages(ctx context.Context, projectID int64, withSecre
 	if err := rows.Err(); err != nil {
 		return nil, translate("find source storages", err)
 	}
-	return out, db.attachStorageEvents(ctx, out...)
+	return out, db.events.attachStorageEvents(ctx, out...)
 }
 
 // UpdateSourceStorage replaces the settings, connection and secrets of s.ID.
-func (db *DB) UpdateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
+func (db *SourceStorages) UpdateSourceStorage(ctx context.Context, s *blobmark.SourceStorage) error {
 	conn, err := connectionJSON(s.Connection)
 	if err != nil {
 		return wrapInternal("encode connection", err)
@@ -176,7 +183,7 @@ func (db *DB) UpdateSourceStorage(ctx context.Context, s *blobmark.SourceStorage
 
 // DeleteSourceStorage deletes a storage and (by cascade) its links; its
 // tasks stay in the project.
-func (db *DB) DeleteSourceStorage(ctx context.Context, id int64) error {
+func (db *SourceStorages) DeleteSourceStorage(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete source storage", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "DELETE FROM source_storages WHERE id = ?", id)
 		if err != nil {
@@ -197,7 +204,7 @@ var syncJobOpts = &river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpt
 
 // RequestSourceSync marks a storage queued and enqueues its sync job in one
 // transaction, unless a sync is already queued or running.
-func (db *DB) RequestSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) RequestSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
 	err := db.inTx(ctx, "request source sync", func(tx *Tx) error {
 		_, err := tx.requestSync(ctx, id, db.timestamp())
 		return err
@@ -265,7 +272,7 @@ func stale(status, meta string, now time.Time, after time.Duration) bool {
 
 // CancelSourceSync flags the storage's sync to stop; the worker sees the flag
 // at its next progress report.
-func (db *DB) CancelSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
+func (db *SourceStorages) CancelSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error) {
 	err := db.inTx(ctx, "cancel source sync", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "UPDATE source_storages SET cancel_requested = ? WHERE id = ? AND status IN (?, ?)",
 			true, id, blobmark.StatusQueued, blobmark.StatusInProgress)
@@ -290,7 +297,7 @@ func (db *DB) CancelSourceSync(ctx context.Context, id int64) (*blobmark.SourceS
 // reports whether a cancel was requested before the job started. The meta
 // records when the settings the sync runs with were saved
 // (blobmark.MetaSettingsSavedAt), so its chunks can tell they changed.
-func (db *DB) StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error) {
+func (db *SourceStorages) StartSourceSync(ctx context.Context, id, jobID int64) (cancelled bool, err error) {
 	now := db.timestamp().Format(time.RFC3339Nano)
 	err = db.inTx(ctx, "start source sync", func(tx *Tx) error {
 		var meta string
@@ -314,7 +321,7 @@ func (db *DB) StartSourceSync(ctx context.Context, id, jobID int64) (cancelled b
 
 // UpdateSourceSyncProgress saves a running sync's counts and ping time and
 // reports whether a cancel was requested.
-func (db *DB) UpdateSourceSyncProgress(ctx context.Context, id int64, count int, progress map[string]any) (cancelled bool, err error) {
+func (db *SourceStorages) UpdateSourceSyncProgress(ctx context.Context, id int64, count int, progress map[string]any) (cancelled bool, err error) {
 	err = db.inTx(ctx, "update source sync progress", func(tx *Tx) error {
 		var meta string
 		if err := tx.queryRow(ctx, "SELECT meta, cancel_requested FROM source_storages WHERE id = ?", id).Scan(&meta, &cancelled); err != nil {
@@ -345,7 +352,7 @@ func (db *DB) UpdateSourceSyncProgress(ctx context.Context, id int64, count int,
 // created, a traceback ("" for none) and the final meta keys. The chunks of
 // that job and of earlier ones go; a later job's stay, should a job it
 // replaced finish after all.
-func (db *DB) FinishSourceSync(ctx context.Context, id, jobID int64, status string, count int, traceback string, progress map[string]any) error {
+func (db *SourceStorages) FinishSourceSync(ctx context.Context, id, jobID int64, status string, count int, traceback string, progress map[string]any) error {
 	now := db.timestamp()
 	return db.inTx(ctx, "finish source sync", func(tx *Tx) error {
 		var meta string
@@ -416,7 +423,7 @@ func (db *DB) FinishSourceSync(ctx context.Context, id, jobID int64, status stri
 // it — re-checks, holding its row, that it is still due — so a storage that
 // another replica queued, and whose sync may have finished, since the list
 // was read is not queued a second time.
-func (db *DB) EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error) {
+func (db *SourceStorages) EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error) {
 	now := db.timestamp()
 	rows, err := db.query(ctx, `SELECT s.id, s.sync_interval_minutes, s.last_queued_at FROM source_storages s
 		JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
@@ -477,7 +484,7 @@ func queuedDueBy(now time.Time, minutes int, tick time.Duration) time.Time {
 // committed row; SQLite has one writer), and its last_queued_at makes the
 // condition false. The bound is passed as a UTC time, which both stores
 // compare in time order (SQLite keeps times as sortable UTC text).
-func (db *DB) enqueueIfDue(ctx context.Context, id int64, minutes int, now time.Time, tick time.Duration) (queued bool, err error) {
+func (db *SourceStorages) enqueueIfDue(ctx context.Context, id int64, minutes int, now time.Time, tick time.Duration) (queued bool, err error) {
 	err = db.inTx(ctx, "enqueue due sync", func(tx *Tx) error {
 		res, err := tx.exec(ctx, `UPDATE source_storages SET last_queued_at = last_queued_at
 			WHERE id = ? AND sync_interval_minutes = ? AND (last_queued_at IS NULL OR last_queued_at <= ?)`,

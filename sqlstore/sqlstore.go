@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -74,8 +73,28 @@ const (
 
 // DB is an open blobmark database. It implements blobmark.UserService,
 // ProjectService, TaskService and AnnotationService, and it enqueues and
-// (after StartJobs) works River jobs.
+// (after StartJobs) works River jobs. Its methods live on one small type per
+// aggregate, which DB embeds: callers keep one handle, and each aggregate's
+// methods stay together in their own type.
 type DB struct {
+	*core
+	Users
+	Organizations
+	Projects
+	Tasks
+	Annotations
+	SourceStorages
+	SourceLinks
+	StorageEvents
+	ChunkQueue
+	TargetStorages
+	Webhooks
+	Jobs
+}
+
+// core is what every aggregate shares: the connections, the dialect, the
+// secrets box, the insert-only River client and the hooks.
+type core struct {
 	dialect Dialect
 	// write serves every transaction. On SQLite it has exactly one connection,
 	// so writers queue in Go instead of failing with SQLITE_BUSY.
@@ -88,12 +107,6 @@ type DB struct {
 	path   string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
-
-	jobsMu sync.Mutex
-	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
-	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
-	// process holds while it works jobs; nil when it holds none.
-	releaseJobs func()
 
 	secrets *seal.Box // seals storage secrets; nil: see secretBox
 
@@ -108,12 +121,34 @@ var (
 	_ blobmark.AnnotationService = (*DB)(nil)
 )
 
+// newDB assembles the aggregates around c; all of them share it.
+func newDB(c *core) *DB {
+	db := &DB{
+		core:           c,
+		Users:          Users{core: c},
+		Organizations:  Organizations{core: c},
+		Projects:       Projects{core: c},
+		Tasks:          Tasks{core: c},
+		Annotations:    Annotations{core: c},
+		SourceStorages: SourceStorages{core: c},
+		SourceLinks:    SourceLinks{core: c},
+		StorageEvents:  StorageEvents{core: c},
+		ChunkQueue:     ChunkQueue{core: c},
+		TargetStorages: TargetStorages{core: c},
+		Webhooks:       Webhooks{core: c},
+		Jobs:           Jobs{core: c},
+	}
+	db.SourceStorages.events = &db.StorageEvents
+	db.StorageEvents.sources = &db.SourceStorages
+	return db
+}
+
 // Open opens (and creates, for SQLite) the database that cfg names, applies
 // blobmark's and River's migrations unless cfg.SkipMigrations, and returns it
 // ready to serve. Jobs are enqueued from the start; they are worked only
 // after StartJobs.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	db := &DB{logger: cfg.Logger, now: cfg.Clock, staleSyncAfter: cfg.StaleSyncAfter}
+	db := newDB(&core{logger: cfg.Logger, now: cfg.Clock, staleSyncAfter: cfg.StaleSyncAfter})
 	if db.staleSyncAfter <= 0 {
 		db.staleSyncAfter = StaleSyncAfter
 	}
@@ -158,7 +193,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-func (db *DB) openSQLite(ctx context.Context, cfg Config) error {
+func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = "./data"
@@ -213,7 +248,7 @@ func (db *DB) openSQLite(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func (db *DB) openPostgres(ctx context.Context, cfg Config) error {
+func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 	db.dialect = Postgres
 	pool, err := openPostgresPool(cfg)
 	if err != nil {
@@ -277,7 +312,7 @@ func (db *DB) Close() error {
 	return errors.Join(err, db.closePools())
 }
 
-func (db *DB) closePools() error {
+func (db *core) closePools() error {
 	var err error
 	if db.read != nil && db.read != db.write {
 		err = db.read.Close()
@@ -299,7 +334,11 @@ func (db *DB) SQL() *sql.DB { return db.write }
 // Rebind rewrites a query written with ? placeholders into the dialect's
 // placeholders ($1, $2, … on PostgreSQL). Queries must not contain a literal
 // question mark.
-func (db *DB) Rebind(query string) string {
+func (db *DB) Rebind(query string) string { return db.rebind(query) }
+
+// rebind is Rebind for the aggregates, which share the core but not DB's
+// methods.
+func (db *core) rebind(query string) string {
 	if db.dialect != Postgres {
 		return query
 	}
@@ -322,6 +361,6 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // timestamp returns the current time as stored: UTC, at the microsecond
 // precision PostgreSQL keeps, so both stores return the same value.
-func (db *DB) timestamp() time.Time {
+func (db *core) timestamp() time.Time {
 	return db.now().UTC().Truncate(time.Microsecond)
 }

@@ -14,7 +14,7 @@ import (
 // secretBox returns the box that seals and opens secrets. A store opened
 // without one (the command-line tools, which never touch secrets) refuses
 // both rather than make up a key of its own that no other process shares.
-func (db *DB) secretBox() (*seal.Box, error) {
+func (db *core) secretBox() (*seal.Box, error) {
 	if db.secrets == nil {
 		return nil, blobmark.Errorf(blobmark.EINTERNAL, "no secret key is configured: secrets can be neither sealed nor opened")
 	}
@@ -45,7 +45,7 @@ func parseConnection(s string) (blobmark.Connection, error) {
 // sealSecrets seals a storage's secret fields as one JSON object of their
 // plain text; no secret at all is stored as "". The values are revealed
 // into that object only, since a Secret encodes as a redaction marker.
-func (db *DB) sealSecrets(secrets blobmark.Secrets) (string, error) {
+func (db *core) sealSecrets(secrets blobmark.Secrets) (string, error) {
 	plain := map[string]string{}
 	for k, v := range secrets {
 		if v != "" {
@@ -71,7 +71,7 @@ func (db *DB) sealSecrets(secrets blobmark.Secrets) (string, error) {
 }
 
 // openSecrets opens a column written by sealSecrets.
-func (db *DB) openSecrets(sealed string) (blobmark.Secrets, error) {
+func (db *core) openSecrets(sealed string) (blobmark.Secrets, error) {
 	out := blobmark.Secrets{}
 	if sealed == "" {
 		return out, nil

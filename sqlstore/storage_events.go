@@ -17,6 +17,13 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// StorageEvents holds the blob events that Event Grid delivers for import storages: their settings and token, the pending events, and the lease of the one worker applying them.
+type StorageEvents struct {
+	*core
+	// sources answers whether a storage exists.
+	sources *SourceStorages
+}
+
 // Interface check: the store keeps event settings and accepts pushed events.
 var _ blobmark.StorageEventService = (*DB)(nil)
 
@@ -82,8 +89,8 @@ func hashEventToken(token string) string {
 }
 
 // FindStorageEvents returns a storage's event settings and counters.
-func (db *DB) FindStorageEvents(ctx context.Context, storageID int64) (*blobmark.StorageEvents, error) {
-	if _, err := db.FindSourceStorageByID(ctx, storageID); err != nil {
+func (db *StorageEvents) FindStorageEvents(ctx context.Context, storageID int64) (*blobmark.StorageEvents, error) {
+	if _, err := db.sources.FindSourceStorageByID(ctx, storageID); err != nil {
 		return nil, err
 	}
 	ev := &blobmark.StorageEvents{StorageID: storageID}
@@ -106,7 +113,7 @@ func (db *DB) FindStorageEvents(ctx context.Context, storageID int64) (*blobmark
 }
 
 // ConfigureStorageEvents enables, rotates or disables a storage's events.
-func (db *DB) ConfigureStorageEvents(ctx context.Context, storageID int64, enabled, rotate bool, queueName *string) (*blobmark.StorageEvents, error) {
+func (db *StorageEvents) ConfigureStorageEvents(ctx context.Context, storageID int64, enabled, rotate bool, queueName *string) (*blobmark.StorageEvents, error) {
 	cur, err := db.FindStorageEvents(ctx, storageID)
 	if err != nil {
 		return nil, err
@@ -152,7 +159,7 @@ func (db *DB) ConfigureStorageEvents(ctx context.Context, storageID int64, enabl
 
 // CheckStorageEventsToken compares token with the storage's push token in
 // constant time.
-func (db *DB) CheckStorageEventsToken(ctx context.Context, storageID int64, token string) error {
+func (db *StorageEvents) CheckStorageEventsToken(ctx context.Context, storageID int64, token string) error {
 	var hash string
 	err := db.queryRow(ctx, `SELECT e.token_hash FROM source_storage_event_settings e
 		JOIN source_storages s ON s.id = e.storage_id JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
@@ -172,7 +179,7 @@ var pendingEventColumns = []string{"storage_id", "event_id", "container", "key",
 
 // AcceptStorageEvents persists pushed events and enqueues their processing
 // in one transaction; an event id already pending is stored once.
-func (db *DB) AcceptStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent) error {
+func (db *StorageEvents) AcceptStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent) error {
 	now := db.timestamp()
 	return db.inTx(ctx, "accept storage events", func(tx *Tx) error {
 		if len(events) > 0 {
@@ -211,7 +218,7 @@ func (tx *Tx) countEvents(ctx context.Context, storageID int64, received, applie
 
 // PendingStorageEvents returns up to limit persisted events of a storage,
 // oldest first, with their row ids for FinishStorageEvents.
-func (db *DB) PendingStorageEvents(ctx context.Context, storageID int64, limit int) ([]int64, []blobmark.BlobEvent, error) {
+func (db *StorageEvents) PendingStorageEvents(ctx context.Context, storageID int64, limit int) ([]int64, []blobmark.BlobEvent, error) {
 	rows, err := db.query(ctx, `SELECT id, event_id, container, key, deleted, etag, size, order_key FROM source_storage_pending_events
 		WHERE storage_id = ? ORDER BY id LIMIT ?`, storageID, limit)
 	if err != nil {
@@ -236,7 +243,7 @@ func (db *DB) PendingStorageEvents(ctx context.Context, storageID int64, limit i
 // in one transaction, before they are applied: a crash after this replays
 // the same events (an equal order key is admitted again), while an older
 // event that arrives later is refused.
-func (db *DB) AdmitStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent, isNewer func(next, last string) bool) ([]blobmark.BlobEvent, error) {
+func (db *StorageEvents) AdmitStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent, isNewer func(next, last string) bool) ([]blobmark.BlobEvent, error) {
 	var out []blobmark.BlobEvent
 	err := db.inTx(ctx, "admit storage events", func(tx *Tx) error {
 		out = out[:0]
@@ -283,7 +290,7 @@ func (db *DB) AdmitStorageEvents(ctx context.Context, storageID int64, events []
 // FinishStorageEvents deletes applied pending rows and adds to the
 // storage's counters (received counts events that did not come through
 // AcceptStorageEvents, such as queue messages).
-func (db *DB) FinishStorageEvents(ctx context.Context, storageID int64, rowIDs []int64, received, applied, ignored int) error {
+func (db *StorageEvents) FinishStorageEvents(ctx context.Context, storageID int64, rowIDs []int64, received, applied, ignored int) error {
 	now := db.timestamp()
 	return db.inTx(ctx, "finish storage events", func(tx *Tx) error {
 		for start := 0; start < len(rowIDs); start += maxKeysPerQuery {
@@ -304,7 +311,7 @@ func (db *DB) FinishStorageEvents(ctx context.Context, storageID int64, rowIDs [
 // EnqueueStorageEventJobs enqueues the processing of every storage with
 // pending pushed events and the poll of every enabled storage with a
 // queue; it returns how many jobs were enqueued (duplicates excluded).
-func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
+func (db *StorageEvents) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
 	var pending []int64
 	rows, err := db.query(ctx, "SELECT DISTINCT storage_id FROM source_storage_pending_events")
 	if err != nil {
@@ -364,7 +371,7 @@ func (db *DB) EnqueueStorageEventJobs(ctx context.Context) (int, error) {
 
 // attachStorageEvents sets the Events of storages that have event
 // settings, in one query.
-func (db *DB) attachStorageEvents(ctx context.Context, storages ...*blobmark.SourceStorage) error {
+func (db *StorageEvents) attachStorageEvents(ctx context.Context, storages ...*blobmark.SourceStorage) error {
 	if len(storages) == 0 {
 		return nil
 	}
@@ -402,7 +409,7 @@ func (db *DB) attachStorageEvents(ctx context.Context, storages ...*blobmark.Sou
 // running; it reports whether holder has the lease. It commits on its own,
 // so the lease is visible to every other worker at once. A holder may
 // acquire its own lease again.
-func (db *DB) AcquireStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
+func (db *StorageEvents) AcquireStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
 	if holder == "" {
 		return false, blobmark.Errorf(blobmark.EINVALID, "an event lease needs a holder")
 	}
@@ -426,7 +433,7 @@ func (db *DB) AcquireStorageEventLease(ctx context.Context, storageID int64, hol
 
 // RenewStorageEventLease extends holder's lease to ttl from now; it
 // reports false when holder no longer has it (it expired and was taken).
-func (db *DB) RenewStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
+func (db *StorageEvents) RenewStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error) {
 	var ok bool
 	err := db.inTx(ctx, "renew event lease", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "UPDATE source_storage_event_leases SET lease_until_ms = ? WHERE storage_id = ? AND holder = ?",
@@ -442,7 +449,7 @@ func (db *DB) RenewStorageEventLease(ctx context.Context, storageID int64, holde
 }
 
 // ReleaseStorageEventLease ends holder's lease, if it still has it.
-func (db *DB) ReleaseStorageEventLease(ctx context.Context, storageID int64, holder string) error {
+func (db *StorageEvents) ReleaseStorageEventLease(ctx context.Context, storageID int64, holder string) error {
 	return db.inTx(ctx, "release event lease", func(tx *Tx) error {
 		_, err := tx.exec(ctx, "UPDATE source_storage_event_leases SET holder = '', lease_until_ms = 0 WHERE storage_id = ? AND holder = ?",
 			storageID, holder)

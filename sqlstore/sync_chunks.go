@@ -12,10 +12,15 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// ChunkQueue holds the chunks a sync fans out to workers: dispatching, pinging, finishing and requeueing them, and the state of a generation's chunks.
+type ChunkQueue struct {
+	*core
+}
+
 // DispatchChunks records the chunks of a fanned-out sync and enqueues a job
 // for each in the same transaction (importer.FanOut), so a chunk is never
 // recorded without the job that imports it, nor the other way round.
-func (db *DB) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]importer.Object) error {
+func (db *ChunkQueue) DispatchChunks(ctx context.Context, storageID, generation int64, chunks [][]importer.Object) error {
 	return db.inTx(ctx, "queue sync chunks", func(tx *Tx) error {
 		for _, objs := range chunks {
 			enc, err := json.Marshal(objs)
@@ -34,7 +39,7 @@ func (db *DB) DispatchChunks(ctx context.Context, storageID, generation int64, c
 // new chunks, and marks the old ones finished with no counts, in one
 // transaction (importer.FanOut). Should the old worker still be alive, its
 // late counts are ignored; its imports are idempotent with the new chunk's.
-func (db *DB) RequeueChunks(ctx context.Context, ids []int64) error {
+func (db *ChunkQueue) RequeueChunks(ctx context.Context, ids []int64) error {
 	return db.inTx(ctx, "requeue sync chunks", func(tx *Tx) error {
 		for _, id := range ids {
 			var storageID, generation int64
@@ -74,7 +79,7 @@ func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs 
 // PingSyncChunk counts a ping of the worker importing the chunk, and
 // reports whether the chunk is still wanted: false once its sync has ended
 // (cancelled, failed) or has queued its files again.
-func (db *DB) PingSyncChunk(ctx context.Context, id int64) (wanted bool, err error) {
+func (db *ChunkQueue) PingSyncChunk(ctx context.Context, id int64) (wanted bool, err error) {
 	err = db.inTx(ctx, "ping sync chunk", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "UPDATE source_sync_chunks SET pings = pings + 1 WHERE id = ? AND NOT finished", id)
 		if err != nil {
@@ -89,7 +94,7 @@ func (db *DB) PingSyncChunk(ctx context.Context, id int64) (wanted bool, err err
 
 // SyncChunk returns a recorded chunk, or ENOTFOUND once its sync has ended
 // and the rows are gone.
-func (db *DB) SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error) {
+func (db *ChunkQueue) SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error) {
 	c := &importer.Chunk{ID: id}
 	var objs string
 	err := db.queryRow(ctx, `SELECT storage_id, generation, objects, finished FROM source_sync_chunks WHERE id = ?`, id).
@@ -108,7 +113,7 @@ func (db *DB) SyncChunk(ctx context.Context, id int64) (*importer.Chunk, error) 
 // FinishSyncChunk records what importing a chunk did, or failure, the error
 // that stopped it as a whole, and marks it finished. A chunk finished
 // already (a redelivered job) keeps its first counts.
-func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error {
+func (db *ChunkQueue) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress, failure error) error {
 	failures := ""
 	if len(p.Failures) > 0 {
 		enc, err := json.Marshal(p.Failures)
@@ -136,7 +141,7 @@ func (db *DB) FinishSyncChunk(ctx context.Context, id int64, p importer.Progress
 // counters in SQL, the failures from the first chunks that have any, up to
 // maxFailures, the first chunk error, and the ping counts of the unfinished
 // chunks a worker has started (startedChunks).
-func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
+func (db *ChunkQueue) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (importer.ChunkState, error) {
 	var st importer.ChunkState
 	p := &st.Progress
 	var failureCount int64
@@ -177,7 +182,7 @@ func (db *DB) SyncChunks(ctx context.Context, storageID, generation int64, maxFa
 // startedChunks returns the ping counts of the unfinished chunks of a
 // generation that a worker has started: pinged, or with its job running (a
 // worker may die between taking the job and its first ping).
-func (db *DB) startedChunks(ctx context.Context, storageID, generation int64) (map[int64]int64, error) {
+func (db *ChunkQueue) startedChunks(ctx context.Context, storageID, generation int64) (map[int64]int64, error) {
 	rows, err := db.query(ctx, `SELECT c.id, c.pings FROM source_sync_chunks c LEFT JOIN river_job j ON j.id = c.job_id
 		WHERE c.storage_id = ? AND c.generation = ? AND NOT c.finished AND (c.pings > 0 OR j.state = ?)`,
 		storageID, generation, string(rivertype.JobStateRunning))
@@ -198,7 +203,7 @@ func (db *DB) startedChunks(ctx context.Context, storageID, generation int64) (m
 
 // chunkFailures reads the failures of the first chunks that have any into
 // p, keeping at most maxFailures.
-func (db *DB) chunkFailures(ctx context.Context, storageID, generation int64, maxFailures int, p *importer.Progress) error {
+func (db *ChunkQueue) chunkFailures(ctx context.Context, storageID, generation int64, maxFailures int, p *importer.Progress) error {
 	rows, err := db.query(ctx, `SELECT failures FROM source_sync_chunks
 		WHERE storage_id = ? AND generation = ? AND failures <> '' ORDER BY id LIMIT ?`, storageID, generation, maxFailures)
 	if err != nil {

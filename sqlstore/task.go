@@ -10,6 +10,11 @@ import (
 	"github.com/blobmark/blobmark"
 )
 
+// Tasks holds the tasks of projects: importing them in bulk, finding, updating and deleting them.
+type Tasks struct {
+	*core
+}
+
 const taskColumns = `t.id, t.project_id, t.data, t.meta, t.is_labeled, t.total_annotations, t.cancelled_annotations,
 	t.total_predictions, t.inner_id, t.created_at, t.updated_at,
 	EXISTS (SELECT 1 FROM source_storage_links l WHERE l.task_id = t.id AND l.missing)`
@@ -59,7 +64,7 @@ func jsonValue(field string, raw json.RawMessage, def string) (string, error) {
 }
 
 // FindTaskByID returns a task of a live project.
-func (db *DB) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, error) {
+func (db *Tasks) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, error) {
 	t, err := scanTask(db.queryRow(ctx, "SELECT "+taskColumns+liveTask+"WHERE t.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("task")
@@ -69,7 +74,7 @@ func (db *DB) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, error
 
 // FindTasks returns a page of a project's tasks in id order, with the
 // project-wide totals kept on the project row.
-func (db *DB) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.TaskList, error) {
+func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.TaskList, error) {
 	limit, offset := pageBounds(f.Page)
 	list := &blobmark.TaskList{Tasks: []*blobmark.Task{}}
 	err := db.queryRow(ctx, `SELECT task_number, total_annotations_number, total_predictions_number
@@ -100,7 +105,7 @@ func (db *DB) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.T
 }
 
 // UpdateTask replaces a task's data and/or meta.
-func (db *DB) UpdateTask(ctx context.Context, id int64, upd blobmark.TaskUpdate) (*blobmark.Task, error) {
+func (db *Tasks) UpdateTask(ctx context.Context, id int64, upd blobmark.TaskUpdate) (*blobmark.Task, error) {
 	var out *blobmark.Task
 	err := db.inTx(ctx, "update task", func(tx *Tx) error {
 		t, err := scanTask(tx.queryRow(ctx, "SELECT "+taskColumns+liveTask+"WHERE t.id = ?", id))
@@ -138,7 +143,7 @@ func (db *DB) UpdateTask(ctx context.Context, id int64, upd blobmark.TaskUpdate)
 
 // DeleteTask deletes a task with its annotations and predictions (by
 // cascade) and takes its counts off the project's counters.
-func (db *DB) DeleteTask(ctx context.Context, id int64) error {
+func (db *Tasks) DeleteTask(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete task", func(tx *Tx) error {
 		var projectID int64
 		var total, predictions int

@@ -13,7 +13,7 @@ import (
 // caused it.
 type Tx struct {
 	tx *sql.Tx
-	db *DB
+	db *core
 	// kept holds statements prepared for the rest of the transaction
 	// (prepareKept); the transaction closes them when it ends.
 	kept map[string]*sql.Stmt
@@ -67,7 +67,7 @@ type Hook func(ctx context.Context, tx *Tx, ev Event) error
 
 // inTx runs fn in a write transaction and commits it when fn succeeds, so
 // every store write and the hooks it fires are all-or-nothing.
-func (db *DB) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err error) {
+func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err error) {
 	tx, err := db.begin(ctx, op)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err e
 
 // begin starts a write transaction, for writes that cannot run inside one
 // callback (inTx is the usual way).
-func (db *DB) begin(ctx context.Context, op string) (*Tx, error) {
+func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, translate(op+": begin", err)
@@ -133,23 +133,23 @@ func (tx *Tx) fire(ctx context.Context, ev Event) error {
 
 // exec, query and queryRow run a ?-placeholder query in the transaction.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
 }
 
 func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
 }
 
 func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
 }
 
 // query and queryRow on the DB read from the read pool, outside any
 // transaction.
-func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.Rebind(q), args...)
+func (db *core) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.rebind(q), args...)
 }
 
-func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.Rebind(q), args...)
+func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.rebind(q), args...)
 }

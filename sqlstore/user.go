@@ -16,6 +16,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// Users holds the accounts and their API tokens: creating users, finding them, and checking passwords and tokens.
+type Users struct {
+	*core
+}
+
 // tokenPrefixLen is how much of a token is kept in clear, enough to tell
 // tokens apart in `token show` and not enough to guess one.
 const tokenPrefixLen = 6
@@ -82,14 +87,14 @@ func hashPassword(password string) (string, error) {
 // CreateUser creates a user with a bcrypt-hashed password, in the default
 // organization, and returns the user with its new API token, which is not
 // stored and cannot be shown again.
-func (db *DB) CreateUser(ctx context.Context, email, password string) (*blobmark.User, string, error) {
+func (db *Users) CreateUser(ctx context.Context, email, password string) (*blobmark.User, string, error) {
 	return db.CreateUserInOrganization(ctx, email, password, "")
 }
 
 // CreateUserInOrganization creates a user as CreateUser does, as a member of
 // the organization titled org ("" means the default one), which is created
 // in the same transaction when missing.
-func (db *DB) CreateUserInOrganization(ctx context.Context, email, password, org string) (*blobmark.User, string, error) {
+func (db *Users) CreateUserInOrganization(ctx context.Context, email, password, org string) (*blobmark.User, string, error) {
 	org, err := orgTitle(org)
 	if err != nil {
 		return nil, "", err
@@ -125,7 +130,7 @@ func (db *DB) CreateUserInOrganization(ctx context.Context, email, password, org
 
 // FindUserByEmail returns the user with that email, compared without regard
 // to case.
-func (db *DB) FindUserByEmail(ctx context.Context, email string) (*blobmark.User, error) {
+func (db *Users) FindUserByEmail(ctx context.Context, email string) (*blobmark.User, error) {
 	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE email_key = ?", emailKey(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user")
@@ -134,7 +139,7 @@ func (db *DB) FindUserByEmail(ctx context.Context, email string) (*blobmark.User
 }
 
 // FindUserByID returns the user with that id.
-func (db *DB) FindUserByID(ctx context.Context, id int64) (*blobmark.User, error) {
+func (db *Users) FindUserByID(ctx context.Context, id int64) (*blobmark.User, error) {
 	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user")
@@ -149,7 +154,7 @@ func errBadCredentials() error {
 }
 
 // AuthenticatePassword returns the user when email and password match.
-func (db *DB) AuthenticatePassword(ctx context.Context, email, password string) (*blobmark.User, error) {
+func (db *Users) AuthenticatePassword(ctx context.Context, email, password string) (*blobmark.User, error) {
 	var pwHash string
 	var joined timeValue
 	var u blobmark.User
@@ -169,7 +174,7 @@ func (db *DB) AuthenticatePassword(ctx context.Context, email, password string) 
 }
 
 // AuthenticateToken returns the owner of an API token.
-func (db *DB) AuthenticateToken(ctx context.Context, token string) (*blobmark.User, error) {
+func (db *Users) AuthenticateToken(ctx context.Context, token string) (*blobmark.User, error) {
 	if token == "" {
 		return nil, errBadCredentials()
 	}
@@ -181,7 +186,7 @@ func (db *DB) AuthenticateToken(ctx context.Context, token string) (*blobmark.Us
 }
 
 // RotateToken replaces a user's API token; the old one stops working at once.
-func (db *DB) RotateToken(ctx context.Context, userID int64) (string, error) {
+func (db *Users) RotateToken(ctx context.Context, userID int64) (string, error) {
 	token, tokenHash := newToken()
 	err := db.inTx(ctx, "rotate token", func(tx *Tx) error {
 		res, err := tx.exec(ctx, "UPDATE users SET token_hash = ?, token_prefix = ? WHERE id = ?", tokenHash, token[:tokenPrefixLen], userID)

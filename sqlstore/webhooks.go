@@ -13,6 +13,11 @@ import (
 	"github.com/riverqueue/river"
 )
 
+// Webhooks holds the project webhooks and their delivery log.
+type Webhooks struct {
+	*core
+}
+
 // Interface check: the store keeps webhooks and their delivery log.
 var _ blobmark.WebhookService = (*DB)(nil)
 
@@ -28,7 +33,7 @@ const liveWebhook = " FROM webhooks w JOIN projects p ON p.id = w.project_id AND
 
 // scanWebhook reads one row of webhookColumns, opening its secret only
 // withSecret.
-func (db *DB) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) (*blobmark.Webhook, error) {
+func (db *Webhooks) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) (*blobmark.Webhook, error) {
 	var w blobmark.Webhook
 	var org sql.NullInt64
 	var sealed, actions, headers string
@@ -63,7 +68,7 @@ func (db *DB) scanWebhook(row interface{ Scan(...any) error }, withSecret bool) 
 
 // webhookRow encodes the stored form of w's secret, actions and headers,
 // generating a secret when w has none.
-func (db *DB) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, err error) {
+func (db *Webhooks) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, err error) {
 	if w.Secret == "" {
 		b := make([]byte, 32)
 		if _, err := rand.Read(b); err != nil {
@@ -90,7 +95,7 @@ func (db *DB) webhookRow(w *blobmark.Webhook) (sealed, actions, headers string, 
 }
 
 // CreateWebhook stores a webhook of a live project.
-func (db *DB) CreateWebhook(ctx context.Context, w *blobmark.Webhook) error {
+func (db *Webhooks) CreateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 	sealed, actions, headers, err := db.webhookRow(w)
 	if err != nil {
 		return err
@@ -114,17 +119,17 @@ func (db *DB) CreateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 
 // FindWebhookByID returns a webhook of a live project, its secret left
 // sealed (Secret is empty): the API never shows it again.
-func (db *DB) FindWebhookByID(ctx context.Context, id int64) (*blobmark.Webhook, error) {
+func (db *Webhooks) FindWebhookByID(ctx context.Context, id int64) (*blobmark.Webhook, error) {
 	return db.findWebhook(ctx, id, false)
 }
 
 // FindWebhookWithSecret returns a webhook of a live project with its
 // secret opened, to sign a delivery.
-func (db *DB) FindWebhookWithSecret(ctx context.Context, id int64) (*blobmark.Webhook, error) {
+func (db *Webhooks) FindWebhookWithSecret(ctx context.Context, id int64) (*blobmark.Webhook, error) {
 	return db.findWebhook(ctx, id, true)
 }
 
-func (db *DB) findWebhook(ctx context.Context, id int64, withSecret bool) (*blobmark.Webhook, error) {
+func (db *Webhooks) findWebhook(ctx context.Context, id int64, withSecret bool) (*blobmark.Webhook, error) {
 	w, err := db.scanWebhook(db.queryRow(ctx, "SELECT "+webhookColumns+liveWebhook+"WHERE w.id = ?", id), withSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
@@ -134,7 +139,7 @@ func (db *DB) findWebhook(ctx context.Context, id int64, withSecret bool) (*blob
 
 // FindWebhooks returns a project's webhooks (every live project's for 0),
 // in id order, their secrets left sealed.
-func (db *DB) FindWebhooks(ctx context.Context, projectID int64) ([]*blobmark.Webhook, error) {
+func (db *Webhooks) FindWebhooks(ctx context.Context, projectID int64) ([]*blobmark.Webhook, error) {
 	q, args := "SELECT "+webhookColumns+liveWebhook, []any{}
 	if projectID != 0 {
 		q += "WHERE w.project_id = ? "
@@ -157,7 +162,7 @@ func (db *DB) FindWebhooks(ctx context.Context, projectID int64) ([]*blobmark.We
 }
 
 // UpdateWebhook stores w's fields; an empty Secret keeps the stored one.
-func (db *DB) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) error {
+func (db *Webhooks) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 	keep := w.Secret == ""
 	sealed, actions, headers, err := db.webhookRow(w)
 	if err != nil {
@@ -172,7 +177,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 		args = append(args, sealed)
 	}
 	args = append(args, w.ID)
-	res, err := db.write.ExecContext(ctx, db.Rebind(q+" WHERE id = ?"), args...)
+	res, err := db.write.ExecContext(ctx, db.rebind(q+" WHERE id = ?"), args...)
 	if err != nil {
 		return translate("update webhook", err)
 	}
@@ -188,8 +193,8 @@ func (db *DB) UpdateWebhook(ctx context.Context, w *blobmark.Webhook) error {
 
 // DeleteWebhook deletes a webhook and its delivery log; deliveries still
 // queued find it gone and stop.
-func (db *DB) DeleteWebhook(ctx context.Context, id int64) error {
-	res, err := db.write.ExecContext(ctx, db.Rebind("DELETE FROM webhooks WHERE id = ?"), id)
+func (db *Webhooks) DeleteWebhook(ctx context.Context, id int64) error {
+	res, err := db.write.ExecContext(ctx, db.rebind("DELETE FROM webhooks WHERE id = ?"), id)
 	if err != nil {
 		return translate("delete webhook", err)
 	}
@@ -201,7 +206,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, id int64) error {
 
 // FindWebhookDeliveries returns a webhook's latest delivery attempts,
 // newest first.
-func (db *DB) FindWebhookDeliveries(ctx context.Context, webhookID int64, limit int) ([]*blobmark.WebhookDelivery, error) {
+func (db *Webhooks) FindWebhookDeliveries(ctx context.Context, webhookID int64, limit int) ([]*blobmark.WebhookDelivery, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -227,9 +232,9 @@ func (db *DB) FindWebhookDeliveries(ctx context.Context, webhookID int64, limit 
 
 // RecordWebhookDelivery logs one attempt; a webhook deleted meanwhile
 // logs nothing.
-func (db *DB) RecordWebhookDelivery(ctx context.Context, d *blobmark.WebhookDelivery) error {
+func (db *Webhooks) RecordWebhookDelivery(ctx context.Context, d *blobmark.WebhookDelivery) error {
 	d.CreatedAt = db.timestamp()
-	_, err := db.write.ExecContext(ctx, db.Rebind(`INSERT INTO webhook_deliveries (webhook_id, job_id, action, attempt,
+	_, err := db.write.ExecContext(ctx, db.rebind(`INSERT INTO webhook_deliveries (webhook_id, job_id, action, attempt,
 		status_code, error, duration_ms, success, created_at)
 		SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM webhooks WHERE id = ?`),
 		d.JobID, d.Action, d.Attempt, d.StatusCode, d.Error, d.DurationMS, d.Success, d.CreatedAt, d.WebhookID)

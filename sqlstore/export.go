@@ -1,0 +1,297 @@
+package sqlstore
+
+// This file is the store as the exporter reads it: annotations, tasks,
+// predictions, users and projects together, and the export links. It reads
+// across aggregates, so it hangs off DB, which holds them all.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/exporter"
+)
+
+// ExportStore is the store as the exporter sees it: the exporter.Source of
+// annotations and the exporter.Recorder of export links.
+type ExportStore struct{ db *DB }
+
+// ExportStore returns the store's exporter.Source and exporter.Recorder.
+func (db *DB) ExportStore() ExportStore { return ExportStore{db: db} }
+
+// FindAnnotationByID returns an annotation as it is now.
+func (s ExportStore) FindAnnotationByID(ctx context.Context, id int64) (*blobmark.Annotation, error) {
+	return s.db.FindAnnotationByID(ctx, id)
+}
+
+// FindTaskByID returns a task.
+func (s ExportStore) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, error) {
+	return s.db.FindTaskByID(ctx, id)
+}
+
+// FindAnnotations returns a task's annotations; none when the task is gone,
+// which is what the exporter expects of a task deleted during an export.
+func (s ExportStore) FindAnnotations(ctx context.Context, taskID int64) ([]*blobmark.Annotation, error) {
+	list, err := s.db.FindAnnotations(ctx, taskID)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return nil, nil
+	}
+	return list, err
+}
+
+// FindPredictions returns a task's predictions in id order.
+func (s ExportStore) FindPredictions(ctx context.Context, taskID int64) ([]*blobmark.Prediction, error) {
+	return s.db.findPredictions(ctx, "p.task_id = ?", taskID)
+}
+
+// FindUserByID returns a user.
+func (s ExportStore) FindUserByID(ctx context.Context, id int64) (*blobmark.User, error) {
+	return s.db.FindUserByID(ctx, id)
+}
+
+// FindProjectByID returns a project.
+func (s ExportStore) FindProjectByID(ctx context.Context, id int64) (*blobmark.Project, error) {
+	return s.db.FindProjectByID(ctx, id)
+}
+
+// FindAnnotationsToExport returns a page of the annotations a sync exports.
+func (s ExportStore) FindAnnotationsToExport(ctx context.Context, q exporter.ExportQuery) ([]exporter.AnnotationRef, error) {
+	query := "SELECT a.id, a.task_id" + liveAnnotation + "WHERE a.project_id = ? AND a.id > ?"
+	args := []any{q.ProjectID, q.AfterID}
+	if q.OnlyNew {
+		query += ` AND NOT EXISTS (SELECT 1 FROM export_links l WHERE l.storage_id = ? AND l.annotation_id = a.id
+			AND l.source_updated_at >= a.updated_at)`
+		args = append(args, q.StorageID)
+	}
+	rows, err := s.db.query(ctx, query+" ORDER BY a.id LIMIT ?", append(args, q.Limit)...)
+	if err != nil {
+		return nil, translate("find annotations to export", err)
+	}
+	defer rows.Close()
+	var out []exporter.AnnotationRef
+	for rows.Next() {
+		var r exporter.AnnotationRef
+		if err := rows.Scan(&r.ID, &r.TaskID); err != nil {
+			return nil, translate("find annotations to export", err)
+		}
+		out = append(out, r)
+	}
+	return out, translate("find annotations to export", rows.Err())
+}
+
+// FindTasksToExport returns a page of the tasks a task-mode sync exports.
+func (s ExportStore) FindTasksToExport(ctx context.Context, q exporter.ExportQuery) ([]int64, error) {
+	query := "SELECT t.id" + liveTask + "WHERE t.project_id = ? AND t.id > ? AND "
+	args := []any{q.ProjectID, q.AfterID}
+	if q.OnlyNew {
+		query += `(t.total_annotations + t.cancelled_annotations > 0
+				OR EXISTS (SELECT 1 FROM export_links l WHERE l.storage_id = ? AND l.task_id = t.id AND l.annotation_id = 0))
+			AND NOT EXISTS (SELECT 1 FROM export_links l WHERE l.storage_id = ? AND l.task_id = t.id AND l.annotation_id = 0
+				AND l.annotation_count = t.total_annotations + t.cancelled_annotations
+				AND l.source_updated_at >= COALESCE((SELECT MAX(a.updated_at) FROM annotations a WHERE a.task_id = t.id), l.source_updated_at))`
+		args = append(args, q.StorageID, q.StorageID)
+	} else {
+		query += "t.total_annotations + t.cancelled_annotations > 0"
+	}
+	rows, err := s.db.query(ctx, query+" ORDER BY t.id LIMIT ?", append(args, q.Limit)...)
+	if err != nil {
+		return nil, translate("find tasks to export", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, translate("find tasks to export", err)
+		}
+		out = append(out, id)
+	}
+	return out, translate("find tasks to export", rows.Err())
+}
+
+const exportLinkColumns = `storage_id, object_key, annotation_id, task_id, etag, content_hash, source_updated_at,
+	annotation_count, exported_at`
+
+// FindExportLink returns the link of key, ENOTFOUND when there is none.
+func (s ExportStore) FindExportLink(ctx context.Context, storageID int64, key string) (*exporter.ExportLink, error) {
+	var l exporter.ExportLink
+	var src, at timeValue
+	err := s.db.queryRow(ctx, "SELECT "+exportLinkColumns+" FROM export_links WHERE storage_id = ? AND object_key = ?", storageID, key).
+		Scan(&l.StorageID, &l.Key, &l.AnnotationID, &l.TaskID, &l.ETag, &l.ContentHash, &src, &l.AnnotationCount, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("export link")
+	} else if err != nil {
+		return nil, translate("find export link", err)
+	}
+	l.SourceUpdatedAt, l.ExportedAt = src.Time, at.Time
+	return &l, nil
+}
+
+// RecordExport creates or replaces the link of (link.StorageID, link.Key).
+// A storage deleted meanwhile has no links to keep, so that is not an error.
+func (s ExportStore) RecordExport(ctx context.Context, link *exporter.ExportLink) error {
+	_, err := s.db.write.ExecContext(ctx, s.db.rebind(`INSERT INTO export_links (`+exportLinkColumns+`)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM target_storages WHERE id = ?)
+		ON CONFLICT (storage_id, object_key) DO UPDATE SET annotation_id = excluded.annotation_id, task_id = excluded.task_id,
+		etag = excluded.etag, content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at,
+		annotation_count = excluded.annotation_count, exported_at = excluded.exported_at`),
+		link.StorageID, link.Key, link.AnnotationID, link.TaskID, link.ETag, link.ContentHash,
+		link.SourceUpdatedAt.UTC(), link.AnnotationCount, link.ExportedAt.UTC().Truncate(time.Microsecond), link.StorageID)
+	return translate("record export", err)
+}
+
+// DeleteExportLink removes the link of key; no link is not an error.
+func (s ExportStore) DeleteExportLink(ctx context.Context, storageID int64, key string) error {
+	_, err := s.db.write.ExecContext(ctx, s.db.rebind("DELETE FROM export_links WHERE storage_id = ? AND object_key = ?"), storageID, key)
+	return translate("delete export link", err)
+}
+
+// FindExportLinks returns a storage's links in key order, so tests can see
+// what was written where; the exporter itself looks links up one key at a
+// time (FindExportLink).
+func (s ExportStore) FindExportLinks(ctx context.Context, storageID int64) ([]exporter.ExportLink, error) {
+	rows, err := s.db.query(ctx, "SELECT "+exportLinkColumns+" FROM export_links WHERE storage_id = ? ORDER BY object_key", storageID)
+	if err != nil {
+		return nil, translate("find export links", err)
+	}
+	defer rows.Close()
+	var out []exporter.ExportLink
+	for rows.Next() {
+		var l exporter.ExportLink
+		var src, at timeValue
+		if err := rows.Scan(&l.StorageID, &l.Key, &l.AnnotationID, &l.TaskID, &l.ETag, &l.ContentHash, &src, &l.AnnotationCount, &at); err != nil {
+			return nil, translate("find export links", err)
+		}
+		l.SourceUpdatedAt, l.ExportedAt = src.Time, at.Time
+		out = append(out, l)
+	}
+	return out, translate("find export links", rows.Err())
+}
+
+// findPredictions returns predictions matching where (over alias p), in
+// task and id order.
+func (db *core) findPredictions(ctx context.Context, where string, args ...any) ([]*blobmark.Prediction, error) {
+	rows, err := db.query(ctx, `SELECT p.id, p.task_id, p.project_id, p.result, p.score, p.model_version, p.created_at, p.updated_at
+		FROM predictions p WHERE `+where+" ORDER BY p.task_id, p.id", args...)
+	if err != nil {
+		return nil, translate("find predictions", err)
+	}
+	defer rows.Close()
+	var out []*blobmark.Prediction
+	for rows.Next() {
+		var p blobmark.Prediction
+		var result string
+		var score sql.NullFloat64
+		var created, updated timeValue
+		if err := rows.Scan(&p.ID, &p.TaskID, &p.ProjectID, &result, &score, &p.ModelVersion, &created, &updated); err != nil {
+			return nil, translate("find predictions", err)
+		}
+		p.Result = json.RawMessage(result)
+		if score.Valid {
+			p.Score = &score.Float64
+		}
+		p.CreatedAt, p.UpdatedAt = created.Time, updated.Time
+		out = append(out, &p)
+	}
+	return out, translate("find predictions", rows.Err())
+}
+
+// exportPageSize is how many tasks one page of a project export holds.
+const exportPageSize = 200
+
+// ExportProjectJSON streams the project's Label Studio JSON export to w.
+func (db *DB) ExportProjectJSON(ctx context.Context, projectID int64, w io.Writer) error {
+	p, err := db.FindProjectByID(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	cfg, _ := blobmark.ParseLabelConfig(p.LabelConfig)
+	return exporter.WriteProjectJSON(ctx, w, cfg, &taskPager{db: db, projectID: projectID})
+}
+
+// taskPager walks a project's tasks by id (keyset pagination), loading each
+// page's annotations, predictions and annotators in one query each.
+type taskPager struct {
+	db        *DB
+	projectID int64
+	afterID   int64
+}
+
+// NextPage returns the next page of tasks.
+func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
+	db := tp.db
+	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? AND t.id > ? ORDER BY t.id LIMIT ?",
+		tp.projectID, tp.afterID, exportPageSize)
+	if err != nil {
+		return nil, translate("export tasks", err)
+	}
+	page := &exporter.TaskPage{Users: map[int64]*blobmark.User{}}
+	index := map[int64]int{}
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			rows.Close()
+			return nil, translate("export tasks", err)
+		}
+		index[t.ID] = len(page.Tasks)
+		page.Tasks = append(page.Tasks, exporter.TaskBundle{Task: t, Annotations: []*blobmark.Annotation{}})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, translate("export tasks", err)
+	}
+	if len(page.Tasks) == 0 {
+		return nil, io.EOF
+	}
+	first, last := page.Tasks[0].Task.ID, page.Tasks[len(page.Tasks)-1].Task.ID
+	tp.afterID = last
+
+	arows, err := db.query(ctx, "SELECT "+annotationColumns+` FROM annotations a
+		WHERE a.project_id = ? AND a.task_id >= ? AND a.task_id <= ? ORDER BY a.task_id, a.id`, tp.projectID, first, last)
+	if err != nil {
+		return nil, translate("export annotations", err)
+	}
+	var userIDs []int64
+	for arows.Next() {
+		a, err := scanAnnotation(arows)
+		if err != nil {
+			arows.Close()
+			return nil, translate("export annotations", err)
+		}
+		if i, ok := index[a.TaskID]; ok {
+			page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
+		}
+		if a.CompletedBy != 0 {
+			userIDs = append(userIDs, a.CompletedBy)
+		}
+	}
+	arows.Close()
+	if err := arows.Err(); err != nil {
+		return nil, translate("export annotations", err)
+	}
+	preds, err := db.findPredictions(ctx, "p.project_id = ? AND p.task_id >= ? AND p.task_id <= ?", tp.projectID, first, last)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range preds {
+		if i, ok := index[p.TaskID]; ok {
+			page.Tasks[i].Predictions = append(page.Tasks[i].Predictions, p)
+		}
+	}
+	slices.Sort(userIDs)
+	for _, id := range slices.Compact(userIDs) {
+		u, err := db.FindUserByID(ctx, id)
+		if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		page.Users[id] = u
+	}
+	return page, nil
+}
