@@ -1,5 +1,10 @@
 package blobmark
 
+import (
+	"slices"
+	"strings"
+)
+
 // Connection holds a storage's Azure connection fields by their API names
 // (auth_type, account_name, endpoint, cloud, tenant_id, client_id, …). The
 // domain treats the values as opaque: the Azure connector gives them
@@ -87,3 +92,59 @@ func connectionNames() (plain, secret []string) {
 	}
 	return plain, secret
 }
+
+// hostIdentityAuthTypes authenticate as an identity attached to the server
+// (its managed identities, its workload identity, its default credential
+// chain) rather than with a secret the storage's owner supplied. Any API
+// user could name such an identity, so the operator's allow-list pins where
+// it may be used, its Entra ID settings come from the server's environment
+// only, and only administrators may set such a storage up.
+var hostIdentityAuthTypes = []string{AuthManagedIdentity, AuthWorkloadIdentity, AuthServerIdentity}
+
+// UsesHostIdentity reports whether an auth type speaks for the server.
+func UsesHostIdentity(authType string) bool { return slices.Contains(hostIdentityAuthTypes, authType) }
+
+// InferAuthType returns the auth type of a connection whose fields get
+// returns. A blank auth_type is how Label Studio's clients create storages,
+// so the rule lives here, once; first match wins:
+//
+//  1. auth_type set → it, lower-cased
+//  2. connection_string set → connection_string
+//  3. sas_token set → sas_token
+//  4. account_key set → account_key (Label Studio's classic storage)
+//  5. client_secret or client_certificate set → service_principal (Label Studio Enterprise's)
+//  6. federated_token_file set → workload_identity
+//  7. any managed_identity_* id set → managed_identity
+//  8. otherwise "": nothing names a credential, and validation asks for
+//     auth_type, because guessing between anonymous and the server's
+//     identity would be unsafe.
+func InferAuthType(get func(field string) string) string {
+	has := func(fields ...string) bool {
+		for _, f := range fields {
+			if strings.TrimSpace(get(f)) != "" {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("auth_type"):
+		return strings.ToLower(strings.TrimSpace(get("auth_type")))
+	case has("connection_string"):
+		return AuthConnectionString
+	case has("sas_token"):
+		return AuthSASToken
+	case has("account_key"):
+		return AuthAccountKey
+	case has("client_secret", "client_certificate"):
+		return AuthServicePrincipal
+	case has("federated_token_file"):
+		return AuthWorkloadIdentity
+	case has("managed_identity_client_id", "managed_identity_resource_id", "managed_identity_object_id"):
+		return AuthManagedIdentity
+	}
+	return ""
+}
+
+// AuthType is the connection's auth type, inferred as InferAuthType does.
+func (c Connection) AuthType() string { return InferAuthType(func(f string) string { return c[f] }) }

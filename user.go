@@ -11,6 +11,7 @@ import (
 type User struct {
 	ID          int64     `json:"id"`
 	Email       string    `json:"email"`
+	Username    string    `json:"username"`
 	FirstName   string    `json:"first_name"`
 	LastName    string    `json:"last_name"`
 	DateJoined  time.Time `json:"date_joined"`
@@ -18,6 +19,22 @@ type User struct {
 	// OrganizationID is the one organization the user belongs to; it sees
 	// that organization's projects and no others.
 	OrganizationID int64 `json:"-"`
+	// Role is the user's role in its organization, read with the user on
+	// every request, so a change takes effect on the next one.
+	Role Role `json:"-"`
+}
+
+// NewUser is what creating a user takes.
+type NewUser struct {
+	Email, Password               string
+	Username, FirstName, LastName string
+	// OrganizationID places the user in that organization; 0 means the one
+	// titled Organization ("" the default), created when missing.
+	OrganizationID int64
+	Organization   string
+	// Role is the user's role. "" makes the first member of an organization
+	// its owner and any later one an annotator, the least a member can be.
+	Role Role
 }
 
 // EmailKey is the form an email is unique and looked up in: trimmed and
@@ -30,6 +47,8 @@ type UserService interface {
 	// CreateUser creates a user with a password, in the default
 	// organization, and returns its new API token.
 	CreateUser(ctx context.Context, email, password string) (*User, string, error)
+	// AddUser creates the user nu describes and returns its new API token.
+	AddUser(ctx context.Context, nu NewUser) (*User, string, error)
 	// FindUserByEmail returns the user with that email (ENOTFOUND otherwise).
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	// FindUserByID returns the user with that id (ENOTFOUND otherwise).

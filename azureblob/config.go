@@ -144,37 +144,18 @@ func (c Config) LogValue() slog.Value {
 }
 
 // InferAuthType returns the auth type a Config with a blank auth_type stands
-// for. The rule, first match wins:
-//
-//  1. connection_string set → connection_string
-//  2. sas_token set → sas_token
-//  3. account_key set → account_key (Label Studio's classic storage)
-//  4. client_secret or client_certificate set → service_principal (Label Studio Enterprise's)
-//  5. federated_token_file set → workload_identity
-//  6. any managed_identity_* id set → managed_identity
-//  7. otherwise "" : nothing names a credential, and Validate asks for auth_type,
-//     because guessing between anonymous and the server's identity would be unsafe.
-//
-// Conflicts (say account_key and client_secret together) are reported by
-// Validate, not resolved here.
+// for, by blobmark.InferAuthType's rule. Conflicts (say account_key and
+// client_secret together) are reported by Validate, not resolved here.
 func (c Config) InferAuthType() AuthType {
-	switch {
-	case c.AuthType != "":
-		return c.AuthType
-	case c.ConnectionString != "":
-		return AuthConnectionString
-	case c.SASToken != "":
-		return AuthSASToken
-	case c.AccountKey != "":
-		return AuthAccountKey
-	case c.ClientSecret != "" || c.ClientCertificate != "":
-		return AuthServicePrincipal
-	case c.FederatedTokenFile != "":
-		return AuthWorkloadIdentity
-	case c.ManagedIdentityClientID != "" || c.ManagedIdentityResourceID != "" || c.ManagedIdentityObjectID != "":
-		return AuthManagedIdentity
-	}
-	return ""
+	return AuthType(blobmark.InferAuthType(func(name string) string {
+		if name == "auth_type" {
+			return string(c.AuthType)
+		}
+		if p := c.field(name); p != nil {
+			return *p
+		}
+		return ""
+	}))
 }
 
 // Normalized returns c with the auth type inferred, surrounding blanks
@@ -193,7 +174,7 @@ func (c Config) Normalized() Config {
 		c.AccountName = ""
 	}
 	c.Cloud = strings.ToLower(c.Cloud)
-	c.AuthType = AuthType(strings.ToLower(string(c.InferAuthType())))
+	c.AuthType = c.InferAuthType()
 	return c
 }
 
@@ -217,9 +198,9 @@ var authTypeSpecs = map[AuthType]authTypeSpec{
 	AuthSASToken:         {},
 	AuthConnectionString: {},
 	AuthServicePrincipal: {},
-	AuthManagedIdentity:  {hostIdentity: true},
-	AuthWorkloadIdentity: {hostIdentity: true},
-	AuthServerIdentity:   {hostIdentity: true},
+	AuthManagedIdentity:  {hostIdentity: blobmark.UsesHostIdentity(blobmark.AuthManagedIdentity)},
+	AuthWorkloadIdentity: {hostIdentity: blobmark.UsesHostIdentity(blobmark.AuthWorkloadIdentity)},
+	AuthServerIdentity:   {hostIdentity: blobmark.UsesHostIdentity(blobmark.AuthServerIdentity)},
 	AuthAnonymous:        {},
 }
 

@@ -96,7 +96,30 @@ func (s *Server) annotationFromPath(r *http.Request) (*blobmark.Annotation, erro
 	if err := s.canAccessProject(r.Context(), a.ProjectID); err != nil {
 		return nil, err
 	}
+	if !seesAnnotation(r.Context(), a) {
+		return nil, errNoPermission()
+	}
 	return a, nil
+}
+
+// seesAnnotation reports whether the user may see and change an
+// annotation of a project it may reach: its own, or anyone's with the
+// review permission.
+func seesAnnotation(ctx context.Context, a *blobmark.Annotation) bool {
+	u := blobmark.UserFromContext(ctx)
+	return u != nil && (a.CompletedBy == u.ID || u.Role.Can(blobmark.PermReview))
+}
+
+// mayUseConnection refuses, 403, to create, change, check or delete a
+// storage with a connection the user's role may not manage: one that uses
+// an identity attached to the server needs an administrator
+// (blobmark.StoragePermission).
+func mayUseConnection(ctx context.Context, c blobmark.Connection) error {
+	u := blobmark.UserFromContext(ctx)
+	if u == nil {
+		return blobmark.Errorf(blobmark.EUNAUTHORIZED, "Authentication credentials were not provided.")
+	}
+	return permit(u, blobmark.StoragePermission(c))
 }
 
 // sourceByID loads a source storage whose project the user may reach (403

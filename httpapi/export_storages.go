@@ -128,6 +128,6 @@ func (s *Server) targetStorageRoutes() []route {
 		return nil
 	}
 	return s.targetKind().routes("/api/storages/export", "",
-		route{"POST /{id}/sync", s.handleSyncTargetStorage, authenticated},
+		route{"POST /{id}/sync", s.handleSyncTargetStorage, storages},
 	)
 }

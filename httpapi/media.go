@@ -20,8 +20,8 @@ func (s *Server) mediaRoutes() []route {
 		return nil
 	}
 	return []route{
-		{"GET /tasks/{id}/resolve/{$}", s.handleResolveTaskMedia, authenticated},
-		{"GET /projects/{id}/resolve/{$}", s.handleResolveProjectMedia, authenticated},
+		{"GET /tasks/{id}/resolve/{$}", s.handleResolveTaskMedia, label},
+		{"GET /projects/{id}/resolve/{$}", s.handleResolveProjectMedia, label},
 	}
 }
 

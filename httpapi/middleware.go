@@ -117,8 +117,11 @@ func (s *Server) authenticators() []authenticator {
 }
 
 // requireUser lets a request through only when an authenticator vouches for
-// it, with the user in the request context.
-func (s *Server) requireUser(next http.Handler) http.Handler {
+// it, the user's role is active, and it grants the route's permission; the
+// user goes in the request context. The user and its role are read afresh
+// on every request, so deactivating someone or changing their role takes
+// effect on their next one, on every replica.
+func (s *Server) requireUser(needs blobmark.Permission, next http.Handler) http.Handler {
 	auths := s.authenticators()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, auth := range auths {
@@ -127,10 +130,15 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			if u != nil {
-				next.ServeHTTP(w, r.WithContext(blobmark.NewContextWithUser(r.Context(), u)))
+			if u == nil {
+				continue
+			}
+			if err := permit(u, needs); err != nil {
+				s.writeError(w, r, err)
 				return
 			}
+			next.ServeHTTP(w, r.WithContext(blobmark.NewContextWithUser(r.Context(), u)))
+			return
 		}
 		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" {
 			s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED,
@@ -139,6 +147,33 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 		}
 		s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Authentication credentials were not provided."))
 	})
+}
+
+// permit refuses a user whose role is not active (401, Django REST
+// framework's message, as its credentials no longer count) or does not
+// grant p (403, naming the role).
+func permit(u *blobmark.User, p blobmark.Permission) error {
+	if !u.Role.Active() {
+		return errInactive()
+	}
+	if !u.Role.Can(p) {
+		return blobmark.Errorf(blobmark.EFORBIDDEN, "You do not have permission to perform this action: the %s role cannot %s.", u.Role.Name(), permissionVerb[p])
+	}
+	return nil
+}
+
+func errInactive() error {
+	return blobmark.Errorf(blobmark.EUNAUTHORIZED, "User inactive or deleted.")
+}
+
+// permissionVerb says what each permission allows, for refusals.
+var permissionVerb = map[blobmark.Permission]string{
+	blobmark.PermLabel:                "label",
+	blobmark.PermReview:               "see or change other members' annotations",
+	blobmark.PermManageProjects:       "create, change, import into or export projects",
+	blobmark.PermStorages:             "manage storages, webhooks or event settings",
+	blobmark.PermHostIdentityStorages: "set up storages that use the server's own identity",
+	blobmark.PermManageMembers:        "manage members, roles or organization settings",
 }
 
 // authenticateToken accepts "Authorization: Token <key>", as Label Studio

@@ -106,17 +106,31 @@ type Server struct {
 	slotWait time.Duration
 }
 
-// route is one entry of the API: a ServeMux pattern, its handler, and
-// whether the caller must be authenticated.
+// route is one entry of the API: a ServeMux pattern, its handler, and the
+// permission the caller's role must grant (blobmark.Role.Can), or public.
+// Every route states one, and TestEveryRouteHasADecision checks the
+// permission tests cover each; handlers refine it per object (a project's
+// members, a storage's credential, an annotation's author) through
+// access.go.
 type route struct {
 	pattern string
 	handler http.HandlerFunc
-	auth    bool
+	needs   blobmark.Permission
 }
 
+// public marks a route anyone may call: probes, sign-in, the UI's pages
+// (which ask the API for everything they show), and Azure's event pushes
+// (which authenticate with their own secret).
+const public blobmark.Permission = ""
+
+// The permissions routes need, by their names in the permission table.
 const (
-	public        = false
-	authenticated = true
+	label          = blobmark.PermLabel
+	review         = blobmark.PermReview
+	manageProjects = blobmark.PermManageProjects
+	storages       = blobmark.PermStorages
+	manageMembers  = blobmark.PermManageMembers
+	hostIdentities = blobmark.PermHostIdentityStorages
 )
 
 // routes lists every route of the server. Paths, trailing slashes included,
@@ -129,31 +143,31 @@ func (s *Server) routes() []route {
 		{"GET /readyz", s.handleReadyz, public},
 
 		// Projects.
-		{"GET /api/projects/{$}", s.handleListProjects, authenticated},
-		{"POST /api/projects/{$}", s.handleCreateProject, authenticated},
-		{"GET /api/projects/{id}/{$}", s.handleGetProject, authenticated},
-		{"PATCH /api/projects/{id}/{$}", s.handleUpdateProject, authenticated},
-		{"DELETE /api/projects/{id}/{$}", s.handleDeleteProject, authenticated},
-		{"POST /api/projects/{id}/import", s.handleImportTasks, authenticated},
-		{"GET /api/projects/{id}/export", s.handleExportProject, authenticated},
+		{"GET /api/projects/{$}", s.handleListProjects, label},
+		{"POST /api/projects/{$}", s.handleCreateProject, manageProjects},
+		{"GET /api/projects/{id}/{$}", s.handleGetProject, label},
+		{"PATCH /api/projects/{id}/{$}", s.handleUpdateProject, manageProjects},
+		{"DELETE /api/projects/{id}/{$}", s.handleDeleteProject, manageProjects},
+		{"POST /api/projects/{id}/import", s.handleImportTasks, manageProjects},
+		{"GET /api/projects/{id}/export", s.handleExportProject, manageProjects},
 
 		// Tasks.
-		{"GET /api/tasks/{$}", s.handleListTasks, authenticated},
-		{"GET /api/tasks/{id}/{$}", s.handleGetTask, authenticated},
-		{"PATCH /api/tasks/{id}/{$}", s.handleUpdateTask, authenticated},
-		{"DELETE /api/tasks/{id}/{$}", s.handleDeleteTask, authenticated},
+		{"GET /api/tasks/{$}", s.handleListTasks, label},
+		{"GET /api/tasks/{id}/{$}", s.handleGetTask, label},
+		{"PATCH /api/tasks/{id}/{$}", s.handleUpdateTask, manageProjects},
+		{"DELETE /api/tasks/{id}/{$}", s.handleDeleteTask, manageProjects},
 
 		// Annotations.
-		{"GET /api/tasks/{id}/annotations/{$}", s.handleListAnnotations, authenticated},
-		{"POST /api/tasks/{id}/annotations/{$}", s.handleCreateAnnotation, authenticated},
-		{"GET /api/annotations/{id}/{$}", s.handleGetAnnotation, authenticated},
-		{"PATCH /api/annotations/{id}/{$}", s.handleUpdateAnnotation, authenticated},
-		{"DELETE /api/annotations/{id}/{$}", s.handleDeleteAnnotation, authenticated},
+		{"GET /api/tasks/{id}/annotations/{$}", s.handleListAnnotations, label},
+		{"POST /api/tasks/{id}/annotations/{$}", s.handleCreateAnnotation, label},
+		{"GET /api/annotations/{id}/{$}", s.handleGetAnnotation, label},
+		{"PATCH /api/annotations/{id}/{$}", s.handleUpdateAnnotation, label},
+		{"DELETE /api/annotations/{id}/{$}", s.handleDeleteAnnotation, label},
 
 		// Web UI sign-in (session cookie; see session.go) and its pages.
 		{"POST /api/auth/login", s.handleLogin, public},
 		{"POST /api/auth/logout", s.handleLogout, public},
-		{"GET /api/current-user/whoami", s.handleWhoAmI, authenticated},
+		{"GET /api/current-user/whoami", s.handleWhoAmI, label},
 		{"GET /{$}", s.handleUI, public},
 		{"GET /static/", s.handleUI, public},
 		{"GET /user/login/{$}", s.handleUI, public},
@@ -176,8 +190,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(rt.handler)
-		if rt.auth {
-			h = s.requireUser(h)
+		if rt.needs != public {
+			h = s.requireUser(rt.needs, h)
 		}
 		mux.Handle(rt.pattern, &routeHandler{h})
 	}

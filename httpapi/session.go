@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -218,19 +219,54 @@ func clearSessionCookies(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// currentUserJSON is the signed-in user as Label Studio's whoami shows it.
+// userJSON is a user as Label Studio's API shows one.
+type userJSON struct {
+	ID                 int64            `json:"id"`
+	Email              string           `json:"email"`
+	Username           string           `json:"username"`
+	FirstName          string           `json:"first_name"`
+	LastName           string           `json:"last_name"`
+	Initials           string           `json:"initials"`
+	Avatar             *string          `json:"avatar"`
+	Phone              string           `json:"phone"`
+	Joined             time.Time        `json:"date_joined"`
+	LastActivity       time.Time        `json:"last_activity"`
+	ActiveOrganization int64            `json:"active_organization"`
+	OrgMembership      []membershipJSON `json:"org_membership"`
+}
+
+// membershipJSON is a user's role in an organization, as the user object's
+// org_membership lists it.
+type membershipJSON struct {
+	Role           blobmark.Role `json:"role"`
+	Active         bool          `json:"active"`
+	OrganizationID int64         `json:"organization_id"`
+	UserType       string        `json:"user_type"`
+}
+
+// currentUserJSON is the signed-in user as whoami shows it: the user, and
+// the permissions of its role (blobmark.Permissions' names), which the web
+// UI reads to show only what the user may do.
 type currentUserJSON struct {
-	ID        int64     `json:"id"`
-	Email     string    `json:"email"`
-	Username  string    `json:"username"`
-	FirstName string    `json:"first_name"`
-	LastName  string    `json:"last_name"`
-	Initials  string    `json:"initials"`
-	Avatar    *string   `json:"avatar"`
-	Joined    time.Time `json:"date_joined"`
+	userJSON
+	Role        blobmark.Role         `json:"role"`
+	Permissions []blobmark.Permission `json:"permissions"`
 }
 
 func presentCurrentUser(u *blobmark.User) currentUserJSON {
+	perms := []blobmark.Permission{}
+	for _, p := range blobmark.Permissions {
+		if u.Role.Can(p) {
+			perms = append(perms, p)
+		}
+	}
+	return currentUserJSON{userJSON: presentUser(u), Role: u.Role, Permissions: perms}
+}
+
+// presentUser shows a user. Usernames are optional here, as sign-in is by
+// email, so a user without one shows its email there, which Label Studio's
+// clients display.
+func presentUser(u *blobmark.User) userJSON {
 	initials := ""
 	for _, n := range []string{u.FirstName, u.LastName} {
 		if n != "" {
@@ -240,8 +276,10 @@ func presentCurrentUser(u *blobmark.User) currentUserJSON {
 	if initials == "" && u.Email != "" {
 		initials = strings.ToUpper(u.Email[:1])
 	}
-	return currentUserJSON{ID: u.ID, Email: u.Email, Username: u.Email, FirstName: u.FirstName,
-		LastName: u.LastName, Initials: initials, Joined: u.DateJoined}
+	return userJSON{ID: u.ID, Email: u.Email, Username: cmp.Or(u.Username, u.Email), FirstName: u.FirstName,
+		LastName: u.LastName, Initials: initials, Joined: u.DateJoined, LastActivity: u.DateJoined,
+		ActiveOrganization: u.OrganizationID,
+		OrgMembership:      []membershipJSON{{Role: u.Role, Active: u.Role.Active(), OrganizationID: u.OrganizationID, UserType: "standard"}}}
 }
 
 // handleLogin checks an email and password and starts a session. The body
@@ -293,6 +331,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.limiter().succeeded(keys...)
+	if !u.Role.Active() {
+		s.writeError(w, r, errInactive())
+		return
+	}
 	id := make([]byte, 18)
 	_, _ = rand.Read(id)
 	ss := session{UserID: u.ID, ID: b64.EncodeToString(id), Expires: time.Now().Add(s.sessionTTL()).Unix()}

@@ -183,8 +183,8 @@ func (s *Server) storageEventRoutes() []route {
 		out = append(out,
 			route{"POST " + base, typed(s.handleStorageEvents), public},
 			route{"OPTIONS " + base, typed(s.handleStorageEventsOptions), public},
-			route{"GET " + base + "/settings", typed(s.handleGetStorageEvents), authenticated},
-			route{"PATCH " + base + "/settings", typed(s.handleUpdateStorageEvents), authenticated},
+			route{"GET " + base + "/settings", typed(s.handleGetStorageEvents), storages},
+			route{"PATCH " + base + "/settings", typed(s.handleUpdateStorageEvents), storages},
 		)
 	}
 	return out

@@ -164,6 +164,9 @@ func (k storageKind[S]) findBy(r *http.Request, withSecrets bool) (*S, error) {
 func (k storageKind[S]) fromBody(r *http.Request, body map[string]json.RawMessage, base *S) (*S, error) {
 	st := new(S)
 	if base != nil {
+		if err := mayUseConnection(r.Context(), *k.fields(base).conn); err != nil {
+			return nil, err
+		}
 		*st = *base
 	} else {
 		*st = k.blank()
@@ -188,7 +191,7 @@ func (k storageKind[S]) fromBody(r *http.Request, body map[string]json.RawMessag
 	if *f.typ == blobmark.StorageTypeAzureSPI && (*f.conn)["auth_type"] == "" {
 		(*f.conn)["auth_type"] = "service_principal"
 	}
-	return st, nil
+	return st, mayUseConnection(r.Context(), *f.conn)
 }
 
 // fromRequest builds the storage a validate or files body describes. A
@@ -297,7 +300,12 @@ func (k storageKind[S]) handleUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (k storageKind[S]) handleDelete(w http.ResponseWriter, r *http.Request) {
-	serveDelete(k.s, w, r, k.find, func(ctx context.Context, st *S) error { return k.delete(ctx, *k.fields(st).id) })
+	serveDelete(k.s, w, r, k.find, func(ctx context.Context, st *S) error {
+		if err := mayUseConnection(ctx, *k.fields(st).conn); err != nil {
+			return err
+		}
+		return k.delete(ctx, *k.fields(st).id)
+	})
 }
 
 // serveAction answers with the storage the path names after act has acted
@@ -327,17 +335,17 @@ func (k storageKind[S]) handleValidate(w http.ResponseWriter, r *http.Request) {
 // kind's further typed routes, with paths relative to prefix+"/"+type.
 func (k storageKind[S]) routes(prefix, root string, own ...route) []route {
 	out := []route{
-		{"GET " + prefix + root, k.handleListAll, authenticated},
-		{"GET " + prefix + "/types", handleStorageTypes, authenticated},
+		{"GET " + prefix + root, k.handleListAll, storages},
+		{"GET " + prefix + "/types", handleStorageTypes, storages},
 	}
 	for _, t := range storageTypes {
 		for _, rt := range append([]route{
-			{"GET " + root, k.handleList, authenticated},
-			{"POST " + root, k.handleCreate, authenticated},
-			{"POST /validate", k.handleValidate, authenticated},
-			{"GET /{id}", k.handleGet, authenticated},
-			{"PATCH /{id}", k.handleUpdate, authenticated},
-			{"DELETE /{id}", k.handleDelete, authenticated},
+			{"GET " + root, k.handleList, storages},
+			{"POST " + root, k.handleCreate, storages},
+			{"POST /validate", k.handleValidate, storages},
+			{"GET /{id}", k.handleGet, storages},
+			{"PATCH /{id}", k.handleUpdate, storages},
+			{"DELETE /{id}", k.handleDelete, storages},
 		}, own...) {
 			method, path, _ := strings.Cut(rt.pattern, " ")
 			h := rt.handler
@@ -345,7 +353,7 @@ func (k storageKind[S]) routes(prefix, root string, own ...route) []route {
 				r.SetPathValue("type", t)
 				h(w, r)
 			}
-			out = append(out, route{method + " " + prefix + "/" + t + path, typed, rt.auth})
+			out = append(out, route{method + " " + prefix + "/" + t + path, typed, rt.needs})
 		}
 	}
 	return out

@@ -184,8 +184,8 @@ func (s *Server) handleCancelSourceStorage(w http.ResponseWriter, r *http.Reques
 // export storage routes.
 func (s *Server) sourceStorageRoutes() []route {
 	return s.sourceKind().routes("/api/storages", "/{$}",
-		route{"POST /files", s.handleSourceStorageFiles, authenticated},
-		route{"POST /{id}/sync", s.handleSyncSourceStorage, authenticated},
-		route{"POST /{id}/cancel", s.handleCancelSourceStorage, authenticated},
+		route{"POST /files", s.handleSourceStorageFiles, storages},
+		route{"POST /{id}/sync", s.handleSyncSourceStorage, storages},
+		route{"POST /{id}/cancel", s.handleCancelSourceStorage, storages},
 	)
 }

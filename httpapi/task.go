@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/blobmark/blobmark"
@@ -77,17 +78,18 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// findAnnotations returns a task's annotations, never nil, so the task is
-// presented with an "annotations" list even when it has none.
+// findAnnotations returns the annotations of a task the user may see
+// (seesAnnotation: an annotator sees only its own), never nil, so the task
+// is presented with an "annotations" list even when it has none.
 func (s *Server) findAnnotations(r *http.Request, taskID int64) ([]*blobmark.Annotation, error) {
 	anns, err := s.Annotations.FindAnnotations(r.Context(), taskID)
 	if err != nil {
 		return nil, err
 	}
 	if anns == nil {
-		anns = []*blobmark.Annotation{}
+		return []*blobmark.Annotation{}, nil
 	}
-	return anns, nil
+	return slices.DeleteFunc(anns, func(a *blobmark.Annotation) bool { return !seesAnnotation(r.Context(), a) }), nil
 }
 
 // queryID parses a required id query parameter.

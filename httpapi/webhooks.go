@@ -33,12 +33,12 @@ func (s *Server) webhookRoutes() []route {
 		return nil
 	}
 	return []route{
-		{"GET /api/webhooks/{$}", s.handleListWebhooks, authenticated},
-		{"POST /api/webhooks/{$}", s.handleCreateWebhook, authenticated},
-		{"GET /api/webhooks/{id}/{$}", s.handleGetWebhook, authenticated},
-		{"PATCH /api/webhooks/{id}/{$}", s.handleUpdateWebhook, authenticated},
-		{"DELETE /api/webhooks/{id}/{$}", s.handleDeleteWebhook, authenticated},
-		{"GET /api/webhooks/{id}/deliveries", s.handleWebhookDeliveries, authenticated},
+		{"GET /api/webhooks/{$}", s.handleListWebhooks, storages},
+		{"POST /api/webhooks/{$}", s.handleCreateWebhook, storages},
+		{"GET /api/webhooks/{id}/{$}", s.handleGetWebhook, storages},
+		{"PATCH /api/webhooks/{id}/{$}", s.handleUpdateWebhook, storages},
+		{"DELETE /api/webhooks/{id}/{$}", s.handleDeleteWebhook, storages},
+		{"GET /api/webhooks/{id}/deliveries", s.handleWebhookDeliveries, storages},
 	}
 }
 

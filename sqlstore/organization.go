@@ -88,19 +88,42 @@ func (db *Organizations) FindOrganizationByID(ctx context.Context, id int64) (*b
 	return o, translate("find organization", err)
 }
 
-// CanAccessProject grants a live project to the members of its organization.
-// The user's organization is read from the database, not from u, so moving
-// a user takes effect on its next request, sessions included. A deleted or
-// unknown project is refused.
+// CanAccessProject grants a live project to the members of its organization
+// whose role sees every project, and to the members of the project itself
+// (projectVisibleTo). The user's organization and role are read from the
+// database, not from u, so a change takes effect on its next request,
+// sessions included. A deleted or unknown project is refused.
 func (db *Organizations) CanAccessProject(ctx context.Context, u *blobmark.User, projectID int64) (bool, error) {
 	if u == nil {
 		return false, nil
 	}
+	visible, args := projectVisibleTo(u.ID)
 	var ok int
-	err := db.queryRow(ctx, `SELECT 1 FROM projects p JOIN users u ON u.organization_id = p.organization_id
-		WHERE p.id = ? AND p.deleted_at IS NULL AND u.id = ?`, projectID, u.ID).Scan(&ok)
+	err := db.queryRow(ctx, "SELECT 1 FROM projects p WHERE p.id = ? AND p.deleted_at IS NULL AND "+visible,
+		append([]any{projectID}, args...)...).Scan(&ok)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	return err == nil, translate("check project access", err)
+}
+
+// projectVisibleTo is the one SQL condition, on a project row aliased p,
+// that says whether user userID may see it: the user belongs to p's
+// organization, and either has a role that sees every project or has an
+// active role and is a member of p. The role lists come from the
+// permission table.
+func projectVisibleTo(userID int64) (string, []any) {
+	var all, active []any
+	for _, r := range blobmark.Roles {
+		if r.SeesAllProjects() {
+			all = append(all, string(r))
+		}
+		if r.Active() {
+			active = append(active, string(r))
+		}
+	}
+	cond := `EXISTS (SELECT 1 FROM users u WHERE u.id = ? AND u.organization_id = p.organization_id AND
+		(u.role IN (` + placeholders(len(all)) + `) OR (u.role IN (` + placeholders(len(active)) + `) AND
+		EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = u.id))))`
+	return cond, append(append([]any{userID}, all...), active...)
 }

@@ -128,20 +128,21 @@ func (tx *Tx) findProject(ctx context.Context, id int64) (*blobmark.Project, err
 }
 
 // FindProjects returns one page of live projects, newest first, and how many
-// there are in all: those of the organization of the user in ctx (as stored
-// now, not as the ctx's copy says), or all of them without a user.
+// there are in all: those the user in ctx may see (projectVisibleTo, as
+// stored now, not as the ctx's copy says), or all of them without a user.
 func (db *Projects) FindProjects(ctx context.Context, page blobmark.Page) ([]*blobmark.Project, int, error) {
 	limit, offset := pageBounds(page)
 	where, args := "deleted_at IS NULL", []any{}
 	if u := blobmark.UserFromContext(ctx); u != nil {
-		where += " AND organization_id = (SELECT organization_id FROM users WHERE id = ?)"
-		args = append(args, u.ID)
+		visible, vargs := projectVisibleTo(u.ID)
+		where += " AND " + visible
+		args = append(args, vargs...)
 	}
 	var total int
-	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects WHERE "+where, args...).Scan(&total); err != nil {
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM projects p WHERE "+where, args...).Scan(&total); err != nil {
 		return nil, 0, translate("count projects", err)
 	}
-	rows, err := db.query(ctx, "SELECT "+projectColumns+" FROM projects WHERE "+where+" ORDER BY id DESC LIMIT ? OFFSET ?",
+	rows, err := db.query(ctx, "SELECT "+projectColumns+" FROM projects p WHERE "+where+" ORDER BY id DESC LIMIT ? OFFSET ?",
 		append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, translate("find projects", err)

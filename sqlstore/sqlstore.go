@@ -80,6 +80,7 @@ type DB struct {
 	*core
 	Users
 	Organizations
+	Members
 	Projects
 	Tasks
 	Annotations
@@ -126,6 +127,7 @@ func newDB(c *core) *DB {
 	db := &DB{
 		core:           c,
 		Users:          Users{core: c},
+		Members:        Members{core: c},
 		Organizations:  Organizations{core: c},
 		Projects:       Projects{core: c},
 		Tasks:          Tasks{core: c},

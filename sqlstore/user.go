@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
 	"golang.org/x/crypto/bcrypt"
@@ -33,12 +34,12 @@ var dummyHash = sync.OnceValue(func() []byte {
 	return h
 })
 
-const userColumns = "id, email, first_name, last_name, date_joined, token_prefix, organization_id"
+const userColumns = "id, email, username, first_name, last_name, date_joined, token_prefix, organization_id, role"
 
 func scanUser(row interface{ Scan(...any) error }) (*blobmark.User, error) {
 	var u blobmark.User
 	var joined timeValue
-	if err := row.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &u.Role); err != nil {
 		return nil, err
 	}
 	u.DateJoined = joined.Time
@@ -95,29 +96,73 @@ func (db *Users) CreateUser(ctx context.Context, email, password string) (*blobm
 // the organization titled org ("" means the default one), which is created
 // in the same transaction when missing.
 func (db *Users) CreateUserInOrganization(ctx context.Context, email, password, org string) (*blobmark.User, string, error) {
-	org, err := orgTitle(org)
+	return db.AddUser(ctx, blobmark.NewUser{Email: email, Password: password, Organization: org})
+}
+
+// userNameMaxLen bounds usernames and first and last names (Django's limits).
+const userNameMaxLen = 150
+
+func validateNames(fields map[string]string) error {
+	for field, v := range fields {
+		if utf8.RuneCountInString(v) > userNameMaxLen {
+			return blobmark.FieldErrorf(field, "Ensure this field has no more than %d characters.", userNameMaxLen)
+		}
+	}
+	return nil
+}
+
+// AddUser creates the user nu describes, with a bcrypt-hashed password, and
+// returns it with its new API token, which is not stored and cannot be shown
+// again. Without a role the first member of an organization becomes its
+// owner and any later one an annotator; the count and the insert share a
+// transaction, so two first users at once do not both become owners.
+func (db *Users) AddUser(ctx context.Context, nu blobmark.NewUser) (*blobmark.User, string, error) {
+	org, err := orgTitle(nu.Organization)
 	if err != nil {
 		return nil, "", err
 	}
-	email = strings.TrimSpace(email)
+	email := strings.TrimSpace(nu.Email)
 	if err := validateEmail(email); err != nil {
 		return nil, "", err
 	}
-	pwHash, err := hashPassword(password)
+	if nu.Role != "" {
+		if _, err := blobmark.ParseRole("role", string(nu.Role)); err != nil {
+			return nil, "", err
+		}
+	}
+	u := &blobmark.User{Email: email, Username: strings.TrimSpace(nu.Username),
+		FirstName: strings.TrimSpace(nu.FirstName), LastName: strings.TrimSpace(nu.LastName), Role: nu.Role}
+	if err := validateNames(map[string]string{"username": u.Username, "first_name": u.FirstName, "last_name": u.LastName}); err != nil {
+		return nil, "", err
+	}
+	pwHash, err := hashPassword(nu.Password)
 	if err != nil {
 		return nil, "", err
 	}
 	token, tokenHash := newToken()
-	u := &blobmark.User{Email: email, DateJoined: db.timestamp(), TokenPrefix: token[:tokenPrefixLen]}
+	u.DateJoined, u.TokenPrefix = db.timestamp(), token[:tokenPrefixLen]
 	err = db.inTx(ctx, "create user", func(tx *Tx) error {
-		o, err := tx.ensureOrganization(ctx, org, u.DateJoined)
-		if err != nil {
-			return err
+		u.OrganizationID = nu.OrganizationID
+		if u.OrganizationID == 0 {
+			o, err := tx.ensureOrganization(ctx, org, u.DateJoined)
+			if err != nil {
+				return err
+			}
+			u.OrganizationID = o.ID
 		}
-		u.OrganizationID = o.ID
-		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, password_hash, token_hash, token_prefix, date_joined, organization_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			email, emailKey(email), pwHash, tokenHash, u.TokenPrefix, u.DateJoined, u.OrganizationID).Scan(&u.ID)
+		if u.Role == "" {
+			var members int
+			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM users WHERE organization_id = ?", u.OrganizationID).Scan(&members); err != nil {
+				return err
+			}
+			u.Role = blobmark.RoleAnnotator
+			if members == 0 {
+				u.Role = blobmark.RoleOwner
+			}
+		}
+		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, username, first_name, last_name, password_hash, token_hash, token_prefix, date_joined, organization_id, role)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			email, emailKey(email), u.Username, u.FirstName, u.LastName, pwHash, tokenHash, u.TokenPrefix, u.DateJoined, u.OrganizationID, string(u.Role)).Scan(&u.ID)
 	})
 	if blobmark.ErrorCode(err) == blobmark.ECONFLICT {
 		return nil, "", &blobmark.Error{Code: blobmark.ECONFLICT, Field: "email", Message: "A user with that email already exists.",
@@ -159,7 +204,7 @@ func (db *Users) AuthenticatePassword(ctx context.Context, email, password strin
 	var joined timeValue
 	var u blobmark.User
 	err := db.queryRow(ctx, "SELECT "+userColumns+", password_hash FROM users WHERE email_key = ?", emailKey(email)).
-		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &pwHash)
+		Scan(&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &u.Role, &pwHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, errBadCredentials()

@@ -89,7 +89,12 @@ func testOrganizations(t *testing.T, open Open) {
 			return blobmark.NewContextWithUser(t.Context(), u), u
 		}
 		aliceCtx, alice := member("alice@example.com", "")
-		annCtx, ann := member("ann@example.com", "")
+		_, ann := member("ann@example.com", "")
+		// A manager sees every project of the organization (Members covers
+		// the roles that see only their projects).
+		ann, err := s.SetRole(t.Context(), ann.OrganizationID, ann.ID, blobmark.RoleManager, "")
+		must(t, err)
+		annCtx := blobmark.NewContextWithUser(t.Context(), ann)
 		bobCtx, bob := member("bob@example.com", "Acme")
 		a1 := newProject(t, aliceCtx, s, "a1")
 		a2 := newProject(t, annCtx, s, "a2")

@@ -20,6 +20,7 @@ type Store interface {
 	blobmark.AnnotationService
 	blobmark.OrganizationService
 	blobmark.ProjectAuthorizer
+	blobmark.MemberService
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with
@@ -34,6 +35,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Annotations", func(t *testing.T) { testAnnotations(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Organizations", func(t *testing.T) { testOrganizations(t, open) })
+	t.Run("Members", func(t *testing.T) { testMembers(t, open) })
 }
 
 // wantCode fails the test unless err carries the blobmark error code want.
@@ -89,3 +91,12 @@ func jsonEqual(t *testing.T, got json.RawMessage, want string) {
 }
 
 func asError(err error, target **blobmark.Error) bool { return errors.As(err, target) }
+
+// wantField fails unless err is an EINVALID error naming field.
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	var e *blobmark.Error
+	if !errors.As(err, &e) || e.Code != blobmark.EINVALID || e.Field != field {
+		t.Fatalf("error %v, want EINVALID on %q", err, field)
+	}
+}
