@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -176,11 +177,13 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/settings", s.handleUI, public},
 		{"GET /projects/{id}/storage", s.handleUI, public},
 		{"GET /projects/{id}/label", s.handleUI, public},
-	}, append(append(s.sourceStorageRoutes(), // source storages: storages.go
-		s.targetStorageRoutes()...), // target storages: export_storages.go
-		append(s.mediaRoutes(), // media resolver: media.go
-			append(s.storageEventRoutes(), // storage events: storage_events.go
-				s.webhookRoutes()...)...)...)...) // outgoing webhooks: webhooks.go
+	}, slices.Concat(
+		s.sourceStorageRoutes(), // source storages: storages.go
+		s.targetStorageRoutes(), // target storages: export_storages.go
+		s.mediaRoutes(),         // media resolver: media.go
+		s.storageEventRoutes(),  // storage events: storage_events.go
+		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
+	)...)
 }
 
 // Handler returns the HTTP handler of the API: routing, authentication,
@@ -264,4 +267,21 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// RouteInfo is a route's ServeMux pattern and the permission its caller's
+// role must grant ("" for a public route).
+type RouteInfo struct {
+	Pattern string
+	Needs   blobmark.Permission
+}
+
+// Routes lists every route the server serves with its permission, for the
+// tests that walk the route table and for the documentation.
+func (s *Server) Routes() []RouteInfo {
+	var out []RouteInfo
+	for _, rt := range s.routes() {
+		out = append(out, RouteInfo{rt.pattern, rt.needs})
+	}
+	return out
 }
