@@ -119,26 +119,36 @@ func (e *attackEnv) user(org string) string {
 // call sends a JSON request and returns the status and decoded body.
 func (e *attackEnv) call(token, method, path string, body any) (int, map[string]any) {
 	e.t.Helper()
+	status, header, raw := send(e.t, e.api.URL, token, method, path, body)
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	if status >= 300 && status < 400 {
+		out["location"] = header.Get("Location")
+	}
+	return status, out
+}
+
+// send sends a JSON request with an API token ("" for none), redirects not
+// followed, and returns the answer.
+func send(t *testing.T, base, token, method, path string, body any) (int, http.Header, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.api.URL+path, rd)
-	req.Header.Set("Authorization", "Token "+token)
+	req, _ := http.NewRequest(method, base+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := map[string]any{}
-	_ = json.Unmarshal(raw, &out)
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		out["location"] = resp.Header.Get("Location")
-	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, raw
 }
 
 func (e *attackEnv) mustCall(token, method, path string, body any, want int) map[string]any {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -247,23 +246,8 @@ func concrete(t *testing.T, pattern string, f fixture) (method, path string) {
 // call sends a request as role (no credentials for ""), with body as JSON.
 func (e *permissionEnv) call(role blobmark.Role, method, path string, body any) (int, string) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, e.api.URL+path, rd)
-	if role != "" {
-		req.Header.Set("Authorization", "Token "+e.tokens[role])
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
+	status, _, raw := send(e.t, e.api.URL, e.tokens[role], method, path, body)
+	return status, string(raw)
 }
 
 // check asserts role's answer: refused (401 for inactive roles, 403

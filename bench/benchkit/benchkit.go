@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -263,11 +264,15 @@ func SecretBox() *seal.Box {
 
 // OpenStore opens a fresh SQLite store in a temporary directory, with a
 // random secret key, and creates the bench user.
-func OpenStore(ctx context.Context) *Store {
+func OpenStore(ctx context.Context) *Store { return OpenStoreURL(ctx, "") }
+
+// OpenStoreURL is OpenStore on the (empty) PostgreSQL database at
+// databaseURL, or on SQLite when it is "".
+func OpenStoreURL(ctx context.Context, databaseURL string) *Store {
 	dir, err := os.MkdirTemp("", "blobmark-bench")
 	Check(err)
 	AtExit(func() { os.RemoveAll(dir) })
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, Secrets: SecretBox()})
+	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, DatabaseURL: databaseURL, Secrets: SecretBox(), Logger: slog.New(slog.DiscardHandler)})
 	Check(err)
 	user, token, err := db.CreateUser(ctx, "bench@example.com", "bench password 123")
 	Check(err)

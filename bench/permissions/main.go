@@ -22,13 +22,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/httpapi"
-	"github.com/blobmark/blobmark/sqlstore"
 )
 
 const pageSize = 100
@@ -40,19 +38,12 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 
-	dir, err := os.MkdirTemp("", "blobmark-bench-permissions")
-	benchkit.Check(err)
-	defer os.RemoveAll(dir)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, DatabaseURL: *databaseURL, Logger: slog.New(slog.DiscardHandler)})
-	benchkit.Check(err)
-	defer db.Close()
-
-	owner, ownerToken, err := db.AddUser(ctx, blobmark.NewUser{Email: "owner@example.com", Password: "bench password", Organization: "bench"})
-	benchkit.Check(err)
+	store := benchkit.OpenStoreURL(ctx, *databaseURL)
+	defer store.Close()
+	db, owner, ownerToken, ownerCtx := store.DB, store.User, store.Token, store.Context
 	annotator, annotatorToken, err := db.AddUser(ctx, blobmark.NewUser{Email: "annotator@example.com", Password: "bench password",
 		OrganizationID: owner.OrganizationID, Role: blobmark.RoleAnnotator})
 	benchkit.Check(err)
-	ownerCtx := blobmark.NewContextWithUser(ctx, owner)
 	p := &blobmark.Project{Title: "bench", LabelConfig: `<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>`}
 	benchkit.Check(db.CreateProject(ownerCtx, p))
 	benchkit.Check(db.AddProjectMember(ctx, p.ID, annotator.ID))
