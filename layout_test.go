@@ -21,7 +21,7 @@ var importRules = map[string][]string{
 	".":         {"std"},
 	"egress":    {"std"},
 	"seal":      {"std"},
-	"importer":  {"."},
+	"importer":  {".", "lswire"},
 	"lswire":    {"."},
 	"exporter":  {".", "lswire"},
 	"media":     {"."},

@@ -47,7 +47,9 @@ type MediaBlob interface {
 	// Open reads count bytes from offset (count -1: to the end) and returns
 	// the whole blob's properties read from the same response, so that a
 	// proxied GET costs one request to the storage. An offset at or past the
-	// end gives an empty body. The read stops when ctx ends.
+	// end gives an empty body, and may give only the Size: a storage that
+	// refuses such a range (Azure answers 416) sends no validators or
+	// content type. The read stops when ctx ends.
 	Open(ctx context.Context, offset, count int64) (MediaBlobInfo, io.ReadCloser, error)
 }
 

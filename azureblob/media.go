@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -187,9 +186,10 @@ func (b mediaBlob) Properties(ctx context.Context) (blobmark.MediaBlobInfo, erro
 }
 
 // Open downloads the bytes and reads the blob's properties from the same
-// response. Azure answers a range that starts at or past the end (any range
-// of an empty blob) with 416 and no properties; only then is a second
-// request made, for the properties, and the body is empty.
+// response: one request, whatever the range. Azure refuses a range that
+// starts at or past the end (any range of an empty blob) with 416 and
+// "Content-Range: bytes */size" but no validators; the size is then all
+// that is returned, with an empty body.
 func (b mediaBlob) Open(ctx context.Context, offset, count int64) (blobmark.MediaBlobInfo, io.ReadCloser, error) {
 	if count < 0 {
 		count = 0 // download reads to the end
@@ -199,14 +199,12 @@ func (b mediaBlob) Open(ctx context.Context, offset, count int64) (blobmark.Medi
 		return mediaInfo(d.BlobProperties), d.Body, nil
 	}
 	var re *azcore.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != http.StatusRequestedRangeNotSatisfiable {
-		return blobmark.MediaBlobInfo{}, nil, b.c.fail(err, opRead, b.key)
+	if errors.As(err, &re) && re.StatusCode == http.StatusRequestedRangeNotSatisfiable && re.RawResponse != nil {
+		if size, ok := rangeTotal(re.RawResponse.Header.Get("Content-Range")); ok {
+			return blobmark.MediaBlobInfo{Size: size}, http.NoBody, nil
+		}
 	}
-	p, err := b.Properties(ctx)
-	if err != nil {
-		return blobmark.MediaBlobInfo{}, nil, err
-	}
-	return p, io.NopCloser(strings.NewReader("")), nil
+	return blobmark.MediaBlobInfo{}, nil, b.c.fail(err, opRead, b.key)
 }
 
 func mediaInfo(p BlobProperties) blobmark.MediaBlobInfo {

@@ -7,6 +7,6 @@
 // convergent are tested here without a database or a container, and the job
 // layer stays a thin shell around ExportAnnotation and SyncAll.
 //
-// It imports only the standard library, the domain package and lswire
-// (Label Studio's task fields, shared with the REST API).
+// The bytes of each export object are lswire's (AnnotationJSON, TaskJSON);
+// it imports only the standard library, the domain package and lswire.
 package exporter

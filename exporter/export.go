@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 // ContentType is set on every uploaded object. Label Studio sets none, so
@@ -354,7 +355,7 @@ func (r *runner) loadAnnotation(ctx context.Context, id int64) (snapshot, error)
 	}
 	t := *task
 	t.Data = r.config.ReplaceUndefinedKey(t.Data)
-	if s.body, err = AnnotationJSON(a, &t, user); err != nil {
+	if s.body, err = lswire.AnnotationJSON(a, &t, user); err != nil {
 		return s, err
 	}
 	s.present, s.hash = true, contentHash(s.body)
@@ -396,7 +397,7 @@ func (r *runner) loadTask(ctx context.Context, taskID int64) (snapshot, error) {
 	}
 	t := *task
 	t.Data = r.config.ReplaceUndefinedKey(t.Data)
-	if s.body, err = TaskJSON(&t, annotations, predictions, users); err != nil {
+	if s.body, err = lswire.TaskJSON(&t, annotations, predictions, users); err != nil {
 		return s, err
 	}
 	s.present, s.hash = true, contentHash(s.body)

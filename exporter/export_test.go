@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 func annotationStorage(canDelete bool) Storage {
@@ -48,7 +49,7 @@ func currentAnnotationJSON(t *testing.T, s *memStore, id int64) []byte {
 	t.Helper()
 	a, _ := s.FindAnnotationByID(context.Background(), id)
 	task, _ := s.FindTaskByID(context.Background(), a.TaskID)
-	b, err := AnnotationJSON(a, task, s.users[a.CompletedBy])
+	b, err := lswire.AnnotationJSON(a, task, s.users[a.CompletedBy])
 	if err != nil {
 		t.Fatal(err)
 	}

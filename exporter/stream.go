@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 // TaskBundle is one task with the rows its export item embeds.
@@ -32,7 +33,7 @@ type TaskIterator interface {
 }
 
 // WriteProjectJSON writes a project's full JSON export (Label Studio's
-// exportType=JSON: an array of TaskJSON items) to w as it reads it, page by
+// exportType=JSON: an array of lswire.TaskJSON items) to w as it reads it, page by
 // page, so exporting a million tasks needs the memory of one page. cfg, when
 // not nil, renames the $undefined$ data key to the config's first data key,
 // as Label Studio's export does.
@@ -58,7 +59,7 @@ func WriteProjectJSON(ctx context.Context, w io.Writer, cfg *blobmark.LabelConfi
 		for _, b := range page.Tasks {
 			task := *b.Task
 			task.Data = cfg.ReplaceUndefinedKey(task.Data)
-			item, err := TaskJSON(&task, b.Annotations, b.Predictions, page.Users)
+			item, err := lswire.TaskJSON(&task, b.Annotations, b.Predictions, page.Users)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/importer"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 // maxReportedImportErrors bounds the messages of a rejected import: enough
@@ -231,7 +231,7 @@ type taskImport struct {
 // yields one EINVALID error on field "tasks" naming each by its index.
 func (imp *taskImport) tasks(body io.Reader) iter.Seq2[*blobmark.TaskImport, error] {
 	return func(yield func(*blobmark.TaskImport, error) bool) {
-		tr := importer.NewTaskReader(body, false)
+		tr := lswire.NewTaskReader(body, false)
 		for {
 			raw, err := tr.Next()
 			if err == io.EOF {
@@ -323,10 +323,10 @@ func (imp *taskImport) explain(ctx context.Context, users blobmark.UserService, 
 // importReadError turns a failure to read an import's tasks into the
 // client's error; a failure of the spool file is the server's.
 func importReadError(err error) error {
-	var se *importer.SyntaxError
-	var shape *importer.ShapeError
+	var se *lswire.SyntaxError
+	var shape *lswire.ShapeError
 	switch {
-	case errors.Is(err, importer.ErrEmpty):
+	case errors.Is(err, lswire.ErrEmpty):
 		return blobmark.Errorf(blobmark.EINVALID, "The request body is empty; send a JSON array of tasks.")
 	case errors.As(err, &shape):
 		return blobmark.Errorf(blobmark.EINVALID, "Expected a JSON array of tasks or one task object, got %s.", jsonKind([]byte{shape.First}))

@@ -4,7 +4,11 @@
 // JSONL task files), detects changed and deleted blobs, and isolates bad
 // files so one of them never fails a whole sync.
 //
-// It imports only the standard library and the domain package. The Azure
+// Task files are read in Label Studio's import format by lswire; the size
+// limit on them is the sync's own.
+//
+// It imports only the standard library, the domain package and lswire
+// (Label Studio's import format, shared with the REST API). The Azure
 // connector and the SQL store are wired to it by thin adapters through the
 // small interfaces defined here (Lister, Opener, Sink, EventQueue), so it
 // can be tested without either.

@@ -503,7 +503,7 @@ func (s *syncer) fetch(ctx context.Context, o Object) fileResult {
 			Message: o.Key + ": " + blobmark.ErrorMessage(err), Err: err}}
 	}
 	defer d.Body.Close()
-	tasks, err := ParseTaskFile(o.Key, d.Body, s.src.MaxFileSize)
+	tasks, err := parseTaskFile(o.Key, d.Body, s.src.MaxFileSize)
 	if err != nil {
 		return fileResult{err: err}
 	}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,23 +18,27 @@ type byteRange struct {
 	start, length int64
 }
 
-// parseRange reads a Range header for a representation of size bytes
-// (RFC 9110 §14.1.2). valid is false when the header must be ignored:
-// another unit, bad syntax, a last-pos before its first-pos, or too many
-// parts. Otherwise ranges holds the satisfiable ranges, clipped to size,
-// and is empty when none is satisfiable (a 416).
-func parseRange(h string, size int64) (ranges []byteRange, valid bool) {
+// rangeSpec is one byte-range-spec as the client wrote it, before the
+// representation's size is known: first-last, first- (last < 0), or a
+// suffix of the last n bytes (first < 0, last = n).
+type rangeSpec struct {
+	first, last int64
+}
+
+// parseRangeSpecs reads a Range header (RFC 9110 §14.1.2). ok is false when
+// the header must be ignored: another unit, bad syntax, a last-pos before
+// its first-pos, no part at all, or too many parts.
+func parseRangeSpecs(h string) (specs []rangeSpec, ok bool) {
 	unit, set, ok := strings.Cut(h, "=")
 	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
 		return nil, false
 	}
-	specs := 0
 	for spec := range strings.SplitSeq(set, ",") {
 		spec = strings.Trim(spec, " \t")
 		if spec == "" {
 			continue // empty list elements are allowed
 		}
-		if specs++; specs > maxRangeSpecs {
+		if len(specs) == maxRangeSpecs {
 			return nil, false
 		}
 		first, last, ok := strings.Cut(spec, "-")
@@ -45,11 +50,7 @@ func parseRange(h string, size int64) (ranges []byteRange, valid bool) {
 			if !ok {
 				return nil, false
 			}
-			if n == 0 || size == 0 {
-				continue
-			}
-			n = min(n, size)
-			ranges = append(ranges, byteRange{start: size - n, length: n})
+			specs = append(specs, rangeSpec{first: -1, last: n})
 			continue
 		}
 		start, ok := parseDigits(first)
@@ -62,54 +63,79 @@ func parseRange(h string, size int64) (ranges []byteRange, valid bool) {
 				return nil, false
 			}
 		}
-		if start >= size {
-			continue
-		}
-		if end < 0 || end >= size {
-			end = size - 1
-		}
-		ranges = append(ranges, byteRange{start: start, length: end - start + 1})
+		specs = append(specs, rangeSpec{first: start, last: end})
 	}
-	if specs == 0 {
+	return specs, len(specs) > 0
+}
+
+// parseRange reads a Range header for a representation of size bytes.
+// valid is false when the header must be ignored (see parseRangeSpecs).
+// Otherwise ranges holds the satisfiable ranges, clipped to size, and is
+// empty when none is satisfiable (a 416).
+func parseRange(h string, size int64) (ranges []byteRange, valid bool) {
+	specs, ok := parseRangeSpecs(h)
+	if !ok {
 		return nil, false
+	}
+	for _, s := range specs {
+		switch {
+		case s.first < 0:
+			if s.last == 0 || size == 0 {
+				continue
+			}
+			n := min(s.last, size)
+			ranges = append(ranges, byteRange{start: size - n, length: n})
+		case s.first < size:
+			end := s.last
+			if end < 0 || end >= size {
+				end = size - 1
+			}
+			ranges = append(ranges, byteRange{start: s.first, length: end - s.first + 1})
+		}
 	}
 	return ranges, true
 }
 
-// upstreamSpan chooses the bytes a GET downloads before the blob's size is
-// known: the one range a Range header names as "first-last" or "first-",
-// else the whole blob (count -1). Every other header — suffix ranges and
-// several ranges need the size; bad syntax is ignored anyway — asks for the
-// whole blob, which ServeBlob replaces by a ranged download if the answer
-// turns out to be a part of it.
+// upstreamSpan chooses the one download that answers a GET with Range
+// header h, before the blob's size is known. When the ranges name one
+// contiguous run of absolute positions (a single first-last or first-
+// range, or several that overlap or touch), that run is downloaded: the
+// answer is exactly its part within the blob, or a 416 when it starts past
+// the end. Every other header asks for the whole blob (count -1): a suffix
+// range needs the size to be placed, ranges with gaps are answered with the
+// whole blob or with the part that survives clipping, and an ignored header
+// with the whole blob. ServeBlob then sends its answer out of that one
+// download, skipping the bytes before it, so that no GET costs a second
+// request to the storage.
 func upstreamSpan(h string) (offset, count int64) {
-	unit, set, ok := strings.Cut(h, "=")
-	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
+	specs, ok := parseRangeSpecs(h)
+	if !ok {
 		return 0, -1
 	}
-	spec := ""
-	for s := range strings.SplitSeq(set, ",") {
-		if s = strings.Trim(s, " \t"); s == "" {
-			continue
-		}
-		if spec != "" {
+	for _, s := range specs {
+		if s.first < 0 {
 			return 0, -1
 		}
-		spec = s
 	}
-	first, last, ok := strings.Cut(spec, "-")
-	start, okStart := parseDigits(first)
-	if !ok || !okStart {
-		return 0, -1
+	// Merge on inclusive last positions; maxInt64 stands for "to the end".
+	slices.SortFunc(specs, func(a, b rangeSpec) int { return cmp.Compare(a.first, b.first) })
+	end := func(s rangeSpec) int64 {
+		if s.last < 0 {
+			return maxInt64
+		}
+		return s.last
 	}
-	if last == "" {
-		return start, -1
+	first, last := specs[0].first, end(specs[0])
+	for _, s := range specs[1:] {
+		if s.first-1 > last {
+			return 0, -1 // a gap
+		}
+		last = max(last, end(s))
 	}
-	end, ok := parseDigits(last)
-	if !ok || end < start || end == maxInt64 {
-		return 0, -1
+	if last == maxInt64 {
+		return first, -1
 	}
-	return start, end - start + 1
+	return first, last - first + 1
 }
 
 // maxInt64 is where parseDigits saturates.

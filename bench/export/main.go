@@ -37,6 +37,7 @@ import (
 	"github.com/blobmark/blobmark/exporter"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/jobs"
+	"github.com/blobmark/blobmark/lswire"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
 )
@@ -212,7 +213,7 @@ func payloadsOf(ctx context.Context, db *sqlstore.DB, projectID int64) map[strin
 			benchkit.Check(err)
 			u, err := src.FindUserByID(ctx, a.CompletedBy)
 			benchkit.Check(err)
-			body, err := exporter.AnnotationJSON(a, t, u)
+			body, err := lswire.AnnotationJSON(a, t, u)
 			benchkit.Check(err)
 			out[strconv.FormatInt(a.ID, 10)] = body
 		}

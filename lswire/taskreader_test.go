@@ -1,4 +1,4 @@
-package importer
+package lswire
 
 import (
 	"errors"
@@ -121,4 +121,15 @@ func TestTaskReaderShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

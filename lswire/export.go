@@ -1,4 +1,4 @@
-package exporter
+package lswire
 
 import (
 	"cmp"
@@ -6,14 +6,11 @@ import (
 	"slices"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/lswire"
 )
 
-// Label Studio's wire shapes (task, annotation, prediction, user) and the
-// key order of each serializer are lswire's, shared with the REST API; the
-// functions below pick the shapes each export writes. The output is a pure
-// function of the state, which lets the exporter skip uploads whose content
-// did not change.
+// The functions below pick the shapes each export writes. The output is a
+// pure function of the state, which lets the exporter skip uploads whose
+// content did not change.
 
 // AnnotationJSON returns the object Label Studio writes to a target storage
 // for one annotation in annotation mode, so tools written against Label
@@ -30,13 +27,13 @@ func AnnotationJSON(a *blobmark.Annotation, task *blobmark.Task, user *blobmark.
 	if a == nil || task == nil {
 		return nil, blobmark.Errorf(blobmark.EINTERNAL, "annotation export needs the annotation and its task")
 	}
-	fields := lswire.NewAnnotation(a)
-	fields.CreatedUsername = lswire.CreatedUsername(a.CompletedBy, user)
+	fields := NewAnnotation(a)
+	fields.CreatedUsername = CreatedUsername(a.CompletedBy, user)
 	nested := struct {
-		CompletedBy *lswire.User `json:"completed_by"`
-		Task        lswire.Task  `json:"task"`
-	}{lswire.NewUser(a.CompletedBy, user), lswire.NewTask(task)}
-	return encode(lswire.StorageAnnotationKeys, fields, nested)
+		CompletedBy *User `json:"completed_by"`
+		Task        Task  `json:"task"`
+	}{NewUser(a.CompletedBy, user), NewTask(task)}
+	return encode(StorageAnnotationKeys, fields, nested)
 }
 
 // TaskJSON returns one task as an item of Label Studio's JSON export, the
@@ -49,34 +46,34 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 		return nil, blobmark.Errorf(blobmark.EINTERNAL, "task export needs the task")
 	}
 	out := struct {
-		Annotations []json.RawMessage   `json:"annotations"`
-		Drafts      []int64             `json:"drafts"`
-		Predictions []lswire.Prediction `json:"predictions"`
+		Annotations []json.RawMessage `json:"annotations"`
+		Drafts      []int64           `json:"drafts"`
+		Predictions []Prediction      `json:"predictions"`
 	}{
 		Annotations: make([]json.RawMessage, 0, len(annotations)),
 		Drafts:      []int64{},
-		Predictions: make([]lswire.Prediction, 0, len(predictions)),
+		Predictions: make([]Prediction, 0, len(predictions)),
 	}
 	for _, a := range slices.SortedFunc(slices.Values(annotations), func(x, y *blobmark.Annotation) int { return cmp.Compare(x.ID, y.ID) }) {
 		user := struct {
-			CompletedBy *lswire.ExportUser `json:"completed_by"`
-		}{(*lswire.ExportUser)(lswire.NewUser(a.CompletedBy, users[a.CompletedBy]))}
-		b, err := encode(lswire.ExportAnnotationKeys, lswire.NewAnnotation(a), user)
+			CompletedBy *ExportUser `json:"completed_by"`
+		}{(*ExportUser)(NewUser(a.CompletedBy, users[a.CompletedBy]))}
+		b, err := encode(ExportAnnotationKeys, NewAnnotation(a), user)
 		if err != nil {
 			return nil, err
 		}
 		out.Annotations = append(out.Annotations, b)
 	}
 	for _, p := range slices.SortedFunc(slices.Values(predictions), func(x, y *blobmark.Prediction) int { return cmp.Compare(x.ID, y.ID) }) {
-		out.Predictions = append(out.Predictions, lswire.NewPrediction(p))
+		out.Predictions = append(out.Predictions, NewPrediction(p))
 	}
-	return encode(lswire.ExportTaskKeys, lswire.NewTask(task), out)
+	return encode(ExportTaskKeys, NewTask(task), out)
 }
 
-// encode writes parts as one object in the order of keys (lswire.Encode),
-// with its error as the exporter reports it.
+// encode writes parts as one object in the order of keys (Encode), with
+// its error as an export reports it.
 func encode(keys []string, parts ...any) ([]byte, error) {
-	b, err := lswire.Encode(keys, parts...)
+	b, err := Encode(keys, parts...)
 	if err != nil {
 		return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: "cannot serialize export object", Err: err}
 	}

@@ -1,9 +1,6 @@
-package importer
+package lswire
 
 import (
-	"encoding/json"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -56,7 +53,7 @@ func TestParseTaskFileFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseTaskFile("k.json", strings.NewReader(tt.in), 0)
+			got, err := ParseTaskFile("k.json", strings.NewReader(tt.in))
 			if err != nil {
 				t.Fatalf("ParseTaskFile: %v", err)
 			}
@@ -73,7 +70,7 @@ func TestParseTaskFileWrapper(t *testing.T) {
 	  "predictions": [{"result": [{"type": "choices"}], "score": 0.9, "model_version": "v3"}, {"model_version": "v4"}]},
 	 {"data": {"image": "y.png"}, "predictions": []},
 	 {"data": {"image": "z.png"}}]`
-	got, err := ParseTaskFile("tasks.json", strings.NewReader(in), 0)
+	got, err := ParseTaskFile("tasks.json", strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +138,7 @@ func TestParseTaskFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseTaskFile("bad.json", strings.NewReader(tt.in), 0)
+			got, err := ParseTaskFile("bad.json", strings.NewReader(tt.in))
 			if err == nil {
 				t.Fatalf("ParseTaskFile = %d tasks, want an error", len(got))
 			}
@@ -158,102 +155,14 @@ func TestParseTaskFileErrors(t *testing.T) {
 	}
 }
 
-func TestParseTaskFileOversized(t *testing.T) {
-	small := `[{"t": 1}, {"t": 2}]`
-	for _, limit := range []int64{int64(len(small)) - 1, 5} {
-		_, err := ParseTaskFile("big.json", strings.NewReader(small), limit)
-		if blobmark.ErrorCode(err) != blobmark.ETOOLARGE {
-			t.Fatalf("limit %d: err = %v, want ETOOLARGE", limit, err)
-		}
-		if msg := blobmark.ErrorMessage(err); !strings.Contains(msg, "big.json") || !strings.Contains(msg, "limit") {
-			t.Errorf("message %q should name the key and the limit", msg)
-		}
-	}
-	// A file of exactly the limit is fine.
-	if got, err := ParseTaskFile("ok.json", strings.NewReader(small), int64(len(small))); err != nil || len(got) != 2 {
-		t.Fatalf("at the limit: %d tasks, %v", len(got), err)
-	}
-	// The limit is named in configured units.
-	_, err := ParseTaskFile("big.jsonl", strings.NewReader(strings.Repeat("{\"t\": 1}\n", 200000)), 1<<20)
-	if msg := blobmark.ErrorMessage(err); !strings.Contains(msg, "1 MiB") {
-		t.Errorf("message %q should say 1 MiB", msg)
-	}
-}
-
-// endless is an io.Reader that never ends, standing in for a huge blob.
-type endless struct{}
-
-func (endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
-	}
-	if len(p) > 0 {
-		p[0] = '\n'
-	}
-	return len(p), nil
-}
-
-func TestParseTaskFileStopsReadingAtTheLimit(t *testing.T) {
-	r := io.MultiReader(strings.NewReader(`[{"t": 1}, `), endless{})
-	counted := &countingReader{r: r}
-	_, err := ParseTaskFile("huge.json", counted, 1<<16)
-	if blobmark.ErrorCode(err) != blobmark.ETOOLARGE {
-		t.Fatalf("err = %v, want ETOOLARGE", err)
-	}
-	if counted.n > 1<<16+1 {
-		t.Errorf("read %d bytes, want at most limit+1 = %d", counted.n, 1<<16+1)
-	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func TestParseTaskFileReadErrorIsNotAContentError(t *testing.T) {
-	boom := errors.New("connection reset")
-	r := io.MultiReader(strings.NewReader("{\"t\": 1}\n{\"t\""), iotest.ErrReader(boom))
-	_, err := ParseTaskFile("net.jsonl", r, 0)
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want it to wrap the read error", err)
-	}
-	if perFile(err) {
-		t.Error("a read error must abort the sync (retry), not be recorded as a bad file")
-	}
-}
-
 func TestParseTaskFileSmallReads(t *testing.T) {
 	// One byte at a time exercises every buffer boundary of the streaming decoder.
 	in := "\uFEFF{\"t\": 1}\n\n{\"t\": [2, 3]}\n"
-	got, err := ParseTaskFile("k.jsonl", iotest.OneByteReader(strings.NewReader(in)), 0)
+	got, err := ParseTaskFile("k.jsonl", iotest.OneByteReader(strings.NewReader(in)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := dataOf(got); !equalStrings(d, []string{`{"t":1}`, `{"t":[2,3]}`}) {
 		t.Fatalf("data = %q", d)
-	}
-}
-
-func TestFileTask(t *testing.T) {
-	tests := []struct{ container, key, want string }{
-		{"media", "img/a.png", `{"$undefined$":"azure-blob://media/img/a.png"}`},
-		{"c", "dir with space/ä & <b>.jpg", `{"$undefined$":"azure-blob://c/dir with space/ä & <b>.jpg"}`},
-		{"c", `quote"back\slash.txt`, `{"$undefined$":"azure-blob://c/quote\"back\\slash.txt"}`},
-	}
-	for _, tt := range tests {
-		got := FileTask(tt.container, tt.key)
-		if string(got.Data) != tt.want {
-			t.Errorf("FileTask(%q, %q) = %s, want %s", tt.container, tt.key, got.Data, tt.want)
-		}
-		var m map[string]string
-		if err := json.Unmarshal(got.Data, &m); err != nil || m[blobmark.UndefinedDataKey] != "azure-blob://"+tt.container+"/"+tt.key {
-			t.Errorf("FileTask(%q, %q) does not round-trip: %v %v", tt.container, tt.key, m, err)
-		}
 	}
 }
