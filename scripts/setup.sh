@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
-# Installs and starts what blobmark's demo and tests need on a fresh Debian
-# machine: Go modules, the npm packages pinned in package-lock.json (Azurite,
-# the annotator, the browser driver) and a running PostgreSQL. Idempotent, so
-# every `make` target can call it.
+# Installs and starts what blobmark's demo or tests need on a fresh Debian
+# machine, and nothing more:
+#   scripts/setup.sh demo   Node.js + npm (Azurite and the annotator come from
+#                           package-lock.json), curl, python3, Go modules
+#   scripts/setup.sh test   the demo's, plus PostgreSQL's server programs and
+#                           Chromium, and the tests' own PostgreSQL cluster
+#                           (scripts/testdb.sh)
+# Idempotent, so every `make` target can call it. Package installs need root
+# (run `sudo make …` the first time, or as root); their output goes to
+# .cache/setup.log, and only a line per step is shown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-test}
+mkdir -p .cache
+log=.cache/setup.log
+: >"$log"
 
 need_apt=()
-command -v node >/dev/null || need_apt+=(nodejs npm)
-command -v psql >/dev/null || need_apt+=(postgresql)
-# Debian's browser for the end-to-end UI test (playwright-core drives it;
-# no browser is ever downloaded).
-command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3)
+if [ "$what" = test ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  # Debian's browser for the end-to-end UI test (playwright-core drives it;
+  # no browser is ever downloaded).
+  command -v chromium >/dev/null || need_apt+=(chromium)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  echo "setup: installing ${need_apt[*]} (apt-get; log in $log)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: installing packages needs root: run this once with sudo" >&2
+    exit 1
+  fi
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_apt[@]}"; } >>"$log" 2>&1 ||
+    { tail -n 30 "$log" >&2; exit 1; }
 fi
 
 # npm packages from the lockfile; reinstalled only when the lockfile changed.
-if [ -f package-lock.json ]; then
-  stamp=node_modules/.lock-stamp
-  sum=$(sha256sum package-lock.json | cut -d' ' -f1)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-    npm ci --no-audit --no-fund --loglevel=error
-    echo "$sum" >"$stamp"
-  fi
+stamp=node_modules/.lock-stamp
+sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+  echo "setup: npm ci (log in $log)"
+  npm ci --no-audit --no-fund --loglevel=error >>"$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }
+  echo "$sum" >"$stamp"
 fi
 
 # The annotator bundle the binary embeds, copied from node_modules.
@@ -32,8 +51,6 @@ fi
 
 go mod download
 
-# PostgreSQL for the store's conformance suite (skipped when a URL is given).
-if [ -z "${BLOBMARK_TEST_POSTGRES_URL:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
-  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+if [ "$what" = test ]; then
+  ./scripts/testdb.sh
 fi

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"github.com/blobmark/blobmark/internal/pgtest"
 	"os"
 	"strings"
 	"sync"
@@ -18,12 +19,7 @@ import (
 )
 
 // adminPostgresURL is the superuser connection the PostgreSQL tests use.
-func adminPostgresURL() string {
-	if u := os.Getenv("BLOBMARK_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+func adminPostgresURL() string { return pgtest.URL() }
 
 // TestPostgresLoginWithEntraToken logs blobmark in to PostgreSQL with the
 // access token the fake Entra authority issues to the server's identity.

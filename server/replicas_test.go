@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +23,7 @@ import (
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/exporter"
 	"github.com/blobmark/blobmark/internal/azuretest"
+	"github.com/blobmark/blobmark/internal/pgtest"
 	"github.com/blobmark/blobmark/server"
 )
 
@@ -88,32 +87,8 @@ func (a api) must(base string, want int, method, path string, body, out any) {
 	}
 }
 
-// postgresSchemaURL creates a schema of its own for the test (dropped at
-// the end) and returns the admin URL with search_path pointing at it.
-func postgresSchemaURL(t *testing.T) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", adminPostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "replicas_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("PostgreSQL is required (BLOBMARK_TEST_POSTGRES_URL): %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, _ := url.Parse(adminPostgresURL())
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// postgresSchemaURL is a schema of the test's own on the tests' PostgreSQL.
+func postgresSchemaURL(t *testing.T) string { return pgtest.Schema(t, "replicas") }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -2,25 +2,12 @@ package sqlstore_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
-	"time"
 
+	"github.com/blobmark/blobmark/internal/pgtest"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
 )
-
-// postgresURLEnv overrides where the PostgreSQL tests connect. Without it they
-// use the local server CI starts; they fail (never skip) when it is down, so a
-// green run always means both stores were tested.
-const postgresURLEnv = "BLOBMARK_TEST_POSTGRES_URL"
-
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // backend opens fresh, empty stores of one dialect.
 type backend struct {
@@ -58,43 +45,11 @@ func prepareSQLite(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	return withTestBox(t, cfg)
 }
 
-// preparePostgres creates a schema of its own for the test and points the
-// connection's search_path at it, so tests run in parallel without seeing
-// each other's rows (River's tables included).
+// preparePostgres points cfg at a schema of the test's own on the tests'
+// PostgreSQL server (pgtest.Schema).
 func preparePostgres(t testing.TB, cfg sqlstore.Config) sqlstore.Config {
 	t.Helper()
-	base := os.Getenv(postgresURLEnv)
-	if base == "" {
-		base = defaultPostgresURL
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("PostgreSQL URL %s: %v", postgresURLEnv, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("PostgreSQL is required for these tests (set %s to use another server): %v", postgresURLEnv, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("PostgreSQL URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	cfg.DatabaseURL = u.String()
+	cfg.DatabaseURL = pgtest.Schema(t, "test")
 	return withTestBox(t, cfg)
 }
 

@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/blobmark/blobmark/internal/pgtest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,10 +66,7 @@ func main() {
 	chunk := flag.String("chunk", "", "task files per chunk (--sync-chunk-files); empty means the server's default")
 	flag.Parse()
 	ctx := context.Background()
-	pg := os.Getenv("BLOBMARK_TEST_POSTGRES_URL")
-	if pg == "" {
-		pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	pg := pgtest.URL()
 
 	type row struct{ name, value, note string }
 	var rows []row
