@@ -285,7 +285,9 @@ func TestPermissionTable(t *testing.T) {
 		cfg  func(t *testing.T) server.Config
 	}{
 		{"sqlite", func(t *testing.T) server.Config { return server.Config{DataDir: t.TempDir()} }},
-		{"postgres", func(t *testing.T) server.Config { return server.Config{DatabaseURL: postgresSchemaURL(t)} }},
+		{"postgres", func(t *testing.T) server.Config {
+			return server.Config{DatabaseURL: postgresSchemaURL(t), DataDir: t.TempDir()}
+		}},
 	} {
 		t.Run(db.name, func(t *testing.T) {
 			e := newPermissionEnv(t, db.cfg(t))
