@@ -23,7 +23,7 @@ var importRules = map[string][]string{
 	"seal":     {"std"},
 	"importer": {".", "lswire"},
 	"lswire":   {"."},
-	"exporter": {".", "lswire"},
+	"exporter": {".", "lswire", "exporter/formats"},
 	// The format catalog and converters: pure, so the API may read which
 	// formats a project offers from it as it reads wire shapes from lswire.
 	"exporter/formats": {".", "lswire"},
