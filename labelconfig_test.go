@@ -185,7 +185,7 @@ func TestLabelConfigReplaceUndefinedKey(t *testing.T) {
 }
 
 func TestParseLabelConfigControls(t *testing.T) {
-	c, err := ParseLabelConfig(`<View><Image name="img" value="$image"/>
+	c, err := blobmark.ParseLabelConfig(`<View><Image name="img" value="$image"/>
 	  <RectangleLabels name="box" toName="img"><Label value="Dog"/><Label value="Bird" category="5"/><Label value="Cat" category="x"/></RectangleLabels>
 	  <Header value="not a control"/><Choices name="q" toName="img"><View><Choice value="good"/></View></Choices></View>`)
 	if err != nil {
