@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -25,6 +26,30 @@ type LabelConfig struct {
 	// DataTypes maps each data key to the tag that reads it (Image, Text,
 	// Audio, ...). When several tags read one key, Video wins, then the first.
 	DataTypes map[string]string
+	// Controls are the control tags (those with a toName: RectangleLabels,
+	// Choices, TextArea, ...) in document order, with the labels each
+	// offers. Exports read them to decide which formats fit a project and
+	// how categories are numbered.
+	Controls []ControlTag
+}
+
+// ControlTag is one control tag of a label config.
+type ControlTag struct {
+	// Type is the tag name: "RectangleLabels", "Choices", "TextArea", ...
+	Type string
+	// Name is the tag's name attribute, the from_name of its results.
+	Name string
+	// Labels are the values of its <Label> and <Choice> children, in order.
+	Labels []ConfigLabel
+}
+
+// ConfigLabel is one <Label> or <Choice> of a control tag.
+type ConfigLabel struct {
+	Value string
+	// Category is the label's category attribute, which pins its id in
+	// COCO and YOLO exports; nil when the label has none or it is not a
+	// non-negative integer.
+	Category *int
 }
 
 // ParseLabelConfig parses a label config. It returns an EINVALID *Error on
@@ -41,6 +66,9 @@ func ParseLabelConfig(s string) (*LabelConfig, error) {
 
 	c := &LabelConfig{DataTypes: map[string]string{}}
 	depth, rootSeen := 0, false
+	// control is the index in c.Controls of the control tag being read and
+	// controlDepth its depth, so <Label> children find their tag.
+	control, controlDepth := -1, 0
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -66,7 +94,16 @@ func ParseLabelConfig(s string) (*LabelConfig, error) {
 			}
 			depth++
 			c.addElement(t)
+			if control < 0 && attr(t, "toName") != "" && attr(t, "name") != "" {
+				c.Controls = append(c.Controls, ControlTag{Type: t.Name.Local, Name: attr(t, "name")})
+				control, controlDepth = len(c.Controls)-1, depth
+			} else if control >= 0 && (t.Name.Local == "Label" || t.Name.Local == "Choice") {
+				c.Controls[control].Labels = append(c.Controls[control].Labels, ConfigLabel{Value: attr(t, "value"), Category: category(attr(t, "category"))})
+			}
 		case xml.EndElement:
+			if depth == controlDepth {
+				control, controlDepth = -1, 0
+			}
 			depth--
 		case xml.CharData:
 			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
@@ -78,6 +115,25 @@ func ParseLabelConfig(s string) (*LabelConfig, error) {
 		return nil, FieldErrorf("label_config", "The label config needs a <View> root element.")
 	}
 	return c, nil
+}
+
+// attr returns the value of an element's attribute, "" when absent.
+func attr(t xml.StartElement, name string) string {
+	for _, a := range t.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// category parses a <Label category="N"> pin.
+func category(s string) *int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return nil
+	}
+	return &n
 }
 
 func qualifiedName(n xml.Name) string {
@@ -181,4 +237,17 @@ func (c *LabelConfig) ReplaceUndefinedKey(data json.RawMessage) json.RawMessage 
 		return data
 	}
 	return out
+}
+
+// Control returns the control tag named name, or nil.
+func (c *LabelConfig) Control(name string) *ControlTag {
+	if c == nil {
+		return nil
+	}
+	for i := range c.Controls {
+		if c.Controls[i].Name == name {
+			return &c.Controls[i]
+		}
+	}
+	return nil
 }

@@ -183,3 +183,22 @@ func TestLabelConfigReplaceUndefinedKey(t *testing.T) {
 		t.Errorf("nil config changed data: %s", got)
 	}
 }
+
+func TestParseLabelConfigControls(t *testing.T) {
+	c, err := blobmark.ParseLabelConfig(`<View><Image name="img" value="$image"/>
+	  <RectangleLabels name="box" toName="img"><Label value="Dog"/><Label value="Bird" category="5"/><Label value="Cat" category="x"/></RectangleLabels>
+	  <Header value="not a control"/><Choices name="q" toName="img"><View><Choice value="good"/></View></Choices></View>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Controls) != 2 || c.Controls[0].Type != "RectangleLabels" || c.Controls[1].Name != "q" {
+		t.Fatalf("controls %+v", c.Controls)
+	}
+	box := c.Control("box").Labels
+	if len(box) != 3 || box[0].Category != nil || box[1].Category == nil || *box[1].Category != 5 || box[2].Category != nil {
+		t.Fatalf("labels %+v: only a numeric category pins", box)
+	}
+	if q := c.Control("q").Labels; len(q) != 1 || q[0].Value != "good" {
+		t.Fatalf("a choice nested in a view belongs to its control: %+v", q)
+	}
+}

@@ -18,20 +18,23 @@ const module = "github.com/blobmark/blobmark"
 // adapters the domain, the cores and the small policy packages, never each
 // other. "std" marks a package limited to the standard library.
 var importRules = map[string][]string{
-	".":         {"std"},
-	"egress":    {"std"},
-	"seal":      {"std"},
-	"importer":  {".", "lswire"},
-	"lswire":    {"."},
-	"exporter":  {".", "lswire"},
-	"media":     {"."},
-	"metrics":   {"."},
-	"storetest": {"."},
-	"azureblob": {".", "egress", "importer", "exporter"},
-	"sqlstore":  {".", "importer", "exporter", "seal"},
-	"httpapi":   {".", "egress", "importer", "lswire", "media", "ui"},
-	"jobs":      {".", "egress", "importer", "exporter"},
-	"ui":        {"std"},
+	".":        {"std"},
+	"egress":   {"std"},
+	"seal":     {"std"},
+	"importer": {".", "lswire"},
+	"lswire":   {"."},
+	"exporter": {".", "lswire", "exporter/formats"},
+	// The format catalog and converters: pure, so the API may read which
+	// formats a project offers from it as it reads wire shapes from lswire.
+	"exporter/formats": {".", "lswire"},
+	"media":            {"."},
+	"metrics":          {"."},
+	"storetest":        {"."},
+	"azureblob":        {".", "egress", "importer", "exporter"},
+	"sqlstore":         {".", "importer", "exporter", "seal"},
+	"httpapi":          {".", "egress", "importer", "lswire", "exporter/formats", "media", "ui"},
+	"jobs":             {".", "egress", "importer", "exporter"},
+	"ui":               {"std"},
 }
 
 // TestImportRules reads every library package's imports and checks them

@@ -49,11 +49,23 @@ type TargetStorageService interface {
 	SyncTargetStorage(ctx context.Context, id int64, onlyNew bool) (*TargetStorage, error)
 }
 
-// ProjectExporter writes a project's full export.
+// ProjectExporter writes a project's export.
 type ProjectExporter interface {
-	// ExportProjectJSON writes the project's tasks with their annotations
-	// and predictions as Label Studio's exportType=JSON array to w while it
-	// reads them, page by page. An error can come after part of the array
-	// was written.
-	ExportProjectJSON(ctx context.Context, projectID int64, w io.Writer) error
+	// ExportProject writes the project's tasks that filter selects, with
+	// their annotations, in the export format named format (Label
+	// Studio's export_type: JSON, COCO, ...) to w while it reads them,
+	// page by page. An error can come after part of the output was
+	// written.
+	ExportProject(ctx context.Context, projectID int64, format string, filter ExportFilter, w io.Writer) error
+}
+
+// ExportFilter selects the tasks of a project export, as Label Studio's
+// download parameters do.
+type ExportFilter struct {
+	// AllTasks includes tasks without annotations (download_all_tasks);
+	// by default only tasks with at least one annotation, cancelled ones
+	// included, are exported.
+	AllTasks bool
+	// IDs, when not empty, limits the export to these tasks (ids).
+	IDs []int64
 }

@@ -2,10 +2,13 @@ package exporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/exporter/formats"
 	"github.com/blobmark/blobmark/lswire"
 )
 
@@ -76,4 +79,57 @@ func WriteProjectJSON(ctx context.Context, w io.Writer, cfg *blobmark.LabelConfi
 	}
 	_, err := io.WriteString(w, "]")
 	return err
+}
+
+// WriteProject writes a project's export in the format named format:
+// Label Studio's JSON from whole task rows (WriteProjectJSON), any other
+// format converted from the same page walk. Either way one page is in
+// memory at a time. A format that is unknown or does not fit cfg is an
+// EINVALID error on export_type, before anything is written.
+func WriteProject(ctx context.Context, w io.Writer, format string, cfg *blobmark.LabelConfig, iter TaskIterator) error {
+	f, err := formats.Check(format, cfg)
+	if err != nil {
+		return err
+	}
+	if f.Name == formats.JSON {
+		return WriteProjectJSON(ctx, w, cfg, iter)
+	}
+	return formats.Write(ctx, w, f, cfg, &bundleSource{iter: iter, cfg: cfg}, formats.Options{})
+}
+
+// bundleSource turns the store's task pages into the converter's tasks,
+// with the fields the JSON export would give them (the $undefined$ key
+// renamed, the annotator's id and email), without encoding whole tasks.
+type bundleSource struct {
+	iter TaskIterator
+	cfg  *blobmark.LabelConfig
+	page *TaskPage
+	next int
+}
+
+// Next implements formats.Source.
+func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
+	for s.page == nil || s.next >= len(s.page.Tasks) {
+		page, err := s.iter.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if page == nil || len(page.Tasks) == 0 {
+			return nil, io.EOF
+		}
+		s.page, s.next = page, 0
+	}
+	b := s.page.Tasks[s.next]
+	s.next++
+	t := &formats.Task{ID: b.Task.ID, Data: s.cfg.ReplaceUndefinedKey(b.Task.Data), Annotations: make([]formats.Annotation, 0, len(b.Annotations))}
+	for _, a := range b.Annotations {
+		fa := formats.Annotation{ID: a.ID, WasCancelled: a.WasCancelled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, LeadTime: a.LeadTime}
+		if err := json.Unmarshal(a.Result, &fa.Result); err != nil && len(a.Result) > 0 {
+			return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: fmt.Sprintf("annotation %d has a result that is not a region list", a.ID), Err: err}
+		}
+		by, _ := json.Marshal(lswire.NewUser(a.CompletedBy, s.page.Users[a.CompletedBy]))
+		fa.CompletedBy = by
+		t.Annotations = append(t.Annotations, fa)
+	}
+	return t, nil
 }

@@ -215,8 +215,9 @@ func TestAzureTargetStorageEndToEnd(t *testing.T) {
 	e.call(200, "POST", "/api/storages/export/azure/validate", map[string]any{"id": st["id"]})
 	e.call(400, "POST", "/api/storages/export/azure", map[string]any{"project": p, "container": e.container, "export_format": "csv"})
 
-	// The project download holds every task with its annotations.
-	r = e.call(200, "GET", fmt.Sprintf("/api/projects/%d/export?exportType=JSON", p), nil)
+	// The project download holds every task with its annotations, with
+	// download_all_tasks; by default only the annotated ones.
+	r = e.call(200, "GET", fmt.Sprintf("/api/projects/%d/export?exportType=JSON&download_all_tasks=true", p), nil)
 	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(r.header.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("export headers %v", r.header)
 	}
@@ -234,7 +235,14 @@ func TestAzureTargetStorageEndToEnd(t *testing.T) {
 		t.Fatalf("project export %s", r.raw)
 	}
 	e.call(404, "GET", "/api/projects/999999/export?exportType=JSON", nil)
-	e.call(501, "GET", fmt.Sprintf("/api/projects/%d/export?exportType=CSV", p), nil)
+	r = e.call(200, "GET", fmt.Sprintf("/api/projects/%d/export?export_type=JSON_MIN", p), nil)
+	var min []map[string]any
+	if r.json(t, &min); len(min) != 1 || min[0]["id"] != float64(t1) {
+		t.Fatalf("JSON_MIN of the annotated tasks %s", r.raw)
+	}
+	if r = e.call(400, "GET", fmt.Sprintf("/api/projects/%d/export?export_type=PNG", p), nil); !strings.Contains(string(r.raw), "export_type") {
+		t.Fatalf("unknown format: %s", r.raw)
+	}
 
 	// Delete keeps the objects and forgets the storage.
 	e.call(204, "DELETE", path, nil)

@@ -151,6 +151,8 @@ func (s *Server) routes() []route {
 		{"DELETE /api/projects/{id}/{$}", s.handleDeleteProject, manageProjects},
 		{"POST /api/projects/{id}/import", s.handleImportTasks, manageProjects},
 		{"GET /api/projects/{id}/export", s.handleExportProject, manageProjects},
+		{"GET /api/projects/{id}/export/formats", s.handleExportFormats, manageProjects},
+		{"GET /api/version/{$}", s.handleVersion, public},
 
 		// Tasks.
 		{"GET /api/tasks/{$}", s.handleListTasks, label},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -204,14 +205,14 @@ func (db *core) findPredictions(ctx context.Context, where string, args ...any) 
 // exportPageSize is how many tasks one page of a project export holds.
 const exportPageSize = 200
 
-// ExportProjectJSON streams the project's Label Studio JSON export to w.
-func (db *DB) ExportProjectJSON(ctx context.Context, projectID int64, w io.Writer) error {
+// ExportProject streams the project's export in format to w.
+func (db *DB) ExportProject(ctx context.Context, projectID int64, format string, filter blobmark.ExportFilter, w io.Writer) error {
 	p, err := db.FindProjectByID(ctx, projectID)
 	if err != nil {
 		return err
 	}
 	cfg, _ := blobmark.ParseLabelConfig(p.LabelConfig)
-	return exporter.WriteProjectJSON(ctx, w, cfg, &taskPager{db: db, projectID: projectID})
+	return exporter.WriteProject(ctx, w, format, cfg, &taskPager{db: db, projectID: projectID, filter: filter})
 }
 
 // taskPager walks a project's tasks by id (keyset pagination), loading each
@@ -219,14 +220,24 @@ func (db *DB) ExportProjectJSON(ctx context.Context, projectID int64, w io.Write
 type taskPager struct {
 	db        *DB
 	projectID int64
+	filter    blobmark.ExportFilter
 	afterID   int64
 }
 
 // NextPage returns the next page of tasks.
 func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	db := tp.db
-	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? AND t.id > ? ORDER BY t.id LIMIT ?",
-		tp.projectID, tp.afterID, exportPageSize)
+	where, args := "t.project_id = ? AND t.id > ?", []any{tp.projectID, tp.afterID}
+	if !tp.filter.AllTasks {
+		where += " AND EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.id)"
+	}
+	if len(tp.filter.IDs) > 0 {
+		where += " AND t.id IN (" + strings.Repeat("?,", len(tp.filter.IDs)-1) + "?)"
+		for _, id := range tp.filter.IDs {
+			args = append(args, id)
+		}
+	}
+	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE "+where+" ORDER BY t.id LIMIT ?", append(args, exportPageSize)...)
 	if err != nil {
 		return nil, translate("export tasks", err)
 	}
@@ -263,9 +274,11 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 			arows.Close()
 			return nil, translate("export annotations", err)
 		}
-		if i, ok := index[a.TaskID]; ok {
-			page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
+		i, ok := index[a.TaskID]
+		if !ok { // a task of the id range that the filter left out
+			continue
 		}
+		page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
 		if a.CompletedBy != 0 {
 			userIDs = append(userIDs, a.CompletedBy)
 		}

@@ -248,7 +248,7 @@ func TestTargetStorages(t *testing.T) {
 
 			// The project export streams every task, in id order.
 			var out bytes.Buffer
-			if err := db.ExportProjectJSON(ctx, p.ID, &out); err != nil {
+			if err := db.ExportProject(ctx, p.ID, "JSON", blobmark.ExportFilter{AllTasks: true}, &out); err != nil {
 				t.Fatal(err)
 			}
 			var items []struct {
@@ -258,7 +258,7 @@ func TestTargetStorages(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &items); err != nil || len(items) != 2 || items[0].ID != t1 || len(items[0].Predictions) != 1 {
 				t.Fatalf("project export %s (%v)", out.Bytes(), err)
 			}
-			if err := db.ExportProjectJSON(ctx, 99999, &out); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+			if err := db.ExportProject(ctx, 99999, "JSON", blobmark.ExportFilter{}, &out); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
 				t.Fatalf("export of a missing project: %v", err)
 			}
 		})
