@@ -62,8 +62,8 @@ const (
 )
 
 // handleImportTasks serves POST /api/projects/{id}/import (no trailing
-// slash). The body is a JSON array of tasks, or one task object; a task is
-// either bare data or {data, meta, annotations, predictions}. The body is
+// slash). The body is a JSON array of tasks, or one task object, in Label
+// Studio's import format (lswire.ParseTask, completed_by kept). The body is
 // read one task at a time and the store writes the tasks in batches within
 // one transaction, so a bad task — wherever it is — rejects the whole
 // import, and memory holds one batch, not the body.
@@ -242,11 +242,11 @@ func (imp *taskImport) tasks(body io.Reader) iter.Seq2[*blobmark.TaskImport, err
 			}
 			i := imp.read
 			imp.read++
-			t, keys, err := parseImportTask(raw, i)
+			t, keys, err := lswire.ParseTask(raw, lswire.TaskOptions{KeepCompletedBy: true})
 			if err != nil {
 				imp.bad++
 				if len(imp.problems) < maxReportedImportErrors {
-					imp.problems = append(imp.problems, blobmark.ErrorMessage(err))
+					imp.problems = append(imp.problems, taskProblem(i, err))
 				}
 				continue
 			}
@@ -280,6 +280,19 @@ func (imp *taskImport) note(t *blobmark.TaskImport, keys map[string]json.RawMess
 			imp.users[a.CompletedBy] = fmt.Sprintf("Task %d, annotation %d: ", i, j)
 		}
 	}
+}
+
+// taskProblem says what is wrong with task i of an import, in the words of
+// the import's other messages: "Task 3, annotation 0: ...".
+func taskProblem(i int, err error) string {
+	var te *lswire.TaskError
+	switch {
+	case !errors.As(err, &te):
+		return fmt.Sprintf("Task %d: %s", i, err)
+	case te.Where != "":
+		return fmt.Sprintf("Task %d, %s: %s", i, te.Where, te.Msg)
+	}
+	return fmt.Sprintf("Task %d: %s", i, te.Msg)
 }
 
 // invalid returns the EINVALID error listing the import's problems, after
@@ -329,199 +342,11 @@ func importReadError(err error) error {
 	case errors.Is(err, lswire.ErrEmpty):
 		return blobmark.Errorf(blobmark.EINVALID, "The request body is empty; send a JSON array of tasks.")
 	case errors.As(err, &shape):
-		return blobmark.Errorf(blobmark.EINVALID, "Expected a JSON array of tasks or one task object, got %s.", jsonKind([]byte{shape.First}))
+		return blobmark.Errorf(blobmark.EINVALID, "Expected a JSON array of tasks or one task object, got %s.", lswire.JSONKind([]byte{shape.First}))
 	case errors.As(err, &se) && se.Task >= 0:
 		return blobmark.Errorf(blobmark.EINVALID, "Task %d: JSON parse error - %s (the task starts at byte offset %d).", se.Task, se.Reason, se.Offset)
 	case errors.As(err, &se):
 		return blobmark.Errorf(blobmark.EINVALID, "JSON parse error - %s (at byte offset %d).", se.Reason, se.Offset)
 	}
 	return err
-}
-
-// importTask is a task in Label Studio's import format. Only its keys are
-// looked at; a task without "data" is bare data.
-type importTask struct {
-	Data        json.RawMessage `json:"data"`
-	Meta        json.RawMessage `json:"meta"`
-	Annotations json.RawMessage `json:"annotations"`
-	Predictions json.RawMessage `json:"predictions"`
-}
-
-type importAnnotation struct {
-	Result       json.RawMessage `json:"result"`
-	WasCancelled bool            `json:"was_cancelled"`
-	GroundTruth  bool            `json:"ground_truth"`
-	LeadTime     float64         `json:"lead_time"`
-	CompletedBy  json.RawMessage `json:"completed_by"`
-}
-
-type importPrediction struct {
-	Result       json.RawMessage `json:"result"`
-	Score        *float64        `json:"score"`
-	ModelVersion json.RawMessage `json:"model_version"`
-}
-
-// parseImportTask validates task number i of an import and returns it with
-// its data object's top-level keys (the import's data_columns); its messages
-// start with "Task i: ". Each task is decoded once into a map and only a
-// wrapped task is decoded again: imports of 10^5 tasks spend most of their
-// CPU here.
-func parseImportTask(raw json.RawMessage, i int) (*blobmark.TaskImport, map[string]json.RawMessage, error) {
-	where := func() string { return fmt.Sprintf("Task %d: ", i) }
-	invalid := func(format string, args ...any) error {
-		return blobmark.Errorf(blobmark.EINVALID, where()+format, args...)
-	}
-	if k := jsonKind(raw); k != "an object" {
-		return nil, nil, invalid("expected a JSON object, got %s.", k)
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return nil, nil, jsonError(err, where())
-	}
-	if _, ok := keys["data"]; !ok {
-		for _, k := range []string{"annotations", "predictions"} {
-			if _, ok := keys[k]; ok {
-				return nil, nil, invalid("a task with %q must put its data under \"data\": {\"data\": {...}, %q: [...]}.", k, k)
-			}
-		}
-		return &blobmark.TaskImport{Data: raw, Meta: json.RawMessage("{}")}, keys, nil
-	}
-
-	var in importTask
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, nil, jsonError(err, where())
-	}
-	if k := jsonKind(in.Data); k != "an object" {
-		return nil, nil, invalid("\"data\" must be a JSON object, got %s.", k)
-	}
-	var dataKeys map[string]json.RawMessage
-	if err := json.Unmarshal(in.Data, &dataKeys); err != nil {
-		return nil, nil, jsonError(err, where())
-	}
-	t := &blobmark.TaskImport{Data: in.Data, Meta: json.RawMessage("{}")}
-	switch k := jsonKind(in.Meta); k {
-	case "nothing", "null":
-	case "an object":
-		t.Meta = in.Meta
-	default:
-		return nil, nil, invalid("\"meta\" must be a JSON object, got %s.", k)
-	}
-
-	anns, err := objectList(in.Annotations, "annotations", where())
-	if err != nil {
-		return nil, nil, err
-	}
-	for j, raw := range anns {
-		at := fmt.Sprintf("Task %d, annotation %d: ", i, j)
-		var a importAnnotation
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return nil, nil, jsonError(err, at)
-		}
-		result, err := resultList(a.Result, at)
-		if err != nil {
-			return nil, nil, err
-		}
-		completedBy, err := userRef(a.CompletedBy, at)
-		if err != nil {
-			return nil, nil, err
-		}
-		if a.LeadTime < 0 {
-			return nil, nil, blobmark.Errorf(blobmark.EINVALID, "%s\"lead_time\" must not be negative.", at)
-		}
-		t.Annotations = append(t.Annotations, &blobmark.Annotation{
-			Result:       result,
-			WasCancelled: a.WasCancelled,
-			GroundTruth:  a.GroundTruth,
-			LeadTime:     a.LeadTime,
-			CompletedBy:  completedBy,
-		})
-	}
-
-	preds, err := objectList(in.Predictions, "predictions", where())
-	if err != nil {
-		return nil, nil, err
-	}
-	for j, raw := range preds {
-		at := fmt.Sprintf("Task %d, prediction %d: ", i, j)
-		var p importPrediction
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, nil, jsonError(err, at)
-		}
-		result, err := resultList(p.Result, at)
-		if err != nil {
-			return nil, nil, err
-		}
-		version := ""
-		switch k := jsonKind(p.ModelVersion); k {
-		case "nothing", "null":
-		case "a string":
-			_ = json.Unmarshal(p.ModelVersion, &version)
-		case "a number":
-			version = string(bytes.TrimSpace(p.ModelVersion))
-		default:
-			return nil, nil, blobmark.Errorf(blobmark.EINVALID, "%s\"model_version\" must be a string, got %s.", at, k)
-		}
-		t.Predictions = append(t.Predictions, &blobmark.Prediction{Result: result, Score: p.Score, ModelVersion: version})
-	}
-	return t, dataKeys, nil
-}
-
-// objectList checks that raw, when present, is a list of JSON objects.
-func objectList(raw json.RawMessage, field, where string) ([]json.RawMessage, error) {
-	switch k := jsonKind(raw); k {
-	case "nothing", "null":
-		return nil, nil
-	case "an array":
-	default:
-		return nil, blobmark.Errorf(blobmark.EINVALID, "%s%q must be a list, got %s.", where, field, k)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, jsonError(err, where)
-	}
-	for j, it := range items {
-		if k := jsonKind(it); k != "an object" {
-			return nil, blobmark.Errorf(blobmark.EINVALID, "%s%q item %d must be a JSON object, got %s.", where, field, j, k)
-		}
-	}
-	return items, nil
-}
-
-// resultList checks a result: absent means an empty list, anything else
-// must be a list (of regions, kept verbatim).
-func resultList(raw json.RawMessage, where string) (json.RawMessage, error) {
-	switch k := jsonKind(raw); k {
-	case "nothing":
-		return json.RawMessage("[]"), nil
-	case "an array":
-		return raw, nil
-	default:
-		return nil, blobmark.Errorf(blobmark.EINVALID, "%s\"result\" must be a list, got %s.", where, k)
-	}
-}
-
-// userRef reads completed_by: a user id, or a user object with an id (the
-// shape Label Studio's exports use). Absent means the importing user.
-func userRef(raw json.RawMessage, where string) (int64, error) {
-	switch k := jsonKind(raw); k {
-	case "nothing", "null":
-		return 0, nil
-	case "a number":
-		var id int64
-		if err := json.Unmarshal(raw, &id); err != nil || id <= 0 {
-			return 0, blobmark.Errorf(blobmark.EINVALID, "%s\"completed_by\" must be a positive user id, got %s.", where, raw)
-		}
-		return id, nil
-	case "an object":
-		var u struct {
-			ID json.RawMessage `json:"id"`
-		}
-		_ = json.Unmarshal(raw, &u)
-		if jsonKind(u.ID) != "a number" {
-			return 0, blobmark.Errorf(blobmark.EINVALID, "%s\"completed_by\" must be a user id or an object with an \"id\".", where)
-		}
-		return userRef(u.ID, where)
-	default:
-		return 0, blobmark.Errorf(blobmark.EINVALID, "%s\"completed_by\" must be a user id, got %s.", where, k)
-	}
 }

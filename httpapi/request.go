@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 // readBody reads the whole request body, which limitBody has capped.
@@ -132,28 +133,8 @@ func typeName(t reflect.Type) string {
 }
 
 // jsonKind names the kind of JSON value raw starts with ("an object",
-// "an array", "a string", "a number", "a boolean", "null"), for messages.
-func jsonKind(raw []byte) string {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch c := raw[0]; {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || '0' <= c && c <= '9':
-		return "a number"
-	}
-	return "invalid JSON"
-}
+// "an array", ...), for messages, in the import format's words.
+func jsonKind(raw []byte) string { return lswire.JSONKind(raw) }
 
 // pathID returns the positive integer id in path wildcard name. Anything
 // else is ENOTFOUND, as Django's <int:pk> route would not match it.

@@ -6,10 +6,13 @@
 // objects built from them (AnnotationJSON, TaskJSON) for the exports
 // (exporter).
 //
-// In: its import format, a task file or request body of one JSON object, a
-// JSON array of objects or JSON lines, read as a stream (TaskReader) and
-// turned into tasks (ParseTaskFile) for the storage sync (importer); the
-// REST API reads its imports with the same TaskReader.
+// In: its import format, defined once for the REST API's imports (httpapi)
+// and the storage sync's task files (importer): a request body or task file
+// of one JSON object, a JSON array of objects or JSON lines is read as a
+// stream (TaskReader), and each task is checked and turned into a task to
+// import by the same rules (ParseTask), with errors that say what is wrong
+// and leave where the task is to each caller (TaskError). ParseTaskFile
+// does both for a task file.
 //
 // It imports only the standard library and the domain package.
 package lswire

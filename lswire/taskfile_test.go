@@ -48,7 +48,6 @@ func TestParseTaskFileFormats(t *testing.T) {
 		{"BOM jsonl", "\uFEFF{\"t\": 1}\n{\"t\": 2}\n", []string{`{"t":1}`, `{"t":2}`}},
 		{"leading whitespace", "  \n\t[{\"t\": 1}]", []string{`{"t":1}`}},
 		{"wrapper", `{"data": {"text": "hi"}, "id": 7, "meta": {"m": 1}}`, []string{`{"text":"hi"}`}},
-		{"data not an object is bare", `{"data": "some text"}`, []string{`{"data":"some text"}`}},
 		{"unicode and html kept", `{"t": "<b>é</b> & 日本"}`, []string{`{"t":"<b>é</b> & 日本"}`}},
 	}
 	for _, tt := range tests {
@@ -119,7 +118,7 @@ func TestParseTaskFileErrors(t *testing.T) {
 		{"BOM only", "\uFEFF", blobmark.EINVALID, []string{"empty"}},
 		{"binary", "\x89PNG\r\n\x1a\n", blobmark.EINVALID, []string{"use_blob_urls"}},
 		{"scalar", `"just a string"`, blobmark.EINVALID, []string{"not JSON tasks"}},
-		{"array of numbers", `[1, 2]`, blobmark.EINVALID, []string{"index 0", "not a JSON object"}},
+		{"array of numbers", `[1, 2]`, blobmark.EINVALID, []string{"index 0", "expected a JSON object, got a number"}},
 		{"array with a non-object", `[{"a": 1}, {"a": 2}, "x"]`, blobmark.EINVALID, []string{"index 2"}},
 		{"array with null", `[{"a": 1}, null]`, blobmark.EINVALID, []string{"index 1"}},
 		{"truncated array", `[{"a": 1}, {"a": `, blobmark.EINVALID, []string{"index 1"}},
@@ -128,13 +127,15 @@ func TestParseTaskFileErrors(t *testing.T) {
 		{"concatenated pretty objects", "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n", blobmark.EINVALID, []string{"after the JSON object"}},
 		{"jsonl bad line 3", "{\"a\": 1}\n{\"a\": 2}\n{\"a\": \n{\"a\": 4}\n", blobmark.EINVALID, []string{"line 3", "invalid JSON"}},
 		{"jsonl line numbers count blank lines", "{\"a\": 1}\n\n\nnope\n", blobmark.EINVALID, []string{"line 4"}},
-		{"jsonl array line", "{\"a\": 1}\n[1]\n", blobmark.EINVALID, []string{"line 2", "not a JSON object"}},
+		{"jsonl array line", "{\"a\": 1}\n[1]\n", blobmark.EINVALID, []string{"line 2", "expected a JSON object, got an array"}},
 		{"bare task with predictions", `{"image": "a.png", "predictions": []}`, blobmark.EINVALID, []string{`"predictions"`, `"data"`}},
 		{"bare task with annotations", `[{"image": "a.png", "annotations": []}]`, blobmark.EINVALID, []string{"index 0", `"annotations"`}},
-		{"annotations not a list", `{"data": {"a": 1}, "annotations": {"result": []}}`, blobmark.EINVALID, []string{`"annotations" must be a JSON array`}},
-		{"annotation not an object", `{"data": {"a": 1}, "annotations": [3]}`, blobmark.EINVALID, []string{"annotations[0]"}},
-		{"result not a list", `{"data": {"a": 1}, "predictions": [{"result": "x"}]}`, blobmark.EINVALID, []string{"predictions[0]", "result"}},
+		{"annotations not a list", `{"data": {"a": 1}, "annotations": {"result": []}}`, blobmark.EINVALID, []string{`"annotations" must be a list`}},
+		{"annotation not an object", `{"data": {"a": 1}, "annotations": [3]}`, blobmark.EINVALID, []string{`"annotations" item 0`}},
+		{"result not a list", `{"data": {"a": 1}, "predictions": [{"result": "x"}]}`, blobmark.EINVALID, []string{"prediction 0", `"result" must be a list`}},
 		{"meta not an object", `{"data": {"a": 1}, "meta": 3}`, blobmark.EINVALID, []string{`"meta"`}},
+		// The import API's rule (and Label Studio's): "data" makes a wrapper.
+		{"data not an object", `{"data": "some text"}`, blobmark.EINVALID, []string{`"data" must be a JSON object, got a string`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // Studio accepts: a JSON array of tasks or one task object and, when lines
 // is set (task files), JSON lines — one object per line, blank lines
 // allowed. A leading UTF-8 BOM is skipped. The reader only splits the input
-// into tasks; what a task must contain is for its caller to check.
+// into tasks; what a task must contain is ParseTask's to check.
 type TaskReader struct {
 	br    *bufio.Reader
 	lines bool
@@ -82,8 +82,8 @@ func NewTaskReader(r io.Reader, lines bool) *TaskReader {
 
 // Next returns the next task's JSON text, or io.EOF after the last. In an
 // array or a single object each task is well-formed JSON, though not
-// necessarily an object; a JSON line is handed over as it is, for the
-// caller's parse to judge. The slice is the caller's to keep. Errors are
+// necessarily an object; a JSON line is handed over as it is, for
+// ParseTask to judge. The slice is the caller's to keep. Errors are
 // ErrEmpty, *ShapeError and *SyntaxError about the content, or the
 // source's own read error, returned as it is.
 func (t *TaskReader) Next() (json.RawMessage, error) {
@@ -259,7 +259,7 @@ func (t *TaskReader) nextLine() (json.RawMessage, error) {
 			continue
 		}
 		t.where = fmt.Sprintf("line %d", i+1)
-		if line[0] != '{' { // an object is left to the caller's parse, which checks it anyway
+		if line[0] != '{' { // an object is left to ParseTask, which decodes it anyway
 			var v json.RawMessage
 			if err := json.Unmarshal(line, &v); err != nil {
 				return nil, &SyntaxError{Task: i, Where: t.where, Offset: start, Reason: jsonReason(err)}
