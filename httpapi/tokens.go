@@ -186,6 +186,12 @@ func (s *Server) authenticateBearer(r *http.Request) (*blobmark.User, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
+	if !strings.Contains(token, ".") {
+		// Not a JWT at all: a legacy key under the wrong scheme, which can
+		// never pass, so it is no guess either.
+		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED,
+			"Bearer takes an access token (a JSON Web Token from POST /api/token/refresh/); send a legacy API key as \"Authorization: Token <key>\".")
+	}
 	u, _, err := s.authenticateJWT(r, token, accessTokenType)
 	return u, err
 }
