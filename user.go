@@ -56,7 +56,9 @@ type UserService interface {
 	// AuthenticatePassword returns the user when email and password match,
 	// EUNAUTHORIZED otherwise (the same error for an unknown email).
 	AuthenticatePassword(ctx context.Context, email, password string) (*User, error)
-	// AuthenticateToken returns the owner of an API token, EUNAUTHORIZED otherwise.
+	// AuthenticateToken returns the owner of an API token, EUNAUTHORIZED
+	// otherwise, and ErrLegacyTokensDisabled when the key is right but its
+	// organization turned legacy keys off.
 	AuthenticateToken(ctx context.Context, token string) (*User, error)
 	// RotateToken replaces a user's API token and returns the new one.
 	RotateToken(ctx context.Context, userID int64) (string, error)

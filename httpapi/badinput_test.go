@@ -324,7 +324,9 @@ func TestAuthentication(t *testing.T) {
 		{"wrong token", "Token not-a-real-token", "Invalid token."},
 		{"token without key", "Token", "Invalid token header. No credentials provided."},
 		{"token with spaces", "Token a b", "Invalid token header. Token string should not contain spaces."},
-		{"other scheme", "Bearer " + env.token, `Unsupported authorization scheme "Bearer"`},
+		{"other scheme", "Basic " + env.token, `Unsupported authorization scheme "Basic"`},
+		{"legacy key as bearer", "Bearer " + env.token, "Bearer takes an access token"},
+		{"bearer without token", "Bearer", "Invalid token header. No credentials provided."},
 		{"bare key", env.token, "Unsupported authorization scheme"},
 	}
 	paths := []struct{ method, path string }{

@@ -74,6 +74,7 @@ func newTestEnv(t *testing.T, configure ...func(*httpapi.Server)) *testEnv {
 		Projects:    db,
 		Tasks:       db,
 		Annotations: db,
+		Tokens:      db,
 		Ready:       db.Ping,
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,10 +112,15 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 type authenticator func(r *http.Request) (*blobmark.User, error)
 
 // authenticators lists the ways a caller may prove who it is, tried in
-// order: the API token first, so a request that carries one is never
-// subject to the session cookie's CSRF checks.
+// order: the API token and the personal access token's access token
+// (tokens.go) first, so a request that carries one is never subject to the
+// session cookie's CSRF checks.
 func (s *Server) authenticators() []authenticator {
-	return []authenticator{s.authenticateToken, s.authenticateSession}
+	auths := []authenticator{s.authenticateToken, s.authenticateSession}
+	if s.Tokens != nil {
+		auths = slices.Insert(auths, 1, s.authenticateBearer)
+	}
+	return auths
 }
 
 // requireUser lets a request through only when an authenticator vouches for
@@ -142,7 +149,7 @@ func (s *Server) requireUser(needs blobmark.Permission, next http.Handler) http.
 		}
 		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" {
 			s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED,
-				"Unsupported authorization scheme %q; send the API token as \"Authorization: Token <key>\".", scheme))
+				"Unsupported authorization scheme %q; send a legacy API token as \"Authorization: Token <key>\" or a personal access token's access token as \"Authorization: Bearer <access token>\".", scheme))
 			return
 		}
 		s.writeError(w, r, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Authentication credentials were not provided."))
@@ -179,15 +186,9 @@ var permissionVerb = map[blobmark.Permission]string{
 // authenticateToken accepts "Authorization: Token <key>", as Label Studio
 // (DRF's TokenAuthentication) does, with the same messages.
 func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
-	fields := strings.Fields(r.Header.Get("Authorization"))
-	if len(fields) == 0 || !strings.EqualFold(fields[0], "Token") {
-		return nil, nil
-	}
-	switch {
-	case len(fields) == 1:
-		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. No credentials provided.")
-	case len(fields) > 2:
-		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. Token string should not contain spaces.")
+	key, ok, err := authorizationCredentials(r, "Token")
+	if !ok || err != nil {
+		return nil, err
 	}
 	// A token is 160 random bits, but an address that keeps sending wrong
 	// ones is slowed down all the same (throttle.go).
@@ -195,8 +196,12 @@ func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
 	if wait := s.limiter().admit(address); wait > 0 {
 		return nil, tooManyFailures("invalid tokens from this address", wait)
 	}
-	u, err := s.Users.AuthenticateToken(r.Context(), fields[1])
-	if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED || (err == nil && u == nil) {
+	u, err := s.Users.AuthenticateToken(r.Context(), key)
+	if errors.Is(err, blobmark.ErrLegacyTokensDisabled) {
+		// The key is right: not a guess.
+		s.limiter().succeeded(address)
+		return nil, err
+	} else if blobmark.ErrorCode(err) == blobmark.EUNAUTHORIZED || (err == nil && u == nil) {
 		s.failedCredentials(r, "token", address)
 		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token.")
 	} else if err != nil {
@@ -204,6 +209,24 @@ func (s *Server) authenticateToken(r *http.Request) (*blobmark.User, error) {
 	}
 	s.limiter().succeeded(address)
 	return u, nil
+}
+
+// authorizationCredentials returns the credentials of an Authorization
+// header of the scheme given (case-insensitive); ok is false when the
+// request has no such header. A header of the scheme without exactly one
+// credential is refused with DRF's messages.
+func authorizationCredentials(r *http.Request, scheme string) (credentials string, ok bool, err error) {
+	fields := strings.Fields(r.Header.Get("Authorization"))
+	if len(fields) == 0 || !strings.EqualFold(fields[0], scheme) {
+		return "", false, nil
+	}
+	switch {
+	case len(fields) == 1:
+		return "", true, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. No credentials provided.")
+	case len(fields) > 2:
+		return "", true, blobmark.Errorf(blobmark.EUNAUTHORIZED, "Invalid token header. Token string should not contain spaces.")
+	}
+	return fields[1], true, nil
 }
 
 // failedCredentials counts a failed sign-in or token against keys, and logs

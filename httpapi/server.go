@@ -48,6 +48,10 @@ type Server struct {
 	ProjectExporter blobmark.ProjectExporter
 	// Webhooks serves /api/webhooks/ (webhooks.go); nil leaves it out.
 	Webhooks blobmark.WebhookService
+	// Tokens serves personal access tokens, the organization's token
+	// settings and the legacy key's routes (tokens.go), and lets
+	// "Authorization: Bearer" in; nil leaves all of them out.
+	Tokens blobmark.TokenService
 
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
@@ -74,6 +78,14 @@ type Server struct {
 	SessionKey []byte
 	// SessionTTL is how long a web UI session lasts; 0 means DefaultSessionTTL.
 	SessionTTL time.Duration
+	// TokenKey signs personal access tokens and their access tokens (32
+	// random bytes or more; a key of its own, not the session key). Empty
+	// means a random key per process: tokens then stop working when it
+	// restarts and are refused by other replicas.
+	TokenKey []byte
+	// Clock reads the time that personal access tokens are issued and
+	// judged at; nil means time.Now. Tests move it instead of waiting.
+	Clock blobmark.Clock
 
 	// Media resolves blob URIs in task data: with it, task responses carry
 	// resolve URLs and /tasks/{id}/resolve/ and /projects/{id}/resolve/
@@ -100,6 +112,7 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 
 	sessions sessionState
+	tokens   tokensState
 	throttle throttleState
 	// importSlots holds a token per large import running (import.go).
 	importSlots chan struct{}
@@ -185,6 +198,7 @@ func (s *Server) routes() []route {
 		s.mediaRoutes(),         // media resolver: media.go
 		s.storageEventRoutes(),  // storage events: storage_events.go
 		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
+		s.tokenRoutes(),         // API tokens and their settings: tokens.go
 	)...)
 }
 

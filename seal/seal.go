@@ -33,6 +33,8 @@ const (
 	UseSecrets Use = "blobmark storage secrets v2"
 	// UseSessions signs session cookies and CSRF tokens.
 	UseSessions Use = "blobmark session cookies v2"
+	// UseTokens signs personal access tokens and their access tokens.
+	UseTokens Use = "blobmark personal access tokens v1"
 	// UseKeyCheck makes the key check value (KeyCheck).
 	UseKeyCheck Use = "blobmark key check v1"
 )

@@ -183,7 +183,7 @@ func sealRaw(t *testing.T, key []byte, id, plaintext string) string {
 func TestEachUseHasItsOwnKey(t *testing.T) {
 	secret := key(5)
 	keys := map[Use][]byte{}
-	for _, use := range []Use{UseSecrets, UseSessions, UseKeyCheck} {
+	for _, use := range []Use{UseSecrets, UseSessions, UseTokens, UseKeyCheck} {
 		k, err := Key(secret, use)
 		if err != nil || len(k) != KeySize {
 			t.Fatalf("Key(%q) = %d bytes, %v", use, len(k), err)
@@ -213,7 +213,7 @@ func TestEachUseHasItsOwnKey(t *testing.T) {
 		t.Fatalf("control: a value sealed under the sealing key does not open: %q %v", got, err)
 	}
 	// Whoever holds the session key (or any other) cannot make one.
-	for _, k := range [][]byte{keys[UseSessions], keys[UseKeyCheck], secret} {
+	for _, k := range [][]byte{keys[UseSessions], keys[UseTokens], keys[UseKeyCheck], secret} {
 		if got, err := b.Open(sealRaw(t, k, id, "forged")); err == nil {
 			t.Errorf("a value sealed under another key opened: %q", got)
 		}
@@ -230,7 +230,7 @@ func TestKeyCheckNamesThePrimaryAndPreviousKeys(t *testing.T) {
 	if c1 == c2 || len(c1) != 32 {
 		t.Fatalf("key checks %q and %q: want 32 hex digits, different per key", c1, c2)
 	}
-	for _, use := range []Use{UseSecrets, UseSessions} {
+	for _, use := range []Use{UseSecrets, UseSessions, UseTokens} {
 		k, _ := Key(key(1), use)
 		if strings.Contains(hex.EncodeToString(k), c1) || strings.Contains(c1, hex.EncodeToString(k[:4])) {
 			t.Errorf("the key check shows part of the %q key", use)

@@ -142,6 +142,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokenKey, err := seal.Key(key, seal.UseTokens)
+	if err != nil {
+		return nil, err
+	}
 	var db *sqlstore.DB
 	m := metrics.New(func(ctx context.Context) (time.Duration, error) { return db.ExportLag(ctx) })
 	azOpts := cfg.Azure
@@ -204,12 +208,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
-		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db,
+		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db, Tokens: db,
 		Ready:        db.Ping,
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      cfg.Version,
 		SessionKey:   sessionKey,
+		TokenKey:     tokenKey,
 		Media:        metrics.MediaResolver{MediaResolver: &azureblob.MediaResolver{Connector: conn, Storages: db, Tasks: db}, Metrics: m},
 		PublicURL:    cfg.PublicURL,
 		MediaMode:    cfg.MediaMode,

@@ -81,6 +81,7 @@ type DB struct {
 	Users
 	Organizations
 	Members
+	PersonalTokens
 	Projects
 	Tasks
 	Annotations
@@ -128,6 +129,7 @@ func newDB(c *core) *DB {
 		core:           c,
 		Users:          Users{core: c},
 		Members:        Members{core: c},
+		PersonalTokens: PersonalTokens{core: c},
 		Organizations:  Organizations{core: c},
 		Projects:       Projects{core: c},
 		Tasks:          Tasks{core: c},

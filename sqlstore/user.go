@@ -36,10 +36,15 @@ var dummyHash = sync.OnceValue(func() []byte {
 
 const userColumns = "id, email, username, first_name, last_name, date_joined, token_prefix, organization_id, role"
 
-func scanUser(row interface{ Scan(...any) error }) (*blobmark.User, error) {
+// qualifiedUserColumns are userColumns of a users table aliased u, for
+// queries that join it.
+var qualifiedUserColumns = "u." + strings.ReplaceAll(userColumns, ", ", ", u.")
+
+// scanUser reads userColumns, then any extra columns into extra.
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (*blobmark.User, error) {
 	var u blobmark.User
 	var joined timeValue
-	if err := row.Scan(&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &u.Role); err != nil {
+	if err := row.Scan(append([]any{&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &joined, &u.TokenPrefix, &u.OrganizationID, &u.Role}, extra...)...); err != nil {
 		return nil, err
 	}
 	u.DateJoined = joined.Time
@@ -218,16 +223,25 @@ func (db *Users) AuthenticatePassword(ctx context.Context, email, password strin
 	return &u, nil
 }
 
-// AuthenticateToken returns the owner of an API token.
+// AuthenticateToken returns the owner of an API token. Its organization's
+// legacy_api_tokens_enabled is read in the same query, so turning legacy
+// keys off takes effect on the next request.
 func (db *Users) AuthenticateToken(ctx context.Context, token string) (*blobmark.User, error) {
 	if token == "" {
 		return nil, errBadCredentials()
 	}
-	u, err := scanUser(db.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE token_hash = ?", hashToken(token)))
-	if errors.Is(err, sql.ErrNoRows) {
+	var enabled bool
+	u, err := scanUser(db.queryRow(ctx, "SELECT "+qualifiedUserColumns+", o.legacy_api_tokens_enabled FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.token_hash = ?",
+		hashToken(token)), &enabled)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return nil, errBadCredentials()
+	case err != nil:
+		return nil, translate("authenticate token", err)
+	case !enabled:
+		return nil, blobmark.ErrLegacyTokensDisabled
 	}
-	return u, translate("authenticate token", err)
+	return u, nil
 }
 
 // RotateToken replaces a user's API token; the old one stops working at once.
