@@ -21,6 +21,7 @@ type Store interface {
 	blobmark.OrganizationService
 	blobmark.ProjectAuthorizer
 	blobmark.MemberService
+	blobmark.InviteService
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with
@@ -36,6 +37,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Organizations", func(t *testing.T) { testOrganizations(t, open) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, open) })
+	t.Run("MemberLists", func(t *testing.T) { testMemberLists(t, open) })
 }
 
 // wantCode fails the test unless err carries the blobmark error code want.
