@@ -49,6 +49,14 @@ type Server struct {
 	// Webhooks serves /api/webhooks/ (webhooks.go); nil leaves it out.
 	Webhooks blobmark.WebhookService
 
+	// Members serves users, organizations, memberships and project
+	// members (members.go); it needs Organizations, and nil leaves those
+	// routes out.
+	Members blobmark.MemberService
+	// Invites serves invitations and the sign-up page (invites.go); nil
+	// leaves them out.
+	Invites blobmark.InviteService
+
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
 	Ready func(ctx context.Context) error
@@ -183,6 +191,8 @@ func (s *Server) routes() []route {
 		s.mediaRoutes(),         // media resolver: media.go
 		s.storageEventRoutes(),  // storage events: storage_events.go
 		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
+		s.memberRoutes(),        // users, organizations, members: members.go
+		s.inviteRoutes(),        // invitations and sign-up: invites.go
 	)...)
 }
 
