@@ -61,7 +61,9 @@ func TestCreateUserAndAddToProject(t *testing.T) {
 	if u.Username != "nina" || u.Email != "nina@example.com" {
 		t.Fatalf("created %+v", u)
 	}
-	var me struct{ ActiveOrganization int64 `json:"active_organization"` }
+	var me struct {
+		ActiveOrganization int64 `json:"active_organization"`
+	}
 	e.must(200, "GET", "/api/current-user/whoami", nil).json(t, &me)
 	var m struct {
 		ID   int64
