@@ -26,7 +26,7 @@ async function membersTable(status) {
       return el('tr', { dataset: { user: u.id } },
         el('td', {}, u.email), el('td', {}, [u.first_name, u.last_name].filter(Boolean).join(' ')),
         el('td', {}, select), el('td', {}, formatTime(u.date_joined)),
-        el('td', {}, m.role !== 'DI' && u.id !== me.id ? el('button', { class: 'danger deactivate', onclick: () => {
+        el('td', {}, m.role !== 'DI' && u.id !== me.id && (m.role !== 'OW' || me.role === 'OW') ? el('button', { class: 'danger deactivate', onclick: () => {
           if (confirm(`Deactivate ${u.email}? They can no longer sign in; their annotations stay.`)) act(() => api('DELETE', `/api/organizations/${org}/memberships/${u.id}/`));
         } }, 'Deactivate') : null));
     })));
@@ -50,7 +50,7 @@ async function inviteForm(status) {
       });
       const link = el('input', { type: 'text', id: 'invite-url', readonly: true, value: inv.invite_url });
       const copied = el('span', { class: 'hint' });
-      result.replaceChildren(message('ok', `Invitation for a ${roleName(inv.role)} made. Copy the link now: it is shown only once, and works once, until ${formatTime(inv.expires_at)}.`),
+      result.replaceChildren(message('ok', `Invitation made for the role ${roleName(inv.role)}. Copy the link now: it is shown only once, and works once, until ${formatTime(inv.expires_at)}.`),
         el('div', { class: 'row' }, link, el('button', { type: 'button', id: 'copy-invite', onclick: async () => {
           link.select();
           try { await navigator.clipboard.writeText(link.value); copied.textContent = 'Copied.'; } catch { copied.textContent = 'Press Ctrl+C to copy.'; }
