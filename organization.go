@@ -21,6 +21,8 @@ type Organization struct {
 	ID        int64     `json:"id"`
 	Title     string    `json:"title"`
 	CreatedAt time.Time `json:"created_at"`
+	// ContactInfo is free text saying whom to ask about the organization.
+	ContactInfo string `json:"contact_info"`
 }
 
 // OrganizationService manages organizations and their members.

@@ -76,7 +76,11 @@ func newTestEnv(t *testing.T, configure ...func(*httpapi.Server)) *testEnv {
 		Annotations: db,
 		Tokens:      db,
 		Ready:       db.Ping,
-		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+
+		Organizations: db,
+		Members:       db,
+		Invites:       db,
+		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, f := range configure {
 		f(api)

@@ -53,6 +53,14 @@ type Server struct {
 	// "Authorization: Bearer" in; nil leaves all of them out.
 	Tokens blobmark.TokenService
 
+	// Members serves users, organizations, memberships and project
+	// members (members.go); it needs Organizations, and nil leaves those
+	// routes out.
+	Members blobmark.MemberService
+	// Invites serves invitations and the sign-up page (invites.go); nil
+	// leaves them out.
+	Invites blobmark.InviteService
+
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
 	Ready func(ctx context.Context) error
@@ -199,6 +207,8 @@ func (s *Server) routes() []route {
 		s.storageEventRoutes(),  // storage events: storage_events.go
 		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
 		s.tokenRoutes(),         // API tokens and their settings: tokens.go
+		s.memberRoutes(),        // users, organizations, members: members.go
+		s.inviteRoutes(),        // invitations and sign-up: invites.go
 	)...)
 }
 

@@ -282,17 +282,11 @@ func presentUser(u *blobmark.User) userJSON {
 		OrgMembership:      []membershipJSON{{Role: u.Role, Active: u.Role.Active(), OrganizationID: u.OrganizationID, UserType: "standard"}}}
 }
 
-// handleLogin checks an email and password and starts a session. The body
-// must be JSON, which a cross-site HTML form cannot send, and a browser
-// request from another site is refused, so no one can sign a visitor in to
-// an account of theirs.
+// handleLogin checks an email and password and starts a session, for
+// requests fromOurPages only.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		s.writeError(w, r, csrfFailed())
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		s.writeError(w, r, blobmark.Errorf(blobmark.EINVALID, "Send the email and password as JSON with Content-Type: application/json."))
+	if err := fromOurPages(r); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	var in struct {
@@ -335,11 +329,30 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errInactive())
 		return
 	}
+	s.startSession(w, r, u, http.StatusOK)
+}
+
+// fromOurPages refuses a request that starts a session unless its body is
+// JSON, which a cross-site HTML form cannot send, and no browser marks it
+// as coming from another site, so no one can sign a visitor in to an
+// account of theirs.
+func fromOurPages(r *http.Request) error {
+	if !sameOrigin(r) {
+		return csrfFailed()
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return blobmark.Errorf(blobmark.EINVALID, "Send the request as JSON with Content-Type: application/json.")
+	}
+	return nil
+}
+
+// startSession signs u in with a new session and answers status with u.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *blobmark.User, status int) {
 	id := make([]byte, 18)
 	_, _ = rand.Read(id)
 	ss := session{UserID: u.ID, ID: b64.EncodeToString(id), Expires: time.Now().Add(s.sessionTTL()).Unix()}
 	s.setSessionCookies(w, r, ss)
-	writeJSON(w, http.StatusOK, presentCurrentUser(u))
+	writeJSON(w, status, presentCurrentUser(u))
 }
 
 // handleLogout ends the session of the cookie, if any, and clears the

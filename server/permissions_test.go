@@ -64,6 +64,52 @@ var minimumRole = map[string]string{
 	"GET /tasks/{id}/resolve/{$}":    "AN",
 	"GET /projects/{id}/resolve/{$}": "AN",
 
+	// Tokens: one's own (tokens.go); the organization's settings are an
+	// administrator's to change.
+	"GET /api/token/{$}":                     "AN",
+	"POST /api/token/{$}":                    "AN",
+	"POST /api/token/refresh/{$}":            "public",
+	"POST /api/token/blacklist/{$}":          "AN",
+	"POST /api/token/rotate/{$}":             "AN",
+	"GET /api/jwt/settings":                  "AN",
+	"POST /api/jwt/settings":                 "AD",
+	"GET /api/current-user/token":            "AN",
+	"POST /api/current-user/reset-token/{$}": "AN",
+
+	// Users, organizations and members (members.go). A member reads and
+	// edits its own user (objectRules: someone else's).
+	"GET /api/users/{$}":                                    "MA",
+	"POST /api/users/{$}":                                   "AD",
+	"GET /api/users/{id}/{$}":                               "AN",
+	"PATCH /api/users/{id}/{$}":                             "AN",
+	"DELETE /api/users/{id}/{$}":                            "AD",
+	"GET /api/current-user":                                 "AN",
+	"PATCH /api/current-user":                               "AN",
+	"GET /api/organizations/{$}":                            "AN",
+	"GET /api/organizations/{id}":                           "AN",
+	"PATCH /api/organizations/{id}":                         "AD",
+	"GET /api/organizations/{id}/memberships":               "MA",
+	"PATCH /api/organizations/{id}/memberships":             "AD",
+	"GET /api/organizations/{id}/memberships/{user}/{$}":    "MA",
+	"DELETE /api/organizations/{id}/memberships/{user}/{$}": "AD",
+	"GET /api/projects/{id}/members/{$}":                    "MA",
+	"GET /api/projects/{id}/members":                        "MA",
+	"POST /api/projects/{id}/members/{$}":                   "MA",
+	"POST /api/projects/{id}/members":                       "MA",
+	"DELETE /api/projects/{id}/members/{$}":                 "MA",
+	"GET /api/projects/{id}/members/paginated/{$}":          "MA",
+	"POST /api/projects/{id}/members/bulk/{$}":              "MA",
+	"DELETE /api/projects/{id}/members/bulk/{$}":            "MA",
+	"GET /organization/members/{$}":                         "public",
+	"GET /user/signup/{$}":                                  "public",
+
+	// Invitations (invites.go): accepting one is how a newcomer signs up.
+	"POST /api/invites/{$}":        "AD",
+	"GET /api/invites/{$}":         "AD",
+	"DELETE /api/invites/{id}/{$}": "AD",
+	"GET /api/invites/accept":      "public",
+	"POST /api/invites/accept":     "public",
+
 	"GET /api/webhooks/{$}":             "MA",
 	"POST /api/webhooks/{$}":            "MA",
 	"GET /api/webhooks/{id}/{$}":        "MA",
@@ -115,6 +161,7 @@ type permissionEnv struct {
 	tokens  map[blobmark.Role]string
 	users   map[blobmark.Role]*blobmark.User
 	ownerCx context.Context
+	members int // fixture members made so far
 	// other is a project of the organization the reviewer and the
 	// annotator are not members of.
 	other int64
@@ -155,6 +202,9 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // request's alone.
 type fixture struct {
 	project, task, annotation, ownAnnotation, source, hostSource, target, webhook int64
+	// member is a fresh annotator of the organization, for the routes that
+	// change or deactivate a user; invite is a pending invitation.
+	member, organization, invite int64
 }
 
 func (e *permissionEnv) project() *blobmark.Project {
@@ -204,6 +254,15 @@ func (e *permissionEnv) fixture() fixture {
 	hook := &blobmark.Webhook{OrganizationID: e.users[blobmark.RoleOwner].OrganizationID, ProjectID: p.ID, URL: "https://hooks.example.com/x", IsActive: true}
 	must(db.CreateWebhook(ctx, hook))
 	f.webhook = hook.ID
+	e.members++
+	member, _, err := db.AddUser(context.Background(), blobmark.NewUser{Email: fmt.Sprintf("member%d@example.com", e.members),
+		Password: "password-123", OrganizationID: p.OrganizationID, Role: blobmark.RoleAnnotator})
+	must(err)
+	f.member, f.organization = member.ID, p.OrganizationID
+	inv := &blobmark.Invite{OrganizationID: p.OrganizationID, Role: blobmark.RoleAnnotator}
+	_, err = db.CreateInvite(ctx, inv, "")
+	must(err)
+	f.invite = inv.ID
 	return f
 }
 
@@ -220,6 +279,9 @@ var pathParam = []struct {
 	{"/api/storages/export/", func(f fixture) int64 { return f.target }},
 	{"/api/storages/", func(f fixture) int64 { return f.source }},
 	{"/api/webhooks/", func(f fixture) int64 { return f.webhook }},
+	{"/api/users/", func(f fixture) int64 { return f.member }},
+	{"/api/organizations/", func(f fixture) int64 { return f.organization }},
+	{"/api/invites/", func(f fixture) int64 { return f.invite }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.
@@ -239,6 +301,7 @@ func concrete(t *testing.T, pattern string, f fixture) (method, path string) {
 		}
 		path = strings.Replace(path, "{id}", fmt.Sprint(id), 1)
 	}
+	path = strings.Replace(path, "{user}", fmt.Sprint(f.member), 1)
 	if strings.Contains(path, "{") {
 		t.Fatalf("%s: no fixture for a path parameter; add one to pathParam", pattern)
 	}
@@ -249,6 +312,14 @@ func concrete(t *testing.T, pattern string, f fixture) (method, path string) {
 func (e *permissionEnv) call(role blobmark.Role, method, path string, body any) (int, string) {
 	e.t.Helper()
 	status, _, raw := send(e.t, e.api.URL, e.tokens[role], method, path, body)
+	if strings.HasPrefix(path, "/api/current-user/reset-token/") && status == http.StatusCreated {
+		// The role's key was replaced: later requests need the new one.
+		var out struct{ Token string }
+		if err := json.Unmarshal(raw, &out); err != nil || out.Token == "" {
+			e.t.Fatalf("reset-token answered %s", raw)
+		}
+		e.tokens[role] = out.Token
+	}
 	return status, string(raw)
 }
 
@@ -320,6 +391,9 @@ func TestPermissionTable(t *testing.T) {
 					if method == http.MethodDelete {
 						method, path = concrete(t, rt.Pattern, e.fixture())
 					}
+					if rt.Pattern == "GET /api/users/{id}/{$}" || rt.Pattern == "PATCH /api/users/{id}/{$}" {
+						path = fmt.Sprintf("/api/users/%d/", e.users[role].ID) // one's own
+					}
 					e.check(rt.Pattern, role, min, method, path, body)
 				}
 			}
@@ -348,6 +422,25 @@ func (e *permissionEnv) objectRules(t *testing.T) {
 			map[string]any{"project": f.project, "container": "c", "managed_identity_client_id": "00000000-0000-0000-0000-000000000000", "account_name": "acct"})
 		e.check("own-credential storage", role, "MA", "POST", "/api/storages/azure/",
 			map[string]any{"project": f.project, "container": "c", "account_name": "acct"})
+	}
+
+	// Another member's account: managers and up read it, administrators
+	// change it; below a manager it does not exist.
+	other := fmt.Sprintf("/api/users/%d/", f.member)
+	for _, role := range rank {
+		for method, min := range map[string]blobmark.Role{"GET": blobmark.RoleManager, "PATCH": blobmark.RoleAdmin} {
+			status, raw := e.call(role, method, other, map[string]any{"first_name": "X"})
+			want := http.StatusOK
+			switch {
+			case !role.SeesAllProjects():
+				want = http.StatusNotFound
+			case !allowed(role, string(min)):
+				want = http.StatusForbidden
+			}
+			if status != want {
+				t.Errorf("%s %s another member as %s: %d %.200s, want %d", method, other, role, status, raw, want)
+			}
+		}
 	}
 
 	// Reviewers and annotators see the projects they are members of only:

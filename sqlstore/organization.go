@@ -39,10 +39,12 @@ func orgTitle(title string) (string, error) {
 	return title, nil
 }
 
+const organizationColumns = "id, title, created_at, contact_info"
+
 func scanOrganization(row interface{ Scan(...any) error }) (*blobmark.Organization, error) {
 	var o blobmark.Organization
 	var created timeValue
-	if err := row.Scan(&o.ID, &o.Title, &created); err != nil {
+	if err := row.Scan(&o.ID, &o.Title, &created, &o.ContactInfo); err != nil {
 		return nil, err
 	}
 	o.CreatedAt = created.Time
@@ -68,7 +70,7 @@ func (db *Organizations) EnsureOrganization(ctx context.Context, title string) (
 // normalised by orgTitle). It looks first, because an insert that conflicts
 // still uses up an id; two writers creating it at once get the same one.
 func (tx *Tx) ensureOrganization(ctx context.Context, title string, now time.Time) (*blobmark.Organization, error) {
-	const find = "SELECT id, title, created_at FROM organizations WHERE title = ?"
+	const find = "SELECT " + organizationColumns + " FROM organizations WHERE title = ?"
 	o, err := scanOrganization(tx.queryRow(ctx, find, title))
 	if !errors.Is(err, sql.ErrNoRows) {
 		return o, err
@@ -81,7 +83,7 @@ func (tx *Tx) ensureOrganization(ctx context.Context, title string, now time.Tim
 
 // FindOrganizationByID returns an organization.
 func (db *Organizations) FindOrganizationByID(ctx context.Context, id int64) (*blobmark.Organization, error) {
-	o, err := scanOrganization(db.queryRow(ctx, "SELECT id, title, created_at FROM organizations WHERE id = ?", id))
+	o, err := scanOrganization(db.queryRow(ctx, "SELECT "+organizationColumns+" FROM organizations WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("organization")
 	}

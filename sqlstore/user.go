@@ -122,60 +122,90 @@ func validateNames(fields map[string]string) error {
 // owner and any later one an annotator; the count and the insert share a
 // transaction, so two first users at once do not both become owners.
 func (db *Users) AddUser(ctx context.Context, nu blobmark.NewUser) (*blobmark.User, string, error) {
-	org, err := orgTitle(nu.Organization)
+	nw, err := db.prepareUser(nu)
 	if err != nil {
 		return nil, "", err
+	}
+	err = db.inTx(ctx, "create user", func(tx *Tx) error { return tx.insertUser(ctx, nw) })
+	if err != nil {
+		return nil, "", err
+	}
+	return nw.user, nw.token, nil
+}
+
+// newUserRow is a validated user ready to insert, with its hashed secrets.
+type newUserRow struct {
+	user                     *blobmark.User
+	org                      string // the organization's title when user.OrganizationID is 0
+	pwHash, tokenHash, token string
+}
+
+// prepareUser validates nu and hashes its password and new token, before
+// any transaction starts: bcrypt is slow on purpose.
+func (db *core) prepareUser(nu blobmark.NewUser) (*newUserRow, error) {
+	org, err := orgTitle(nu.Organization)
+	if err != nil {
+		return nil, err
 	}
 	email := strings.TrimSpace(nu.Email)
 	if err := validateEmail(email); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if nu.Role != "" {
 		if _, err := blobmark.ParseRole("role", string(nu.Role)); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
-	u := &blobmark.User{Email: email, Username: strings.TrimSpace(nu.Username),
+	u := &blobmark.User{Email: email, Username: strings.TrimSpace(nu.Username), OrganizationID: nu.OrganizationID,
 		FirstName: strings.TrimSpace(nu.FirstName), LastName: strings.TrimSpace(nu.LastName), Role: nu.Role}
 	if err := validateNames(map[string]string{"username": u.Username, "first_name": u.FirstName, "last_name": u.LastName}); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	pwHash, err := hashPassword(nu.Password)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	token, tokenHash := newToken()
 	u.DateJoined, u.TokenPrefix = db.timestamp(), token[:tokenPrefixLen]
-	err = db.inTx(ctx, "create user", func(tx *Tx) error {
-		u.OrganizationID = nu.OrganizationID
-		if u.OrganizationID == 0 {
-			o, err := tx.ensureOrganization(ctx, org, u.DateJoined)
-			if err != nil {
-				return err
-			}
-			u.OrganizationID = o.ID
+	return &newUserRow{user: u, org: org, pwHash: pwHash, tokenHash: tokenHash, token: token}, nil
+}
+
+// insertUser inserts a prepared user, placing it in its organization
+// (created when missing) and giving it the first member's or a later
+// member's role when it has none. An email already taken is ECONFLICT on
+// "email".
+func (tx *Tx) insertUser(ctx context.Context, nw *newUserRow) error {
+	u := nw.user
+	if u.OrganizationID == 0 {
+		o, err := tx.ensureOrganization(ctx, nw.org, u.DateJoined)
+		if err != nil {
+			return err
 		}
-		if u.Role == "" {
-			var members int
-			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM users WHERE organization_id = ?", u.OrganizationID).Scan(&members); err != nil {
-				return err
-			}
-			u.Role = blobmark.RoleAnnotator
-			if members == 0 {
-				u.Role = blobmark.RoleOwner
-			}
-		}
-		return tx.queryRow(ctx, `INSERT INTO users (email, email_key, username, first_name, last_name, password_hash, token_hash, token_prefix, date_joined, organization_id, role)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			email, emailKey(email), u.Username, u.FirstName, u.LastName, pwHash, tokenHash, u.TokenPrefix, u.DateJoined, u.OrganizationID, string(u.Role)).Scan(&u.ID)
-	})
-	if blobmark.ErrorCode(err) == blobmark.ECONFLICT {
-		return nil, "", &blobmark.Error{Code: blobmark.ECONFLICT, Field: "email", Message: "A user with that email already exists.",
-			Fields: map[string][]string{"email": {"A user with that email already exists."}}, Err: err}
-	} else if err != nil {
-		return nil, "", err
+		u.OrganizationID = o.ID
 	}
-	return u, token, nil
+	if u.Role == "" {
+		var members int
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM users WHERE organization_id = ?", u.OrganizationID).Scan(&members); err != nil {
+			return err
+		}
+		u.Role = blobmark.RoleAnnotator
+		if members == 0 {
+			u.Role = blobmark.RoleOwner
+		}
+	}
+	err := tx.queryRow(ctx, `INSERT INTO users (email, email_key, username, first_name, last_name, password_hash, token_hash, token_prefix, date_joined, organization_id, role)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		u.Email, emailKey(u.Email), u.Username, u.FirstName, u.LastName, nw.pwHash, nw.tokenHash, u.TokenPrefix, u.DateJoined, u.OrganizationID, string(u.Role)).Scan(&u.ID)
+	if err = translate("create user", err); blobmark.ErrorCode(err) == blobmark.ECONFLICT {
+		return errEmailTaken(err)
+	}
+	return err
+}
+
+// errEmailTaken is the answer for an email that already has an account.
+func errEmailTaken(cause error) error {
+	const msg = "A user with that email already exists."
+	return &blobmark.Error{Code: blobmark.ECONFLICT, Field: "email", Message: msg, Fields: map[string][]string{"email": {msg}}, Err: cause}
 }
 
 // FindUserByEmail returns the user with that email, compared without regard

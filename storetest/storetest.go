@@ -22,6 +22,7 @@ type Store interface {
 	blobmark.ProjectAuthorizer
 	blobmark.MemberService
 	blobmark.TokenService
+	blobmark.InviteService
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with
@@ -38,6 +39,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Organizations", func(t *testing.T) { testOrganizations(t, open) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, open) })
 	t.Run("PersonalTokens", func(t *testing.T) { testPersonalTokens(t, open) })
+	t.Run("MemberLists", func(t *testing.T) { testMemberLists(t, open) })
 }
 
 // wantCode fails the test unless err carries the blobmark error code want.

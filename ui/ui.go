@@ -38,12 +38,14 @@ func EditorBundled() bool {
 
 // pages maps the UI's URL patterns to their HTML files.
 var pages = map[string]string{
-	"GET /user/login/{$}":         "login.html",
-	"GET /projects/{$}":           "projects.html",
-	"GET /projects/{id}/data":     "tasks.html",
-	"GET /projects/{id}/settings": "settings.html",
-	"GET /projects/{id}/storage":  "storage.html",
-	"GET /projects/{id}/label":    "label.html",
+	"GET /user/login/{$}":           "login.html",
+	"GET /projects/{$}":             "projects.html",
+	"GET /projects/{id}/data":       "tasks.html",
+	"GET /projects/{id}/settings":   "settings.html",
+	"GET /projects/{id}/storage":    "storage.html",
+	"GET /projects/{id}/label":      "label.html",
+	"GET /organization/members/{$}": "members.html",
+	"GET /user/signup/{$}":          "signup.html",
 }
 
 // contentSecurityPolicy allows scripts and styles from our origin only

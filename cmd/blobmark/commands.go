@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/sqlstore"
 )
@@ -56,19 +58,27 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // runUserCreate creates a user and prints its API token alone on the last
 // line of stdout, so scripts can take it with `tail -n1`. The user joins the
 // organization --organization names, created when missing; without it, the
-// default organization, whose members see each other's projects.
+// default organization. Without --role the first member of an organization
+// becomes its owner and any later one an annotator; the role is printed.
 func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var email, password, organization string
+	var email, password, organization, role string
 	s, _, err := parseSettings("user create", newFlagSet("user create", stderr), args, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the new user's email (required)")
 		fs.StringVar(&password, "password", "", "the new user's password (required)")
 		fs.StringVar(&organization, "organization", "", "the organization the user joins, by title, created when missing (default: the default organization)")
+		fs.StringVar(&role, "role", "", "the user's role: "+roleCodes()+" (default: owner for an organization's first user, annotator after)")
 	})
 	if err != nil {
 		return err
 	}
 	if email == "" || password == "" {
 		return fmt.Errorf("user create: --email and --password are both required")
+	}
+	var r blobmark.Role
+	if role != "" {
+		if r, err = blobmark.ParseRole("role", role); err != nil {
+			return fmt.Errorf("user create: --role: %s", blobmark.ErrorMessage(err))
+		}
 	}
 	logger, err := newLogger(s, stderr)
 	if err != nil {
@@ -79,7 +89,7 @@ func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer db.Close()
-	u, token, err := db.CreateUserInOrganization(ctx, email, password, organization)
+	u, token, err := db.AddUser(ctx, blobmark.NewUser{Email: email, Password: password, Organization: organization, Role: r})
 	if err != nil {
 		return err
 	}
@@ -87,7 +97,55 @@ func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created user %d <%s> in organization %d %q; API token:\n%s\n", u.ID, u.Email, org.ID, org.Title, token)
+	fmt.Fprintf(stdout, "created user %d <%s> in organization %d %q as %s (%s); API token:\n%s\n", u.ID, u.Email, org.ID, org.Title, u.Role.Name(), u.Role, token)
+	return nil
+}
+
+// roleCodes lists the role codes for flag help.
+func roleCodes() string {
+	codes := make([]string, len(blobmark.Roles))
+	for i, r := range blobmark.Roles {
+		codes[i] = string(r)
+	}
+	return strings.Join(codes, ", ")
+}
+
+// runUserSetRole changes a user's role in their organization. The operator
+// may make any change, administrators and owners included, except leaving
+// an organization without an active owner.
+func runUserSetRole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var email, role string
+	s, _, err := parseSettings("user set-role", newFlagSet("user set-role", stderr), args, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the user's email (required)")
+		fs.StringVar(&role, "role", "", "the new role: "+roleCodes()+" (required; DI deactivates)")
+	})
+	if err != nil {
+		return err
+	}
+	if email == "" || role == "" {
+		return fmt.Errorf("user set-role: --email and --role are both required")
+	}
+	r, err := blobmark.ParseRole("role", role)
+	if err != nil {
+		return fmt.Errorf("user set-role: --role: %s", blobmark.ErrorMessage(err))
+	}
+	logger, err := newLogger(s, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, s, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := db.FindUserByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("user set-role: no user has the email %s", email)
+	}
+	if u, err = db.SetRole(ctx, u.OrganizationID, u.ID, r, ""); err != nil {
+		return fmt.Errorf("user set-role: %s", blobmark.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "user %d <%s> is now %s (%s) in organization %d\n", u.ID, u.Email, u.Role.Name(), u.Role, u.OrganizationID)
 	return nil
 }
 

@@ -6,7 +6,8 @@
 //	blobmark serve [--addr HOST:PORT] [--data-dir DIR] [--database-url URL] [--no-jobs]
 //	blobmark worker [--addr HOST:PORT] [--database-url URL]
 //	blobmark migrate
-//	blobmark user create --email E --password P [--organization NAME]
+//	blobmark user create --email E --password P [--organization NAME] [--role R]
+//	blobmark user set-role --email E --role R
 //	blobmark token show|rotate --email E
 //	blobmark check-storage [--use source|target] [--file conn.json]
 //	blobmark version
@@ -53,11 +54,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "migrate":
 		err = runMigrate(ctx, rest, stdout, stderr)
 	case "user":
-		if len(rest) == 0 || rest[0] != "create" {
-			fmt.Fprintln(stderr, "usage: blobmark user create --email E --password P [--organization NAME]")
+		switch {
+		case len(rest) > 0 && rest[0] == "create":
+			err = runUserCreate(ctx, rest[1:], stdout, stderr)
+		case len(rest) > 0 && rest[0] == "set-role":
+			err = runUserSetRole(ctx, rest[1:], stdout, stderr)
+		default:
+			fmt.Fprintln(stderr, "usage: blobmark user create --email E --password P [--organization NAME] [--role R]\n       blobmark user set-role --email E --role R")
 			return 2
 		}
-		err = runUserCreate(ctx, rest[1:], stdout, stderr)
 	case "token":
 		err = runToken(ctx, rest, stdout, stderr)
 	case "check-storage":
@@ -90,7 +95,8 @@ Commands:
   serve           run the HTTP server and the job workers
   worker          run only the job workers (health probes on --addr)
   migrate         apply database migrations and exit
-  user create     create a user (prints its API token on the last line)
+  user create     create a user (prints its role, and its API token on the last line)
+  user set-role   change a user's role (OW AD MA RE AN; DI deactivates)
   token           show or rotate a user's API token
   check-storage   diagnose an Azure storage connection (JSON on stdin or --file)
   version         print the version

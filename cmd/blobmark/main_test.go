@@ -237,3 +237,48 @@ func TestMetricsAddrServesMetricsApart(t *testing.T) {
 		})
 	}
 }
+
+func TestUserRoles(t *testing.T) {
+	dir := t.TempDir()
+	cli := func(args ...string) (int, string, string) {
+		t.Helper()
+		return runCLI(t, append(append([]string{"user"}, args...), "--data-dir", dir)...)
+	}
+	create := func(email string, extra ...string) string {
+		t.Helper()
+		code, out, errOut := cli(append([]string{"create", "--email", email, "--password", "pw-123456"}, extra...)...)
+		if code != 0 {
+			t.Fatalf("user create %s: exit %d: %s", email, code, errOut)
+		}
+		return out
+	}
+	if out := create("o@example.com"); !strings.Contains(out, "as Owner (OW)") {
+		t.Errorf("the first user: %q, want owner", out)
+	}
+	if out := create("a@example.com"); !strings.Contains(out, "as Annotator (AN)") {
+		t.Errorf("a later user: %q, want annotator", out)
+	}
+	if out := create("m@example.com", "--role", "ma"); !strings.Contains(out, "as Manager (MA)") {
+		t.Errorf("--role ma: %q, want manager", out)
+	}
+	if code, _, errOut := cli("create", "--email", "x@example.com", "--password", "pw", "--role", "boss"); code == 0 || !strings.Contains(errOut, "--role") {
+		t.Errorf("an unknown role: exit %d, stderr %q", code, errOut)
+	}
+
+	if code, out, errOut := cli("set-role", "--email", "a@example.com", "--role", "OW"); code != 0 || !strings.Contains(out, "is now Owner (OW)") {
+		t.Errorf("set-role OW: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := cli("set-role", "--email", "o@example.com", "--role", "DI"); code != 0 || !strings.Contains(out, "Deactivated") {
+		t.Errorf("deactivating one of two owners: exit %d, %q %q", code, out, errOut)
+	}
+	// The last owner stays.
+	if code, _, errOut := cli("set-role", "--email", "a@example.com", "--role", "AD"); code == 0 || !strings.Contains(errOut, "last owner") {
+		t.Errorf("demoting the last owner: exit %d, stderr %q", code, errOut)
+	}
+	for _, args := range [][]string{{"set-role", "--email", "a@example.com"}, {"set-role", "--email", "nobody@example.com", "--role", "AN"},
+		{"set-role", "--email", "a@example.com", "--role", "XX"}, {"delete"}} {
+		if code, _, errOut := cli(args...); code == 0 || errOut == "" {
+			t.Errorf("%q: exit %d, stderr %q; want a failure with a message", args, code, errOut)
+		}
+	}
+}

@@ -27,9 +27,9 @@ func (o option) Env() string {
 }
 
 var (
-	dbCommands    = []string{"serve", "worker", "migrate", "user create", "token"}
+	dbCommands    = []string{"serve", "worker", "migrate", "user create", "user set-role", "token"}
 	serveCommands = []string{"serve", "worker"}
-	allCommands   = []string{"serve", "worker", "migrate", "user create", "token", "check-storage"}
+	allCommands   = []string{"serve", "worker", "migrate", "user create", "user set-role", "token", "check-storage"}
 )
 
 // options is the one list of blobmark's settings.

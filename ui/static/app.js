@@ -98,18 +98,48 @@ export function projectID() {
   return m ? Number(m[1]) : 0;
 }
 
+// me is the signed-in user as whoami answered, with its role's permissions.
+let me = null;
+
+// can reports whether the signed-in user's role grants a permission (the
+// names of blobmark's permission table: 'label', 'review', 'manage
+// projects', 'storages', 'host identity storages', 'manage members'). The
+// pages hide what the role cannot use; the API refuses it anyway.
+export function can(permission) {
+  return !!me && (me.permissions || []).includes(permission);
+}
+
+// roles are Label Studio's role codes with their names, most powerful first.
+export const roles = [
+  ['OW', 'Owner'], ['AD', 'Administrator'], ['MA', 'Manager'], ['RE', 'Reviewer'],
+  ['AN', 'Annotator'], ['DI', 'Deactivated'], ['NO', 'Not activated'],
+];
+
+// roleName is the name of a role code.
+export function roleName(code) {
+  return (roles.find(([c]) => c === code) || [code, code])[1];
+}
+
 // signedIn checks the session and draws the top bar; it sends a signed-out
 // visitor to the sign-in page.
 export async function signedIn() {
   const user = await api('GET', '/api/current-user/whoami');
+  me = user;
   const bar = el('header', { class: 'top' },
     el('a', { class: 'brand', href: '/projects/' }, 'blobmark'),
-    el('a', { href: '/projects/' }, 'Projects'),
+    el('a', { href: '/projects/', id: 'nav-projects' }, 'Projects'),
+    can('manage members') ? el('a', { href: '/organization/members/', id: 'nav-members' }, 'Members') : null,
     el('span', { class: 'spacer' }),
-    el('span', { id: 'whoami' }, user.email),
+    el('span', { id: 'whoami', title: roleName(user.role) }, user.email),
+    el('span', { class: 'badge', id: 'my-role' }, roleName(user.role)),
     el('button', { id: 'sign-out', onclick: signOut }, 'Sign out'));
   document.body.prepend(bar);
   return user;
+}
+
+// refusal is the page's answer when the role may not use it.
+export function refusal(what) {
+  return message('error', `Your role (${roleName(me && me.role)}) cannot ${what}. Ask an administrator of your organization if you need to.`, { id: 'refused' });
 }
 
 async function signOut() {
@@ -117,12 +147,14 @@ async function signOut() {
 }
 
 // projectTabs draws the project's title and its tabs, 'data', 'storage',
-// 'settings', marking the active one.
+// 'settings', marking the active one; a role sees the tabs it can use.
 export function projectTabs(project, active) {
   const tab = (name, label) => el('a', { href: `/projects/${project.id}/${name}`, class: name === active ? 'active' : '' }, label);
   return [
     el('h1', {}, project.title || `Project ${project.id}`),
-    el('nav', { class: 'tabs' }, tab('data', 'Tasks'), tab('storage', 'Cloud storage'), tab('settings', 'Settings')),
+    el('nav', { class: 'tabs' }, tab('data', 'Tasks'),
+      can('storages') ? tab('storage', 'Cloud storage') : null,
+      can('manage projects') ? tab('settings', 'Settings') : null),
   ];
 }
 

@@ -1,5 +1,5 @@
 // Project list: create, open, edit and delete projects.
-import { api, el, message, signedIn, configEditor, formatTime, mount } from './app.js';
+import { api, el, message, signedIn, configEditor, formatTime, mount, can } from './app.js';
 
 const root = document.getElementById('root');
 const pageSize = 30;
@@ -14,26 +14,30 @@ async function render() {
     root.replaceChildren(message('error', `The projects could not be loaded: ${e.message}`));
     return;
   }
+  const manage = can('manage projects');
   const list = data.results.length === 0
-    ? el('div', { class: 'card empty', id: 'no-projects' }, 'No projects yet. Create the first one below: pick a labeling template, then connect an Azure container under Cloud storage.')
+    ? el('div', { class: 'card empty', id: 'no-projects' }, manage
+      ? 'No projects yet. Create the first one below: pick a labeling template, then connect an Azure container under Cloud storage.'
+      : 'No projects yet. An administrator adds you to the projects you label.')
     : el('table', { id: 'projects' },
       el('thead', {}, el('tr', {}, ['Project', 'Tasks', 'Annotated', 'Created', ''].map(h => el('th', {}, h)))),
       el('tbody', {}, data.results.map(p => el('tr', { dataset: { id: p.id } },
-        el('td', {}, el('a', { href: `/projects/${p.id}/data` }, p.title || `Project ${p.id}`),
+        // Those who only label go straight to the labeling page.
+        el('td', {}, el('a', { href: `/projects/${p.id}/${manage ? 'data' : 'label'}`, class: 'project-link' }, p.title || `Project ${p.id}`),
           p.description ? el('div', { class: 'hint' }, p.description) : null),
         el('td', {}, String(p.task_number ?? 0)),
         el('td', {}, String(p.num_tasks_with_annotations ?? 0)),
         el('td', {}, formatTime(p.created_at)),
         el('td', {}, el('div', { class: 'row' },
-          el('a', { class: 'button', href: `/projects/${p.id}/storage` }, 'Storage'),
-          el('a', { class: 'button', href: `/projects/${p.id}/settings` }, 'Edit'),
-          el('button', { class: 'danger', onclick: () => remove(p) }, 'Delete')))))));
+          can('storages') ? el('a', { class: 'button', href: `/projects/${p.id}/storage` }, 'Storage') : null,
+          manage ? el('a', { class: 'button', href: `/projects/${p.id}/settings` }, 'Edit') : null,
+          manage ? el('button', { class: 'danger', onclick: () => remove(p) }, 'Delete') : null))))));
   const pages = Math.max(1, Math.ceil(data.count / pageSize));
   const pager = el('div', { class: 'pager' },
     el('button', { disabled: page <= 1, onclick: () => { page--; render(); } }, 'Previous'),
     `Page ${page} of ${pages}`,
     el('button', { disabled: page >= pages, onclick: () => { page++; render(); } }, 'Next'));
-  mount(root, el('h1', {}, 'Projects'), list, data.count > pageSize ? pager : null, createForm());
+  mount(root, el('h1', {}, 'Projects'), list, data.count > pageSize ? pager : null, manage ? createForm() : null);
 }
 
 async function remove(p) {

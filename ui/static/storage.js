@@ -3,7 +3,7 @@
 // status, an add/edit form whose fields follow the authentication type, a
 // connection check, a preview of the files a sync would import, and a live
 // progress bar while a sync runs.
-import { api, el, message, signedIn, loadProject, projectTabs, formatTime, mount } from './app.js';
+import { api, el, message, signedIn, loadProject, projectTabs, formatTime, mount, can, refusal } from './app.js';
 
 const root = document.getElementById('root');
 let project;
@@ -340,6 +340,12 @@ function showForm(kind, existing) {
 
 async function main() {
   await signedIn();
+  // Storages hold credentials: a role without the permission gets no
+  // request for them at all.
+  if (!can('storages')) {
+    root.replaceChildren(refusal('see or change cloud storage'), el('a', { href: '/projects/' }, 'Back to the projects'));
+    return;
+  }
   project = await loadProject(root);
   if (!project) return;
   sections = await Promise.all([section('source'), section('target')]);

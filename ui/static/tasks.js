@@ -1,7 +1,7 @@
 // Tasks of a project: a paginated table with a preview of each task's data
 // (images through the resolve endpoint), its source file, its annotation
 // count and reconcile markers, and the way into the labeling page.
-import { api, el, message, signedIn, loadProject, projectTabs, mount } from './app.js';
+import { api, el, message, signedIn, loadProject, projectTabs, mount, can } from './app.js';
 
 const root = document.getElementById('root');
 const pageSize = 20;
@@ -63,6 +63,7 @@ function markers(task) {
 }
 
 async function storageNotes() {
+  if (!can('storages')) return [];
   try {
     const storages = await api('GET', `/api/storages/azure/?project=${project.id}`);
     return storages.filter(s => s.status === 'failed').map(s => message('error',
@@ -87,7 +88,7 @@ async function render() {
   let body;
   if (tasks.length === 0) {
     body = el('div', { class: 'card empty', id: 'no-tasks' }, 'No tasks yet. ',
-      el('a', { href: `/projects/${project.id}/storage` }, 'Connect an Azure container'), ' and sync it to create one task per file.');
+      can('storages') ? [el('a', { href: `/projects/${project.id}/storage` }, 'Connect an Azure container'), ' and sync it to create one task per file.'] : null);
   } else {
     body = el('table', { id: 'tasks' },
       el('thead', {}, el('tr', {}, ['ID', 'Data', 'Source file', 'Annotations', '', ''].map(h => el('th', {}, h)))),

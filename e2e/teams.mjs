@@ -1,0 +1,157 @@
+// Drives the teams flow in Debian's Chromium with playwright-core: an
+// administrator makes an invitation link for an annotator with one
+// project; in a second browser context (another person) the link signs the
+// annotator up, who labels a task of that project, then finds neither the
+// storage page nor another project, through the UI or the API. Every step
+// leaves a screenshot in $ARTIFACTS; the last line on stdout is a JSON
+// report that teams_test.go checks; progress goes to stderr.
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = env('BASE_URL');
+const artifacts = env('ARTIFACTS');
+const project = Number(env('PROJECT_ID'));
+const other = Number(env('OTHER_PROJECT_ID'));
+const report = { steps: [], requests: [], blocked: [], consoleErrors: [], api: {} };
+const log = (...a) => console.error(...a);
+
+// Answers the test provokes on purpose, and only while it does.
+let expectedFailure = null;
+
+let shot = 0;
+async function step(name, page, fn) {
+  log(`step: ${name}`);
+  await fn();
+  shot++;
+  await page.screenshot({ path: join(artifacts, `teams-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  report.steps.push(name);
+}
+
+async function newPage(browser, who) {
+  const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
+  await context.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(base + '/') || u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
+    report.blocked.push(u);
+    return route.abort();
+  });
+  context.on('request', (r) => { if (!r.url().startsWith('data:')) report.requests.push(`${who} ${r.method()} ${r.url()}`); });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (expectedFailure && m.text().startsWith('Failed to load resource')) return;
+    report.consoleErrors.push(`${who}: ${m.text()} (${m.location()?.url || ''})`);
+  });
+  page.on('pageerror', (e) => report.consoleErrors.push(`${who} uncaught: ${e.message}`));
+  return page;
+}
+
+const browser = await chromium.launch({
+  executablePath: env('CHROMIUM'),
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let exitCode = 0;
+try {
+  const admin = await newPage(browser, 'admin');
+  let inviteURL;
+
+  await step('admin-signed-in', admin, async () => {
+    await admin.goto(`${base}/user/login/`);
+    await admin.fill('#email', env('ADMIN_EMAIL'));
+    await admin.fill('#password', env('ADMIN_PASSWORD'));
+    await Promise.all([admin.waitForURL(`${base}/projects/`), admin.click('#sign-in')]);
+    await admin.waitForSelector('#create-project');
+  });
+
+  await step('invite-link', admin, async () => {
+    await Promise.all([admin.waitForURL(`${base}/organization/members/`), admin.click('#nav-members')]);
+    await admin.waitForSelector('#members tbody tr');
+    await admin.selectOption('#invite-role', 'AN');
+    await admin.check(`.invite-project[value="${project}"]`);
+    await admin.click('#create-invite');
+    const link = await admin.waitForSelector('#invite-url');
+    inviteURL = await link.inputValue();
+    if (!inviteURL.startsWith(`${base}/user/signup/?token=`)) throw new Error(`the invite link is ${inviteURL}`);
+    await admin.waitForSelector('#invites tbody tr');
+  });
+
+  // Another person, in a browser context of their own.
+  const ann = await newPage(browser, 'annotator');
+
+  await step('signup', ann, async () => {
+    await ann.goto(inviteURL);
+    const role = await (await ann.waitForSelector('#invite-role')).textContent();
+    if (role !== 'Annotator') throw new Error(`the sign-up page offers the role ${role}`);
+    await ann.fill('#email', env('ANNOTATOR_EMAIL'));
+    await ann.fill('#first-name', 'Nina');
+    await ann.fill('#password', env('ANNOTATOR_PASSWORD'));
+    await Promise.all([ann.waitForURL(`${base}/projects/`), ann.click('#sign-up')]);
+    await ann.waitForSelector('.project-link');
+    const links = await ann.locator('.project-link').count();
+    if (links !== 1) throw new Error(`the annotator sees ${links} projects, want 1`);
+    for (const hidden of ['#create-project', '#nav-members', 'a[href$="/storage"]', 'a[href$="/settings"]']) {
+      if (await ann.locator(hidden).count() > 0) throw new Error(`the annotator's project list shows ${hidden}`);
+    }
+    report.myRole = await ann.locator('#my-role').textContent();
+  });
+
+  await step('labeled', ann, async () => {
+    await Promise.all([ann.waitForURL(new RegExp(`/projects/${project}/label`)), ann.click('.project-link')]);
+    await ann.waitForFunction(() => window.Htx && window.Htx.annotationStore && window.Htx.annotationStore.selected, null, { timeout: 60_000 });
+    // The editor shows the choice with its hotkey: "Positive[1]".
+    await ann.getByText('Positive').first().click();
+    await ann.waitForFunction(() => window.Htx.annotationStore.selected.serializeAnnotation().length > 0);
+    await ann.click('button[aria-label="submit"]');
+    await ann.waitForFunction(() => document.body.dataset.lastAnnotation, null, { timeout: 30_000 });
+    report.annotationId = Number(await ann.evaluate(() => document.body.dataset.lastAnnotation));
+    if (await ann.locator('nav.tabs a[href$="/storage"]').count() > 0) throw new Error('the labeling page offers the storage tab');
+  });
+
+  const before = report.requests.length;
+  await step('storage-refused', ann, async () => {
+    await ann.goto(`${base}/projects/${project}/storage`);
+    await ann.waitForSelector('#refused');
+    await ann.goto(`${base}/projects/${other}/storage`);
+    await ann.waitForSelector('#refused');
+    report.storagePageText = await ann.locator('main').textContent();
+    report.storageRequests = report.requests.slice(before).filter(r => r.includes('/api/storages'));
+  });
+
+  await step('other-project-refused', ann, async () => {
+    expectedFailure = true;
+    await ann.goto(`${base}/projects/${other}/data`);
+    await ann.waitForSelector('main .msg.error');
+    report.otherProjectText = await ann.locator('main').textContent();
+    // The API refuses too, whatever the page would show.
+    report.api = await ann.evaluate(async ({ project, other }) => {
+      const csrf = (document.cookie.split('; ').find(c => c.startsWith('blobmark_csrf=')) || '=').split('=')[1];
+      const call = async (method, path, body) => (await fetch(path, { method, credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf }, body: body && JSON.stringify(body) })).status;
+      return {
+        storagesOfOwnProject: await call('GET', `/api/storages/azure/?project=${project}`),
+        exportStoragesOfOwnProject: await call('GET', `/api/storages/export/azure?project=${project}`),
+        otherProject: await call('GET', `/api/projects/${other}/`),
+        otherProjectTasks: await call('GET', `/api/tasks/?project=${other}`),
+        createStorage: await call('POST', '/api/storages/azure/', { project, container: 'c', account_name: 'a', account_key: 'k' }),
+        users: await call('GET', '/api/users/'),
+        invite: await call('POST', '/api/invites/', { role: 'OW' }),
+      };
+    }, { project, other });
+    expectedFailure = null;
+  });
+} catch (e) {
+  report.error = e.stack || String(e);
+  exitCode = 1;
+  log(report.error);
+} finally {
+  await browser.close().catch(() => {});
+}
+console.log(JSON.stringify(report));
+process.exit(exitCode);

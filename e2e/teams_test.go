@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/server"
+)
+
+// teamsReport is what teams.mjs prints as its last line.
+type teamsReport struct {
+	Steps            []string       `json:"steps"`
+	Requests         []string       `json:"requests"`
+	Blocked          []string       `json:"blocked"`
+	ConsoleErrors    []string       `json:"consoleErrors"`
+	MyRole           string         `json:"myRole"`
+	AnnotationID     int64          `json:"annotationId"`
+	StorageRequests  []string       `json:"storageRequests"`
+	StoragePageText  string         `json:"storagePageText"`
+	OtherProjectText string         `json:"otherProjectText"`
+	API              map[string]int `json:"api"`
+	Error            string         `json:"error"`
+}
+
+// TestBrowserTeams: an administrator invites an annotator to one project
+// through the Members page; the annotator signs up with the link in a
+// browser of their own, labels a task, and can reach neither the storage
+// settings nor the other project, in the UI or through the API. It needs
+// no Azure: the tasks are text.
+func TestBrowserTeams(t *testing.T) {
+	root := moduleRoot(t)
+	chromium := prerequisites(t, root)
+	ctx := context.Background()
+	logs := &lockedBuffer{}
+	srv, err := server.Open(ctx, server.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(stopCtx)
+	})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		if t.Failed() {
+			t.Logf("blobmark log:\n%s", logs.String())
+		}
+	})
+
+	owner, ownerToken, err := srv.DB.CreateUser(ctx, "ada@example.com", "analytical engine 1843")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const adminEmail, adminPassword = "adam@example.com", "administrator's password"
+	if _, _, err := srv.DB.AddUser(ctx, blobmark.NewUser{Email: adminEmail, Password: adminPassword,
+		OrganizationID: owner.OrganizationID, Role: blobmark.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	config := `<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text" choice="single">` +
+		`<Choice value="Positive"/><Choice value="Negative"/></Choices></View>`
+	var project, other struct{ ID int64 }
+	call(t, ts.URL, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Reviews", "label_config": config}, &project)
+	call(t, ts.URL, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Secret", "label_config": config}, &other)
+	call(t, ts.URL, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", project.ID), []map[string]string{{"text": "I love it."}}, nil)
+	call(t, ts.URL, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", other.ID), []map[string]string{{"text": "Top secret."}}, nil)
+
+	artifacts := filepath.Join(root, "test-artifacts", "e2e")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const annEmail, annPassword = "nina@example.com", "nina's own password"
+	cmdCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	node := exec.CommandContext(cmdCtx, "node", filepath.Join(root, "e2e", "teams.mjs"))
+	node.Dir = root
+	node.Env = append(os.Environ(), "BASE_URL="+ts.URL, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
+		"ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+adminPassword,
+		"ANNOTATOR_EMAIL="+annEmail, "ANNOTATOR_PASSWORD="+annPassword,
+		fmt.Sprintf("PROJECT_ID=%d", project.ID), fmt.Sprintf("OTHER_PROJECT_ID=%d", other.ID))
+	var stdout bytes.Buffer
+	node.Stdout = &stdout
+	node.Stderr = &prefixWriter{t: t}
+	runErr := node.Run()
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var rep teamsReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("teams.mjs: %v; no report on stdout:\n%s", runErr, stdout.String())
+	}
+	t.Logf("browser steps: %s", strings.Join(rep.Steps, " → "))
+	if runErr != nil || rep.Error != "" {
+		t.Fatalf("browser run failed (%v): %s", runErr, rep.Error)
+	}
+	if len(rep.Blocked) > 0 {
+		t.Errorf("the pages requested other origins: %q", rep.Blocked)
+	}
+	if len(rep.ConsoleErrors) > 0 {
+		t.Errorf("console errors: %q", rep.ConsoleErrors)
+	}
+	if rep.MyRole != "Annotator" {
+		t.Errorf("the annotator's header shows the role %q", rep.MyRole)
+	}
+	// The storage page asked nothing about storages and showed no form.
+	if len(rep.StorageRequests) > 0 {
+		t.Errorf("the annotator's storage page requested %q", rep.StorageRequests)
+	}
+	for _, word := range []string{"Account key", "Container", "SAS"} {
+		if strings.Contains(rep.StoragePageText, word) {
+			t.Errorf("the annotator's storage page shows %q: %s", word, rep.StoragePageText)
+		}
+	}
+	if !strings.Contains(rep.OtherProjectText, "does not exist") {
+		t.Errorf("the other project's page says %q", rep.OtherProjectText)
+	}
+	want := map[string]int{"storagesOfOwnProject": 403, "exportStoragesOfOwnProject": 403, "otherProject": 404,
+		"otherProjectTasks": 403, "createStorage": 403, "users": 403, "invite": 403}
+	for k, status := range want {
+		if rep.API[k] != status {
+			t.Errorf("the annotator's %s call answered %d, want %d", k, rep.API[k], status)
+		}
+	}
+
+	// The annotation is the new member's, who is an annotator of the
+	// owner's organization and a member of the invite's project only.
+	nina, err := srv.DB.FindUserByEmail(ctx, annEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nina.Role != blobmark.RoleAnnotator || nina.OrganizationID != owner.OrganizationID || nina.FirstName != "Nina" {
+		t.Errorf("the signed-up user is %+v", nina)
+	}
+	var ann struct {
+		CompletedBy int64 `json:"completed_by"`
+		Result      []any `json:"result"`
+	}
+	call(t, ts.URL, ownerToken, "GET", fmt.Sprintf("/api/annotations/%d/", rep.AnnotationID), nil, &ann)
+	if ann.CompletedBy != nina.ID || len(ann.Result) != 1 {
+		t.Errorf("annotation %d: %+v, want one result by user %d", rep.AnnotationID, ann, nina.ID)
+	}
+	if ok, err := srv.DB.CanAccessProject(ctx, nina, other.ID); err != nil || ok {
+		t.Errorf("the annotator reaches the other project: %v %v", ok, err)
+	}
+}
+
+// call sends an API request with a token and decodes a 2xx answer into v
+// (nil to ignore it).
+func call(t *testing.T, base, token, method, path string, body, v any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
+	req.Header.Set("Authorization", "Token "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+	}
+	if v != nil {
+		if err := json.Unmarshal(raw, v); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+}
