@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"testing"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/blobmark/blobmark/storetest"
 )
@@ -15,6 +16,9 @@ func TestConformance(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, func(t *testing.T) storetest.Store {
 				return open(t, b.prepare(t, sqlstore.Config{}))
+			})
+			storetest.RunLabelStream(t, func(t *testing.T, clock blobmark.Clock) storetest.Store {
+				return open(t, b.prepare(t, sqlstore.Config{Clock: clock}))
 			})
 		})
 	}

@@ -21,6 +21,8 @@ type Store interface {
 	blobmark.OrganizationService
 	blobmark.ProjectAuthorizer
 	blobmark.MemberService
+	blobmark.PredictionService
+	blobmark.LabelStreamService
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with
