@@ -76,6 +76,14 @@ func ParseSkipQueue(s string) (SkipQueue, error) {
 	return SkipQueue(s), nil
 }
 
+// CheckTaskLockTTL checks a CustomTaskLockTTL against its bounds.
+func CheckTaskLockTTL(seconds int) error {
+	if seconds < MinTaskLockTTL || seconds > MaxTaskLockTTL {
+		return FieldErrorf("custom_task_lock_ttl", "Ensure this value is between %d and %d seconds.", MinTaskLockTTL, MaxTaskLockTTL)
+	}
+	return nil
+}
+
 func quoted[T ~string](values []T) string {
 	out := make([]string, len(values))
 	for i, v := range values {

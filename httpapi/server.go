@@ -24,6 +24,12 @@ type Server struct {
 	Projects    blobmark.ProjectService
 	Tasks       blobmark.TaskService
 	Annotations blobmark.AnnotationService
+	// LabelStream serves the label stream and task locks (labelstream.go);
+	// nil leaves those routes out.
+	LabelStream blobmark.LabelStreamService
+	// Predictions serves /api/predictions/ (predictions.go) and adds
+	// predictions to tasks; nil leaves the routes out and tasks without.
+	Predictions blobmark.PredictionService
 
 	// SourceStorages serves /api/storages/azure/ and /api/storages/azure_spi/.
 	SourceStorages blobmark.SourceStorageService
@@ -183,6 +189,8 @@ func (s *Server) routes() []route {
 		s.mediaRoutes(),         // media resolver: media.go
 		s.storageEventRoutes(),  // storage events: storage_events.go
 		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
+		s.labelStreamRoutes(),   // label stream and task locks: labelstream.go
+		s.predictionRoutes(),    // predictions: predictions.go
 	)...)
 }
 

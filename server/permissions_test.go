@@ -48,6 +48,18 @@ var minimumRole = map[string]string{
 	"PATCH /api/annotations/{id}/{$}":      "RE",
 	"DELETE /api/annotations/{id}/{$}":     "RE",
 
+	"GET /api/projects/{id}/next/{$}":            "AN",
+	"GET /api/projects/{id}/next":                "AN",
+	"POST /api/tasks/{id}/lock":                  "AN",
+	"DELETE /api/tasks/{id}/lock":                "AN",
+	"GET /api/predictions/{$}":                   "AN",
+	"POST /api/predictions/{$}":                  "MA",
+	"POST /api/predictions":                      "MA",
+	"GET /api/predictions/{id}/{$}":              "AN",
+	"PATCH /api/predictions/{id}/{$}":            "MA",
+	"DELETE /api/predictions/{id}/{$}":           "MA",
+	"POST /api/projects/{id}/import/predictions": "MA",
+
 	"POST /api/auth/login":           "public",
 	"POST /api/auth/logout":          "public",
 	"GET /api/current-user/whoami":   "AN",
@@ -152,7 +164,7 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // webhook, so a route that deletes or changes one leaves the next
 // request's alone.
 type fixture struct {
-	project, task, annotation, ownAnnotation, source, hostSource, target, webhook int64
+	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, prediction int64
 }
 
 func (e *permissionEnv) project() *blobmark.Project {
@@ -202,6 +214,9 @@ func (e *permissionEnv) fixture() fixture {
 	hook := &blobmark.Webhook{OrganizationID: e.users[blobmark.RoleOwner].OrganizationID, ProjectID: p.ID, URL: "https://hooks.example.com/x", IsActive: true}
 	must(db.CreateWebhook(ctx, hook))
 	f.webhook = hook.ID
+	pred := &blobmark.Prediction{TaskID: f.task, Result: json.RawMessage(`[]`)}
+	must(db.CreatePredictions(ctx, p.ID, []*blobmark.Prediction{pred}))
+	f.prediction = pred.ID
 	return f
 }
 
@@ -218,6 +233,7 @@ var pathParam = []struct {
 	{"/api/storages/export/", func(f fixture) int64 { return f.target }},
 	{"/api/storages/", func(f fixture) int64 { return f.source }},
 	{"/api/webhooks/", func(f fixture) int64 { return f.webhook }},
+	{"/api/predictions/", func(f fixture) int64 { return f.prediction }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/blobmark/blobmark"
@@ -61,9 +60,8 @@ func validateProject(p *blobmark.Project) error {
 	if _, err := blobmark.ParseSkipQueue(string(p.SkipQueue)); err != nil {
 		e.Fields["skip_queue"] = append(e.Fields["skip_queue"], blobmark.ErrorMessage(err))
 	}
-	if p.CustomTaskLockTTL < blobmark.MinTaskLockTTL || p.CustomTaskLockTTL > blobmark.MaxTaskLockTTL {
-		e.Fields["custom_task_lock_ttl"] = append(e.Fields["custom_task_lock_ttl"], fmt.Sprintf(
-			"Ensure this value is between %d and %d seconds.", blobmark.MinTaskLockTTL, blobmark.MaxTaskLockTTL))
+	if err := blobmark.CheckTaskLockTTL(p.CustomTaskLockTTL); err != nil {
+		e.Fields["custom_task_lock_ttl"] = append(e.Fields["custom_task_lock_ttl"], blobmark.ErrorMessage(err))
 	}
 	if len(e.Fields) == 0 {
 		return nil
