@@ -2,8 +2,9 @@ package sqlstore_test
 
 import (
 	"testing"
+	"time"
 
-	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/blobmark/blobmark/storetest"
 )
@@ -17,8 +18,9 @@ func TestConformance(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Store {
 				return open(t, b.prepare(t, sqlstore.Config{}))
 			})
-			storetest.RunLabelStream(t, func(t *testing.T, clock blobmark.Clock) storetest.Store {
-				return open(t, b.prepare(t, sqlstore.Config{Clock: clock}))
+			storetest.RunLabelStream(t, func(t *testing.T) (storetest.Store, storetest.Clock) {
+				clock := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+				return open(t, b.prepare(t, sqlstore.Config{Clock: clock.Now})), clock
 			})
 		})
 	}

@@ -10,18 +10,26 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/internal/testclock"
 )
 
-// OpenClocked returns a fresh store whose "now" is clock, for the rules
-// that depend on time (lock expiry), tested at exact instants.
-type OpenClocked func(t *testing.T, clock blobmark.Clock) Store
+// Clock is a store's "now" that the test moves by hand, for the rules that
+// depend on time (lock expiry), tested at exact instants.
+type Clock interface {
+	Now() time.Time
+	Advance(d time.Duration)
+}
+
+// OpenClocked returns a fresh store and the clock it reads.
+type OpenClocked func(t *testing.T) (Store, Clock)
 
 // RunLabelStream runs the label stream and predictions suite.
 func RunLabelStream(t *testing.T, open OpenClocked) {
 	t.Run("LabelStream", func(t *testing.T) { testLabelStream(t, open) })
 	t.Run("Predictions", func(t *testing.T) {
-		testPredictions(t, func(t *testing.T) Store { return open(t, time.Now) })
+		testPredictions(t, func(t *testing.T) Store {
+			s, _ := open(t)
+			return s
+		})
 	})
 }
 
@@ -30,15 +38,14 @@ func RunLabelStream(t *testing.T, open OpenClocked) {
 type streamEnv struct {
 	t     *testing.T
 	s     Store
-	clock *testclock.Clock
+	clock Clock
 	p     *blobmark.Project
 	tasks []int64
 }
 
 func newStreamEnv(t *testing.T, open OpenClocked, n int, upd blobmark.ProjectUpdate) *streamEnv {
 	t.Helper()
-	clock := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	s := open(t, clock.Now)
+	s, clock := open(t)
 	ctx, _ := asUser(t, s, "manager@example.com")
 	p := newProject(t, ctx, s, "stream")
 	p, err := s.UpdateProject(ctx, p.ID, upd)
