@@ -8,20 +8,28 @@ import (
 // Project is a labeling project: a label config and the tasks labeled with it.
 // JSON names follow Label Studio's project serializer.
 type Project struct {
-	ID                    int64     `json:"id"`
-	Title                 string    `json:"title"`
-	Description           string    `json:"description"`
-	LabelConfig           string    `json:"label_config"`
-	ExpertInstruction     string    `json:"expert_instruction"`
-	ShowInstruction       bool      `json:"show_instruction"`
-	ShowSkipButton        bool      `json:"show_skip_button"`
-	EnableEmptyAnnotation bool      `json:"enable_empty_annotation"`
-	Color                 string    `json:"color"`
-	MaximumAnnotations    int       `json:"maximum_annotations"`
-	IsPublished           bool      `json:"is_published"`
-	CreatedBy             int64     `json:"created_by"`
-	CreatedAt             time.Time `json:"created_at"`
-	UpdatedAt             time.Time `json:"updated_at"`
+	ID                    int64  `json:"id"`
+	Title                 string `json:"title"`
+	Description           string `json:"description"`
+	LabelConfig           string `json:"label_config"`
+	ExpertInstruction     string `json:"expert_instruction"`
+	ShowInstruction       bool   `json:"show_instruction"`
+	ShowSkipButton        bool   `json:"show_skip_button"`
+	EnableEmptyAnnotation bool   `json:"enable_empty_annotation"`
+	Color                 string `json:"color"`
+	MaximumAnnotations    int    `json:"maximum_annotations"`
+	IsPublished           bool   `json:"is_published"`
+
+	// Sampling, SkipQueue and CustomTaskLockTTL (seconds) decide how the
+	// label stream hands tasks out (LabelStreamService); ModelVersion names
+	// the predictions shown to annotators ("" for all of them).
+	Sampling          Sampling  `json:"sampling"`
+	SkipQueue         SkipQueue `json:"skip_queue"`
+	CustomTaskLockTTL int       `json:"custom_task_lock_ttl"`
+	ModelVersion      string    `json:"model_version"`
+	CreatedBy         int64     `json:"created_by"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 
 	// OrganizationID is the organization that owns the project: that of
 	// its creator, fixed at creation.
@@ -36,16 +44,20 @@ type Project struct {
 
 // ProjectUpdate holds the fields a PATCH may change; nil means unchanged.
 type ProjectUpdate struct {
-	Title                 *string `json:"title"`
-	Description           *string `json:"description"`
-	LabelConfig           *string `json:"label_config"`
-	ExpertInstruction     *string `json:"expert_instruction"`
-	ShowInstruction       *bool   `json:"show_instruction"`
-	ShowSkipButton        *bool   `json:"show_skip_button"`
-	EnableEmptyAnnotation *bool   `json:"enable_empty_annotation"`
-	Color                 *string `json:"color"`
-	MaximumAnnotations    *int    `json:"maximum_annotations"`
-	IsPublished           *bool   `json:"is_published"`
+	Title                 *string    `json:"title"`
+	Description           *string    `json:"description"`
+	LabelConfig           *string    `json:"label_config"`
+	ExpertInstruction     *string    `json:"expert_instruction"`
+	ShowInstruction       *bool      `json:"show_instruction"`
+	ShowSkipButton        *bool      `json:"show_skip_button"`
+	EnableEmptyAnnotation *bool      `json:"enable_empty_annotation"`
+	Color                 *string    `json:"color"`
+	MaximumAnnotations    *int       `json:"maximum_annotations"`
+	IsPublished           *bool      `json:"is_published"`
+	Sampling              *Sampling  `json:"sampling"`
+	SkipQueue             *SkipQueue `json:"skip_queue"`
+	CustomTaskLockTTL     *int       `json:"custom_task_lock_ttl"`
+	ModelVersion          *string    `json:"model_version"`
 }
 
 // ProjectService manages projects.

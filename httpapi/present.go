@@ -96,8 +96,6 @@ type projectJSON struct {
 	Organization int64   `json:"organization"`
 	IsDraft      bool    `json:"is_draft"`
 	PinnedAt     *string `json:"pinned_at"`
-	ModelVersion string  `json:"model_version"`
-	Sampling     string  `json:"sampling"`
 }
 
 func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {
@@ -105,7 +103,6 @@ func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {
 		Project:      pr,
 		CreatedBy:    p.userSimple(pr.CreatedBy),
 		Organization: pr.OrganizationID,
-		Sampling:     "Sequential sampling",
 	}
 }
 
@@ -139,9 +136,8 @@ func (tj taskJSON) MarshalJSON() ([]byte, error) {
 }
 
 // taskJSON presents t. annotations is nil when the caller did not ask for
-// them (the list without fields=all), else the task's annotations; the
-// task's predictions are not yet readable through the service interfaces,
-// so they are presented as an empty list alongside.
+// them (the list without fields=all), else the task's annotations, with an
+// empty list of predictions alongside that addPredictions fills.
 func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotation) taskJSON {
 	tj := taskJSON{
 		fields: lswire.NewTask(t),
@@ -178,6 +174,14 @@ func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotatio
 		tj.api.Predictions = []lswire.Prediction{}
 	}
 	return tj
+}
+
+// addPredictions shows preds as the task's predictions.
+func (p *presenter) addPredictions(tj *taskJSON, preds []*blobmark.Prediction) {
+	tj.api.Predictions = make([]lswire.Prediction, len(preds))
+	for i, pred := range preds {
+		tj.api.Predictions[i] = predictionJSON(pred)
+	}
 }
 
 // annotationJSON is an annotation as the REST API shows it: lswire's

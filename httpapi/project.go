@@ -117,6 +117,21 @@ func validateProject(in *blobmark.ProjectUpdate) error {
 	if in.MaximumAnnotations != nil && *in.MaximumAnnotations < 1 {
 		v.add("maximum_annotations", "Ensure this value is greater than or equal to 1.")
 	}
+	if in.Sampling != nil {
+		if _, err := blobmark.ParseSampling(string(*in.Sampling)); err != nil {
+			v.add("sampling", "%s", blobmark.ErrorMessage(err))
+		}
+	}
+	if in.SkipQueue != nil {
+		if _, err := blobmark.ParseSkipQueue(string(*in.SkipQueue)); err != nil {
+			v.add("skip_queue", "%s", blobmark.ErrorMessage(err))
+		}
+	}
+	if in.CustomTaskLockTTL != nil {
+		if err := blobmark.CheckTaskLockTTL(*in.CustomTaskLockTTL); err != nil {
+			v.add("custom_task_lock_ttl", "%s", blobmark.ErrorMessage(err))
+		}
+	}
 	if in.LabelConfig != nil {
 		if *in.LabelConfig == "" {
 			def := blobmark.DefaultLabelConfig
@@ -151,4 +166,14 @@ func applyProjectUpdate(pr *blobmark.Project, in *blobmark.ProjectUpdate) {
 	if in.MaximumAnnotations != nil {
 		pr.MaximumAnnotations = *in.MaximumAnnotations
 	}
+	if in.Sampling != nil {
+		pr.Sampling = *in.Sampling
+	}
+	if in.SkipQueue != nil {
+		pr.SkipQueue = *in.SkipQueue
+	}
+	if in.CustomTaskLockTTL != nil {
+		pr.CustomTaskLockTTL = *in.CustomTaskLockTTL
+	}
+	set(&pr.ModelVersion, in.ModelVersion)
 }

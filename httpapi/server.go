@@ -24,6 +24,12 @@ type Server struct {
 	Projects    blobmark.ProjectService
 	Tasks       blobmark.TaskService
 	Annotations blobmark.AnnotationService
+	// LabelStream serves the label stream and task locks (labelstream.go);
+	// nil leaves those routes out.
+	LabelStream blobmark.LabelStreamService
+	// Predictions serves /api/predictions/ (predictions.go) and adds
+	// predictions to tasks; nil leaves the routes out and tasks without.
+	Predictions blobmark.PredictionService
 
 	// SourceStorages serves /api/storages/azure/ and /api/storages/azure_spi/.
 	SourceStorages blobmark.SourceStorageService
@@ -209,6 +215,8 @@ func (s *Server) routes() []route {
 		s.tokenRoutes(),         // API tokens and their settings: tokens.go
 		s.memberRoutes(),        // users, organizations, members: members.go
 		s.inviteRoutes(),        // invitations and sign-up: invites.go
+		s.labelStreamRoutes(),   // label stream and task locks: labelstream.go
+		s.predictionRoutes(),    // predictions: predictions.go
 	)...)
 }
 

@@ -67,13 +67,21 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range list.Tasks {
 		var anns []*blobmark.Annotation
+		var preds []*blobmark.Prediction
 		if withAnnotations {
-			if anns, err = s.findAnnotations(r, t.ID); err != nil {
+			if anns, err = s.findAnnotations(r, t.ID); err == nil {
+				preds, err = s.findPredictions(r, t.ID)
+			}
+			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
 		}
-		out.Tasks = append(out.Tasks, p.taskJSON(t, anns))
+		tj := p.taskJSON(t, anns)
+		if withAnnotations {
+			p.addPredictions(&tj, preds)
+		}
+		out.Tasks = append(out.Tasks, tj)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -105,7 +113,7 @@ func queryID(s, name string) (int64, error) {
 }
 
 // writeTask answers with one task in full: its project's label config
-// applied and its annotations included.
+// applied, its annotations and predictions included.
 func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t *blobmark.Task) {
 	p := s.presenter(r.Context())
 	p.noResolve = !resolveURIsRequested(r)
@@ -114,11 +122,17 @@ func (s *Server) writeTask(w http.ResponseWriter, r *http.Request, status int, t
 		return
 	}
 	anns, err := s.findAnnotations(r, t.ID)
+	var preds []*blobmark.Prediction
+	if err == nil {
+		preds, err = s.findPredictions(r, t.ID)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, status, p.taskJSON(t, anns))
+	tj := p.taskJSON(t, anns)
+	p.addPredictions(&tj, preds)
+	writeJSON(w, status, tj)
 }
 
 func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {

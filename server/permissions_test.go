@@ -50,6 +50,18 @@ var minimumRole = map[string]string{
 	"PATCH /api/annotations/{id}/{$}":       "RE",
 	"DELETE /api/annotations/{id}/{$}":      "RE",
 
+	"GET /api/projects/{id}/next/{$}":            "AN",
+	"GET /api/projects/{id}/next":                "AN",
+	"POST /api/tasks/{id}/lock":                  "AN",
+	"DELETE /api/tasks/{id}/lock":                "AN",
+	"GET /api/predictions/{$}":                   "AN",
+	"POST /api/predictions/{$}":                  "MA",
+	"POST /api/predictions":                      "MA",
+	"GET /api/predictions/{id}/{$}":              "AN",
+	"PATCH /api/predictions/{id}/{$}":            "MA",
+	"DELETE /api/predictions/{id}/{$}":           "MA",
+	"POST /api/projects/{id}/import/predictions": "MA",
+
 	"POST /api/auth/login":           "public",
 	"POST /api/auth/logout":          "public",
 	"GET /api/current-user/whoami":   "AN",
@@ -201,7 +213,7 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // webhook, so a route that deletes or changes one leaves the next
 // request's alone.
 type fixture struct {
-	project, task, annotation, ownAnnotation, source, hostSource, target, webhook int64
+	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, prediction int64
 	// member is a fresh annotator of the organization, for the routes that
 	// change or deactivate a user; invite is a pending invitation.
 	member, organization, invite int64
@@ -263,6 +275,9 @@ func (e *permissionEnv) fixture() fixture {
 	_, err = db.CreateInvite(ctx, inv, "")
 	must(err)
 	f.invite = inv.ID
+	pred := &blobmark.Prediction{TaskID: f.task, Result: json.RawMessage(`[]`)}
+	must(db.CreatePredictions(ctx, p.ID, []*blobmark.Prediction{pred}))
+	f.prediction = pred.ID
 	return f
 }
 
@@ -282,6 +297,7 @@ var pathParam = []struct {
 	{"/api/users/", func(f fixture) int64 { return f.member }},
 	{"/api/organizations/", func(f fixture) int64 { return f.organization }},
 	{"/api/invites/", func(f fixture) int64 { return f.invite }},
+	{"/api/predictions/", func(f fixture) int64 { return f.prediction }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.

@@ -65,14 +65,18 @@ func (db *Annotations) CreateAnnotation(ctx context.Context, a *blobmark.Annotat
 		if err := tx.countAnnotation(ctx, a.TaskID, a.WasCancelled, +1); err != nil {
 			return err
 		}
+		// A submit or a skip ends the annotator's hold on the task.
+		if err := tx.unlockTask(ctx, a.TaskID, a.CompletedBy); err != nil {
+			return err
+		}
 		return tx.fire(ctx, Event{Kind: AnnotationCreated, ProjectID: projectID, TaskID: a.TaskID, AnnotationID: a.ID})
 	})
 }
 
 // countAnnotation adds (sign +1) or removes (sign -1) one annotation from
 // its task's counters and the project's. A cancelled annotation counts in
-// cancelled_annotations only; total_annotations and is_labeled count the
-// others, as in Label Studio. The UPDATE … RETURNING reads the counters it
+// cancelled_annotations only; total_annotations counts the others, and
+// is_labeled follows blobmark.Project.TaskIsLabeled, as in Label Studio. The UPDATE … RETURNING reads the counters it
 // wrote, so concurrent writers on PostgreSQL cannot lose an update.
 func (tx *Tx) countAnnotation(ctx context.Context, taskID int64, cancelled bool, sign int) error {
 	dTotal, dCancelled := sign, 0
@@ -83,10 +87,12 @@ func (tx *Tx) countAnnotation(ctx context.Context, taskID int64, cancelled bool,
 	var total int
 	err := tx.queryRow(ctx, `UPDATE tasks SET total_annotations = total_annotations + ?,
 		cancelled_annotations = cancelled_annotations + ?,
-		is_labeled = (total_annotations + ? >= (SELECT maximum_annotations FROM projects WHERE projects.id = tasks.project_id)),
 		updated_at = ? WHERE id = ? RETURNING project_id, total_annotations`,
-		dTotal, dCancelled, dTotal, tx.db.timestamp(), taskID).Scan(&projectID, &total)
+		dTotal, dCancelled, tx.db.timestamp(), taskID).Scan(&projectID, &total)
 	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, "UPDATE tasks SET is_labeled = "+isLabeledSQL+" WHERE id = ?", taskID); err != nil {
 		return err
 	}
 	dWith := boolInt(total > 0) - boolInt(total-dTotal > 0)

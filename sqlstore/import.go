@@ -276,25 +276,24 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 		}
 	}
 	var seq int64
-	var maxAnnotations int
+	var labeling blobmark.Project // the fields TaskIsLabeled reads
 	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
 		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
 		num_tasks_with_annotations = num_tasks_with_annotations + ?
-		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations`,
-		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &maxAnnotations)
+		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations, skip_queue`,
+		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &labeling.MaximumAnnotations, &labeling.SkipQueue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
 	} else if err != nil {
 		return nil, err
 	}
 	first := seq - int64(len(rows)) + 1
-	maxAnnotations = max(1, maxAnnotations)
 	now := tx.db.timestamp()
 	ids := make([]int64, len(rows))
 	err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
 		func(i int, args []any) []any {
 			r := &rows[i]
-			return append(args, projectID, first+int64(i), r.data, r.meta, r.total >= maxAnnotations,
+			return append(args, projectID, first+int64(i), r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
 				r.total, r.cancelled, r.predictions, now, now)
 		},
 		func(sr *sql.Rows) error {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -24,7 +25,7 @@ const defaultPageSize = 100
 const projectColumns = `id, title, description, label_config, expert_instruction, show_instruction,
 	show_skip_button, enable_empty_annotation, color, maximum_annotations, is_published, created_by,
 	created_at, updated_at, task_number, total_annotations_number, total_predictions_number,
-	num_tasks_with_annotations, organization_id`
+	num_tasks_with_annotations, organization_id, sampling, skip_queue, custom_task_lock_ttl, model_version`
 
 func scanProject(row interface{ Scan(...any) error }) (*blobmark.Project, error) {
 	var p blobmark.Project
@@ -33,7 +34,7 @@ func scanProject(row interface{ Scan(...any) error }) (*blobmark.Project, error)
 	err := row.Scan(&p.ID, &p.Title, &p.Description, &p.LabelConfig, &p.ExpertInstruction, &p.ShowInstruction,
 		&p.ShowSkipButton, &p.EnableEmptyAnnotation, &p.Color, &p.MaximumAnnotations, &p.IsPublished, &createdBy,
 		&created, &updated, &p.TaskNumber, &p.TotalAnnotationsNumber, &p.TotalPredictionsNumber,
-		&p.NumTasksWithAnnotations, &p.OrganizationID)
+		&p.NumTasksWithAnnotations, &p.OrganizationID, &p.Sampling, &p.SkipQueue, &p.CustomTaskLockTTL, &p.ModelVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +54,15 @@ func validateProject(p *blobmark.Project) error {
 	if p.MaximumAnnotations < 1 {
 		e.Fields["maximum_annotations"] = append(e.Fields["maximum_annotations"], "Ensure this value is greater than or equal to 1.")
 	}
+	if _, err := blobmark.ParseSampling(string(p.Sampling)); err != nil {
+		e.Fields["sampling"] = append(e.Fields["sampling"], blobmark.ErrorMessage(err))
+	}
+	if _, err := blobmark.ParseSkipQueue(string(p.SkipQueue)); err != nil {
+		e.Fields["skip_queue"] = append(e.Fields["skip_queue"], blobmark.ErrorMessage(err))
+	}
+	if err := blobmark.CheckTaskLockTTL(p.CustomTaskLockTTL); err != nil {
+		e.Fields["custom_task_lock_ttl"] = append(e.Fields["custom_task_lock_ttl"], blobmark.ErrorMessage(err))
+	}
 	if len(e.Fields) == 0 {
 		return nil
 	}
@@ -64,9 +74,10 @@ func validateProject(p *blobmark.Project) error {
 	return e
 }
 
-// CreateProject stores p. A zero MaximumAnnotations means 1 and an empty
-// Color means white, as in Label Studio; boolean fields are stored as given
-// (the HTTP layer applies Label Studio's defaults for absent ones).
+// CreateProject stores p. A zero MaximumAnnotations means 1, an empty
+// Color white, and empty distribution fields Label Studio's defaults;
+// boolean fields are stored as given (the HTTP layer applies Label Studio's
+// defaults for absent ones).
 func (db *Projects) CreateProject(ctx context.Context, p *blobmark.Project) error {
 	if p.MaximumAnnotations == 0 {
 		p.MaximumAnnotations = 1
@@ -74,6 +85,9 @@ func (db *Projects) CreateProject(ctx context.Context, p *blobmark.Project) erro
 	if p.Color == "" {
 		p.Color = "#FFFFFF"
 	}
+	p.Sampling = cmp.Or(p.Sampling, blobmark.SequentialSampling)
+	p.SkipQueue = cmp.Or(p.SkipQueue, blobmark.RequeueForOthers)
+	p.CustomTaskLockTTL = cmp.Or(p.CustomTaskLockTTL, blobmark.DefaultTaskLockTTL)
 	if err := validateProject(p); err != nil {
 		return err
 	}
@@ -97,10 +111,11 @@ func (db *Projects) CreateProject(ctx context.Context, p *blobmark.Project) erro
 		}
 		err := tx.queryRow(ctx, `INSERT INTO projects (title, description, label_config, expert_instruction,
 			show_instruction, show_skip_button, enable_empty_annotation, color, maximum_annotations, is_published,
-			created_by, created_at, updated_at, organization_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			created_by, created_at, updated_at, organization_id, sampling, skip_queue, custom_task_lock_ttl, model_version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			p.Title, p.Description, p.LabelConfig, p.ExpertInstruction, p.ShowInstruction, p.ShowSkipButton,
 			p.EnableEmptyAnnotation, p.Color, p.MaximumAnnotations, p.IsPublished, nullID(p.CreatedBy), now, now,
-			p.OrganizationID).Scan(&p.ID)
+			p.OrganizationID, p.Sampling, p.SkipQueue, p.CustomTaskLockTTL, p.ModelVersion).Scan(&p.ID)
 		if err != nil {
 			return err
 		}
@@ -173,8 +188,9 @@ func pageBounds(page blobmark.Page) (limit, offset int) {
 	return limit, offset
 }
 
-// UpdateProject applies upd. Changing maximum_annotations recomputes every
-// task's is_labeled in the same transaction, as Label Studio does.
+// UpdateProject applies upd. Changing maximum_annotations or skip_queue
+// recomputes every task's is_labeled in the same transaction, as Label
+// Studio does.
 func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.ProjectUpdate) (*blobmark.Project, error) {
 	var out *blobmark.Project
 	err := db.inTx(ctx, "update project", func(tx *Tx) error {
@@ -182,7 +198,7 @@ func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.Pr
 		if err != nil {
 			return err
 		}
-		oldMax := p.MaximumAnnotations
+		oldMax, oldSkip := p.MaximumAnnotations, p.SkipQueue
 		set(&p.Title, upd.Title)
 		set(&p.Description, upd.Description)
 		set(&p.LabelConfig, upd.LabelConfig)
@@ -193,20 +209,25 @@ func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.Pr
 		set(&p.Color, upd.Color)
 		set(&p.MaximumAnnotations, upd.MaximumAnnotations)
 		set(&p.IsPublished, upd.IsPublished)
+		set(&p.Sampling, upd.Sampling)
+		set(&p.SkipQueue, upd.SkipQueue)
+		set(&p.CustomTaskLockTTL, upd.CustomTaskLockTTL)
+		set(&p.ModelVersion, upd.ModelVersion)
 		if err := validateProject(p); err != nil {
 			return err
 		}
 		p.UpdatedAt = db.timestamp()
 		_, err = tx.exec(ctx, `UPDATE projects SET title = ?, description = ?, label_config = ?, expert_instruction = ?,
 			show_instruction = ?, show_skip_button = ?, enable_empty_annotation = ?, color = ?, maximum_annotations = ?,
-			is_published = ?, updated_at = ? WHERE id = ?`,
+			is_published = ?, sampling = ?, skip_queue = ?, custom_task_lock_ttl = ?, model_version = ?, updated_at = ? WHERE id = ?`,
 			p.Title, p.Description, p.LabelConfig, p.ExpertInstruction, p.ShowInstruction, p.ShowSkipButton,
-			p.EnableEmptyAnnotation, p.Color, p.MaximumAnnotations, p.IsPublished, p.UpdatedAt, id)
+			p.EnableEmptyAnnotation, p.Color, p.MaximumAnnotations, p.IsPublished, p.Sampling, p.SkipQueue,
+			p.CustomTaskLockTTL, p.ModelVersion, p.UpdatedAt, id)
 		if err != nil {
 			return err
 		}
-		if p.MaximumAnnotations != oldMax {
-			_, err = tx.exec(ctx, "UPDATE tasks SET is_labeled = (total_annotations >= ?) WHERE project_id = ?", p.MaximumAnnotations, id)
+		if p.MaximumAnnotations != oldMax || p.SkipQueue != oldSkip {
+			_, err = tx.exec(ctx, "UPDATE tasks SET is_labeled = "+isLabeledSQL+" WHERE project_id = ?", id)
 			if err != nil {
 				return err
 			}
@@ -216,6 +237,13 @@ func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.Pr
 	})
 	return out, err
 }
+
+// isLabeledSQL is blobmark.Project.TaskIsLabeled written as SQL over a
+// row of tasks, for updates in place; it reads the task's project as it is
+// in the statement's transaction.
+const isLabeledSQL = `(total_annotations + CASE WHEN
+	(SELECT skip_queue FROM projects WHERE projects.id = tasks.project_id) = 'IGNORE_SKIPPED' THEN cancelled_annotations ELSE 0 END
+	>= (SELECT maximum_annotations FROM projects WHERE projects.id = tasks.project_id))`
 
 func set[T any](dst *T, v *T) {
 	if v != nil {

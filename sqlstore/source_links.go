@@ -354,14 +354,14 @@ func (tx *Tx) addImportedAnnotations(ctx context.Context, projectID, taskID int6
 	if row.total > 0 {
 		withAnnotations = 1
 	}
-	var maxAnnotations int
+	var labeling blobmark.Project // the fields TaskIsLabeled reads
 	if err := tx.queryRow(ctx, `UPDATE projects SET total_annotations_number = total_annotations_number + ?,
-		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ? RETURNING maximum_annotations`,
-		row.total, withAnnotations, projectID).Scan(&maxAnnotations); err != nil {
+		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ? RETURNING maximum_annotations, skip_queue`,
+		row.total, withAnnotations, projectID).Scan(&labeling.MaximumAnnotations, &labeling.SkipQueue); err != nil {
 		return err
 	}
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_annotations = ?, cancelled_annotations = ?, is_labeled = ? WHERE id = ?",
-		row.total, row.cancelled, row.total >= max(1, maxAnnotations), taskID); err != nil {
+		row.total, row.cancelled, labeling.TaskIsLabeled(row.total, row.cancelled), taskID); err != nil {
 		return err
 	}
 	return tx.insertAnnotations(ctx, projectID, anns, func(int) int64 { return taskID }, tx.db.timestamp())

@@ -85,6 +85,8 @@ type DB struct {
 	Projects
 	Tasks
 	Annotations
+	Predictions
+	LabelStream
 	SourceStorages
 	SourceLinks
 	StorageEvents
@@ -134,6 +136,8 @@ func newDB(c *core) *DB {
 		Projects:       Projects{core: c},
 		Tasks:          Tasks{core: c},
 		Annotations:    Annotations{core: c},
+		Predictions:    Predictions{core: c},
+		LabelStream:    LabelStream{core: c},
 		SourceStorages: SourceStorages{core: c},
 		SourceLinks:    SourceLinks{core: c},
 		StorageEvents:  StorageEvents{core: c},

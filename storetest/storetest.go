@@ -23,6 +23,8 @@ type Store interface {
 	blobmark.MemberService
 	blobmark.TokenService
 	blobmark.InviteService
+	blobmark.PredictionService
+	blobmark.LabelStreamService
 }
 
 // Open returns a fresh, empty store for one test, and arranges (with

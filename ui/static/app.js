@@ -24,7 +24,7 @@ function errorMessage(status, body) {
   return body.detail || body.message || `The server answered ${status}.`;
 }
 
-function cookie(name) {
+export function cookie(name) {
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=');
     if (k === name) return decodeURIComponent(v.join('='));

@@ -1,11 +1,16 @@
 // Labeling page: the Label Studio Frontend editor (loaded as the classic
 // script /static/vendor/lsf/1.4.0/main.js, which sets window.LabelStudio)
-// on a task whose media URLs the API has resolved. Submit creates an
-// annotation, Update patches it, Skip records a cancelled one; after Submit
-// or Skip the next unlabeled task opens in place.
-import { api, el, message, signedIn, loadProject, projectTabs } from './app.js';
+// on a task whose media URLs the API has resolved. The server's label
+// stream (GET /api/projects/{id}/next/) chooses the task and locks it for
+// this user; the page renews the lock while it is open and gives it back
+// when it closes. Submit creates an annotation, Update patches it, Skip
+// records a cancelled one; after Submit or Skip the stream's next task
+// opens in place. The task's predictions are shown as pre-annotations.
+import { api, cookie, el, message, signedIn, loadProject, projectTabs } from './app.js';
 
 const root = document.getElementById('root');
+const title = el('h2', { id: 'task-title' }, 'Labeling');
+const progress = el('div', { id: 'task-progress', class: 'muted' });
 const status = el('div', { id: 'status' });
 const mediaNotes = el('div', { id: 'media-notes' });
 const editor = el('div', { id: 'label-studio' });
@@ -13,26 +18,62 @@ let ls = null;
 let user;
 let project;
 let current = null;
+let heartbeat = null;
 
 function say(kind, text) { status.replaceChildren(message(kind, text)); }
 
-// nextUnlabeled returns the first task of the project, other than skip,
-// that has neither an annotation nor a skip.
-async function nextUnlabeled(skip) {
-  for (let page = 1; ; page++) {
-    let data;
+// nextTask asks the stream for this user's next task, locked for them;
+// null when nothing is left.
+async function nextTask() {
+  try {
+    return await api('GET', `/api/projects/${project.id}/next/`);
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
+}
+
+// hold keeps the lock on the open task alive: the server lets a lock go
+// after the project's custom_task_lock_ttl, so it is renewed three times
+// per period. A renewal refused means someone else has the task now.
+function hold(task) {
+  release();
+  const every = Math.max(5, (project.custom_task_lock_ttl || 600) / 3) * 1000;
+  heartbeat = setInterval(async () => {
     try {
-      data = await api('GET', `/api/tasks/?project=${project.id}&page=${page}&page_size=100`);
+      await api('POST', `/api/tasks/${task.id}/lock`);
     } catch (e) {
-      if (e.status === 404) return null;
-      throw e;
+      if (e.status === 409) say('error', `Task #${task.id} is no longer held for you: ${e.message} Open the next task to go on.`);
     }
-    const tasks = data.tasks || [];
-    if (tasks.length === 0) return null;
-    const t = tasks.find(t => t.id !== skip && !t.total_annotations && !t.cancelled_annotations);
-    if (t) return t.id;
-    // Stop at the last page rather than ask past it (a 404).
-    if (page * 100 >= (data.total ?? 0)) return null;
+  }, every);
+}
+
+// release stops the heartbeat and gives the open task back, so that it
+// goes to someone else at once rather than when the lock runs out.
+function release({ leaving = false } = {}) {
+  if (heartbeat) { clearInterval(heartbeat); heartbeat = null; }
+  if (!leaving || !current) return;
+  fetch(`/api/tasks/${current.id}/lock`, {
+    method: 'DELETE', keepalive: true, credentials: 'same-origin',
+    headers: { 'X-CSRFToken': cookie('blobmark_csrf') },
+  }).catch(() => {});
+}
+
+// showProgress says where the task stands against the project's overlap.
+function showProgress(task) {
+  const overlap = task.overlap || project.maximum_annotations || 1;
+  const done = task.total_annotations || 0;
+  const parts = [`${done} of ${overlap} annotation${overlap === 1 ? '' : 's'}`];
+  if (task.queue) parts.push(task.queue);
+  if (task.predictions && task.predictions.length) parts.push(`${task.predictions.length} prediction${task.predictions.length === 1 ? '' : 's'}`);
+  progress.textContent = parts.join(' · ');
+}
+
+async function openNext() {
+  try {
+    await open(await nextTask());
+  } catch (e) {
+    say('error', `The next task could not be loaded: ${e.message}`);
   }
 }
 
@@ -69,14 +110,10 @@ function annotationBody(annotation, extra = {}) {
   };
 }
 
-async function open(taskID) {
-  if (ls) { ls.destroy(); ls = null; }
-  if (!taskID) {
-    current = null;
-    editor.replaceChildren(el('div', { class: 'card empty', id: 'all-done' }, 'Every task of this project is labeled or skipped. ',
-      el('a', { href: `/projects/${project.id}/data` }, 'Back to the tasks')));
-    return;
-  }
+// openByID opens the task the address names (a link from the tasks page)
+// and takes the lock on it if it has room for this user; without room it
+// still opens, for a look, and says so.
+async function openByID(taskID) {
   let task;
   try {
     task = await api('GET', `/api/tasks/${taskID}/`);
@@ -88,9 +125,34 @@ async function open(taskID) {
     editor.replaceChildren(message('error', `Task ${taskID} belongs to another project.`));
     return;
   }
+  try {
+    await api('POST', `/api/tasks/${task.id}/lock`);
+  } catch (e) {
+    if (e.status !== 409) throw e;
+    say('info', `Task #${task.id} is not held for you: ${e.message}`);
+  }
+  await open(task);
+}
+
+// open shows task in the editor, or "all done" when task is null.
+async function open(task) {
+  if (ls) { ls.destroy(); ls = null; }
+  release();
   current = task;
+  if (!task) {
+    title.textContent = 'All done';
+    progress.textContent = '';
+    mediaNotes.replaceChildren();
+    history.replaceState(null, '', `/projects/${project.id}/label`);
+    editor.replaceChildren(el('div', { class: 'card empty', id: 'all-done' },
+      'Nothing is left for you to label in this project: every task is done, skipped by you, or with as many annotators as it needs. ',
+      el('a', { href: `/projects/${project.id}/data` }, 'Back to the tasks')));
+    return;
+  }
+  hold(task);
   history.replaceState(null, '', `/projects/${project.id}/label?task=${task.id}`);
-  document.getElementById('task-title').textContent = `Task #${task.id}`;
+  title.textContent = `Task #${task.id}`;
+  showProgress(task);
   checkMedia(task);
   // The editor cannot load an azure-blob:// URI; say so instead of showing
   // it broken.
@@ -99,22 +161,28 @@ async function open(taskID) {
     return;
   }
   editor.replaceChildren();
-  const mine = (task.annotations || []).filter(a => !a.was_cancelled);
+  const mine = (task.annotations || []).filter(a => !a.was_cancelled && a.completed_by === user.id);
+  const interfaces = ['topbar', 'panel', 'update', 'submit', 'controls', 'side-column',
+    'annotations:menu', 'annotations:add-new', 'annotations:delete', 'predictions:tabs', 'predictions:menu'];
+  if (project.show_skip_button) interfaces.push('skip');
   ls = new window.LabelStudio(editor, {
     config: project.label_config,
-    interfaces: ['topbar', 'panel', 'update', 'submit', 'skip', 'controls', 'side-column',
-      'annotations:menu', 'annotations:add-new', 'annotations:delete', 'predictions:menu'],
+    interfaces,
     user: { id: user.id, pk: user.id, firstName: user.first_name || user.email, lastName: user.last_name || '' },
     task: {
       id: task.id, data: task.data,
       annotations: mine.map(a => ({ id: String(a.id), pk: String(a.id), result: a.result })),
       predictions: (task.predictions || []).map(p => ({ id: p.id, result: p.result, model_version: p.model_version, score: p.score })),
     },
+    // A new annotation starts from the best prediction, if there is one,
+    // so the annotator corrects the model rather than starting over.
     onLabelStudioLoad(store) {
-      if (mine.length === 0) {
-        const a = store.annotationStore.addAnnotation({ userGenerate: true });
-        store.annotationStore.selectAnnotation(a.id);
-      }
+      if (mine.length > 0) return;
+      const as = store.annotationStore;
+      const preds = as.predictions || [];
+      const best = preds.length ? preds.reduce((a, b) => ((b.score ?? -Infinity) > (a.score ?? -Infinity) ? b : a)) : null;
+      const a = best ? as.addAnnotationFromPrediction(best) : as.addAnnotation({ userGenerate: true });
+      as.selectAnnotation(a.id);
     },
     async onSubmitAnnotation(store, annotation) {
       try {
@@ -122,7 +190,8 @@ async function open(taskID) {
         annotation.updatePersonalKey(String(saved.id));
         say('ok', `Saved annotation #${saved.id} of task #${task.id}.`);
         document.body.dataset.lastAnnotation = String(saved.id);
-        setTimeout(async () => open(await nextUnlabeled(task.id)), 0);
+        current = null; // the submit released the lock
+        setTimeout(openNext, 0);
       } catch (e) {
         say('error', `The annotation was not saved: ${e.message}`);
         throw e;
@@ -148,7 +217,8 @@ async function open(taskID) {
       try {
         await api('POST', `/api/tasks/${task.id}/annotations/`, { result: [], was_cancelled: true });
         say('info', `Skipped task #${task.id}.`);
-        setTimeout(async () => open(await nextUnlabeled(task.id)), 0);
+        current = null; // the skip released the lock
+        setTimeout(openNext, 0);
       } catch (e) { say('error', `The task was not skipped: ${e.message}`); }
     },
   });
@@ -158,14 +228,15 @@ async function main() {
   user = await signedIn();
   project = await loadProject(root);
   if (!project) return;
-  const title = el('h2', { id: 'task-title' }, 'Labeling');
-  root.replaceChildren(...projectTabs(project, ''), title, status, mediaNotes, editor);
+  root.replaceChildren(...projectTabs(project, ''), title, progress, status, mediaNotes, editor);
   if (typeof window.LabelStudio !== 'function') {
     editor.replaceChildren(message('error', 'The annotator bundle is not part of this build. Run `make setup` (it runs ui/build.sh after `npm ci`) and build blobmark again.', { id: 'no-editor' }));
     return;
   }
+  addEventListener('pagehide', () => release({ leaving: true }));
   const asked = Number(new URLSearchParams(location.search).get('task'));
-  await open(asked || await nextUnlabeled(0));
+  if (asked) await openByID(asked);
+  else await openNext();
 }
 
 // The editor script is deferred; module scripts run after it.
