@@ -48,6 +48,10 @@ type Server struct {
 	ProjectExporter blobmark.ProjectExporter
 	// Webhooks serves /api/webhooks/ (webhooks.go); nil leaves it out.
 	Webhooks blobmark.WebhookService
+	// Views and TaskActions serve the Data Manager's /api/dm/ routes
+	// (datamanager.go); nil leaves them out.
+	Views       blobmark.ViewService
+	TaskActions blobmark.TaskActionService
 
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
@@ -183,6 +187,7 @@ func (s *Server) routes() []route {
 		s.mediaRoutes(),         // media resolver: media.go
 		s.storageEventRoutes(),  // storage events: storage_events.go
 		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
+		s.dataManagerRoutes(),   // Data Manager views and actions: datamanager.go
 	)...)
 }
 

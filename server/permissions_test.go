@@ -69,6 +69,21 @@ var minimumRole = map[string]string{
 	"PATCH /api/webhooks/{id}/{$}":      "MA",
 	"DELETE /api/webhooks/{id}/{$}":     "MA",
 	"GET /api/webhooks/{id}/deliveries": "MA",
+
+	// Data Manager: annotators open the project's saved views, reviewers
+	// save and arrange them, managers run bulk actions.
+	"GET /api/dm/views/{$}":          "AN",
+	"POST /api/dm/views/{$}":         "RE",
+	"POST /api/dm/views":             "RE",
+	"GET /api/dm/views/{id}/{$}":     "AN",
+	"PATCH /api/dm/views/{id}/{$}":   "RE",
+	"DELETE /api/dm/views/{id}/{$}":  "RE",
+	"POST /api/dm/views/order/{$}":   "RE",
+	"DELETE /api/dm/views/reset/{$}": "RE",
+	"GET /api/dm/columns/{$}":        "AN",
+	"GET /api/dm/actions/{$}":        "AN",
+	"POST /api/dm/actions/{$}":       "MA",
+	"POST /api/dm/actions":           "MA",
 }
 
 // storageRoute matches the storage routes, every one of which needs a
@@ -153,7 +168,7 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // webhook, so a route that deletes or changes one leaves the next
 // request's alone.
 type fixture struct {
-	project, task, annotation, ownAnnotation, source, hostSource, target, webhook int64
+	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, view int64
 }
 
 func (e *permissionEnv) project() *blobmark.Project {
@@ -203,6 +218,9 @@ func (e *permissionEnv) fixture() fixture {
 	hook := &blobmark.Webhook{OrganizationID: e.users[blobmark.RoleOwner].OrganizationID, ProjectID: p.ID, URL: "https://hooks.example.com/x", IsActive: true}
 	must(db.CreateWebhook(ctx, hook))
 	f.webhook = hook.ID
+	view := &blobmark.View{ProjectID: p.ID, Data: json.RawMessage(`{"title":"v"}`)}
+	must(db.CreateView(ctx, view))
+	f.view = view.ID
 	return f
 }
 
@@ -219,6 +237,7 @@ var pathParam = []struct {
 	{"/api/storages/export/", func(f fixture) int64 { return f.target }},
 	{"/api/storages/", func(f fixture) int64 { return f.source }},
 	{"/api/webhooks/", func(f fixture) int64 { return f.webhook }},
+	{"/api/dm/views/", func(f fixture) int64 { return f.view }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.

@@ -205,6 +205,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
 		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db,
+		Views: db, TaskActions: db,
 		Ready:        db.Ping,
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
