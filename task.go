@@ -28,6 +28,9 @@ type Task struct {
 	// BlobMissing marks an annotated task whose source blob has disappeared
 	// (a blobmark extension): the task and its annotations are kept.
 	BlobMissing bool `json:"blob_missing,omitempty"`
+	// StorageFilename is the blob key of the source storage file the task
+	// came from; "" for a task imported through the API.
+	StorageFilename string `json:"storage_filename,omitempty"`
 }
 
 // TaskImport is one task of an import: its data and, optionally, the
@@ -62,6 +65,9 @@ type ImportResult struct {
 // TaskFilter selects tasks of one project.
 type TaskFilter struct {
 	ProjectID int64
+	// Query filters, orders and selects the tasks (the Data Manager's
+	// query); nil lists them all in id order.
+	Query *TaskQuery
 	Page
 }
 
@@ -93,7 +99,8 @@ type TaskService interface {
 	ImportTaskStream(ctx context.Context, projectID int64, tasks iter.Seq2[*TaskImport, error]) (*ImportResult, error)
 	// FindTaskByID returns a task, ENOTFOUND otherwise.
 	FindTaskByID(ctx context.Context, id int64) (*Task, error)
-	// FindTasks returns a page of a project's tasks in id order with totals.
+	// FindTasks returns a page of a project's tasks, in id order or the
+	// query's, with the totals of the tasks the query selects.
 	FindTasks(ctx context.Context, f TaskFilter) (*TaskList, error)
 	// UpdateTask applies upd and returns the updated task.
 	UpdateTask(ctx context.Context, id int64, upd TaskUpdate) (*Task, error)

@@ -149,6 +149,9 @@ func (p *presenter) taskJSON(t *blobmark.Task, annotations []*blobmark.Annotatio
 			BlobMissing: t.BlobMissing,
 		},
 	}
+	if t.StorageFilename != "" {
+		tj.api.StorageFilename = &t.StorageFilename
+	}
 	if pr := p.projects[t.ProjectID]; pr != nil && pr.MaximumAnnotations > 0 {
 		tj.fields.Overlap = pr.MaximumAnnotations
 	}

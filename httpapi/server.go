@@ -66,6 +66,10 @@ type Server struct {
 	// Invites serves invitations and the sign-up page (invites.go); nil
 	// leaves them out.
 	Invites blobmark.InviteService
+	// Views and TaskActions serve the Data Manager's /api/dm/ routes
+	// (datamanager.go); nil leaves them out.
+	Views       blobmark.ViewService
+	TaskActions blobmark.TaskActionService
 
 	// Ready reports whether the database is reachable, for /readyz.
 	// nil means always ready.
@@ -217,6 +221,7 @@ func (s *Server) routes() []route {
 		s.inviteRoutes(),        // invitations and sign-up: invites.go
 		s.labelStreamRoutes(),   // label stream and task locks: labelstream.go
 		s.predictionRoutes(),    // predictions: predictions.go
+		s.dataManagerRoutes(),   // Data Manager views and actions: datamanager.go
 	)...)
 }
 

@@ -27,8 +27,9 @@ type taskList struct {
 
 // handleListTasks serves GET /api/tasks/?project=P&page=N[&page_size=M].
 // fields=all adds each task's annotations and predictions; resolve_uri=false
-// keeps blob URIs as stored; other query parameters the SDK sends (view,
-// ...) are accepted and ignored.
+// keeps blob URIs as stored; view=, query=, selectedItems= and ordering=
+// filter, select and order the tasks (taskListQuery); other query
+// parameters the SDK sends are accepted and ignored.
 func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	projectID, err := queryID(q.Get("project"), "project")
@@ -46,10 +47,15 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	query, err := s.taskListQuery(r, projectID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	p := s.presenter(r.Context())
 	p.noResolve = !resolveURIsRequested(r)
 	p.rememberProject(pr)
-	list, err := s.Tasks.FindTasks(r.Context(), blobmark.TaskFilter{ProjectID: projectID, Page: pg.page()})
+	list, err := s.Tasks.FindTasks(r.Context(), blobmark.TaskFilter{ProjectID: projectID, Query: query, Page: pg.page()})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

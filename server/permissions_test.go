@@ -128,6 +128,21 @@ var minimumRole = map[string]string{
 	"PATCH /api/webhooks/{id}/{$}":      "MA",
 	"DELETE /api/webhooks/{id}/{$}":     "MA",
 	"GET /api/webhooks/{id}/deliveries": "MA",
+
+	// Data Manager: annotators open the project's saved views, reviewers
+	// save and arrange them, managers run bulk actions.
+	"GET /api/dm/views/{$}":          "AN",
+	"POST /api/dm/views/{$}":         "RE",
+	"POST /api/dm/views":             "RE",
+	"GET /api/dm/views/{id}/{$}":     "AN",
+	"PATCH /api/dm/views/{id}/{$}":   "RE",
+	"DELETE /api/dm/views/{id}/{$}":  "RE",
+	"POST /api/dm/views/order/{$}":   "RE",
+	"DELETE /api/dm/views/reset/{$}": "RE",
+	"GET /api/dm/columns/{$}":        "AN",
+	"GET /api/dm/actions/{$}":        "AN",
+	"POST /api/dm/actions/{$}":       "MA",
+	"POST /api/dm/actions":           "MA",
 }
 
 // storageRoute matches the storage routes, every one of which needs a
@@ -213,7 +228,7 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // webhook, so a route that deletes or changes one leaves the next
 // request's alone.
 type fixture struct {
-	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, prediction int64
+	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, prediction, view int64
 	// member is a fresh annotator of the organization, for the routes that
 	// change or deactivate a user; invite is a pending invitation.
 	member, organization, invite int64
@@ -278,6 +293,9 @@ func (e *permissionEnv) fixture() fixture {
 	pred := &blobmark.Prediction{TaskID: f.task, Result: json.RawMessage(`[]`)}
 	must(db.CreatePredictions(ctx, p.ID, []*blobmark.Prediction{pred}))
 	f.prediction = pred.ID
+	view := &blobmark.View{ProjectID: p.ID, Data: json.RawMessage(`{"title":"v"}`)}
+	must(db.CreateView(ctx, view))
+	f.view = view.ID
 	return f
 }
 
@@ -298,6 +316,7 @@ var pathParam = []struct {
 	{"/api/organizations/", func(f fixture) int64 { return f.organization }},
 	{"/api/invites/", func(f fixture) int64 { return f.invite }},
 	{"/api/predictions/", func(f fixture) int64 { return f.prediction }},
+	{"/api/dm/views/", func(f fixture) int64 { return f.view }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.

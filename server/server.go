@@ -210,6 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
 		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db, Tokens: db,
 		Members: db, Invites: db,
+		Views: db, TaskActions: db,
 		Ready:        db.Ping,
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,

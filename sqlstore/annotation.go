@@ -197,19 +197,25 @@ func (db *Annotations) UpdateAnnotation(ctx context.Context, id int64, upd blobm
 // project's counters.
 func (db *Annotations) DeleteAnnotation(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete annotation", func(tx *Tx) error {
-		var taskID, projectID int64
-		var cancelled bool
-		err := tx.queryRow(ctx, `DELETE FROM annotations WHERE id = ?
-			AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)
-			RETURNING task_id, project_id, was_cancelled`, id).Scan(&taskID, &projectID, &cancelled)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("annotation")
-		} else if err != nil {
-			return err
-		}
-		if err := tx.countAnnotation(ctx, taskID, cancelled, -1); err != nil {
-			return err
-		}
-		return tx.fire(ctx, Event{Kind: AnnotationDeleted, ProjectID: projectID, TaskID: taskID, AnnotationID: id})
+		return tx.deleteAnnotation(ctx, id)
 	})
+}
+
+// deleteAnnotation deletes one annotation in tx, single or as part of a
+// bulk action: counters, exports and webhooks follow through fire.
+func (tx *Tx) deleteAnnotation(ctx context.Context, id int64) error {
+	var taskID, projectID int64
+	var cancelled bool
+	err := tx.queryRow(ctx, `DELETE FROM annotations WHERE id = ?
+		AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)
+		RETURNING task_id, project_id, was_cancelled`, id).Scan(&taskID, &projectID, &cancelled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("annotation")
+	} else if err != nil {
+		return err
+	}
+	if err := tx.countAnnotation(ctx, taskID, cancelled, -1); err != nil {
+		return err
+	}
+	return tx.fire(ctx, Event{Kind: AnnotationDeleted, ProjectID: projectID, TaskID: taskID, AnnotationID: id})
 }

@@ -20,3 +20,22 @@ func (db *Tasks) BareInsertTasks(ctx context.Context, projectID, firstInnerID in
 		}, nil)
 	})
 }
+
+// BareSpreadCounts gives a project's tasks benchmark counters in one
+// statement: total_annotations = id % annotations (is_labeled when above
+// zero) and the project's counters, so Data Manager benchmarks filter
+// and sort by counts without creating millions of annotations. Benchmark
+// data only: no annotation rows back the counts.
+func (db *Tasks) BareSpreadCounts(ctx context.Context, projectID int64, annotations int) error {
+	return db.inTx(ctx, "bare spread counts", func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE tasks SET total_annotations = id % ?, is_labeled = (id % ? > 0)
+			WHERE project_id = ?`, annotations, annotations, projectID); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, `UPDATE projects SET task_number = (SELECT COUNT(*) FROM tasks WHERE project_id = ?),
+			total_annotations_number = (SELECT COALESCE(SUM(total_annotations), 0) FROM tasks WHERE project_id = ?),
+			num_tasks_with_annotations = (SELECT COUNT(*) FROM tasks WHERE project_id = ? AND total_annotations > 0)
+			WHERE id = ?`, projectID, projectID, projectID, projectID)
+		return err
+	})
+}

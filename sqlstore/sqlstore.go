@@ -94,6 +94,8 @@ type DB struct {
 	TargetStorages
 	Webhooks
 	Jobs
+	Views
+	TaskActions
 }
 
 // core is what every aggregate shares: the connections, the dialect, the
@@ -123,6 +125,8 @@ var (
 	_ blobmark.ProjectService    = (*DB)(nil)
 	_ blobmark.TaskService       = (*DB)(nil)
 	_ blobmark.AnnotationService = (*DB)(nil)
+	_ blobmark.ViewService       = (*DB)(nil)
+	_ blobmark.TaskActionService = (*DB)(nil)
 )
 
 // newDB assembles the aggregates around c; all of them share it.
@@ -145,6 +149,8 @@ func newDB(c *core) *DB {
 		TargetStorages: TargetStorages{core: c},
 		Webhooks:       Webhooks{core: c},
 		Jobs:           Jobs{core: c},
+		Views:          Views{core: c},
+		TaskActions:    TaskActions{core: c},
 	}
 	db.SourceStorages.events = &db.StorageEvents
 	db.StorageEvents.sources = &db.SourceStorages

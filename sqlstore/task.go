@@ -17,7 +17,8 @@ type Tasks struct {
 
 const taskColumns = `t.id, t.project_id, t.data, t.meta, t.is_labeled, t.total_annotations, t.cancelled_annotations,
 	t.total_predictions, t.inner_id, t.created_at, t.updated_at,
-	EXISTS (SELECT 1 FROM source_storage_links l WHERE l.task_id = t.id AND l.missing)`
+	EXISTS (SELECT 1 FROM source_storage_links l WHERE l.task_id = t.id AND l.missing),
+	COALESCE(` + storageFilenameExpr + `, '')`
 
 // liveTask joins a task to its project so that tasks of a deleted project
 // are hidden at once, before the purge job removes them.
@@ -28,7 +29,7 @@ func scanTask(row interface{ Scan(...any) error }) (*blobmark.Task, error) {
 	var data, meta string
 	var created, updated timeValue
 	err := row.Scan(&t.ID, &t.ProjectID, &data, &meta, &t.IsLabeled, &t.TotalAnnotations, &t.CancelledAnnotations,
-		&t.TotalPredictions, &t.InnerID, &created, &updated, &t.BlobMissing)
+		&t.TotalPredictions, &t.InnerID, &created, &updated, &t.BlobMissing, &t.StorageFilename)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +73,10 @@ func (db *Tasks) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, er
 	return t, translate("find task", err)
 }
 
-// FindTasks returns a page of a project's tasks in id order, with the
-// project-wide totals kept on the project row.
+// FindTasks returns a page of a project's tasks in the order of f.Query
+// (id order without one). Without a filter the totals are the counters
+// kept on the project row; with one they are counted over the tasks it
+// selects, in the same WHERE as the page.
 func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.TaskList, error) {
 	limit, offset := pageBounds(f.Page)
 	list := &blobmark.TaskList{Tasks: []*blobmark.Task{}}
@@ -85,8 +88,21 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 	} else if err != nil {
 		return nil, translate("find tasks", err)
 	}
-	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? ORDER BY t.id LIMIT ? OFFSET ?",
-		f.ProjectID, limit, offset)
+	where, order, err := db.dialect.compileQuery(f.Query)
+	if err != nil {
+		return nil, err
+	}
+	if f.Query.IsFiltered() {
+		err := db.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
+			FROM tasks t WHERE t.project_id = ? AND `+where.sql, append([]any{f.ProjectID}, where.args...)...).
+			Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
+		if err != nil {
+			return nil, translate("count tasks", err)
+		}
+	}
+	args := append(append(append([]any{f.ProjectID}, where.args...), order.args...), limit, offset)
+	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? AND "+where.sql+
+		" ORDER BY "+order.sql+" LIMIT ? OFFSET ?", args...)
 	if err != nil {
 		return nil, translate("find tasks", err)
 	}
@@ -145,26 +161,46 @@ func (db *Tasks) UpdateTask(ctx context.Context, id int64, upd blobmark.TaskUpda
 // cascade) and takes its counts off the project's counters.
 func (db *Tasks) DeleteTask(ctx context.Context, id int64) error {
 	return db.inTx(ctx, "delete task", func(tx *Tx) error {
+		var d deletedTask
 		var projectID int64
-		var total, predictions int
 		err := tx.queryRow(ctx, `DELETE FROM tasks WHERE id = ?
 			AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)
-			RETURNING project_id, total_annotations, total_predictions`, id).Scan(&projectID, &total, &predictions)
+			RETURNING id, project_id, total_annotations, total_predictions`, id).Scan(&d.id, &projectID, &d.annotations, &d.predictions)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("task")
 		} else if err != nil {
 			return err
 		}
-		withAnnotations := 0
-		if total > 0 {
-			withAnnotations = 1
-		}
-		if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - 1,
-			total_annotations_number = total_annotations_number - ?, total_predictions_number = total_predictions_number - ?,
-			num_tasks_with_annotations = num_tasks_with_annotations - ? WHERE id = ?`,
-			total, predictions, withAnnotations, projectID); err != nil {
+		return tx.tasksDeleted(ctx, projectID, []deletedTask{d})
+	})
+}
+
+// deletedTask is what a deleted task's row said about its counts.
+type deletedTask struct {
+	id                       int64
+	annotations, predictions int
+}
+
+// tasksDeleted finishes the deletion of tasks of one project, single or in
+// bulk: it takes their counts off the project's counters and fires
+// TaskDeleted for each, whose hooks enqueue the exports' deletions.
+func (tx *Tx) tasksDeleted(ctx context.Context, projectID int64, tasks []deletedTask) error {
+	var annotations, predictions, withAnnotations int
+	for _, d := range tasks {
+		annotations += d.annotations
+		predictions += d.predictions
+		withAnnotations += boolInt(d.annotations > 0)
+	}
+	if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - ?,
+		total_annotations_number = total_annotations_number - ?, total_predictions_number = total_predictions_number - ?,
+		num_tasks_with_annotations = num_tasks_with_annotations - ? WHERE id = ?`,
+		len(tasks), annotations, predictions, withAnnotations, projectID); err != nil {
+		return err
+	}
+	for _, d := range tasks {
+		if err := tx.fire(ctx, Event{Kind: TaskDeleted, ProjectID: projectID, TaskID: d.id}); err != nil {
 			return err
 		}
-		return tx.fire(ctx, Event{Kind: TaskDeleted, ProjectID: projectID, TaskID: id})
-	})
+	}
+	return nil
 }
