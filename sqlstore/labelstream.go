@@ -201,9 +201,13 @@ func (tx *Tx) pickUniform(ctx context.Context, q streamQuery, from string, args 
 // pickFirst returns the id of the first task t of "SELECT t.id <from>" in
 // order, 0 when there is none. On PostgreSQL it locks the task's row,
 // passing over rows other picks hold, then checks the task again in a new
-// statement; a task that no longer qualifies is passed over too.
+// statement; a task that no longer qualifies is passed over too. When
+// every candidate left is held by another pick, it waits for them rather
+// than answer "nothing left": with an overlap above one, the task another
+// annotator is taking may still need this one too.
 func (tx *Tx) pickFirst(ctx context.Context, q streamQuery, from string, args []any, order string) (int64, error) {
 	var passed []string
+	wait := false
 	for {
 		query, qargs := "SELECT t.id "+from, args
 		if len(passed) > 0 {
@@ -211,11 +215,17 @@ func (tx *Tx) pickFirst(ctx context.Context, q streamQuery, from string, args []
 		}
 		query += " ORDER BY " + order + " LIMIT 1"
 		if tx.db.dialect == Postgres {
-			query += " FOR UPDATE OF t SKIP LOCKED"
+			query += " FOR UPDATE OF t"
+			if !wait {
+				query += " SKIP LOCKED"
+			}
 		}
 		var id int64
 		err := tx.queryRow(ctx, query, qargs...).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) && tx.db.dialect == Postgres && !wait {
+			wait = true
+			continue
+		} else if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		} else if err != nil || tx.db.dialect != Postgres {
 			return id, err
