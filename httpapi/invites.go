@@ -193,14 +193,7 @@ func (s *Server) handleAcceptInvite(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := validation{}
-	if strings.TrimSpace(in.Email) == "" {
-		v.add("email", "This field is required.")
-	}
-	if in.Password == "" {
-		v.add("password", "This field is required.")
-	}
-	if err := v.err(); err != nil {
+	if err := credentials(in.Email, in.Password).err(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

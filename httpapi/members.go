@@ -112,13 +112,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := validation{}
-	if strings.TrimSpace(in.Email) == "" {
-		v.add("email", "This field is required.")
-	}
-	if in.Password == "" {
-		v.add("password", "This field is required: the new member signs in with their email and this password.")
-	}
+	v := credentials(in.Email, in.Password)
 	role := blobmark.RoleAnnotator
 	if in.Role != "" {
 		var err error

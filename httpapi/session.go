@@ -282,6 +282,19 @@ func presentUser(u *blobmark.User) userJSON {
 		OrgMembership:      []membershipJSON{{Role: u.Role, Active: u.Role.Active(), OrganizationID: u.OrganizationID, UserType: "standard"}}}
 }
 
+// credentials checks that an email and a password were given, as signing
+// in, signing up and creating a member all need.
+func credentials(email, password string) validation {
+	v := validation{}
+	if strings.TrimSpace(email) == "" {
+		v.add("email", "This field is required.")
+	}
+	if password == "" {
+		v.add("password", "This field is required.")
+	}
+	return v
+}
+
 // handleLogin checks an email and password and starts a session, for
 // requests fromOurPages only.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -297,14 +310,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := validation{}
-	if strings.TrimSpace(in.Email) == "" {
-		v.add("email", "This field is required.")
-	}
-	if in.Password == "" {
-		v.add("password", "This field is required.")
-	}
-	if err := v.err(); err != nil {
+	if err := credentials(in.Email, in.Password).err(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -35,6 +35,16 @@ func openStore(ctx context.Context, s *settings, logger *slog.Logger) (*sqlstore
 	return sqlstore.Open(ctx, cfg)
 }
 
+// openStoreLogging is openStore for the commands that log nothing else:
+// their log goes to stderr at the level the options set.
+func openStoreLogging(ctx context.Context, s *settings, stderr io.Writer) (*sqlstore.DB, error) {
+	logger, err := newLogger(s, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, s, logger)
+}
+
 // runMigrate applies the database migrations and exits, for operators who
 // migrate before rolling out new replicas.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,11 +52,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(s, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, s, logger)
+	db, err := openStoreLogging(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
@@ -80,11 +86,7 @@ func runUserCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return fmt.Errorf("user create: --role: %s", blobmark.ErrorMessage(err))
 		}
 	}
-	logger, err := newLogger(s, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, s, logger)
+	db, err := openStoreLogging(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
@@ -129,11 +131,7 @@ func runUserSetRole(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("user set-role: --role: %s", blobmark.ErrorMessage(err))
 	}
-	logger, err := newLogger(s, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, s, logger)
+	db, err := openStoreLogging(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
@@ -166,11 +164,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if email == "" {
 		return fmt.Errorf("token %s: --email is required", action)
 	}
-	logger, err := newLogger(s, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, s, logger)
+	db, err := openStoreLogging(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
