@@ -46,6 +46,7 @@ var pages = map[string]string{
 	"GET /projects/{id}/label":      "label.html",
 	"GET /organization/members/{$}": "members.html",
 	"GET /user/signup/{$}":          "signup.html",
+	"GET /user/account/{$}":         "account.html",
 }
 
 // contentSecurityPolicy allows scripts and styles from our origin only

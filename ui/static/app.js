@@ -130,11 +130,23 @@ export async function signedIn() {
     el('a', { href: '/projects/', id: 'nav-projects' }, 'Projects'),
     can('manage members') ? el('a', { href: '/organization/members/', id: 'nav-members' }, 'Members') : null,
     el('span', { class: 'spacer' }),
-    el('span', { id: 'whoami', title: roleName(user.role) }, user.email),
+    el('a', { href: '/user/account/', id: 'whoami', title: 'Your account: name, password and API tokens' }, user.email),
     el('span', { class: 'badge', id: 'my-role' }, roleName(user.role)),
     el('button', { id: 'sign-out', onclick: signOut }, 'Sign out'));
   document.body.prepend(bar);
   return user;
+}
+
+// shownOnce returns a read-only field holding a secret the server shows
+// only once (an invitation link, an API token) and a Copy button; id names
+// the field, and the button is id + '-copy'.
+export function shownOnce(value, id) {
+  const field = el('input', { type: 'text', id, readonly: true, value, class: 'grow', spellcheck: 'false' });
+  const copied = el('span', { class: 'hint' });
+  return el('div', { class: 'row' }, field, el('button', { type: 'button', id: `${id}-copy`, onclick: async () => {
+    field.select();
+    try { await navigator.clipboard.writeText(field.value); copied.textContent = 'Copied.'; } catch { copied.textContent = 'Press Ctrl+C to copy.'; }
+  } }, 'Copy'), copied);
 }
 
 // refusal is the page's answer when the role may not use it.
