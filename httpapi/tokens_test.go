@@ -277,6 +277,19 @@ func TestOthersCannotRevokeOurTokens(t *testing.T) {
 		http.StatusBadRequest, "not an access token")
 }
 
+// TestUnauthorizedNamesBothSchemes: a 401 advertises the legacy key's
+// scheme and the access token's.
+func TestUnauthorizedNamesBothSchemes(t *testing.T) {
+	env, _ := newTokenEnv(t)
+	for _, h := range []http.Header{{}, {"Authorization": {"Bearer not-a-jwt"}}} {
+		r := env.requestWith("GET", "/api/projects/", nil, h)
+		got := strings.Join(r.header.Values("WWW-Authenticate"), ", ")
+		if want := `Token realm="api", Bearer realm="api"`; r.status != http.StatusUnauthorized || got != want {
+			t.Errorf("%v: %d with WWW-Authenticate %q, want 401 with %q", h, r.status, got, want)
+		}
+	}
+}
+
 // TestRevokeTokenByID revokes a token by the id its listing shows, as the
 // account page does; only the caller's own live tokens can be named.
 func TestRevokeTokenByID(t *testing.T) {
