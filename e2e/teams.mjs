@@ -95,18 +95,13 @@ try {
     await ann.fill('#email', env('ANNOTATOR_EMAIL'));
     await ann.fill('#first-name', 'Nina');
     await ann.fill('#password', env('ANNOTATOR_PASSWORD'));
-    await Promise.all([ann.waitForURL(`${base}/projects/`), ann.click('#sign-up')]);
-    await ann.waitForSelector('.project-link');
-    const links = await ann.locator('.project-link').count();
-    if (links !== 1) throw new Error(`the annotator sees ${links} projects, want 1`);
-    for (const hidden of ['#create-project', '#nav-members', 'a[href$="/storage"]', 'a[href$="/settings"]']) {
-      if (await ann.locator(hidden).count() > 0) throw new Error(`the annotator's project list shows ${hidden}`);
-    }
+    // A member of one project who only labels lands on its label stream.
+    await Promise.all([ann.waitForURL(`${base}/projects/${project}/label`), ann.click('#sign-up')]);
+    report.landedOn = new URL(ann.url()).pathname;
     report.myRole = await ann.locator('#my-role').textContent();
   });
 
   await step('labeled', ann, async () => {
-    await Promise.all([ann.waitForURL(new RegExp(`/projects/${project}/label`)), ann.click('.project-link')]);
     await ann.waitForFunction(() => window.Htx && window.Htx.annotationStore && window.Htx.annotationStore.selected, null, { timeout: 60_000 });
     // The editor shows the choice with its hotkey: "Positive[1]".
     await ann.getByText('Positive').first().click();
@@ -115,6 +110,21 @@ try {
     await ann.waitForFunction(() => document.body.dataset.lastAnnotation, null, { timeout: 30_000 });
     report.annotationId = Number(await ann.evaluate(() => document.body.dataset.lastAnnotation));
     if (await ann.locator('nav.tabs a[href$="/storage"]').count() > 0) throw new Error('the labeling page offers the storage tab');
+  });
+
+  await step('project-list', ann, async () => {
+    await Promise.all([ann.waitForURL(`${base}/projects/`), ann.click('#nav-projects')]);
+    await ann.waitForSelector('.project-link');
+    const links = await ann.locator('.project-link').count();
+    if (links !== 1) throw new Error(`the annotator sees ${links} projects, want 1`);
+    const primary = await ann.locator('a.button.primary.label-project').getAttribute('href');
+    if (primary !== `/projects/${project}/label`) throw new Error(`the annotator's primary action is ${primary}`);
+    for (const hidden of ['#create-project', '#nav-members', 'a[href$="/storage"]', 'a[href$="/settings"]', 'a[href$="/data"]']) {
+      if (await ann.locator(hidden).count() > 0) throw new Error(`the annotator's project list shows ${hidden}`);
+    }
+    // "/" lands on the label stream too.
+    await ann.goto(`${base}/`);
+    await ann.waitForURL(`${base}/projects/${project}/label`);
   });
 
   const before = report.requests.length;

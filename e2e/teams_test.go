@@ -27,6 +27,7 @@ type teamsReport struct {
 	Blocked          []string       `json:"blocked"`
 	ConsoleErrors    []string       `json:"consoleErrors"`
 	MyRole           string         `json:"myRole"`
+	LandedOn         string         `json:"landedOn"`
 	AnnotationID     int64          `json:"annotationId"`
 	StorageRequests  []string       `json:"storageRequests"`
 	StoragePageText  string         `json:"storagePageText"`
@@ -110,6 +111,9 @@ func TestBrowserTeams(t *testing.T) {
 	}
 	if len(rep.ConsoleErrors) > 0 {
 		t.Errorf("console errors: %q", rep.ConsoleErrors)
+	}
+	if want := fmt.Sprintf("/projects/%d/label", project.ID); rep.LandedOn != want {
+		t.Errorf("the annotator landed on %q after signing up, want the label stream %q", rep.LandedOn, want)
 	}
 	if rep.MyRole != "Annotator" {
 		t.Errorf("the annotator's header shows the role %q", rep.MyRole)

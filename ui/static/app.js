@@ -149,6 +149,16 @@ export function shownOnce(value, id) {
   } }, 'Copy'), copied);
 }
 
+// landing is the path a signed-in user starts from: a member who labels
+// but does not manage projects (annotators, reviewers), in exactly one
+// project, starts on its label stream; everyone else on the project list.
+export async function landing() {
+  const user = me || await api('GET', '/api/current-user/whoami');
+  if ((user.permissions || []).includes('manage projects')) return '/projects/';
+  const data = await api('GET', '/api/projects/?page=1&page_size=2');
+  return data.count === 1 ? `/projects/${data.results[0].id}/label` : '/projects/';
+}
+
 // refusal is the page's answer when the role may not use it.
 export function refusal(what) {
   return message('error', `Your role (${roleName(me && me.role)}) cannot ${what}. Ask an administrator of your organization if you need to.`, { id: 'refused' });
@@ -158,13 +168,16 @@ async function signOut() {
   try { await api('POST', '/api/auth/logout'); } finally { location.assign('/user/login/'); }
 }
 
-// projectTabs draws the project's title and its tabs, 'data', 'storage',
-// 'settings', marking the active one; a role sees the tabs it can use.
+// projectTabs draws the project's title and its tabs, 'label', 'data',
+// 'storage', 'settings', marking the active one; a role sees the tabs it
+// can use. Annotators work from the label stream, as in Label Studio: the
+// task table, with its counts of everyone's work, is for reviewers up.
 export function projectTabs(project, active) {
   const tab = (name, label) => el('a', { href: `/projects/${project.id}/${name}`, class: name === active ? 'active' : '' }, label);
   return [
     el('h1', {}, project.title || `Project ${project.id}`),
-    el('nav', { class: 'tabs' }, tab('data', 'Tasks'),
+    el('nav', { class: 'tabs' }, tab('label', 'Label'),
+      can('review') ? tab('data', 'Tasks') : null,
       can('storages') ? tab('storage', 'Cloud storage') : null,
       can('manage projects') ? tab('settings', 'Settings') : null),
   ];

@@ -1,5 +1,5 @@
 // Sign-up with an invitation link: /user/signup/?token=…
-import { api, el, message, roleName } from './app.js';
+import { api, el, message, roleName, landing } from './app.js';
 
 const root = document.getElementById('root');
 const token = new URLSearchParams(location.search).get('token') || '';
@@ -23,7 +23,7 @@ async function main() {
     status.replaceChildren();
     try {
       await api('POST', '/api/invites/accept', { token, email: email.value, password: password.value, first_name: first.value, last_name: last.value }, { redirectOn401: false });
-      location.assign('/projects/');
+      location.assign(await landing());
     } catch (e) {
       status.replaceChildren(message('error', e.message, { id: 'signup-error' }));
     }
