@@ -109,15 +109,14 @@ export function can(permission) {
   return !!me && (me.permissions || []).includes(permission);
 }
 
-// roles are Label Studio's role codes with their names, most powerful first.
-export const roles = [
-  ['OW', 'Owner'], ['AD', 'Administrator'], ['MA', 'Manager'], ['RE', 'Reviewer'],
-  ['AN', 'Annotator'], ['DI', 'Deactivated'], ['NO', 'Not activated'],
-];
+// roles are the roles as whoami lists them, most powerful first:
+// {code, name, assignable} (assignable: the signed-in user may give it to
+// a member who is not an owner). Empty until signedIn resolves.
+export let roles = [];
 
 // roleName is the name of a role code.
 export function roleName(code) {
-  return (roles.find(([c]) => c === code) || [code, code])[1];
+  return (roles.find(r => r.code === code) || { name: code }).name;
 }
 
 // signedIn checks the session and draws the top bar; it sends a signed-out
@@ -125,6 +124,7 @@ export function roleName(code) {
 export async function signedIn() {
   const user = await api('GET', '/api/current-user/whoami');
   me = user;
+  roles = user.roles || [];
   const bar = el('header', { class: 'top' },
     el('a', { class: 'brand', href: '/projects/' }, 'blobmark'),
     el('a', { href: '/projects/', id: 'nav-projects' }, 'Projects'),

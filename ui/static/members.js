@@ -4,10 +4,11 @@ import { api, el, message, signedIn, formatTime, mount, can, refusal, roles, rol
 const root = document.getElementById('root');
 let me;
 
-// roleSelect offers the roles; an administrator's choice is checked by the
-// server (administrators cannot make or change owners).
+// roleSelect offers the roles the signed-in user may assign, and the
+// current one; the server checks the choice all the same.
 function roleSelect(current, attrs = {}) {
-  return el('select', attrs, roles.map(([code, name]) => el('option', { value: code, selected: code === current }, name)));
+  return el('select', attrs, roles.filter(r => r.assignable || r.code === current)
+    .map(r => el('option', { value: r.code, selected: r.code === current }, r.name)));
 }
 
 async function membersTable(status) {

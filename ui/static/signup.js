@@ -1,5 +1,5 @@
 // Sign-up with an invitation link: /user/signup/?token=…
-import { api, el, message, roleName, landing } from './app.js';
+import { api, el, message, landing } from './app.js';
 
 const root = document.getElementById('root');
 const token = new URLSearchParams(location.search).get('token') || '';
@@ -29,7 +29,7 @@ async function main() {
     }
   } },
   el('h1', {}, 'Join ', el('span', { id: 'invite-organization' }, invite.organization)),
-  el('p', {}, 'You are invited as ', el('b', { id: 'invite-role' }, roleName(invite.role)), '.'),
+  el('p', {}, 'You are invited as ', el('b', { id: 'invite-role' }, invite.role_name), '.'),
   el('label', { class: 'field' }, el('span', {}, 'Email'), email),
   el('label', { class: 'field' }, el('span', {}, 'First name'), first),
   el('label', { class: 'field' }, el('span', {}, 'Last name'), last),
