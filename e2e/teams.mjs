@@ -127,6 +127,34 @@ try {
     await ann.waitForURL(`${base}/projects/${project}/label`);
   });
 
+  await step('account-token', ann, async () => {
+    await Promise.all([ann.waitForURL(`${base}/user/account/`), ann.click('#whoami')]);
+    await ann.waitForSelector('div#tokens.hint');
+    await ann.fill('#last-name', 'Ivanova');
+    await ann.click('#save-profile');
+    await ann.waitForSelector('#profile-status .msg.ok');
+    await ann.click('#create-token');
+    const pat = await (await ann.waitForSelector('#new-token')).inputValue();
+    await ann.waitForSelector('#new-token-copy');
+    const jti = JSON.parse(Buffer.from(pat.split('.')[1], 'base64url').toString()).jti;
+    const refresh = async () => (await fetch(`${base}/api/token/refresh/`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh: pat }) })).status;
+    const account = { refreshWhileListed: await refresh() };
+    await ann.waitForSelector('#tokens tbody tr');
+    account.listed = await ann.locator('#tokens tbody tr').allTextContents();
+    account.jtiPrefix = jti.slice(0, 8);
+    // Shown once: a fresh visit lists the token but no longer shows it.
+    await ann.reload();
+    await ann.waitForSelector('#tokens tbody tr');
+    account.shownAgain = await ann.locator('#new-token').count();
+    account.pageHasToken = (await ann.content()).includes(pat);
+    ann.once('dialog', (d) => d.accept());
+    await ann.click('#tokens .revoke-token');
+    await ann.waitForSelector('div#tokens.hint');
+    account.refreshAfterRevoke = await refresh();
+    report.account = account;
+  });
+
   const before = report.requests.length;
   await step('storage-refused', ann, async () => {
     await ann.goto(`${base}/projects/${project}/storage`);
