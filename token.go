@@ -11,6 +11,10 @@ import (
 // shows once; revoking the record kills the token and every access token
 // made from it on their next use.
 type PersonalToken struct {
+	// ID is the record's number, which the token list shows so a user can
+	// revoke a token they no longer hold; unlike the jti it is no part of
+	// any token.
+	ID        int64
 	JTI       string
 	UserID    int64
 	CreatedAt time.Time

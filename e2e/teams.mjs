@@ -95,18 +95,13 @@ try {
     await ann.fill('#email', env('ANNOTATOR_EMAIL'));
     await ann.fill('#first-name', 'Nina');
     await ann.fill('#password', env('ANNOTATOR_PASSWORD'));
-    await Promise.all([ann.waitForURL(`${base}/projects/`), ann.click('#sign-up')]);
-    await ann.waitForSelector('.project-link');
-    const links = await ann.locator('.project-link').count();
-    if (links !== 1) throw new Error(`the annotator sees ${links} projects, want 1`);
-    for (const hidden of ['#create-project', '#nav-members', 'a[href$="/storage"]', 'a[href$="/settings"]']) {
-      if (await ann.locator(hidden).count() > 0) throw new Error(`the annotator's project list shows ${hidden}`);
-    }
+    // A member of one project who only labels lands on its label stream.
+    await Promise.all([ann.waitForURL(`${base}/projects/${project}/label`), ann.click('#sign-up')]);
+    report.landedOn = new URL(ann.url()).pathname;
     report.myRole = await ann.locator('#my-role').textContent();
   });
 
   await step('labeled', ann, async () => {
-    await Promise.all([ann.waitForURL(new RegExp(`/projects/${project}/label`)), ann.click('.project-link')]);
     await ann.waitForFunction(() => window.Htx && window.Htx.annotationStore && window.Htx.annotationStore.selected, null, { timeout: 60_000 });
     // The editor shows the choice with its hotkey: "Positive[1]".
     await ann.getByText('Positive').first().click();
@@ -115,6 +110,49 @@ try {
     await ann.waitForFunction(() => document.body.dataset.lastAnnotation, null, { timeout: 30_000 });
     report.annotationId = Number(await ann.evaluate(() => document.body.dataset.lastAnnotation));
     if (await ann.locator('nav.tabs a[href$="/storage"]').count() > 0) throw new Error('the labeling page offers the storage tab');
+  });
+
+  await step('project-list', ann, async () => {
+    await Promise.all([ann.waitForURL(`${base}/projects/`), ann.click('#nav-projects')]);
+    await ann.waitForSelector('.project-link');
+    const links = await ann.locator('.project-link').count();
+    if (links !== 1) throw new Error(`the annotator sees ${links} projects, want 1`);
+    const primary = await ann.locator('a.button.primary.label-project').getAttribute('href');
+    if (primary !== `/projects/${project}/label`) throw new Error(`the annotator's primary action is ${primary}`);
+    for (const hidden of ['#create-project', '#nav-members', 'a[href$="/storage"]', 'a[href$="/settings"]', 'a[href$="/data"]']) {
+      if (await ann.locator(hidden).count() > 0) throw new Error(`the annotator's project list shows ${hidden}`);
+    }
+    // "/" lands on the label stream too.
+    await ann.goto(`${base}/`);
+    await ann.waitForURL(`${base}/projects/${project}/label`);
+  });
+
+  await step('account-token', ann, async () => {
+    await Promise.all([ann.waitForURL(`${base}/user/account/`), ann.click('#whoami')]);
+    await ann.waitForSelector('div#tokens.hint');
+    await ann.fill('#last-name', 'Ivanova');
+    await ann.click('#save-profile');
+    await ann.waitForSelector('#profile-status .msg.ok');
+    await ann.click('#create-token');
+    const pat = await (await ann.waitForSelector('#new-token')).inputValue();
+    await ann.waitForSelector('#new-token-copy');
+    const jti = JSON.parse(Buffer.from(pat.split('.')[1], 'base64url').toString()).jti;
+    const refresh = async () => (await fetch(`${base}/api/token/refresh/`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh: pat }) })).status;
+    const account = { refreshWhileListed: await refresh() };
+    await ann.waitForSelector('#tokens tbody tr');
+    account.listed = await ann.locator('#tokens tbody tr').allTextContents();
+    account.jtiPrefix = jti.slice(0, 8);
+    // Shown once: a fresh visit lists the token but no longer shows it.
+    await ann.reload();
+    await ann.waitForSelector('#tokens tbody tr');
+    account.shownAgain = await ann.locator('#new-token').count();
+    account.pageHasToken = (await ann.content()).includes(pat);
+    ann.once('dialog', (d) => d.accept());
+    await ann.click('#tokens .revoke-token');
+    await ann.waitForSelector('div#tokens.hint');
+    account.refreshAfterRevoke = await refresh();
+    report.account = account;
   });
 
   const before = report.requests.length;

@@ -27,6 +27,8 @@ type teamsReport struct {
 	Blocked          []string       `json:"blocked"`
 	ConsoleErrors    []string       `json:"consoleErrors"`
 	MyRole           string         `json:"myRole"`
+	LandedOn         string         `json:"landedOn"`
+	Account          accountReport  `json:"account"`
 	AnnotationID     int64          `json:"annotationId"`
 	StorageRequests  []string       `json:"storageRequests"`
 	StoragePageText  string         `json:"storagePageText"`
@@ -35,11 +37,23 @@ type teamsReport struct {
 	Error            string         `json:"error"`
 }
 
+// accountReport is what the annotator's account page showed and how the
+// personal access token made there answered.
+type accountReport struct {
+	RefreshWhileListed int      `json:"refreshWhileListed"`
+	Listed             []string `json:"listed"`
+	JTIPrefix          string   `json:"jtiPrefix"`
+	ShownAgain         int      `json:"shownAgain"`
+	PageHasToken       bool     `json:"pageHasToken"`
+	RefreshAfterRevoke int      `json:"refreshAfterRevoke"`
+}
+
 // TestBrowserTeams: an administrator invites an annotator to one project
 // through the Members page; the annotator signs up with the link in a
-// browser of their own, labels a task, and can reach neither the storage
-// settings nor the other project, in the UI or through the API. It needs
-// no Azure: the tasks are text.
+// browser of their own, lands on the project's label stream, labels a
+// task, makes and revokes a personal access token on the account page, and
+// can reach neither the storage settings nor the other project, in the UI
+// or through the API. It needs no Azure: the tasks are text.
 func TestBrowserTeams(t *testing.T) {
 	root := moduleRoot(t)
 	chromium := prerequisites(t, root)
@@ -111,6 +125,21 @@ func TestBrowserTeams(t *testing.T) {
 	if len(rep.ConsoleErrors) > 0 {
 		t.Errorf("console errors: %q", rep.ConsoleErrors)
 	}
+	if want := fmt.Sprintf("/projects/%d/label", project.ID); rep.LandedOn != want {
+		t.Errorf("the annotator landed on %q after signing up, want the label stream %q", rep.LandedOn, want)
+	}
+	// The account page: a personal access token shown once, listed by the
+	// start of its id, working until it is revoked there.
+	a := rep.Account
+	if a.RefreshWhileListed != http.StatusOK || a.RefreshAfterRevoke != http.StatusUnauthorized {
+		t.Errorf("the token refreshed with %d while listed and %d once revoked, want 200 then 401", a.RefreshWhileListed, a.RefreshAfterRevoke)
+	}
+	if len(a.Listed) != 1 || a.JTIPrefix == "" || !strings.Contains(a.Listed[0], a.JTIPrefix) {
+		t.Errorf("the token list shows %q, want one row naming %q", a.Listed, a.JTIPrefix)
+	}
+	if a.ShownAgain != 0 || a.PageHasToken {
+		t.Errorf("the account page shows the token again on a later visit (field %d, in the page %v)", a.ShownAgain, a.PageHasToken)
+	}
 	if rep.MyRole != "Annotator" {
 		t.Errorf("the annotator's header shows the role %q", rep.MyRole)
 	}
@@ -140,7 +169,7 @@ func TestBrowserTeams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nina.Role != blobmark.RoleAnnotator || nina.OrganizationID != owner.OrganizationID || nina.FirstName != "Nina" {
+	if nina.Role != blobmark.RoleAnnotator || nina.OrganizationID != owner.OrganizationID || nina.FirstName != "Nina" || nina.LastName != "Ivanova" {
 		t.Errorf("the signed-up user is %+v", nina)
 	}
 	var ann struct {

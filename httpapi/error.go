@@ -86,7 +86,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			env.Detail = "Validation error"
 		}
 	case status == http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Token realm="api"`)
+		// One challenge per scheme the server takes (RFC 9110 §11.6.1), so
+		// a client learns that Bearer works too when tokens are served.
+		w.Header().Add("WWW-Authenticate", `Token realm="api"`)
+		if s.Tokens != nil {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="api"`)
+		}
 	}
 	var later *retryLater
 	if errors.As(err, &later) {

@@ -57,6 +57,7 @@ func (s *Server) memberRoutes() []route {
 		{"DELETE /api/projects/{id}/members/bulk/{$}", s.handleBulkRemoveProjectMembers, manageProjects},
 
 		{"GET /organization/members/{$}", s.handleUI, public},
+		{"GET /user/account/{$}", s.handleUI, public},
 	}
 }
 

@@ -339,3 +339,54 @@ func TestInvites(t *testing.T) {
 		t.Fatalf("a revoked invite: %d %s", r.status, r.raw)
 	}
 }
+
+// TestWhoAmIListsRoles: whoami lists every role with the name the domain
+// gives it, so the web UI keeps no list of its own, and marks those the
+// caller may assign.
+func TestWhoAmIListsRoles(t *testing.T) {
+	e := newTestEnv(t)
+	type roleItem struct {
+		Code       blobmark.Role
+		Name       string
+		Assignable bool
+	}
+	whoami := func(header http.Header) []roleItem {
+		t.Helper()
+		var me struct{ Roles []roleItem }
+		r := e.requestWith("GET", "/api/current-user/whoami", nil, header)
+		if r.status != http.StatusOK {
+			t.Fatalf("whoami: %d %s", r.status, r.raw)
+		}
+		r.json(t, &me)
+		return me.Roles
+	}
+	_, adminKey, err := e.db.AddUser(t.Context(), blobmark.NewUser{Email: "adam@example.com", Password: "pw",
+		OrganizationID: e.user.OrganizationID, Role: blobmark.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, annKey, err := e.db.AddUser(t.Context(), blobmark.NewUser{Email: "ann@example.com", Password: "pw",
+		OrganizationID: e.user.OrganizationID, Role: blobmark.RoleAnnotator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		who        string
+		key        string
+		assignable func(blobmark.Role) bool
+	}{
+		{"owner", e.token, func(blobmark.Role) bool { return true }},
+		{"administrator", adminKey, func(r blobmark.Role) bool { return r != blobmark.RoleOwner }},
+		{"annotator", annKey, func(blobmark.Role) bool { return false }},
+	} {
+		got := whoami(http.Header{"Authorization": {"Token " + c.key}})
+		if len(got) != len(blobmark.Roles) {
+			t.Fatalf("%s: roles %+v, want %d", c.who, got, len(blobmark.Roles))
+		}
+		for i, r := range blobmark.Roles {
+			if want := (roleItem{r, r.Name(), c.assignable(r)}); got[i] != want || want.Name == "" {
+				t.Errorf("%s: role %d is %+v, want %+v", c.who, i, got[i], want)
+			}
+		}
+	}
+}

@@ -246,11 +246,23 @@ type membershipJSON struct {
 
 // currentUserJSON is the signed-in user as whoami shows it: the user, and
 // the permissions of its role (blobmark.Permissions' names), which the web
-// UI reads to show only what the user may do.
+// UI reads to show only what the user may do. Roles, an extra key, is the
+// list of roles with their names, so the UI keeps no copy of its own.
 type currentUserJSON struct {
 	userJSON
 	Role        blobmark.Role         `json:"role"`
 	Permissions []blobmark.Permission `json:"permissions"`
+	Roles       []roleJSON            `json:"roles"`
+}
+
+// roleJSON is a role as whoami lists it. Assignable tells whether the
+// caller may give the role to a member who is not an owner
+// (blobmark.Role.CanAssign): all of them for an owner, all but Owner for
+// an administrator, none for the rest.
+type roleJSON struct {
+	Code       blobmark.Role `json:"code"`
+	Name       string        `json:"name"`
+	Assignable bool          `json:"assignable"`
 }
 
 func presentCurrentUser(u *blobmark.User) currentUserJSON {
@@ -260,7 +272,11 @@ func presentCurrentUser(u *blobmark.User) currentUserJSON {
 			perms = append(perms, p)
 		}
 	}
-	return currentUserJSON{userJSON: presentUser(u), Role: u.Role, Permissions: perms}
+	roles := make([]roleJSON, len(blobmark.Roles))
+	for i, r := range blobmark.Roles {
+		roles[i] = roleJSON{Code: r, Name: r.Name(), Assignable: u.Role.CanAssign(blobmark.RoleAnnotator, r)}
+	}
+	return currentUserJSON{userJSON: presentUser(u), Role: u.Role, Permissions: perms, Roles: roles}
 }
 
 // presentUser shows a user. Usernames are optional here, as sign-in is by

@@ -185,10 +185,7 @@ func TestUIRoutes(t *testing.T) {
 		res.Body.Close()
 		return res
 	}
-	if res := get("/"); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/projects/" {
-		t.Errorf("/: %d to %q, want 302 to /projects/", res.StatusCode, res.Header.Get("Location"))
-	}
-	for _, p := range []string{"/user/login/", "/projects/", "/projects/1/data", "/projects/1/storage", "/projects/1/settings", "/projects/1/label"} {
+	for _, p := range []string{"/", "/user/login/", "/projects/", "/projects/1/data", "/projects/1/storage", "/projects/1/settings", "/projects/1/label"} {
 		res := get(p)
 		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
 			t.Errorf("%s: %d %s, want an HTML page", p, res.StatusCode, res.Header.Get("Content-Type"))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 //	POST /api/token/refresh/    {refresh} → 200 {access}; no Authorization needed
 //	POST /api/token/blacklist/  {refresh} revokes one of the caller's tokens
 //	POST /api/token/rotate/     {refresh} → {refresh}: a new token; the old is revoked
+//	DELETE /api/token/{id}/     revokes one of the caller's tokens by the id the
+//	                            list shows (a blobmark extension)
 //	GET, POST /api/jwt/settings the organization's token settings
 //	GET  /api/current-user/token         the legacy key cannot be shown (stored hashed)
 //	POST /api/current-user/reset-token/  a new legacy key, shown once
@@ -47,6 +50,7 @@ func (s *Server) tokenRoutes() []route {
 		{"POST /api/token/refresh/{$}", s.handleRefreshToken, public},
 		{"POST /api/token/blacklist/{$}", s.handleBlacklistToken, label},
 		{"POST /api/token/rotate/{$}", s.handleRotateToken, label},
+		{"DELETE /api/token/{id}/{$}", s.handleRevokeTokenByID, label},
 		{"GET /api/jwt/settings", s.handleGetTokenSettings, label},
 		{"POST /api/jwt/settings", s.handleUpdateTokenSettings, manageMembers},
 		{"GET /api/current-user/token", s.handleGetLegacyToken, label},
@@ -84,8 +88,10 @@ func (s *Server) signPAT(pt *blobmark.PersonalToken) string {
 // tokenJSON is a personal access token as the token list shows it. In the
 // answer that creates it Token is the token itself; in the list, where the
 // token cannot be shown again, it is the first characters of its jti
-// claim and an ellipsis, enough to recognise it.
+// claim and an ellipsis, enough to recognise it. ID, an extra key on
+// Label Studio's wire, is what DELETE /api/token/{id}/ takes.
 type tokenJSON struct {
+	ID        int64     `json:"id"`
 	Token     string    `json:"token"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -98,7 +104,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, tokenJSON{Token: s.signPAT(pt), CreatedAt: pt.CreatedAt, ExpiresAt: pt.ExpiresAt})
+	writeJSON(w, http.StatusCreated, tokenJSON{ID: pt.ID, Token: s.signPAT(pt), CreatedAt: pt.CreatedAt, ExpiresAt: pt.ExpiresAt})
 }
 
 // tokenOrderings are the ?ordering= values of the token list.
@@ -129,7 +135,7 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	})
 	out := make([]tokenJSON, len(list))
 	for i, pt := range list {
-		out[i] = tokenJSON{Token: pt.JTI[:min(redactedTokenLen, len(pt.JTI))] + "…", CreatedAt: pt.CreatedAt, ExpiresAt: pt.ExpiresAt}
+		out[i] = tokenJSON{ID: pt.ID, Token: pt.JTI[:min(redactedTokenLen, len(pt.JTI))] + "…", CreatedAt: pt.CreatedAt, ExpiresAt: pt.ExpiresAt}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -258,6 +264,31 @@ func (s *Server) handleBlacklistToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// handleRevokeTokenByID revokes one of the caller's live personal access
+// tokens by the id its listing shows. Blacklist needs the token itself,
+// which a user who lost it (or a page listing tokens) no longer has. A
+// token of another user, a revoked or an expired one is not found: only
+// what the caller's list shows can be revoked here.
+func (s *Server) handleRevokeTokenByID(w http.ResponseWriter, r *http.Request) {
+	userID := blobmark.UserFromContext(r.Context()).ID
+	serveDelete(s, w, r, func(r *http.Request) (*blobmark.PersonalToken, error) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		list, err := s.Tokens.ListPersonalTokens(r.Context(), userID, s.now())
+		if err != nil {
+			return nil, err
+		}
+		if i := slices.IndexFunc(list, func(pt *blobmark.PersonalToken) bool { return pt.ID == id }); i >= 0 {
+			return list[i], nil
+		}
+		return nil, notFound()
+	}, func(ctx context.Context, pt *blobmark.PersonalToken) error {
+		return s.Tokens.RevokePersonalToken(ctx, userID, pt.JTI, s.now())
+	})
 }
 
 // handleRotateToken replaces one of the caller's live personal access

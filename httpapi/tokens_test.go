@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func newTokenEnv(t *testing.T, configure ...func(*httpapi.Server)) (*testEnv, *t
 
 // createdToken is the answer of POST /api/token/.
 type createdToken struct {
+	ID        int64     `json:"id"`
 	Token     string    `json:"token"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -273,6 +275,52 @@ func TestOthersCannotRevokeOurTokens(t *testing.T) {
 	env.accessOf(pat) // still alive
 	wantRefused(t, "an access token as the token to revoke", env.request("POST", "/api/token/blacklist/", map[string]string{"refresh": env.accessOf(pat)}),
 		http.StatusBadRequest, "not an access token")
+}
+
+// TestUnauthorizedNamesBothSchemes: a 401 advertises the legacy key's
+// scheme and the access token's.
+func TestUnauthorizedNamesBothSchemes(t *testing.T) {
+	env, _ := newTokenEnv(t)
+	for _, h := range []http.Header{{}, {"Authorization": {"Bearer not-a-jwt"}}} {
+		r := env.requestWith("GET", "/api/projects/", nil, h)
+		got := strings.Join(r.header.Values("WWW-Authenticate"), ", ")
+		if want := `Token realm="api", Bearer realm="api"`; r.status != http.StatusUnauthorized || got != want {
+			t.Errorf("%v: %d with WWW-Authenticate %q, want 401 with %q", h, r.status, got, want)
+		}
+	}
+}
+
+// TestRevokeTokenByID revokes a token by the id its listing shows, as the
+// account page does; only the caller's own live tokens can be named.
+func TestRevokeTokenByID(t *testing.T) {
+	env, _ := newTokenEnv(t)
+	kept, gone := env.createPAT(env.token), env.createPAT(env.token)
+	var list []createdToken
+	env.request("GET", "/api/token/", nil).json(t, &list)
+	if len(list) != 2 || list[0].ID != kept.ID || list[1].ID != gone.ID || kept.ID == gone.ID {
+		t.Fatalf("list %+v, want the ids %d and %d", list, kept.ID, gone.ID)
+	}
+	_, annKey, err := env.db.AddUser(t.Context(), blobmark.NewUser{Email: "ann@example.com", Password: "pw", OrganizationID: env.user.OrganizationID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/token/%d/", gone.ID)
+	r := env.requestWith("DELETE", path, nil, http.Header{"Authorization": {"Token " + annKey}})
+	wantRefused(t, "a colleague revoking our token", r, http.StatusNotFound, "Not found.")
+	env.accessOf(gone.Token) // still alive
+
+	if r := env.request("DELETE", path, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE %s: status %d, want 204; body %s", path, r.status, r.raw)
+	}
+	wantRefused(t, "refresh of the revoked token", env.refresh(gone.Token), http.StatusUnauthorized, "Token is blacklisted.")
+	env.accessOf(kept.Token)
+	env.request("GET", "/api/token/", nil).json(t, &list)
+	if len(list) != 1 || list[0].ID != kept.ID {
+		t.Fatalf("list after revoking %d: %+v", gone.ID, list)
+	}
+	for _, p := range []string{path, "/api/token/abc/", "/api/token/0/"} {
+		wantRefused(t, "DELETE "+p, env.request("DELETE", p, nil), http.StatusNotFound, "Not found.")
+	}
 }
 
 func TestTokenSettings(t *testing.T) {

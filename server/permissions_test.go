@@ -83,6 +83,7 @@ var minimumRole = map[string]string{
 	"POST /api/token/refresh/{$}":            "public",
 	"POST /api/token/blacklist/{$}":          "AN",
 	"POST /api/token/rotate/{$}":             "AN",
+	"DELETE /api/token/{id}/{$}":             "AN",
 	"GET /api/jwt/settings":                  "AN",
 	"POST /api/jwt/settings":                 "AD",
 	"GET /api/current-user/token":            "AN",
@@ -114,6 +115,7 @@ var minimumRole = map[string]string{
 	"DELETE /api/projects/{id}/members/bulk/{$}":            "MA",
 	"GET /organization/members/{$}":                         "public",
 	"GET /user/signup/{$}":                                  "public",
+	"GET /user/account/{$}":                                 "public",
 
 	// Invitations (invites.go): accepting one is how a newcomer signs up.
 	"POST /api/invites/{$}":        "AD",
@@ -232,6 +234,9 @@ type fixture struct {
 	// member is a fresh annotator of the organization, for the routes that
 	// change or deactivate a user; invite is a pending invitation.
 	member, organization, invite int64
+	// token is a personal access token of the owner's: other roles
+	// revoking it are answered 404, not refused.
+	token int64
 }
 
 func (e *permissionEnv) project() *blobmark.Project {
@@ -296,6 +301,9 @@ func (e *permissionEnv) fixture() fixture {
 	view := &blobmark.View{ProjectID: p.ID, Data: json.RawMessage(`{"title":"v"}`)}
 	must(db.CreateView(ctx, view))
 	f.view = view.ID
+	pat, err := db.CreatePersonalToken(ctx, e.users[blobmark.RoleOwner].ID, time.Now())
+	must(err)
+	f.token = pat.ID
 	return f
 }
 
@@ -317,6 +325,7 @@ var pathParam = []struct {
 	{"/api/invites/", func(f fixture) int64 { return f.invite }},
 	{"/api/predictions/", func(f fixture) int64 { return f.prediction }},
 	{"/api/dm/views/", func(f fixture) int64 { return f.view }},
+	{"/api/token/", func(f fixture) int64 { return f.token }},
 }
 
 // concrete turns a route pattern into a request path for fixture f.

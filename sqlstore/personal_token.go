@@ -60,8 +60,8 @@ func (tx *Tx) createPersonalToken(ctx context.Context, userID int64, now time.Ti
 	created := tokenTime(now)
 	t := &blobmark.PersonalToken{JTI: hex.EncodeToString(id[:]), UserID: userID, CreatedAt: created,
 		ExpiresAt: created.AddDate(0, 0, days)}
-	_, err = tx.exec(ctx, "INSERT INTO personal_tokens (user_id, jti, created_at, expires_at) VALUES (?, ?, ?, ?)",
-		userID, t.JTI, t.CreatedAt, t.ExpiresAt)
+	err = tx.queryRow(ctx, "INSERT INTO personal_tokens (user_id, jti, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
+		userID, t.JTI, t.CreatedAt, t.ExpiresAt).Scan(&t.ID)
 	return t, err
 }
 
@@ -69,7 +69,7 @@ func (tx *Tx) createPersonalToken(ctx context.Context, userID int64, now time.Ti
 // are left out here rather than in SQL, where the two dialects compare
 // stored times differently.
 func (db *PersonalTokens) ListPersonalTokens(ctx context.Context, userID int64, now time.Time) ([]*blobmark.PersonalToken, error) {
-	rows, err := db.query(ctx, `SELECT jti, created_at, expires_at FROM personal_tokens
+	rows, err := db.query(ctx, `SELECT id, jti, created_at, expires_at FROM personal_tokens
 		WHERE user_id = ? AND revoked_at IS NULL ORDER BY id`, userID)
 	if err != nil {
 		return nil, translate("list personal tokens", err)
@@ -79,7 +79,7 @@ func (db *PersonalTokens) ListPersonalTokens(ctx context.Context, userID int64, 
 	for rows.Next() {
 		t := &blobmark.PersonalToken{UserID: userID}
 		var created, expires timeValue
-		if err := rows.Scan(&t.JTI, &created, &expires); err != nil {
+		if err := rows.Scan(&t.ID, &t.JTI, &created, &expires); err != nil {
 			return nil, translate("list personal tokens", err)
 		}
 		t.CreatedAt, t.ExpiresAt = created.Time, expires.Time

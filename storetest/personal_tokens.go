@@ -39,7 +39,8 @@ func testPersonalTokens(t *testing.T, open Open) {
 		// The first token keeps its lifetime; both are listed until it ends.
 		list, err := s.ListPersonalTokens(t.Context(), u.ID, tokenEpoch)
 		must(t, err)
-		if len(list) != 2 || list[0].JTI != tok.JTI || list[1].JTI != short.JTI {
+		if len(list) != 2 || list[0].JTI != tok.JTI || list[1].JTI != short.JTI ||
+			tok.ID == 0 || short.ID == tok.ID || list[0].ID != tok.ID || list[1].ID != short.ID {
 			t.Fatalf("list %+v", list)
 		}
 		list, err = s.ListPersonalTokens(t.Context(), u.ID, short.ExpiresAt)

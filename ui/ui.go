@@ -46,6 +46,7 @@ var pages = map[string]string{
 	"GET /projects/{id}/label":      "label.html",
 	"GET /organization/members/{$}": "members.html",
 	"GET /user/signup/{$}":          "signup.html",
+	"GET /user/account/{$}":         "account.html",
 }
 
 // contentSecurityPolicy allows scripts and styles from our origin only
@@ -62,16 +63,16 @@ var (
 	handler     http.Handler
 )
 
-// Handler returns the handler of every UI path: "/" (to the project list),
+// Handler returns the handler of every UI path: "/" (the landing page),
 // the pages listed in pages, and /static/ assets.
 func Handler() http.Handler {
 	handlerOnce.Do(func() {
 		static, _ := fs.Sub(embedded, "static")
 		a := &assets{fs: static, cache: map[string]*asset{}}
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/projects/", http.StatusFound)
-		})
+		// "/" is where people land: the project list's page decides, by role,
+		// whether to stay there or to open the one project's label stream.
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, "projects.html") })
 		for pattern, file := range pages {
 			mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, file) })
 		}

@@ -109,15 +109,14 @@ export function can(permission) {
   return !!me && (me.permissions || []).includes(permission);
 }
 
-// roles are Label Studio's role codes with their names, most powerful first.
-export const roles = [
-  ['OW', 'Owner'], ['AD', 'Administrator'], ['MA', 'Manager'], ['RE', 'Reviewer'],
-  ['AN', 'Annotator'], ['DI', 'Deactivated'], ['NO', 'Not activated'],
-];
+// roles are the roles as whoami lists them, most powerful first:
+// {code, name, assignable} (assignable: the signed-in user may give it to
+// a member who is not an owner). Empty until signedIn resolves.
+export let roles = [];
 
 // roleName is the name of a role code.
 export function roleName(code) {
-  return (roles.find(([c]) => c === code) || [code, code])[1];
+  return (roles.find(r => r.code === code) || { name: code }).name;
 }
 
 // signedIn checks the session and draws the top bar; it sends a signed-out
@@ -125,16 +124,39 @@ export function roleName(code) {
 export async function signedIn() {
   const user = await api('GET', '/api/current-user/whoami');
   me = user;
+  roles = user.roles || [];
   const bar = el('header', { class: 'top' },
     el('a', { class: 'brand', href: '/projects/' }, 'blobmark'),
     el('a', { href: '/projects/', id: 'nav-projects' }, 'Projects'),
     can('manage members') ? el('a', { href: '/organization/members/', id: 'nav-members' }, 'Members') : null,
     el('span', { class: 'spacer' }),
-    el('span', { id: 'whoami', title: roleName(user.role) }, user.email),
+    el('a', { href: '/user/account/', id: 'whoami', title: 'Your account: name, password and API tokens' }, user.email),
     el('span', { class: 'badge', id: 'my-role' }, roleName(user.role)),
     el('button', { id: 'sign-out', onclick: signOut }, 'Sign out'));
   document.body.prepend(bar);
   return user;
+}
+
+// shownOnce returns a read-only field holding a secret the server shows
+// only once (an invitation link, an API token) and a Copy button; id names
+// the field, and the button is id + '-copy'.
+export function shownOnce(value, id) {
+  const field = el('input', { type: 'text', id, readonly: true, value, class: 'grow', spellcheck: 'false' });
+  const copied = el('span', { class: 'hint' });
+  return el('div', { class: 'row' }, field, el('button', { type: 'button', id: `${id}-copy`, onclick: async () => {
+    field.select();
+    try { await navigator.clipboard.writeText(field.value); copied.textContent = 'Copied.'; } catch { copied.textContent = 'Press Ctrl+C to copy.'; }
+  } }, 'Copy'), copied);
+}
+
+// landing is the path a signed-in user starts from: a member who labels
+// but does not manage projects (annotators, reviewers), in exactly one
+// project, starts on its label stream; everyone else on the project list.
+export async function landing() {
+  const user = me || await api('GET', '/api/current-user/whoami');
+  if ((user.permissions || []).includes('manage projects')) return '/projects/';
+  const data = await api('GET', '/api/projects/?page=1&page_size=2');
+  return data.count === 1 ? `/projects/${data.results[0].id}/label` : '/projects/';
 }
 
 // refusal is the page's answer when the role may not use it.
@@ -146,13 +168,16 @@ async function signOut() {
   try { await api('POST', '/api/auth/logout'); } finally { location.assign('/user/login/'); }
 }
 
-// projectTabs draws the project's title and its tabs, 'data', 'storage',
-// 'settings', marking the active one; a role sees the tabs it can use.
+// projectTabs draws the project's title and its tabs, 'label', 'data',
+// 'storage', 'settings', marking the active one; a role sees the tabs it
+// can use. Annotators work from the label stream, as in Label Studio: the
+// task table, with its counts of everyone's work, is for reviewers up.
 export function projectTabs(project, active) {
   const tab = (name, label) => el('a', { href: `/projects/${project.id}/${name}`, class: name === active ? 'active' : '' }, label);
   return [
     el('h1', {}, project.title || `Project ${project.id}`),
-    el('nav', { class: 'tabs' }, tab('data', 'Tasks'),
+    el('nav', { class: 'tabs' }, tab('label', 'Label'),
+      can('review') ? tab('data', 'Tasks') : null,
       can('storages') ? tab('storage', 'Cloud storage') : null,
       can('manage projects') ? tab('settings', 'Settings') : null),
   ];

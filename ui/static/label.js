@@ -228,7 +228,7 @@ async function main() {
   user = await signedIn();
   project = await loadProject(root);
   if (!project) return;
-  root.replaceChildren(...projectTabs(project, ''), title, progress, status, mediaNotes, editor);
+  root.replaceChildren(...projectTabs(project, 'label'), title, progress, status, mediaNotes, editor);
   if (typeof window.LabelStudio !== 'function') {
     editor.replaceChildren(message('error', 'The annotator bundle is not part of this build. Run `make setup` (it runs ui/build.sh after `npm ci`) and build blobmark again.', { id: 'no-editor' }));
     return;

@@ -1,13 +1,14 @@
 // Members of the organization: roles, deactivation and invitation links.
-import { api, el, message, signedIn, formatTime, mount, can, refusal, roles, roleName } from './app.js';
+import { api, el, message, signedIn, formatTime, mount, can, refusal, roles, roleName, shownOnce } from './app.js';
 
 const root = document.getElementById('root');
 let me;
 
-// roleSelect offers the roles; an administrator's choice is checked by the
-// server (administrators cannot make or change owners).
+// roleSelect offers the roles the signed-in user may assign, and the
+// current one; the server checks the choice all the same.
 function roleSelect(current, attrs = {}) {
-  return el('select', attrs, roles.map(([code, name]) => el('option', { value: code, selected: code === current }, name)));
+  return el('select', attrs, roles.filter(r => r.assignable || r.code === current)
+    .map(r => el('option', { value: r.code, selected: r.code === current }, r.name)));
 }
 
 async function membersTable(status) {
@@ -48,13 +49,8 @@ async function inviteForm(status) {
         role: role.value, email: email.value || undefined, expires_in_hours: Number(hours.value),
         projects: boxes.map(b => b.querySelector('input')).filter(i => i.checked).map(i => Number(i.value)),
       });
-      const link = el('input', { type: 'text', id: 'invite-url', readonly: true, value: inv.invite_url });
-      const copied = el('span', { class: 'hint' });
       result.replaceChildren(message('ok', `Invitation made for the role ${roleName(inv.role)}. Copy the link now: it is shown only once, and works once, until ${formatTime(inv.expires_at)}.`),
-        el('div', { class: 'row' }, link, el('button', { type: 'button', id: 'copy-invite', onclick: async () => {
-          link.select();
-          try { await navigator.clipboard.writeText(link.value); copied.textContent = 'Copied.'; } catch { copied.textContent = 'Press Ctrl+C to copy.'; }
-        } }, 'Copy'), copied));
+        shownOnce(inv.invite_url, 'invite-url'));
       pending(status).then(t => document.getElementById('invites')?.replaceWith(t));
     } catch (e) {
       result.replaceChildren(message('error', e.message, { id: 'invite-error' }));

@@ -1,5 +1,5 @@
 // Project list: create, open, edit and delete projects.
-import { api, el, message, signedIn, configEditor, formatTime, mount, can } from './app.js';
+import { api, el, message, signedIn, configEditor, formatTime, mount, can, landing } from './app.js';
 
 const root = document.getElementById('root');
 const pageSize = 30;
@@ -29,6 +29,8 @@ async function render() {
         el('td', {}, String(p.num_tasks_with_annotations ?? 0)),
         el('td', {}, formatTime(p.created_at)),
         el('td', {}, el('div', { class: 'row' },
+          el('a', { class: manage ? 'button label-project' : 'button primary label-project', href: `/projects/${p.id}/label` }, 'Label'),
+          can('review') && !manage ? el('a', { class: 'button', href: `/projects/${p.id}/data` }, 'Tasks') : null,
           can('storages') ? el('a', { class: 'button', href: `/projects/${p.id}/storage` }, 'Storage') : null,
           manage ? el('a', { class: 'button', href: `/projects/${p.id}/settings` }, 'Edit') : null,
           manage ? el('button', { class: 'danger', onclick: () => remove(p) }, 'Delete') : null))))));
@@ -76,4 +78,16 @@ function createForm() {
   el('button', { class: 'primary', type: 'submit', id: 'create-project-submit' }, 'Create project'));
 }
 
-signedIn().then(render).catch(e => root.replaceChildren(message('error', e.message)));
+// main draws the list; on "/", the landing page, it first lets the role
+// decide where to start (landing), and shows the list under its own path.
+async function main() {
+  await signedIn();
+  if (location.pathname === '/') {
+    const start = await landing();
+    if (start !== '/projects/') { location.replace(start); return; }
+    history.replaceState(null, '', '/projects/');
+  }
+  await render();
+}
+
+main().catch(e => root.replaceChildren(message('error', e.message)));

@@ -1,5 +1,5 @@
 // Sign-up with an invitation link: /user/signup/?token=…
-import { api, el, message, roleName } from './app.js';
+import { api, el, message, landing } from './app.js';
 
 const root = document.getElementById('root');
 const token = new URLSearchParams(location.search).get('token') || '';
@@ -23,13 +23,13 @@ async function main() {
     status.replaceChildren();
     try {
       await api('POST', '/api/invites/accept', { token, email: email.value, password: password.value, first_name: first.value, last_name: last.value }, { redirectOn401: false });
-      location.assign('/projects/');
+      location.assign(await landing());
     } catch (e) {
       status.replaceChildren(message('error', e.message, { id: 'signup-error' }));
     }
   } },
   el('h1', {}, 'Join ', el('span', { id: 'invite-organization' }, invite.organization)),
-  el('p', {}, 'You are invited as ', el('b', { id: 'invite-role' }, roleName(invite.role)), '.'),
+  el('p', {}, 'You are invited as ', el('b', { id: 'invite-role' }, invite.role_name), '.'),
   el('label', { class: 'field' }, el('span', {}, 'Email'), email),
   el('label', { class: 'field' }, el('span', {}, 'First name'), first),
   el('label', { class: 'field' }, el('span', {}, 'Last name'), last),
