@@ -34,7 +34,9 @@ func newStreamEnv(t *testing.T, n int) *streamEnv {
 	for i := range tasks {
 		tasks[i] = map[string]any{"text": fmt.Sprint("task ", i)}
 	}
-	var res struct{ TaskIDs []int64 `json:"task_ids"` }
+	var res struct {
+		TaskIDs []int64 `json:"task_ids"`
+	}
 	e.must(http.StatusCreated, "POST", fmt.Sprintf("/api/projects/%d/import?return_task_ids=true", p.ID), tasks).json(t, &res)
 	return &streamEnv{testEnv: e, project: p.ID, tasks: res.TaskIDs}
 }
