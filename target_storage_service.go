@@ -60,12 +60,26 @@ type ProjectExporter interface {
 }
 
 // ExportFilter selects the tasks of a project export, as Label Studio's
-// download parameters do.
+// download parameters and snapshot filters do. A snapshot keeps it as
+// JSON, hence the tags.
 type ExportFilter struct {
 	// AllTasks includes tasks without annotations (download_all_tasks);
 	// by default only tasks with at least one annotation, cancelled ones
 	// included, are exported.
-	AllTasks bool
+	AllTasks bool `json:"all_tasks,omitempty"`
 	// IDs, when not empty, limits the export to these tasks (ids).
-	IDs []int64
+	IDs []int64 `json:"ids,omitempty"`
+	// View, when not 0, keeps the tasks the filters of that Data Manager
+	// view select (task_filter_options.view); exports stay in id order.
+	View int64 `json:"view,omitempty"`
+	// Annotated, Finished and Skipped keep ("only") or drop ("exclude")
+	// tasks with a submitted annotation, labeled tasks and tasks with a
+	// skipped annotation; "" keeps both (task_filter_options).
+	Annotated string `json:"annotated,omitempty"`
+	Finished  string `json:"finished,omitempty"`
+	Skipped   string `json:"skipped,omitempty"`
+	// AnnotationKinds, when not empty, keeps only the annotations of these
+	// kinds: "usual" (neither skipped nor ground truth), "ground_truth",
+	// "skipped" (annotation_filter_options, a union as in Label Studio).
+	AnnotationKinds []string `json:"annotation_kinds,omitempty"`
 }

@@ -97,6 +97,23 @@ func WriteProject(ctx context.Context, w io.Writer, format string, cfg *blobmark
 	return formats.Write(ctx, w, f, cfg, &bundleSource{iter: iter, cfg: cfg}, formats.Options{})
 }
 
+// ConvertJSON writes a stored JSON export (WriteProjectJSON's output, read
+// from r) in the format named format: a snapshot converted after the fact,
+// from what it held when it was taken, not from the project as it is now.
+// JSON is copied as is. Like WriteProject, a format that is unknown or
+// does not fit cfg is an EINVALID error before anything is written.
+func ConvertJSON(ctx context.Context, w io.Writer, format string, cfg *blobmark.LabelConfig, r io.Reader) error {
+	f, err := formats.Check(format, cfg)
+	if err != nil {
+		return err
+	}
+	if f.Name == formats.JSON {
+		_, err := io.Copy(w, r)
+		return err
+	}
+	return formats.Write(ctx, w, f, cfg, formats.DecodeJSON(r), formats.Options{})
+}
+
 // bundleSource turns the store's task pages into the converter's tasks,
 // with the fields the JSON export would give them (the $undefined$ key
 // renamed, the annotator's id and email), without encoding whole tasks.

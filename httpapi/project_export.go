@@ -64,6 +64,14 @@ func (s *Server) handleExportProject(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = lw.buf.Flush()
 	}
+	s.finishDownload(w, r, lw, err)
+}
+
+// finishDownload ends a download that ended with err: nothing more when
+// it is nil, an error envelope when no byte went out yet, else an aborted
+// connection, so the client sees a failed download rather than a
+// truncated file that looks complete.
+func (s *Server) finishDownload(w http.ResponseWriter, r *http.Request, lw *lazyDownload, err error) {
 	if err == nil {
 		return
 	}
@@ -71,7 +79,7 @@ func (s *Server) handleExportProject(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.logger().ErrorContext(r.Context(), "project export failed mid-stream", "project", pr.ID, "format", f.Name, "err", err)
+	s.logger().ErrorContext(r.Context(), "export download failed mid-stream", "path", r.URL.Path, "file", lw.name, "err", err)
 	panic(http.ErrAbortHandler)
 }
 

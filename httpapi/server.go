@@ -52,6 +52,9 @@ type Server struct {
 	TargetStorages blobmark.TargetStorageService
 	// ProjectExporter serves GET /api/projects/{id}/export; nil answers 501.
 	ProjectExporter blobmark.ProjectExporter
+	// ExportSnapshots serves /api/projects/{id}/exports/
+	// (export_snapshots.go); nil leaves those routes out.
+	ExportSnapshots blobmark.ExportSnapshotService
 	// Webhooks serves /api/webhooks/ (webhooks.go); nil leaves it out.
 	Webhooks blobmark.WebhookService
 	// Tokens serves personal access tokens, the organization's token
@@ -211,17 +214,18 @@ func (s *Server) routes() []route {
 		{"GET /projects/{id}/storage", s.handleUI, public},
 		{"GET /projects/{id}/label", s.handleUI, public},
 	}, slices.Concat(
-		s.sourceStorageRoutes(), // source storages: storages.go
-		s.targetStorageRoutes(), // target storages: export_storages.go
-		s.mediaRoutes(),         // media resolver: media.go
-		s.storageEventRoutes(),  // storage events: storage_events.go
-		s.webhookRoutes(),       // outgoing webhooks: webhooks.go
-		s.tokenRoutes(),         // API tokens and their settings: tokens.go
-		s.memberRoutes(),        // users, organizations, members: members.go
-		s.inviteRoutes(),        // invitations and sign-up: invites.go
-		s.labelStreamRoutes(),   // label stream and task locks: labelstream.go
-		s.predictionRoutes(),    // predictions: predictions.go
-		s.dataManagerRoutes(),   // Data Manager views and actions: datamanager.go
+		s.sourceStorageRoutes(),  // source storages: storages.go
+		s.targetStorageRoutes(),  // target storages: export_storages.go
+		s.mediaRoutes(),          // media resolver: media.go
+		s.storageEventRoutes(),   // storage events: storage_events.go
+		s.webhookRoutes(),        // outgoing webhooks: webhooks.go
+		s.tokenRoutes(),          // API tokens and their settings: tokens.go
+		s.memberRoutes(),         // users, organizations, members: members.go
+		s.inviteRoutes(),         // invitations and sign-up: invites.go
+		s.labelStreamRoutes(),    // label stream and task locks: labelstream.go
+		s.predictionRoutes(),     // predictions: predictions.go
+		s.dataManagerRoutes(),    // Data Manager views and actions: datamanager.go
+		s.exportSnapshotRoutes(), // export snapshots: export_snapshots.go
 	)...)
 }
 

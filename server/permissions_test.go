@@ -31,24 +31,30 @@ var minimumRole = map[string]string{
 	"GET /healthz": "public",
 	"GET /readyz":  "public",
 
-	"GET /api/projects/{$}":                 "AN",
-	"POST /api/projects/{$}":                "MA",
-	"GET /api/projects/{id}/{$}":            "AN",
-	"PATCH /api/projects/{id}/{$}":          "MA",
-	"DELETE /api/projects/{id}/{$}":         "MA",
-	"POST /api/projects/{id}/import":        "MA",
-	"GET /api/projects/{id}/export":         "MA",
-	"GET /api/projects/{id}/export/formats": "MA",
-	"GET /api/version/{$}":                  "public",
-	"GET /api/tasks/{$}":                    "AN",
-	"GET /api/tasks/{id}/{$}":               "AN",
-	"PATCH /api/tasks/{id}/{$}":             "MA",
-	"DELETE /api/tasks/{id}/{$}":            "MA",
-	"GET /api/tasks/{id}/annotations/{$}":   "AN",
-	"POST /api/tasks/{id}/annotations/{$}":  "AN",
-	"GET /api/annotations/{id}/{$}":         "RE",
-	"PATCH /api/annotations/{id}/{$}":       "RE",
-	"DELETE /api/annotations/{id}/{$}":      "RE",
+	"GET /api/projects/{$}":                        "AN",
+	"POST /api/projects/{$}":                       "MA",
+	"GET /api/projects/{id}/{$}":                   "AN",
+	"PATCH /api/projects/{id}/{$}":                 "MA",
+	"DELETE /api/projects/{id}/{$}":                "MA",
+	"POST /api/projects/{id}/import":               "MA",
+	"GET /api/projects/{id}/export":                "MA",
+	"GET /api/projects/{id}/export/formats":        "MA",
+	"GET /api/projects/{id}/exports/{$}":           "MA",
+	"POST /api/projects/{id}/exports/{$}":          "MA",
+	"GET /api/projects/{id}/exports/{pk}":          "MA",
+	"DELETE /api/projects/{id}/exports/{pk}":       "MA",
+	"POST /api/projects/{id}/exports/{pk}/convert": "MA",
+	"GET /api/projects/{id}/exports/{pk}/download": "MA",
+	"GET /api/version/{$}":                         "public",
+	"GET /api/tasks/{$}":                           "AN",
+	"GET /api/tasks/{id}/{$}":                      "AN",
+	"PATCH /api/tasks/{id}/{$}":                    "MA",
+	"DELETE /api/tasks/{id}/{$}":                   "MA",
+	"GET /api/tasks/{id}/annotations/{$}":          "AN",
+	"POST /api/tasks/{id}/annotations/{$}":         "AN",
+	"GET /api/annotations/{id}/{$}":                "RE",
+	"PATCH /api/annotations/{id}/{$}":              "RE",
+	"DELETE /api/annotations/{id}/{$}":             "RE",
 
 	"GET /api/projects/{id}/next/{$}":            "AN",
 	"GET /api/projects/{id}/next":                "AN",
@@ -231,6 +237,8 @@ func newPermissionEnv(t *testing.T, cfg server.Config) *permissionEnv {
 // request's alone.
 type fixture struct {
 	project, task, annotation, ownAnnotation, source, hostSource, target, webhook, prediction, view int64
+	// export is a snapshot of project, for the routes' {pk}.
+	export int64
 	// member is a fresh annotator of the organization, for the routes that
 	// change or deactivate a user; invite is a pending invitation.
 	member, organization, invite int64
@@ -304,6 +312,9 @@ func (e *permissionEnv) fixture() fixture {
 	pat, err := db.CreatePersonalToken(ctx, e.users[blobmark.RoleOwner].ID, time.Now())
 	must(err)
 	f.token = pat.ID
+	snap := &blobmark.ExportSnapshot{ProjectID: p.ID}
+	must(db.CreateExportSnapshot(ctx, snap))
+	f.export = snap.ID
 	return f
 }
 
@@ -346,6 +357,7 @@ func concrete(t *testing.T, pattern string, f fixture) (method, path string) {
 		path = strings.Replace(path, "{id}", fmt.Sprint(id), 1)
 	}
 	path = strings.Replace(path, "{user}", fmt.Sprint(f.member), 1)
+	path = strings.Replace(path, "{pk}", fmt.Sprint(f.export), 1)
 	if strings.Contains(path, "{") {
 		t.Fatalf("%s: no fixture for a path parameter; add one to pathParam", pattern)
 	}

@@ -200,6 +200,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			Store: db, Source: db.ExportStore(), Recorder: db.ExportStore(),
 			Opener: azureblob.TargetOpener{Connector: conn}, Logger: logger,
 		}),
+		jobs.RegisterExportSnapshots(workers, db),
 	); err != nil {
 		db.Close()
 		return nil, err
@@ -208,7 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db, LabelStream: db, Predictions: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
-		TargetStorages: db, ProjectExporter: db, StorageEvents: db, Webhooks: db, Tokens: db,
+		TargetStorages: db, ProjectExporter: db, ExportSnapshots: db, StorageEvents: db, Webhooks: db, Tokens: db,
 		Members: db, Invites: db,
 		Views: db, TaskActions: db,
 		Ready:        db.Ping,

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -38,4 +39,50 @@ func (db *Tasks) BareSpreadCounts(ctx context.Context, projectID int64, annotati
 			WHERE id = ?`, projectID, projectID, projectID, projectID)
 		return err
 	})
+}
+
+// BareStreamExportRows reads every task row of a project and every row of
+// its annotations, with the columns a project export reads, in two plain
+// ordered scans, and returns the bytes read. Nothing is decoded or
+// encoded: it is the physical limit that export benchmarks divide by.
+func (db *DB) BareStreamExportRows(ctx context.Context, projectID int64) (int64, error) {
+	var total int64
+	for _, q := range []string{
+		"SELECT " + taskColumns + " FROM tasks t WHERE t.project_id = ? ORDER BY t.id",
+		"SELECT " + annotationColumns + " FROM annotations a WHERE a.project_id = ? ORDER BY a.task_id, a.id",
+	} {
+		n, err := db.bareScan(ctx, q, projectID)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (db *DB) bareScan(ctx context.Context, query string, args ...any) (int64, error) {
+	rows, err := db.query(ctx, query, args...)
+	if err != nil {
+		return 0, translate("bare scan", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, translate("bare scan", err)
+	}
+	raw := make([]sql.RawBytes, len(cols))
+	dest := make([]any, len(cols))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return 0, translate("bare scan", err)
+		}
+		for _, b := range raw {
+			n += int64(len(b))
+		}
+	}
+	return n, translate("bare scan", rows.Err())
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -212,32 +211,90 @@ func (db *DB) ExportProject(ctx context.Context, projectID int64, format string,
 		return err
 	}
 	cfg, _ := blobmark.ParseLabelConfig(p.LabelConfig)
-	return exporter.WriteProject(ctx, w, format, cfg, &taskPager{db: db, projectID: projectID, filter: filter})
+	pager, err := db.newTaskPager(ctx, projectID, filter)
+	if err != nil {
+		return err
+	}
+	return exporter.WriteProject(ctx, w, format, cfg, pager)
 }
 
 // taskPager walks a project's tasks by id (keyset pagination), loading each
-// page's annotations, predictions and annotators in one query each.
+// page's annotations, predictions and annotators in one query each, and
+// counts what it returned.
 type taskPager struct {
 	db        *DB
 	projectID int64
-	filter    blobmark.ExportFilter
-	afterID   int64
+	// where and args are the filter's conditions on tasks t; annotations
+	// those on annotations a.
+	where       sqlPart
+	annotations sqlPart
+	afterID     int64
+	// tasks and annotations count what the pages held so far.
+	tasks, annotationCount int
+}
+
+// newTaskPager compiles filter, reading the Data Manager view it names;
+// a view that is gone or belongs to another project is an EINVALID
+// error on task_filter_options.view.
+func (db *DB) newTaskPager(ctx context.Context, projectID int64, filter blobmark.ExportFilter) (*taskPager, error) {
+	conds := []sqlPart{{sql: "t.project_id = ?", args: []any{projectID}}}
+	if !filter.AllTasks {
+		conds = append(conds, sqlPart{sql: "EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.id)"})
+	}
+	if len(filter.IDs) > 0 {
+		conds = append(conds, db.dialect.idsIn("t.id", filter.IDs, false))
+	}
+	for _, f := range []struct{ mode, only string }{
+		{filter.Annotated, "t.total_annotations > 0"},
+		{filter.Finished, "t.is_labeled"},
+		{filter.Skipped, "t.cancelled_annotations > 0"},
+	} {
+		switch f.mode {
+		case "only":
+			conds = append(conds, sqlPart{sql: f.only})
+		case "exclude":
+			conds = append(conds, sqlPart{sql: "NOT (" + f.only + ")"})
+		}
+	}
+	if filter.View != 0 {
+		v, err := db.FindViewByID(ctx, filter.View)
+		if err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+			return nil, err
+		}
+		if err != nil || v.ProjectID != projectID {
+			return nil, blobmark.FieldErrorf("task_filter_options", "View %d is not a view of this project.", filter.View)
+		}
+		q, err := blobmark.ViewQuery(v.Data)
+		if err != nil {
+			return nil, err
+		}
+		where, _, err := db.dialect.compileQuery(q)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, where)
+	}
+	kinds := map[string]string{
+		"usual":        "(NOT a.was_cancelled AND NOT a.ground_truth)",
+		"ground_truth": "a.ground_truth",
+		"skipped":      "a.was_cancelled",
+	}
+	var anns []sqlPart
+	for _, k := range filter.AnnotationKinds {
+		anns = append(anns, sqlPart{sql: kinds[k]})
+	}
+	tp := &taskPager{db: db, projectID: projectID, where: joinParts(conds, " AND "), annotations: sqlPart{sql: "TRUE"}}
+	if len(anns) > 0 {
+		tp.annotations = joinParts(anns, " OR ")
+	}
+	return tp, nil
 }
 
 // NextPage returns the next page of tasks.
 func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	db := tp.db
-	where, args := "t.project_id = ? AND t.id > ?", []any{tp.projectID, tp.afterID}
-	if !tp.filter.AllTasks {
-		where += " AND EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.id)"
-	}
-	if len(tp.filter.IDs) > 0 {
-		where += " AND t.id IN (" + strings.Repeat("?,", len(tp.filter.IDs)-1) + "?)"
-		for _, id := range tp.filter.IDs {
-			args = append(args, id)
-		}
-	}
-	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE "+where+" ORDER BY t.id LIMIT ?", append(args, exportPageSize)...)
+	args := append(slices.Clone(tp.where.args), tp.afterID, exportPageSize)
+	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE "+tp.where.sql+" AND t.id > ? ORDER BY t.id LIMIT ?", args...)
 	if err != nil {
 		return nil, translate("export tasks", err)
 	}
@@ -259,11 +316,19 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	if len(page.Tasks) == 0 {
 		return nil, io.EOF
 	}
-	first, last := page.Tasks[0].Task.ID, page.Tasks[len(page.Tasks)-1].Task.ID
-	tp.afterID = last
+	ids := make([]int64, len(page.Tasks))
+	for i, b := range page.Tasks {
+		ids[i] = b.Task.ID
+	}
+	tp.afterID = ids[len(ids)-1]
+	// The page's rows are looked up by task id, the exact list: a
+	// condition on the project would let the planner walk the project's
+	// index instead, a cost that grows with the project on every page.
+	annTasks, predTasks := db.dialect.idsIn("a.task_id", ids, false), db.dialect.idsIn("p.task_id", ids, false)
 
+	tp.tasks += len(page.Tasks)
 	arows, err := db.query(ctx, "SELECT "+annotationColumns+` FROM annotations a
-		WHERE a.project_id = ? AND a.task_id >= ? AND a.task_id <= ? ORDER BY a.task_id, a.id`, tp.projectID, first, last)
+		WHERE `+annTasks.sql+` AND (`+tp.annotations.sql+`) ORDER BY a.task_id, a.id`, append(annTasks.args, tp.annotations.args...)...)
 	if err != nil {
 		return nil, translate("export annotations", err)
 	}
@@ -274,11 +339,9 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 			arows.Close()
 			return nil, translate("export annotations", err)
 		}
-		i, ok := index[a.TaskID]
-		if !ok { // a task of the id range that the filter left out
-			continue
-		}
+		i := index[a.TaskID]
 		page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
+		tp.annotationCount++
 		if a.CompletedBy != 0 {
 			userIDs = append(userIDs, a.CompletedBy)
 		}
@@ -287,14 +350,13 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	if err := arows.Err(); err != nil {
 		return nil, translate("export annotations", err)
 	}
-	preds, err := db.findPredictions(ctx, "p.project_id = ? AND p.task_id >= ? AND p.task_id <= ?", tp.projectID, first, last)
+	preds, err := db.findPredictions(ctx, predTasks.sql, predTasks.args...)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range preds {
-		if i, ok := index[p.TaskID]; ok {
-			page.Tasks[i].Predictions = append(page.Tasks[i].Predictions, p)
-		}
+		i := index[p.TaskID]
+		page.Tasks[i].Predictions = append(page.Tasks[i].Predictions, p)
 	}
 	slices.Sort(userIDs)
 	for _, id := range slices.Compact(userIDs) {
