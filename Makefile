@@ -16,9 +16,10 @@ vet:
 	$(GO) vet ./...
 
 # -v so the log names every test that ran (both database backends included);
-# the RUN/PAUSE/CONT chatter is dropped, results and failures are kept.
+# scripts/testlog.sh drops the RUN/PAUSE/CONT chatter, keeps results and
+# failures, and ends with a summary per package and the slowest tests.
 test: setup vet
-	set -o pipefail; $(GO) test -count=1 -timeout 20m -v ./... 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT|NAME)'
+	set -o pipefail; $(GO) test -count=1 -timeout 20m -v ./... 2>&1 | scripts/testlog.sh
 
 demo:
 	./scripts/setup.sh demo

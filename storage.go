@@ -56,8 +56,12 @@ type SourceStorage struct {
 	Connection Connection
 	Secrets    Secrets
 	State      StorageState
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// TaskCount is how many of the project's tasks come from this storage
+	// now, all syncs together: State.LastSyncCount counts one sync's new
+	// tasks only, which is 0 for a re-sync that found nothing new.
+	TaskCount int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// Events are the storage's event-driven sync settings and counters, as
 	// the store read them (nil: events never enabled).
 	Events *StorageEvents
@@ -88,8 +92,12 @@ type TargetStorage struct {
 	Connection       Connection
 	Secrets          Secrets
 	State            StorageState
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// AnnotationCount is how many annotations are in the container now,
+	// whoever wrote them: the export queue (one job per annotation write)
+	// or an "export all" sync, whose State.LastSyncCount is its own only.
+	AnnotationCount int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // StorageChecker tests a storage's connection for a use ("source" needs
@@ -99,6 +107,12 @@ type TargetStorage struct {
 type StorageChecker interface {
 	CheckStorage(ctx context.Context, org string, conn Connection, secrets Secrets, container, prefix, use string, needDelete bool) error
 }
+
+// MetaPreviousSync is the source storage meta key where a queued or running
+// sync keeps the time the storage last synced successfully (RFC 3339):
+// Label Studio's last_sync is cleared when a sync is queued, and a person
+// watching a re-sync still wants to know how old the tasks are.
+const MetaPreviousSync = "previous_sync"
 
 // MetaSettingsSavedAt is the storage meta key where a running sync records
 // when the settings it runs with were saved (updated_at, RFC 3339): work

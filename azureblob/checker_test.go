@@ -1,6 +1,7 @@
 package azureblob_test
 
 import (
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -59,6 +60,28 @@ func TestCheckerNamesTheFieldToFix(t *testing.T) {
 	if !asError(err, &be) || len(be.Fields["container"]) == 0 {
 		t.Fatalf("a missing container: %v", err)
 	}
+	// A refused connection is about the endpoint (or the network), not the
+	// key, which was never tried.
+	closed := closedPortEndpoint(t, cfg.AccountName)
+	conn["endpoint"] = closed
+	err = c.CheckStorage(t.Context(), "", conn, blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}, name, "", "source", false)
+	if !asError(err, &be) || len(be.Fields["endpoint"]) == 0 || len(be.Fields["account_key"]) != 0 ||
+		!strings.Contains(be.Fields["endpoint"][0], "connection refused") {
+		t.Fatalf("a refused connection: %v (fields %v)", err, be.Fields)
+	}
+}
+
+// closedPortEndpoint is a loopback blob endpoint for account whose port
+// nothing listens on: a listener is opened and closed to find one.
+func closedPortEndpoint(t *testing.T, account string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/" + account
 }
 
 func asError(err error, target **blobmark.Error) bool {

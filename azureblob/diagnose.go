@@ -114,7 +114,15 @@ func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefi
 		listErr = nil
 	}
 	if c.acc.cred.token == nil {
-		if code := blobmark.ErrorCode(listErr); code == blobmark.EUNAUTHORIZED || code == blobmark.EUNAVAILABLE {
+		switch blobmark.ErrorCode(listErr) {
+		case blobmark.EUNAVAILABLE:
+			// Nothing answered, so the credential was never tried: what to
+			// fix is where the requests go, or the network on the way.
+			add(Check{Name: "connect", Needed: true, Field: endpointField(c.acc.cfg),
+				Fix: blobmark.ErrorMessage(listErr) + " (check the endpoint and that this server can reach it)"})
+			notRun("authenticate", "list", "read")
+			return r
+		case blobmark.EUNAUTHORIZED:
 			fail("authenticate", true, listErr)
 			notRun("list", "read")
 			return r

@@ -21,11 +21,38 @@ const TASK_IMAGE = '#label-studio img:not([class*=userpic])';
 // Which storage APIs this server offers (e2e_test.go probes them).
 const haveSource = process.env.SOURCE_STORAGES === '1';
 const haveTarget = process.env.TARGET_STORAGES === '1';
-const report = { steps: [], requests: [], blocked: [], consoleErrors: [] };
+const report = { steps: [], requests: [], blocked: [], consoleErrors: [], checks: [] };
+// The README's screenshots are regenerated into this directory when it is
+// set (BLOBMARK_DOCS_IMAGES=docs/images go test ./e2e -run TestBrowserEndToEnd).
+const docsImages = process.env.BLOBMARK_DOCS_IMAGES || '';
 const log = (...a) => console.error(...a);
 
 // Network errors the test provokes on purpose, and only while it does.
 let expectedFailure = null;
+
+// expect fails the run with what the page showed instead.
+function expect(ok, what) {
+  if (!ok) throw new Error(what);
+  report.checks.push(what.replace(/:.*/, ''));
+  log(`  ok: ${what}`);
+}
+
+// docsShot saves a README image at the README's size.
+async function docsShot(page, name) {
+  if (!docsImages) return;
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.screenshot({ path: join(docsImages, name) });
+  await page.setViewportSize(size);
+}
+
+// pageLook is what the annotator's global stylesheet used to change on the
+// labeling page only.
+const pageLook = (page) => page.evaluate(() => {
+  const body = getComputedStyle(document.body);
+  const h = document.querySelector('main h1, main h2');
+  return { background: body.backgroundColor, font: body.fontFamily, heading: h ? getComputedStyle(h).fontWeight : '' };
+});
 
 let shot = 0;
 async function step(name, page, fn) {
@@ -107,8 +134,30 @@ try {
   };
 
   if (haveSource) {
-    await step('wrong-key', page, async () => {
+    await step('identity-hint', page, async () => {
       await page.click('#add-source');
+      await page.selectOption('#f-auth_type', 'managed_identity');
+      const hint = await page.textContent('#auth-hint');
+      expect(/operator allows it/.test(hint) && /--server-identity-allow/.test(hint),
+        `managed identity hint names the operator's allow-list: ${JSON.stringify(hint)}`);
+    });
+
+    await step('connection-refused', page, async () => {
+      // The emulator's host on a port nothing listens on: the network
+      // refuses, and the form must blame the endpoint, not the key.
+      await fillSource(env('ACCOUNT_KEY'));
+      const closed = new URL(env('STORAGE_ENDPOINT'));
+      closed.port = '1';
+      await page.fill('#f-endpoint', closed.href);
+      expectedFailure = /\/api\/storages\/azure\/validate$/;
+      await page.click('#check-connection');
+      const text = (await (await page.waitForSelector('#check-error', { timeout: 60_000 })).textContent()).trim();
+      expectedFailure = null;
+      expect(/^endpoint: connect: /.test(text) && /connection refused/.test(text) && !/account.key/i.test(text),
+        `a refused connection is blamed on the endpoint: ${JSON.stringify(text)}`);
+    });
+
+    await step('wrong-key', page, async () => {
       // A key of the right shape that the account does not have.
       await fillSource(Buffer.from('not the key of this account, but 64 bytes long, like a real one.').toString('base64'));
       expectedFailure = /\/api\/storages\/azure\/validate$/;
@@ -132,15 +181,58 @@ try {
       if (n !== Number(env('EXPECT_TASKS'))) throw new Error(`the preview lists ${n} files, want ${env('EXPECT_TASKS')}`);
     });
 
+    await step('preview-cleared', page, async () => {
+      // The preview and the check answered for the old prefix.
+      await page.fill('#f-prefix', 'elsewhere/');
+      const left = await page.evaluate(() => document.querySelector('#files-preview').childElementCount +
+        document.querySelector('#form-result').childElementCount);
+      expect(left === 0, `an edit clears the preview and the check result: ${left} elements left`);
+      await page.fill('#f-prefix', env('SOURCE_PREFIX'));
+    });
+
     await step('synced', page, async () => {
       await page.click('#save-sync');
       const card = page.locator('.storage.source').first();
       await card.waitFor();
       await card.locator('.progress').waitFor();
+      await docsShot(page, 'storage-sync.png');
       await page.waitForSelector('.storage.source[data-status="completed"]', { timeout: 120_000 });
       const finished = await card.locator('.progress').getAttribute('aria-valuenow');
       if (finished !== '100') throw new Error(`the finished sync's progress bar is at ${finished}, want 100`);
       report.tasksCreated = Number(await card.locator('.tasks-created').textContent());
+      report.storageLook = await pageLook(page);
+    });
+
+    await step('re-sync', page, async () => {
+      // Every render of the card while the second sync is queued or running
+      // must show the first sync's time and the tasks the storage has.
+      await page.evaluate(() => {
+        window.resync = { seen: 0, wrong: [] };
+        const look = () => {
+          const card = document.querySelector('.storage.source');
+          if (!card || !['queued', 'in_progress'].includes(card.dataset.status)) return;
+          window.resync.seen++;
+          const last = card.querySelector('.last-sync')?.textContent, total = card.querySelector('.total')?.textContent;
+          if (last === 'never' || total !== window.resyncWant) window.resync.wrong.push(`${last} · ${total}`);
+        };
+        new MutationObserver(look).observe(document.querySelector('#source-storages'), { childList: true, subtree: true });
+      });
+      await page.evaluate((n) => { window.resyncWant = n; }, env('EXPECT_TASKS'));
+      const card = page.locator('.storage.source').first();
+      await card.locator('button.sync').click();
+      // The card was completed before too: wait for the second sync's end.
+      await page.waitForFunction(async (project) => {
+        const list = await (await fetch(`/api/storages/azure/?project=${project}`, { credentials: 'same-origin' })).json();
+        return list[0].meta.attempts === 2 && list[0].status === 'completed';
+      }, report.projectId, { timeout: 120_000, polling: 500 });
+      await page.waitForSelector('.storage.source[data-status="completed"] .tasks-created');
+      const seen = await page.evaluate(() => window.resync);
+      report.resyncActiveSeen = seen.seen;
+      log(`  the card rendered the running re-sync ${seen.seen} times`);
+      expect(seen.wrong.length === 0, `a running re-sync shows the previous sync and the storage's tasks: saw ${JSON.stringify(seen.wrong)}`);
+      const total = await card.locator('.total').textContent(), created = await card.locator('.tasks-created').textContent();
+      expect(total === env('EXPECT_TASKS') && created === '0',
+        `after a re-sync that found nothing new the card counts the storage's tasks: ${total} tasks, ${created} created`);
     });
   }
 
@@ -185,6 +277,14 @@ try {
       const img = document.querySelector(TASK_IMAGE);
       return img && img.complete && img.naturalWidth > 0;
     }, TASK_IMAGE, { timeout: 60_000 });
+    if (report.storageLook) {
+      // The annotator's stylesheet stays inside the editor.
+      const look = await pageLook(page);
+      expect(JSON.stringify(look) === JSON.stringify(report.storageLook),
+        `the labeling page looks like the others: ${JSON.stringify(look)} vs ${JSON.stringify(report.storageLook)}`);
+      const editorFont = await page.evaluate(() => getComputedStyle(document.querySelector('.lsf-editor')).fontFamily);
+      expect(editorFont !== look.font, `the editor keeps its own font: ${editorFont}`);
+    }
   });
 
   await step('rectangle', page, async () => {
@@ -197,6 +297,7 @@ try {
     await page.mouse.up();
     await page.waitForFunction(() => window.Htx && window.Htx.annotationStore.selected &&
       window.Htx.annotationStore.selected.serializeAnnotation().length > 0);
+    await docsShot(page, 'labeling.png');
   });
 
   await step('submitted', page, async () => {
@@ -229,6 +330,28 @@ try {
       // Export what was annotated before the storage existed.
       await card.locator('button.sync').click();
       await page.waitForSelector('.storage.target[data-status="completed"]', { timeout: 120_000 });
+      const total = await card.locator('.total').textContent();
+      expect(total === '1', `the target card counts the exported annotation: ${total}`);
+    });
+
+    await step('export-queue-count', page, async () => {
+      // An annotation saved now is exported by the queue, without "Export
+      // all": the card counts it as soon as it is in the container.
+      await page.evaluate(async (project) => {
+        const csrf = document.cookie.split('; ').find(c => c.startsWith('blobmark_csrf=')).split('=')[1];
+        const list = await (await fetch(`/api/tasks/?project=${project}&page=1&page_size=100`, { credentials: 'same-origin' })).json();
+        const task = list.tasks.find(t => !t.is_labeled);
+        const post = await fetch(`/api/tasks/${task.id}/annotations/`, { method: 'POST', credentials: 'same-origin',
+          headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf }, body: JSON.stringify({ result: [] }) });
+        if (!post.ok) throw new Error(`annotate: ${post.status} ${await post.text()}`);
+      }, report.projectId);
+      let total = '';
+      for (let i = 0; i < 60 && total !== '2'; i++) {
+        if (i > 0) await page.waitForTimeout(500);
+        await page.reload();
+        total = await page.locator('.storage.target .total').first().textContent();
+      }
+      expect(total === '2', `the target card follows the export queue: ${total} annotations`);
     });
   }
 } catch (e) {

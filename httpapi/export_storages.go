@@ -69,6 +69,7 @@ func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
 	out["can_delete_objects"] = st.CanDeleteObjects
 	out["export_format"] = format
 	out["file_extension"] = st.FileExtension
+	out["annotation_count"] = st.AnnotationCount
 	return out
 }
 

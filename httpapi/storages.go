@@ -77,6 +77,7 @@ func sourceStorageJSON(st *blobmark.SourceStorage) map[string]any {
 	out["sync_changed"] = st.SyncChanged
 	out["sync_deleted"] = st.SyncDeleted
 	out["sync_interval_minutes"] = st.SyncIntervalMinutes
+	out["task_count"] = st.TaskCount
 	putEvents(out, st.Events)
 	return out
 }

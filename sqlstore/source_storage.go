@@ -28,8 +28,8 @@ const sourceStorageColumns = `id, project_id, type, title, description, containe
 	presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted, sync_interval_minutes,
 	connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
-// scanSourceStorage reads one row of sourceStorageColumns and
-// organizationColumn, opening its secrets only withSecrets.
+// scanSourceStorage reads one row of sourceStorageColumns,
+// organizationColumn and sourceTaskCount, opening its secrets only withSecrets.
 func (db *SourceStorages) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.SourceStorage, error) {
 	var s blobmark.SourceStorage
 	var conn, secrets string
@@ -39,7 +39,7 @@ func (db *SourceStorages) scanSourceStorage(row interface{ Scan(...any) error },
 		&s.UseBlobURLs, &s.Presign, &s.PresignTTL, &s.RecursiveScan, &s.Synchronizable, &s.SyncChanged, &s.SyncDeleted,
 		&s.SyncIntervalMinutes, &conn, &secrets}
 	dest = append(dest, st.dest()...)
-	dest = append(dest, &created, &updated, &s.Organization)
+	dest = append(dest, &created, &updated, &s.Organization, &s.TaskCount)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (db *SourceStorages) FindSourceStorageWithSecrets(ctx context.Context, id i
 }
 
 func (db *SourceStorages) findSourceStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.SourceStorage, error) {
-	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+", "+organizationColumn("s")+
+	s, err := db.scanSourceStorage(db.queryRow(ctx, "SELECT "+prefixed("s.", sourceStorageColumns)+", "+organizationColumn("s")+", "+sourceTaskCount("s")+
 		" FROM source_storages s JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL WHERE s.id = ?", id), withSecrets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
@@ -133,7 +133,7 @@ func (db *SourceStorages) findSourceStorages(ctx context.Context, projectID int6
 	} else if live == 0 {
 		return nil, notFound("project")
 	}
-	rows, err := db.query(ctx, "SELECT "+sourceStorageColumns+", "+organizationColumn("source_storages")+" FROM source_storages WHERE project_id = ? ORDER BY id", projectID)
+	rows, err := db.query(ctx, "SELECT "+sourceStorageColumns+", "+organizationColumn("source_storages")+", "+sourceTaskCount("source_storages")+" FROM source_storages WHERE project_id = ? ORDER BY id", projectID)
 	if err != nil {
 		return nil, translate("find source storages", err)
 	}
@@ -219,8 +219,9 @@ func (db *SourceStorages) RequestSourceSync(ctx context.Context, id int64) (*blo
 // was enqueued.
 func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued bool, err error) {
 	var status, meta string
-	err = tx.queryRow(ctx, `SELECT s.status, s.meta FROM source_storages s JOIN projects p ON p.id = s.project_id
-		AND p.deleted_at IS NULL WHERE s.id = ?`, id).Scan(&status, &meta)
+	var lastSync sql.Null[timeValue]
+	err = tx.queryRow(ctx, `SELECT s.status, s.meta, s.last_sync FROM source_storages s JOIN projects p ON p.id = s.project_id
+		AND p.deleted_at IS NULL WHERE s.id = ?`, id).Scan(&status, &meta, &lastSync)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, notFound("storage")
 	} else if err != nil {
@@ -242,7 +243,15 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 	if res.UniqueSkippedAsDuplicate {
 		return false, nil // a concurrent request enqueued this one
 	}
-	newMeta, err := mergeMeta("", map[string]any{"attempts": attempts + 1, "time_queued": now.Format(time.RFC3339Nano)})
+	fresh := map[string]any{"attempts": attempts + 1, "time_queued": now.Format(time.RFC3339Nano)}
+	// The last successful sync's time outlives the reset, through failed
+	// and cancelled syncs too, until a sync completes again.
+	if lastSync.Valid {
+		fresh[blobmark.MetaPreviousSync] = lastSync.V.UTC().Format(time.RFC3339Nano)
+	} else if prev, ok := metaMap(meta)[blobmark.MetaPreviousSync].(string); ok {
+		fresh[blobmark.MetaPreviousSync] = prev
+	}
+	newMeta, err := mergeMeta("", fresh)
 	if err != nil {
 		return false, err
 	}
@@ -508,6 +517,13 @@ func (db *SourceStorages) enqueueIfDue(ctx context.Context, id int64, minutes in
 // passes it on.
 func organizationColumn(t string) string {
 	return "(SELECT o.title FROM projects op JOIN organizations o ON o.id = op.organization_id WHERE op.id = " + t + ".project_id)"
+}
+
+// sourceTaskCount is the column of the number of tasks that storage
+// table t's row has created and that still exist (a task's links go with
+// it), one link per task.
+func sourceTaskCount(t string) string {
+	return "(SELECT COUNT(*) FROM source_storage_links l WHERE l.storage_id = " + t + ".id)"
 }
 
 // prefixed qualifies every column of a comma-separated list with p.

@@ -94,6 +94,9 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	if err != nil || r.Created != 3 {
 		t.Fatalf("first write: %+v, %v", r, err)
 	}
+	if list, err := db.FindSourceStorages(ctx, s.ProjectID); err != nil || len(list) != 1 || list[0].TaskCount != 3 {
+		t.Fatalf("task count after the first write: %+v, %v", list, err)
+	}
 	// The same batch again (a retried page) creates nothing.
 	if r, err := db.WriteBatch(ctx, s.ID, b); err != nil || r.Created != 0 {
 		t.Fatalf("retried write: %+v, %v", r, err)
@@ -120,6 +123,10 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	list, err := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}})
 	if err != nil || list.Total != 2 || len(list.Tasks) != 2 {
 		t.Fatalf("tasks after reconcile: %+v, %v", list, err)
+	}
+	// The storage counts the tasks it backs now, not one sync's new ones.
+	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 2 {
+		t.Fatalf("task count after reconcile: %+v, %v", got, err)
 	}
 	// Deleting the storage keeps its tasks.
 	if err := db.DeleteSourceStorage(ctx, s.ID); err != nil {
@@ -221,6 +228,22 @@ func testSyncStateMachine(t *testing.T, db *sqlstore.DB) {
 	if got.State.Status != blobmark.StatusCompleted || got.State.LastSync == nil || *got.State.LastSyncCount != 3 ||
 		m["attempts"] != 1.0 || m["keys_listed"] != 7.0 || m["time_completed"] == nil {
 		t.Fatalf("finished: %+v meta %s", got.State, got.State.Meta)
+	}
+	// A re-sync clears last_sync, as Label Studio does, and keeps its time
+	// as previous_sync, through a failed sync too.
+	completed := got.State.LastSync.UTC().Format(time.RFC3339Nano)
+	for i, finish := range []string{blobmark.StatusFailed, ""} {
+		again, err := db.RequestSourceSync(ctx, s.ID)
+		m = nil
+		_ = json.Unmarshal(again.State.Meta, &m)
+		if err != nil || again.State.LastSync != nil || m[blobmark.MetaPreviousSync] != completed {
+			t.Fatalf("re-sync %d queued: %+v meta %s, %v; want previous_sync %s", i, again.State, again.State.Meta, err, completed)
+		}
+		if finish != "" {
+			if err := db.FinishSourceSync(ctx, s.ID, int64(i+2), finish, 0, "boom", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

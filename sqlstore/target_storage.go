@@ -37,7 +37,15 @@ var (
 const targetStorageColumns = `id, project_id, type, title, description, container, prefix, can_delete_objects,
 	export_format, file_extension, connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
-// scanTargetStorage reads one row of targetStorageColumns, opening its
+// targetAnnotationCount is the column of the number of annotations in
+// target storage table t's row's container: one per link in the
+// "annotation" format, the ones in the task's file in the "task" format.
+func targetAnnotationCount(t string) string {
+	return "(SELECT COALESCE(SUM(l.annotation_count), 0) FROM export_links l WHERE l.storage_id = " + t + ".id)"
+}
+
+// scanTargetStorage reads one row of targetStorageColumns,
+// organizationColumn and targetAnnotationCount, opening its
 // secrets only withSecrets.
 func (db *TargetStorages) scanTargetStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.TargetStorage, error) {
 	var s blobmark.TargetStorage
@@ -47,7 +55,7 @@ func (db *TargetStorages) scanTargetStorage(row interface{ Scan(...any) error },
 	var created, updated timeValue
 	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix,
 		&s.CanDeleteObjects, &s.ExportFormat, &fileExt, &conn, &sealed}
-	dest = append(append(dest, st.dest()...), &created, &updated, &s.Organization)
+	dest = append(append(dest, st.dest()...), &created, &updated, &s.Organization, &s.AnnotationCount)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -176,7 +184,7 @@ func (db *TargetStorages) FindTargetStorageWithSecrets(ctx context.Context, id i
 }
 
 func (db *TargetStorages) findTargetStorage(ctx context.Context, id int64, withSecrets bool) (*blobmark.TargetStorage, error) {
-	s, err := db.scanTargetStorage(db.queryRow(ctx, "SELECT "+targetStorageColumns+", "+organizationColumn("target_storages")+
+	s, err := db.scanTargetStorage(db.queryRow(ctx, "SELECT "+targetStorageColumns+", "+organizationColumn("target_storages")+", "+targetAnnotationCount("target_storages")+
 		" FROM target_storages WHERE id = ? AND project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)", id), withSecrets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("storage")
@@ -187,7 +195,8 @@ func (db *TargetStorages) findTargetStorage(ctx context.Context, id int64, withS
 // FindTargetStorages returns the storages f selects, in id order, their
 // secrets left sealed.
 func (db *TargetStorages) FindTargetStorages(ctx context.Context, f blobmark.TargetStorageFilter) ([]*blobmark.TargetStorage, error) {
-	q := "SELECT " + targetStorageColumns + ", " + organizationColumn("target_storages") + " FROM target_storages WHERE project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)"
+	q := "SELECT " + targetStorageColumns + ", " + organizationColumn("target_storages") + ", " + targetAnnotationCount("target_storages") +
+		" FROM target_storages WHERE project_id IN (SELECT id FROM projects WHERE deleted_at IS NULL)"
 	var args []any
 	if f.ProjectID != 0 {
 		q += " AND project_id = ?"

@@ -168,6 +168,11 @@ func TestTargetStorages(t *testing.T) {
 			if err != nil || l.ETag != "e2" || !l.SourceUpdatedAt.Equal(cur.UpdatedAt) {
 				t.Fatalf("link %+v, %v", l, err)
 			}
+			// The storage counts what is in its container, once per link
+			// however often it was rewritten, whoever exported it.
+			if got, err := db.FindTargetStorageByID(ctx, ann.ID); err != nil || got.AnnotationCount != 1 {
+				t.Fatalf("annotation count after an export: %+v, %v", got, err)
+			}
 			refs, _ = src.FindAnnotationsToExport(ctx, exporter.ExportQuery{StorageID: ann.ID, ProjectID: p.ID, OnlyNew: true, Limit: 10})
 			if len(refs) != 0 {
 				t.Fatalf("only_new after the export: %v", refs)
@@ -208,6 +213,10 @@ func TestTargetStorages(t *testing.T) {
 			}
 			if _, err := src.FindExportLink(ctx, ann.ID, "y/1"); blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
 				t.Fatalf("deleted link: %v", err)
+			}
+			if list, err := db.FindTargetStorages(ctx, blobmark.TargetStorageFilter{ProjectID: p.ID}); err != nil || len(list) != 2 ||
+				list[0].AnnotationCount+list[1].AnnotationCount != 1 {
+				t.Fatalf("annotation counts after the deletion (the task file stays until its export): %+v, %v", list, err)
 			}
 			preds, err := src.FindPredictions(ctx, t1)
 			if err != nil || len(preds) != 1 || preds[0].ModelVersion != "m1" {

@@ -26,5 +26,8 @@ sha256sum --check --quiet - <<SUMS
 SUMS
 
 mkdir -p "$dst"
-cp "$src/build/static/js/main.js" "$src/build/static/css/main.css" \
-   "$src/build/static/js/main.js.LICENSE.txt" "$src/LICENSE" "$dst/"
+cp "$src/build/static/js/main.js" "$src/build/static/js/main.js.LICENSE.txt" "$src/LICENSE" "$dst/"
+# The stylesheet's global reset is confined to the editor's container
+# (label.js gives it the class lsf-editor), so the rest of the page keeps
+# blobmark's own look.
+node ui/scope-editor-css.mjs .lsf-editor <"$src/build/static/css/main.css" >"$dst/main.css"

@@ -13,7 +13,8 @@ const title = el('h2', { id: 'task-title' }, 'Labeling');
 const progress = el('div', { id: 'task-progress', class: 'muted' });
 const status = el('div', { id: 'status' });
 const mediaNotes = el('div', { id: 'media-notes' });
-const editor = el('div', { id: 'label-studio' });
+// The editor's stylesheet applies inside .lsf-editor only (see ui/build.sh).
+const editor = el('div', { id: 'label-studio', class: 'lsf-editor' });
 let ls = null;
 let user;
 let project;

@@ -46,11 +46,16 @@ const authTypes = [
   { id: 'anonymous', title: 'Anonymous (public container)', fields: ['account_name'] },
 ];
 
+// operatorAllows ends the hint of every identity attached to the server:
+// such a storage is refused unless the operator listed its account and
+// container (--server-identity-allow), which a user cannot see from here.
+const operatorAllows = 'It works only where the server\'s operator allows it for this account and container (--server-identity-allow).';
+
 const hints = {
   service_principal: 'An app registration with the Storage Blob Data Reader role (Contributor for target storages) on the container or account.',
-  managed_identity: 'The identity of the Azure resource blobmark runs on, if its operator allows it for this account and container; it needs a Storage Blob Data role on the container or account.',
-  workload_identity: "The pod's workload identity (the AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE the AKS webhook sets), if its operator allows it for this account and container.",
-  server_identity: 'blobmark uses the credentials of the machine it runs on (environment, workload identity, managed identity, Azure CLI), if its operator allows it for this container.',
+  managed_identity: `The identity of the Azure resource blobmark runs on; it needs a Storage Blob Data role on the container or account. ${operatorAllows}`,
+  workload_identity: `The pod's workload identity (the AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE the AKS webhook sets). ${operatorAllows}`,
+  server_identity: `blobmark uses the credentials of the machine it runs on (environment, workload identity, managed identity, Azure CLI). ${operatorAllows}`,
   anonymous: 'Only for containers whose blobs and listing are public.',
 };
 
@@ -93,13 +98,18 @@ function storageCard(kind, s, reload) {
   const where = `${s.container || '?'}${s.prefix ? '/' + s.prefix : ''}`;
   const m = s.meta || {};
   const showCounts = kind === 'source' && (active(s) || 'keys_listed' in m);
+  const total = kind === 'source' ? s.task_count : s.annotation_count;
   return el('div', { class: `card storage ${kind}`, dataset: { id: s.id, kind, status: s.status || '' } },
     el('div', { class: 'row' },
       el('strong', { class: 'grow' }, s.title || `${k.title} #${s.id}`, ' ', el('span', { class: 'hint' }, `azure-blob://${where}`)),
       badge(s.status)),
+    // A queued or running sync has cleared last_sync (as Label Studio does):
+    // the previous one's time stays in meta. The total is what the storage
+    // holds now (tasks from it, annotations in it), whichever sync or export
+    // job put it there; the running sync's own counts are in progress().
     el('div', { class: 'hint' },
-      `Last sync: ${formatTime(s.last_sync)}`,
-      s.last_sync_count != null ? ` · ${s.last_sync_count} ${kind === 'source' ? 'tasks' : 'annotations'}` : '',
+      'Last sync: ', el('span', { class: 'last-sync' }, formatTime(s.last_sync || m.previous_sync)),
+      total != null ? [' · ', el('b', { class: 'total' }, String(total)), kind === 'source' ? ' tasks' : ' annotations'] : '',
       s.auth_type ? ` · ${(authTypes.find(a => a.id === s.auth_type) || { title: s.auth_type }).title}` : ''),
     showCounts ? progress(s) : null,
     s.traceback && !active(s) ? el('pre', { class: 'traceback' }, s.traceback) : null,
@@ -275,17 +285,24 @@ function showForm(kind, existing) {
     try { await fn(); } finally { all.forEach(b => { b.disabled = false; }); }
   };
 
+  // A check's or a preview's answer is about the fields as they were: any
+  // edit clears it, and an answer arriving after an edit is dropped.
+  let edits = 0;
+  const outdated = () => { edits++; result.replaceChildren(); filesBox.replaceChildren(); };
   const check = (btn) => busy(btn, async () => {
+    const asked = edits;
     show('info', 'Checking the connection…', 'check-pending');
     try {
       await api('POST', k.validate, body());
-      show('ok', kind === 'source' ? 'Connection works: blobmark can list and read this container.' : 'Connection works: blobmark can write to this container.', 'check-ok');
-    } catch (e) { show('error', e.message, 'check-error'); }
+      if (asked === edits) show('ok', kind === 'source' ? 'Connection works: blobmark can list and read this container.' : 'Connection works: blobmark can write to this container.', 'check-ok');
+    } catch (e) { if (asked === edits) show('error', e.message, 'check-error'); }
   });
   const preview = (btn) => busy(btn, async () => {
+    const asked = edits;
     filesBox.replaceChildren(message('info', 'Listing…'));
     try {
       const r = await api('POST', k.files, { ...body(), limit: 20 });
+      if (asked !== edits) return;
       const files = (r && r.files) || [];
       const shown = files.filter(x => x.key !== null);
       mount(filesBox, shown.length === 0
@@ -294,7 +311,7 @@ function showForm(kind, existing) {
           el('ul', { class: 'files' }, shown.map(x => el('li', {}, x.key, el('span', { class: 'hint' }, x.size != null ? ` (${x.size} bytes)` : '')))),
           files.length > shown.length ? el('div', { class: 'hint' }, '… and more') : null));
     } catch (e) {
-      filesBox.replaceChildren(message('error', e.status === 404 && e.body.detail === 'Not found.'
+      if (asked === edits) filesBox.replaceChildren(message('error', e.status === 404 && e.body.detail === 'Not found.'
         ? 'This server cannot preview files yet.' : e.message, { id: 'files-error' }));
     }
   });
@@ -332,6 +349,8 @@ function showForm(kind, existing) {
       el('button', { type: 'button', onclick: () => formHost.replaceChildren() }, 'Cancel'),
       el('button', { type: 'submit', id: 'save-storage' }, 'Save'),
       kind === 'source' ? el('button', { type: 'button', class: 'primary', id: 'save-sync', onclick: (ev) => save(ev.target, true) }, 'Save and sync') : null));
+  form.addEventListener('input', outdated);
+  form.addEventListener('change', outdated);
   update();
   formHost.replaceChildren(form);
   form.scrollIntoView({ block: 'start' });
