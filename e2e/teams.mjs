@@ -5,71 +5,19 @@
 // storage page nor another project, through the UI or the API. Every step
 // leaves a screenshot in $ARTIFACTS; the last line on stdout is a JSON
 // report that teams_test.go checks; progress goes to stderr.
-import { chromium } from 'playwright-core';
-import { join } from 'node:path';
+import { env, scenario } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const base = env('BASE_URL');
-const artifacts = env('ARTIFACTS');
 const project = Number(env('PROJECT_ID'));
 const other = Number(env('OTHER_PROJECT_ID'));
-const report = { steps: [], requests: [], blocked: [], consoleErrors: [], api: {} };
-const log = (...a) => console.error(...a);
 
-// Answers the test provokes on purpose, and only while it does.
-let expectedFailure = null;
-
-let shot = 0;
-async function step(name, page, fn) {
-  log(`step: ${name}`);
-  await fn();
-  shot++;
-  await page.screenshot({ path: join(artifacts, `teams-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-  report.steps.push(name);
-}
-
-async function newPage(browser, who) {
-  const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
-  await context.route('**/*', (route) => {
-    const u = route.request().url();
-    if (u.startsWith(base + '/') || u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
-    report.blocked.push(u);
-    return route.abort();
-  });
-  context.on('request', (r) => { if (!r.url().startsWith('data:')) report.requests.push(`${who} ${r.method()} ${r.url()}`); });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    if (expectedFailure && m.text().startsWith('Failed to load resource')) return;
-    // The label stream answers 404 when nothing is left: the page then says
-    // "All done", and the browser logs the 404 all the same.
-    if (m.text().includes('404') && /\/api\/projects\/\d+\/next\/$/.test(m.location()?.url || '')) return;
-    report.consoleErrors.push(`${who}: ${m.text()} (${m.location()?.url || ''})`);
-  });
-  page.on('pageerror', (e) => report.consoleErrors.push(`${who} uncaught: ${e.message}`));
-  return page;
-}
-
-const browser = await chromium.launch({
-  executablePath: env('CHROMIUM'),
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-let exitCode = 0;
-try {
-  const admin = await newPage(browser, 'admin');
+await scenario('teams', async (h) => {
+  const { base, report, step } = h;
+  report.api = {};
+  const admin = await h.newPage('admin');
   let inviteURL;
 
   await step('admin-signed-in', admin, async () => {
-    await admin.goto(`${base}/user/login/`);
-    await admin.fill('#email', env('ADMIN_EMAIL'));
-    await admin.fill('#password', env('ADMIN_PASSWORD'));
-    await Promise.all([admin.waitForURL(`${base}/projects/`), admin.click('#sign-in')]);
+    await h.signIn(admin, env('ADMIN_EMAIL'), env('ADMIN_PASSWORD'));
     await admin.waitForSelector('#create-project');
   });
 
@@ -86,7 +34,7 @@ try {
   });
 
   // Another person, in a browser context of their own.
-  const ann = await newPage(browser, 'annotator');
+  const ann = await h.newPage('annotator');
 
   await step('signup', ann, async () => {
     await ann.goto(inviteURL);
@@ -166,7 +114,7 @@ try {
   });
 
   await step('other-project-refused', ann, async () => {
-    expectedFailure = true;
+    h.expectedFailure = true;
     await ann.goto(`${base}/projects/${other}/data`);
     await ann.waitForSelector('main .msg.error');
     report.otherProjectText = await ann.locator('main').textContent();
@@ -185,14 +133,6 @@ try {
         invite: await call('POST', '/api/invites/', { role: 'OW' }),
       };
     }, { project, other });
-    expectedFailure = null;
+    h.expectedFailure = false;
   });
-} catch (e) {
-  report.error = e.stack || String(e);
-  exitCode = 1;
-  log(report.error);
-} finally {
-  await browser.close().catch(() => {});
-}
-console.log(JSON.stringify(report));
-process.exit(exitCode);
+});

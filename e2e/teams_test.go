@@ -6,26 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/blobmark/blobmark"
-	"github.com/blobmark/blobmark/server"
 )
 
 // teamsReport is what teams.mjs prints as its last line.
 type teamsReport struct {
-	Steps            []string       `json:"steps"`
-	Requests         []string       `json:"requests"`
-	Blocked          []string       `json:"blocked"`
-	ConsoleErrors    []string       `json:"consoleErrors"`
+	scenarioReport
 	MyRole           string         `json:"myRole"`
 	LandedOn         string         `json:"landedOn"`
 	Account          accountReport  `json:"account"`
@@ -34,7 +24,6 @@ type teamsReport struct {
 	StoragePageText  string         `json:"storagePageText"`
 	OtherProjectText string         `json:"otherProjectText"`
 	API              map[string]int `json:"api"`
-	Error            string         `json:"error"`
 }
 
 // accountReport is what the annotator's account page showed and how the
@@ -55,27 +44,8 @@ type accountReport struct {
 // can reach neither the storage settings nor the other project, in the UI
 // or through the API. It needs no Azure: the tasks are text.
 func TestBrowserTeams(t *testing.T) {
-	root := moduleRoot(t)
-	chromium := prerequisites(t, root)
+	srv, base := textServer(t)
 	ctx := context.Background()
-	logs := &lockedBuffer{}
-	srv, err := server.Open(ctx, server.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(stopCtx)
-	})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		if t.Failed() {
-			t.Logf("blobmark log:\n%s", logs.String())
-		}
-	})
-
 	owner, ownerToken, err := srv.DB.CreateUser(ctx, "ada@example.com", "analytical engine 1843")
 	if err != nil {
 		t.Fatal(err)
@@ -88,43 +58,16 @@ func TestBrowserTeams(t *testing.T) {
 	config := `<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text" choice="single">` +
 		`<Choice value="Positive"/><Choice value="Negative"/></Choices></View>`
 	var project, other struct{ ID int64 }
-	call(t, ts.URL, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Reviews", "label_config": config}, &project)
-	call(t, ts.URL, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Secret", "label_config": config}, &other)
-	call(t, ts.URL, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", project.ID), []map[string]string{{"text": "I love it."}}, nil)
-	call(t, ts.URL, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", other.ID), []map[string]string{{"text": "Top secret."}}, nil)
+	call(t, base, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Reviews", "label_config": config}, &project)
+	call(t, base, ownerToken, "POST", "/api/projects/", map[string]any{"title": "Secret", "label_config": config}, &other)
+	call(t, base, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", project.ID), []map[string]string{{"text": "I love it."}}, nil)
+	call(t, base, ownerToken, "POST", fmt.Sprintf("/api/projects/%d/import", other.ID), []map[string]string{{"text": "Top secret."}}, nil)
 
-	artifacts := filepath.Join(root, "test-artifacts", "e2e")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	const annEmail, annPassword = "nina@example.com", "nina's own password"
-	cmdCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(cmdCtx, "node", filepath.Join(root, "e2e", "teams.mjs"))
-	node.Dir = root
-	node.Env = append(os.Environ(), "BASE_URL="+ts.URL, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+adminPassword,
-		"ANNOTATOR_EMAIL="+annEmail, "ANNOTATOR_PASSWORD="+annPassword,
-		fmt.Sprintf("PROJECT_ID=%d", project.ID), fmt.Sprintf("OTHER_PROJECT_ID=%d", other.ID))
-	var stdout bytes.Buffer
-	node.Stdout = &stdout
-	node.Stderr = &prefixWriter{t: t}
-	runErr := node.Run()
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var rep teamsReport
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("teams.mjs: %v; no report on stdout:\n%s", runErr, stdout.String())
-	}
-	t.Logf("browser steps: %s", strings.Join(rep.Steps, " → "))
-	if runErr != nil || rep.Error != "" {
-		t.Fatalf("browser run failed (%v): %s", runErr, rep.Error)
-	}
-	if len(rep.Blocked) > 0 {
-		t.Errorf("the pages requested other origins: %q", rep.Blocked)
-	}
-	if len(rep.ConsoleErrors) > 0 {
-		t.Errorf("console errors: %q", rep.ConsoleErrors)
-	}
+	runScenario(t, base, "teams.mjs", []string{"ADMIN_EMAIL=" + adminEmail, "ADMIN_PASSWORD=" + adminPassword,
+		"ANNOTATOR_EMAIL=" + annEmail, "ANNOTATOR_PASSWORD=" + annPassword,
+		fmt.Sprintf("PROJECT_ID=%d", project.ID), fmt.Sprintf("OTHER_PROJECT_ID=%d", other.ID)}, &rep, &rep.scenarioReport)
 	if want := fmt.Sprintf("/projects/%d/label", project.ID); rep.LandedOn != want {
 		t.Errorf("the annotator landed on %q after signing up, want the label stream %q", rep.LandedOn, want)
 	}
@@ -176,7 +119,7 @@ func TestBrowserTeams(t *testing.T) {
 		CompletedBy int64 `json:"completed_by"`
 		Result      []any `json:"result"`
 	}
-	call(t, ts.URL, ownerToken, "GET", fmt.Sprintf("/api/annotations/%d/", rep.AnnotationID), nil, &ann)
+	call(t, base, ownerToken, "GET", fmt.Sprintf("/api/annotations/%d/", rep.AnnotationID), nil, &ann)
 	if ann.CompletedBy != nina.ID || len(ann.Result) != 1 {
 		t.Errorf("annotation %d: %+v, want one result by user %d", rep.AnnotationID, ann, nina.ID)
 	}

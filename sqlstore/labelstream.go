@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,13 +16,19 @@ import (
 // LabelStream hands tasks to annotators and keeps their locks
 // (blobmark.LabelStreamService).
 //
-// Picking a task and locking it happen in one write transaction. On SQLite
-// the single writer serialises those transactions, so the pick sees every
-// lock taken before it. On PostgreSQL the pick locks the task's row with
-// FOR UPDATE SKIP LOCKED — concurrent picks pass over each other's
-// candidates instead of queueing on them — and then checks the task again
-// in a new statement: every lock on a task is written while its row is
-// locked, so that statement's snapshot sees all of them.
+// NextTask chooses in two steps so that the single SQLite writer is held
+// only for a few point lookups. First it reads up to streamCandidates
+// candidates on the read pool, in the project's order, outside any
+// transaction; then a short write transaction claims the first of them
+// that still has room (another annotator may have locked some meanwhile)
+// and writes the lock. Only when every candidate is gone does the write
+// transaction choose by itself, as the authoritative fallback. On SQLite
+// the writer serialises the claims, so each sees every lock written before
+// it. On PostgreSQL a claim locks the task's row with FOR UPDATE SKIP
+// LOCKED — concurrent claims pass over each other's candidates instead of
+// queueing on them — and then checks the task again in a new statement:
+// every lock on a task is written while its row is locked, so that
+// statement's snapshot sees all of them.
 type LabelStream struct {
 	*core
 }
@@ -81,77 +89,141 @@ func (q streamQuery) lockable(taskID int64) (string, []any) {
 		AND ` + room, append([]any{taskID, false, q.user, false}, args...)
 }
 
+// streamCandidates is how many tasks NextTask reads ahead: enough that
+// the annotators asking at the same moment, who read the same candidates,
+// each find one still free, and few enough that reading them stays a
+// handful of index lookups.
+const streamCandidates = 64
+
+// reader runs a query: the read pool (*core) or a transaction (*Tx).
+type reader interface {
+	queryRow(ctx context.Context, q string, args ...any) *sql.Row
+	query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // NextTask implements blobmark.LabelStreamService.
 func (db *LabelStream) NextTask(ctx context.Context, projectID int64) (*blobmark.NextTask, error) {
 	user := blobmark.UserIDFromContext(ctx)
 	if user == 0 {
 		return nil, blobmark.Errorf(blobmark.EUNAUTHORIZED, "The label stream hands tasks to a signed-in user.")
 	}
+	p, err := findProject(ctx, db.core, projectID)
+	if err != nil {
+		return nil, translate("next task", err)
+	}
+	q := streamQuery{p: p, user: user, now: db.timestamp()}
+	cands, queue, err := pickTasks(ctx, db.core, q, nil)
+	if err != nil {
+		return nil, translate("next task", err)
+	}
+	if len(cands) == 0 {
+		return nil, nothingLeft()
+	}
 	var out *blobmark.NextTask
-	err := db.inTx(ctx, "next task", func(tx *Tx) error {
-		p, err := tx.findProject(ctx, projectID)
-		if err != nil {
-			return err
+	err = db.inTx(ctx, "next task", func(tx *Tx) error {
+		var tried, busy []int64
+		claimed := func(id int64) error {
+			lock, err := tx.lockTask(ctx, q, id)
+			if err != nil {
+				return err
+			}
+			t, err := scanTask(tx.queryRow(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.id = ?", id))
+			if err != nil {
+				return err
+			}
+			out = &blobmark.NextTask{Task: t, Queue: queue, Lock: *lock}
+			return nil
 		}
-		q := streamQuery{p: p, user: user, now: db.timestamp()}
-		taskID, queue, err := tx.pickTask(ctx, q)
-		if err != nil {
-			return err
+		for len(cands) > 0 {
+			for _, id := range spread(cands) {
+				ok, held, err := tx.claim(ctx, q, id, false)
+				if err != nil {
+					return err
+				}
+				if held {
+					busy = append(busy, id)
+				}
+				if !ok {
+					continue
+				}
+				return claimed(id)
+			}
+			// Every candidate went to someone else: choose again, in the
+			// transaction this time, past those.
+			tried = append(tried, cands...)
+			if cands, queue, err = pickTasks(ctx, tx, q, tried); err != nil {
+				return err
+			}
 		}
-		if taskID == 0 {
-			return nothingLeft()
+		// Tasks another claim was holding may still need this user too
+		// (an overlap above one): wait for those claims rather than answer
+		// "nothing left" while a task is one annotation short.
+		for _, id := range busy {
+			ok, _, err := tx.claim(ctx, q, id, true)
+			if err != nil || ok {
+				if err == nil {
+					err = claimed(id)
+				}
+				return err
+			}
 		}
-		lock, err := tx.lockTask(ctx, q, taskID)
-		if err != nil {
-			return err
-		}
-		t, err := scanTask(tx.queryRow(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.id = ?", taskID))
-		if err != nil {
-			return err
-		}
-		out = &blobmark.NextTask{Task: t, Queue: queue, Lock: *lock}
-		return nil
+		return nothingLeft()
 	})
 	return out, err
 }
 
-// pickTask finds the task the user should take next, locking its row on
-// PostgreSQL, and names its queue; 0 when there is none.
-func (tx *Tx) pickTask(ctx context.Context, q streamQuery) (int64, string, error) {
+// spread orders candidates for claiming: the best first, then the rest
+// from a random place on, wrapping round. Annotators asking at the same
+// moment read the same candidates; the first to claim takes the best, and
+// the others, instead of each walking past every candidate taken before
+// theirs while holding the writer, land on different ones.
+func spread(cands []int64) []int64 {
+	if len(cands) < 3 {
+		return cands
+	}
+	rest := cands[1:]
+	at := rand.IntN(len(rest))
+	return slices.Concat(cands[:1], rest[at:], rest[:at])
+}
+
+// pickTasks returns the tasks the user should take next, best first, and
+// names their queue; none when there are none. It passes over the tasks
+// in tried.
+func pickTasks(ctx context.Context, r reader, q streamQuery, tried []int64) ([]int64, string, error) {
 	// A live lock of the user's own comes first: a reload of the page
 	// gets the same task back.
-	held, err := tx.pickHeld(ctx, q)
-	if err != nil || held != 0 {
+	held, err := pickHeld(ctx, r, q, tried)
+	if err != nil || len(held) > 0 {
 		return held, blobmark.QueueLocked, err
 	}
 	cond, args := q.fresh()
-	id, queue, err := tx.pickBySampling(ctx, q, cond, args)
-	if err != nil || id != 0 || q.p.SkipQueue != blobmark.RequeueForMe {
-		return id, queue, err
+	ids, queue, err := pickBySampling(ctx, r, q, tried, cond, args)
+	if err != nil || len(ids) > 0 || q.p.SkipQueue != blobmark.RequeueForMe {
+		return ids, queue, err
 	}
 	cond, args = q.skipped()
-	id, err = tx.pickFirst(ctx, q, "FROM tasks t WHERE "+cond, args, "t.id")
-	return id, blobmark.QueueSkipped, err
+	ids, err = pickFirst(ctx, r, tried, "FROM tasks t WHERE "+cond, args, "t.id")
+	return ids, blobmark.QueueSkipped, err
 }
 
 // pickHeld returns the task of the project the user holds a live lock on,
 // if they may still take it.
-func (tx *Tx) pickHeld(ctx context.Context, q streamQuery) (int64, error) {
+func pickHeld(ctx context.Context, r reader, q streamQuery, tried []int64) ([]int64, error) {
 	var id int64
-	err := tx.queryRow(ctx, `SELECT task_id FROM task_locks WHERE user_id = ? AND project_id = ? AND expires_at > ?
+	err := r.queryRow(ctx, `SELECT task_id FROM task_locks WHERE user_id = ? AND project_id = ? AND expires_at > ?
 		ORDER BY expires_at DESC LIMIT 1`, q.user, q.p.ID, q.now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return nil, nil
 	} else if err != nil {
-		return 0, err
+		return nil, err
 	}
 	cond, args := q.lockable(id)
-	return tx.pickFirst(ctx, q, "FROM tasks t WHERE "+cond, args, "t.id")
+	return pickFirst(ctx, r, tried, "FROM tasks t WHERE "+cond, args, "t.id")
 }
 
 // pickBySampling picks from the tasks that satisfy cond in the project's
 // sampling order.
-func (tx *Tx) pickBySampling(ctx context.Context, q streamQuery, cond string, args []any) (int64, string, error) {
+func pickBySampling(ctx context.Context, r reader, q streamQuery, tried []int64, cond string, args []any) ([]int64, string, error) {
 	from := "FROM tasks t WHERE " + cond
 	switch q.p.Sampling {
 	case blobmark.UncertaintySampling:
@@ -162,80 +234,88 @@ func (tx *Tx) pickBySampling(ctx context.Context, q streamQuery, cond string, ar
 			pcond += " AND pr.model_version = ?"
 			pargs = append(pargs, q.p.ModelVersion)
 		}
-		id, err := tx.pickFirst(ctx, q, "FROM predictions pr JOIN tasks t ON t.id = pr.task_id WHERE "+pcond+" AND "+cond,
+		ids, err := pickFirst(ctx, r, tried, "FROM predictions pr JOIN tasks t ON t.id = pr.task_id WHERE "+pcond+" AND "+cond,
 			append(pargs, args...), "pr.score, t.id")
-		if err != nil || id != 0 {
-			return id, blobmark.QueueUncertainty, err
+		if err != nil || len(ids) > 0 {
+			return ids, blobmark.QueueUncertainty, err
 		}
-		id, err = tx.pickUniform(ctx, q, from, args)
-		return id, blobmark.QueueUncertainty, err
+		ids, err = pickUniform(ctx, r, q, tried, from, args)
+		return ids, blobmark.QueueUncertainty, err
 	case blobmark.UniformSampling:
-		id, err := tx.pickUniform(ctx, q, from, args)
-		return id, blobmark.QueueUniform, err
+		ids, err := pickUniform(ctx, r, q, tried, from, args)
+		return ids, blobmark.QueueUniform, err
 	default:
-		id, err := tx.pickFirst(ctx, q, from, args, "t.id")
-		return id, blobmark.QueueSequential, err
+		ids, err := pickFirst(ctx, r, tried, from, args, "t.id")
+		return ids, blobmark.QueueSequential, err
 	}
 }
 
-// pickUniform picks a task at random without reading every candidate: it
+// pickUniform picks tasks at random without reading every candidate: it
 // draws an id between the project's first and last and takes the first
-// candidate from there on, wrapping round to the start. Gaps in the ids
+// candidates from there on, wrapping round to the start. Gaps in the ids
 // weigh the draw a little; no annotator can tell.
-func (tx *Tx) pickUniform(ctx context.Context, q streamQuery, from string, args []any) (int64, error) {
+func pickUniform(ctx context.Context, r reader, q streamQuery, tried []int64, from string, args []any) ([]int64, error) {
 	var lo, hi sql.NullInt64
-	if err := tx.queryRow(ctx, "SELECT MIN(id), MAX(id) FROM tasks WHERE project_id = ?", q.p.ID).Scan(&lo, &hi); err != nil {
-		return 0, err
+	if err := r.queryRow(ctx, "SELECT MIN(id), MAX(id) FROM tasks WHERE project_id = ?", q.p.ID).Scan(&lo, &hi); err != nil {
+		return nil, err
 	}
 	if !lo.Valid {
-		return 0, nil
+		return nil, nil
 	}
 	pivot := lo.Int64 + rand.Int64N(hi.Int64-lo.Int64+1)
-	id, err := tx.pickFirst(ctx, q, from+" AND t.id >= ?", append(args[:len(args):len(args)], pivot), "t.id")
-	if err != nil || id != 0 {
-		return id, err
+	ids, err := pickFirst(ctx, r, tried, from+" AND t.id >= ?", append(args[:len(args):len(args)], pivot), "t.id")
+	if err != nil || len(ids) > 0 {
+		return ids, err
 	}
-	return tx.pickFirst(ctx, q, from+" AND t.id < ?", append(args[:len(args):len(args)], pivot), "t.id")
+	return pickFirst(ctx, r, tried, from+" AND t.id < ?", append(args[:len(args):len(args)], pivot), "t.id")
 }
 
-// pickFirst returns the id of the first task t of "SELECT t.id <from>" in
-// order, 0 when there is none. On PostgreSQL it locks the task's row,
-// passing over rows other picks hold, then checks the task again in a new
-// statement; a task that no longer qualifies is passed over too. When
-// every candidate left is held by another pick, it waits for them rather
-// than answer "nothing left": with an overlap above one, the task another
-// annotator is taking may still need this one too.
-func (tx *Tx) pickFirst(ctx context.Context, q streamQuery, from string, args []any, order string) (int64, error) {
-	var passed []string
-	wait := false
-	for {
-		query, qargs := "SELECT t.id "+from, args
-		if len(passed) > 0 {
-			query += " AND t.id NOT IN (" + strings.Join(passed, ", ") + ")"
+// pickFirst returns the ids of the first streamCandidates tasks t of
+// "SELECT t.id <from>" in order, other than those in tried.
+func pickFirst(ctx context.Context, r reader, tried []int64, from string, args []any, order string) ([]int64, error) {
+	query := "SELECT t.id " + from
+	if len(tried) > 0 {
+		ids := make([]string, len(tried))
+		for i, id := range tried {
+			ids[i] = strconv.FormatInt(id, 10)
 		}
-		query += " ORDER BY " + order + " LIMIT 1"
-		if tx.db.dialect == Postgres {
-			query += " FOR UPDATE OF t"
-			if !wait {
-				query += " SKIP LOCKED"
-			}
+		query += " AND t.id NOT IN (" + strings.Join(ids, ", ") + ")"
+	}
+	rows, err := r.query(ctx, query+" ORDER BY "+order+" LIMIT "+itoa(streamCandidates), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// claim reports whether the user may lock the task now. On PostgreSQL it
+// first locks the task's row: a row another claim holds is passed over
+// (held) unless wait, which waits for that claim to end.
+func (tx *Tx) claim(ctx context.Context, q streamQuery, taskID int64, wait bool) (ok, held bool, err error) {
+	if tx.db.dialect == Postgres {
+		query := "SELECT id FROM tasks WHERE id = ? FOR UPDATE"
+		if !wait {
+			query += " SKIP LOCKED"
 		}
 		var id int64
-		err := tx.queryRow(ctx, query, qargs...).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) && tx.db.dialect == Postgres && !wait {
-			wait = true
-			continue
-		} else if errors.Is(err, sql.ErrNoRows) {
-			return 0, nil
-		} else if err != nil || tx.db.dialect != Postgres {
-			return id, err
+		err := tx.queryRow(ctx, query, taskID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, !wait, nil
+		} else if err != nil {
+			return false, false, err
 		}
-		ok, err := tx.hasRoom(ctx, q, id)
-		if err != nil || ok {
-			return id, err
-		}
-		passed = append(passed, itoa(int(id)))
 	}
+	ok, err = tx.hasRoom(ctx, q, taskID)
+	return ok, false, err
 }
 
 // hasRoom checks in a statement of its own that the user may still lock

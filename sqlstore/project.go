@@ -127,15 +127,17 @@ func (db *Projects) CreateProject(ctx context.Context, p *blobmark.Project) erro
 
 // FindProjectByID returns a live project with its counters.
 func (db *Projects) FindProjectByID(ctx context.Context, id int64) (*blobmark.Project, error) {
-	p, err := scanProject(db.queryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = ? AND deleted_at IS NULL", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("project")
-	}
+	p, err := findProject(ctx, db.core, id)
 	return p, translate("find project", err)
 }
 
 func (tx *Tx) findProject(ctx context.Context, id int64) (*blobmark.Project, error) {
-	p, err := scanProject(tx.queryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = ? AND deleted_at IS NULL", id))
+	return findProject(ctx, tx, id)
+}
+
+// findProject reads a live project on the read pool or in a transaction.
+func findProject(ctx context.Context, r reader, id int64) (*blobmark.Project, error) {
+	p, err := scanProject(r.queryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = ? AND deleted_at IS NULL", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
 	}
