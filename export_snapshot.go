@@ -16,6 +16,10 @@ const (
 	ExportFailed     = "failed"
 )
 
+// ExportJSON is the name of Label Studio's raw JSON export, the format
+// every snapshot is stored in and the others are converted from.
+const ExportJSON = "JSON"
+
 // ExportSnapshot is a project export taken once and kept (Label Studio's
 // export object): the tasks its filters selected, as Label Studio's JSON,
 // plus the formats converted from that JSON on request. Downloads read

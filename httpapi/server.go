@@ -165,7 +165,6 @@ const (
 	manageProjects = blobmark.PermManageProjects
 	storages       = blobmark.PermStorages
 	manageMembers  = blobmark.PermManageMembers
-	hostIdentities = blobmark.PermHostIdentityStorages
 )
 
 // routes lists every route of the server. Paths, trailing slashes included,

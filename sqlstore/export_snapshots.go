@@ -17,7 +17,6 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/exporter"
-	"github.com/blobmark/blobmark/exporter/formats"
 )
 
 var _ blobmark.ExportSnapshotService = (*DB)(nil)
@@ -31,7 +30,7 @@ const snapshotColumns = `s.id, s.project_id, s.title, o.status, COALESCE(s.creat
 // snapshotFrom joins a snapshot to its JSON output, whose status is the
 // snapshot's, and hides the snapshots of deleted projects.
 const snapshotFrom = ` FROM export_snapshots s
-	JOIN export_outputs o ON o.snapshot_id = s.id AND o.export_type = '` + formats.JSON + `'
+	JOIN export_outputs o ON o.snapshot_id = s.id AND o.export_type = '` + blobmark.ExportJSON + `'
 	JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL `
 
 // CreateExportSnapshot implements blobmark.ExportSnapshotService.
@@ -55,7 +54,7 @@ func (db *DB) CreateExportSnapshot(ctx context.Context, s *blobmark.ExportSnapsh
 			return err
 		}
 		if _, err := tx.exec(ctx, "INSERT INTO export_outputs (snapshot_id, export_type, created_at) VALUES (?, ?, ?)",
-			s.ID, formats.JSON, now); err != nil {
+			s.ID, blobmark.ExportJSON, now); err != nil {
 			return err
 		}
 		if _, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportSnapshotJob{SnapshotID: s.ID}, nil); err != nil {
@@ -164,7 +163,7 @@ func (db *DB) findSnapshots(ctx context.Context, where string, args ...any) ([]*
 	}
 	in := db.dialect.idsIn("snapshot_id", ids, false)
 	frows, err := db.query(ctx, "SELECT id, snapshot_id, export_type, status, traceback FROM export_outputs WHERE export_type <> '"+
-		formats.JSON+"' AND "+in.sql+" ORDER BY id", in.args...)
+		blobmark.ExportJSON+"' AND "+in.sql+" ORDER BY id", in.args...)
 	if err != nil {
 		return nil, translate("find export formats", err)
 	}
@@ -244,7 +243,7 @@ func (db *DB) convertSnapshot(ctx context.Context, s *blobmark.ExportSnapshot, e
 	if err != nil {
 		return err
 	}
-	in, err := db.OpenExportOutput(ctx, s.ID, formats.JSON)
+	in, err := db.OpenExportOutput(ctx, s.ID, blobmark.ExportJSON)
 	if err != nil {
 		return err
 	}
@@ -303,13 +302,13 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	cfg, _ := blobmark.ParseLabelConfig(p.LabelConfig)
 	pager, err := db.newTaskPager(ctx, s.ProjectID, s.Filter)
 	if err != nil {
-		return db.failOutput(ctx, s, formats.JSON, err)
+		return db.failOutput(ctx, s, blobmark.ExportJSON, err)
 	}
 	sum := md5.New()
 	counters := func() string {
 		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks, pager.annotationCount)
 	}
-	return db.writeOutput(ctx, s, formats.JSON, sum, counters, func(w io.Writer) error {
+	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
 		return exporter.WriteProjectJSON(ctx, w, cfg, pager)
 	})
 }
@@ -405,7 +404,7 @@ func (db *DB) failOutput(ctx context.Context, s *blobmark.ExportSnapshot, export
 		if _, err := tx.exec(ctx, "DELETE FROM export_output_chunks WHERE output_id = ?", outputID); err != nil {
 			return err
 		}
-		if exportType != formats.JSON {
+		if exportType != blobmark.ExportJSON {
 			return nil
 		}
 		if _, err := tx.exec(ctx, "UPDATE export_snapshots SET finished_at = ? WHERE id = ?", db.timestamp(), s.ID); err != nil {

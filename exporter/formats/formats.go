@@ -32,9 +32,8 @@ type Format struct {
 	write func(c *converter, w io.Writer) error
 }
 
-// JSON is the name of Label Studio's raw JSON export, the format every
-// snapshot is stored in and the others are converted from.
-const JSON = "JSON"
+// JSON is the name of Label Studio's raw JSON export (blobmark.ExportJSON).
+const JSON = blobmark.ExportJSON
 
 const linkBase = "https://labelstud.io/guide/export.html#"
 
