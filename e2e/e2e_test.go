@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,19 +152,7 @@ func startBlobmark(t *testing.T, env *azuretest.Env, email, password string) *in
 	if err := srv.StartJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(stopCtx)
-	})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		if t.Failed() {
-			t.Logf("blobmark log:\n%s", logs.String())
-		}
-	})
-	return &instance{URL: ts.URL, token: token, logs: logs}
+	return &instance{URL: serve(t, srv, logs), token: token, logs: logs}
 }
 
 // browserReport is what browser.mjs prints as its last line.

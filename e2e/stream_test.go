@@ -28,6 +28,12 @@ func textServer(t *testing.T) (*server.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, serve(t, srv, logs)
+}
+
+// serve serves srv on a loopback port until the test ends, and closes it
+// then; its log is printed when the test fails.
+func serve(t *testing.T, srv *server.Server, logs *lockedBuffer) string {
 	t.Cleanup(func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -40,7 +46,7 @@ func textServer(t *testing.T) (*server.Server, string) {
 			t.Logf("blobmark log:\n%s", logs.String())
 		}
 	})
-	return srv, ts.URL
+	return ts.URL
 }
 
 // scenarioReport is what every scenario of harness.mjs reports.
