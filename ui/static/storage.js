@@ -93,7 +93,9 @@ function storageCard(kind, s, reload) {
   const out = el('div');
   const act = async (what, fn) => {
     out.replaceChildren();
-    try { await fn(); await reload(); } catch (e) { out.replaceChildren(message('error', `${what} failed: ${e.message}`)); }
+    // refresh, not this list's reload alone: a sync or an export it starts
+    // is then followed until it ends, so the card's counts stay true.
+    try { await fn(); await refresh(); } catch (e) { out.replaceChildren(message('error', `${what} failed: ${e.message}`)); }
   };
   const where = `${s.container || '?'}${s.prefix ? '/' + s.prefix : ''}`;
   const m = s.meta || {};
