@@ -306,9 +306,18 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 				*dst = &str
 			}
 		}
+		// The title names the organization in the operator's
+		// --server-identity-allow (ORG=entry): an administrator who could
+		// rename their organization to another's title would take that
+		// organization's allowance of the server's identity. Only the
+		// operator names organizations; sending the current title is fine.
+		if up.Title != nil && strings.TrimSpace(*up.Title) != o.Title {
+			v.add("title", "The organization's title is set by the server's operator (it names the organization in --server-identity-allow); it cannot be changed through the API.")
+		}
 		if err := v.err(); err != nil {
 			return nil, err
 		}
+		up.Title = nil
 		return s.Members.UpdateOrganization(ctx, o.ID, up)
 	}, presentOrganization)
 }

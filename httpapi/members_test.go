@@ -240,7 +240,9 @@ func TestMembershipsAndUsers(t *testing.T) {
 	wantFieldError(t, asAdmin(400, "POST", "/api/users/", map[string]any{"email": "x@example.com", "password": "pw", "role": "ZZ"}), 400, "role")
 	wantFieldError(t, asAdmin(409, "POST", "/api/users/", map[string]any{"email": "REX@example.com", "password": "pw"}), 409, "email")
 
-	// Organizations: one's own only; administrators rename it.
+	// Organizations: one's own only; administrators change its contact,
+	// never its title (it names the organization in the operator's
+	// server-identity allow-list).
 	var orgs []struct {
 		ID          int64
 		Title       string
@@ -251,8 +253,9 @@ func TestMembershipsAndUsers(t *testing.T) {
 		t.Fatalf("organizations %+v", orgs)
 	}
 	asMax(403, "PATCH", fmt.Sprintf("/api/organizations/%d", org), map[string]any{"title": "X"})
-	r := asAdmin(200, "PATCH", fmt.Sprintf("/api/organizations/%d", org), map[string]any{"title": "Acme", "contact_info": "ops@acme.example"})
-	if !strings.Contains(r.text(), `"contact_info":"ops@acme.example"`) {
+	wantFieldError(t, asAdmin(400, "PATCH", fmt.Sprintf("/api/organizations/%d", org), map[string]any{"title": "Acme", "contact_info": "x"}), 400, "title")
+	r := asAdmin(200, "PATCH", fmt.Sprintf("/api/organizations/%d", org), map[string]any{"title": orgs[0].Title, "contact_info": "ops@acme.example"})
+	if !strings.Contains(r.text(), `"contact_info":"ops@acme.example"`) || !strings.Contains(r.text(), `"title":"`+orgs[0].Title+`"`) {
 		t.Fatalf("organization update answered %s", r.raw)
 	}
 }
