@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,6 +149,15 @@ func Round(d time.Duration) string {
 		return d.Round(10 * time.Microsecond).String()
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// ResetPeakRSS returns freed memory to the system and resets the process's
+// peak RSS (VmHWM; Linux only, an error elsewhere), so that the next
+// ProcStatusKB("VmHWM") is the peak of what runs after it.
+func ResetPeakRSS() error {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
 // ProcStatusKB returns a field of /proc/self/status in KiB (VmRSS, VmHWM…).

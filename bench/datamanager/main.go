@@ -25,13 +25,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/bench/benchkit"
 	"github.com/blobmark/blobmark/httpapi"
-	"github.com/blobmark/blobmark/sqlstore"
 )
 
 const pageSize = 100
@@ -44,15 +42,9 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 
-	dir, err := os.MkdirTemp("", "blobmark-bench-datamanager")
-	benchkit.Check(err)
-	defer os.RemoveAll(dir)
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir, DatabaseURL: *databaseURL, Logger: slog.New(slog.DiscardHandler)})
-	benchkit.Check(err)
-	defer db.Close()
-
-	owner, token, err := db.AddUser(ctx, blobmark.NewUser{Email: "owner@example.com", Password: "bench password", Organization: "bench"})
-	benchkit.Check(err)
+	store := benchkit.OpenStoreURL(ctx, *databaseURL)
+	defer store.Close()
+	db, owner, token := store.DB, store.User, store.Token
 	p := &blobmark.Project{Title: "bench", LabelConfig: `<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>`}
 	benchkit.Check(db.CreateProject(blobmark.NewContextWithUser(ctx, owner), p))
 	seed := time.Now()
@@ -111,7 +103,7 @@ func main() {
 	n := min(*toDelete, *tasks/10)
 	before := benchkit.ProcStatusKB("VmHWM")
 	// Reset the peak so that the deletion's own is measured (Linux).
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	_ = benchkit.ResetPeakRSS()
 	body, _ := json.Marshal(map[string]any{"selectedItems": map[string]any{"all": true, "excluded": []int64{}},
 		"filters": map[string]any{"conjunction": "and", "items": []any{
 			map[string]any{"filter": "filter:tasks:inner_id", "operator": "less_or_equal", "type": "Number", "value": n}}}})

@@ -24,9 +24,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -69,7 +66,7 @@ func main() {
 	for i, n := range sizes {
 		limit := streamRows(ctx, db, projects[i])
 		for _, format := range []string{"JSON", "COCO", "YOLO"} {
-			resetPeakRSS()
+			benchkit.Check(benchkit.ResetPeakRSS())
 			start := time.Now()
 			size := download(srv, store.Token, projects[i], format)
 			took := time.Since(start)
@@ -136,13 +133,4 @@ func download(srv *httptest.Server, token string, projectID int64, format string
 	n, err := io.Copy(io.Discard, resp.Body)
 	benchkit.Check(err)
 	return n
-}
-
-// resetPeakRSS returns freed memory to the system and resets the kernel's
-// peak RSS (VmHWM) to the current RSS, so the peak read after one export
-// is that export's own, not the data setup's.
-func resetPeakRSS() {
-	runtime.GC()
-	debug.FreeOSMemory()
-	benchkit.Check(os.WriteFile("/proc/self/clear_refs", []byte("5"), 0))
 }

@@ -26,9 +26,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -107,9 +104,7 @@ func main() {
 	}
 
 	// Part 2: RSS while the proxy streams the blob again and again.
-	runtime.GC()
-	debug.FreeOSMemory()
-	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	resetPeak := benchkit.ResetPeakRSS() == nil
 	rssBefore := benchkit.ProcStatusKB("VmRSS") << 10
 	hwmBefore := benchkit.ProcStatusKB("VmHWM") << 10
 	for range *streams {
