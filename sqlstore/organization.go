@@ -112,9 +112,15 @@ func (db *Organizations) CanAccessProject(ctx context.Context, u *blobmark.User,
 // projectVisibleTo is the one SQL condition, on a project row aliased p,
 // that says whether user userID may see it: the user belongs to p's
 // organization, and either has a role that sees every project or has an
-// active role and is a member of p. The role lists come from the
-// permission table.
+// active role and is a member of p.
 func projectVisibleTo(userID int64) (string, []any) {
+	return projectVisibleSQL, append([]any{userID}, projectVisibleRoles...)
+}
+
+// projectVisibleSQL and projectVisibleRoles are projectVisibleTo's
+// condition and its role arguments, derived once from the permission
+// table: the roles that see every project, then the active ones.
+var projectVisibleSQL, projectVisibleRoles = func() (string, []any) {
 	var all, active []any
 	for _, r := range blobmark.Roles {
 		if r.SeesAllProjects() {
@@ -127,5 +133,5 @@ func projectVisibleTo(userID int64) (string, []any) {
 	cond := `EXISTS (SELECT 1 FROM users u WHERE u.id = ? AND u.organization_id = p.organization_id AND
 		(u.role IN (` + placeholders(len(all)) + `) OR (u.role IN (` + placeholders(len(active)) + `) AND
 		EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = u.id))))`
-	return cond, append(append([]any{userID}, all...), active...)
-}
+	return cond, append(all, active...)
+}()
