@@ -106,11 +106,14 @@ type core struct {
 	// so writers queue in Go instead of failing with SQLITE_BUSY.
 	write *sql.DB
 	// read serves plain reads; on PostgreSQL it is the same pool as write.
-	read   *sql.DB
-	logger *slog.Logger
-	now    blobmark.Clock
-	hooks  []Hook
-	path   string // SQLite file, "" on PostgreSQL
+	read *sql.DB
+	// writeStmts and readStmts keep SQLite's statements prepared (see
+	// stmtCache); nil on PostgreSQL.
+	writeStmts, readStmts *stmtCache
+	logger                *slog.Logger
+	now                   blobmark.Clock
+	hooks                 []Hook
+	path                  string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
 
@@ -249,6 +252,7 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	db.write, db.read = write, read
+	db.writeStmts, db.readStmts = newStmtCache(write), newStmtCache(read)
 	// The first connection creates the file and switches it to WAL; doing it
 	// on the writer first keeps readers from racing to create it.
 	if err := write.PingContext(ctx); err != nil {
@@ -327,6 +331,8 @@ func (db *DB) Close() error {
 }
 
 func (db *core) closePools() error {
+	db.readStmts.close()
+	db.writeStmts.close()
 	var err error
 	if db.read != nil && db.read != db.write {
 		err = db.read.Close()

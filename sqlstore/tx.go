@@ -90,6 +90,7 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 	if err = sqlTx.Commit(); err != nil {
 		return translate(op+": commit", err)
 	}
+	db.writeStmts.warm(context.WithoutCancel(ctx))
 	return nil
 }
 
@@ -131,25 +132,55 @@ func (tx *Tx) fire(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// exec, query and queryRow run a ?-placeholder query in the transaction.
+// exec, query and queryRow run a ?-placeholder query in the transaction,
+// through the writer's statement cache where there is one.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
+	q = tx.db.rebind(q)
+	if st := tx.cached(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.tx.ExecContext(ctx, q, args...)
 }
 
 func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
+	q = tx.db.rebind(q)
+	if st := tx.cached(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.tx.QueryContext(ctx, q, args...)
 }
 
 func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
+	q = tx.db.rebind(q)
+	if st := tx.cached(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.tx.QueryRowContext(ctx, q, args...)
+}
+
+// cached returns the writer's cached statement for q bound to this
+// transaction, or nil.
+func (tx *Tx) cached(ctx context.Context, q string) *sql.Stmt {
+	if st := tx.db.writeStmts.lookup(q); st != nil {
+		return tx.tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // query and queryRow on the DB read from the read pool, outside any
-// transaction.
+// transaction, through its statement cache where there is one.
 func (db *core) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.rebind(q), args...)
+	q = db.rebind(q)
+	if st := db.readStmts.get(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return db.read.QueryContext(ctx, q, args...)
 }
 
 func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.rebind(q), args...)
+	q = db.rebind(q)
+	if st := db.readStmts.get(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, q, args...)
 }
