@@ -1,15 +1,21 @@
 // Command labelstream measures the label stream under a team: A
 // annotators (50 by default), each a user of their own and a member of
-// the project, loop "GET /api/projects/{id}/next/ → POST the annotation"
-// as fast as they can on a project of N tasks (1,000,000 by default), of
-// which a share is already labeled, so the stream has to start past them.
+// the project, loop "GET /api/projects/{id}/next/ → label → POST the
+// annotation" on a project of N tasks (1,000,000 by default), of which a
+// share is already labeled, so the stream has to start past them.
+// Labeling takes -think on average (drawn from 0.5–1.5 × think, so the
+// annotators do not march in step): 1 s by default, quicker than any
+// person labels an image, so the team asks for work faster than a real
+// one. With -think 0 they loop with no pause: the server is then saturated
+// and the latencies measure its queue, not the stream; the tasks/s line is
+// its throughput.
 // It prints the p50/p99 latency of next, and, as the yardstick measured in
 // the same run by the same annotators, of GET /api/tasks/{id}/ for the
 // task just handed out: the same task, presented the same way, without
 // choosing or locking it. The goal is next p99 ≤ 20 ms.
 //
 // Run it with `go run ./bench/labelstream [-tasks 1000000] [-annotators 50]
-// [-rounds 40] [-labeled 0.5] [-sampling "Sequential sampling"]
+// [-rounds 40] [-think 1s] [-labeled 0.5] [-sampling "Sequential sampling"]
 // [-overlap 1] [-database-url postgres://…]` (embedded SQLite by
 // default). It never fails on timing: it prints numbers.
 package main
@@ -21,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,6 +43,7 @@ func main() {
 	tasks := flag.Int("tasks", 1_000_000, "tasks in the project")
 	annotators := flag.Int("annotators", 50, "concurrent annotators")
 	rounds := flag.Int("rounds", 40, "next → submit rounds per annotator")
+	think := flag.Duration("think", time.Second, "mean time an annotator takes to label a task (0: no pause)")
 	labeled := flag.Float64("labeled", 0.5, "share of the tasks, from the first, already labeled")
 	sampling := flag.String("sampling", string(blobmark.SequentialSampling), "the project's sampling")
 	overlap := flag.Int("overlap", 1, "the project's maximum_annotations")
@@ -111,6 +119,9 @@ func main() {
 				var task struct{ ID int64 }
 				benchkit.Check(json.Unmarshal(raw, &task))
 				_, dGet := call(token, "GET", fmt.Sprintf("/api/tasks/%d/", task.ID), "", http.StatusOK)
+				if *think > 0 {
+					time.Sleep(*think/2 + rand.N(*think))
+				}
 				_, dSubmit := call(token, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", task.ID), `{"result":[]}`, http.StatusCreated)
 				mu.Lock()
 				next, get, submit = append(next, dNext), append(get, dGet), append(submit, dSubmit)
@@ -125,8 +136,8 @@ func main() {
 	if *databaseURL != "" {
 		dbName = "PostgreSQL"
 	}
-	fmt.Printf("blobmark label stream (%s, %d tasks, %.0f%% labeled, %s, overlap %d; %d annotators × %d rounds; seeded in %s, ran in %s, %.0f tasks/s)\n\n",
-		dbName, *tasks, *labeled*100, samp, *overlap, *annotators, *rounds, benchkit.Round(seed), benchkit.Round(run),
+	fmt.Printf("blobmark label stream (%s, %d tasks, %.0f%% labeled, %s, overlap %d; %d annotators × %d rounds, labeling %s each; seeded in %s, ran in %s, %.0f tasks/s)\n\n",
+		dbName, *tasks, *labeled*100, samp, *overlap, *annotators, *rounds, *think, benchkit.Round(seed), benchkit.Round(run),
 		float64(len(next))/run.Seconds())
 	fmt.Printf("| request | p50 | p99 | p99 / GET task p99 | goal |\n|---|---|---|---|---|\n")
 	for _, row := range []struct {
