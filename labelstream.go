@@ -130,6 +130,19 @@ type NextTask struct {
 	Lock  TaskLock
 }
 
+// Queue is where a project's label stream stands for one user, as Label
+// Studio's project serializer shows it: Done counts the tasks the user
+// annotated (under RequeueForMe a skip is not done: the task comes back),
+// Left the tasks not yet labeled that the user has not annotated (nor,
+// unless RequeueForMe, skipped), Total the two together. Finished counts
+// the project's labeled tasks, whoever labeled them.
+type Queue struct {
+	Total    int `json:"queue_total"`
+	Done     int `json:"queue_done"`
+	Left     int `json:"queue_left"`
+	Finished int `json:"finished_task_number"`
+}
+
 // LabelStreamService hands a project's tasks to annotators, one at a time,
 // honouring the project's distribution fields, and keeps the locks that
 // stop a task going to more annotators at once than it still needs. Locks
@@ -154,4 +167,7 @@ type LabelStreamService interface {
 	// UnlockTask releases the user's lock on a task, if they hold one.
 	// Creating an annotation (a submit or a skip) releases it too.
 	UnlockTask(ctx context.Context, taskID int64) error
+	// QueueOf counts the project's queue for the user in ctx, exactly and
+	// without reading the project's tasks one by one.
+	QueueOf(ctx context.Context, projectID int64) (*Queue, error)
 }

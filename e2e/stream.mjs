@@ -69,6 +69,15 @@ await scenario('stream', async (h) => {
   await step('labeled-in-parallel', nina, async () => {
     const [a, b] = await Promise.all([labelAll(nina, 'Positive'), labelAll(omar, 'Negative')]);
     report.labeled = { nina: a, omar: b };
+    // Each page's queue line once both are done (the first to finish may
+    // have counted a task the other still held): reloaded, it counts
+    // nothing left.
+    report.queues = {};
+    for (const [name, page] of [['nina', nina], ['omar', omar]]) {
+      await page.reload();
+      await page.waitForFunction(() => / 0 left /.test(document.getElementById('queue')?.textContent || ''));
+      report.queues[name] = await page.locator('#queue').textContent();
+    }
   });
 
   const owner = await h.newPage('owner');

@@ -166,6 +166,7 @@ func TestBrowserStreamAndDataManager(t *testing.T) {
 	var rep struct {
 		scenarioReport
 		Labeled  map[string][]int64 `json:"labeled"`
+		Queues   map[string]string  `json:"queues"`
 		ViewID   int64              `json:"viewId"`
 		Reopened struct {
 			URL, Total, Tab, Column, Operator, Value, SortedBy string
@@ -205,6 +206,15 @@ func TestBrowserStreamAndDataManager(t *testing.T) {
 		call(t, base, ownerToken, "GET", fmt.Sprintf("/api/tasks/%d/annotations/", id), nil, &anns)
 		if len(anns) != 1 || anns[0].CompletedBy != annotators[name] {
 			t.Errorf("task %d has annotations %+v, want one by %s (%d)", id, anns, name, annotators[name])
+		}
+	}
+
+	// Each labeling page ended counting its annotator's share as done and
+	// the whole project as labeled.
+	for name, ids := range rep.Labeled {
+		want := fmt.Sprintf("You: %d done, 0 left of %d · project: %d of %d tasks labeled", len(ids), len(ids), len(streamTasks), len(streamTasks))
+		if rep.Queues[name] != want {
+			t.Errorf("%s's queue line %q, want %q", name, rep.Queues[name], want)
 		}
 	}
 

@@ -149,6 +149,14 @@ func TestLabelStreamAPI(t *testing.T) {
 	if r.status != http.StatusNotFound || !strings.Contains(r.envelope(t).Detail, "No more tasks to label") {
 		t.Fatalf("a's empty stream: %d %s", r.status, r.raw)
 	}
+	// The project's page counts a's queue: a skipped task 1 and labeled
+	// task 2; the owner skipped task 0, which b holds.
+	var queue map[string]any
+	if r := e.as(a, "GET", fmt.Sprintf("/api/projects/%d/", e.project), nil); r.status != http.StatusOK {
+		t.Fatalf("a reads the project: %d %s", r.status, r.raw)
+	} else if r.json(t, &queue); queue["queue_done"] != 2.0 || queue["queue_left"] != 1.0 || queue["queue_total"] != 3.0 || queue["finished_task_number"] != 1.0 {
+		t.Fatalf("a's queue: %s", r.raw)
+	}
 }
 
 func TestProjectDistributionFields(t *testing.T) {

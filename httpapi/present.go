@@ -96,6 +96,10 @@ type projectJSON struct {
 	Organization int64   `json:"organization"`
 	IsDraft      bool    `json:"is_draft"`
 	PinnedAt     *string `json:"pinned_at"`
+	// Queue is the caller's label-stream queue, on the project's own page
+	// only (GET /api/projects/{id}/): counting it for every project of a
+	// list would cost a count per project.
+	*blobmark.Queue
 }
 
 func (p *presenter) projectJSON(pr *blobmark.Project) projectJSON {

@@ -84,8 +84,22 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
 	serveCreated(s, w, r, pr, s.Projects.CreateProject, s.projectAnswer(r))
 }
 
+// handleGetProject answers with the project and the caller's queue in it
+// (queue_total/done/left, finished_task_number), as Label Studio's project
+// page has them.
 func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request) {
-	serveObject(s, w, r, s.projectFromPath, nil, s.projectAnswer(r))
+	pr, err := s.projectFromPath(r)
+	var queue *blobmark.Queue
+	if err == nil && s.LabelStream != nil {
+		queue, err = s.LabelStream.QueueOf(r.Context(), pr.ID)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := s.presenter(r.Context()).projectJSON(pr)
+	out.Queue = queue
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request) {

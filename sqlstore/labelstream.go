@@ -393,3 +393,37 @@ func (tx *Tx) unlockTask(ctx context.Context, taskID, user int64) error {
 	_, err := tx.exec(ctx, "DELETE FROM task_locks WHERE task_id = ? AND user_id = ?", taskID, user)
 	return err
 }
+
+// QueueOf implements blobmark.LabelStreamService. The project's tasks are
+// counted on the (project_id, is_labeled, id) index; the user's own
+// annotations are the only rows read one by one.
+func (db *LabelStream) QueueOf(ctx context.Context, projectID int64) (*blobmark.Queue, error) {
+	user := blobmark.UserIDFromContext(ctx)
+	p, err := findProject(ctx, db.core, projectID)
+	if err != nil {
+		return nil, translate("queue", err)
+	}
+	// mine is the condition on annotations a that the user's annotation
+	// takes a task out of their queue: any of theirs, but under
+	// RequeueForMe not a skip.
+	mine, mineArgs := "a.project_id = ? AND a.completed_by = ?", []any{projectID, user}
+	if p.SkipQueue == blobmark.RequeueForMe {
+		mine += " AND a.was_cancelled = ?"
+		mineArgs = append(mineArgs, false)
+	}
+	var q blobmark.Queue
+	var unlabeled, mineUnlabeled int
+	err = db.queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM tasks WHERE project_id = ? AND is_labeled = ?),
+		(SELECT COUNT(*) FROM tasks WHERE project_id = ? AND is_labeled = ?),
+		(SELECT COUNT(DISTINCT a.task_id) FROM annotations a WHERE `+mine+`),
+		(SELECT COUNT(DISTINCT a.task_id) FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE `+mine+` AND t.is_labeled = ?)`,
+		slices.Concat([]any{projectID, true, projectID, false}, mineArgs, mineArgs, []any{false})...).
+		Scan(&q.Finished, &unlabeled, &q.Done, &mineUnlabeled)
+	if err != nil {
+		return nil, translate("queue", err)
+	}
+	q.Left = unlabeled - mineUnlabeled
+	q.Total = q.Done + q.Left
+	return &q, nil
+}

@@ -205,6 +205,49 @@ func testLabelStream(t *testing.T, open OpenClocked) {
 		})
 	})
 
+	t.Run("Queue", func(t *testing.T) {
+		for _, tc := range []struct {
+			skip blobmark.SkipQueue
+			// a's queue after annotating task 0, skipping task 1 and b
+			// labeling task 2 (overlap 1), of 5 tasks.
+			want blobmark.Queue
+		}{
+			// A skip is done work, and the task is out of a's queue.
+			{blobmark.RequeueForOthers, blobmark.Queue{Total: 4, Done: 2, Left: 2, Finished: 2}},
+			// The skipped task comes back to a: not done, still left.
+			{blobmark.RequeueForMe, blobmark.Queue{Total: 4, Done: 1, Left: 3, Finished: 2}},
+			// The skip labels the task.
+			{blobmark.IgnoreSkipped, blobmark.Queue{Total: 4, Done: 2, Left: 2, Finished: 3}},
+		} {
+			t.Run(string(tc.skip), func(t *testing.T) {
+				e := newStreamEnv(t, open, 5, blobmark.ProjectUpdate{SkipQueue: ptr(tc.skip)})
+				a, b := e.user("a"), e.user("b")
+				q, err := e.s.QueueOf(a, e.p.ID)
+				must(t, err)
+				if *q != (blobmark.Queue{Total: 5, Left: 5}) {
+					t.Fatalf("fresh queue = %+v", *q)
+				}
+				e.annotate(a, e.tasks[0], false)
+				e.annotate(a, e.tasks[1], true)
+				e.annotate(b, e.tasks[2], false)
+				q, err = e.s.QueueOf(a, e.p.ID)
+				must(t, err)
+				if *q != tc.want {
+					t.Fatalf("a's queue = %+v, want %+v", *q, tc.want)
+				}
+				q, err = e.s.QueueOf(b, e.p.ID)
+				must(t, err)
+				// b labeled one task; a's annotation and (unless it requeues
+				// for a) a's skip took others from everyone's queue.
+				if q.Done != 1 || q.Left != 5-tc.want.Finished || q.Finished != tc.want.Finished {
+					t.Fatalf("b's queue = %+v (a's %+v)", *q, tc.want)
+				}
+				_, err = e.s.QueueOf(a, e.p.ID+1000)
+				wantCode(t, err, blobmark.ENOTFOUND)
+			})
+		}
+	})
+
 	t.Run("Sampling", func(t *testing.T) {
 		t.Run("Uniform", func(t *testing.T) {
 			e := newStreamEnv(t, open, 20, blobmark.ProjectUpdate{Sampling: ptr(blobmark.UniformSampling)})

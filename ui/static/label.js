@@ -11,6 +11,7 @@ import { api, cookie, el, message, signedIn, loadProject, projectTabs } from './
 const root = document.getElementById('root');
 const title = el('h2', { id: 'task-title' }, 'Labeling');
 const progress = el('div', { id: 'task-progress', class: 'muted' });
+const queue = el('div', { id: 'queue', class: 'muted' });
 const status = el('div', { id: 'status' });
 const mediaNotes = el('div', { id: 'media-notes' });
 // The editor's stylesheet applies inside .lsf-editor only (see ui/build.sh).
@@ -68,6 +69,15 @@ function showProgress(task) {
   if (task.queue) parts.push(task.queue);
   if (task.predictions && task.predictions.length) parts.push(`${task.predictions.length} prediction${task.predictions.length === 1 ? '' : 's'}`);
   progress.textContent = parts.join(' · ');
+}
+
+// showQueue says where the user stands in the project, from the project's
+// queue counts (queue_done/left/total, finished_task_number).
+async function showQueue() {
+  try {
+    const p = await api('GET', `/api/projects/${project.id}/`);
+    queue.textContent = `You: ${p.queue_done} done, ${p.queue_left} left of ${p.queue_total} · project: ${p.finished_task_number} of ${p.task_number} tasks labeled`;
+  } catch { queue.textContent = ''; }
 }
 
 async function openNext() {
@@ -140,6 +150,7 @@ async function open(task) {
   if (ls) { ls.destroy(); ls = null; }
   release();
   current = task;
+  showQueue();
   if (!task) {
     title.textContent = 'All done';
     progress.textContent = '';
@@ -229,7 +240,7 @@ async function main() {
   user = await signedIn();
   project = await loadProject(root);
   if (!project) return;
-  root.replaceChildren(...projectTabs(project, 'label'), title, progress, status, mediaNotes, editor);
+  root.replaceChildren(...projectTabs(project, 'label'), title, progress, queue, status, mediaNotes, editor);
   if (typeof window.LabelStudio !== 'function') {
     editor.replaceChildren(message('error', 'The annotator bundle is not part of this build. Run `make setup` (it runs ui/build.sh after `npm ci`) and build blobmark again.', { id: 'no-editor' }));
     return;
