@@ -35,6 +35,8 @@ type ExportSnapshot struct {
 	FinishedAt *time.Time
 	// MD5 is the hex MD5 of the JSON output, "" until completed.
 	MD5 string
+	// Traceback says why the snapshot failed, "" unless it did.
+	Traceback string
 	// Counters are the tasks and annotations written so far:
 	// {"task_number": …, "annotation_number": …}.
 	Counters json.RawMessage

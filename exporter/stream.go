@@ -122,6 +122,8 @@ type bundleSource struct {
 	cfg  *blobmark.LabelConfig
 	page *TaskPage
 	next int
+	// users holds the page's annotators as encoded, each encoded once.
+	users map[int64]json.RawMessage
 }
 
 // Next implements formats.Source.
@@ -134,7 +136,7 @@ func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
 		if page == nil || len(page.Tasks) == 0 {
 			return nil, io.EOF
 		}
-		s.page, s.next = page, 0
+		s.page, s.next, s.users = page, 0, map[int64]json.RawMessage{}
 	}
 	b := s.page.Tasks[s.next]
 	s.next++
@@ -144,7 +146,11 @@ func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
 		if err := json.Unmarshal(a.Result, &fa.Result); err != nil && len(a.Result) > 0 {
 			return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: fmt.Sprintf("annotation %d has a result that is not a region list", a.ID), Err: err}
 		}
-		by, _ := json.Marshal(lswire.NewUser(a.CompletedBy, s.page.Users[a.CompletedBy]))
+		by, ok := s.users[a.CompletedBy]
+		if !ok {
+			by, _ = json.Marshal(lswire.NewUser(a.CompletedBy, s.page.Users[a.CompletedBy]))
+			s.users[a.CompletedBy] = by
+		}
 		fa.CompletedBy = by
 		t.Annotations = append(t.Annotations, fa)
 	}

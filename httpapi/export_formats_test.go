@@ -78,9 +78,12 @@ func TestSDKExportAsCOCO(t *testing.T) {
 	var list []struct {
 		Name     string
 		Disabled bool
+		Reason   string `json:"disabled_reason"`
 	}
 	env.must(http.StatusOK, "GET", fmt.Sprintf("/api/projects/%d/export/formats", p.ID), nil).json(t, &list)
-	if len(list) == 0 || list[0].Name != "JSON" || !list[len(list)-1].Disabled {
+	// Each disabled entry says why, an enabled one has no reason.
+	if len(list) == 0 || list[0].Name != "JSON" || list[0].Reason != "" || !list[len(list)-1].Disabled ||
+		!strings.Contains(list[len(list)-1].Reason, "it needs") {
 		t.Fatalf("formats %+v", list)
 	}
 

@@ -31,11 +31,14 @@ func (s *Server) exportSnapshotRoutes() []route {
 	}
 }
 
-// exportJSON is an export snapshot as Label Studio shows it.
+// exportJSON is an export snapshot as Label Studio shows it, plus
+// traceback (blobmark's addition; Label Studio has it on converted formats
+// only): why a failed snapshot failed, so the Export dialog can say it.
 type exportJSON struct {
 	ID               int64              `json:"id"`
 	Title            string             `json:"title"`
 	Status           string             `json:"status"`
+	Traceback        string             `json:"traceback"`
 	CreatedAt        time.Time          `json:"created_at"`
 	FinishedAt       *time.Time         `json:"finished_at"`
 	CreatedBy        *userSimple        `json:"created_by"`
@@ -64,7 +67,7 @@ func (e exportJSON) MarshalJSON() ([]byte, error) {
 }
 
 func (s *Server) exportJSON(ctx context.Context, x *blobmark.ExportSnapshot) exportJSON {
-	out := exportJSON{ID: x.ID, Title: x.Title, Status: x.Status, CreatedAt: x.CreatedAt, FinishedAt: x.FinishedAt,
+	out := exportJSON{ID: x.ID, Title: x.Title, Status: x.Status, Traceback: x.Traceback, CreatedAt: x.CreatedAt, FinishedAt: x.FinishedAt,
 		CreatedBy: s.presenter(ctx).userSimple(x.CreatedBy), MD5: x.MD5, Counters: x.Counters,
 		ConvertedFormats: make([]convertedFmtJSON, len(x.Converted)), options: x.Options}
 	for i, c := range x.Converted {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/jobs"
 	"github.com/blobmark/blobmark/sqlstore"
 	"github.com/riverqueue/river"
@@ -213,4 +214,29 @@ func TestSnapshotFiltersAndBadInput(t *testing.T) {
 		"task_filter_options": map[string]any{"skipped": "sometimes"}})
 	env.must(http.StatusBadRequest, "POST", fmt.Sprintf("/api/projects/%d/exports/", p.ID), map[string]any{
 		"task_filter_options": map[string]any{"view": 999999}})
+}
+
+// TestFailedSnapshotSaysWhy: a snapshot whose job fails (here its view
+// was deleted after it was asked for, which the request could not know)
+// answers status failed with the reason as traceback, for the Export
+// dialog to show.
+func TestFailedSnapshotSaysWhy(t *testing.T) {
+	env := newSnapshotEnv(t)
+	sdk := &sdkClient{t: t, env: env}
+	p := sdk.createProject("boxes", boxConfig)
+	x := &blobmark.ExportSnapshot{ProjectID: p.ID, Filter: blobmark.ExportFilter{AllTasks: true, View: 987654}}
+	if err := env.db.CreateExportSnapshot(blobmark.NewContextWithUser(t.Context(), env.user), x); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Status, Traceback string }
+	for range 1000 {
+		env.must(http.StatusOK, "GET", fmt.Sprintf("/api/projects/%d/exports/%d", p.ID, x.ID), nil).json(t, &got)
+		if got.Status == "failed" || got.Status == "completed" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got.Status != "failed" || !strings.Contains(got.Traceback, "View 987654 is not a view of this project") {
+		t.Fatalf("snapshot of a missing view: %+v", got)
+	}
 }

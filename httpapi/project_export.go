@@ -107,7 +107,8 @@ func exportIDs(values []string) ([]int64, error) {
 
 // handleExportFormats is GET /api/projects/{id}/export/formats: every
 // format as Label Studio lists it, those the label config does not fit
-// last and marked disabled.
+// last and marked disabled, with disabled_reason (blobmark's addition)
+// saying why, so the Export dialog can explain a greyed-out entry.
 func (s *Server) handleExportFormats(w http.ResponseWriter, r *http.Request) {
 	pr, err := s.projectFromPath(r)
 	if err != nil {
@@ -122,11 +123,12 @@ func (s *Server) handleExportFormats(w http.ResponseWriter, r *http.Request) {
 		Link        string   `json:"link"`
 		Tags        []string `json:"tags"`
 		Disabled    bool     `json:"disabled"`
+		Reason      string   `json:"disabled_reason,omitempty"`
 	}
 	offers := formats.Offered(cfg)
 	out := make([]item, len(offers))
 	for i, o := range offers {
-		out[i] = item{o.Name, o.Title, o.Description, o.Link, o.Tags, o.Disabled != ""}
+		out[i] = item{o.Name, o.Title, o.Description, o.Link, o.Tags, o.Disabled != "", o.Disabled}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

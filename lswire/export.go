@@ -2,7 +2,6 @@ package lswire
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
 
 	"github.com/blobmark/blobmark"
@@ -45,15 +44,9 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 	if task == nil {
 		return nil, blobmark.Errorf(blobmark.EINTERNAL, "task export needs the task")
 	}
-	out := struct {
-		Annotations []json.RawMessage `json:"annotations"`
-		Drafts      []int64           `json:"drafts"`
-		Predictions []Prediction      `json:"predictions"`
-	}{
-		Annotations: make([]json.RawMessage, 0, len(annotations)),
-		Drafts:      []int64{},
-		Predictions: make([]Prediction, 0, len(predictions)),
-	}
+	// The annotations, the bulk of an export, are joined as they are
+	// encoded and handed to Encode as a member, not encoded again.
+	anns := []byte{'['}
 	for _, a := range slices.SortedFunc(slices.Values(annotations), func(x, y *blobmark.Annotation) int { return cmp.Compare(x.ID, y.ID) }) {
 		user := struct {
 			CompletedBy *ExportUser `json:"completed_by"`
@@ -62,12 +55,23 @@ func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictio
 		if err != nil {
 			return nil, err
 		}
-		out.Annotations = append(out.Annotations, b)
+		if len(anns) > 1 {
+			anns = append(anns, ',')
+		}
+		anns = append(anns, b...)
+	}
+	anns = append(anns, ']')
+	out := struct {
+		Drafts      []int64      `json:"drafts"`
+		Predictions []Prediction `json:"predictions"`
+	}{
+		Drafts:      []int64{},
+		Predictions: make([]Prediction, 0, len(predictions)),
 	}
 	for _, p := range slices.SortedFunc(slices.Values(predictions), func(x, y *blobmark.Prediction) int { return cmp.Compare(x.ID, y.ID) }) {
 		out.Predictions = append(out.Predictions, NewPrediction(p))
 	}
-	return encode(ExportTaskKeys, NewTask(task), out)
+	return encode(ExportTaskKeys, NewTask(task), out, members{{key: []byte("annotations"), value: anns}})
 }
 
 // encode writes parts as one object in the order of keys (Encode), with

@@ -3,7 +3,7 @@ package lswire
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
+	"errors"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -88,41 +88,131 @@ var APITaskKeys = []string{
 // which is how a serializer that writes a field differently says so; keys
 // the parts lack (omitted empty values) and part keys outside keys are left
 // out. HTML characters are not escaped, as in Label Studio's output.
+//
+// It runs once per task and annotation of every export, so it splits the
+// parts' encodings into members by scanning their bytes instead of
+// decoding them into maps: the values are copied, never parsed again.
 func Encode(keys []string, parts ...any) (json.RawMessage, error) {
-	values := map[string]json.RawMessage{}
+	var all []member
+	size := 2
 	for _, part := range parts {
+		if m, ok := part.(members); ok {
+			all = append(all, m...)
+			for _, x := range m {
+				size += len(x.key) + len(x.value) + 4
+			}
+			continue
+		}
 		b, err := marshal(part)
 		if err != nil {
 			return nil, err
 		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(b, &fields); err != nil {
+		if all, err = appendMembers(all, b); err != nil {
 			return nil, err
 		}
-		for k, v := range fields {
-			if !slices.Contains(keys, k) {
-				continue
-			}
-			values[k] = v
-		}
+		size += len(b)
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	buf := make([]byte, 0, size)
+	buf = append(buf, '{')
 	for _, k := range keys {
-		v, ok := values[k]
-		if !ok {
+		// The last part that has the key wins.
+		i := len(all) - 1
+		for i >= 0 && string(all[i].key) != k {
+			i--
+		}
+		if i < 0 {
 			continue
 		}
-		if buf.Len() > 1 {
-			buf.WriteByte(',')
+		if len(buf) > 1 {
+			buf = append(buf, ',')
 		}
-		name, _ := json.Marshal(k)
-		buf.Write(name)
-		buf.WriteByte(':')
-		buf.Write(v)
+		buf = append(buf, '"')
+		buf = append(buf, k...)
+		buf = append(buf, '"', ':')
+		buf = append(buf, all[i].value...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(buf, '}'), nil
+}
+
+// member is one key and its value in a JSON object, as raw bytes.
+type member struct {
+	key, value []byte // key without its quotes
+}
+
+// members is a part of Encode already encoded, taken as is: what a caller
+// built from bytes it encoded itself need not be marshalled again.
+type members []member
+
+var errNotObject = errors.New("lswire: a part of an object does not encode to a JSON object")
+
+// appendMembers appends the members of b, a JSON object as encoding/json
+// writes it (valid and compact), in document order. Keys are struct field
+// names and map keys of this package, never escaped.
+func appendMembers(out []member, b []byte) ([]member, error) {
+	if len(b) < 2 || b[0] != '{' {
+		return nil, errNotObject
+	}
+	i := 1
+	for i < len(b) && b[i] != '}' {
+		if b[i] == ',' {
+			i++
+		}
+		k := stringEnd(b, i)
+		if k < 0 || k >= len(b) || b[k] != ':' {
+			return nil, errNotObject
+		}
+		v := valueEnd(b, k+1)
+		if v < 0 {
+			return nil, errNotObject
+		}
+		out = append(out, member{key: b[i+1 : k-1], value: b[k+1 : v]})
+		i = v
+	}
+	return out, nil
+}
+
+// stringEnd returns the index just past the string starting at b[i], -1
+// when there is none.
+func stringEnd(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index just past the value starting at b[i]: the
+// comma or closing brace of its object that follows it.
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i = stringEnd(b, i); i < 0 {
+				return -1
+			}
+			i--
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // marshal is json.Marshal without HTML escaping and without the encoder's

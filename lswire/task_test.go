@@ -29,6 +29,27 @@ func TestEncodeOrdersMergesAndOmits(t *testing.T) {
 	}
 }
 
+// TestEncodeCopiesValuesWhole: values holding what separates members
+// (quotes, escapes, commas, braces, nested objects) are copied whole.
+func TestEncodeCopiesValuesWhole(t *testing.T) {
+	part := struct {
+		S string          `json:"s"`
+		R json.RawMessage `json:"r"`
+		N []any           `json:"n"`
+	}{S: `a\"},{"x":[`, R: json.RawMessage(`{"k":["}",{"q":"\\"}],"e":{}}`), N: []any{[]int{}, map[string]any{"z": ","}}}
+	got, err := Encode([]string{"n", "r", "s"}, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"n":[[],{"z":","}],"r":{"k":["}",{"q":"\\"}],"e":{}},"s":"a\\\"},{\"x\":["}`
+	if string(got) != want {
+		t.Fatalf("Encode = %s\nwant     %s", got, want)
+	}
+	if _, err := Encode([]string{"a"}, []int{1}); err == nil {
+		t.Fatal("Encode of an array part did not fail")
+	}
+}
+
 func TestNewTaskDefaults(t *testing.T) {
 	got, err := json.Marshal(NewTask(&blobmark.Task{
 		ID: 3, ProjectID: 1, Data: json.RawMessage(`{"x":1}`), Meta: json.RawMessage(" null "),

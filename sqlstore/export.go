@@ -202,7 +202,7 @@ func (db *core) findPredictions(ctx context.Context, where string, args ...any) 
 }
 
 // exportPageSize is how many tasks one page of a project export holds.
-const exportPageSize = 200
+const exportPageSize = 1000
 
 // ExportProject streams the project's export in format to w.
 func (db *DB) ExportProject(ctx context.Context, projectID int64, format string, filter blobmark.ExportFilter, w io.Writer) error {

@@ -24,7 +24,7 @@ var _ blobmark.ExportSnapshotService = (*DB)(nil)
 // exportChunkSize is the size of one stored chunk of an export's output.
 const exportChunkSize = 1 << 20
 
-const snapshotColumns = `s.id, s.project_id, s.title, o.status, COALESCE(s.created_by, 0), s.created_at, s.finished_at,
+const snapshotColumns = `s.id, s.project_id, s.title, o.status, o.traceback, COALESCE(s.created_by, 0), s.created_at, s.finished_at,
 	s.md5, s.counters, s.filter, s.options`
 
 // snapshotFrom joins a snapshot to its JSON output, whose status is the
@@ -136,7 +136,7 @@ func (db *DB) findSnapshots(ctx context.Context, where string, args ...any) ([]*
 		var created timeValue
 		var finished sql.Null[timeValue]
 		var counters, filter, options string
-		if err := rows.Scan(&s.ID, &s.ProjectID, &s.Title, &s.Status, &s.CreatedBy, &created, &finished,
+		if err := rows.Scan(&s.ID, &s.ProjectID, &s.Title, &s.Status, &s.Traceback, &s.CreatedBy, &created, &finished,
 			&s.MD5, &counters, &filter, &options); err != nil {
 			return nil, translate("find exports", err)
 		}

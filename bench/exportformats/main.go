@@ -1,16 +1,19 @@
-// Command exportformats measures project exports through the download
-// route (GET /api/projects/{id}/export?exportType=…) in JSON, COCO and
-// YOLO, against the physical limit measured in the same run: merely
-// streaming the same task and annotation rows out of the database. For
-// each of two project sizes it prints the time, the tasks per second, the
-// ratio limit ÷ export (goal ≥ 0.5) and the peak RSS of the process during
-// that one export, which must stay flat from the small project to the
-// large one. Label Studio publishes 50,000 records in about four minutes
-// (~210 tasks/s) for comparison.
+// Command exportformats measures project exports in JSON, COCO and YOLO,
+// two ways: the download route (GET /api/projects/{id}/export?exportType=…,
+// streamed as the rows are read), and a snapshot (what its jobs do: the
+// JSON written into the database, converted into the format when that is
+// not JSON, then downloaded from the store). The physical limit, measured
+// in the same run, is merely streaming the same task and annotation rows
+// out of the database. For each of two project sizes it prints the time,
+// the tasks per second, the ratio limit ÷ export (goal ≥ 0.5) and the peak
+// RSS of the process during that one export, which must stay flat from
+// the small project to the large one. Label Studio publishes 50,000
+// records in about four minutes (~210 tasks/s) for comparison.
 //
 // Run it with `go run ./bench/exportformats [-tasks 100000] [-small 10000]
-// [-database-url postgres://…]` (embedded SQLite by default). It never
-// fails on timing: it prints numbers.
+// [-formats JSON,COCO,YOLO] [-cpuprofile file] [-database-url postgres://…]`
+// (embedded SQLite by default). It never fails on timing: it prints
+// numbers.
 //
 // Like every program under bench/, it may import any blobmark package.
 package main
@@ -24,6 +27,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -39,13 +45,15 @@ func main() {
 	large := flag.Int("tasks", 100_000, "annotated tasks in the large project")
 	small := flag.Int("small", 10_000, "annotated tasks in the small project, to show the peak RSS does not grow")
 	databaseURL := flag.String("database-url", "", "PostgreSQL URL (default: embedded SQLite in a temporary directory)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the exports (not of the project setup) to this file")
+	only := flag.String("formats", "JSON,COCO,YOLO", "comma-separated formats to export")
 	flag.Parse()
 	ctx := context.Background()
 
 	store := benchkit.OpenStoreURL(ctx, *databaseURL)
 	defer store.Close()
 	db, ctx := store.DB, store.Context
-	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, ProjectExporter: db,
+	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, ProjectExporter: db, ExportSnapshots: db,
 		Logger: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
@@ -60,19 +68,38 @@ func main() {
 	if *databaseURL != "" {
 		backend = "PostgreSQL"
 	}
-	fmt.Printf("blobmark export formats benchmark (%s, download route, one annotation of 2 boxes per task)\n\n", backend)
-	fmt.Printf("| tasks | format | export | tasks/s | output | limit: stream rows | ratio limit ÷ export | peak RSS | goal |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("blobmark export formats benchmark (%s, one annotation of 2 boxes per task)\n\n", backend)
+	fmt.Printf("| tasks | format | way | export | tasks/s | output | limit: stream rows | ratio limit ÷ export | peak RSS | goal |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|\n")
+	ways := []struct {
+		name string
+		run  func(project int64, format string) int64
+	}{
+		{"download", func(project int64, format string) int64 {
+			return download(srv, store.Token, fmt.Sprintf("/api/projects/%d/export?exportType=%s", project, format))
+		}},
+		{"snapshot", func(project int64, format string) int64 {
+			return snapshot(ctx, db, srv, store.Token, project, format)
+		}},
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		benchkit.Check(err)
+		benchkit.Check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	for i, n := range sizes {
 		limit := streamRows(ctx, db, projects[i])
-		for _, format := range []string{"JSON", "COCO", "YOLO"} {
-			benchkit.Check(benchkit.ResetPeakRSS())
-			start := time.Now()
-			size := download(srv, store.Token, projects[i], format)
-			took := time.Since(start)
-			fmt.Printf("| %d | %s | %s | %.0f | %.1f MB | %s | %.2f | %d MB | ≥ 0.5, RSS flat |\n", n, format, benchkit.Round(took),
-				float64(n)/took.Seconds(), float64(size)/1e6, benchkit.Round(limit), limit.Seconds()/took.Seconds(),
-				benchkit.ProcStatusKB("VmHWM")/1024)
+		for _, format := range strings.Split(*only, ",") {
+			for _, way := range ways {
+				benchkit.Check(benchkit.ResetPeakRSS())
+				start := time.Now()
+				size := way.run(projects[i], format)
+				took := time.Since(start)
+				fmt.Printf("| %d | %s | %s | %s | %.0f | %.1f MB | %s | %.2f | %d MB | ≥ 0.5, RSS flat |\n", n, format, way.name, benchkit.Round(took),
+					float64(n)/took.Seconds(), float64(size)/1e6, benchkit.Round(limit), limit.Seconds()/took.Seconds(),
+					benchkit.ProcStatusKB("VmHWM")/1024)
+			}
 		}
 	}
 	fmt.Printf("\nLabel Studio's published figure: 50,000 records in ~4 min ≈ %.0f tasks/s.\n", 50_000/240.0)
@@ -118,9 +145,26 @@ func streamRows(ctx context.Context, db *sqlstore.DB, projectID int64) time.Dura
 	return best
 }
 
-// download reads the whole export and returns its size.
-func download(srv *httptest.Server, token string, projectID int64, format string) int64 {
-	req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/projects/%d/export?exportType=%s", srv.URL, projectID, format), nil)
+// snapshot does what a snapshot's jobs do — store the JSON of every task,
+// then its conversion into format — and downloads the stored output, as
+// a client does once the snapshot is completed. It returns the size.
+func snapshot(ctx context.Context, db *sqlstore.DB, srv *httptest.Server, token string, projectID int64, format string) int64 {
+	x := &blobmark.ExportSnapshot{ProjectID: projectID, Filter: blobmark.ExportFilter{AllTasks: true}}
+	if format != blobmark.ExportJSON {
+		x.Converted = []blobmark.ConvertedFormat{{ExportType: format}}
+	}
+	benchkit.Check(db.CreateExportSnapshot(ctx, x))
+	defer func() { benchkit.Check(db.DeleteExportSnapshot(ctx, x.ID)) }()
+	benchkit.Check(db.RunExportSnapshot(ctx, x.ID))
+	if format != blobmark.ExportJSON {
+		benchkit.Check(db.RunExportConversion(ctx, x.ID, format))
+	}
+	return download(srv, token, fmt.Sprintf("/api/projects/%d/exports/%d/download?exportType=%s", projectID, x.ID, format))
+}
+
+// download reads the whole answer to GET path and returns its size.
+func download(srv *httptest.Server, token, path string) int64 {
+	req, err := http.NewRequest("GET", srv.URL+path, nil)
 	benchkit.Check(err)
 	req.Header.Set("Authorization", "Token "+token)
 	resp, err := srv.Client().Do(req)
@@ -128,7 +172,7 @@ func download(srv *httptest.Server, token string, projectID int64, format string
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		benchkit.Fatal(fmt.Sprintf("export %s: %d %s", format, resp.StatusCode, b))
+		benchkit.Fatal(fmt.Sprintf("GET %s: %d %s", path, resp.StatusCode, b))
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	benchkit.Check(err)

@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"archive/zip"
 	"bufio"
 	"encoding/json"
 	"io"
@@ -43,7 +42,7 @@ type cocoAnnotation struct {
 //
 // Annotations follow the images array in the file but are produced with
 // them, so they are spooled to a temporary file and copied in at the end.
-func writeCOCO(c *converter, z *zip.Writer) error {
+func writeCOCO(c *converter, z *zipWriter) error {
 	c.cats = newCategories(c)
 	key := c.dataKey("Image")
 	sp, err := newSpool()

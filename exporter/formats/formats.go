@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -257,13 +256,17 @@ func (c *converter) dataKey(typ string) string {
 	return c.cfg.FirstDataKey()
 }
 
-// zipped packages a multi-file format as a zip streamed to w. Entries are
-// written one after the other, never held whole, and a report.json lists
+// zipped packages a multi-file format as a zip streamed to w (zipWriter).
+// Entries are written one after the other, never held whole, and a report.json lists
 // what could not be converted (see report) when anything could not.
-func zipped(write func(c *converter, z *zip.Writer) error) func(*converter, io.Writer) error {
+func zipped(write func(c *converter, z *zipWriter) error) func(*converter, io.Writer) error {
 	return func(c *converter, w io.Writer) error {
-		z := zip.NewWriter(w)
+		z, err := newZipWriter(w)
+		if err != nil {
+			return err
+		}
 		if err := write(c, z); err != nil {
+			z.dir.close()
 			return err
 		}
 		if err := c.report.writeTo(z); err != nil {
@@ -305,7 +308,7 @@ func (rep *report) add(r record, region, format string, args ...any) {
 	rep.Problems = append(rep.Problems, p)
 }
 
-func (rep *report) writeTo(z *zip.Writer) error {
+func (rep *report) writeTo(z *zipWriter) error {
 	if rep.Count == 0 {
 		return nil
 	}

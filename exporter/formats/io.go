@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -12,18 +11,13 @@ import (
 	"strings"
 )
 
-// writeJSONEntry writes v as one zip entry.
-func writeJSONEntry(z *zip.Writer, name string, v any) error {
-	w, err := z.Create(name)
-	if err != nil {
-		return err
-	}
+// writeJSONEntry writes v as one small zip entry.
+func writeJSONEntry(z *zipWriter, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(b)
-	return err
+	return z.WriteFile(name, b)
 }
 
 // spool is a temporary file for output that has to wait for the end of

@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"archive/zip"
 	"encoding/json"
 	"encoding/xml"
 )
@@ -56,9 +55,8 @@ type vocObject struct {
 // A rectangle without the image size is left out and reported, as is a
 // second record for an image already written (the newest annotation is
 // kept; see writeYOLO).
-func writeVOC(c *converter, z *zip.Writer) error {
+func writeVOC(c *converter, z *zipWriter) error {
 	key := c.dataKey("Image")
-	written := map[string]bool{}
 	return c.each(func(r record) error {
 		file := baseName(dataString(r.task, key))
 		doc := vocAnnotation{Folder: "images", Filename: file,
@@ -93,23 +91,16 @@ func writeVOC(c *converter, z *zip.Writer) error {
 			return nil
 		}
 		name := "Annotations/" + stem(file) + ".xml"
-		if written[name] {
-			c.report.add(r, "", "%s was already written for a newer annotation or another image with the same file name; left out", name)
-			return nil
-		}
-		written[name] = true
-		zw, err := z.Create(name)
-		if err != nil {
+		if dup, err := z.has(name); err != nil || dup {
+			if dup {
+				c.report.add(r, "", "%s was already written for a newer annotation or another image with the same file name; left out", name)
+			}
 			return err
 		}
 		b, err := xml.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err
 		}
-		if _, err := zw.Write([]byte(xml.Header)); err != nil {
-			return err
-		}
-		_, err = zw.Write(append(b, '\n'))
-		return err
+		return z.WriteFile(name, append(append([]byte(xml.Header), b...), '\n'))
 	})
 }

@@ -1,8 +1,6 @@
 package formats
 
 import (
-	"archive/zip"
-	"bufio"
 	"strconv"
 	"strings"
 )
@@ -20,18 +18,18 @@ import (
 // The converter overwrites the file of an image met twice, so the last
 // (oldest) annotation would win by accident; a zip cannot overwrite, so
 // blobmark keeps the first, the newest annotation, and reports the rest.
-func writeYOLO(obb bool) func(*converter, *zip.Writer) error {
-	return func(c *converter, z *zip.Writer) error {
+func writeYOLO(obb bool) func(*converter, *zipWriter) error {
+	return func(c *converter, z *zipWriter) error {
 		c.cats = newCategories(c)
 		key := c.dataKey("Image")
-		written := map[string]bool{}
 		err := c.each(func(r record) error {
 			name := "labels/" + stem(baseName(dataString(r.task, key))) + ".txt"
-			if written[name] {
-				c.report.add(r, "", "%s was already written for a newer annotation or another image with the same file name; left out", name)
-				return nil
+			if dup, err := z.has(name); err != nil || dup {
+				if dup {
+					c.report.add(r, "", "%s was already written for a newer annotation or another image with the same file name; left out", name)
+				}
+				return err
 			}
-			written[name] = true
 			var b strings.Builder
 			for _, reg := range r.regions(c) {
 				g, k, label := reg.shape()
@@ -74,26 +72,17 @@ func writeYOLO(obb bool) func(*converter, *zip.Writer) error {
 				}
 				b.WriteByte('\n')
 			}
-			w, err := z.Create(name)
-			if err != nil {
-				return err
-			}
-			_, err = w.Write([]byte(b.String()))
-			return err
+			return z.WriteFile(name, []byte(b.String()))
 		})
 		if err != nil {
 			return err
 		}
-		zw, err := z.Create("classes.txt")
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriter(zw)
+		var classes strings.Builder
 		cats := c.cats.sorted()
 		for _, cat := range cats {
-			w.WriteString(cat.Name + "\n")
+			classes.WriteString(cat.Name + "\n")
 		}
-		if err := w.Flush(); err != nil {
+		if err := z.WriteFile("classes.txt", []byte(classes.String())); err != nil {
 			return err
 		}
 		return writeJSONEntry(z, "notes.json", map[string]any{

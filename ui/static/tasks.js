@@ -3,8 +3,10 @@
 // column chooser; server-side pages; row selection, "all matching", and
 // bulk actions confirmed with the number of tasks they touch. Everything
 // is one query sent to /api/tasks/ — nothing is filtered in the browser,
-// so a million-task project pages as fast as a small one.
+// so a million-task project pages as fast as a small one. The Export
+// button opens the project's Export dialog (export.js).
 import { api, el, message, signedIn, loadProject, projectTabs, mount, can } from './app.js';
+import { openExportDialog } from './export.js';
 
 const root = document.getElementById('root');
 const params = new URLSearchParams(location.search);
@@ -365,6 +367,9 @@ async function render(note) {
   const head = el('div', { class: 'row' },
     el('span', { class: 'grow hint', id: 'task-total' }, `${lastTotal} ${filtered ? 'matching ' : ''}tasks, ${data.total_annotations ?? 0} annotations`),
     columnChooser(),
+    // The export can be narrowed to tasks picked one by one; "all
+    // matching" is a query, which the export's ids do not express.
+    can('manage projects') ? el('button', { id: 'export', onclick: () => openExportDialog(project, selection.all ? [] : [...selection.ids]) }, 'Export') : null,
     el('a', { class: 'button primary', id: 'label-all', href: `/projects/${project.id}/label` }, 'Label tasks'));
   let body;
   if (tasks.length === 0) {
