@@ -223,7 +223,7 @@ func summary(format exporter.Format, body []byte) (string, error) {
 // storage may not delete).
 func (e *exportEnv) want(s *blobmark.TargetStorage, taskIDs []int64, keep map[string]string) map[string]string {
 	e.t.Helper()
-	st := jobs.ExporterStorage(s)
+	st := exporter.StorageOf(s)
 	out := maps.Clone(keep)
 	if out == nil {
 		out = map[string]string{}
@@ -254,7 +254,7 @@ func (e *exportEnv) want(s *blobmark.TargetStorage, taskIDs []int64, keep map[st
 // the difference when they do not within a generous bound.
 func (e *exportEnv) waitFor(s *blobmark.TargetStorage, want map[string]string) map[string][]byte {
 	e.t.Helper()
-	st := jobs.ExporterStorage(s)
+	st := exporter.StorageOf(s)
 	var got map[string]string
 	var objects map[string][]byte
 	for range 600 {
