@@ -86,6 +86,11 @@ func (e *exportEnv) startJobs() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.startJobsWith(workers)
+}
+
+// startJobsWith starts the store's job client with workers.
+func (e *exportEnv) startJobsWith(workers *river.Workers) {
 	if err := e.db.StartJobs(context.Background(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond, MaxWorkers: 8}); err != nil {
 		e.t.Fatal(err)
 	}
