@@ -101,12 +101,10 @@ func (db *TargetStorages) normalizeTargetStorage(ctx context.Context, s *blobmar
 		return err
 	}
 	if s.DatasetFormat != "" {
-		var config string
-		err := db.queryRow(ctx, "SELECT label_config FROM projects WHERE id = ?", s.ProjectID).Scan(&config)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return translate("read label config", err)
+		cfg, err := db.labelConfig(ctx, s.ProjectID)
+		if err != nil {
+			return err
 		}
-		cfg, _ := blobmark.ParseLabelConfig(config)
 		f, err := exporter.CheckDatasetFormat(s.DatasetFormat, cfg)
 		if err != nil {
 			return err
@@ -117,6 +115,21 @@ func (db *TargetStorages) normalizeTargetStorage(ctx context.Context, s *blobmar
 		s.Connection = blobmark.Connection{}
 	}
 	return nil
+}
+
+// labelConfig returns a project's parsed label config; nil when the
+// project does not exist (its own check reports that) or its config
+// does not parse (it could not have been saved so).
+func (db *TargetStorages) labelConfig(ctx context.Context, projectID int64) (*blobmark.LabelConfig, error) {
+	var config string
+	err := db.queryRow(ctx, "SELECT label_config FROM projects WHERE id = ?", projectID).Scan(&config)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate("read label config", err)
+	}
+	cfg, _ := blobmark.ParseLabelConfig(config)
+	return cfg, nil
 }
 
 // CreateTargetStorage stores s and, with initialSync, queues the export of
@@ -348,6 +361,59 @@ func (db *TargetStorages) SyncTargetStorage(ctx context.Context, id int64, onlyN
 		return nil, err
 	}
 	return db.FindTargetStorageByID(ctx, id)
+}
+
+// PreviewTargetKeys renders s's keys on a task of its project.
+func (db *TargetStorages) PreviewTargetKeys(ctx context.Context, s *blobmark.TargetStorage, taskID int64) (*blobmark.KeyPreview, error) {
+	if err := db.normalizeTargetStorage(ctx, s); err != nil {
+		return nil, err
+	}
+	p := &blobmark.KeyPreview{}
+	if s.DatasetFormat != "" {
+		d := exporter.Dataset{StorageID: s.ID, ProjectID: s.ProjectID, Prefix: s.Prefix, Format: s.DatasetFormat, KeyTemplate: s.DatasetKeyTemplate}
+		var err error
+		if p.DatasetKey, _, err = d.Object(db.timestamp()); err != nil {
+			return nil, err
+		}
+	}
+	// The task: the one asked for, else the first annotated, else the first.
+	q := `SELECT t.id, COALESCE((SELECT MIN(a.id) FROM annotations a WHERE a.task_id = t.id), 0) FROM tasks t WHERE t.project_id = ?`
+	args := []any{s.ProjectID}
+	if taskID != 0 {
+		q += " AND t.id = ?"
+		args = append(args, taskID)
+	} else {
+		q += " ORDER BY t.total_annotations + t.cancelled_annotations = 0, t.id LIMIT 1"
+	}
+	err := db.queryRow(ctx, q, args...).Scan(&p.TaskID, &p.AnnotationID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && taskID != 0:
+		return nil, blobmark.FieldErrorf("task", "Task %d is not a task of project %d.", taskID, s.ProjectID)
+	case errors.Is(err, sql.ErrNoRows):
+		p.ObjectKeyError = "The project has no task yet to preview the key on."
+		return p, nil
+	case err != nil:
+		return nil, translate("preview keys", err)
+	}
+	task, err := (&Tasks{db.core}).FindTaskByID(ctx, p.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := db.labelConfig(ctx, s.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	st := exporter.StorageOf(s)
+	if st.Format == exporter.FormatTask {
+		p.AnnotationID = 0
+	}
+	if p.ObjectKey, err = exporter.PreviewKey(st, cfg, task, p.AnnotationID); err != nil {
+		if !errors.Is(err, exporter.ErrKeyTemplate) {
+			return nil, err
+		}
+		p.ObjectKeyError = blobmark.ErrorMessage(err)
+	}
+	return p, nil
 }
 
 // SetTargetStorageState records a storage's sync status, as the export jobs
