@@ -339,7 +339,14 @@ func (r *runner) exportOne(ctx context.Context, ref AnnotationRef, force bool) (
 		link := snap.link
 		link.ETag = etag
 		link.ExportedAt = r.deps.Now()
-		return outcome, r.deps.Recorder.RecordExport(ctx, &link)
+		previous, err := r.exportedKey(ctx, snap.key, link.AnnotationID, link.TaskID)
+		if err != nil {
+			return "", err
+		}
+		if err := r.deps.Recorder.RecordExport(ctx, &link); err != nil {
+			return "", err
+		}
+		return outcome, r.removeMoved(ctx, previous, snap.key)
 	}
 	return "", blobmark.Errorf(blobmark.EUNAVAILABLE, "%s kept changing while it was exported; retrying later", ref.describe(r.storage.Format))
 }
@@ -463,6 +470,21 @@ func PreviewKey(st Storage, cfg *blobmark.LabelConfig, t *blobmark.Task, annotat
 	task.Data = cfg.ReplaceUndefinedKey(task.Data)
 	r := &runner{storage: st, config: cfg, template: template}
 	return r.key(ObjectKey(st.Prefix, st.Format, annotationID, t.ID, st.FileExtension), &task, annotationID)
+}
+
+// removeMoved removes the object an annotation (or task file) was last
+// exported under when its templated key has changed since (the template,
+// or a task field it reads, was edited), with its link, so the container
+// does not keep it twice. Without CanDeleteObjects the old object stays,
+// and so does its link, which keeps counting it.
+func (r *runner) removeMoved(ctx context.Context, previous, key string) error {
+	if previous == "" || previous == key || !r.storage.CanDeleteObjects {
+		return nil
+	}
+	if err := r.deps.Uploader.Delete(ctx, previous); err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+		return err
+	}
+	return r.deps.Recorder.DeleteExportLink(ctx, r.storage.ID, previous)
 }
 
 // exportedKey returns the key an annotation (or a task's file, with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -168,11 +169,22 @@ func TestSyncAllWithKeyTemplate(t *testing.T) {
 		t.Fatalf("keys = %v, want %v", got, want)
 	}
 
+	// A renamed field moves the objects: the old ones go with their links.
+	s.tasks[1].Data = json.RawMessage(`{"image":"azure-blob://c/scans/a.png","name":"renamed"}`)
+	mustExport(t, deps, st, 11, 1, OutcomeUploaded)
+	mustExport(t, deps, st, 12, 1, OutcomeUploaded)
+	if got, want := c.keys(), []string{"out/renamed/a-11.json", "out/renamed/a-12.json"}; !slices.Equal(got, want) {
+		t.Fatalf("after the rename, keys = %v, want %v", got, want)
+	}
+	if _, ok := s.links["out/first/a-11.json"]; ok || len(s.links) != 2 {
+		t.Fatalf("links after the rename: %v", slices.Sorted(maps.Keys(s.links)))
+	}
+
 	// The task is deleted with its annotation: the key comes from the link.
 	s.deleteAnnotation(11)
 	delete(s.tasks, 1)
 	mustExport(t, deps, st, 11, 1, OutcomeDeleted)
-	if got, want := c.keys(), []string{"out/first/a-12.json"}; !slices.Equal(got, want) {
+	if got, want := c.keys(), []string{"out/renamed/a-12.json"}; !slices.Equal(got, want) {
 		t.Fatalf("after deleting 11, keys = %v, want %v", got, want)
 	}
 }
