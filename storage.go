@@ -98,10 +98,10 @@ type TargetStorage struct {
 	DatasetFormat      string
 	DatasetKeyTemplate string
 	// Dataset is the state of the storage's latest dataset export.
-	Dataset DatasetState
-	Connection       Connection
-	Secrets          Secrets
-	State            StorageState
+	Dataset    DatasetState
+	Connection Connection
+	Secrets    Secrets
+	State      StorageState
 	// AnnotationCount is how many annotations are in the container now,
 	// whoever wrote them: the export queue (one job per annotation write)
 	// or an "export all" sync, whose State.LastSyncCount is its own only.
