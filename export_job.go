@@ -23,3 +23,12 @@ type ExportSyncJob struct {
 
 // Kind names the job type in the queue.
 func (ExportSyncJob) Kind() string { return "export_sync" }
+
+// ExportDatasetJob writes a target storage's dataset export: the whole
+// project in the storage's DatasetFormat, as one object.
+type ExportDatasetJob struct {
+	StorageID int64 `json:"storage_id" river:"unique"`
+}
+
+// Kind names the job type in the queue.
+func (ExportDatasetJob) Kind() string { return "export_dataset" }

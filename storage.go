@@ -89,15 +89,46 @@ type TargetStorage struct {
 	CanDeleteObjects bool
 	ExportFormat     string // "annotation" (default) or "task"
 	FileExtension    *bool  // nil: the format's default
-	Connection       Connection
-	Secrets          Secrets
-	State            StorageState
+	// KeyTemplate names each exported object after its task ({task_id},
+	// {data.<field>}, {source_stem}, …); "" keeps Label Studio's names.
+	KeyTemplate string
+	// DatasetFormat, when not "", makes every sync also write the whole
+	// project in that export format (Label Studio's name: "COCO") as ONE
+	// object named by DatasetKeyTemplate ("" is the default template).
+	DatasetFormat      string
+	DatasetKeyTemplate string
+	// Dataset is the state of the storage's latest dataset export.
+	Dataset    DatasetState
+	Connection Connection
+	Secrets    Secrets
+	State      StorageState
 	// AnnotationCount is how many annotations are in the container now,
 	// whoever wrote them: the export queue (one job per annotation write)
 	// or an "export all" sync, whose State.LastSyncCount is its own only.
 	AnnotationCount int
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+// DatasetState is how a target storage's dataset export went. The
+// object it names is complete whenever it exists: it is committed in one
+// step at the end, so a failed or interrupted export leaves the previous
+// one in place.
+type DatasetState struct {
+	// Status is "" (never run), StatusQueued, StatusInProgress,
+	// StatusCompleted or StatusFailed.
+	Status string `json:"status"`
+	// Format and Key are the format and object of the run.
+	Format string `json:"format,omitempty"`
+	Key    string `json:"key,omitempty"`
+	// Bytes is the size of the object written, Blocks how many blocks it
+	// was uploaded in.
+	Bytes      int64      `json:"bytes"`
+	Blocks     int        `json:"blocks"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	// Error says why the last run failed.
+	Error string `json:"error,omitempty"`
 }
 
 // StorageChecker tests a storage's connection for a use ("source" needs

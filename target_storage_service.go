@@ -47,6 +47,26 @@ type TargetStorageService interface {
 	// every annotation of its project (only those whose latest version is
 	// not yet exported, with onlyNew), and returns the storage.
 	SyncTargetStorage(ctx context.Context, id int64, onlyNew bool) (*TargetStorage, error)
+	// PreviewTargetKeys checks s's settings as a save would (EINVALID
+	// naming the field) and renders its object and dataset keys on a real
+	// task of its project: taskID, or when 0 the project's first
+	// annotated task (its first task when none is annotated).
+	PreviewTargetKeys(ctx context.Context, s *TargetStorage, taskID int64) (*KeyPreview, error)
+}
+
+// KeyPreview is what a target storage's key templates give on one task.
+type KeyPreview struct {
+	// TaskID and AnnotationID are what ObjectKey was rendered on; 0 when
+	// the project has no task (or the task no annotation) yet.
+	TaskID       int64 `json:"task"`
+	AnnotationID int64 `json:"annotation"`
+	// ObjectKey is the object the task (or annotation) is exported to;
+	// ObjectKeyError, instead, why the task cannot fill the template.
+	ObjectKey      string `json:"object_key"`
+	ObjectKeyError string `json:"object_key_error,omitempty"`
+	// DatasetKey is the dataset export's object, "" without a dataset
+	// format.
+	DatasetKey string `json:"dataset_key"`
 }
 
 // ProjectExporter writes a project's export.

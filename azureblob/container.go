@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -273,6 +274,31 @@ func (c *Container) Upload(ctx context.Context, key string, body io.Reader, cont
 // UploadBytes is Upload for a body already in memory.
 func (c *Container) UploadBytes(ctx context.Context, key string, data []byte, contentType string) (string, error) {
 	return c.Upload(ctx, key, bytes.NewReader(data), contentType)
+}
+
+// StageBlock uploads body as block id (base64) of key. The block stays
+// invisible, and the blob unchanged, until CommitBlocks names it.
+func (c *Container) StageBlock(ctx context.Context, key, id string, body []byte) error {
+	_, err := c.client.NewBlockBlobClient(key).StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(body)), nil)
+	if err != nil {
+		return c.fail(err, opWrite, key)
+	}
+	return nil
+}
+
+// CommitBlocks makes the staged blocks ids, in order, the content of key
+// in one step (blocks staged but not named are discarded) and returns the
+// new ETag.
+func (c *Container) CommitBlocks(ctx context.Context, key string, ids []string, contentType string) (string, error) {
+	o := &blockblob.CommitBlockListOptions{}
+	if contentType != "" {
+		o.HTTPHeaders = &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType)}
+	}
+	resp, err := c.client.NewBlockBlobClient(key).CommitBlockList(ctx, ids, o)
+	if err != nil {
+		return "", c.fail(err, opWrite, key)
+	}
+	return deref((*string)(resp.ETag)), nil
 }
 
 // Delete removes a blob and its snapshots. Deleting a missing blob is an

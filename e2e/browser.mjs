@@ -325,6 +325,17 @@ try {
       await page.fill('#f-account_name', env('ACCOUNT_NAME'));
       await page.fill('#f-account_key', env('ACCOUNT_KEY'));
       await page.fill('#f-container', env('TARGET_CONTAINER'));
+      // Objects named after the task, and the whole project as one JSON
+      // object; the preview renders both names on the annotated task.
+      await page.fill('#f-key_template', 'labels/{task_id}-{annotation_id}');
+      await page.waitForSelector('#f-dataset_format option[value="JSON"]', { state: 'attached' });
+      await page.selectOption('#f-dataset_format', 'JSON');
+      await page.fill('#f-dataset_key_template', 'datasets/{project_id}');
+      await page.click('#preview-keys');
+      const objectKey = await (await page.waitForSelector('#object-key')).textContent();
+      expect(new RegExp(`^labels/\\d+-${report.annotationId}\\.json$`).test(objectKey), `the preview names the annotation's object: ${objectKey}`);
+      const datasetKey = await page.locator('#dataset-key').textContent();
+      expect(datasetKey === `datasets/${report.projectId}.json`, `the preview names the dataset object: ${datasetKey}`);
       await page.click('#check-connection');
       await page.waitForSelector('#check-ok');
       await page.click('#save-storage');
@@ -335,6 +346,14 @@ try {
       await page.waitForSelector('.storage.target[data-status="completed"]', { timeout: 120_000 });
       const total = await card.locator('.total').textContent();
       expect(total === '1', `the target card counts the exported annotation: ${total}`);
+      let dataset = '';
+      for (let i = 0; i < 60 && dataset !== 'completed'; i++) {
+        if (i > 0) await page.waitForTimeout(500);
+        await page.reload();
+        dataset = await page.locator('.storage.target .dataset-state').first().getAttribute('data-status');
+      }
+      expect(dataset === 'completed', `the target card shows the dataset export completed: ${dataset}`);
+      report.datasetKey = datasetKey;
     });
 
     await step('export-queue-count', page, async () => {

@@ -166,7 +166,9 @@ type browserReport struct {
 	ConsoleErrors []string `json:"consoleErrors"`
 	WrongKeyText  string   `json:"wrongKeyText"`
 	TasksCreated  int      `json:"tasksCreated"`
-	Error         string   `json:"error"`
+	// DatasetKey is the target storage's dataset export object.
+	DatasetKey string `json:"datasetKey"`
+	Error      string `json:"error"`
 }
 
 func TestBrowserEndToEnd(t *testing.T) {
@@ -284,6 +286,11 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	if haveTarget {
 		checkExported(t, blobs, target, rep.AnnotationID)
+		// The dataset export is one JSON array of the annotated tasks.
+		var items []struct{ Annotations []struct{ ID int64 } }
+		if err := json.Unmarshal(download(t, blobs, target, rep.DatasetKey), &items); err != nil || len(items) == 0 {
+			t.Errorf("the dataset export %s is not a JSON array of tasks: %v", rep.DatasetKey, err)
+		}
 	}
 }
 

@@ -7,6 +7,11 @@
 // convergent are tested here without a database or a container, and the job
 // layer stays a thin shell around ExportAnnotation and SyncAll.
 //
+// Objects are named by their ids or by a storage's key template
+// (keytemplate.go), and a dataset export writes a whole project in one of
+// the formats of exporter/formats as one block blob (dataset.go).
+//
 // The bytes of each export object are lswire's (AnnotationJSON, TaskJSON);
-// it imports only the standard library, the domain package and lswire.
+// it imports only the standard library, the domain package, lswire and
+// exporter/formats.
 package exporter

@@ -34,6 +34,10 @@ type Storage struct {
 	// CanDeleteObjects allows removing objects whose annotations (or, in
 	// task mode, all of whose annotations) were deleted.
 	CanDeleteObjects bool
+	// KeyTemplate, when not empty, names objects instead of the default
+	// ids (see ParseObjectTemplate); its names always end in ".json",
+	// whatever FileExtension says.
+	KeyTemplate string
 }
 
 // Source reads the current state of annotations and what they embed. The
@@ -132,6 +136,11 @@ type Recorder interface {
 	RecordExport(ctx context.Context, link *ExportLink) error
 	// DeleteExportLink removes the link of key; no link is not an error.
 	DeleteExportLink(ctx context.Context, storageID int64, key string) error
+	// FindExportLinkOf returns the most recently exported link of an
+	// annotation (annotationID not 0) or of a task's file (annotationID
+	// 0), ENOTFOUND when there is none: a templated key cannot be
+	// computed again once its task is gone, so a deletion finds it here.
+	FindExportLinkOf(ctx context.Context, storageID, annotationID, taskID int64) (*ExportLink, error)
 }
 
 // Deps are what one storage's exports run against.
@@ -218,9 +227,10 @@ func ExportAnnotation(ctx context.Context, deps Deps, storage Storage, annotatio
 // runner carries what one ExportAnnotation or SyncAll reuses across
 // objects: the project's label config and the annotators already loaded.
 type runner struct {
-	deps    Deps
-	storage Storage
-	config  *blobmark.LabelConfig
+	deps     Deps
+	storage  Storage
+	config   *blobmark.LabelConfig
+	template Template
 
 	mu    sync.Mutex
 	users map[int64]*blobmark.User
@@ -229,6 +239,10 @@ type runner struct {
 func newRunner(ctx context.Context, deps Deps, storage Storage) (*runner, error) {
 	if !storage.Format.Valid() {
 		return nil, blobmark.Errorf(blobmark.EINVALID, "unknown export format %q; use %q or %q", storage.Format, FormatAnnotation, FormatTask)
+	}
+	template, err := ParseObjectTemplate(storage.KeyTemplate, storage.Format)
+	if err != nil {
+		return nil, err
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -241,7 +255,10 @@ func newRunner(ctx context.Context, deps Deps, storage Storage) (*runner, error)
 	// the project cannot have been saved with one, and the export of the
 	// annotations matters more.
 	config, _ := blobmark.ParseLabelConfig(project.LabelConfig)
-	return &runner{deps: deps, storage: storage, config: config, users: map[int64]*blobmark.User{}}, nil
+	if config == nil {
+		config = &blobmark.LabelConfig{}
+	}
+	return &runner{deps: deps, storage: storage, config: config, template: template, users: map[int64]*blobmark.User{}}, nil
 }
 
 // snapshot is the object an export should leave in the container, computed
@@ -296,8 +313,11 @@ func (r *runner) exportOne(ctx context.Context, ref AnnotationRef, force bool) (
 			}
 			outcome = OutcomeUploaded
 		case r.storage.CanDeleteObjects:
-			if err := r.deps.Uploader.Delete(ctx, snap.key); err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
-				return "", err
+			// No key: a templated object that was never exported.
+			if snap.key != "" {
+				if err := r.deps.Uploader.Delete(ctx, snap.key); err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+					return "", err
+				}
 			}
 			outcome = OutcomeDeleted
 		default:
@@ -319,7 +339,14 @@ func (r *runner) exportOne(ctx context.Context, ref AnnotationRef, force bool) (
 		link := snap.link
 		link.ETag = etag
 		link.ExportedAt = r.deps.Now()
-		return outcome, r.deps.Recorder.RecordExport(ctx, &link)
+		previous, err := r.exportedKey(ctx, snap.key, link.AnnotationID, link.TaskID)
+		if err != nil {
+			return "", err
+		}
+		if err := r.deps.Recorder.RecordExport(ctx, &link); err != nil {
+			return "", err
+		}
+		return outcome, r.removeMoved(ctx, previous, snap.key)
 	}
 	return "", blobmark.Errorf(blobmark.EUNAVAILABLE, "%s kept changing while it was exported; retrying later", ref.describe(r.storage.Format))
 }
@@ -336,7 +363,8 @@ func (r *runner) loadAnnotation(ctx context.Context, id int64) (snapshot, error)
 	s := snapshot{key: ObjectKey(r.storage.Prefix, FormatAnnotation, id, 0, r.storage.FileExtension)}
 	a, err := r.deps.Source.FindAnnotationByID(ctx, id)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
-		return s, nil
+		s.key, err = r.exportedKey(ctx, s.key, id, 0)
+		return s, err
 	} else if err != nil {
 		return s, err
 	}
@@ -345,16 +373,21 @@ func (r *runner) loadAnnotation(ctx context.Context, id int64) (snapshot, error)
 	}
 	task, err := r.deps.Source.FindTaskByID(ctx, a.TaskID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
-		return s, nil // the task, and with it the annotation, is being deleted
+		// The task, and with it the annotation, is being deleted.
+		s.key, err = r.exportedKey(ctx, s.key, id, 0)
+		return s, err
 	} else if err != nil {
+		return s, err
+	}
+	t := *task
+	t.Data = r.config.ReplaceUndefinedKey(t.Data)
+	if s.key, err = r.key(s.key, &t, a.ID); err != nil {
 		return s, err
 	}
 	user, err := r.user(ctx, a.CompletedBy)
 	if err != nil {
 		return s, err
 	}
-	t := *task
-	t.Data = r.config.ReplaceUndefinedKey(t.Data)
 	if s.body, err = lswire.AnnotationJSON(a, &t, user); err != nil {
 		return s, err
 	}
@@ -370,12 +403,18 @@ func (r *runner) loadTask(ctx context.Context, taskID int64) (snapshot, error) {
 	s := snapshot{key: ObjectKey(r.storage.Prefix, FormatTask, 0, taskID, r.storage.FileExtension)}
 	task, err := r.deps.Source.FindTaskByID(ctx, taskID)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
-		return s, nil
+		s.key, err = r.exportedKey(ctx, s.key, 0, taskID)
+		return s, err
 	} else if err != nil {
 		return s, err
 	}
 	if task.ProjectID != r.storage.ProjectID {
 		return s, blobmark.Errorf(blobmark.EINVALID, "task %d belongs to project %d, not to the storage's project %d", task.ID, task.ProjectID, r.storage.ProjectID)
+	}
+	t := *task
+	t.Data = r.config.ReplaceUndefinedKey(t.Data)
+	if s.key, err = r.key(s.key, &t, 0); err != nil {
+		return s, err
 	}
 	annotations, err := r.deps.Source.FindAnnotations(ctx, taskID)
 	if err != nil || len(annotations) == 0 {
@@ -395,8 +434,6 @@ func (r *runner) loadTask(ctx context.Context, taskID int64) (snapshot, error) {
 			newest = a.UpdatedAt
 		}
 	}
-	t := *task
-	t.Data = r.config.ReplaceUndefinedKey(t.Data)
 	if s.body, err = lswire.TaskJSON(&t, annotations, predictions, users); err != nil {
 		return s, err
 	}
@@ -406,6 +443,65 @@ func (r *runner) loadTask(ctx context.Context, taskID int64) (snapshot, error) {
 		ContentHash: s.hash, SourceUpdatedAt: newest, AnnotationCount: len(annotations),
 	}
 	return s, nil
+}
+
+// key returns the object key of task t (and, in annotation mode, of
+// annotation annotationID): the storage's template rendered over them, or
+// def, the default name, without a template.
+func (r *runner) key(def string, t *blobmark.Task, annotationID int64) (string, error) {
+	if r.template.IsZero() {
+		return def, nil
+	}
+	return r.template.RenderObject(r.storage.Prefix, ObjectVars{TaskID: t.ID, AnnotationID: annotationID, Data: t.Data, SourceKeys: r.config.DataKeys})
+}
+
+// PreviewKey returns the key storage st would export task t (with
+// annotation annotationID, in annotation mode) under, as an export would
+// compute it, for the storage form's preview. cfg may be nil.
+func PreviewKey(st Storage, cfg *blobmark.LabelConfig, t *blobmark.Task, annotationID int64) (string, error) {
+	template, err := ParseObjectTemplate(st.KeyTemplate, st.Format)
+	if err != nil {
+		return "", err
+	}
+	if cfg == nil {
+		cfg = &blobmark.LabelConfig{}
+	}
+	task := *t
+	task.Data = cfg.ReplaceUndefinedKey(task.Data)
+	r := &runner{storage: st, config: cfg, template: template}
+	return r.key(ObjectKey(st.Prefix, st.Format, annotationID, t.ID, st.FileExtension), &task, annotationID)
+}
+
+// removeMoved removes the object an annotation (or task file) was last
+// exported under when its templated key has changed since (the template,
+// or a task field it reads, was edited), with its link, so the container
+// does not keep it twice. Without CanDeleteObjects the old object stays,
+// and so does its link, which keeps counting it.
+func (r *runner) removeMoved(ctx context.Context, previous, key string) error {
+	if previous == "" || previous == key || !r.storage.CanDeleteObjects {
+		return nil
+	}
+	if err := r.deps.Uploader.Delete(ctx, previous); err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
+		return err
+	}
+	return r.deps.Recorder.DeleteExportLink(ctx, r.storage.ID, previous)
+}
+
+// exportedKey returns the key an annotation (or a task's file, with
+// annotationID 0) that is gone was last exported under: def without a
+// template; with one, the recorded link's key, or "" when it was never
+// exported.
+func (r *runner) exportedKey(ctx context.Context, def string, annotationID, taskID int64) (string, error) {
+	if r.template.IsZero() {
+		return def, nil
+	}
+	link, err := r.deps.Recorder.FindExportLinkOf(ctx, r.storage.ID, annotationID, taskID)
+	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return link.Key, nil
 }
 
 // user returns an annotator, loading each one once per runner. A deleted

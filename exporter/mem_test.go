@@ -166,6 +166,15 @@ func (s *memStore) linkFor(annotationID, taskID int64) (ExportLink, bool) {
 	return ExportLink{}, false
 }
 
+func (s *memStore) FindExportLinkOf(ctx context.Context, storageID, annotationID, taskID int64) (*ExportLink, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.linkFor(annotationID, taskID); ok {
+		return &l, nil
+	}
+	return nil, notFound("export link of task", taskID)
+}
+
 func (s *memStore) FindAnnotationsToExport(ctx context.Context, q ExportQuery) ([]AnnotationRef, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

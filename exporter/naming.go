@@ -3,6 +3,8 @@ package exporter
 import (
 	"strconv"
 	"strings"
+
+	"github.com/blobmark/blobmark"
 )
 
 // Format says what one exported object holds. It is a storage setting
@@ -45,6 +47,11 @@ func ObjectKey(prefix string, format Format, annotationID, taskID int64, fileExt
 	if fileExtension {
 		name += ".json"
 	}
+	return joinPrefix(prefix, name)
+}
+
+// joinPrefix puts name under the normalised prefix (see ObjectKey).
+func joinPrefix(prefix, name string) string {
 	var b strings.Builder
 	for part := range strings.SplitSeq(prefix, "/") {
 		if part == "" {
@@ -55,4 +62,19 @@ func ObjectKey(prefix string, format Format, annotationID, taskID int64, fileExt
 	}
 	b.WriteString(name)
 	return b.String()
+}
+
+// StorageOf returns the exporter's settings of a stored target storage,
+// with the format's default file extension applied.
+func StorageOf(s *blobmark.TargetStorage) Storage {
+	f := Format(s.ExportFormat)
+	if f == "" {
+		f = FormatAnnotation
+	}
+	ext := DefaultFileExtension(f)
+	if s.FileExtension != nil {
+		ext = *s.FileExtension
+	}
+	return Storage{ID: s.ID, ProjectID: s.ProjectID, Prefix: s.Prefix, Format: f,
+		FileExtension: ext, CanDeleteObjects: s.CanDeleteObjects, KeyTemplate: s.KeyTemplate}
 }

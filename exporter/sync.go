@@ -97,8 +97,9 @@ func SyncAll(ctx context.Context, deps Deps, storage Storage, onlyNew bool, prog
 				// Decide, not DecideItem: every object goes to the
 				// same container, so a code DecideItem would drop
 				// (a missing container, a refused request) is every
-				// object's problem, not this one's.
-				if err != nil && !interrupted && blobmark.Decide(err) != blobmark.Retry {
+				// object's problem, not this one's. A key its task
+				// cannot fill is that task's alone.
+				if err != nil && !interrupted && !errors.Is(err, ErrKeyTemplate) && blobmark.Decide(err) != blobmark.Retry {
 					cancel(err)
 				}
 				s.add(ref, storage.Format, outcome, err, interrupted)

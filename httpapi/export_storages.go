@@ -12,9 +12,13 @@ import (
 // service-principal flavour, /api/storages/export/azure_spi, with Label
 // Studio's paths (no trailing slashes), fields and statuses, plus
 // blobmark's extension fields export_format ("annotation" | "task"),
-// file_extension (true, false or null for the format's default) and, on
-// create, sync_on_create (default true: existing annotations are exported
-// at once, as Label Studio does).
+// file_extension (true, false or null for the format's default),
+// key_template (objects named after task fields), dataset_format and
+// dataset_key_template (a sync also writes the whole project in that
+// format as one object), the read-only dataset_state and, on create,
+// sync_on_create (default true: existing annotations are exported at
+// once, as Label Studio does). The templates and the dataset format are
+// checked by the store, which knows the project's label config.
 
 // targetKind is what the shared storage handlers (storage_kind.go) need
 // to know of target storages.
@@ -70,6 +74,13 @@ func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
 	out["export_format"] = format
 	out["file_extension"] = st.FileExtension
 	out["annotation_count"] = st.AnnotationCount
+	out["key_template"] = st.KeyTemplate
+	out["dataset_format"] = nil
+	if st.DatasetFormat != "" {
+		out["dataset_format"] = st.DatasetFormat
+	}
+	out["dataset_key_template"] = st.DatasetKeyTemplate
+	out["dataset_state"] = st.Dataset
 	return out
 }
 
@@ -90,6 +101,15 @@ func applyTargetFields(st *blobmark.TargetStorage, body map[string]json.RawMessa
 			if field(body, "file_extension", &b, v, "boolean") {
 				st.FileExtension = &b
 			}
+		}
+	}
+	// null clears these, as "" does.
+	for name, dst := range map[string]*string{"key_template": &st.KeyTemplate, "dataset_format": &st.DatasetFormat,
+		"dataset_key_template": &st.DatasetKeyTemplate} {
+		if raw, ok := body[name]; ok && string(raw) == "null" {
+			*dst = ""
+		} else {
+			field(body, name, dst, v, "string")
 		}
 	}
 	if st.Container == "" {
@@ -119,6 +139,35 @@ func (s *Server) handleSyncTargetStorage(w http.ResponseWriter, r *http.Request)
 	})
 }
 
+// handlePreviewTargetKeys renders a storage's key templates on a real task
+// of its project, for the storage form: the body is a storage as for
+// validate (with "id" to start from a stored one, else "project"), plus
+// an optional "task". Settings a save would refuse are a 400 naming the
+// field; a task that cannot fill the template is an answer, whose
+// object_key_error says why, as the export would report it.
+func (s *Server) handlePreviewTargetKeys(w http.ResponseWriter, r *http.Request) {
+	k := s.targetKind()
+	body, st, err := k.fromRequest(r)
+	var taskID int64
+	if err == nil {
+		v := validation{}
+		field(body, "task", &taskID, v, "integer")
+		err = v.err()
+	}
+	if err == nil && st.ProjectID == 0 {
+		st.ProjectID, err = s.projectField(r, body, true)
+	}
+	var p *blobmark.KeyPreview
+	if err == nil {
+		p, err = s.TargetStorages.PreviewTargetKeys(r.Context(), st, taskID)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
 // targetStorageRoutes are the target storage routes, for routes(): the
 // shared storage handlers (GET /api/storages/export?project= lists every
 // type), and the sync, under /api/storages/export/azure and
@@ -130,5 +179,6 @@ func (s *Server) targetStorageRoutes() []route {
 	}
 	return s.targetKind().routes("/api/storages/export", "",
 		route{"POST /{id}/sync", s.handleSyncTargetStorage, storages},
+		route{"POST /preview_keys", s.handlePreviewTargetKeys, storages},
 	)
 }

@@ -22,12 +22,17 @@ type TargetStore interface {
 	SetTargetStorageState(ctx context.Context, id int64, st blobmark.StorageState) error
 	// FailTargetStorage marks a storage failed with a message for its users.
 	FailTargetStorage(ctx context.Context, id int64, message string) error
+	// SetTargetDatasetState records how a storage's dataset export goes.
+	SetTargetDatasetState(ctx context.Context, id int64, st blobmark.DatasetState) error
+	// ExportProject writes a project's export in a format; the dataset
+	// export streams it into the container.
+	blobmark.ProjectExporter
 }
 
 // UploaderOpener opens the container a target storage writes to. The Azure
 // connector implements it (azureblob.TargetOpener).
 type UploaderOpener interface {
-	OpenUploader(ctx context.Context, s *blobmark.TargetStorage) (exporter.Uploader, error)
+	OpenUploader(ctx context.Context, s *blobmark.TargetStorage) (exporter.ContainerWriter, error)
 }
 
 // ExportDeps are what the export workers run against.
@@ -41,6 +46,9 @@ type ExportDeps struct {
 	// Concurrency is how many objects a sync exports at once;
 	// DefaultExportConcurrency when 0.
 	Concurrency int
+	// BlockSize is the block size of dataset exports;
+	// exporter.DefaultBlockSize when 0.
+	BlockSize int
 	// Backoff, when set, replaces River's retry schedule for export jobs
 	// (attempt is 1 after the first failure). Tests shorten it; production
 	// leaves River's exponential backoff.
@@ -57,22 +65,10 @@ func RegisterExport(workers *river.Workers, deps ExportDeps) error {
 	if err := river.AddWorkerSafely(workers, &ExportAnnotationWorker{Deps: deps}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(workers, &ExportDatasetWorker{Deps: deps}); err != nil {
+		return err
+	}
 	return river.AddWorkerSafely(workers, &ExportSyncWorker{Deps: deps})
-}
-
-// ExporterStorage converts a stored target storage into the exporter's
-// settings, applying the format's default file extension.
-func ExporterStorage(s *blobmark.TargetStorage) exporter.Storage {
-	f := exporter.Format(s.ExportFormat)
-	if f == "" {
-		f = exporter.FormatAnnotation
-	}
-	ext := exporter.DefaultFileExtension(f)
-	if s.FileExtension != nil {
-		ext = *s.FileExtension
-	}
-	return exporter.Storage{ID: s.ID, ProjectID: s.ProjectID, Prefix: s.Prefix, Format: f,
-		FileExtension: ext, CanDeleteObjects: s.CanDeleteObjects}
 }
 
 // DefaultExportConcurrency is how many objects a sync exports at once by
@@ -126,7 +122,7 @@ func (w *ExportAnnotationWorker) Work(ctx context.Context, job *river.Job[blobma
 	}
 	up, err := w.Deps.Opener.OpenUploader(ctx, s)
 	if err == nil {
-		_, err = exporter.ExportAnnotation(ctx, w.Deps.exporterDeps(up), ExporterStorage(s), a.AnnotationID, a.TaskID)
+		_, err = exporter.ExportAnnotation(ctx, w.Deps.exporterDeps(up), exporter.StorageOf(s), a.AnnotationID, a.TaskID)
 	}
 	if err == nil {
 		return nil
@@ -209,7 +205,7 @@ func (w *ExportSyncWorker) Work(ctx context.Context, job *river.Job[blobmark.Exp
 	up, err := w.Deps.Opener.OpenUploader(ctx, s)
 	var res exporter.Result
 	if err == nil {
-		res, err = exporter.SyncAll(ctx, w.Deps.exporterDeps(up), ExporterStorage(s), job.Args.OnlyNew, func(p exporter.Progress) {
+		res, err = exporter.SyncAll(ctx, w.Deps.exporterDeps(up), exporter.StorageOf(s), job.Args.OnlyNew, func(p exporter.Progress) {
 			m := syncMeta{OnlyNew: job.Args.OnlyNew, Processed: p.Processed, Succeeded: p.Succeeded, Uploaded: p.Uploaded, Failed: p.Failed}
 			if err := w.Deps.Store.SetTargetStorageState(ctx, s.ID, state(blobmark.StatusInProgress, m, nil, false)); err != nil {
 				w.Deps.Logger.WarnContext(ctx, "cannot save export sync progress", "storage", s.ID, "err", err)

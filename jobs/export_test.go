@@ -86,6 +86,11 @@ func (e *exportEnv) startJobs() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.startJobsWith(workers)
+}
+
+// startJobsWith starts the store's job client with workers.
+func (e *exportEnv) startJobsWith(workers *river.Workers) {
 	if err := e.db.StartJobs(context.Background(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond, MaxWorkers: 8}); err != nil {
 		e.t.Fatal(err)
 	}
@@ -223,7 +228,7 @@ func summary(format exporter.Format, body []byte) (string, error) {
 // storage may not delete).
 func (e *exportEnv) want(s *blobmark.TargetStorage, taskIDs []int64, keep map[string]string) map[string]string {
 	e.t.Helper()
-	st := jobs.ExporterStorage(s)
+	st := exporter.StorageOf(s)
 	out := maps.Clone(keep)
 	if out == nil {
 		out = map[string]string{}
@@ -254,7 +259,7 @@ func (e *exportEnv) want(s *blobmark.TargetStorage, taskIDs []int64, keep map[st
 // the difference when they do not within a generous bound.
 func (e *exportEnv) waitFor(s *blobmark.TargetStorage, want map[string]string) map[string][]byte {
 	e.t.Helper()
-	st := jobs.ExporterStorage(s)
+	st := exporter.StorageOf(s)
 	var got map[string]string
 	var objects map[string][]byte
 	for range 600 {

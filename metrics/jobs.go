@@ -12,6 +12,7 @@ import (
 const (
 	exportAnnotation = "annotation"
 	exportSync       = "sync"
+	exportDataset    = "dataset"
 )
 
 // JobOutcomes returns a River worker middleware that counts the outcome of
@@ -32,10 +33,13 @@ const syncCancelledByUser = "sync cancelled by request"
 func (j *jobOutcomes) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	err := doInner(ctx)
 	switch job.Kind {
-	case blobmark.ExportAnnotationJob{}.Kind(), blobmark.ExportSyncJob{}.Kind():
+	case blobmark.ExportAnnotationJob{}.Kind(), blobmark.ExportSyncJob{}.Kind(), blobmark.ExportDatasetJob{}.Kind():
 		kind := exportAnnotation
-		if job.Kind == (blobmark.ExportSyncJob{}).Kind() {
+		switch job.Kind {
+		case blobmark.ExportSyncJob{}.Kind():
 			kind = exportSync
+		case blobmark.ExportDatasetJob{}.Kind():
+			kind = exportDataset
 		}
 		if err != nil {
 			j.m.exportFailures.WithLabelValues(kind).Inc()

@@ -58,10 +58,10 @@ func New(lag ExportLagFunc) *Metrics {
 	m.syncFilesFailed = f("blobmark_sync_files_failed_total", "Task files import syncs could not import.")
 	m.syncFailures = f("blobmark_sync_failures_total", "Import sync job attempts that failed.")
 	m.exportSuccesses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "blobmark_export_successes_total", Help: "Export job attempts that succeeded, by kind (annotation or sync).",
+		Name: "blobmark_export_successes_total", Help: "Export job attempts that succeeded, by kind (annotation, sync or dataset).",
 	}, []string{"kind"})
 	m.exportFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "blobmark_export_failures_total", Help: "Export job attempts that failed (each failed attempt), by kind (annotation or sync).",
+		Name: "blobmark_export_failures_total", Help: "Export job attempts that failed (each failed attempt), by kind (annotation, sync or dataset).",
 	}, []string{"kind"})
 	reg.MustRegister(m.exportSuccesses, m.exportFailures)
 	for _, k := range []string{exportAnnotation, exportSync} {

@@ -119,14 +119,24 @@ const exportLinkColumns = `storage_id, object_key, annotation_id, task_id, etag,
 
 // FindExportLink returns the link of key, ENOTFOUND when there is none.
 func (s ExportStore) FindExportLink(ctx context.Context, storageID int64, key string) (*exporter.ExportLink, error) {
-	var l exporter.ExportLink
-	var src, at timeValue
-	err := s.db.queryRow(ctx, "SELECT "+exportLinkColumns+" FROM export_links WHERE storage_id = ? AND object_key = ?", storageID, key).
-		Scan(&l.StorageID, &l.Key, &l.AnnotationID, &l.TaskID, &l.ETag, &l.ContentHash, &src, &l.AnnotationCount, &at)
+	return s.findLink(ctx, "storage_id = ? AND object_key = ?", storageID, key)
+}
+
+// findLink returns the first link where selects, ENOTFOUND when none does.
+func (s ExportStore) findLink(ctx context.Context, where string, args ...any) (*exporter.ExportLink, error) {
+	l, err := scanExportLink(s.db.queryRow(ctx, "SELECT "+exportLinkColumns+" FROM export_links WHERE "+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("export link")
-	} else if err != nil {
-		return nil, translate("find export link", err)
+	}
+	return l, translate("find export link", err)
+}
+
+// scanExportLink reads one row of exportLinkColumns.
+func scanExportLink(row interface{ Scan(...any) error }) (*exporter.ExportLink, error) {
+	var l exporter.ExportLink
+	var src, at timeValue
+	if err := row.Scan(&l.StorageID, &l.Key, &l.AnnotationID, &l.TaskID, &l.ETag, &l.ContentHash, &src, &l.AnnotationCount, &at); err != nil {
+		return nil, err
 	}
 	l.SourceUpdatedAt, l.ExportedAt = src.Time, at.Time
 	return &l, nil
@@ -151,6 +161,15 @@ func (s ExportStore) DeleteExportLink(ctx context.Context, storageID int64, key 
 	return translate("delete export link", err)
 }
 
+// FindExportLinkOf returns the latest link of an annotation, or of a
+// task's file when annotationID is 0.
+func (s ExportStore) FindExportLinkOf(ctx context.Context, storageID, annotationID, taskID int64) (*exporter.ExportLink, error) {
+	if annotationID != 0 {
+		return s.findLink(ctx, "storage_id = ? AND annotation_id = ? ORDER BY exported_at DESC LIMIT 1", storageID, annotationID)
+	}
+	return s.findLink(ctx, "storage_id = ? AND annotation_id = 0 AND task_id = ? ORDER BY exported_at DESC LIMIT 1", storageID, taskID)
+}
+
 // FindExportLinks returns a storage's links in key order, so tests can see
 // what was written where; the exporter itself looks links up one key at a
 // time (FindExportLink).
@@ -162,13 +181,11 @@ func (s ExportStore) FindExportLinks(ctx context.Context, storageID int64) ([]ex
 	defer rows.Close()
 	var out []exporter.ExportLink
 	for rows.Next() {
-		var l exporter.ExportLink
-		var src, at timeValue
-		if err := rows.Scan(&l.StorageID, &l.Key, &l.AnnotationID, &l.TaskID, &l.ETag, &l.ContentHash, &src, &l.AnnotationCount, &at); err != nil {
+		l, err := scanExportLink(rows)
+		if err != nil {
 			return nil, translate("find export links", err)
 		}
-		l.SourceUpdatedAt, l.ExportedAt = src.Time, at.Time
-		out = append(out, l)
+		out = append(out, *l)
 	}
 	return out, translate("find export links", rows.Err())
 }

@@ -35,7 +35,8 @@ var (
 )
 
 const targetStorageColumns = `id, project_id, type, title, description, container, prefix, can_delete_objects,
-	export_format, file_extension, connection, secrets, ` + stateColumns + `, created_at, updated_at`
+	export_format, file_extension, key_template, dataset_format, dataset_key_template, dataset_state,
+	connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
 // targetAnnotationCount is the column of the number of annotations in
 // target storage table t's row's container: one per link in the
@@ -50,17 +51,21 @@ func targetAnnotationCount(t string) string {
 func (db *TargetStorages) scanTargetStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.TargetStorage, error) {
 	var s blobmark.TargetStorage
 	var fileExt sql.NullBool
-	var conn, sealed string
+	var conn, sealed, dataset string
 	var st stateScan
 	var created, updated timeValue
 	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix,
-		&s.CanDeleteObjects, &s.ExportFormat, &fileExt, &conn, &sealed}
+		&s.CanDeleteObjects, &s.ExportFormat, &fileExt, &s.KeyTemplate, &s.DatasetFormat, &s.DatasetKeyTemplate, &dataset,
+		&conn, &sealed}
 	dest = append(append(dest, st.dest()...), &created, &updated, &s.Organization, &s.AnnotationCount)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	if fileExt.Valid {
 		s.FileExtension = &fileExt.Bool
+	}
+	if err := json.Unmarshal([]byte(dataset), &s.Dataset); err != nil {
+		return nil, err
 	}
 	var err error
 	if s.Connection, err = parseConnection(conn); err != nil {
@@ -76,7 +81,10 @@ func (db *TargetStorages) scanTargetStorage(row interface{ Scan(...any) error },
 	return &s, nil
 }
 
-func normalizeTargetStorage(s *blobmark.TargetStorage) error {
+// normalizeTargetStorage fills defaults and checks the settings: the
+// export format, the key templates, and the dataset format against the
+// project's label config, each an EINVALID error naming its field.
+func (db *TargetStorages) normalizeTargetStorage(ctx context.Context, s *blobmark.TargetStorage) error {
 	if s.ExportFormat == "" {
 		s.ExportFormat = string(exporter.FormatAnnotation)
 	}
@@ -86,16 +94,48 @@ func normalizeTargetStorage(s *blobmark.TargetStorage) error {
 	if !slices.Contains(blobmark.TargetStorageTypes, s.Type) {
 		return blobmark.FieldErrorf("type", "unknown storage type %q", s.Type)
 	}
+	if _, err := exporter.ParseObjectTemplate(s.KeyTemplate, exporter.Format(s.ExportFormat)); err != nil {
+		return err
+	}
+	if _, err := exporter.ParseDatasetTemplate(s.DatasetKeyTemplate); err != nil {
+		return err
+	}
+	if s.DatasetFormat != "" {
+		cfg, err := db.labelConfig(ctx, s.ProjectID)
+		if err != nil {
+			return err
+		}
+		f, err := exporter.CheckDatasetFormat(s.DatasetFormat, cfg)
+		if err != nil {
+			return err
+		}
+		s.DatasetFormat = f.Name
+	}
 	if s.Connection == nil {
 		s.Connection = blobmark.Connection{}
 	}
 	return nil
 }
 
+// labelConfig returns a project's parsed label config; nil when the
+// project does not exist (its own check reports that) or its config
+// does not parse (it could not have been saved so).
+func (db *TargetStorages) labelConfig(ctx context.Context, projectID int64) (*blobmark.LabelConfig, error) {
+	var config string
+	err := db.queryRow(ctx, "SELECT label_config FROM projects WHERE id = ?", projectID).Scan(&config)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate("read label config", err)
+	}
+	cfg, _ := blobmark.ParseLabelConfig(config)
+	return cfg, nil
+}
+
 // CreateTargetStorage stores s and, with initialSync, queues the export of
 // the project's existing annotations in the same transaction.
 func (db *TargetStorages) CreateTargetStorage(ctx context.Context, s *blobmark.TargetStorage, initialSync bool) error {
-	if err := normalizeTargetStorage(s); err != nil {
+	if err := db.normalizeTargetStorage(ctx, s); err != nil {
 		return err
 	}
 	conn, err := connectionJSON(s.Connection)
@@ -116,14 +156,17 @@ func (db *TargetStorages) CreateTargetStorage(ctx context.Context, s *blobmark.T
 			return err
 		}
 		err = tx.queryRow(ctx, `INSERT INTO target_storages (project_id, type, title, description, container, prefix,
-			can_delete_objects, export_format, file_extension, connection, secrets, status, meta, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
+			can_delete_objects, export_format, file_extension, key_template, dataset_format, dataset_key_template,
+			connection, secrets, status, meta, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
 			s.ProjectID, s.Type, s.Title, s.Description, s.Container, s.Prefix, s.CanDeleteObjects, s.ExportFormat,
-			nullBool(s.FileExtension), conn, sealed, blobmark.StatusInitialized, now, now).Scan(&s.ID)
+			nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate,
+			conn, sealed, blobmark.StatusInitialized, now, now).Scan(&s.ID)
 		if err != nil {
 			return err
 		}
 		s.State = blobmark.StorageState{Status: blobmark.StatusInitialized, Meta: json.RawMessage("{}")}
+		s.Dataset = blobmark.DatasetState{}
 		s.CreatedAt, s.UpdatedAt = now, now
 		if initialSync {
 			return tx.queueExportSync(ctx, s, false)
@@ -161,7 +204,48 @@ func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, on
 		return err
 	}
 	s.State.Status, s.State.LastSyncJob, s.State.Traceback = blobmark.StatusQueued, &jobID, nil
+	if s.DatasetFormat == "" {
+		return nil
+	}
+	return tx.queueDatasetExport(ctx, s)
+}
+
+// queueDatasetExport enqueues the storage's dataset export, unless one
+// waits already, and marks it queued. A running export is not joined: it
+// may have read part of the project already, so another runs after it.
+func (tx *Tx) queueDatasetExport(ctx context.Context, s *blobmark.TargetStorage) error {
+	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportDatasetJob{StorageID: s.ID}, &river.InsertOpts{
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates},
+	})
+	if err == nil && res.UniqueSkippedAsDuplicate && res.Job.State == rivertype.JobStateRunning {
+		_, err = tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportDatasetJob{StorageID: s.ID}, nil)
+	}
+	if err != nil {
+		return wrapInternal("enqueue dataset export", err)
+	}
+	st := s.Dataset
+	st.Status, st.Error = blobmark.StatusQueued, ""
+	if err := tx.setDatasetState(ctx, s.ID, st); err != nil {
+		return err
+	}
+	s.Dataset = st
 	return nil
+}
+
+// setDatasetState records a storage's dataset export state.
+func (tx *Tx) setDatasetState(ctx context.Context, id int64, st blobmark.DatasetState) error {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return wrapInternal("encode dataset state", err)
+	}
+	_, err = tx.exec(ctx, "UPDATE target_storages SET dataset_state = ? WHERE id = ?", string(raw), id)
+	return err
+}
+
+// SetTargetDatasetState records how a storage's dataset export is going,
+// as the export job reports it. A missing storage is not an error.
+func (db *TargetStorages) SetTargetDatasetState(ctx context.Context, id int64, st blobmark.DatasetState) error {
+	return db.inTx(ctx, "set dataset state", func(tx *Tx) error { return tx.setDatasetState(ctx, id, st) })
 }
 
 // pendingStates are the job states in which an export job has not yet read
@@ -225,7 +309,7 @@ func (db *TargetStorages) FindTargetStorages(ctx context.Context, f blobmark.Tar
 // UpdateTargetStorage replaces a storage's settings. Exports already
 // written keep their names; later exports use the new prefix and format.
 func (db *TargetStorages) UpdateTargetStorage(ctx context.Context, s *blobmark.TargetStorage) (*blobmark.TargetStorage, error) {
-	if err := normalizeTargetStorage(s); err != nil {
+	if err := db.normalizeTargetStorage(ctx, s); err != nil {
 		return nil, err
 	}
 	conn, err := connectionJSON(s.Connection)
@@ -237,9 +321,10 @@ func (db *TargetStorages) UpdateTargetStorage(ctx context.Context, s *blobmark.T
 		return nil, err
 	}
 	res, err := db.write.ExecContext(ctx, db.rebind(`UPDATE target_storages SET title = ?, description = ?, container = ?,
-		prefix = ?, can_delete_objects = ?, export_format = ?, file_extension = ?, connection = ?, secrets = ?, updated_at = ?
+		prefix = ?, can_delete_objects = ?, export_format = ?, file_extension = ?, key_template = ?, dataset_format = ?,
+		dataset_key_template = ?, connection = ?, secrets = ?, updated_at = ?
 		WHERE id = ?`), s.Title, s.Description, s.Container, s.Prefix, s.CanDeleteObjects, s.ExportFormat,
-		nullBool(s.FileExtension), conn, sealed, db.timestamp(), s.ID)
+		nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate, conn, sealed, db.timestamp(), s.ID)
 	if err != nil {
 		return nil, translate("update target storage", err)
 	}
@@ -276,6 +361,59 @@ func (db *TargetStorages) SyncTargetStorage(ctx context.Context, id int64, onlyN
 		return nil, err
 	}
 	return db.FindTargetStorageByID(ctx, id)
+}
+
+// PreviewTargetKeys renders s's keys on a task of its project.
+func (db *TargetStorages) PreviewTargetKeys(ctx context.Context, s *blobmark.TargetStorage, taskID int64) (*blobmark.KeyPreview, error) {
+	if err := db.normalizeTargetStorage(ctx, s); err != nil {
+		return nil, err
+	}
+	p := &blobmark.KeyPreview{}
+	if s.DatasetFormat != "" {
+		d := exporter.Dataset{StorageID: s.ID, ProjectID: s.ProjectID, Prefix: s.Prefix, Format: s.DatasetFormat, KeyTemplate: s.DatasetKeyTemplate}
+		var err error
+		if p.DatasetKey, _, err = d.Object(db.timestamp()); err != nil {
+			return nil, err
+		}
+	}
+	// The task: the one asked for, else the first annotated, else the first.
+	q := `SELECT t.id, COALESCE((SELECT MIN(a.id) FROM annotations a WHERE a.task_id = t.id), 0) FROM tasks t WHERE t.project_id = ?`
+	args := []any{s.ProjectID}
+	if taskID != 0 {
+		q += " AND t.id = ?"
+		args = append(args, taskID)
+	} else {
+		q += " ORDER BY t.total_annotations + t.cancelled_annotations = 0, t.id LIMIT 1"
+	}
+	err := db.queryRow(ctx, q, args...).Scan(&p.TaskID, &p.AnnotationID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && taskID != 0:
+		return nil, blobmark.FieldErrorf("task", "Task %d is not a task of project %d.", taskID, s.ProjectID)
+	case errors.Is(err, sql.ErrNoRows):
+		p.ObjectKeyError = "The project has no task yet to preview the key on."
+		return p, nil
+	case err != nil:
+		return nil, translate("preview keys", err)
+	}
+	task, err := (&Tasks{db.core}).FindTaskByID(ctx, p.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := db.labelConfig(ctx, s.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	st := exporter.StorageOf(s)
+	if st.Format == exporter.FormatTask {
+		p.AnnotationID = 0
+	}
+	if p.ObjectKey, err = exporter.PreviewKey(st, cfg, task, p.AnnotationID); err != nil {
+		if !errors.Is(err, exporter.ErrKeyTemplate) {
+			return nil, err
+		}
+		p.ObjectKeyError = blobmark.ErrorMessage(err)
+	}
+	return p, nil
 }
 
 // SetTargetStorageState records a storage's sync status, as the export jobs

@@ -95,7 +95,7 @@ func main() {
 			benchkit.Check(pprof.StartCPUProfile(f))
 		}
 		start := time.Now()
-		res, err := exporter.SyncAll(ctx, deps, jobs.ExporterStorage(st), false, nil)
+		res, err := exporter.SyncAll(ctx, deps, exporter.StorageOf(st), false, nil)
 		benchkit.Check(err)
 		exportTime += time.Since(start)
 		pprof.StopCPUProfile()

@@ -29,6 +29,7 @@ const kinds = {
     create: '/api/storages/export/azure',
     one: (id) => `/api/storages/export/azure/${id}`,
     validate: '/api/storages/export/azure/validate',
+    previewKeys: '/api/storages/export/azure/preview_keys',
     sync: (id) => `/api/storages/export/azure/${id}/sync`,
   },
 };
@@ -114,6 +115,7 @@ function storageCard(kind, s, reload) {
       total != null ? [' · ', el('b', { class: 'total' }, String(total)), kind === 'source' ? ' tasks' : ' annotations'] : '',
       s.auth_type ? ` · ${(authTypes.find(a => a.id === s.auth_type) || { title: s.auth_type }).title}` : ''),
     showCounts ? progress(s) : null,
+    kind === 'target' && s.dataset_format ? datasetLine(s) : null,
     s.traceback && !active(s) ? el('pre', { class: 'traceback' }, s.traceback) : null,
     out,
     el('div', { class: 'row', style: 'margin-top:8px' },
@@ -166,6 +168,17 @@ async function refresh() {
 
 const formHost = el('div', { id: 'storage-form-host' });
 
+// datasetLine says where a target storage's dataset export goes and how
+// its latest run went.
+function datasetLine(s) {
+  const d = s.dataset_state || {};
+  return el('div', { class: 'hint dataset-state', dataset: { status: d.status || '' } },
+    `Dataset export (${s.dataset_format}): `, d.status ? badge(d.status) : 'not run yet',
+    d.key ? [' ', el('code', {}, d.key)] : '',
+    d.status === 'completed' ? ` · ${d.bytes} bytes · ${formatTime(d.finished_at)}` : '',
+    d.error ? el('pre', { class: 'traceback' }, d.error) : null);
+}
+
 function input(name, attrs = {}) {
   const secret = secretFields.has(name);
   const tag = name === 'connection_string' || name === 'client_certificate' || name === 'sas_token' ? 'textarea' : 'input';
@@ -213,7 +226,20 @@ function showForm(kind, existing) {
     presign: el('input', { type: 'checkbox', name: 'presign', id: 'f-presign', checked: editing ? e.presign !== false : true }),
     presign_ttl: el('input', { type: 'number', name: 'presign_ttl', id: 'f-presign_ttl', min: '1', max: '10080', value: String(e.presign_ttl || 15) }),
     can_delete_objects: el('input', { type: 'checkbox', name: 'can_delete_objects', id: 'f-can_delete_objects', checked: !!e.can_delete_objects }),
+    key_template: input('key_template', { value: e.key_template || '', placeholder: 'the annotation id (e.g. {data.image_name} or labels/{source_stem})' }),
+    dataset_format: el('select', { name: 'dataset_format', id: 'f-dataset_format' }, el('option', { value: '' }, 'No dataset export')),
+    dataset_key_template: input('dataset_key_template', { value: e.dataset_key_template || '', placeholder: 'dataset-{project_id}-{format}' }),
   };
+  // The formats come from the project's format list; those that do not fit
+  // its label config are shown disabled, with the reason as their tooltip.
+  if (kind === 'target') {
+    api('GET', `/api/projects/${project.id}/export/formats`).then(list => {
+      for (const x of list || []) {
+        f.dataset_format.append(el('option', { value: x.name, disabled: !!x.disabled, title: x.description || '',
+          selected: x.name === e.dataset_format }, x.disabled ? `${x.title} (does not fit this project)` : x.title));
+      }
+    }).catch(() => {});
+  }
   if (e.cloud && ['china', 'usgov'].includes(e.cloud)) f.cloud.value = e.cloud;
   if (e.endpoint) f.cloud.value = 'custom';
   for (const kind of ['managed_identity_client_id', 'managed_identity_resource_id', 'managed_identity_object_id']) {
@@ -272,7 +298,8 @@ function showForm(kind, existing) {
       Object.assign(b, { regex_filter: f.regex_filter.value, recursive_scan: f.recursive_scan.checked, use_blob_urls: f.use_blob_urls.checked,
         presign: f.presign.checked, presign_ttl: Number(f.presign_ttl.value) || 15 });
     } else {
-      b.can_delete_objects = f.can_delete_objects.checked;
+      Object.assign(b, { can_delete_objects: f.can_delete_objects.checked, key_template: f.key_template.value.trim(),
+        dataset_format: f.dataset_format.value || null, dataset_key_template: f.dataset_key_template.value.trim() });
     }
     if (editing) b.id = existing.id;
     return b;
@@ -290,7 +317,7 @@ function showForm(kind, existing) {
   // A check's or a preview's answer is about the fields as they were: any
   // edit clears it, and an answer arriving after an edit is dropped.
   let edits = 0;
-  const outdated = () => { edits++; result.replaceChildren(); filesBox.replaceChildren(); };
+  const outdated = () => { edits++; result.replaceChildren(); filesBox.replaceChildren(); keysBox.replaceChildren(); };
   const check = (btn) => busy(btn, async () => {
     const asked = edits;
     show('info', 'Checking the connection…', 'check-pending');
@@ -317,6 +344,21 @@ function showForm(kind, existing) {
         ? 'This server cannot preview files yet.' : e.message, { id: 'files-error' }));
     }
   });
+  // previewKeys renders the key templates on a real task of the project.
+  const keysBox = el('div', { id: 'keys-preview' });
+  const previewKeys = (btn) => busy(btn, async () => {
+    const asked = edits;
+    keysBox.replaceChildren(message('info', 'Rendering…'));
+    try {
+      const r = await api('POST', k.previewKeys, body());
+      if (asked !== edits) return;
+      mount(keysBox, el('div', {},
+        r.object_key_error
+          ? message('error', r.object_key_error, { id: 'object-key-error' })
+          : el('div', {}, `Task ${r.task}${r.annotation ? `, annotation ${r.annotation}` : ''} is written to `, el('code', { id: 'object-key' }, r.object_key)),
+        r.dataset_key ? el('div', {}, 'The dataset export is written to ', el('code', { id: 'dataset-key' }, r.dataset_key)) : null));
+    } catch (e) { if (asked === edits) keysBox.replaceChildren(message('error', e.message, { id: 'keys-error' })); }
+  });
   const save = (btn, andSync) => busy(btn, async () => {
     result.replaceChildren();
     try {
@@ -342,11 +384,17 @@ function showForm(kind, existing) {
       el('label', { class: 'check' }, f.use_blob_urls, 'One task per file (images, audio, …); unchecked: each blob is a JSON/JSONL file of tasks'),
       el('label', { class: 'check' }, f.presign, 'Send the browser to the blob with a short-lived SAS URL (unchecked: blobmark streams it)'),
       field('SAS URL lifetime, minutes', f.presign_ttl),
-    ] : el('label', { class: 'check' }, f.can_delete_objects, 'Delete the exported blob when an annotation is deleted'),
-    result, filesBox,
+    ] : [
+      el('label', { class: 'check' }, f.can_delete_objects, 'Delete the exported blob when an annotation is deleted'),
+      field('Object name', f.key_template, '(optional) {task_id}, {annotation_id}, {data.<field>}, {source_key}, {source_name}, {source_stem}; .json is added'),
+      field('Dataset export', f.dataset_format, 'each sync also writes the whole project in this format as one object'),
+      field('Dataset object name', f.dataset_key_template, '{project_id}, {storage_id}, {format}, {timestamp}; the extension is added'),
+    ],
+    result, filesBox, kind === 'target' ? keysBox : null,
     el('div', { class: 'row' },
       el('button', { type: 'button', id: 'check-connection', onclick: (ev) => check(ev.target) }, 'Check connection'),
-      kind === 'source' ? el('button', { type: 'button', id: 'preview-files', onclick: (ev) => preview(ev.target) }, 'Preview files') : null,
+      kind === 'source' ? el('button', { type: 'button', id: 'preview-files', onclick: (ev) => preview(ev.target) }, 'Preview files')
+        : el('button', { type: 'button', id: 'preview-keys', onclick: (ev) => previewKeys(ev.target) }, 'Preview names'),
       el('span', { class: 'grow' }),
       el('button', { type: 'button', onclick: () => formHost.replaceChildren() }, 'Cancel'),
       el('button', { type: 'submit', id: 'save-storage' }, 'Save'),
