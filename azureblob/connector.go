@@ -71,7 +71,7 @@ func NewConnector(opts Options) *Connector {
 	if opts.Transport == nil {
 		opts.Transport = guard.Client()
 	}
-	opts.Transport = boundedAnswers{next: opts.Transport}
+	opts.Transport = failFastDials{next: boundedAnswers{next: opts.Transport}}
 	var allow []allowEntry
 	for _, raw := range opts.ServerIdentityAllow {
 		if e, err := parseAllowList([]string{raw}); err == nil {
