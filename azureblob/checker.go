@@ -153,8 +153,11 @@ func credentialField(a AuthType) string {
 var errEnough = errors.New("enough files")
 
 // ListStorageFiles lists up to q.Limit blobs a source storage with these
-// settings would import, in key order, with size and last-modified.
+// settings would import, in key order, with size and last-modified. Like a
+// check, it fails on the first try when the endpoint cannot be connected
+// to, with the error on the field that sets the endpoint.
 func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQuery) ([]blobmark.StorageFile, error) {
+	ctx = failFast(ctx)
 	src, err := importer.NewSource(0, importer.Options{Container: q.Container, Prefix: q.Prefix,
 		RegexFilter: q.RegexFilter, Recursive: q.RecursiveScan, UseBlobURLs: true})
 	if err != nil {
@@ -181,7 +184,13 @@ func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQu
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errEnough) {
+	switch {
+	case errors.Is(err, errEnough):
+	case isDialFailure(err):
+		f := endpointField(cont.acc.cfg)
+		msg := "connect: " + connectFix(err)
+		return nil, &blobmark.Error{Code: blobmark.EINVALID, Field: f, Message: msg, Fields: map[string][]string{f: {msg}}, Err: err}
+	case err != nil:
 		return nil, err
 	}
 	return out, nil

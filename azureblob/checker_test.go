@@ -2,10 +2,14 @@ package azureblob_test
 
 import (
 	"net"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
@@ -68,6 +72,64 @@ func TestCheckerNamesTheFieldToFix(t *testing.T) {
 	if !asError(err, &be) || len(be.Fields["endpoint"]) == 0 || len(be.Fields["account_key"]) != 0 ||
 		!strings.Contains(be.Fields["endpoint"][0], "connection refused") {
 		t.Fatalf("a refused connection: %v (fields %v)", err, be.Fields)
+	}
+}
+
+// countingTransport counts the requests the SDK's pipeline sends, retries
+// included.
+type countingTransport struct {
+	next  policy.Transporter
+	sends atomic.Int32
+}
+
+func (c *countingTransport) Do(r *http.Request) (*http.Response, error) {
+	c.sends.Add(1)
+	return c.next.Do(r)
+}
+
+// TestCheckAndPreviewTryARefusedEndpointOnce: a connection check and a file
+// preview of an endpoint that refuses connections send one request and
+// name the endpoint, where the SDK would otherwise retry three times with
+// pauses; the same listing outside a check keeps its retries (their pauses
+// shortened by the test harness's options).
+func TestCheckAndPreviewTryARefusedEndpointOnce(t *testing.T) {
+	env := azuretest.Start(t)
+	opts := env.Options()
+	sent := &countingTransport{next: opts.Transport}
+	opts.Transport = sent
+	connector := azureblob.NewConnector(opts)
+	c := &azureblob.Checker{Connector: connector}
+	cfg := env.AccountKeyConfig()
+	cfg.Endpoint = closedPortEndpoint(t, cfg.AccountName)
+	conn := blobmark.Connection{"auth_type": "account_key", "account_name": cfg.AccountName, "endpoint": cfg.Endpoint}
+	secrets := blobmark.Secrets{"account_key": blobmark.Secret(cfg.AccountKey)}
+	refusedOnEndpoint := func(what string, err error) {
+		t.Helper()
+		var be *blobmark.Error
+		if !asError(err, &be) || be.Code != blobmark.EINVALID || len(be.Fields["endpoint"]) == 0 || len(be.Fields) != 1 ||
+			!strings.Contains(be.Fields["endpoint"][0], "connection refused") {
+			t.Fatalf("%s of a refused endpoint: %v (fields %v)", what, err, be.Fields)
+		}
+		if n := sent.sends.Swap(0); n != 1 {
+			t.Fatalf("%s of a refused endpoint sent %d requests, want 1", what, n)
+		}
+	}
+
+	for _, use := range []string{"source", "target"} {
+		refusedOnEndpoint("a "+use+" check", c.CheckStorage(t.Context(), "", conn, secrets, "images", "", use, true))
+	}
+	_, err := c.ListStorageFiles(t.Context(), blobmark.StorageFileQuery{Connection: conn, Secrets: secrets, Container: "images", Limit: 5})
+	refusedOnEndpoint("a file preview", err)
+
+	cont, err := connector.Container(t.Context(), cfg, "images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cont.List(t.Context(), azureblob.ListOptions{}, func([]azureblob.BlobItem) error { return nil }); blobmark.ErrorCode(err) != blobmark.EUNAVAILABLE {
+		t.Fatalf("a listing of a refused endpoint: %v, want unavailable", err)
+	}
+	if n := sent.sends.Load(); n != 4 {
+		t.Fatalf("a listing outside a check sent %d requests, want 4 (the SDK's three retries)", n)
 	}
 }
 

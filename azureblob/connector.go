@@ -52,6 +52,11 @@ type Options struct {
 	// OnDelegationKeyFetch, when set, is called for every user delegation
 	// key requested from the service, for metrics.
 	OnDelegationKeyFetch func()
+	// Retry is the SDK's retry schedule for each blob and queue request;
+	// the zero value is the SDK's (three retries, pauses from 0.8 s
+	// doubling). Tests that point storages at dead endpoints shorten the
+	// pauses, keeping the retries.
+	Retry policy.RetryOptions
 }
 
 // Connector hands out Azure clients, one per distinct connection, reused by
@@ -71,7 +76,7 @@ func NewConnector(opts Options) *Connector {
 	if opts.Transport == nil {
 		opts.Transport = guard.Client()
 	}
-	opts.Transport = boundedAnswers{next: opts.Transport}
+	opts.Transport = failFastDials{next: boundedAnswers{next: opts.Transport}}
 	var allow []allowEntry
 	for _, raw := range opts.ServerIdentityAllow {
 		if e, err := parseAllowList([]string{raw}); err == nil {
@@ -188,7 +193,7 @@ func (c *Connector) account(cfg Config, acct account) (*accountClient, error) {
 		}
 		return nil, &blobmark.Error{Code: blobmark.EINVALID, Message: "the Azure credential could not be set up: " + redact(err.Error(), cfg.Secrets()), Err: err}
 	}
-	co := &service.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport}}
+	co := &service.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport, Retry: c.opts.Retry}}
 	var sc *service.Client
 	switch {
 	case cred.token != nil:

@@ -68,10 +68,13 @@ func (r Report) OK() bool {
 // and mint (and use) a SAS URL, each with the exact fix when it fails. The
 // write and delete checks use a probe blob under prefix, and run only for
 // target storages so that diagnosing an import source never writes to it.
+// Someone is waiting on the answer, so an endpoint that cannot be connected
+// to fails on the first try (failFast).
 func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefix string, use Use) Report {
 	if use != UseTarget {
 		use = UseSource
 	}
+	ctx = failFast(ctx)
 	r := Report{Use: use, Container: container, Prefix: prefix, AuthType: cfg.Normalized().AuthType}
 	add := func(c Check) { r.Checks = append(r.Checks, c) }
 	fail := func(name string, needed bool, err error) {
@@ -118,8 +121,7 @@ func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefi
 		case blobmark.EUNAVAILABLE:
 			// Nothing answered, so the credential was never tried: what to
 			// fix is where the requests go, or the network on the way.
-			add(Check{Name: "connect", Needed: true, Field: endpointField(c.acc.cfg),
-				Fix: blobmark.ErrorMessage(listErr) + " (check the endpoint and that this server can reach it)"})
+			add(Check{Name: "connect", Needed: true, Field: endpointField(c.acc.cfg), Fix: connectFix(listErr)})
 			notRun("authenticate", "list", "read")
 			return r
 		case blobmark.EUNAUTHORIZED:
@@ -215,6 +217,11 @@ func Diagnose(ctx context.Context, conn *Connector, cfg Config, container, prefi
 }
 
 var errStopListing = errors.New("stop listing")
+
+// connectFix is what to change when nothing answered at all.
+func connectFix(err error) string {
+	return blobmark.ErrorMessage(err) + " (check the endpoint and that this server can reach it)"
+}
 
 func fetchStatus(ctx context.Context, tr policy.Transporter, url string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -105,7 +105,7 @@ func (c *Connector) Queue(ctx context.Context, cfg Config, queue string) (*Queue
 	if err != nil {
 		return nil, err
 	}
-	co := &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport}}
+	co := &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: c.opts.Transport, Retry: c.opts.Retry}}
 	var qc *azqueue.QueueClient
 	key := cfg.AccountKey
 	if cfg.AuthType == AuthConnectionString {

@@ -27,10 +27,11 @@ func deployDir(t *testing.T) string {
 }
 
 // tools maps each tool's name to its executable. The tools module
-// (deploy/tools) declares Helm and yamltojson with go tool directives; the
-// first `go -C deploy/tools tool -n NAME` builds one and every later call
-// returns go's cached executable, so the tests that run in parallel do not
-// each compile Helm on a cold cache.
+// (deploy/tools) declares chart (helm lint and helm template through Helm's
+// own library, without the minutes of building the whole helm command) and
+// yamltojson with go tool directives; the first `go -C deploy/tools tool -n
+// NAME` builds one and every later call, in this run or the next, returns
+// go's cached executable, so the tests that run in parallel share one build.
 var tools struct {
 	once      sync.Once
 	path      map[string]string
@@ -49,7 +50,7 @@ func tool(t *testing.T, name string) string {
 			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		tools.path = map[string]string{}
-		for _, n := range []string{"helm", "yamltojson"} {
+		for _, n := range []string{"chart", "yamltojson"} {
 			cmd := exec.Command(goBin, "-C", filepath.Join(deployDir(t), "tools"), "tool", "-n", n)
 			cmd.Env = append(os.Environ(), "GOWORK=off")
 			var out, errOut bytes.Buffer
@@ -69,16 +70,10 @@ func tool(t *testing.T, name string) string {
 }
 
 // runTool runs one of the built tools with stdin, and returns its stdout and
-// stderr. Helm's cache and config stay in a temporary home.
+// stderr.
 func runTool(t *testing.T, stdin []byte, name string, args ...string) (stdout []byte, stderr string, err error) {
 	t.Helper()
 	cmd := exec.Command(tool(t, name), args...)
-	home := t.TempDir()
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-	)
 	var out, errOut bytes.Buffer
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -86,10 +81,11 @@ func runTool(t *testing.T, stdin []byte, name string, args ...string) (stdout []
 	return out.Bytes(), errOut.String(), err
 }
 
-// helm runs the chart's Helm and fails the test if it does not succeed.
+// helm runs `chart` (helm lint or helm template) and fails the test if it
+// does not succeed.
 func helm(t *testing.T, args ...string) []byte {
 	t.Helper()
-	out, stderr, err := runTool(t, nil, "helm", args...)
+	out, stderr, err := runTool(t, nil, "chart", args...)
 	if err != nil {
 		t.Fatalf("helm %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr)
 	}
@@ -144,11 +140,11 @@ func parseYAML(t *testing.T, yamlText []byte) []manifest {
 // render runs helm template with --set values and parses the result.
 func render(t *testing.T, sets ...string) []manifest {
 	t.Helper()
-	args := []string{"template", "rel", chartDir(t), "--namespace", "labeling"}
+	args := []string{"template", "--namespace", "labeling"}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
-	docs := parseYAML(t, helm(t, args...))
+	docs := parseYAML(t, helm(t, append(args, "rel", chartDir(t))...))
 	if len(docs) == 0 {
 		t.Fatal("helm template rendered no objects")
 	}
@@ -210,11 +206,11 @@ func TestHelmLintAcceptsTheChart(t *testing.T) {
 		"workload identity, postgres": workloadIdentityValues,
 		"metrics on their own port":   append([]string{"metricsPort=9090", "config.trustedProxies={10.0.0.0/8}"}, workloadIdentityValues...),
 	} {
-		args := []string{"lint", "--strict", chartDir(t)}
+		args := []string{"lint", "--strict"}
 		for _, s := range sets {
 			args = append(args, "--set", s)
 		}
-		out := helm(t, args...)
+		out := helm(t, append(args, chartDir(t))...)
 		if !bytes.Contains(out, []byte("0 chart(s) failed")) {
 			t.Errorf("%s: helm lint output does not report success:\n%s", name, out)
 		}
@@ -373,11 +369,11 @@ func TestHelmTemplateRefusesBrokenSettings(t *testing.T) {
 		{"azure auth without a database", []string{"database.azureAuth=true"}, "database.azureAuth needs database.url"},
 		{"workload identity without a client id", []string{"workloadIdentity.enabled=true"}, "workloadIdentity.clientId"},
 	} {
-		args := []string{"template", "rel", chartDir(t)}
+		args := []string{"template"}
 		for _, s := range tc.sets {
 			args = append(args, "--set", s)
 		}
-		out, stderr, err := runTool(t, nil, "helm", args...)
+		out, stderr, err := runTool(t, nil, "chart", append(args, "rel", chartDir(t))...)
 		if err == nil {
 			t.Errorf("%s: helm template succeeded, want a failure:\n%s", tc.name, out)
 			continue

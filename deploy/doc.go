@@ -2,8 +2,9 @@
 // chart, the systemd unit, the Prometheus alert rules), and its tests check
 // them: helm lint and helm template must accept the chart, and the rendered
 // manifests must carry the workload identity, the probes and the hardened
-// security context. Helm itself is built from the separate tools module in
-// deploy/tools, so the main module does not depend on it.
+// security context. The Helm library is built into a small command (chart)
+// of the separate tools module in deploy/tools, so the main module does not
+// depend on it.
 //
 // The package imports nothing; only its tests have code.
 package deploy

@@ -440,7 +440,13 @@ func TestWebhookStorageAndExportEvents(t *testing.T) {
 	if string(bare.got()[0].body) != `{"action":"EXPORT_FAILED"}` {
 		t.Fatalf("payload-less delivery = %s", bare.got()[0].body)
 	}
-	if log, _ := db.FindWebhookDeliveries(ctx, hook.ID, 10); len(log) != 3 {
-		t.Fatalf("delivery log has %d entries, want 3", len(log))
-	}
+	// The receiver has the requests before the worker records their
+	// answers in the log.
+	waitFor(t, "three logged deliveries", func() bool {
+		log, err := db.FindWebhookDeliveries(ctx, hook.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log) == 3
+	})
 }

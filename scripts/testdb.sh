@@ -15,7 +15,9 @@
 set -euo pipefail
 
 port=55432
-dir=${BLOBMARK_TEST_POSTGRES_DIR:-${TMPDIR:-/tmp}/blobmark-test-postgres}
+# One directory per account: a cluster initialised by another user (root's
+# belongs to postgres) is not this user's to start.
+dir=${BLOBMARK_TEST_POSTGRES_DIR:-${TMPDIR:-/tmp}/blobmark-test-postgres-$(id -un)}
 [ -n "${BLOBMARK_TEST_POSTGRES_URL:-}" ] && exit 0
 
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)

@@ -277,6 +277,7 @@ func TestSyncSurvivesProcessKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts blobmark processes and uploads thousands of blobs")
 	}
+	t.Parallel()
 	k := killMidSync(t, 3000)
 	ctx := t.Context()
 	db := k.srv.DB
@@ -330,6 +331,7 @@ func TestSyncResumesAtRestartAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts blobmark processes and uploads thousands of blobs")
 	}
+	t.Parallel()
 	k := killMidSync(t, 3000)
 	ctx := t.Context()
 	db := k.srv.DB

@@ -100,17 +100,28 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// buildBlobmark builds the command once for the test.
-func buildBlobmark(t *testing.T) string {
+// buildBlobmark starts building the command for the test, in the
+// background so that the test seeds its blobs meanwhile, and returns a
+// function that waits for the build and returns the executable.
+func buildBlobmark(t *testing.T) func() string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "blobmark")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/blobmark")
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	var out []byte
+	var err error
+	done := make(chan struct{})
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	t.Cleanup(func() { <-done })
+	return func() string {
+		t.Helper()
+		<-done
+		if err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		return bin
 	}
-	return bin
 }
 
 // startReplica starts `blobmark serve` and waits until it is ready.
@@ -164,6 +175,9 @@ func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three blobmark processes and uploads 20,000 blobs")
 	}
+	// Most of its time is spent waiting (for Azurite, for the stuck-job
+	// rescue), so the package's other long tests run beside it.
+	t.Parallel()
 	const (
 		nBlobs       = 20000
 		nAnnotations = 1000
@@ -176,7 +190,7 @@ func TestReplicas(t *testing.T) {
 	)
 	env := azuretest.Start(t)
 	ctx := t.Context()
-	bin := buildBlobmark(t)
+	built := buildBlobmark(t)
 	dbURL := postgresSchemaURL(t)
 
 	// The blobs, through Azurite's IP-style endpoint with the account key,
@@ -248,6 +262,7 @@ func TestReplicas(t *testing.T) {
 	}
 	scheduleStart := time.Now()
 
+	bin := built()
 	replicas := make([]*replica, 3)
 	for i := range replicas {
 		replicas[i] = startReplica(t, bin, childEnv)

@@ -96,7 +96,11 @@ func startAzuriteService(cert *serverCert, service string) (*azurite, error) {
 		}
 		a := &azurite{cmd: cmd, port: port, dir: dir, exited: make(chan struct{})}
 		go func() { _ = cmd.Wait(); close(a.exited) }()
-		if lastErr = a.wait(cert, 30*time.Second); lastErr == nil {
+		// A lost port race ends the process at once (wait sees it exit);
+		// a slow start is only slow: a first start after npm ci on a
+		// loaded machine took over 30 s, and starting again from scratch
+		// would not be faster.
+		if lastErr = a.wait(cert, 2*time.Minute); lastErr == nil {
 			return a, nil
 		}
 		a.stop()

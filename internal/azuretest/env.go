@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
@@ -166,10 +168,13 @@ func (e *Env) stop() {
 // through GuardedClient (private networks allowed, as the tests' servers
 // are on loopback), the server's identity through the harness client, the
 // server identity allowed on the emulator's blob endpoints (AllowEntries),
-// and a short identity timeout.
+// a short identity timeout, and the SDK's retries with pauses of
+// milliseconds instead of seconds, so that tests of storages whose endpoint
+// is down (every request retried) wait on the outcome, not on the pauses.
 func (e *Env) Options() azureblob.Options {
 	return azureblob.Options{Transport: e.GuardedClient(true, nil), AllowPrivateNetwork: true, IdentityTransport: e.HTTPClient,
-		ServerIdentityAllow: e.AllowEntries(), IdentityTimeout: 5e9}
+		ServerIdentityAllow: e.AllowEntries(), IdentityTimeout: 5e9,
+		Retry: policy.RetryOptions{RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond}}
 }
 
 // AllowEntries are the server identity allow-list entries of the emulator:
