@@ -110,10 +110,13 @@ type core struct {
 	// writeStmts and readStmts keep SQLite's statements prepared (see
 	// stmtCache); nil on PostgreSQL.
 	writeStmts, readStmts *stmtCache
-	logger                *slog.Logger
-	now                   blobmark.Clock
-	hooks                 []Hook
-	path                  string // SQLite file, "" on PostgreSQL
+	// stopCheckpointer stops SQLite's checkpointer (startCheckpointer); nil
+	// on PostgreSQL.
+	stopCheckpointer func() error
+	logger           *slog.Logger
+	now              blobmark.Clock
+	hooks            []Hook
+	path             string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
 
@@ -232,7 +235,8 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	// BEGIN IMMEDIATE takes the write lock up front: a deferred transaction
 	// that reads and then writes can fail at once with SQLITE_BUSY when another
 	// process wrote in between, whatever the busy timeout.
-	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// The writer never checkpoints: the checkpointer does (startCheckpointer).
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return wrapInternal("open sqlite", err)
 	}
@@ -262,6 +266,10 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	if err := os.Chmod(db.path, 0o600); err != nil {
 		db.closePools()
 		return wrapInternal("chmod sqlite", err)
+	}
+	if err := db.startCheckpointer(base); err != nil {
+		db.closePools()
+		return err
 	}
 	return nil
 }
@@ -331,11 +339,14 @@ func (db *DB) Close() error {
 }
 
 func (db *core) closePools() error {
+	var err error
+	if db.stopCheckpointer != nil {
+		err = db.stopCheckpointer()
+	}
 	db.readStmts.close()
 	db.writeStmts.close()
-	var err error
 	if db.read != nil && db.read != db.write {
-		err = db.read.Close()
+		err = errors.Join(err, db.read.Close())
 	}
 	if db.write != nil {
 		err = errors.Join(err, db.write.Close())

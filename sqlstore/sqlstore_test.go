@@ -7,10 +7,41 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/sqlstore"
 )
+
+// TestSQLiteCheckpointsOffTheWriter checks that what the writer commits
+// reaches the database file although the writer never checkpoints: the
+// checkpointer copies it there.
+func TestSQLiteCheckpointsOffTheWriter(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, sqlstore.Config{DataDir: dir})
+	file := filepath.Join(dir, "blobmark.db")
+	before, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"CREATE TABLE filler (b BLOB)", "INSERT INTO filler VALUES (randomblob(4000000))"} {
+		if _, err := db.SQL().ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() >= before.Size()+4000000 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file is %d bytes, %d before a 4 MB commit: no checkpoint copied it", fi.Size(), before.Size())
+		}
+	}
+}
 
 // TestSQLiteIsConfigured checks the settings that make SQLite safe under a
 // server: every connection must carry them, not just the first.
@@ -25,6 +56,8 @@ func TestSQLiteIsConfigured(t *testing.T) {
 		"foreign_keys": "1",
 		"synchronous":  "1", // NORMAL
 		"busy_timeout": "10000",
+		// The writer leaves checkpoints to the checkpointer.
+		"wal_autocheckpoint": "0",
 	} {
 		var got string
 		if err := db.SQL().QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {

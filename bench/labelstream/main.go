@@ -114,6 +114,11 @@ func main() {
 	t1 := time.Now()
 	for _, token := range tokens {
 		wg.Go(func() {
+			// Annotators come in at random moments, as a team already at
+			// work does, not all in the same millisecond.
+			if *think > 0 {
+				time.Sleep(rand.N(*think))
+			}
 			for range *rounds {
 				raw, dNext := call(token, "GET", fmt.Sprintf("/api/projects/%d/next/", p.ID), "", http.StatusOK)
 				var task struct{ ID int64 }
