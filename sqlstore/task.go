@@ -92,49 +92,32 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 	if err != nil {
 		return nil, err
 	}
-	// A filtered page counts what it selects while it reads the page, on
-	// another connection: both scan, so the answer takes the longer of the
-	// two instead of their sum.
-	counted := make(chan error, 1)
 	if f.Query.IsFiltered() {
-		go func() {
-			counted <- translate("count tasks", db.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
-				FROM tasks t WHERE t.project_id = ? AND `+where.sql, append([]any{f.ProjectID}, where.args...)...).
-				Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions))
-		}()
-	} else {
-		counted <- nil
+		err := db.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
+			FROM tasks t WHERE t.project_id = ? AND `+where.sql, append([]any{f.ProjectID}, where.args...)...).
+			Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
+		if err != nil {
+			return nil, translate("count tasks", err)
+		}
 	}
-	tasks, err := db.findTaskPage(ctx, f.ProjectID, where, order, limit, offset)
-	if cerr := <-counted; err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	list.Tasks = tasks
-	return list, nil
-}
-
-// findTaskPage reads one page of a project's tasks selected by where, in
-// order.
-func (db *Tasks) findTaskPage(ctx context.Context, projectID int64, where, order sqlPart, limit, offset int) ([]*blobmark.Task, error) {
-	args := append(append(append([]any{projectID}, where.args...), order.args...), limit, offset)
+	args := append(append(append([]any{f.ProjectID}, where.args...), order.args...), limit, offset)
 	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? AND "+where.sql+
 		" ORDER BY "+order.sql+" LIMIT ? OFFSET ?", args...)
 	if err != nil {
 		return nil, translate("find tasks", err)
 	}
 	defer rows.Close()
-	tasks := []*blobmark.Task{}
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
 			return nil, translate("find tasks", err)
 		}
-		tasks = append(tasks, t)
+		list.Tasks = append(list.Tasks, t)
 	}
-	return tasks, translate("find tasks", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, translate("find tasks", err)
+	}
+	return list, nil
 }
 
 // UpdateTask replaces a task's data and/or meta.
