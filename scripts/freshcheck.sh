@@ -50,9 +50,12 @@ as() {
 start=$SECONDS
 say "make demo (in a pseudo-terminal; Ctrl-C once it is serving)"
 as python3 - "$home/blobmark" >>"$log" 2>&1 <<'PY' || { say "make demo FAILED (log: $log)"; exit 1; }
-import os, pty, select, sys, time
+import os, pty, select, signal, sys, time
 pid, fd = pty.fork()
 if pid == 0:
+    # As at a terminal: an interrupt ignored by whatever started this check
+    # (a background job ignores SIGINT) would be ignored by the demo too.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.chdir(sys.argv[1])
     os.execvp("make", ["make", "demo"])
 out, deadline, ready = b"", time.time() + 1200, False
