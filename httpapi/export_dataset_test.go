@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/blobmark/blobmark/jobs"
 )
@@ -155,9 +156,10 @@ func TestTargetStorageKeyTemplatesAndDataset(t *testing.T) {
 }
 
 // TestScheduledDatasetExportWritesTheObject: a storage with a dataset
-// schedule, never synced, has its dataset export queued by the
-// scheduler's tick (all the periodic job does), and the queue's workers
-// write the object; another tick within the interval queues nothing.
+// schedule, never synced, has its dataset export queued by a scheduler
+// tick (the job the periodic job inserts, worked by the queue), and the
+// queue's workers write the object; another tick within the interval
+// queues nothing.
 func TestScheduledDatasetExportWritesTheObject(t *testing.T) {
 	e := newExportAPIEnv(t)
 	p := e.project
@@ -173,8 +175,8 @@ func TestScheduledDatasetExportWritesTheObject(t *testing.T) {
 		t.Fatalf("created storage %v", st)
 	}
 	path := fmt.Sprintf("/api/storages/export/azure/%v", st["id"])
-	if n, err := e.db.EnqueueDueDatasetExports(t.Context(), jobs.ScheduleInterval); err != nil || n != 1 {
-		t.Fatalf("first tick enqueued %d, %v; want the storage's export", n, err)
+	if _, err := e.db.River().Insert(t.Context(), blobmark.ScheduleSourceSyncsJob{}, nil); err != nil {
+		t.Fatal(err)
 	}
 	for range 600 {
 		e.call(200, "GET", path, nil).json(t, &st)
