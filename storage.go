@@ -67,11 +67,21 @@ type SourceStorage struct {
 	Events *StorageEvents
 }
 
-// MaxSyncIntervalMinutes is the longest sync_interval_minutes, a year. A
+// MaxSyncIntervalMinutes is the longest sync_interval_minutes (and
+// dataset_interval_minutes), a year. A
 // longer period is no schedule anyone means, and the scheduler works with
 // the interval as a time.Duration, which overflows past about 292 years: a
 // 10^15-minute interval turned negative and was due on every tick.
 const MaxSyncIntervalMinutes = 365 * 24 * 60
+
+// CheckIntervalMinutes checks a schedule's interval, the field named
+// field: 0 (no schedule) or 1 to MaxSyncIntervalMinutes.
+func CheckIntervalMinutes(field string, minutes int) error {
+	if minutes < 0 || minutes > MaxSyncIntervalMinutes {
+		return FieldErrorf(field, "%s must be 0 (no schedule) or between 1 and %d minutes (a year).", field, MaxSyncIntervalMinutes)
+	}
+	return nil
+}
 
 // TargetStorage is an Azure container (under a prefix) that a project's
 // annotations are exported to.
@@ -97,6 +107,9 @@ type TargetStorage struct {
 	// object named by DatasetKeyTemplate ("" is the default template).
 	DatasetFormat      string
 	DatasetKeyTemplate string
+	// DatasetIntervalMinutes, when above 0, also writes the dataset export
+	// that often without a sync, up to MaxSyncIntervalMinutes.
+	DatasetIntervalMinutes int
 	// Dataset is the state of the storage's latest dataset export.
 	Dataset    DatasetState
 	Connection Connection

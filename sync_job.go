@@ -17,10 +17,12 @@ type SyncSourceJob struct {
 // Kind names the job type in the queue.
 func (SyncSourceJob) Kind() string { return "sync_source_storage" }
 
-// ScheduleSourceSyncsJob enqueues the syncs of every storage whose
-// sync_interval_minutes has elapsed. It runs as a periodic job, which the
-// queue elects one replica to insert, so each interval is synced once
-// however many replicas run.
+// ScheduleSourceSyncsJob enqueues the syncs of every source storage whose
+// sync_interval_minutes has elapsed, and the dataset export of every
+// target storage whose dataset_interval_minutes has (its kind predates
+// the latter and is kept so queued jobs still run). It runs as a periodic
+// job, which the queue elects one replica to insert, so each interval is
+// run once however many replicas run.
 type ScheduleSourceSyncsJob struct{}
 
 // Kind names the job type in the queue.

@@ -331,6 +331,7 @@ try {
       await page.waitForSelector('#f-dataset_format option[value="JSON"]', { state: 'attached' });
       await page.selectOption('#f-dataset_format', 'JSON');
       await page.fill('#f-dataset_key_template', 'datasets/{project_id}');
+      await page.fill('#f-dataset_interval_minutes', '60');
       await page.click('#preview-keys');
       const objectKey = await (await page.waitForSelector('#object-key')).textContent();
       expect(new RegExp(`^labels/\\d+-${report.annotationId}\\.json$`).test(objectKey), `the preview names the annotation's object: ${objectKey}`);
@@ -341,6 +342,9 @@ try {
       await page.click('#save-storage');
       const card = page.locator('.storage.target').first();
       await card.waitFor();
+      const saved = await page.evaluate(async (project) =>
+        (await (await fetch(`/api/storages/export/azure?project=${project}`, { credentials: 'same-origin' })).json())[0], report.projectId);
+      expect(saved.dataset_interval_minutes === 60, `the form saves the dataset export's schedule: ${saved.dataset_interval_minutes}`);
       // Export what was annotated before the storage existed.
       await card.locator('button.sync').click();
       await page.waitForSelector('.storage.target[data-status="completed"]', { timeout: 120_000 });

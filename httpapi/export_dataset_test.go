@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/internal/azuretest"
+	"github.com/blobmark/blobmark/jobs"
 )
 
 // TestTargetStorageKeyTemplatesAndDataset drives the extension fields
@@ -45,6 +47,10 @@ func TestTargetStorageKeyTemplatesAndDataset(t *testing.T) {
 		{map[string]any{"dataset_format": "PARQUET"}, "dataset_format", "PARQUET"},
 		{map[string]any{"dataset_format": "COCO"}, "dataset_format", "does not fit"}, // a text project
 		{map[string]any{"dataset_format": "JSON", "dataset_key_template": "{task_id}"}, "dataset_key_template", "{task_id}"},
+		{map[string]any{"dataset_format": "JSON", "dataset_interval_minutes": -1}, "dataset_interval_minutes", "between 1 and 525600"},
+		{map[string]any{"dataset_format": "JSON", "dataset_interval_minutes": 525601}, "dataset_interval_minutes", "between 1 and 525600"},
+		{map[string]any{"dataset_format": "JSON", "dataset_interval_minutes": 1e15}, "dataset_interval_minutes", "between 1 and 525600"},
+		{map[string]any{"dataset_format": "JSON", "dataset_interval_minutes": "60"}, "dataset_interval_minutes", "integer"},
 	} {
 		r := e.call(400, "POST", "/api/storages/export/azure", base(tc.body))
 		env := r.envelope(t)
@@ -130,9 +136,63 @@ func TestTargetStorageKeyTemplatesAndDataset(t *testing.T) {
 		t.Fatalf("after an export of task %d: %v", t2, st)
 	}
 
-	// PATCH null turns the dataset export off and the template back to ids.
-	e.call(200, "PATCH", path, map[string]any{"dataset_format": nil, "key_template": ""}).json(t, &st)
-	if st["dataset_format"] != nil || st["key_template"] != "" {
+	// A schedule: saved, refused out of range on PATCH too, and null
+	// turns it off.
+	e.call(200, "PATCH", path, map[string]any{"dataset_interval_minutes": 525600}).json(t, &st)
+	if st["dataset_interval_minutes"] != float64(525600) {
 		t.Fatalf("patched storage %v", st)
+	}
+	r := e.call(400, "PATCH", path, map[string]any{"dataset_interval_minutes": 525601})
+	if msgs := r.envelope(t).ValidationErrors["dataset_interval_minutes"]; len(msgs) == 0 {
+		t.Fatalf("PATCH past a year: %s", r.raw)
+	}
+
+	// PATCH null turns the dataset export and its schedule off, and the
+	// template back to ids.
+	e.call(200, "PATCH", path, map[string]any{"dataset_format": nil, "dataset_interval_minutes": nil, "key_template": ""}).json(t, &st)
+	if st["dataset_format"] != nil || st["dataset_interval_minutes"] != float64(0) || st["key_template"] != "" {
+		t.Fatalf("patched storage %v", st)
+	}
+}
+
+// TestScheduledDatasetExportWritesTheObject: a storage with a dataset
+// schedule, never synced, has its dataset export queued by a scheduler
+// tick (the job the periodic job inserts, worked by the queue), and the
+// queue's workers write the object; another tick within the interval
+// queues nothing.
+func TestScheduledDatasetExportWritesTheObject(t *testing.T) {
+	e := newExportAPIEnv(t)
+	p := e.project
+	e.call(201, "POST", fmt.Sprintf("/api/projects/%d/import", p), []map[string]any{{"text": "one"}})
+	var tasks struct{ Tasks []struct{ ID int64 } }
+	e.call(200, "GET", fmt.Sprintf("/api/tasks/?project=%d", p), nil).json(t, &tasks)
+	e.call(201, "POST", fmt.Sprintf("/api/tasks/%d/annotations/", tasks.Tasks[0].ID), map[string]any{"result": exportChoice("a")})
+	var st map[string]any
+	e.call(201, "POST", "/api/storages/export/azure", map[string]any{"project": p, "container": e.container,
+		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey, "endpoint": e.az.BlobEndpoint,
+		"sync_on_create": false, "dataset_format": "JSON", "dataset_key_template": "scheduled", "dataset_interval_minutes": 60}).json(t, &st)
+	if st["dataset_interval_minutes"] != float64(60) {
+		t.Fatalf("created storage %v", st)
+	}
+	path := fmt.Sprintf("/api/storages/export/azure/%v", st["id"])
+	if _, err := e.db.River().Insert(t.Context(), blobmark.ScheduleSourceSyncsJob{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 600 {
+		e.call(200, "GET", path, nil).json(t, &st)
+		if ds, _ := st["dataset_state"].(map[string]any); ds["status"] == "completed" || ds["status"] == "failed" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ds, _ := st["dataset_state"].(map[string]any); ds["status"] != "completed" || ds["key"] != "scheduled.json" {
+		t.Fatalf("dataset state %v", st["dataset_state"])
+	}
+	var items []map[string]any
+	if err := json.Unmarshal([]byte(e.objects()["scheduled.json"]), &items); err != nil || len(items) != 1 {
+		t.Fatalf("dataset object: %v, %d tasks", err, len(items))
+	}
+	if n, err := e.db.EnqueueDueDatasetExports(t.Context(), jobs.ScheduleInterval); err != nil || n != 0 {
+		t.Fatalf("next tick enqueued %d, %v; want nothing within the interval", n, err)
 	}
 }

@@ -15,10 +15,11 @@ import (
 // file_extension (true, false or null for the format's default),
 // key_template (objects named after task fields), dataset_format and
 // dataset_key_template (a sync also writes the whole project in that
-// format as one object), the read-only dataset_state and, on create,
+// format as one object), dataset_interval_minutes (that object also
+// written on a schedule), the read-only dataset_state and, on create,
 // sync_on_create (default true: existing annotations are exported at
-// once, as Label Studio does). The templates and the dataset format are
-// checked by the store, which knows the project's label config.
+// once, as Label Studio does). The templates, the dataset format and its
+// interval are checked by the store, which knows the project's label config.
 
 // targetKind is what the shared storage handlers (storage_kind.go) need
 // to know of target storages.
@@ -81,6 +82,7 @@ func targetStorageJSON(st *blobmark.TargetStorage) map[string]any {
 	}
 	out["dataset_key_template"] = st.DatasetKeyTemplate
 	out["dataset_state"] = st.Dataset
+	out["dataset_interval_minutes"] = st.DatasetIntervalMinutes
 	return out
 }
 
@@ -111,6 +113,12 @@ func applyTargetFields(st *blobmark.TargetStorage, body map[string]json.RawMessa
 		} else {
 			field(body, name, dst, v, "string")
 		}
+	}
+	// null turns the schedule off, as 0 does; the store checks the range.
+	if raw, ok := body["dataset_interval_minutes"]; ok && string(raw) == "null" {
+		st.DatasetIntervalMinutes = 0
+	} else {
+		field(body, "dataset_interval_minutes", &st.DatasetIntervalMinutes, v, "integer")
 	}
 	if st.Container == "" {
 		v.add("container", "This field is required.")

@@ -43,6 +43,10 @@ func newExportAPIEnv(t *testing.T) *exportAPIEnv {
 		Opener: azureblob.TargetOpener{Connector: conn}, Backoff: func(int) time.Duration { return 100 * time.Millisecond }}); err != nil {
 		t.Fatal(err)
 	}
+	// The scheduler works the ticks a test inserts (no periodic job).
+	if err := river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: e.db}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.db.StartJobs(t.Context(), sqlstore.JobsConfig{Workers: workers, PollInterval: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}

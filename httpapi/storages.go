@@ -116,10 +116,10 @@ func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessa
 	field(body, "synchronizable", &st.Synchronizable, v, "boolean")
 	field(body, "sync_changed", &st.SyncChanged, v, "boolean")
 	field(body, "sync_deleted", &st.SyncDeleted, v, "boolean")
-	if field(body, "sync_interval_minutes", &st.SyncIntervalMinutes, v, "integer") &&
-		(st.SyncIntervalMinutes < 0 || st.SyncIntervalMinutes > blobmark.MaxSyncIntervalMinutes) {
-		v.add("sync_interval_minutes", "sync_interval_minutes must be 0 (no schedule) or between 1 and %d minutes (a year).",
-			blobmark.MaxSyncIntervalMinutes)
+	if field(body, "sync_interval_minutes", &st.SyncIntervalMinutes, v, "integer") {
+		if err := blobmark.CheckIntervalMinutes("sync_interval_minutes", st.SyncIntervalMinutes); err != nil {
+			v.add("sync_interval_minutes", "%s", blobmark.ErrorMessage(err))
+		}
 	}
 	if err := v.err(); err != nil {
 		return err

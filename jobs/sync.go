@@ -29,9 +29,14 @@ type SourceSyncStore interface {
 	UpdateSourceSyncProgress(ctx context.Context, id int64, count int, meta map[string]any) (cancelled bool, err error)
 	// FinishSourceSync records the final status, count, traceback and meta.
 	FinishSourceSync(ctx context.Context, id, jobID int64, status string, count int, traceback string, meta map[string]any) error
-	// EnqueueDueSourceSyncs enqueues the syncs whose interval has elapsed;
-	// the caller runs it every tick.
+}
+
+// ScheduleStore is what the scheduler needs from the database: each
+// method queues the scheduled work of one kind whose interval has elapsed,
+// and the caller runs them every tick.
+type ScheduleStore interface {
 	EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error)
+	EnqueueDueDatasetExports(ctx context.Context, tick time.Duration) (int, error)
 }
 
 // SourceOpener opens the container a source storage reads. The Azure
@@ -231,22 +236,32 @@ func newSource(st *blobmark.SourceStorage, gen int64) (*importer.Source, error) 
 // ScheduleSourceSyncsWorker works blobmark.ScheduleSourceSyncsJob.
 type ScheduleSourceSyncsWorker struct {
 	river.WorkerDefaults[blobmark.ScheduleSourceSyncsJob]
-	Store SourceSyncStore
+	Store ScheduleStore
 }
 
-// Work enqueues every due sync. It runs every ScheduleInterval, which the
-// store needs to tell a due storage from one due only at the next tick.
+// Work enqueues every due source sync and dataset export. It runs every
+// ScheduleInterval, which the store needs to tell a due storage from one
+// due only at the next tick. The dataset exports are queued even when the
+// syncs fail, so that one kind's trouble does not stop the other's
+// schedule.
 func (w *ScheduleSourceSyncsWorker) Work(ctx context.Context, job *river.Job[blobmark.ScheduleSourceSyncsJob]) error {
-	if _, err := w.Store.EnqueueDueSourceSyncs(ctx, ScheduleInterval); err != nil {
-		return fmt.Errorf("schedule source syncs: %w", err)
+	_, errSyncs := w.Store.EnqueueDueSourceSyncs(ctx, ScheduleInterval)
+	if errSyncs != nil {
+		errSyncs = fmt.Errorf("schedule source syncs: %w", errSyncs)
 	}
-	return nil
+	_, errExports := w.Store.EnqueueDueDatasetExports(ctx, ScheduleInterval)
+	if errExports != nil {
+		errExports = fmt.Errorf("schedule dataset exports: %w", errExports)
+	}
+	return errors.Join(errSyncs, errExports)
 }
 
-// ScheduleInterval is how often the scheduler looks for due syncs.
+// ScheduleInterval is how often the scheduler looks for due syncs and
+// dataset exports.
 const ScheduleInterval = time.Minute
 
-// SchedulePeriodicJob returns the periodic job that drives scheduled syncs.
+// SchedulePeriodicJob returns the periodic job that drives scheduled syncs
+// and dataset exports.
 // River inserts periodic jobs on its elected leader only, each scheduled on
 // a grid of ScheduleInterval, so with several replicas each tick normally
 // runs once. Two may still overlap (a new leader's RunOnStart tick); the

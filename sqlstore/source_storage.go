@@ -410,105 +410,21 @@ func (db *SourceStorages) FinishSourceSync(ctx context.Context, id, jobID int64,
 }
 
 // EnqueueDueSourceSyncs requests the sync of every scheduled storage
-// (sync_interval_minutes > 0) that is due, and returns how many it
-// enqueued. The caller runs it once per tick, tick being how often it runs
-// (jobs.ScheduleInterval); tick must stay under twice the shortest interval
-// (one minute), or a storage whose sync finished within a tick would be due
-// again in the same tick.
-//
-// A storage is due when its interval, less half a tick, has elapsed since
-// it was last queued. Ticks fall on an exact grid, but each runs somewhat
-// after its grid point (the queue's poll, a busy worker), and
-// last_queued_at records when the previous tick ran, not its grid point.
-// Measured against the whole interval, a tick that ran sooner after its
-// grid point than the previous one would find the interval not quite
-// elapsed and skip it. With half a tick of slack, as long as every tick
-// runs within half a tick of its grid point (clock skew between replicas
-// included), a tick one interval after the last queued one always finds
-// the storage due, and the tick before it never does.
-//
-// Several replicas may run the scheduler at once. Each reads the due list,
-// then queues every storage in a transaction of its own that first claims
-// it — re-checks, holding its row, that it is still due — so a storage that
-// another replica queued, and whose sync may have finished, since the list
-// was read is not queued a second time.
+// (sync_interval_minutes > 0) that is due and not already queued or
+// running, and returns how many it enqueued; see enqueueDue for when a
+// storage is due and how replicas share the work.
 func (db *SourceStorages) EnqueueDueSourceSyncs(ctx context.Context, tick time.Duration) (int, error) {
-	now := db.timestamp()
-	rows, err := db.query(ctx, `SELECT s.id, s.sync_interval_minutes, s.last_queued_at FROM source_storages s
-		JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL
-		WHERE s.sync_interval_minutes > 0 AND s.status NOT IN (?, ?) ORDER BY s.id`, blobmark.StatusQueued, blobmark.StatusInProgress)
-	if err != nil {
-		return 0, translate("find due syncs", err)
-	}
-	type storage struct {
-		id      int64
-		minutes int
-	}
-	var due []storage
-	for rows.Next() {
-		var s storage
-		var last sql.Null[timeValue]
-		if err := rows.Scan(&s.id, &s.minutes, &last); err != nil {
-			rows.Close()
-			return 0, translate("find due syncs", err)
-		}
-		if !last.Valid || !last.V.Time.After(queuedDueBy(now, s.minutes, tick)) {
-			due = append(due, s)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return 0, translate("find due syncs", err)
-	}
-	rows.Close()
-	n := 0
-	for _, s := range due {
-		q, err := db.enqueueIfDue(ctx, s.id, s.minutes, now, tick)
-		if err != nil && blobmark.ErrorCode(err) != blobmark.ENOTFOUND {
-			return n, err
-		}
-		if q {
-			n++
-		}
-	}
-	return n, nil
+	return db.enqueueDue(ctx, sourceSyncSchedule, tick)
 }
 
-// queuedDueBy returns the latest last_queued_at at which a storage synced
-// every minutes is due at now (see EnqueueDueSourceSyncs). An interval
-// longer than blobmark.MaxSyncIntervalMinutes, which the API refuses but a
-// database written before that bound may hold, counts as that bound, so
-// it can never overflow into one that is always due.
-func queuedDueBy(now time.Time, minutes int, tick time.Duration) time.Time {
-	minutes = min(minutes, blobmark.MaxSyncIntervalMinutes)
-	return now.Add(tick/2 - time.Duration(minutes)*time.Minute)
-}
-
-// enqueueIfDue requests the sync of storage id, which was due at now with
-// an interval of minutes when the scheduler read it, if it still is: in one
-// transaction, it claims the row with an update that matches only while the
-// storage is still due and keeps that interval, then requests the sync.
-// The update takes the row's lock, so a replica that queued the storage
-// meanwhile has committed (PostgreSQL re-checks the condition against the
-// committed row; SQLite has one writer), and its last_queued_at makes the
-// condition false. The bound is passed as a UTC time, which both stores
-// compare in time order (SQLite keeps times as sortable UTC text).
-func (db *SourceStorages) enqueueIfDue(ctx context.Context, id int64, minutes int, now time.Time, tick time.Duration) (queued bool, err error) {
-	err = db.inTx(ctx, "enqueue due sync", func(tx *Tx) error {
-		res, err := tx.exec(ctx, `UPDATE source_storages SET last_queued_at = last_queued_at
-			WHERE id = ? AND sync_interval_minutes = ? AND (last_queued_at IS NULL OR last_queued_at <= ?)`,
-			id, minutes, queuedDueBy(now, minutes, tick))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil || n == 0 {
-			return err // no longer due, rescheduled or deleted: nothing to do
-		}
-		queued, err = tx.requestSync(ctx, id, now)
-		return err
-	})
-	return queued && err == nil, err
+// sourceSyncSchedule schedules source syncs. requestSync sets
+// last_queued_at, and leaves a sync already queued or running alone.
+var sourceSyncSchedule = schedule{
+	what: "sync", table: "source_storages", interval: "sync_interval_minutes", lastQueued: "last_queued_at",
+	ready: "s.status NOT IN (?, ?)", readyArgs: []any{blobmark.StatusQueued, blobmark.StatusInProgress},
+	queue: func(ctx context.Context, tx *Tx, id int64, now time.Time) (bool, error) {
+		return tx.requestSync(ctx, id, now)
+	},
 }
 
 // organizationColumn selects the title of the organization that owns the

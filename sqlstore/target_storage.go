@@ -36,7 +36,7 @@ var (
 
 const targetStorageColumns = `id, project_id, type, title, description, container, prefix, can_delete_objects,
 	export_format, file_extension, key_template, dataset_format, dataset_key_template, dataset_state,
-	connection, secrets, ` + stateColumns + `, created_at, updated_at`
+	dataset_interval_minutes, connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
 // targetAnnotationCount is the column of the number of annotations in
 // target storage table t's row's container: one per link in the
@@ -56,7 +56,7 @@ func (db *TargetStorages) scanTargetStorage(row interface{ Scan(...any) error },
 	var created, updated timeValue
 	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix,
 		&s.CanDeleteObjects, &s.ExportFormat, &fileExt, &s.KeyTemplate, &s.DatasetFormat, &s.DatasetKeyTemplate, &dataset,
-		&conn, &sealed}
+		&s.DatasetIntervalMinutes, &conn, &sealed}
 	dest = append(append(dest, st.dest()...), &created, &updated, &s.Organization, &s.AnnotationCount)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -111,6 +111,9 @@ func (db *TargetStorages) normalizeTargetStorage(ctx context.Context, s *blobmar
 		}
 		s.DatasetFormat = f.Name
 	}
+	if err := blobmark.CheckIntervalMinutes("dataset_interval_minutes", s.DatasetIntervalMinutes); err != nil {
+		return err
+	}
 	if s.Connection == nil {
 		s.Connection = blobmark.Connection{}
 	}
@@ -157,10 +160,10 @@ func (db *TargetStorages) CreateTargetStorage(ctx context.Context, s *blobmark.T
 		}
 		err = tx.queryRow(ctx, `INSERT INTO target_storages (project_id, type, title, description, container, prefix,
 			can_delete_objects, export_format, file_extension, key_template, dataset_format, dataset_key_template,
-			connection, secrets, status, meta, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
+			dataset_interval_minutes, connection, secrets, status, meta, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
 			s.ProjectID, s.Type, s.Title, s.Description, s.Container, s.Prefix, s.CanDeleteObjects, s.ExportFormat,
-			nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate,
+			nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate, s.DatasetIntervalMinutes,
 			conn, sealed, blobmark.StatusInitialized, now, now).Scan(&s.ID)
 		if err != nil {
 			return err
@@ -207,13 +210,16 @@ func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, on
 	if s.DatasetFormat == "" {
 		return nil
 	}
-	return tx.queueDatasetExport(ctx, s)
+	return tx.queueDatasetExport(ctx, s, tx.db.timestamp())
 }
 
 // queueDatasetExport enqueues the storage's dataset export, unless one
-// waits already, and marks it queued. A running export is not joined: it
-// may have read part of the project already, so another runs after it.
-func (tx *Tx) queueDatasetExport(ctx context.Context, s *blobmark.TargetStorage) error {
+// waits already, and marks it queued at now. A running export is not
+// joined: it may have read part of the project already, so another runs
+// after it. Every export queued, by a sync as by the schedule, starts the
+// schedule's interval again (dataset_last_queued_at), so a sync does not
+// have a scheduled export follow it at once.
+func (tx *Tx) queueDatasetExport(ctx context.Context, s *blobmark.TargetStorage, now time.Time) error {
 	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportDatasetJob{StorageID: s.ID}, &river.InsertOpts{
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates},
 	})
@@ -228,8 +234,43 @@ func (tx *Tx) queueDatasetExport(ctx context.Context, s *blobmark.TargetStorage)
 	if err := tx.setDatasetState(ctx, s.ID, st); err != nil {
 		return err
 	}
+	if _, err := tx.exec(ctx, "UPDATE target_storages SET dataset_last_queued_at = ? WHERE id = ?", now, s.ID); err != nil {
+		return err
+	}
 	s.Dataset = st
 	return nil
+}
+
+// EnqueueDueDatasetExports queues the dataset export of every storage
+// with a dataset format and a dataset_interval_minutes that is due, unless
+// its export is queued or running already, and returns how many it
+// queued; see enqueueDue for when a storage is due and how replicas share
+// the work.
+func (db *TargetStorages) EnqueueDueDatasetExports(ctx context.Context, tick time.Duration) (int, error) {
+	return db.enqueueDue(ctx, datasetExportSchedule, tick)
+}
+
+// datasetExportSchedule schedules dataset exports. The export's status is
+// in the dataset_state JSON, so it is checked on the claimed row rather
+// than in the due list; a storage skipped so stays due and is queued at
+// the first tick after its export ends.
+var datasetExportSchedule = schedule{
+	what: "dataset export", table: "target_storages", interval: "dataset_interval_minutes",
+	lastQueued: "dataset_last_queued_at", ready: "s.dataset_format <> ''",
+	queue: func(ctx context.Context, tx *Tx, id int64, now time.Time) (bool, error) {
+		s := &blobmark.TargetStorage{ID: id}
+		var dataset string
+		if err := tx.queryRow(ctx, "SELECT dataset_state FROM target_storages WHERE id = ?", id).Scan(&dataset); err != nil {
+			return false, err
+		}
+		if err := json.Unmarshal([]byte(dataset), &s.Dataset); err != nil {
+			return false, wrapInternal("decode dataset state", err)
+		}
+		if s.Dataset.Status == blobmark.StatusQueued || s.Dataset.Status == blobmark.StatusInProgress {
+			return false, nil
+		}
+		return true, tx.queueDatasetExport(ctx, s, now)
+	},
 }
 
 // setDatasetState records a storage's dataset export state.
@@ -322,9 +363,9 @@ func (db *TargetStorages) UpdateTargetStorage(ctx context.Context, s *blobmark.T
 	}
 	res, err := db.write.ExecContext(ctx, db.rebind(`UPDATE target_storages SET title = ?, description = ?, container = ?,
 		prefix = ?, can_delete_objects = ?, export_format = ?, file_extension = ?, key_template = ?, dataset_format = ?,
-		dataset_key_template = ?, connection = ?, secrets = ?, updated_at = ?
+		dataset_key_template = ?, dataset_interval_minutes = ?, connection = ?, secrets = ?, updated_at = ?
 		WHERE id = ?`), s.Title, s.Description, s.Container, s.Prefix, s.CanDeleteObjects, s.ExportFormat,
-		nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate, conn, sealed, db.timestamp(), s.ID)
+		nullBool(s.FileExtension), s.KeyTemplate, s.DatasetFormat, s.DatasetKeyTemplate, s.DatasetIntervalMinutes, conn, sealed, db.timestamp(), s.ID)
 	if err != nil {
 		return nil, translate("update target storage", err)
 	}

@@ -229,6 +229,8 @@ function showForm(kind, existing) {
     key_template: input('key_template', { value: e.key_template || '', placeholder: 'the annotation id (e.g. {data.image_name} or labels/{source_stem})' }),
     dataset_format: el('select', { name: 'dataset_format', id: 'f-dataset_format' }, el('option', { value: '' }, 'No dataset export')),
     dataset_key_template: input('dataset_key_template', { value: e.dataset_key_template || '', placeholder: 'dataset-{project_id}-{format}' }),
+    dataset_interval_minutes: el('input', { type: 'number', name: 'dataset_interval_minutes', id: 'f-dataset_interval_minutes', min: '0', max: '525600',
+      value: String(e.dataset_interval_minutes || 0) }),
   };
   // The formats come from the project's format list; those that do not fit
   // its label config are shown disabled, with the reason as their tooltip.
@@ -299,7 +301,8 @@ function showForm(kind, existing) {
         presign: f.presign.checked, presign_ttl: Number(f.presign_ttl.value) || 15 });
     } else {
       Object.assign(b, { can_delete_objects: f.can_delete_objects.checked, key_template: f.key_template.value.trim(),
-        dataset_format: f.dataset_format.value || null, dataset_key_template: f.dataset_key_template.value.trim() });
+        dataset_format: f.dataset_format.value || null, dataset_key_template: f.dataset_key_template.value.trim(),
+        dataset_interval_minutes: Number(f.dataset_interval_minutes.value) || 0 });
     }
     if (editing) b.id = existing.id;
     return b;
@@ -389,6 +392,7 @@ function showForm(kind, existing) {
       field('Object name', f.key_template, '(optional) {task_id}, {annotation_id}, {data.<field>}, {source_key}, {source_name}, {source_stem}; .json is added'),
       field('Dataset export', f.dataset_format, 'each sync also writes the whole project in this format as one object'),
       field('Dataset object name', f.dataset_key_template, '{project_id}, {storage_id}, {format}, {timestamp}; the extension is added'),
+      field('Dataset export every, minutes', f.dataset_interval_minutes, '0: only with each sync; else also on this schedule, up to 525600 (a year)'),
     ],
     result, filesBox, kind === 'target' ? keysBox : null,
     el('div', { class: 'row' },
