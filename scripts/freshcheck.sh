@@ -9,6 +9,7 @@
 #
 #   sudo scripts/freshcheck.sh            both commands
 #   sudo scripts/freshcheck.sh demo       the demo only
+#   sudo scripts/freshcheck.sh test       the tests only
 #
 # Needs root to create (and afterwards remove) the user. System packages are
 # the machine's: what setup.sh would install with apt must already be there,
@@ -47,6 +48,7 @@ as() {
     ${BLOBMARK_DEMO_BLOB_PORT:+BLOBMARK_DEMO_BLOB_PORT=$BLOBMARK_DEMO_BLOB_PORT} "$@"
 }
 
+if [ "$what" != test ]; then
 start=$SECONDS
 say "make demo (in a pseudo-terminal; Ctrl-C once it is serving)"
 as python3 - "$home/blobmark" >>"$log" 2>&1 <<'PY' || { say "make demo FAILED (log: $log)"; exit 1; }
@@ -83,12 +85,18 @@ sys.exit(0 if ready and status == 0 and not noisy else 1)
 PY
 say "make demo passed in $((SECONDS - start))s"
 [ "$what" = demo ] && exit 0
+fi
 
 start=$SECONDS
-# A fresh machine has no test cluster running: stop this machine's own (it
-# would answer on the tests' port, and it is not the new user's to edit), so
-# the new user's `make test` starts its own, as it would there.
-"$repo/scripts/testdb.sh" stop
+# A fresh machine has no test cluster running: stop whichever cluster
+# answers on the tests' port (this machine's own, from whatever directory it
+# runs; it is not the new user's to edit), so the new user's `make test`
+# starts its own, as it would there.
+if pgdata=$(psql -h 127.0.0.1 -p 55432 -U postgres -d postgres -qtAc "SHOW data_directory" 2>/dev/null) && [ -n "$pgdata" ]; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+  runuser -u "$(stat -c %U "$pgdata")" -- "$pgbin/pg_ctl" -D "$pgdata" -m fast stop >/dev/null
+  say "stopped the test cluster of $pgdata"
+fi
 say "make test"
 if as bash -c 'cd ~/blobmark && make test' >>"$log" 2>&1; then
   say "make test passed in $((SECONDS - start))s"
