@@ -28,6 +28,13 @@ log=$repo/.cache/freshcheck.log
 mkdir -p "$repo/.cache"
 : >"$log"
 cleanup() {
+  # The new user's test cluster (scripts/testdb.sh) goes with the user.
+  local pgdir=/tmp/blobmark-test-postgres-$user
+  if [ -f "$pgdir/PG_VERSION" ]; then
+    runuser -u "$user" -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)/pg_ctl" -D "$pgdir" -m fast stop >/dev/null 2>&1 || true
+  fi
+  pkill -u "$user" 2>/dev/null || true
+  rm -rf "$pgdir" "$pgdir.init.log"
   userdel "$user" 2>/dev/null || true
   rm -rf "$tmp"
 }
