@@ -14,8 +14,9 @@ import (
 type Tx struct {
 	tx *sql.Tx
 	db *core
-	// kept holds statements prepared for the rest of the transaction
-	// (prepareKept); the transaction closes them when it ends.
+	// kept holds statements prepared or bound for the rest of the
+	// transaction (prepareKept, cached); the transaction closes them when
+	// it ends.
 	kept map[string]*sql.Stmt
 }
 
@@ -115,11 +116,16 @@ func (tx *Tx) prepareKept(ctx context.Context, query string) (*sql.Stmt, error) 
 	if err != nil {
 		return nil, err
 	}
+	return tx.keep(query, st), nil
+}
+
+// keep holds st for the rest of the transaction under query.
+func (tx *Tx) keep(query string, st *sql.Stmt) *sql.Stmt {
 	if tx.kept == nil {
 		tx.kept = map[string]*sql.Stmt{}
 	}
 	tx.kept[query] = st
-	return st, nil
+	return st
 }
 
 // fire runs the hooks for ev in tx.
@@ -159,10 +165,15 @@ func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 // cached returns the writer's cached statement for q bound to this
-// transaction, or nil.
+// transaction, or nil. It is bound once per transaction and kept: a
+// transaction that runs a statement thousands of times holds one binding,
+// not one per run.
 func (tx *Tx) cached(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := tx.kept[q]; ok {
+		return st
+	}
 	if st := tx.db.writeStmts.lookup(q); st != nil {
-		return tx.tx.StmtContext(ctx, st)
+		return tx.keep(q, tx.tx.StmtContext(ctx, st))
 	}
 	return nil
 }
