@@ -136,6 +136,22 @@ type SelectedItems struct {
 // IsEmpty reports whether the selection names no task at all.
 func (s *SelectedItems) IsEmpty() bool { return s != nil && !s.All && len(s.Included) == 0 }
 
+// DataKeys lists, once each in first-seen order, the task data keys q
+// filters or orders on: the fields a saved view wants indexed.
+func (q *TaskQuery) DataKeys() []string {
+	var keys []string
+	add := func(column string) {
+		if key, ok := DataField(column); ok && !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	for _, f := range q.Filters {
+		add(f.Column)
+	}
+	add(strings.TrimPrefix(q.Ordering, "-"))
+	return keys
+}
+
 // IsFiltered reports whether q narrows the tasks at all.
 func (q *TaskQuery) IsFiltered() bool {
 	return q != nil && (len(q.Filters) > 0 || q.Selected != nil && (!q.Selected.All || len(q.Selected.Excluded) > 0))
@@ -294,8 +310,9 @@ func columnList() string {
 }
 
 // checkDataKey accepts a task data key the stores can address safely: it
-// reaches SQL only as a bound parameter, and SQLite's JSON path quotes it,
-// so quotes, backslashes and control characters are refused.
+// reaches SQL as a quoted string literal (so that it can match an index's
+// expression), inside SQLite's quoted JSON path, so double quotes,
+// backslashes and control characters are refused.
 func checkDataKey(key string) error {
 	if key == "" || len(key) > 200 {
 		return fmt.Errorf("a data field name must have 1 to 200 characters")

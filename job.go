@@ -10,3 +10,14 @@ type PurgeProjectJob struct {
 
 // Kind names the job type in the queue.
 func (PurgeProjectJob) Kind() string { return "purge_project" }
+
+// IndexDataFieldsJob builds the database indexes that make the Data
+// Manager's filters and sorts on task data fields fast, for the keys a saved
+// view uses. Building one reads every task, so it runs as a job, not in the
+// request that saved the view.
+type IndexDataFieldsJob struct {
+	Keys []string `json:"keys"`
+}
+
+// Kind names the job type in the queue.
+func (IndexDataFieldsJob) Kind() string { return "index_data_fields" }

@@ -11,11 +11,15 @@ import (
 // Store is everything the workers here need from the database.
 type Store interface {
 	ProjectPurger
+	DataFieldIndexer
 }
 
 // Register adds every blobmark worker to workers, for sqlstore's StartJobs.
 func Register(workers *river.Workers, store Store) error {
-	return river.AddWorkerSafely(workers, &PurgeProjectWorker{Store: store})
+	if err := river.AddWorkerSafely(workers, &PurgeProjectWorker{Store: store}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(workers, &IndexDataFieldsWorker{Store: store})
 }
 
 // ProjectPurger deletes a deleted project's rows a batch at a time.

@@ -20,6 +20,9 @@ type scriptedPurger struct {
 	calls   []int   // the limits it was called with
 }
 
+// IndexDataFields makes scriptedPurger a whole jobs.Store for Register.
+func (*scriptedPurger) IndexDataFields(context.Context, []string) error { return nil }
+
 func (p *scriptedPurger) PurgeProject(ctx context.Context, projectID int64, limit int) (bool, error) {
 	p.calls = append(p.calls, limit)
 	n := len(p.calls)

@@ -93,16 +93,14 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 		return nil, err
 	}
 	if f.Query.IsFiltered() {
-		err := db.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
-			FROM tasks t WHERE t.project_id = ? AND `+where.sql, append([]any{f.ProjectID}, where.args...)...).
+		err := db.queryRow(ctx, countTasksSQL(where), append([]any{f.ProjectID}, where.args...)...).
 			Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
 		if err != nil {
 			return nil, translate("count tasks", err)
 		}
 	}
 	args := append(append(append([]any{f.ProjectID}, where.args...), order.args...), limit, offset)
-	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE t.project_id = ? AND "+where.sql+
-		" ORDER BY "+order.sql+" LIMIT ? OFFSET ?", args...)
+	rows, err := db.query(ctx, pageTasksSQL(where, order), args...)
 	if err != nil {
 		return nil, translate("find tasks", err)
 	}
@@ -118,6 +116,20 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 		return nil, translate("find tasks", err)
 	}
 	return list, nil
+}
+
+// countTasksSQL totals the tasks of a project (the first argument) that
+// where selects: their number and their annotation and prediction counts.
+func countTasksSQL(where sqlPart) string {
+	return `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
+		FROM tasks t WHERE t.project_id = ? AND ` + where.sql
+}
+
+// pageTasksSQL reads a page (the last two arguments: limit, offset) of the
+// tasks of a project (the first) that where selects, in order.
+func pageTasksSQL(where, order sqlPart) string {
+	return "SELECT " + taskColumns + " FROM tasks t WHERE t.project_id = ? AND " + where.sql +
+		" ORDER BY " + order.sql + " LIMIT ? OFFSET ?"
 }
 
 // UpdateTask replaces a task's data and/or meta.

@@ -11,8 +11,10 @@ import (
 // The Data Manager's queries in SQL. A blobmark.TaskQuery arrives checked
 // (column names from blobmark.TaskColumns, operators by type, values typed);
 // this file turns it into a WHERE clause and an ORDER BY over "tasks t".
-// Every value, and every data field name, travels as a bound parameter:
-// the SQL text is made only of the fixed fragments below.
+// Every value travels as a bound parameter. A data field's key is the one
+// thing spliced in, as a quoted SQL string literal: the databases use an
+// index on an expression only when the query spells the expression the
+// same way, and a bound key would never match (data_indexes.go).
 
 // sqlPart is a fragment of SQL with its ?-placeholder arguments, in order.
 type sqlPart struct {
@@ -52,33 +54,60 @@ const storageFilenameExpr = "(SELECT MIN(l.key) FROM source_storage_links l WHER
 // them first by default, PostgreSQL last).
 var nullable = map[string]bool{"completed_at": true, "predictions_score": true, "storage_filename": true}
 
-// dataExpr returns the SQL of a data field read as typ, and its arguments:
-// the field's key is bound (a JSON path on SQLite, a key on PostgreSQL),
-// never spliced in. Values of another JSON type read as NULL, so a number
-// filter never compares a string.
+// dataExpr returns the SQL of a data field read as typ. Values of another
+// JSON type read as NULL, so a number filter never compares a string.
 func (d Dialect) dataExpr(key string, typ blobmark.ColumnType) sqlPart {
+	raw := d.rawData(key)
 	if d == Postgres {
-		j := "(t.data::jsonb -> ?::text)"
 		switch typ {
 		case blobmark.TypeNumber:
-			return sqlPart{"(CASE WHEN jsonb_typeof" + j + " = 'number' THEN (t.data::jsonb ->> ?::text)::double precision END)", []any{key, key}}
+			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'number' THEN (t.data::jsonb ->> " + sqlString(key) + ")::double precision END)"}
 		case blobmark.TypeBoolean:
-			return sqlPart{"(CASE WHEN jsonb_typeof" + j + " = 'boolean' THEN (t.data::jsonb ->> ?::text) = 'true' END)", []any{key, key}}
+			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'boolean' THEN (t.data::jsonb ->> " + sqlString(key) + ") = 'true' END)"}
 		case "": // the raw JSON value, for exists and ordering
-			return sqlPart{j, []any{key}}
+			return sqlPart{sql: raw}
 		}
-		return sqlPart{"(t.data::jsonb ->> ?::text)", []any{key}}
+		return sqlPart{sql: "(t.data::jsonb ->> " + sqlString(key) + ")"}
 	}
-	path := `$."` + key + `"` // checkDataKey refused quotes and backslashes
+	path := sqlString(`$."` + key + `"`)
 	switch typ {
 	case blobmark.TypeNumber:
-		return sqlPart{"(CASE WHEN json_type(t.data, ?) IN ('integer', 'real') THEN json_extract(t.data, ?) END)", []any{path, path}}
+		return sqlPart{sql: "(CASE WHEN json_type(t.data, " + path + ") IN ('integer', 'real') THEN " + raw + " END)"}
 	case blobmark.TypeBoolean:
-		return sqlPart{"(CASE json_type(t.data, ?) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)", []any{path}}
+		return sqlPart{sql: "(CASE json_type(t.data, " + path + ") WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"}
 	case "":
-		return sqlPart{"json_extract(t.data, ?)", []any{path}}
+		return sqlPart{sql: raw}
 	}
-	return sqlPart{"CAST(json_extract(t.data, ?) AS TEXT)", []any{path}}
+	return sqlPart{sql: "CAST(" + raw + " AS TEXT)"}
+}
+
+// rawData is a data field's JSON value as the database orders it, spelled
+// exactly as the field's index spells it (dataIndexDDL), so that filters
+// and sorts on it read the index.
+func (d Dialect) rawData(key string) string {
+	if d == Postgres {
+		return "(t.data::jsonb -> " + sqlString(key) + ")"
+	}
+	return "json_extract(t.data, " + sqlString(`$."`+key+`"`) + ")"
+}
+
+// numberCompare is a number filter on a data field as a comparison of the
+// raw value, which the field's index answers as a range, guarded to JSON
+// numbers: the raw value orders strings (and, on SQLite, true and false as
+// 1 and 0) among numbers. ph is the placeholder of one compared value.
+func (d Dialect) numberCompare(key string) (raw, ph, guard string) {
+	raw = d.rawData(key)
+	if d == Postgres {
+		return raw, "to_jsonb(?::double precision)", "jsonb_typeof" + raw + " = 'number'"
+	}
+	return raw, "?", "json_type(t.data, " + sqlString(`$."`+key+`"`) + ") IN ('integer', 'real')"
+}
+
+// sqlString quotes s as an SQL string literal. Data keys are checked before
+// they get here (no quotes, backslashes or control characters), and the
+// quoting holds without that.
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // compileQuery returns the WHERE condition (over "tasks t", to AND with the
@@ -196,82 +225,77 @@ func (d Dialect) filterPart(f blobmark.TaskFilterItem) (sqlPart, error) {
 	if f.Column == "annotators" {
 		return annotatorsPart(f), nil
 	}
-	var x sqlPart
+	// x is the filtered expression; a compared value is bound as ph, and
+	// a comparison holds only where guard does.
+	x, ph, guard := "", "?", ""
 	if key, ok := f.DataField(); ok {
-		if f.Operator == "exists" || f.Operator == "not_exists" {
-			x = d.dataExpr(key, "")
-		} else {
-			x = d.dataExpr(key, f.Type)
+		switch {
+		case f.Operator == "exists" || f.Operator == "not_exists":
+			x = d.dataExpr(key, "").sql
+		case f.Type == blobmark.TypeNumber && comparisons[f.Operator]:
+			x, ph, guard = d.numberCompare(key)
+		default:
+			x = d.dataExpr(key, f.Type).sql
 		}
-	} else if expr := columnExpr[f.Column]; expr != "" {
-		x = sqlPart{sql: expr}
-	} else {
-		return x, blobmark.FieldErrorf("filters", "%q cannot be filtered.", f.Column)
-	}
-	if f.Type == blobmark.TypeDatetime {
-		if _, isData := f.DataField(); isData {
+		if f.Type == blobmark.TypeDatetime {
 			// Dates inside task data are ISO 8601 text: compare as text in
 			// the same spelling.
 			f.Value = mapValues(f.Value, func(v any) any { return v.(time.Time).Format(time.RFC3339Nano) })
 		}
+	} else if expr := columnExpr[f.Column]; expr != "" {
+		x = expr
+	} else {
+		return sqlPart{}, blobmark.FieldErrorf("filters", "%q cannot be filtered.", f.Column)
 	}
-	cmp := func(op string, v any) sqlPart {
-		return sqlPart{x.sql + " " + op + " ?", append(slicesClone(x.args), v)}
+	compared := func(cond string, args ...any) sqlPart {
+		if guard != "" {
+			cond = "(" + cond + " AND " + guard + ")"
+		}
+		p := sqlPart{cond, args}
+		if strings.HasPrefix(f.Operator, "not_") {
+			return negate(p)
+		}
+		return p
 	}
 	switch f.Operator {
 	case "exists":
-		return sqlPart{x.sql + " IS NOT NULL", x.args}, nil
+		return sqlPart{sql: x + " IS NOT NULL"}, nil
 	case "not_exists":
-		return sqlPart{x.sql + " IS NULL", x.args}, nil
+		return sqlPart{sql: x + " IS NULL"}, nil
 	case "empty":
-		empty := sqlPart{x.sql + " IS NULL", x.args}
+		empty := sqlPart{sql: x + " IS NULL"}
 		if f.Type == blobmark.TypeString {
-			empty = sqlPart{"COALESCE(" + x.sql + ", '') = ''", x.args}
+			empty = sqlPart{sql: "COALESCE(" + x + ", '') = ''"}
 		}
 		if f.Value == false {
 			return negate(empty), nil
 		}
 		return empty, nil
-	case "equal":
-		return cmp("=", f.Value), nil
-	case "not_equal":
-		return negate(cmp("=", f.Value)), nil
-	case "less":
-		return cmp("<", f.Value), nil
-	case "greater":
-		return cmp(">", f.Value), nil
-	case "less_or_equal":
-		return cmp("<=", f.Value), nil
-	case "greater_or_equal":
-		return cmp(">=", f.Value), nil
+	case "equal", "not_equal", "less", "greater", "less_or_equal", "greater_or_equal":
+		op := map[string]string{"equal": "=", "not_equal": "=", "less": "<", "greater": ">",
+			"less_or_equal": "<=", "greater_or_equal": ">="}[f.Operator]
+		return compared(x+" "+op+" "+ph, f.Value), nil
 	case "in", "not_in":
 		r := f.Value.(blobmark.ValueRange)
-		p := sqlPart{x.sql + " BETWEEN ? AND ?", append(slicesClone(x.args), r.Min, r.Max)}
-		if f.Operator == "not_in" {
-			return negate(p), nil
-		}
-		return p, nil
+		return compared(x+" BETWEEN "+ph+" AND "+ph, r.Min, r.Max), nil
 	case "in_list", "not_in_list":
 		vals := f.Value.([]any)
-		p := sqlPart{x.sql + " IN (" + placeholders(len(vals)) + ")", append(slicesClone(x.args), vals...)}
-		if f.Operator == "not_in_list" {
-			return negate(p), nil
-		}
-		return p, nil
+		return compared(x+" IN ("+strings.TrimSuffix(strings.Repeat(ph+", ", len(vals)), ", ")+")", vals...), nil
 	case "contains", "not_contains", "starts_with", "ends_with":
 		s := likeEscape(f.Value.(string))
 		pattern := map[string]string{"contains": "%" + s + "%", "not_contains": "%" + s + "%",
 			"starts_with": s + "%", "ends_with": "%" + s}[f.Operator]
 		// lower() on both sides: case-insensitive on both databases, as
 		// Label Studio's icontains.
-		p := sqlPart{"LOWER(" + x.sql + ") LIKE LOWER(?) ESCAPE '\\'", append(slicesClone(x.args), pattern)}
-		if f.Operator == "not_contains" {
-			return negate(p), nil
-		}
-		return p, nil
+		return compared("LOWER("+x+") LIKE LOWER(?) ESCAPE '\\'", pattern), nil
 	}
-	return x, blobmark.FieldErrorf("filters", "%q is not supported.", f.Operator)
+	return sqlPart{}, blobmark.FieldErrorf("filters", "%q is not supported.", f.Operator)
 }
+
+// comparisons are the operators that compare a value: on a number data
+// field they read the field's index (numberCompare).
+var comparisons = map[string]bool{"equal": true, "not_equal": true, "less": true, "greater": true,
+	"less_or_equal": true, "greater_or_equal": true, "in": true, "not_in": true, "in_list": true, "not_in_list": true}
 
 // annotatorsPart tests who annotated a task: contains/equal a user id, or
 // any annotator at all (exists, empty=false).
@@ -303,8 +327,6 @@ func negate(p sqlPart) sqlPart {
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }
-
-func slicesClone(a []any) []any { return append([]any(nil), a...) }
 
 // mapValues applies fn to a filter value, to both ends of a range and to
 // each element of a list.

@@ -12,6 +12,7 @@ import (
 	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/internal/testclock"
 	"github.com/blobmark/blobmark/sqlstore"
+	"github.com/riverqueue/river"
 )
 
 // dmFixture is one project of five tasks, named a to e by data.name, that
@@ -21,7 +22,7 @@ import (
 //	b: blob img/b.png, skipped by u2
 //	c: blob img/c.jpg, annotated by u1, then its blob went missing
 //	d: imported, prediction score 0.9, data.n is the string "7"
-//	e: imported, prediction score 0.2
+//	e: imported, prediction score 0.2, the only one with the key "it's"
 type dmFixture struct {
 	db       *sqlstore.DB
 	project  int64
@@ -60,7 +61,7 @@ func newDMFixture(t *testing.T, b backend) *dmFixture {
 	}
 	if _, err := db.ImportTasks(ctx, f.project, []*blobmark.TaskImport{
 		{Data: json.RawMessage(`{"name":"d","text":"100% sure_thing","n":"7"}`), Predictions: score(0.9)},
-		{Data: json.RawMessage(`{"name":"e","text":"HELLO again","n":-1,"tag":"dog"}`), Predictions: score(0.2)},
+		{Data: json.RawMessage(`{"name":"e","text":"HELLO again","n":-1,"tag":"dog","it's":3}`), Predictions: score(0.2)},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +152,10 @@ func TestTaskQueries(t *testing.T) {
 				{"number range", filterQuery("data.n", "in", "Number", `{"min":0,"max":10}`), "a"},
 				{"number less", filterQuery("data.n", "less", "Number", "0"), "e"},
 				{"number equal", filterQuery("data.n", "equal", "Number", "12.5"), "b"},
+				{"number not equal, strings kept", filterQuery("data.n", "not_equal", "Number", "5"), "b c d e"},
+				{"number in list", filterQuery("data.n", "in_list", "Number", "[5, -1, 7]"), "a e"},
+				{"booleans are not numbers", filterQuery("data.flag", "greater_or_equal", "Number", "0"), ""},
+				{"a key with a quote", filterQuery("data.it's", "greater", "Number", "2"), "e"},
 				{"date after", filterQuery("data.d", "greater", "Datetime", `"2021-01-10T00:00:00.000Z"`), "b"},
 				{"date range", filterQuery("data.d", "in", "Datetime", `{"min":"2021-01-01T00:00:00.000000Z","max":"2021-01-31T00:00:00Z"}`), "a"},
 				{"boolean true", filterQuery("data.flag", "equal", "Boolean", "true"), "a"},
@@ -190,14 +195,23 @@ func TestTaskQueries(t *testing.T) {
 				{"all but excluded, filtered", fmt.Sprintf(`{"selectedItems":{"all":true,"excluded":[%d]},"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`, id("b")), "d e"},
 				{"included", fmt.Sprintf(`{"selectedItems":{"all":false,"included":[%d,%d]}}`, id("b"), id("a")), "a b"},
 			}
-			for _, c := range cases {
-				got, err := f.find(t, c.query)
-				if err != nil {
-					t.Errorf("%s: %v", c.name, err)
-					continue
+			// The same answers without and with the indexes saved views
+			// build on data fields.
+			for _, indexed := range []bool{false, true} {
+				if indexed {
+					if err := f.db.IndexDataFields(t.Context(), []string{"name", "text", "n", "d", "flag", "tag", "it's"}); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if strings.Join(got, " ") != c.want {
-					t.Errorf("%s: got %q, want %q", c.name, strings.Join(got, " "), c.want)
+				for _, c := range cases {
+					got, err := f.find(t, c.query)
+					if err != nil {
+						t.Errorf("%s (indexed %v): %v", c.name, indexed, err)
+						continue
+					}
+					if strings.Join(got, " ") != c.want {
+						t.Errorf("%s (indexed %v): got %q, want %q", c.name, indexed, strings.Join(got, " "), c.want)
+					}
 				}
 			}
 			// Pages of a filtered, sorted query: the total is the filter's,
@@ -310,6 +324,57 @@ func TestTaskActions(t *testing.T) {
 			}
 			if got, _ := f.db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: other.ID}); got.Total != 1 {
 				t.Fatalf("the other project lost tasks: %d", got.Total)
+			}
+		})
+	}
+}
+
+// TestSavingAViewIndexesItsDataFields checks that creating and changing a
+// view enqueue the indexing of the data fields it filters and sorts on,
+// and only of those.
+func TestSavingAViewIndexesItsDataFields(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t, b.prepare(t, sqlstore.Config{}))
+			ctx := t.Context()
+			p := &blobmark.Project{Title: "p"}
+			if err := db.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			jobs := func() [][]string {
+				res, err := db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.IndexDataFieldsJob{}.Kind()).First(100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var keys [][]string
+				for _, j := range res.Jobs {
+					var args blobmark.IndexDataFieldsJob
+					if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+						t.Fatal(err)
+					}
+					keys = append(keys, args.Keys)
+				}
+				return keys
+			}
+			v := &blobmark.View{ProjectID: p.ID, Data: json.RawMessage(`{"title":"t","ordering":["-tasks:data.text"],
+				"filters":{"items":[{"filter":"filter:tasks:data.score","operator":"greater","type":"Number","value":1},
+				{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0},
+				{"filter":"filter:tasks:data.score","operator":"less","type":"Number","value":9}]}}`)}
+			if err := db.CreateView(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			if got := jobs(); len(got) != 1 || !slices.Equal(got[0], []string{"score", "text"}) {
+				t.Fatalf("after creating the view, indexing jobs %v; want one for [score text]", got)
+			}
+			if _, err := db.UpdateView(ctx, v.ID, blobmark.ViewUpdate{Data: json.RawMessage(`{"title":"no data fields"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.UpdateView(ctx, v.ID, blobmark.ViewUpdate{Data: json.RawMessage(`{"ordering":["tasks:data.label"]}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if got := jobs(); len(got) != 2 || !slices.ContainsFunc(got, func(k []string) bool { return slices.Equal(k, []string{"label"}) }) {
+				t.Fatalf("after the updates, indexing jobs %v; want a second one for [label] only", got)
 			}
 		})
 	}

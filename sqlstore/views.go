@@ -33,16 +33,14 @@ func scanView(row interface{ Scan(...any) error }) (*blobmark.View, error) {
 }
 
 // viewData checks a view's data: a JSON object whose query parses, so a
-// saved view always opens.
-func viewData(raw json.RawMessage) (string, error) {
+// saved view always opens. It returns the data and its query.
+func viewData(raw json.RawMessage) (string, *blobmark.TaskQuery, error) {
 	data, err := jsonObject("data", raw, "{}")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if _, err := blobmark.ViewQuery(json.RawMessage(data)); err != nil {
-		return "", err
-	}
-	return data, nil
+	q, err := blobmark.ViewQuery(json.RawMessage(data))
+	return data, q, err
 }
 
 // FindViews returns a project's views in their order.
@@ -75,7 +73,7 @@ func (db *Views) FindViewByID(ctx context.Context, id int64) (*blobmark.View, er
 // CreateView stores v after its project's other views, made by the
 // context's user.
 func (db *Views) CreateView(ctx context.Context, v *blobmark.View) error {
-	data, err := viewData(v.Data)
+	data, q, err := viewData(v.Data)
 	if err != nil {
 		return err
 	}
@@ -93,7 +91,10 @@ func (db *Views) CreateView(ctx context.Context, v *blobmark.View) error {
 			VALUES (?, ?, (SELECT COALESCE(MAX(position), -1) + 1 FROM dm_views WHERE project_id = ?), ?, ?, ?)
 			RETURNING id, position`, v.ProjectID, nullID(v.UserID), v.ProjectID, data, now, now).Scan(&v.ID, &v.Order)
 		v.Data, v.CreatedAt, v.UpdatedAt = json.RawMessage(data), now, now
-		return err
+		if err != nil {
+			return err
+		}
+		return indexViewFields(ctx, tx, q)
 	})
 }
 
@@ -108,8 +109,11 @@ func (db *Views) UpdateView(ctx context.Context, id int64, upd blobmark.ViewUpda
 			return err
 		}
 		if upd.Data != nil {
-			data, err := viewData(upd.Data)
+			data, q, err := viewData(upd.Data)
 			if err != nil {
+				return err
+			}
+			if err := indexViewFields(ctx, tx, q); err != nil {
 				return err
 			}
 			v.Data = json.RawMessage(data)

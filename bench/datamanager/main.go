@@ -77,6 +77,17 @@ func main() {
 		{"total_annotations ≥ 1, by -total_annotations", filter("total_annotations", "greater_or_equal", "Number", 1), "-tasks:total_annotations"},
 		{"total_annotations = 0, by id", filter("total_annotations", "equal", "Number", 0), ""},
 	}
+	// Save the data-field kinds as views, as a team does, and build the
+	// indexes their saving enqueues (the job's work, run here directly).
+	for _, kind := range kinds[1:3] {
+		body, _ := json.Marshal(map[string]any{"project": p.ID, "data": json.RawMessage(
+			fmt.Sprintf(`{"title":%q,"filters":%s,"ordering":[%q]}`, kind.name, kind.query[len(`{"filters":`):len(kind.query)-1], kind.ordering))})
+		call("POST", srv.URL+"/api/dm/views/", token, body)
+	}
+	indexStart := time.Now()
+	benchkit.Check(db.IndexDataFields(ctx, []string{"score", "text"}))
+	indexed := time.Since(indexStart)
+
 	results := make([][]time.Duration, len(kinds))
 	totals := make([]int, len(kinds))
 	for i := range *requests + 1 {
@@ -118,8 +129,9 @@ func main() {
 	if *databaseURL != "" {
 		dbName = "PostgreSQL"
 	}
-	fmt.Printf("blobmark Data Manager (%s, %d tasks seeded in %s, %d requests per page kind, pages of %d, the first and second)\n\n",
+	fmt.Printf("blobmark Data Manager (%s, %d tasks seeded in %s, %d requests per page kind, pages of %d, the first and second)\n",
 		dbName, *tasks, benchkit.Round(seeded), *requests, pageSize)
+	fmt.Printf("indexes of the saved views' data fields (score, text) built in %s\n\n", benchkit.Round(indexed))
 	fmt.Printf("| page | matching | p50 | p99 | p99 / limit's p99 | goal |\n|---|---|---|---|---|---|\n")
 	limit := benchkit.Percentile(results[0], 99)
 	for k, kind := range kinds {
@@ -130,7 +142,8 @@ func main() {
 		n, n, res.Processed, benchkit.Round(took), float64(res.Processed)/took.Seconds(), before/1024, peak/1024)
 }
 
-// call times one request with an API token; anything but 200 stops the run.
+// call times one request with an API token; anything but a 2xx stops the
+// run.
 func call(method, url, token string, body []byte) (time.Duration, []byte) {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	benchkit.Check(err)
@@ -142,7 +155,7 @@ func call(method, url, token string, body []byte) (time.Duration, []byte) {
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	d := time.Since(t0)
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		benchkit.Fatal(fmt.Sprintf("%s %s: %d %.300s", method, url, resp.StatusCode, data))
 	}
 	return d, data

@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/blobmark/blobmark"
+)
+
+// The Data Manager's filters and sorts on a task data field read one index
+// per key, over every project's tasks: (project_id, the key's raw JSON value
+// spelled as rawData spells it, id). On SQLite the index also carries the
+// value's JSON type and the task's two counters, so that the exact total a
+// page answers with (a count and two sums over the matching tasks) is read
+// from the index alone, without a task's JSON being parsed. Sorting
+// descending by the field reads the index backwards; ascending, with its
+// missing values last, sorts the matching tasks.
+//
+// Saving a view enqueues blobmark.IndexDataFieldsJob for the keys it uses;
+// a query on a key without an index gives the same answers, reading every
+// task of the project.
+
+// MaxDataIndexes bounds the data-field indexes: each one costs disk and a
+// little time on every task write, and any member who may save a view
+// names keys. Keys past the bound stay unindexed.
+const MaxDataIndexes = 32
+
+// dataIndexPrefix starts every data-field index's name; the rest is a hash
+// of the key, so any key gives a valid, fixed-length name.
+const dataIndexPrefix = "tasks_data_"
+
+func dataIndexName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return dataIndexPrefix + hex.EncodeToString(sum[:8])
+}
+
+// dataIndexDDL creates the index of key.
+func (d Dialect) dataIndexDDL(key string) string {
+	name := dataIndexName(key)
+	if d == Postgres {
+		// CONCURRENTLY: annotators keep writing while it is built. NULLS
+		// FIRST: read backwards, it gives the sort's DESC NULLS LAST.
+		return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON tasks (project_id, ((data::jsonb) -> %s) NULLS FIRST, id)",
+			name, sqlString(key))
+	}
+	path := sqlString(`$."` + key + `"`)
+	return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON tasks (project_id, json_extract(data, %s), id, json_type(data, %s), total_annotations, total_predictions)",
+		name, path, path)
+}
+
+// IndexDataFields builds the missing indexes of keys (see above), up to
+// MaxDataIndexes in all. On PostgreSQL an index whose concurrent build
+// failed is dropped and built again. On SQLite the build holds the write
+// lock: about a second per million tasks.
+func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
+	for _, key := range keys {
+		have, err := db.dataIndexes(ctx)
+		if err != nil {
+			return err
+		}
+		name := dataIndexName(key)
+		valid, exists := have[name]
+		switch {
+		case valid:
+			continue
+		case exists: // a failed concurrent build left it invalid
+			if _, err := db.write.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+				return translate("drop invalid data index", err)
+			}
+		case len(have) >= MaxDataIndexes:
+			db.logger.WarnContext(ctx, "data field left unindexed: the bound on data-field indexes is reached",
+				"key", key, "bound", MaxDataIndexes)
+			continue
+		}
+		if _, err := db.write.ExecContext(ctx, db.dialect.dataIndexDDL(key)); err != nil {
+			return translate("index data field", err)
+		}
+	}
+	return nil
+}
+
+// dataIndexes maps the names of the data-field indexes to whether each is
+// usable.
+func (db *Views) dataIndexes(ctx context.Context) (map[string]bool, error) {
+	q := `SELECT name, 1 FROM sqlite_master WHERE type = 'index' AND name LIKE 'tasks\_data\_%' ESCAPE '\'`
+	if db.dialect == Postgres {
+		q = `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relname LIKE 'tasks\_data\_%'`
+	}
+	rows, err := db.read.QueryContext(ctx, q)
+	if err != nil {
+		return nil, translate("list data indexes", err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var valid bool
+		if err := rows.Scan(&name, &valid); err != nil {
+			return nil, translate("list data indexes", err)
+		}
+		have[name] = valid
+	}
+	return have, translate("list data indexes", rows.Err())
+}
+
+// indexViewFields enqueues the indexing of the data keys q uses, in tx.
+func indexViewFields(ctx context.Context, tx *Tx, q *blobmark.TaskQuery) error {
+	if keys := q.DataKeys(); len(keys) > 0 {
+		return tx.InsertJob(ctx, blobmark.IndexDataFieldsJob{Keys: keys}, nil)
+	}
+	return nil
+}
