@@ -16,7 +16,9 @@ func (PurgeProjectJob) Kind() string { return "purge_project" }
 // view uses. Building one reads every task, so it runs as a job, not in the
 // request that saved the view.
 type IndexDataFieldsJob struct {
-	Keys []string `json:"keys"`
+	// Keys are the data keys to index; none means every saved view's (the
+	// periodic run, which also indexes views saved by older versions).
+	Keys []string `json:"keys,omitempty"`
 }
 
 // Kind names the job type in the queue.

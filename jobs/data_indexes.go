@@ -33,3 +33,13 @@ func (w *IndexDataFieldsWorker) Timeout(*river.Job[blobmark.IndexDataFieldsJob])
 func (w *IndexDataFieldsWorker) Work(ctx context.Context, job *river.Job[blobmark.IndexDataFieldsJob]) error {
 	return settle(ctx, w.Store.IndexDataFields(ctx, job.Args.Keys))
 }
+
+// IndexSavedViewsPeriodicJob returns the periodic job that indexes every
+// saved view's data fields: at start (views saved by an older version, or
+// a job lost with a crash) and hourly (an index an operator dropped).
+// Indexes that exist cost one catalog read.
+func IndexSavedViewsPeriodicJob() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return blobmark.IndexDataFieldsJob{}, nil },
+		&river.PeriodicJobOpts{ID: "index_saved_views", RunOnStart: true})
+}

@@ -288,8 +288,9 @@ func (s *Server) MetricsHandler() http.Handler { return s.Metrics.ServeMetrics(n
 // elected leader) the scheduler of periodic syncs — until Close.
 func (s *Server) StartJobs(ctx context.Context) error {
 	return s.DB.StartJobs(ctx, sqlstore.JobsConfig{
-		Workers:              s.workers,
-		PeriodicJobs:         []*river.PeriodicJob{jobs.SchedulePeriodicJob(), jobs.EventSweepPeriodicJob(s.eventSweep)},
+		Workers: s.workers,
+		PeriodicJobs: []*river.PeriodicJob{jobs.SchedulePeriodicJob(), jobs.EventSweepPeriodicJob(s.eventSweep),
+			jobs.IndexSavedViewsPeriodicJob()},
 		PollInterval:         s.pollEvery,
 		RescueStuckJobsAfter: s.rescue,
 		Middleware:           []rivertype.Middleware{s.Metrics.JobOutcomes()},

@@ -1,10 +1,15 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/blobmark/blobmark"
 )
@@ -51,10 +56,17 @@ func (d Dialect) dataIndexDDL(key string) string {
 }
 
 // IndexDataFields builds the missing indexes of keys (see above), up to
-// MaxDataIndexes in all. On PostgreSQL an index whose concurrent build
-// failed is dropped and built again. On SQLite the build holds the write
-// lock: about a second per million tasks.
+// MaxDataIndexes in all; no keys means those of every saved view. On
+// PostgreSQL an index whose concurrent build failed is dropped and built
+// again. On SQLite the build holds the write lock: a few seconds per
+// million tasks.
 func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		var err error
+		if keys, err = db.savedViewKeys(ctx); err != nil {
+			return err
+		}
+	}
 	for _, key := range keys {
 		have, err := db.dataIndexes(ctx)
 		if err != nil {
@@ -79,6 +91,34 @@ func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
 		}
 	}
 	return nil
+}
+
+// savedViewKeys lists the data keys the live projects' views use, most
+// used first, so that the bound keeps the indexes that serve most views.
+func (db *Views) savedViewKeys(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT v.data FROM dm_views v JOIN projects p ON p.id = v.project_id
+		WHERE p.deleted_at IS NULL`)
+	if err != nil {
+		return nil, translate("list view keys", err)
+	}
+	defer rows.Close()
+	uses := map[string]int{}
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, translate("list view keys", err)
+		}
+		q, err := blobmark.ViewQuery(json.RawMessage(data))
+		if err != nil {
+			continue // saved by a version that checked less: it indexes nothing
+		}
+		for _, key := range q.DataKeys() {
+			uses[key]++
+		}
+	}
+	keys := slices.Collect(maps.Keys(uses))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(uses[b]-uses[a], strings.Compare(a, b)) })
+	return keys, translate("list view keys", rows.Err())
 }
 
 // dataIndexes maps the names of the data-field indexes to whether each is

@@ -33,10 +33,29 @@ func TestDataManagerQueriesReadIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			keys := []string{"score", "it's"}
-			if err := db.IndexDataFields(ctx, keys); err != nil {
+			// No keys: those of every live project's saved views, here
+			// the two keys of one view; a deleted project's views add none.
+			for i, data := range []string{
+				`{"ordering":["-tasks:data.it's"],"filters":{"items":[{"filter":"filter:tasks:data.score","operator":"greater","type":"Number","value":1}]}}`,
+				`{"ordering":["tasks:data.gone"]}`,
+			} {
+				p := &blobmark.Project{Title: "p"}
+				if err := db.CreateProject(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.CreateView(ctx, &blobmark.View{ProjectID: p.ID, Data: []byte(data)}); err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 {
+					if err := db.DeleteProject(ctx, p.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := db.IndexDataFields(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
+			keys := []string{"score", "it's"}
 			have, err := db.dataIndexes(ctx)
 			if err != nil || len(have) != 2 || !have[dataIndexName("score")] || !have[dataIndexName("it's")] {
 				t.Fatalf("data indexes = %v, %v; want both keys' indexes, valid", have, err)

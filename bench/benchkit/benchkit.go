@@ -295,3 +295,14 @@ func (s *Store) Close() {
 	s.DB.Close()
 	os.RemoveAll(s.dir)
 }
+
+// Settle readies a PostgreSQL database after a benchmark's bulk load: it
+// vacuums and analyzes, as autovacuum otherwise would in the middle of the
+// measurement (and index-only scans need the visibility map it sets). On
+// SQLite there is nothing to do.
+func Settle(ctx context.Context, db *sqlstore.DB) {
+	if db.Dialect() == sqlstore.Postgres {
+		_, err := db.SQL().ExecContext(ctx, "VACUUM ANALYZE")
+		Check(err)
+	}
+}

@@ -58,6 +58,7 @@ func main() {
 		benchkit.Check(db.BareInsertTasks(ctx, p.ID, int64(start+1), rows))
 	}
 	benchkit.Check(db.BareSpreadCounts(ctx, p.ID, 3))
+	benchkit.Settle(ctx, db)
 	seeded := time.Since(seed)
 
 	api := &httpapi.Server{Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db, Views: db, TaskActions: db,

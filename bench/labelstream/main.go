@@ -75,13 +75,7 @@ func main() {
 	_, err = db.SQL().ExecContext(ctx, db.Rebind(`UPDATE tasks SET is_labeled = ?, total_annotations = ?
 		WHERE project_id = ? AND inner_id <= ?`), true, *overlap, p.ID, done)
 	benchkit.Check(err)
-	if *databaseURL != "" {
-		// After a bulk load like this one, autovacuum would otherwise
-		// vacuum the million rows and bring the planner's statistics up to
-		// date in the middle of the measurement.
-		_, err = db.SQL().ExecContext(ctx, "VACUUM ANALYZE")
-		benchkit.Check(err)
-	}
+	benchkit.Settle(ctx, db)
 	seed := time.Since(t0)
 
 	var tokens []string
