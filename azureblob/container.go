@@ -30,6 +30,10 @@ type BlobItem struct {
 	ETag         string
 	LastModified time.Time
 	ContentType  string
+	// Directory marks a directory of an account with a hierarchical
+	// namespace (Data Lake Storage Gen2), which its Blob listing reports as
+	// an empty blob named without a trailing slash.
+	Directory bool
 }
 
 // BlobProperties are a blob's metadata as returned by a HEAD or a download.
@@ -73,10 +77,13 @@ func (c *Container) BlobURL(key string) string {
 	return c.acc.cred.account.serviceURL + escapeBlobName(c.name) + "/" + escapeBlobName(key)
 }
 
-// IsFolderMarker reports whether a listed blob is an empty "directory"
-// placeholder (a name ending in "/" with no content), which tools such as
-// Storage Explorer create and which should not become a task.
-func IsFolderMarker(b BlobItem) bool { return strings.HasSuffix(b.Name, "/") && b.Size == 0 }
+// IsFolderMarker reports whether a listed blob is a directory rather than a
+// file, which never becomes a task: a Data Lake directory (see
+// BlobItem.Directory), or an empty placeholder named with a trailing "/",
+// which tools such as Storage Explorer create in flat accounts.
+func IsFolderMarker(b BlobItem) bool {
+	return b.Directory || strings.HasSuffix(b.Name, "/") && b.Size == 0
+}
 
 // List calls fn with each page of blobs under opts.Prefix, in name order,
 // following continuation markers, so a container of any size is listed with
@@ -128,14 +135,14 @@ func (c *Container) listPage(ctx context.Context, opts ListOptions, marker strin
 	var next *string
 	if opts.Recursive {
 		resp, err := c.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: nonEmpty(opts.Prefix),
-			MaxResults: maxResults, Marker: nonEmpty(marker)}).NextPage(ctx)
+			MaxResults: maxResults, Marker: nonEmpty(marker), Include: listInclude}).NextPage(ctx)
 		if err != nil {
 			return nil, "", c.fail(err, opList, "")
 		}
 		items, next = resp.Segment.BlobItems, resp.NextMarker
 	} else {
 		resp, err := c.client.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: nonEmpty(opts.Prefix),
-			MaxResults: maxResults, Marker: nonEmpty(marker)}).NextPage(ctx)
+			MaxResults: maxResults, Marker: nonEmpty(marker), Include: listInclude}).NextPage(ctx)
 		if err != nil {
 			return nil, "", c.fail(err, opList, "")
 		}
@@ -143,9 +150,32 @@ func (c *Container) listPage(ctx context.Context, opts ListOptions, marker strin
 	}
 	page := make([]BlobItem, 0, len(items))
 	for _, b := range items {
-		page = append(page, itemOf(b.Name, b.Properties))
+		it := itemOf(b.Name, b.Properties)
+		it.Directory = isDirectory(b.Properties, b.Metadata)
+		page = append(page, it)
 	}
 	return page, deref(next), nil
+}
+
+// listInclude asks listings for each blob's metadata: a Data Lake
+// directory is known by its hdi_isfolder metadata, and only the listing
+// can say so without a request per blob.
+var listInclude = container.ListBlobsInclude{Metadata: true}
+
+// isDirectory reports whether a listed blob is a directory of a
+// hierarchical-namespace account: its ResourceType property says so where
+// the service reports it, its hdi_isfolder metadata ("true") always does.
+// Metadata names are case-insensitive in Azure.
+func isDirectory(p *container.BlobProperties, metadata map[string]*string) bool {
+	if p != nil && strings.EqualFold(deref(p.ResourceType), "directory") {
+		return true
+	}
+	for k, v := range metadata {
+		if strings.EqualFold(k, "hdi_isfolder") && strings.EqualFold(deref(v), "true") {
+			return true
+		}
+	}
+	return false
 }
 
 func itemOf(name *string, p *container.BlobProperties) BlobItem {

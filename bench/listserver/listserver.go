@@ -73,6 +73,13 @@ func WithBlobSize(n int64) Option { return func(h *Handler) { h.blobSize = n } }
 // waiting, not this machine's cores, as they do against Azure.
 func WithGetLatency(d time.Duration) Option { return func(h *Handler) { h.getLatency = d } }
 
+// WithDirectories makes the container answer like an account with a
+// hierarchical namespace (Data Lake Storage Gen2): listings also report
+// each directory ("img", "img/000", …) as an empty blob named without a
+// trailing slash, with ResourceType directory and, when the request asks
+// for metadata, hdi_isfolder=true (see directoriesAt).
+func WithDirectories() Option { return func(h *Handler) { h.directories = true } }
+
 // Handler answers the Blob REST calls of one synthetic container of N
 // blobs. Its state is a few fields, whatever N is.
 type Handler struct {
@@ -81,6 +88,8 @@ type Handler struct {
 	container  string
 	blobSize   int64
 	getLatency time.Duration
+	// directories makes listings report directories (WithDirectories).
+	directories bool
 
 	listCalls atomic.Int64
 	getCalls  atomic.Int64
@@ -271,12 +280,16 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	tail := `</Etag><Content-Length>` + strconv.FormatInt(h.blobSize, 10) +
 		`</Content-Length><Content-Type>image/jpeg</Content-Type><BlobType>BlockBlob</BlobType>` +
 		`<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState></Properties></Blob>`
+	withMetadata := strings.Contains(q.Get("include"), "metadata")
 	var name []byte
 	for count := 0; count < limit && i < h.n; count++ {
 		name = appendName(name[:0], i)
 		if !bytes.HasPrefix(name, []byte(prefix)) {
 			i = h.n // names are sorted: none further has the prefix
 			break
+		}
+		if h.directories {
+			h.writeDirectories(&b, i, prefix, delim, withMetadata)
 		}
 		if delim != "" {
 			if j := bytes.Index(name[len(prefix):], []byte(delim)); j >= 0 {
@@ -302,6 +315,49 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
+}
+
+// directoriesAt returns the directories whose first blob is blob i, in
+// name order: "img" before blob 0, and "img/NNN" before the first blob of
+// each group of 10,000. A directory's entry travels in the page of that
+// blob, so the markers stay blob indexes (a page may exceed maxresults by
+// the two entries).
+func directoriesAt(i int) []string {
+	var dirs []string
+	if i == 0 {
+		dirs = append(dirs, "img")
+	}
+	if i%10000 == 0 {
+		dirs = append(dirs, string(appendPadded([]byte("img/"), i/10000, 3)))
+	}
+	return dirs
+}
+
+// writeDirectories writes the List Blobs entries of the directories that
+// start at blob i and that the listing shows: under prefix and, with a
+// delimiter, at prefix's own level (a directory is a blob there, next to
+// the BlobPrefix of its contents). Each is an empty block blob with
+// ResourceType directory, and hdi_isfolder=true when metadata was asked
+// for, as an account with a hierarchical namespace reports it.
+func (h *Handler) writeDirectories(b *bytes.Buffer, i int, prefix, delim string, withMetadata bool) {
+	for _, d := range directoriesAt(i) {
+		if strings.HasPrefix(d, prefix) && (delim == "" || !strings.Contains(d[len(prefix):], delim)) {
+			writeDirectory(b, d, withMetadata)
+		}
+	}
+}
+
+// writeDirectory writes one directory's entry; directories share one ETag,
+// which nothing reads.
+func writeDirectory(b *bytes.Buffer, name string, withMetadata bool) {
+	b.WriteString(`<Blob><Name>` + name + `</Name><Properties><Last-Modified>` + lastModified +
+		`</Last-Modified><Etag>0x8DD0000000000000</Etag><Content-Length>0</Content-Length>` +
+		`<Content-Type>application/octet-stream</Content-Type><BlobType>BlockBlob</BlobType>` +
+		`<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState><ResourceType>directory</ResourceType></Properties>`)
+	if withMetadata {
+		b.WriteString(`<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata>`)
+	}
+	b.WriteString(`</Blob>`)
 }
 
 // Server is a running listserver on a loopback port.
