@@ -241,6 +241,10 @@ func translateResponse(re *azcore.ResponseError, ec errContext, out *blobmark.Er
 	case code == "RequestBodyTooLarge" || re.StatusCode == http.StatusRequestEntityTooLarge:
 		out.Code = blobmark.ETOOLARGE
 		out.Message = "the blob is larger than Azure Storage accepts in one request"
+	case directoryConflicts[code]:
+		out.Code = blobmark.ECONFLICT
+		out.Message = fmt.Sprintf("cannot %s %q in %s: it is a directory of the account's hierarchical namespace (Data Lake Storage Gen2), and blobmark only writes and deletes files; rename or remove the directory, or pick another prefix or key template (%s)",
+			ec.op, ec.key, ec.scope(), code)
 	case re.StatusCode == http.StatusConflict || re.StatusCode == http.StatusPreconditionFailed:
 		out.Code = blobmark.ECONFLICT
 		out.Message = fmt.Sprintf("Azure Storage reported a conflict in %s (%s)", ec.scope(), code)
@@ -256,6 +260,13 @@ func translateResponse(re *azcore.ResponseError, ec errContext, out *blobmark.Er
 	default:
 		out.Message = fmt.Sprintf("unexpected answer from Azure Storage (%d %s)", re.StatusCode, code)
 	}
+}
+
+// directoryConflicts are the error codes with which an account with a
+// hierarchical namespace refuses a blob operation on a name that is a
+// directory: deleting a non-empty one, or writing a file over one.
+var directoryConflicts = map[string]bool{
+	"DirectoryIsNotEmpty": true, "DirectoryNotEmpty": true, "PathConflict": true, "ResourceTypeMismatch": true,
 }
 
 func responseCode(err error) string {
