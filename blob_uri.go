@@ -33,3 +33,51 @@ func ParseBlobURI(uri string) (container, key string, err error) {
 	}
 	return container, key, nil
 }
+
+// BlobURLOfDataLake returns the Blob service form of a Data Lake Storage
+// Gen2 address, which names the same data through the account's dfs
+// endpoint: https://account.dfs.<suffix>/<path> becomes
+// https://account.blob.<suffix>/<path>, and Hadoop's
+// abfss://<container>@account.dfs.<suffix>/<path> (or abfs://) becomes
+// https://account.blob.<suffix>/<container>/<path>, the path kept as
+// written. abfs:// is read as https too: a URI's scheme never makes
+// blobmark fetch data in the clear. ok is false for anything else, which
+// callers take as it is. Only the service label of the host changes, so
+// the result names the same account as the input and deserves no more
+// trust: callers check it exactly as they check any blob URL.
+func BlobURLOfDataLake(s string) (blobURL string, ok bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return "", false
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	switch strings.ToLower(scheme) {
+	case "https", "http":
+		host, ok := blobHostOfDataLake(authority)
+		if !ok {
+			return "", false
+		}
+		return scheme + "://" + host + "/" + path, true
+	case "abfss", "abfs":
+		container, host, ok := strings.Cut(authority, "@")
+		if !ok || container == "" {
+			return "", false
+		}
+		if host, ok = blobHostOfDataLake(host); !ok {
+			return "", false
+		}
+		return "https://" + host + "/" + container + "/" + path, true
+	}
+	return "", false
+}
+
+// blobHostOfDataLake turns account.dfs.<suffix>[:port] into
+// account.blob.<suffix>[:port], the naming every Azure cloud shares.
+func blobHostOfDataLake(host string) (string, bool) {
+	account, rest, ok := strings.Cut(host, ".")
+	service, suffix, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || account == "" || suffix == "" || !strings.EqualFold(service, "dfs") {
+		return "", false
+	}
+	return account + ".blob." + suffix, true
+}

@@ -48,3 +48,30 @@ func TestParseBlobURIRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestBlobURLOfDataLake(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://acct.dfs.core.windows.net/", "https://acct.blob.core.windows.net/"},
+		{"https://acct.dfs.core.windows.net", "https://acct.blob.core.windows.net/"},
+		{"https://acct.dfs.core.windows.net/c/dir/a%20b.jpg", "https://acct.blob.core.windows.net/c/dir/a%20b.jpg"},
+		{"https://acct.DFS.core.chinacloudapi.cn/c/k", "https://acct.blob.core.chinacloudapi.cn/c/k"},
+		{"https://acct.dfs.core.usgovcloudapi.net/c/k", "https://acct.blob.core.usgovcloudapi.net/c/k"},
+		{"abfss://c@acct.dfs.core.windows.net/dir/x.png", "https://acct.blob.core.windows.net/c/dir/x.png"},
+		{"abfs://c@acct.dfs.core.windows.net/dir/x.png", "https://acct.blob.core.windows.net/c/dir/x.png"},
+		{"abfss://c@acct.dfs.core.usgovcloudapi.net/", "https://acct.blob.core.usgovcloudapi.net/c/"},
+		{"abfss://c@acct.dfs.core.chinacloudapi.cn", "https://acct.blob.core.chinacloudapi.cn/c/"},
+	} {
+		if got, ok := blobmark.BlobURLOfDataLake(tt.in); !ok || got != tt.want {
+			t.Errorf("BlobURLOfDataLake(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		}
+	}
+	for _, other := range []string{
+		"", "azure-blob://c/k", "https://acct.blob.core.windows.net/c/k", "https://dfs.core.windows.net/c/k",
+		"https://acct.dfs/c/k", "abfss://acct.dfs.core.windows.net/k", "abfss://c@acct.blob.core.windows.net/k",
+		"wasbs://c@acct.blob.core.windows.net/k", "https://acct.dfsx.core.windows.net/c/k",
+	} {
+		if got, ok := blobmark.BlobURLOfDataLake(other); ok {
+			t.Errorf("BlobURLOfDataLake(%q) = %q, want no Data Lake form", other, got)
+		}
+	}
+}

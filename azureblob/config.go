@@ -160,19 +160,21 @@ func (c Config) InferAuthType() AuthType {
 
 // Normalized returns c with the auth type inferred, surrounding blanks
 // trimmed, a URL given as account_name moved to endpoint (Label Studio
-// accepts that), and the cloud name lower-cased.
+// accepts that), a Data Lake Storage Gen2 form of the endpoint turned into
+// the account's blob service URL, and the cloud name lower-cased.
 func (c Config) Normalized() Config {
 	for _, f := range blobmark.ConnectionSchema {
 		if p := c.field(f.Name); p != nil && !f.Verbatim {
 			*p = strings.TrimSpace(*p)
 		}
 	}
-	if strings.HasPrefix(c.AccountName, "http://") || strings.HasPrefix(c.AccountName, "https://") {
+	if strings.Contains(c.AccountName, "://") { // account names are letters and digits only
 		if c.Endpoint == "" {
 			c.Endpoint = c.AccountName
 		}
 		c.AccountName = ""
 	}
+	c.Endpoint = blobServiceOf(c.Endpoint)
 	c.Cloud = strings.ToLower(c.Cloud)
 	c.AuthType = c.InferAuthType()
 	return c

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/blobmark/blobmark"
 )
 
 // getenv is a seam over os.Getenv for the AZURE_* defaults of workload identity.
@@ -31,7 +33,7 @@ func resolveAccount(c Config) (account, error) {
 		if err != nil {
 			return account{}, err
 		}
-		endpoint = base
+		endpoint = blobServiceOf(base)
 	}
 	if endpoint == "" {
 		if c.AccountName == "" {
@@ -55,6 +57,24 @@ func resolveAccount(c Config) (account, error) {
 		s += "/"
 	}
 	return account{serviceURL: s, name: name}, nil
+}
+
+// blobServiceOf returns the blob service URL of an account URL given in a
+// Data Lake Storage Gen2 form: the dfs endpoint, or an abfs(s):// URI,
+// whose container and path are dropped, as a storage names its container
+// in its own field. Any other endpoint is returned as it is. The account
+// stays the same, so the allow-list and the egress guard judge the blob
+// host exactly as if the user had typed it.
+func blobServiceOf(endpoint string) string {
+	u, ok := blobmark.BlobURLOfDataLake(endpoint)
+	if !ok {
+		return endpoint
+	}
+	if scheme, _, _ := strings.Cut(endpoint, "://"); strings.HasPrefix(strings.ToLower(scheme), "abfs") {
+		host, _, _ := strings.Cut(strings.TrimPrefix(u, "https://"), "/")
+		return "https://" + host + "/"
+	}
+	return u
 }
 
 // endpointOf is where a normalized config's requests go: resolveAccount's
