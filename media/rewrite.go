@@ -17,7 +17,8 @@ import (
 // the way Label Studio examines it: a value that is a URI once trimmed is
 // replaced whole, and otherwise each URI quoted with " or ' inside longer
 // text (HTML such as <img src="azure-blob://c/k.png">) is replaced in place.
-// azure-blob:// URIs are always rewritten; http(s) URLs only when match
+// azure-blob:// URIs are always rewritten; http(s) URLs (and Data Lake
+// abfs(s):// URIs, whole values only) only when match
 // reports that a storage of the project covers them (match may be nil).
 //
 // Everything else — key order, numbers, whitespace, other strings — is
@@ -95,10 +96,11 @@ func URIInTaskData(data json.RawMessage, uri string) bool {
 }
 
 // mayHoldURI is the cheap pre-check: a URI can only be in data if its scheme
-// is there verbatim or some characters are \u-escaped.
+// is there verbatim (http or abfs, for the URLs a match may accept) or some
+// characters are \u-escaped.
 func mayHoldURI(raw []byte, withHTTP bool) bool {
 	return bytes.Contains(raw, []byte(scheme+":")) ||
-		withHTTP && bytes.Contains(raw, []byte("http")) ||
+		withHTTP && (bytes.Contains(raw, []byte("http")) || bytes.Contains(raw, []byte("abfs"))) ||
 		bytes.Contains(raw, []byte(`\u`))
 }
 

@@ -118,15 +118,13 @@ func looksLikeURI(s string) bool {
 }
 
 // schemeLen returns the length of the "scheme://" s starts with when it is
-// one blobmark resolves, else 0.
+// one blobmark resolves, else 0: azure-blob, http(s), and the abfs(s) URIs
+// of Data Lake Storage Gen2.
 func schemeLen(s string) int {
-	switch {
-	case strings.HasPrefix(s, schemePrefix):
-		return len(schemePrefix)
-	case strings.HasPrefix(s, "https://"):
-		return len("https://")
-	case strings.HasPrefix(s, "http://"):
-		return len("http://")
+	for _, p := range []string{schemePrefix, "https://", "http://", "abfss://", "abfs://"} {
+		if strings.HasPrefix(s, p) {
+			return len(p)
+		}
 	}
 	return 0
 }
@@ -146,7 +144,10 @@ func hasControl(s string) bool {
 // ParseBlobRef reads the blob a URI names. It accepts
 // azure-blob://<container>/<key> (Account is then empty) and
 // http(s) blob URLs under the blob service of one of locs — <ServiceURL>
-// <container>/<key>, with the key percent-decoded. Blob URLs are accepted only
+// <container>/<key>, with the key percent-decoded. A Data Lake Storage Gen2
+// address (the dfs endpoint's URL, or abfss://<container>@<account>.dfs…/<key>)
+// is read as the same account's blob URL (blobmark.BlobURLOfDataLake)
+// and then checked like one. Blob URLs are accepted only
 // under a service the caller names, so this package never needs to know
 // Azure's cloud host names and never trusts a host it was not told about.
 // Anything else is refused with an EINVALID
@@ -158,6 +159,9 @@ func hasControl(s string) bool {
 func ParseBlobRef(uri string, locs ...blobmark.MediaLocation) (BlobRef, error) {
 	if !utf8.ValidString(uri) || hasControl(uri) {
 		return BlobRef{}, errBadURI()
+	}
+	if blobURL, ok := blobmark.BlobURLOfDataLake(uri); ok {
+		uri = blobURL
 	}
 	var ref BlobRef
 	switch {
