@@ -12,9 +12,13 @@ type BlobEvent struct {
 	ID string
 	// Container is the container the blob is in.
 	Container string
-	// Key is the blob name inside Container.
+	// Key is the blob name inside Container. A Key ending in "/" names a
+	// directory of a hierarchical namespace (Data Lake Storage Gen2), deleted
+	// or renamed with everything under it; no file's name ends so there.
 	Key string
-	// Deleted is true for Microsoft.Storage.BlobDeleted, false for BlobCreated.
+	// Deleted is true when Key is gone (BlobDeleted, DirectoryDeleted, the
+	// source of a rename), false when it was written (BlobCreated, the
+	// destination of a rename).
 	Deleted bool
 	// ETag and Size describe the created blob version ("" and 0 if unknown).
 	ETag string

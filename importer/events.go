@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -38,10 +39,16 @@ func Newer(next, last string) bool {
 	return next >= last
 }
 
-// Event types of Azure Blob Storage that blobmark acts on.
+// Event types of Azure Blob Storage that blobmark acts on. The renames and
+// directory events come from accounts with a hierarchical namespace (Data
+// Lake Storage Gen2); DirectoryCreated is ignored, as an empty directory
+// holds no task.
 const (
-	EventBlobCreated = "Microsoft.Storage.BlobCreated"
-	EventBlobDeleted = "Microsoft.Storage.BlobDeleted"
+	EventBlobCreated      = "Microsoft.Storage.BlobCreated"
+	EventBlobDeleted      = "Microsoft.Storage.BlobDeleted"
+	EventBlobRenamed      = "Microsoft.Storage.BlobRenamed"
+	EventDirectoryDeleted = "Microsoft.Storage.DirectoryDeleted"
+	EventDirectoryRenamed = "Microsoft.Storage.DirectoryRenamed"
 	// EventSubscriptionValidation is Event Grid's handshake event.
 	EventSubscriptionValidation = "Microsoft.EventGrid.SubscriptionValidationEvent"
 )
@@ -59,6 +66,11 @@ type eventEnvelope struct {
 }
 
 type blobEventData struct {
+	// API is the operation behind the event: CreateFile, FlushWithClose,
+	// RenameFile, DeleteDirectory, … on a hierarchical namespace.
+	API string `json:"api"`
+	// SourceURL is where a renamed file or directory was.
+	SourceURL      string `json:"sourceUrl"`
 	ETag           string `json:"eTag"`
 	ContentLength  int64  `json:"contentLength"`
 	Sequencer      string `json:"sequencer"`
@@ -106,17 +118,12 @@ func ParseEvents(body []byte) (ParsedEvents, error) {
 				return out, blobmark.Errorf(blobmark.EINVALID, "event %q has invalid data: %v", e.ID, err)
 			}
 		}
-		switch typ {
-		case EventSubscriptionValidation:
+		if typ == EventSubscriptionValidation {
 			out.ValidationCode = d.ValidationCode
-			continue
-		case EventBlobCreated, EventBlobDeleted:
-		default:
-			out.Other++
 			continue
 		}
 		container, key, ok := splitSubject(e.Subject)
-		if !ok {
+		if !ok || !actedOn(typ, d.API) {
 			out.Other++
 			continue
 		}
@@ -125,10 +132,78 @@ func ParseEvents(body []byte) (ParsedEvents, error) {
 			ts = e.Time
 		}
 		t, _ := time.Parse(time.RFC3339Nano, ts)
-		out.Events = append(out.Events, BlobEvent{ID: e.ID, Key: key, Container: container, Deleted: typ == EventBlobDeleted,
-			ETag: d.ETag, Size: d.ContentLength, Order: OrderKey(d.Sequencer, t), Time: t})
+		ev := BlobEvent{ID: e.ID, Key: key, Container: container, Deleted: typ == EventBlobDeleted || typ == EventDirectoryDeleted,
+			ETag: d.ETag, Size: d.ContentLength, Order: OrderKey(d.Sequencer, t), Time: t}
+		directory := typ == EventDirectoryDeleted || typ == EventDirectoryRenamed
+		if directory {
+			ev.Key += "/"
+		}
+		if typ == EventBlobRenamed || typ == EventDirectoryRenamed {
+			// A rename is the source's deletion and the destination's
+			// creation; the source's event needs an id of its own, as
+			// pending events are stored once per id.
+			if src, ok := keyOfURL(d.SourceURL, container); ok {
+				if directory {
+					src += "/"
+				}
+				out.Events = append(out.Events, BlobEvent{ID: e.ID + "#source", Key: src, Container: container, Deleted: true,
+					Order: ev.Order, Time: t})
+			}
+			ev.ETag, ev.Size = "", 0 // a rename event describes no content
+		}
+		out.Events = append(out.Events, ev)
 	}
 	return out, nil
+}
+
+// actedOn reports whether an event of type typ made by operation api
+// changes what a storage's tasks should be. A BlobCreated of CreateFile
+// announces a new, still empty file of a hierarchical namespace: its
+// content arrives with the BlobCreated of FlushWithClose, which is the one
+// that counts.
+func actedOn(typ, api string) bool {
+	switch typ {
+	case EventBlobCreated:
+		return api != "CreateFile"
+	case EventBlobDeleted, EventBlobRenamed, EventDirectoryDeleted, EventDirectoryRenamed:
+		return true
+	}
+	return false
+}
+
+// keyOfURL reads the blob name from the URL of a blob of container
+// (https://account.<blob|dfs>.<suffix>/<container>/<key>), as a rename
+// event's sourceUrl gives it.
+func keyOfURL(raw, container string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	key, ok := strings.CutPrefix(u.Path, "/"+container+"/")
+	return key, ok && key != "" && !strings.HasSuffix(key, "/")
+}
+
+// isDirectoryKey reports whether an event's key names a directory of a
+// hierarchical namespace (it ends in "/", which no file's name does there):
+// its deletion or rename concerns every blob under it.
+func isDirectoryKey(key string) bool { return strings.HasSuffix(key, "/") }
+
+// NeedsListing reports whether events hold a directory deletion or rename
+// that touches src's scope: no event names the files such a directory held
+// or now holds, so only a sync, which lists the container and reconciles,
+// applies it (ApplyEvents skips directory keys). A deletion alone changes
+// nothing for a storage that does not sync deletions.
+func NeedsListing(src *Source, events []BlobEvent) bool {
+	for _, e := range events {
+		if !isDirectoryKey(e.Key) || e.Container != "" && e.Container != src.Container || e.Deleted && !src.SyncDeleted {
+			continue
+		}
+		// The directory holds keys of the scope, or the scope lies in it.
+		if strings.HasPrefix(src.Prefix, e.Key) || strings.HasPrefix(e.Key, src.Prefix) && src.Recursive {
+			return true
+		}
+	}
+	return false
 }
 
 // splitSubject reads "/blobServices/default/containers/C/blobs/KEY".

@@ -25,6 +25,9 @@ type StorageEventStore interface {
 	AdmitStorageEvents(ctx context.Context, storageID int64, events []blobmark.BlobEvent, isNewer func(next, last string) bool) ([]blobmark.BlobEvent, error)
 	FinishStorageEvents(ctx context.Context, storageID int64, rowIDs []int64, received, applied, ignored int) error
 	EnqueueStorageEventJobs(ctx context.Context) (int, error)
+	// RequestSourceSync enqueues a sync of the storage, for the directory
+	// changes only a listing can apply (see importer.NeedsListing).
+	RequestSourceSync(ctx context.Context, id int64) (*blobmark.SourceStorage, error)
 	AcquireStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error)
 	RenewStorageEventLease(ctx context.Context, storageID int64, holder string, ttl time.Duration) (bool, error)
 	ReleaseStorageEventLease(ctx context.Context, storageID int64, holder string) error
@@ -164,7 +167,10 @@ func eventSource(ctx context.Context, opener SourceOpener, st *blobmark.SourceSt
 }
 
 // applyEvents admits and applies one batch of events and returns how many
-// were applied.
+// were applied. A directory deleted or renamed in the storage's scope (Data
+// Lake Storage Gen2) names none of its files, so it requests a sync, whose
+// listing and reconcile apply it as they would the deletion and creation
+// of each file.
 func applyEvents(ctx context.Context, store StorageEventStore, src *importer.Source, opener importer.Opener, events []blobmark.BlobEvent) (int, error) {
 	admitted, err := store.AdmitStorageEvents(ctx, src.StorageID, importer.Latest(events), importer.Newer)
 	if err != nil {
@@ -172,6 +178,11 @@ func applyEvents(ctx context.Context, store StorageEventStore, src *importer.Sou
 	}
 	if _, err := importer.ApplyEvents(ctx, src, opener, store, admitted); err != nil {
 		return 0, err
+	}
+	if importer.NeedsListing(src, admitted) {
+		if _, err := store.RequestSourceSync(ctx, src.StorageID); err != nil {
+			return 0, err
+		}
 	}
 	return len(admitted), nil
 }
