@@ -10,8 +10,9 @@
 // and Get Blob, path-style (/{account}/{container}) like Azurite. Every
 // blob's content is a one-task JSON file naming the blob, so Tasks-mode
 // syncs read it too, and Get Blob can be made to wait like a remote service
-// does. It does not verify signatures, so any shared-key or anonymous
-// client works.
+// does. With WithDirectories it lists like an account with a hierarchical
+// namespace (Data Lake Storage Gen2), directories included. It does not
+// verify signatures, so any shared-key or anonymous client works.
 //
 // It imports only the standard library.
 package listserver

@@ -289,7 +289,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if h.directories {
-			h.writeDirectories(&b, i, prefix, delim, withMetadata)
+			writeDirectories(&b, i, prefix, delim, withMetadata)
 		}
 		if delim != "" {
 			if j := bytes.Index(name[len(prefix):], []byte(delim)); j >= 0 {
@@ -339,7 +339,7 @@ func directoriesAt(i int) []string {
 // the BlobPrefix of its contents). Each is an empty block blob with
 // ResourceType directory, and hdi_isfolder=true when metadata was asked
 // for, as an account with a hierarchical namespace reports it.
-func (h *Handler) writeDirectories(b *bytes.Buffer, i int, prefix, delim string, withMetadata bool) {
+func writeDirectories(b *bytes.Buffer, i int, prefix, delim string, withMetadata bool) {
 	for _, d := range directoriesAt(i) {
 		if strings.HasPrefix(d, prefix) && (delim == "" || !strings.Contains(d[len(prefix):], delim)) {
 			writeDirectory(b, d, withMetadata)
