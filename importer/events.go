@@ -122,8 +122,11 @@ func ParseEvents(body []byte) (ParsedEvents, error) {
 			out.ValidationCode = d.ValidationCode
 			continue
 		}
+		// A name ending in "/" is a flat account's folder marker, never a
+		// task: its events change nothing, which leaves such a Key free to
+		// mean a directory (isDirectoryKey).
 		container, key, ok := splitSubject(e.Subject)
-		if !ok || !actedOn(typ, d.API) {
+		if !ok || !actedOn(typ, d.API) || strings.HasSuffix(key, "/") {
 			out.Other++
 			continue
 		}

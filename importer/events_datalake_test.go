@@ -45,6 +45,8 @@ func TestParseDataLakeEvents(t *testing.T) {
 		{"a deleted directory deletes what is under it", lakeEvent("e6", "DirectoryDeleted", "DeleteDirectory", "d/sub", "", 6), "e6:d/sub/-", 0},
 		{"a renamed file", lakeEvent("e7", "BlobRenamed", "RenameFile", "d/b.png", "d/a.png", 7), "e7#source:d/a.png- e7:d/b.png+", 0},
 		{"a renamed directory", lakeEvent("e8", "DirectoryRenamed", "RenameDirectory", "d/new", "d/old", 8), "e8#source:d/old/- e8:d/new/+", 0},
+		{"a flat account's folder marker is no directory", lakeEvent("e9", "BlobCreated", "PutBlob", "d/marker/", "", 9), "", 1},
+		{"nor is its deletion", lakeEvent("e10", "BlobDeleted", "DeleteBlob", "d/marker/", "", 10), "", 1},
 	} {
 		p, err := ParseEvents([]byte(tc.body))
 		if err != nil {
