@@ -256,7 +256,7 @@ func (c Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			add("endpoint", "endpoint must be an http(s) URL such as https://myaccount.blob.core.windows.net/")
+			add("endpoint", "endpoint must be an http(s) URL such as https://myaccount.blob.core.windows.net/ (or, for Data Lake Storage Gen2, https://myaccount.dfs.core.windows.net/ or abfss://container@myaccount.dfs.core.windows.net/)")
 		} else if u.RawQuery != "" {
 			add("endpoint", "endpoint must not carry a query string; put a SAS token in sas_token")
 		}

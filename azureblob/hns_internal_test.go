@@ -1,6 +1,7 @@
 package azureblob
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -85,6 +86,16 @@ func TestDataLakeEndpointsResolveToTheBlobService(t *testing.T) {
 			if got := admitHostIdentity(entries, cfg, d, "lake", false) == nil; got != want {
 				t.Errorf("%s: entry %s admits %v, want %v", tc.name, entry, got, want)
 			}
+		}
+	}
+}
+
+func TestMalformedDataLakeEndpointNamesTheField(t *testing.T) {
+	for _, endpoint := range []string{"abfss://acct.dfs.core.windows.net/", "abfss://@acct.dfs.core.windows.net/"} {
+		err := Config{AuthType: AuthAnonymous, Endpoint: endpoint}.Validate()
+		var e *blobmark.Error
+		if !errors.As(err, &e) || e.Code != blobmark.EINVALID || e.Field != "endpoint" || !strings.Contains(e.Message, "abfss://container@") {
+			t.Errorf("endpoint %q: %v", endpoint, err)
 		}
 	}
 }
