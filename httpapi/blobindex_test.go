@@ -80,3 +80,26 @@ func TestStorageBlobIndexSettings(t *testing.T) {
 		t.Fatalf("PATCH: status %d, body %.400s", r.status, r.raw)
 	}
 }
+
+// TestFilesPreviewByTagFilter: the files preview of a storage with a tag
+// filter lists the blobs Azure finds by their tags, and an expression
+// Azure refuses is a 400 on tag_filter with Azure's reason, before the
+// storage is saved.
+func TestFilesPreviewByTagFilter(t *testing.T) {
+	e := newStorageEnv(t)
+	e.az.PutIndexedBlob(t, e.container, "a.jpg", "x", nil, map[string]string{"split": "train"})
+	e.az.PutIndexedBlob(t, e.container, "b.jpg", "x", nil, map[string]string{"split": "test"})
+	cfg := e.az.AccountKeyConfig()
+	body := map[string]any{"project": e.project, "container": e.container, "account_name": cfg.AccountName,
+		"account_key": cfg.AccountKey, "endpoint": cfg.Endpoint, "use_blob_urls": true, "tag_filter": `"split" = 'train'`}
+	var files struct{ Files []struct{ Key string } }
+	e.call(200, "POST", "/api/storages/azure/files", body).json(t, &files)
+	if len(files.Files) != 1 || files.Files[0].Key != "a.jpg" {
+		t.Fatalf("preview = %+v, want a.jpg only", files.Files)
+	}
+	body["tag_filter"] = `"split" = 'train' AND`
+	r := e.call(400, "POST", "/api/storages/azure/files", body)
+	if msgs := r.envelope(t).ValidationErrors["tag_filter"]; !strings.Contains(strings.Join(msgs, " "), "rejected by Azure Storage") {
+		t.Fatalf("body %.400s: want Azure's refusal on tag_filter", r.raw)
+	}
+}

@@ -171,7 +171,7 @@ func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request
 		return
 	}
 	files, err := s.StorageFiles.ListStorageFiles(r.Context(), blobmark.StorageFileQuery{Organization: st.Organization, Connection: st.Connection, Secrets: st.Secrets,
-		Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, RecursiveScan: st.RecursiveScan, Limit: limit})
+		Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, RecursiveScan: st.RecursiveScan, TagFilter: st.TagFilter, Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

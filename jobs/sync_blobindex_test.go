@@ -7,14 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
-	"github.com/blobmark/blobmark/internal/azuretest"
 	"github.com/riverqueue/river"
 )
 
@@ -58,27 +53,10 @@ func (f *syncFixture) recordLists() *listQueries {
 	return rec
 }
 
-// putIndexed uploads a blob with metadata and index tags.
+// putIndexed uploads a one-task JSON file with metadata and index tags.
 func (f *syncFixture) putIndexed(key string, metadata, tags map[string]string) {
 	f.t.Helper()
-	cred, err := service.NewSharedKeyCredential(azuretest.AccountName, azuretest.AccountKey)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(f.env.BlobEndpoint, cred,
-		&service.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: f.env.HTTPClient}})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	md := map[string]*string{}
-	for k, v := range metadata {
-		md[k] = to.Ptr(v)
-	}
-	_, err = svc.NewContainerClient(f.name).NewBlockBlobClient(key).UploadBuffer(f.t.Context(), []byte(`{"text": "own data"}`),
-		&blockblob.UploadBufferOptions{Metadata: md, Tags: tags})
-	if err != nil {
-		f.t.Fatalf("upload %s: %v", key, err)
-	}
+	f.env.PutIndexedBlob(f.t, f.name, key, `{"text": "own data"}`, metadata, tags)
 }
 
 // TestSyncCopiesBlobMetadataAndTags: a Files-mode storage that selects
