@@ -153,7 +153,7 @@ func tagFilterRejected(err, translated error) error {
 // sasPermissionsFor says which SAS permissions op needs.
 func sasPermissionsFor(op operation) string {
 	if op == opTags {
-		return "t, tags, besides read+list, for tag_keys and tag_filter"
+		return "besides read+list: t (tags) for tag_keys, f (filter) for tag_filter"
 	}
 	return "read+list for import; create+write+delete for export"
 }

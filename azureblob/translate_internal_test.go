@@ -50,7 +50,7 @@ func TestTranslateNamesTheMissingRole(t *testing.T) {
 func TestTranslateNamesTheTagPermission(t *testing.T) {
 	err := translate(responseError(403, "AuthorizationPermissionMismatch"), errContext{op: opTags, account: "acct", container: "c", authType: AuthSASToken})
 	if msg := blobmark.ErrorMessage(err); blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(msg, "read blob index tags") ||
-		!strings.Contains(msg, "t, tags") {
+		!strings.Contains(msg, "t (tags)") || !strings.Contains(msg, "f (filter)") {
 		t.Errorf("SAS: %v", err)
 	}
 	err = translate(responseError(403, "AuthorizationPermissionMismatch"), errContext{op: opTags, account: "acct", container: "c", authType: AuthServicePrincipal})

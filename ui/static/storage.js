@@ -392,11 +392,11 @@ function showForm(kind, existing) {
     field('Prefix', f.prefix, '(optional, e.g. images/)'),
     kind === 'source' ? [
       field('File filter', f.regex_filter, '(optional regular expression on the blob name)'),
-      field('Index tag filter', f.tag_filter, '(optional) only the blobs whose index tags match; needs tag-read permission (SAS t, or Storage Blob Data Owner)'),
+      field('Index tag filter', f.tag_filter, '(optional) only the blobs whose index tags match; needs the filter permission (SAS f, or Storage Blob Data Owner)'),
       el('label', { class: 'check' }, f.recursive_scan, 'Scan sub-folders under the prefix'),
       el('label', { class: 'check' }, f.use_blob_urls, 'One task per file (images, audio, …); unchecked: each blob is a JSON/JSONL file of tasks'),
       field('Copy blob metadata', f.metadata_keys, '(optional, one task per file only) names, comma-separated, into data.blob_metadata'),
-      field('Copy index tags', f.tag_keys, '(optional, one task per file only) keys, comma-separated, into data.blob_tags; needs tag-read permission'),
+      field('Copy index tags', f.tag_keys, '(optional, one task per file only) keys, comma-separated, into data.blob_tags; needs the tag permission (SAS t, or Storage Blob Data Owner)'),
       el('label', { class: 'check' }, f.presign, 'Send the browser to the blob with a short-lived SAS URL (unchecked: blobmark streams it)'),
       field('SAS URL lifetime, minutes', f.presign_ttl),
     ] : [
