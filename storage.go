@@ -50,6 +50,17 @@ type SourceStorage struct {
 	SyncChanged         bool
 	SyncDeleted         bool
 	SyncIntervalMinutes int
+	// MetadataKeys names the blob metadata a Files-mode sync copies into
+	// each new task's data under DataKeyBlobMetadata; TagKeys names the
+	// blob index tags it copies under DataKeyBlobTags. A single "*" takes
+	// them all; empty (Label Studio's behaviour) copies nothing and asks
+	// Azure for neither.
+	MetadataKeys []string
+	TagKeys      []string
+	// TagFilter, when not "", is a blob index tag expression ("split" =
+	// 'train'): a sync takes only the blobs Find Blobs by Tags returns for
+	// it, and still applies the prefix and regex_filter to their names.
+	TagFilter string
 	// Connection holds the non-secret connection fields; Secrets the secret
 	// ones, in plain text in memory only (redacted wherever printed): the
 	// store seals them at rest and the API never returns them.
@@ -66,6 +77,14 @@ type SourceStorage struct {
 	// the store read them (nil: events never enabled).
 	Events *StorageEvents
 }
+
+// DataKeyBlobMetadata and DataKeyBlobTags are the task data keys under
+// which a Files-mode sync puts the blob metadata and index tags a source
+// storage selects (MetadataKeys, TagKeys), each as an object of strings.
+const (
+	DataKeyBlobMetadata = "blob_metadata"
+	DataKeyBlobTags     = "blob_tags"
+)
 
 // MaxSyncIntervalMinutes is the longest sync_interval_minutes (and
 // dataset_interval_minutes), a year. A

@@ -64,7 +64,10 @@ type StorageFileQuery struct {
 	Prefix        string
 	RegexFilter   string
 	RecursiveScan bool
-	Limit         int
+	// TagFilter, when not "", previews the blobs Find Blobs by Tags
+	// returns for it, which carry no size and no modification time.
+	TagFilter string
+	Limit     int
 }
 
 // StorageFileLister previews the blobs a source storage would import,

@@ -159,7 +159,7 @@ var errEnough = errors.New("enough files")
 func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQuery) ([]blobmark.StorageFile, error) {
 	ctx = failFast(ctx)
 	src, err := importer.NewSource(0, importer.Options{Container: q.Container, Prefix: q.Prefix,
-		RegexFilter: q.RegexFilter, Recursive: q.RecursiveScan, UseBlobURLs: true})
+		RegexFilter: q.RegexFilter, Recursive: q.RecursiveScan, UseBlobURLs: true, TagFilter: q.TagFilter})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (c *Checker) ListStorageFiles(ctx context.Context, q blobmark.StorageFileQu
 		limit = 100
 	}
 	out := []blobmark.StorageFile{}
-	err = cont.List(ctx, ListOptions{Prefix: src.Prefix, Recursive: src.Recursive, PageSize: 5000}, func(page []BlobItem) error {
+	err = cont.List(ctx, ListOptions{Prefix: src.Prefix, Recursive: src.Recursive, PageSize: 5000, TagFilter: src.TagFilter}, func(page []BlobItem) error {
 		for _, b := range page {
 			if !src.InScope(importer.Object{Key: b.Name, Folder: IsFolderMarker(b)}) {
 				continue

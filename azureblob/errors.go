@@ -29,6 +29,7 @@ const (
 	opWrite
 	opDelete
 	opDelegate
+	opTags
 )
 
 // roleFor names the built-in Azure role that grants op.
@@ -38,12 +39,14 @@ func roleFor(op operation) string {
 		return "Storage Blob Data Contributor"
 	case opDelegate:
 		return "Storage Blob Delegator (or any Storage Blob Data role)"
+	case opTags:
+		return "Storage Blob Data Owner (or a custom role with the data actions blobs/tags/read and blobs/filter/action)"
 	}
 	return "Storage Blob Data Reader"
 }
 
 func (op operation) String() string {
-	return [...]string{"list", "read", "write", "delete", "get a user delegation key"}[op]
+	return [...]string{"list", "read", "write", "delete", "get a user delegation key", "read blob index tags"}[op]
 }
 
 // errContext is what translate needs to write an actionable message.
@@ -125,6 +128,36 @@ func translate(err error, ec errContext) error {
 	return out
 }
 
+var azureMessageRE = regexp.MustCompile(`<Message>([^<\n]*)`)
+
+// tagFilterRejected reports translated, the translation of err, on the
+// storage field tag_filter when Azure refused the request as invalid: that
+// is Azure's verdict on the expression, which it explains itself.
+func tagFilterRejected(err, translated error) error {
+	var re *azcore.ResponseError
+	if blobmark.ErrorCode(translated) != blobmark.EINVALID || !errors.As(err, &re) || re.StatusCode != http.StatusBadRequest {
+		return translated
+	}
+	msg := "tag_filter was rejected by Azure Storage (" + re.ErrorCode + ")"
+	if re.RawResponse != nil {
+		if body, perr := runtime.Payload(re.RawResponse); perr == nil {
+			if m := azureMessageRE.FindSubmatch(body); m != nil {
+				msg += ": " + strings.TrimSpace(string(m[1]))
+			}
+		}
+	}
+	return &blobmark.Error{Code: blobmark.EINVALID, Field: "tag_filter", Message: msg,
+		Fields: map[string][]string{"tag_filter": {msg}}, Err: translated}
+}
+
+// sasPermissionsFor says which SAS permissions op needs.
+func sasPermissionsFor(op operation) string {
+	if op == opTags {
+		return "besides read+list: t (tags) for tag_keys, f (filter) for tag_filter"
+	}
+	return "read+list for import; create+write+delete for export"
+}
+
 // translateTokenError explains why no token could be obtained.
 func translateTokenError(te *tokenError, out *blobmark.Error) {
 	text := te.err.Error()
@@ -194,7 +227,7 @@ func translateResponse(re *azcore.ResponseError, ec errContext, out *blobmark.Er
 		out.Message = fmt.Sprintf("the identity may not %s in %s: assign it the role %q on the container, the storage account, or above", ec.op, ec.scope(), roleFor(ec.op))
 	case code == "AuthorizationPermissionMismatch":
 		out.Code = blobmark.EFORBIDDEN
-		out.Message = fmt.Sprintf("the SAS token does not allow to %s in %s: issue one with the needed permissions (read+list for import; create+write+delete for export)", ec.op, ec.scope())
+		out.Message = fmt.Sprintf("the SAS token does not allow to %s in %s: issue one with the needed permissions (%s)", ec.op, ec.scope(), sasPermissionsFor(ec.op))
 	case code == "AuthorizationResourceTypeMismatch" || code == "AuthorizationServiceMismatch":
 		out.Code = blobmark.EFORBIDDEN
 		out.Message = fmt.Sprintf("the SAS token does not cover this resource in %s: use a container-level or account-level blob SAS", ec.scope())

@@ -43,13 +43,14 @@ type sourceContainer struct {
 // List returns one page of the listing.
 func (s sourceContainer) List(ctx context.Context, req importer.ListRequest) (importer.Listing, error) {
 	var out importer.Listing
-	err := s.Container.ListPage(ctx, ListOptions{Prefix: req.Prefix, Recursive: req.Recursive, PageSize: int32(req.MaxResults)},
+	err := s.Container.ListPage(ctx, ListOptions{Prefix: req.Prefix, Recursive: req.Recursive, PageSize: int32(req.MaxResults),
+		Metadata: req.Metadata, Tags: req.Tags, TagFilter: req.TagFilter},
 		req.Marker, func(page []BlobItem, next string) {
 			out.NextMarker = next
 			out.Objects = make([]importer.Object, len(page))
 			for i, b := range page {
 				out.Objects[i] = importer.Object{Key: b.Name, Size: b.Size, ETag: b.ETag, LastModified: b.LastModified,
-					Folder: IsFolderMarker(b)}
+					Folder: IsFolderMarker(b), Metadata: b.Metadata, Tags: b.Tags}
 			}
 		})
 	return out, err

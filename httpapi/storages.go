@@ -77,9 +77,20 @@ func sourceStorageJSON(st *blobmark.SourceStorage) map[string]any {
 	out["sync_changed"] = st.SyncChanged
 	out["sync_deleted"] = st.SyncDeleted
 	out["sync_interval_minutes"] = st.SyncIntervalMinutes
+	out["metadata_keys"] = nonNil(st.MetadataKeys)
+	out["tag_keys"] = nonNil(st.TagKeys)
+	out["tag_filter"] = st.TagFilter
 	out["task_count"] = st.TaskCount
 	putEvents(out, st.Events)
 	return out
+}
+
+// nonNil shows an unset list as [] rather than null.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 // putEvents adds the storage's event-driven sync state, read-only (it is
@@ -121,6 +132,9 @@ func applySourceFields(st *blobmark.SourceStorage, body map[string]json.RawMessa
 			v.add("sync_interval_minutes", "%s", blobmark.ErrorMessage(err))
 		}
 	}
+	field(body, "metadata_keys", &st.MetadataKeys, v, "list of strings")
+	field(body, "tag_keys", &st.TagKeys, v, "list of strings")
+	field(body, "tag_filter", &st.TagFilter, v, "string")
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -157,7 +171,7 @@ func (s *Server) handleSourceStorageFiles(w http.ResponseWriter, r *http.Request
 		return
 	}
 	files, err := s.StorageFiles.ListStorageFiles(r.Context(), blobmark.StorageFileQuery{Organization: st.Organization, Connection: st.Connection, Secrets: st.Secrets,
-		Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, RecursiveScan: st.RecursiveScan, Limit: limit})
+		Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, RecursiveScan: st.RecursiveScan, TagFilter: st.TagFilter, Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -321,6 +321,10 @@ func ApplyEvents(ctx context.Context, src *Source, opener Opener, sink Sink, eve
 			}
 			continue
 		}
+		if l == nil && run.listedOnly() {
+			p.KeysSkipped++ // the next sync creates its task, from the listing
+			continue
+		}
 		o := Object{Key: e.Key, ETag: e.ETag, Size: e.Size}
 		if l != nil {
 			for _, r := range l.Rows {

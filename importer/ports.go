@@ -23,6 +23,10 @@ type Object struct {
 	// Folder marks a directory placeholder (hdi_isfolder metadata), which is
 	// never a task.
 	Folder bool
+	// Metadata and Tags are the blob's metadata and index tags, when the
+	// request asked for them (nil otherwise).
+	Metadata map[string]string
+	Tags     map[string]string
 }
 
 // ListRequest asks a Lister for one page of a listing.
@@ -36,6 +40,13 @@ type ListRequest struct {
 	Marker string
 	// MaxResults is the page size wanted (Azure caps it at 5000).
 	MaxResults int
+	// Metadata and Tags ask for each blob's metadata and index tags.
+	Metadata, Tags bool
+	// TagFilter, when not "", lists the blobs whose index tags match this
+	// expression (Find Blobs by Tags) instead: Prefix and Recursive are
+	// then left to the engine, and objects carry only Key and the
+	// matching Tags (no size, no ETag).
+	TagFilter string
 }
 
 // Listing is one page of a listing, in key order.

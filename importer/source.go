@@ -62,6 +62,13 @@ type Options struct {
 	// SyncDeleted removes unannotated tasks whose blob has disappeared and
 	// marks annotated ones.
 	SyncDeleted bool
+	// MetadataKeys and TagKeys select the blob metadata and index tags
+	// copied into each new Files-mode task (see blobmark.SourceStorage).
+	MetadataKeys []string
+	TagKeys      []string
+	// TagFilter, when not "", lists the blobs through Find Blobs by Tags
+	// instead of List Blobs; see CheckTagFilter.
+	TagFilter string
 }
 
 // OptionsFor returns the sync settings of a stored source storage: the one
@@ -69,7 +76,8 @@ type Options struct {
 // an event and the API's validation all see the same settings.
 func OptionsFor(st *blobmark.SourceStorage) Options {
 	return Options{Container: st.Container, Prefix: st.Prefix, RegexFilter: st.RegexFilter, Recursive: st.RecursiveScan,
-		UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted}
+		UseBlobURLs: st.UseBlobURLs, SyncChanged: st.SyncChanged, SyncDeleted: st.SyncDeleted,
+		MetadataKeys: st.MetadataKeys, TagKeys: st.TagKeys, TagFilter: st.TagFilter}
 }
 
 // Validate reports every problem of o at once, as one EINVALID *blobmark.Error
@@ -85,6 +93,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxFileSize < 0 {
 		fields["max_file_size"] = append(fields["max_file_size"], "max_file_size must not be negative")
+	}
+	for field, msg := range o.blobIndexProblems() {
+		fields[field] = append(fields[field], msg)
 	}
 	if len(fields) == 0 {
 		return nil
@@ -118,6 +129,12 @@ type Source struct {
 	MaxFileSize int64          // MaxFileSize caps a task file, in bytes.
 	SyncChanged bool           // SyncChanged re-reads changed task files.
 	SyncDeleted bool           // SyncDeleted reconciles disappeared blobs.
+
+	// MetadataKeys and TagKeys select what a new Files-mode task copies of
+	// its blob's metadata and index tags; TagFilter lists by index tags.
+	MetadataKeys []string
+	TagKeys      []string
+	TagFilter    string
 
 	// Concurrency is how many task files are downloaded at once.
 	Concurrency int
@@ -163,6 +180,10 @@ func NewSource(storageID int64, o Options) (*Source, error) {
 		MaxFileSize: o.MaxFileSize,
 		SyncChanged: o.SyncChanged,
 		SyncDeleted: o.SyncDeleted,
+
+		MetadataKeys: o.MetadataKeys,
+		TagKeys:      o.TagKeys,
+		TagFilter:    strings.TrimSpace(o.TagFilter),
 	}
 	s.fillDefaults()
 	return s, nil

@@ -247,7 +247,7 @@ func (s *syncer) listAhead(ctx context.Context) (<-chan listed, func()) {
 	go func() {
 		defer close(exited)
 		defer close(out)
-		req := ListRequest{Prefix: s.src.Prefix, Recursive: s.src.Recursive, MaxResults: s.src.PageSize}
+		req := s.src.listRequest()
 		for {
 			page, err := s.lister.List(ctx, req)
 			if err == nil && page.NextMarker != "" && page.NextMarker == req.Marker {
@@ -308,8 +308,7 @@ func (s *syncer) page(ctx context.Context, w *writer, objs []Object) error {
 		l := links[o.Key]
 		if l == nil {
 			if s.src.UseBlobURLs {
-				b.Create = append(b.Create, NewTask{Key: o.Key, ETag: o.ETag, Size: o.Size,
-					Task: FileTask(s.src.Container, o.Key)})
+				b.Create = append(b.Create, NewTask{Key: o.Key, ETag: o.ETag, Size: o.Size, Task: s.src.fileTask(o)})
 			} else {
 				jobs = append(jobs, fileJob{obj: o})
 			}

@@ -26,18 +26,18 @@ var _ blobmark.SourceStorageService = (*DB)(nil)
 
 const sourceStorageColumns = `id, project_id, type, title, description, container, prefix, regex_filter, use_blob_urls,
 	presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted, sync_interval_minutes,
-	connection, secrets, ` + stateColumns + `, created_at, updated_at`
+	metadata_keys, tag_keys, tag_filter, connection, secrets, ` + stateColumns + `, created_at, updated_at`
 
 // scanSourceStorage reads one row of sourceStorageColumns,
 // organizationColumn and sourceTaskCount, opening its secrets only withSecrets.
 func (db *SourceStorages) scanSourceStorage(row interface{ Scan(...any) error }, withSecrets bool) (*blobmark.SourceStorage, error) {
 	var s blobmark.SourceStorage
-	var conn, secrets string
+	var conn, secrets, metadataKeys, tagKeys string
 	var st stateScan
 	var created, updated timeValue
 	dest := []any{&s.ID, &s.ProjectID, &s.Type, &s.Title, &s.Description, &s.Container, &s.Prefix, &s.RegexFilter,
 		&s.UseBlobURLs, &s.Presign, &s.PresignTTL, &s.RecursiveScan, &s.Synchronizable, &s.SyncChanged, &s.SyncDeleted,
-		&s.SyncIntervalMinutes, &conn, &secrets}
+		&s.SyncIntervalMinutes, &metadataKeys, &tagKeys, &s.TagFilter, &conn, &secrets}
 	dest = append(dest, st.dest()...)
 	dest = append(dest, &created, &updated, &s.Organization, &s.TaskCount)
 	if err := row.Scan(dest...); err != nil {
@@ -45,6 +45,12 @@ func (db *SourceStorages) scanSourceStorage(row interface{ Scan(...any) error },
 	}
 	var err error
 	if s.Connection, err = parseConnection(conn); err != nil {
+		return nil, err
+	}
+	if s.MetadataKeys, err = parseKeyList(metadataKeys); err != nil {
+		return nil, err
+	}
+	if s.TagKeys, err = parseKeyList(tagKeys); err != nil {
 		return nil, err
 	}
 	if withSecrets {
@@ -67,6 +73,7 @@ func (db *SourceStorages) CreateSourceStorage(ctx context.Context, s *blobmark.S
 	if err != nil {
 		return err
 	}
+	metadataKeys, tagKeys := keyListJSON(s.MetadataKeys), keyListJSON(s.TagKeys)
 	now := db.timestamp()
 	return db.inTx(ctx, "create source storage", func(tx *Tx) error {
 		var live int
@@ -77,11 +84,11 @@ func (db *SourceStorages) CreateSourceStorage(ctx context.Context, s *blobmark.S
 		}
 		err := tx.queryRow(ctx, `INSERT INTO source_storages (project_id, type, title, description, container, prefix,
 			regex_filter, use_blob_urls, presign, presign_ttl, recursive_scan, synchronizable, sync_changed, sync_deleted,
-			sync_interval_minutes, connection, secrets, status, meta, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
+			sync_interval_minutes, metadata_keys, tag_keys, tag_filter, connection, secrets, status, meta, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?) RETURNING id`,
 			s.ProjectID, s.Type, s.Title, s.Description, s.Container, s.Prefix, s.RegexFilter, s.UseBlobURLs, s.Presign,
 			s.PresignTTL, s.RecursiveScan, s.Synchronizable, s.SyncChanged, s.SyncDeleted, s.SyncIntervalMinutes,
-			conn, secrets, blobmark.StatusInitialized, now, now).Scan(&s.ID)
+			metadataKeys, tagKeys, s.TagFilter, conn, secrets, blobmark.StatusInitialized, now, now).Scan(&s.ID)
 		if err != nil {
 			return err
 		}
@@ -162,14 +169,16 @@ func (db *SourceStorages) UpdateSourceStorage(ctx context.Context, s *blobmark.S
 	if err != nil {
 		return err
 	}
+	metadataKeys, tagKeys := keyListJSON(s.MetadataKeys), keyListJSON(s.TagKeys)
 	now := db.timestamp()
 	return db.inTx(ctx, "update source storage", func(tx *Tx) error {
 		res, err := tx.exec(ctx, `UPDATE source_storages SET title = ?, description = ?, container = ?, prefix = ?,
 			regex_filter = ?, use_blob_urls = ?, presign = ?, presign_ttl = ?, recursive_scan = ?, synchronizable = ?,
-			sync_changed = ?, sync_deleted = ?, sync_interval_minutes = ?, connection = ?, secrets = ?, updated_at = ?
+			sync_changed = ?, sync_deleted = ?, sync_interval_minutes = ?, metadata_keys = ?, tag_keys = ?, tag_filter = ?,
+			connection = ?, secrets = ?, updated_at = ?
 			WHERE id = ?`, s.Title, s.Description, s.Container, s.Prefix, s.RegexFilter, s.UseBlobURLs, s.Presign,
 			s.PresignTTL, s.RecursiveScan, s.Synchronizable, s.SyncChanged, s.SyncDeleted, s.SyncIntervalMinutes,
-			conn, secrets, now, s.ID)
+			metadataKeys, tagKeys, s.TagFilter, conn, secrets, now, s.ID)
 		if err != nil {
 			return err
 		}

@@ -42,6 +42,28 @@ func parseConnection(s string) (blobmark.Connection, error) {
 	return c, nil
 }
 
+// keyListJSON encodes a metadata_keys or tag_keys column: a JSON array,
+// [] for none.
+func keyListJSON(keys []string) string {
+	if len(keys) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(keys) // a slice of strings always encodes
+	return string(b)
+}
+
+// parseKeyList decodes a metadata_keys or tag_keys column; none is nil.
+func parseKeyList(s string) ([]string, error) {
+	var keys []string
+	if err := json.Unmarshal([]byte(s), &keys); err != nil {
+		return nil, wrapInternal("decode key list", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return keys, nil
+}
+
 // sealSecrets seals a storage's secret fields as one JSON object of their
 // plain text; no secret at all is stored as "". The values are revealed
 // into that object only, since a Secret encodes as a redaction marker.

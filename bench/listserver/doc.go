@@ -6,8 +6,8 @@
 // above the client's, leaving the benchmark to measure blobmark's overhead.
 //
 // It speaks the part of the Blob REST API a sync uses: List Blobs (flat or
-// with a delimiter; prefix, marker, maxresults), Get Container Properties
-// and Get Blob, path-style (/{account}/{container}) like Azurite. Every
+// with a delimiter; prefix, marker, maxresults), Filter Blobs on the
+// container (see ParityTag), Get Container Properties and Get Blob, path-style (/{account}/{container}) like Azurite. Every
 // blob's content is a one-task JSON file naming the blob, so Tasks-mode
 // syncs read it too, and Get Blob can be made to wait like a remote service
 // does. With WithDirectories it lists like an account with a hierarchical

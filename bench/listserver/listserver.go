@@ -138,6 +138,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case q.Get("comp") == "list" && r.Method == http.MethodGet:
 		h.list(w, r)
+	case q.Get("comp") == "blobs" && r.Method == http.MethodGet:
+		h.filterBlobs(w, r)
 	case q.Get("comp") == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		h.properties(w)
 	default:

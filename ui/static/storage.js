@@ -187,6 +187,11 @@ function input(name, attrs = {}) {
   return e;
 }
 
+// names splits a comma-separated list of metadata names or tag keys.
+function names(text) {
+  return text.split(',').map(x => x.trim()).filter(Boolean);
+}
+
 function field(label, control, hint) {
   return el('label', { class: 'field', dataset: { field: control.name || '' } }, el('span', {}, label, hint ? el('small', {}, ` ${hint}`) : null), control);
 }
@@ -221,6 +226,9 @@ function showForm(kind, existing) {
     container: input('container', { value: e.container || '' }),
     prefix: input('prefix', { value: e.prefix || '' }),
     regex_filter: input('regex_filter', { value: e.regex_filter || '', placeholder: '.*\\.(jpe?g|png)$' }),
+    tag_filter: input('tag_filter', { value: e.tag_filter || '', placeholder: `"split" = 'train' AND "camera" = 'c1'` }),
+    metadata_keys: input('metadata_keys', { value: (e.metadata_keys || []).join(', '), placeholder: 'camera, site (or * for all)' }),
+    tag_keys: input('tag_keys', { value: (e.tag_keys || []).join(', '), placeholder: 'split, customer (or * for all)' }),
     recursive_scan: el('input', { type: 'checkbox', name: 'recursive_scan', id: 'f-recursive_scan', checked: editing ? !!e.recursive_scan : true }),
     use_blob_urls: el('input', { type: 'checkbox', name: 'use_blob_urls', id: 'f-use_blob_urls', checked: editing ? !!e.use_blob_urls : true }),
     presign: el('input', { type: 'checkbox', name: 'presign', id: 'f-presign', checked: editing ? e.presign !== false : true }),
@@ -298,7 +306,8 @@ function showForm(kind, existing) {
     if (!rows.mi_id.classList.contains('hidden')) b[f.mi_kind.value] = f.mi_id.value.trim();
     if (kind === 'source') {
       Object.assign(b, { regex_filter: f.regex_filter.value, recursive_scan: f.recursive_scan.checked, use_blob_urls: f.use_blob_urls.checked,
-        presign: f.presign.checked, presign_ttl: Number(f.presign_ttl.value) || 15 });
+        presign: f.presign.checked, presign_ttl: Number(f.presign_ttl.value) || 15, tag_filter: f.tag_filter.value.trim(),
+        metadata_keys: names(f.metadata_keys.value), tag_keys: names(f.tag_keys.value) });
     } else {
       Object.assign(b, { can_delete_objects: f.can_delete_objects.checked, key_template: f.key_template.value.trim(),
         dataset_format: f.dataset_format.value || null, dataset_key_template: f.dataset_key_template.value.trim(),
@@ -383,8 +392,11 @@ function showForm(kind, existing) {
     field('Prefix', f.prefix, '(optional, e.g. images/)'),
     kind === 'source' ? [
       field('File filter', f.regex_filter, '(optional regular expression on the blob name)'),
+      field('Index tag filter', f.tag_filter, '(optional) only the blobs whose index tags match; needs the filter permission (SAS f, or Storage Blob Data Owner)'),
       el('label', { class: 'check' }, f.recursive_scan, 'Scan sub-folders under the prefix'),
       el('label', { class: 'check' }, f.use_blob_urls, 'One task per file (images, audio, …); unchecked: each blob is a JSON/JSONL file of tasks'),
+      field('Copy blob metadata', f.metadata_keys, '(optional, one task per file only) names, comma-separated, into data.blob_metadata'),
+      field('Copy index tags', f.tag_keys, '(optional, one task per file only) keys, comma-separated, into data.blob_tags; needs the tag permission (SAS t, or Storage Blob Data Owner)'),
       el('label', { class: 'check' }, f.presign, 'Send the browser to the blob with a short-lived SAS URL (unchecked: blobmark streams it)'),
       field('SAS URL lifetime, minutes', f.presign_ttl),
     ] : [
