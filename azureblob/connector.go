@@ -32,8 +32,10 @@ type Options struct {
 	// IdentityTransport carries the requests of the server's own identity
 	// (managed-identity endpoint, workload identity's authority, the
 	// identity chain), whose endpoints come from the server's environment
-	// only; nil means the SDK's default. Only it may reach the
-	// instance-metadata address that managed identities use.
+	// only; nil means the SDK's default settings, with the environment's
+	// proxy for everything but the managed-identity endpoint (see
+	// IdentityProxy). Only it may reach the instance-metadata address that
+	// managed identities use.
 	IdentityTransport policy.Transporter
 	// ServerIdentityAllow lists where the auth types that use an identity
 	// attached to the server (server_identity, managed_identity,
@@ -77,6 +79,7 @@ func NewConnector(opts Options) *Connector {
 		opts.Transport = guard.Client()
 	}
 	opts.Transport = failFastDials{next: boundedAnswers{next: opts.Transport}}
+	opts.IdentityTransport = identityTransportOr(opts.IdentityTransport)
 	var allow []allowEntry
 	for _, raw := range opts.ServerIdentityAllow {
 		if e, err := parseAllowList([]string{raw}); err == nil {
