@@ -275,21 +275,23 @@ func proxyFromEnvironment(u *url.URL) (*url.URL, error) {
 // "ip:port", returning the tunnel once the proxy has said yes.
 func tunnel(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error),
 	network string, proxy *url.URL, addr string) (net.Conn, error) {
-	port := proxy.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[proxy.Scheme]
-	}
-	if port == "" {
+	defaultPort, ok := map[string]string{"http": "80", "https": "443"}[proxy.Scheme]
+	if !ok {
 		return nil, fmt.Errorf("proxy %s: only http:// and https:// proxies are supported", proxy.Redacted())
 	}
-	conn, err := dial(ctx, network, net.JoinHostPort(proxy.Hostname(), port))
+	port := proxy.Port()
+	if port == "" {
+		port = defaultPort
+	}
+	raw, err := dial(ctx, network, net.JoinHostPort(proxy.Hostname(), port))
 	if err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", proxy.Redacted(), err)
 	}
 	// Closing the connection is what interrupts a handshake that ctx ends.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn := raw
 	if proxy.Scheme == "https" {
-		conn = tls.Client(conn, &tls.Config{ServerName: proxy.Hostname()})
+		conn = tls.Client(raw, &tls.Config{ServerName: proxy.Hostname()})
 	}
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
 	if u := proxy.User; u != nil {

@@ -135,3 +135,24 @@ func TestProxyNeverSeesRefusedTargets(t *testing.T) {
 		t.Fatalf("refused targets reached the proxy %d times and the target %d times, want 0 and 0", proxy.Total(), reached)
 	}
 }
+
+// publicResolver answers every name with one public address.
+type publicResolver struct{}
+
+func (publicResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("20.60.1.2")}, nil
+}
+
+func TestProxyAnswerIsTheError(t *testing.T) {
+	proxy := azuretest.StartProxy(t)
+	g := &egress.Guard{Resolver: publicResolver{}, Proxy: proxyRules(proxy.URL, "")}
+	// The test proxy reaches loopback only, so it turns the storage's
+	// address down, as a corporate proxy turns down what it does not allow.
+	_, err := g.Client().Get("https://mylabelsdata.blob.core.windows.net/images?comp=list")
+	if err == nil || !strings.Contains(err.Error(), "proxy answered 403") {
+		t.Fatalf("err = %v, want the proxy's 403", err)
+	}
+	if n := proxy.Count("20.60.1.2:443"); n != 1 {
+		t.Fatalf("proxy was asked for the checked address %d times, want 1", n)
+	}
+}
