@@ -22,8 +22,9 @@ type Options struct {
 	// Transport carries every request made on a user's behalf: blob and
 	// queue services and the authorities of user-supplied service
 	// principals. Nil means a transport that dials through an egress.Guard
-	// (AllowPrivateNetwork), which production always uses; tests give one
-	// that also trusts their certificate and maps their host names.
+	// (AllowPrivateNetwork) and the environment's proxy, which production
+	// always uses; tests give one that also trusts their certificate and
+	// maps their host names.
 	Transport policy.Transporter
 	// AllowPrivateNetwork lets storages reach loopback and private network
 	// addresses (private endpoints, the emulator). The cloud metadata range
