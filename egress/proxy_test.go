@@ -1,7 +1,9 @@
 package egress_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -154,5 +156,38 @@ func TestProxyAnswerIsTheError(t *testing.T) {
 	}
 	if n := proxy.Count("20.60.1.2:443"); n != 1 {
 		t.Fatalf("proxy was asked for the checked address %d times, want 1", n)
+	}
+}
+
+func TestProxyCredentialsFromItsURL(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan *http.Request, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		req, err := http.ReadRequest(bufio.NewReader(conn))
+		if err != nil {
+			return
+		}
+		got <- req
+		io.WriteString(conn, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+	}()
+	proxy := &url.URL{Scheme: "http", User: url.UserPassword("svc-blobmark", "s3cret"), Host: ln.Addr().String()}
+	g := &egress.Guard{Resolver: publicResolver{}, Proxy: func(*url.URL) (*url.URL, error) { return proxy, nil }}
+	_, err = g.Client().Get("https://mylabelsdata.blob.core.windows.net/")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v, want a failure that does not show the password", err)
+	}
+	req := <-got
+	user, pass, ok := (&http.Request{Header: http.Header{"Authorization": req.Header["Proxy-Authorization"]}}).BasicAuth()
+	if req.Method != http.MethodConnect || req.Host != "20.60.1.2:443" || !ok || user != "svc-blobmark" || pass != "s3cret" {
+		t.Fatalf("proxy got %s %s with credentials %q:%q (%v)", req.Method, req.Host, user, pass, ok)
 	}
 }
