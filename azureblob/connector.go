@@ -22,8 +22,9 @@ type Options struct {
 	// Transport carries every request made on a user's behalf: blob and
 	// queue services and the authorities of user-supplied service
 	// principals. Nil means a transport that dials through an egress.Guard
-	// (AllowPrivateNetwork), which production always uses; tests give one
-	// that also trusts their certificate and maps their host names.
+	// (AllowPrivateNetwork) and the environment's proxy, which production
+	// always uses; tests give one that also trusts their certificate and
+	// maps their host names.
 	Transport policy.Transporter
 	// AllowPrivateNetwork lets storages reach loopback and private network
 	// addresses (private endpoints, the emulator). The cloud metadata range
@@ -32,8 +33,10 @@ type Options struct {
 	// IdentityTransport carries the requests of the server's own identity
 	// (managed-identity endpoint, workload identity's authority, the
 	// identity chain), whose endpoints come from the server's environment
-	// only; nil means the SDK's default. Only it may reach the
-	// instance-metadata address that managed identities use.
+	// only; nil means the SDK's default settings, with the environment's
+	// proxy for everything but the managed-identity endpoint (see
+	// IdentityProxy). Only it may reach the instance-metadata address that
+	// managed identities use.
 	IdentityTransport policy.Transporter
 	// ServerIdentityAllow lists where the auth types that use an identity
 	// attached to the server (server_identity, managed_identity,
@@ -77,6 +80,7 @@ func NewConnector(opts Options) *Connector {
 		opts.Transport = guard.Client()
 	}
 	opts.Transport = failFastDials{next: boundedAnswers{next: opts.Transport}}
+	opts.IdentityTransport = identityTransportOr(opts.IdentityTransport)
 	var allow []allowEntry
 	for _, raw := range opts.ServerIdentityAllow {
 		if e, err := parseAllowList([]string{raw}); err == nil {

@@ -42,6 +42,7 @@ type DatabaseTokenSource struct {
 // identity timeout and the token-fetch callback, as for storages.
 func NewDatabaseTokenSource(opts Options, managedIdentityClientID string) (*DatabaseTokenSource, error) {
 	s := &DatabaseTokenSource{onFetch: opts.OnTokenFetch, now: time.Now}
+	opts.IdentityTransport = identityTransportOr(opts.IdentityTransport)
 	var err error
 	if managedIdentityClientID != "" {
 		s.identity = "user-assigned managed identity with client id " + managedIdentityClientID

@@ -9,7 +9,9 @@
 // a DNS answer that changes between check and use (rebinding), or a redirect
 // to another host, meets the same check. The cloud instance-metadata range
 // is never reachable; loopback and private networks only when the operator
-// allows them (private endpoints, emulators).
+// allows them (private endpoints, emulators). Behind the operator's proxy
+// (HTTPS_PROXY, NO_PROXY) the same check runs first, and the proxy is asked
+// for a tunnel to the checked address, never to the name.
 //
 // It imports only the standard library.
 package egress

@@ -1,12 +1,16 @@
 package egress
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 )
 
@@ -22,10 +26,15 @@ type Guard struct {
 	Resolver interface {
 		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 	}
-	// Dial connects to an address the guard has checked ("ip:port"); nil
-	// means a net.Dialer with a 10 s timeout. Tests route the checked
-	// address to their listeners.
+	// Dial connects to an address the guard has checked ("ip:port"), or to
+	// the operator's proxy; nil means a net.Dialer with a 10 s timeout.
+	// Tests route the checked address to their listeners.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy returns the forward proxy for a request URL, or nil to connect
+	// directly; nil means the environment's HTTPS_PROXY, HTTP_PROXY and
+	// NO_PROXY, with Go's rules (http.ProxyFromEnvironment). Tests give
+	// their own, since the environment is read once per process.
+	Proxy func(*url.URL) (*url.URL, error)
 }
 
 // Error is a refused destination. Its message names the address and why, so
@@ -134,7 +143,9 @@ func (g *Guard) CheckHost(host string) error {
 // DialContext resolves addr's host, checks every address it resolves to,
 // and connects to the first allowed one that answers. A name with any
 // refused address is refused as a whole, so that the answer order of a
-// hostile DNS server cannot choose what is reached.
+// hostile DNS server cannot choose what is reached. When the request being
+// dialled for has a proxy (see Transport), the connection is a tunnel
+// through it to the checked address.
 func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -172,9 +183,17 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 	}
+	proxy, _ := ctx.Value(proxyKey{}).(*url.URL)
 	var errs []error
 	for _, a := range addrs {
-		conn, err := dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		checked := net.JoinHostPort(a.Unmap().String(), port)
+		var conn net.Conn
+		var err error
+		if proxy != nil {
+			conn, err = tunnel(ctx, dial, network, proxy, checked)
+		} else {
+			conn, err = dial(ctx, network, checked)
+		}
 		if err == nil {
 			return conn, nil
 		}
@@ -195,13 +214,102 @@ func (g *Guard) Client() *http.Client {
 // back instead of following it.
 func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// Transport returns an HTTP transport that dials through the guard. It
-// uses no proxy: a proxy would make the connection on the guard's behalf
-// to an address the guard never saw.
-func (g *Guard) Transport() *http.Transport {
+// Transport returns an HTTP transport that dials through the guard, and
+// through the proxy that applies to each request's URL (Proxy).
+//
+// The proxy is not http.Transport's: that one would send the proxy the host
+// name, and the proxy would resolve it and connect to an address the guard
+// never saw (a private network, the metadata address, or whatever a
+// rebinding DNS answers the second time). Here the guard resolves and
+// checks the target as for a direct connection, dials the proxy (the
+// operator's, so trusted) and asks it for a tunnel to the checked address
+// itself (CONNECT ip:port); TLS to the target's name runs inside the tunnel
+// as it would over a direct connection. A refused target never reaches the
+// proxy. Plain-http targets use a tunnel too.
+func (g *Guard) Transport() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
 	t.DialContext = g.DialContext
 	t.MaxIdleConnsPerHost = 64
-	return t
+	return g.Proxied(t)
+}
+
+// Proxied wraps next, a transport whose DialContext is the guard's, so that
+// each dial knows the proxy of the request it is for: DialContext sees
+// only "host:port", and the proxy depends on the scheme too. The transport
+// pools connections by scheme and address, which is all the proxy depends
+// on, so a pooled connection never serves a request that needs another.
+func (g *Guard) Proxied(next http.RoundTripper) http.RoundTripper {
+	return proxied{guard: g, next: next}
+}
+
+type proxied struct {
+	guard *Guard
+	next  http.RoundTripper
+}
+
+// proxyKey carries a request's proxy URL from RoundTrip to DialContext.
+type proxyKey struct{}
+
+func (p proxied) RoundTrip(r *http.Request) (*http.Response, error) {
+	proxyFor := p.guard.Proxy
+	if proxyFor == nil {
+		proxyFor = proxyFromEnvironment
+	}
+	proxy, err := proxyFor(r.URL)
+	if err != nil {
+		return nil, fmt.Errorf("proxy for %s: %w", r.URL.Host, err)
+	}
+	if proxy != nil {
+		r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, proxy))
+	}
+	return p.next.RoundTrip(r)
+}
+
+// proxyFromEnvironment is http.ProxyFromEnvironment for a URL.
+func proxyFromEnvironment(u *url.URL) (*url.URL, error) {
+	return http.ProxyFromEnvironment(&http.Request{URL: u})
+}
+
+// tunnel dials proxy and asks it for a connection to addr, a checked
+// "ip:port", returning the tunnel once the proxy has said yes.
+func tunnel(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	network string, proxy *url.URL, addr string) (net.Conn, error) {
+	defaultPort, ok := map[string]string{"http": "80", "https": "443"}[proxy.Scheme]
+	if !ok {
+		return nil, fmt.Errorf("proxy %s: only http:// and https:// proxies are supported", proxy.Redacted())
+	}
+	port := proxy.Port()
+	if port == "" {
+		port = defaultPort
+	}
+	raw, err := dial(ctx, network, net.JoinHostPort(proxy.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", proxy.Redacted(), err)
+	}
+	// Closing the connection is what interrupts a handshake that ctx ends.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn := raw
+	if proxy.Scheme == "https" {
+		conn = tls.Client(raw, &tls.Config{ServerName: proxy.Hostname()})
+	}
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: addr}, Host: addr, Header: http.Header{}}
+	if u := proxy.User; u != nil {
+		pass, _ := u.Password()
+		req.Header.Set("Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pass)))
+	}
+	resp, err := func() (*http.Response, error) {
+		if err := req.Write(conn); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(bufio.NewReader(conn), req)
+	}()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("proxy answered %s", resp.Status)
+	}
+	if err != nil || !stop() {
+		conn.Close()
+		return nil, fmt.Errorf("proxy %s tunnel to %s: %w", proxy.Redacted(), addr, errors.Join(err, ctx.Err()))
+	}
+	return conn, nil
 }

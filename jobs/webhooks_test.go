@@ -85,9 +85,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // startWebhookJobs works webhook deliveries with a 50 ms retry backoff.
 func startWebhookJobs(t *testing.T, db *sqlstore.DB) {
+	startWebhookJobsVia(t, db, (&egress.Guard{AllowPrivate: true}).Transport())
+}
+
+// startWebhookJobsVia is startWebhookJobs sending through transport.
+func startWebhookJobsVia(t *testing.T, db *sqlstore.DB, transport http.RoundTripper) {
 	workers := river.NewWorkers()
 	if err := jobs.RegisterWebhooks(workers, &jobs.DeliverWebhookWorker{Store: db,
-		Client:  jobs.NewWebhookClient((&egress.Guard{AllowPrivate: true}).Transport()),
+		Client:  jobs.NewWebhookClient(transport),
 		Backoff: func(int) time.Duration { return 50 * time.Millisecond }}); err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,8 @@ type Env struct {
 	counts    *counters
 	admin     *service.Client
 	blobPort  string
+	// identityAddr is the fake managed-identity endpoint's "ip:port".
+	identityAddr string
 }
 
 var (
@@ -134,7 +136,8 @@ func start() (*Env, error) {
 	e.BlobEndpoint = "https://" + AccountName + ".blob.localhost:" + port + "/"
 	e.IPEndpoint = "https://127.0.0.1:" + port + "/" + AccountName + "/"
 	e.blobPort = port
-	e.HTTPClient = newHTTPClient(cert, mi.Listener.Addr().String(), e.counts, port)
+	e.identityAddr = mi.Listener.Addr().String()
+	e.HTTPClient = newHTTPClient(cert, e.identityAddr, e.counts, port, nil)
 
 	for _, v := range ambientAzureVars {
 		os.Unsetenv(v)

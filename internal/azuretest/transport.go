@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -40,9 +41,13 @@ const imdsHost = "169.254.169.254"
 // not resolve them), sends IMDS traffic to the fake identity endpoint, and
 // refuses every other non-loopback destination, so no test can reach a real
 // Azure endpoint by mistake.
-func newHTTPClient(cert *serverCert, identityAddr string, counts *counters, blobPort string) *http.Client {
+//
+// proxy, when not nil, is the transport's Proxy, for tests of the server's
+// identity behind a proxy (IdentityClient).
+func newHTTPClient(cert *serverCert, identityAddr string, counts *counters, blobPort string, proxy func(*http.Request) (*url.URL, error)) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
+		Proxy:               proxy,
 		TLSClientConfig:     &tls.Config{RootCAs: cert.pool},
 		MaxIdleConnsPerHost: 64,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -93,8 +98,28 @@ func (testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr
 // lead: if the guard ever let the address through, the listener would see
 // the request.
 func (e *Env) GuardedClient(allowPrivate bool, reroute map[string]string) *http.Client {
+	return e.guardedClient(allowPrivate, reroute, direct)
+}
+
+// ProxiedClient is GuardedClient (private networks allowed) sending each
+// request through the proxy that proxy picks for its URL, as the server
+// does with HTTPS_PROXY and NO_PROXY.
+func (e *Env) ProxiedClient(proxy func(*url.URL) (*url.URL, error)) *http.Client {
+	return e.guardedClient(true, nil, proxy)
+}
+
+// IdentityClient is HTTPClient with proxy as its transport's Proxy.
+func (e *Env) IdentityClient(proxy func(*http.Request) (*url.URL, error)) *http.Client {
+	return newHTTPClient(e.srvCert, e.identityAddr, e.counts, e.blobPort, proxy)
+}
+
+// direct is the proxy choice of tests without a proxy, whatever the
+// environment running them says.
+func direct(*url.URL) (*url.URL, error) { return nil, nil }
+
+func (e *Env) guardedClient(allowPrivate bool, reroute map[string]string, proxy func(*url.URL) (*url.URL, error)) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	guard := &egress.Guard{AllowPrivate: allowPrivate, Resolver: testResolver{},
+	guard := &egress.Guard{AllowPrivate: allowPrivate, Resolver: testResolver{}, Proxy: proxy,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if to, ok := reroute[addr]; ok {
 				addr = to
@@ -109,7 +134,7 @@ func (e *Env) GuardedClient(allowPrivate bool, reroute map[string]string) *http.
 			return dialer.DialContext(ctx, network, addr)
 		}}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.srvCert.pool}, MaxIdleConnsPerHost: 64, DialContext: guard.DialContext}
-	return &http.Client{Transport: &countingTransport{next: tr, counts: e.counts, blobPort: e.blobPort}, CheckRedirect: egress.NoRedirects}
+	return &http.Client{Transport: &countingTransport{next: guard.Proxied(tr), counts: e.counts, blobPort: e.blobPort}, CheckRedirect: egress.NoRedirects}
 }
 
 // countingTransport counts requests to Azurite, and among them the user
