@@ -183,6 +183,10 @@ type CORSReport struct {
 	// Command is the Azure CLI command that adds the rule blobmark adds,
 	// for someone who may change the account when blobmark may not.
 	Command string `json:"command,omitempty"`
+	// CanPresign reports whether the storage's credential can mint
+	// presigned URLs at all; media it cannot presign is streamed by
+	// blobmark, and CORS does not matter for it.
+	CanPresign bool `json:"can_presign"`
 }
 
 // StorageCORS reads and extends the CORS rules of a storage's account, on

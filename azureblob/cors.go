@@ -111,11 +111,12 @@ func corsListHas(list, name string) bool {
 	return false
 }
 
-// corsReport judges rules for origin into a report for the account.
-func corsReport(account, origin string, rules []*service.CORSRule) blobmark.CORSReport {
+// corsReport judges the account's rules for origin.
+func (c *Container) corsReport(origin string, rules []*service.CORSRule) blobmark.CORSReport {
+	account := c.AccountName()
 	status, missing := judgeCORS(rules, origin)
 	r := blobmark.CORSReport{Origin: origin, Status: status, Missing: missing, Rules: len(rules),
-		Command: corsCommand(account, mediaCORSRule(origin))}
+		Command: corsCommand(account, mediaCORSRule(origin)), CanPresign: c.canSign()}
 	switch status {
 	case blobmark.CORSPresent:
 		r.Message = fmt.Sprintf("the CORS rules of storage account %s let %s load presigned media", account, origin)
@@ -133,10 +134,10 @@ func corsReport(account, origin string, rules []*service.CORSRule) blobmark.CORS
 func (c *Container) CORS(ctx context.Context, origin string) blobmark.CORSReport {
 	props, err := c.acc.service.GetProperties(ctx, nil)
 	if err != nil {
-		return blobmark.CORSReport{Origin: origin, Status: blobmark.CORSUnknown,
+		return blobmark.CORSReport{Origin: origin, Status: blobmark.CORSUnknown, CanPresign: c.canSign(),
 			Message: blobmark.ErrorMessage(c.corsFailure(err, origin, false)), Command: corsCommand(c.AccountName(), mediaCORSRule(origin))}
 	}
-	return corsReport(c.AccountName(), origin, props.CORS)
+	return c.corsReport(origin, props.CORS)
 }
 
 // AddCORSRule adds mediaCORSRule(origin) to the account's CORS rules
@@ -150,7 +151,7 @@ func (c *Container) AddCORSRule(ctx context.Context, origin string) (blobmark.CO
 	if err != nil {
 		return blobmark.CORSReport{}, c.corsFailure(err, origin, false)
 	}
-	if r := corsReport(c.AccountName(), origin, props.CORS); r.Status == blobmark.CORSPresent {
+	if r := c.corsReport(origin, props.CORS); r.Status == blobmark.CORSPresent {
 		return r, nil
 	}
 	if len(props.CORS) >= maxCORSRules {
@@ -162,7 +163,7 @@ func (c *Container) AddCORSRule(ctx context.Context, origin string) (blobmark.CO
 	if _, err := c.acc.service.SetProperties(ctx, &service.SetPropertiesOptions{CORS: rules}); err != nil {
 		return blobmark.CORSReport{}, c.corsFailure(err, origin, true)
 	}
-	return corsReport(c.AccountName(), origin, rules), nil
+	return c.corsReport(origin, rules), nil
 }
 
 // corsFailure explains a refused read or change of the CORS rules. The

@@ -5,11 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobmark/blobmark"
@@ -19,45 +15,6 @@ import (
 
 // corsOrigin is the origin the tests' blobmark serves its pages from.
 const corsOrigin = "https://label.example.com"
-
-// corsAdmin is a client for the emulator account's service properties,
-// outside blobmark, to set the rules a test starts from and read back
-// what blobmark left.
-type corsAdmin struct {
-	t   *testing.T
-	svc *service.Client
-}
-
-func newCORSAdmin(t *testing.T, env *azuretest.Env) corsAdmin {
-	key, err := service.NewSharedKeyCredential(azuretest.AccountName, azuretest.AccountKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(env.BlobEndpoint, key,
-		&service.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: env.HTTPClient}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return corsAdmin{t, svc}
-}
-
-// set replaces the account's rules. Azure cannot be given an empty list
-// through the SDK, so every test starts from at least one rule.
-func (a corsAdmin) set(rules ...*service.CORSRule) {
-	a.t.Helper()
-	if _, err := a.svc.SetProperties(a.t.Context(), &service.SetPropertiesOptions{CORS: rules}); err != nil {
-		a.t.Fatal(err)
-	}
-}
-
-func (a corsAdmin) get() []*service.CORSRule {
-	a.t.Helper()
-	p, err := a.svc.GetProperties(a.t.Context(), nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return p.CORS
-}
 
 func corsRule(origins, methods, allowed, exposed string, maxAge int32) *service.CORSRule {
 	return &service.CORSRule{AllowedOrigins: &origins, AllowedMethods: &methods, AllowedHeaders: &allowed, ExposedHeaders: &exposed, MaxAgeInSeconds: &maxAge}
@@ -77,12 +34,11 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := newCORSAdmin(t, env)
 	other := corsRule("https://other.example.org", "GET,PUT", "x-ms-meta-*", "x-ms-meta-*", 200)
 	another := corsRule("https://third.example.net", "POST", "*", "", 60)
 
 	t.Run("missing", func(t *testing.T) {
-		admin.set(other)
+		env.SetCORSRules(t, other)
 		r := cont.CORS(t.Context(), corsOrigin)
 		if r.Status != blobmark.CORSMissing || !slices.Contains(r.Missing, "method GET") || !slices.Contains(r.Missing, "method HEAD") ||
 			r.Rules != 1 || !strings.Contains(r.Message, corsOrigin) ||
@@ -93,7 +49,7 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 	})
 
 	t.Run("partial", func(t *testing.T) {
-		admin.set(corsRule(corsOrigin, "GET", "", "", 60))
+		env.SetCORSRules(t, corsRule(corsOrigin, "GET", "", "", 60))
 		r := cont.CORS(t.Context(), corsOrigin)
 		want := []string{"allowed header Range", "exposed header Content-Range", "exposed header Content-Length", "exposed header Accept-Ranges", "method HEAD"}
 		if r.Status != blobmark.CORSPartial || len(r.Missing) != len(want) {
@@ -107,19 +63,19 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 	})
 
 	t.Run("present with explicit headers", func(t *testing.T) {
-		admin.set(other, corsRule("https://LABEL.example.com", "HEAD,GET", "range,x-ms-*", "Content-Range,Content-Length,Accept-Ranges", 60))
+		env.SetCORSRules(t, other, corsRule("https://LABEL.example.com", "HEAD,GET", "range,x-ms-*", "Content-Range,Content-Length,Accept-Ranges", 60))
 		if r := cont.CORS(t.Context(), corsOrigin); r.Status != blobmark.CORSPresent || len(r.Missing) != 0 || r.Command != "" {
 			t.Fatalf("report %+v", r)
 		}
 	})
 
 	t.Run("add keeps the other rules", func(t *testing.T) {
-		admin.set(other, another)
+		env.SetCORSRules(t, other, another)
 		r, err := cont.AddCORSRule(t.Context(), corsOrigin)
 		if err != nil || r.Status != blobmark.CORSPresent || r.Rules != 3 {
 			t.Fatalf("add: %+v, %v", r, err)
 		}
-		got := admin.get()
+		got := env.CORSRules(t)
 		if len(got) != 3 || *got[0].AllowedOrigins != corsOrigin || *got[0].AllowedMethods != "GET,HEAD" ||
 			ruleText(got[1]) != ruleText(other) || ruleText(got[2]) != ruleText(another) {
 			t.Fatalf("rules after the add: %v", texts(got))
@@ -128,18 +84,18 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 			t.Fatalf("read back: %+v", r)
 		}
 		// Once present, adding again changes nothing.
-		if r, err := cont.AddCORSRule(t.Context(), corsOrigin); err != nil || r.Rules != 3 || len(admin.get()) != 3 {
-			t.Fatalf("second add: %+v, %v, rules %v", r, err, texts(admin.get()))
+		if r, err := cont.AddCORSRule(t.Context(), corsOrigin); err != nil || r.Rules != 3 || len(env.CORSRules(t)) != 3 {
+			t.Fatalf("second add: %+v, %v, rules %v", r, err, texts(env.CORSRules(t)))
 		}
 	})
 
 	t.Run("add goes before a partial rule", func(t *testing.T) {
 		partial := corsRule(corsOrigin, "GET", "", "", 60)
-		admin.set(partial)
+		env.SetCORSRules(t, partial)
 		if _, err := cont.AddCORSRule(t.Context(), corsOrigin); err != nil {
 			t.Fatal(err)
 		}
-		got := admin.get()
+		got := env.CORSRules(t)
 		if len(got) != 2 || ruleText(got[1]) != ruleText(partial) {
 			t.Fatalf("rules %v", texts(got))
 		}
@@ -153,30 +109,21 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 		for i := range 5 {
 			five = append(five, corsRule(fmt.Sprintf("https://o%d.example.org", i), "GET", "*", "*", 60))
 		}
-		admin.set(five...)
+		env.SetCORSRules(t, five...)
 		_, err := cont.AddCORSRule(t.Context(), corsOrigin)
 		if blobmark.ErrorCode(err) != blobmark.ECONFLICT || !strings.Contains(blobmark.ErrorMessage(err), "5 CORS rules") {
 			t.Fatalf("add to five rules: %v", err)
 		}
-		if len(admin.get()) != 5 {
-			t.Fatalf("rules changed: %v", texts(admin.get()))
+		if len(env.CORSRules(t)) != 5 {
+			t.Fatalf("rules changed: %v", texts(env.CORSRules(t)))
 		}
 	})
 
 	t.Run("a credential without the right", func(t *testing.T) {
-		admin.set(other)
-		key, err := service.NewSharedKeyCredential(azuretest.AccountName, azuretest.AccountKey)
-		if err != nil {
-			t.Fatal(err)
-		}
+		env.SetCORSRules(t, other)
 		// An account SAS that may read the service's properties, not write them.
-		qp, err := sas.AccountSignatureValues{Protocol: sas.ProtocolHTTPS, StartTime: time.Now().Add(-5 * time.Minute), ExpiryTime: time.Now().Add(time.Hour),
-			Permissions:   to.Ptr(sas.AccountPermissions{Read: true, List: true}).String(),
-			ResourceTypes: to.Ptr(sas.AccountResourceTypes{Service: true, Container: true, Object: true}).String()}.SignWithSharedKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ro, err := conn.Container(t.Context(), azureblob.Config{AuthType: azureblob.AuthSASToken, Endpoint: env.BlobEndpoint, SASToken: qp.Encode()}, name)
+		token := env.ReadOnlyAccountSAS(t)
+		ro, err := conn.Container(t.Context(), azureblob.Config{AuthType: azureblob.AuthSASToken, Endpoint: env.BlobEndpoint, SASToken: token}, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,11 +133,11 @@ func TestCORSRulesAreJudgedAndExtended(t *testing.T) {
 		_, err = ro.AddCORSRule(t.Context(), corsOrigin)
 		msg := blobmark.ErrorMessage(err)
 		if blobmark.ErrorCode(err) != blobmark.EFORBIDDEN || !strings.Contains(msg, "srt=s") || !strings.Contains(msg, "sp=w") ||
-			!strings.Contains(msg, "az storage cors add --services b --methods GET HEAD --origins "+corsOrigin) || strings.Contains(msg, qp.Signature()) {
+			!strings.Contains(msg, "az storage cors add --services b --methods GET HEAD --origins "+corsOrigin) || strings.Contains(msg, "sig=") {
 			t.Fatalf("add with a read-only SAS: %v", err)
 		}
-		if len(admin.get()) != 1 {
-			t.Fatalf("rules changed: %v", texts(admin.get()))
+		if len(env.CORSRules(t)) != 1 {
+			t.Fatalf("rules changed: %v", texts(env.CORSRules(t)))
 		}
 
 		// A container SAS reaches no service property at all.
