@@ -3,6 +3,7 @@ package azureblob
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -164,6 +165,29 @@ func (c *Container) AddCORSRule(ctx context.Context, origin string) (blobmark.CO
 		return blobmark.CORSReport{}, c.corsFailure(err, origin, true)
 	}
 	return c.corsReport(origin, rules), nil
+}
+
+// DiagnoseCORS is the diagnosis line of the account's CORS rules for the
+// origin of publicURL: a warning, not a failure, when they lack what
+// presigned media needs, since media can be streamed instead.
+func DiagnoseCORS(ctx context.Context, conn *Connector, cfg Config, container, publicURL string) Check {
+	check := Check{Name: "CORS"}
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		check.Fix = fmt.Sprintf("the public URL %q has no scheme and host to take the origin from", publicURL)
+		return check
+	}
+	c, err := conn.Container(failFast(ctx), cfg, container)
+	if err != nil {
+		check.Fix = blobmark.ErrorMessage(err)
+		return check
+	}
+	r := c.CORS(failFast(ctx), u.Scheme+"://"+u.Host)
+	check.OK, check.Detail, check.Fix = r.Status == blobmark.CORSPresent, r.Message, r.Message
+	if r.Command != "" {
+		check.Fix += "; to add the rule: " + r.Command
+	}
+	return check
 }
 
 // corsFailure explains a refused read or change of the CORS rules. The
