@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -75,4 +76,41 @@ func TestStorageCORSIsCheckedAndAdded(t *testing.T) {
 		t.Fatal("the rules changed")
 	}
 	e.call(404, "POST", "/api/storages/azure/999999/cors", nil)
+}
+
+// TestStorageCORSOriginIsTheBrowsers: without a public URL the rule is for
+// the origin the browser calls from, and an Origin that is not one origin
+// is refused rather than written into the account's rules.
+func TestStorageCORSOriginIsTheBrowsers(t *testing.T) {
+	e := newStorageEnv(t)
+	other := &service.CORSRule{AllowedOrigins: to.Ptr("https://other.example.org"), AllowedMethods: to.Ptr("GET"),
+		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr(int32(60))}
+	e.az.SetCORSRules(t, other)
+	create := map[string]any{"project": e.project, "title": "imgs", "account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
+		"container": e.container, "presign": true, "endpoint": e.az.BlobEndpoint}
+	var st struct{ ID int64 }
+	e.call(201, "POST", "/api/storages/azure/", create).json(t, &st)
+	path := fmt.Sprintf("/api/storages/azure/%d/cors", st.ID)
+	from := func(origin string) *response {
+		return e.requestWith("POST", path, nil, http.Header{"Authorization": {"Token " + e.token}, "Origin": {origin}})
+	}
+	for _, bad := range []string{"https://a.example,https://b.example", "ftp://files.example", "https://user@a.example"} {
+		if r := from(bad); r.status != 400 || !strings.Contains(string(r.raw), "--public-url") {
+			t.Errorf("Origin %q: %d %s", bad, r.status, r.raw)
+		}
+	}
+	if rules := e.az.CORSRules(t); len(rules) != 1 {
+		t.Fatalf("a refused origin changed the rules: %d", len(rules))
+	}
+	r := from("http://localhost:8080")
+	if r.status != 200 {
+		t.Fatalf("add from the browser's origin: %d %s", r.status, r.raw)
+	}
+	var rep blobmark.CORSReport
+	if r.json(t, &rep); rep.Origin != "http://localhost:8080" || rep.Status != blobmark.CORSPresent {
+		t.Fatalf("add from the browser's origin: %+v", rep)
+	}
+	if rules := e.az.CORSRules(t); len(rules) != 2 || *rules[0].AllowedOrigins != "http://localhost:8080" {
+		t.Fatalf("rules after the add: %d", len(rules))
+	}
 }
