@@ -3,6 +3,8 @@ package blobmark
 import (
 	"context"
 	"encoding/json"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -187,6 +189,18 @@ type CORSReport struct {
 	// presigned URLs at all; media it cannot presign is streamed by
 	// blobmark, and CORS does not matter for it.
 	CanPresign bool `json:"can_presign"`
+}
+
+// CORSOrigin is the origin of an http(s) URL, scheme://host[:port], as a
+// CORS rule names it. Anything else, including a host with a comma (which
+// a rule would read as a list of origins), is an EINVALID error.
+func CORSOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, ", ") {
+		// Not echoed: a URL may carry a password.
+		return "", Errorf(EINVALID, "the URL is not an http(s) origin (scheme://host[:port])")
+	}
+	return u.Scheme + "://" + u.Host, nil
 }
 
 // StorageCORS reads and extends the CORS rules of a storage's account, on

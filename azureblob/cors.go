@@ -3,7 +3,6 @@ package azureblob
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -172,17 +171,17 @@ func (c *Container) AddCORSRule(ctx context.Context, origin string) (blobmark.CO
 // presigned media needs, since media can be streamed instead.
 func DiagnoseCORS(ctx context.Context, conn *Connector, cfg Config, container, publicURL string) Check {
 	check := Check{Name: "CORS"}
-	u, err := url.Parse(publicURL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		check.Fix = fmt.Sprintf("the public URL %q has no scheme and host to take the origin from", publicURL)
-		return check
+	ctx = failFast(ctx)
+	origin, err := blobmark.CORSOrigin(publicURL)
+	var c *Container
+	if err == nil {
+		c, err = conn.Container(ctx, cfg, container)
 	}
-	c, err := conn.Container(failFast(ctx), cfg, container)
 	if err != nil {
 		check.Fix = blobmark.ErrorMessage(err)
 		return check
 	}
-	r := c.CORS(failFast(ctx), u.Scheme+"://"+u.Host)
+	r := c.CORS(ctx, origin)
 	check.OK, check.Detail, check.Fix = r.Status == blobmark.CORSPresent, r.Message, r.Message
 	if r.Command != "" {
 		check.Fix += "; to add the rule: " + r.Command

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/media"
@@ -72,9 +70,9 @@ func (s *Server) mediaOrigin(r *http.Request) (string, error) {
 			raw = "https://" + r.Host
 		}
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, ", ") {
-		return "", blobmark.Errorf(blobmark.EINVALID, "blobmark's origin %q is not an http(s) origin: set the server's public URL (--public-url)", raw)
+	origin, err := blobmark.CORSOrigin(raw)
+	if err != nil {
+		return "", blobmark.Errorf(blobmark.EINVALID, "blobmark's origin: %s: set the server's public URL (--public-url)", blobmark.ErrorMessage(err))
 	}
-	return u.Scheme + "://" + u.Host, nil
+	return origin, nil
 }
