@@ -3,6 +3,8 @@ package blobmark
 import (
 	"context"
 	"encoding/json"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -169,6 +171,70 @@ type DatasetState struct {
 // to fix.
 type StorageChecker interface {
 	CheckStorage(ctx context.Context, org string, conn Connection, secrets Secrets, container, prefix, use string, needDelete bool) error
+}
+
+// The verdicts of a CORSReport.
+const (
+	// CORSPresent: a browser at the origin can load presigned media.
+	CORSPresent = "present"
+	// CORSPartial: a rule applies to the origin but lacks something
+	// presigned media needs.
+	CORSPartial = "partial"
+	// CORSMissing: no rule admits the origin's media requests.
+	CORSMissing = "missing"
+	// CORSUnknown: the rules could not be read; Message says why.
+	CORSUnknown = "unknown"
+)
+
+// CORSReport says whether a browser at Origin may load presigned media
+// straight from a storage's account, as the account's blob-service CORS
+// rules decide, and what is missing if not.
+type CORSReport struct {
+	Origin string `json:"origin"`
+	// Status is CORSPresent, CORSPartial, CORSMissing or CORSUnknown.
+	Status string `json:"status"`
+	// Missing names what the rules lack for Origin, e.g. "method HEAD" or
+	// "exposed header Content-Range".
+	Missing []string `json:"missing"`
+	// Rules is how many CORS rules the account has (Azure keeps five at
+	// most).
+	Rules int `json:"rules"`
+	// Message is the verdict in a sentence, with the fix.
+	Message string `json:"message"`
+	// Command is the Azure CLI command that adds the rule blobmark adds,
+	// for someone who may change the account when blobmark may not.
+	Command string `json:"command,omitempty"`
+	// CanPresign reports whether the storage's credential can mint
+	// presigned URLs at all; media it cannot presign is streamed by
+	// blobmark, and CORS does not matter for it.
+	CanPresign bool `json:"can_presign"`
+}
+
+// CORSOrigin is the origin of an http(s) URL, scheme://host[:port], as a
+// CORS rule names it. Anything else, including a host with a comma (which
+// a rule would read as a list of origins), is an EINVALID error.
+func CORSOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, ", ") {
+		// Not echoed: a URL may carry a password.
+		return "", Errorf(EINVALID, "the URL is not an http(s) origin (scheme://host[:port])")
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// StorageCORS reads and extends the CORS rules of a storage's account, on
+// behalf of the organization titled org. The media the browser loads with
+// a presigned URL comes straight from the account, so without a rule for
+// blobmark's origin the labeling page cannot show it.
+type StorageCORS interface {
+	// CheckStorageCORS judges the account's rules for origin; rules that
+	// cannot be read give a CORSUnknown report, not an error.
+	CheckStorageCORS(ctx context.Context, org string, conn Connection, secrets Secrets, container, origin string) CORSReport
+	// AddStorageCORSRule adds one rule for origin, leaving the other rules
+	// as they are, unless the rules already admit it. A credential that
+	// may not change the rules is an EFORBIDDEN error naming the role
+	// needed and the equivalent command; five rules already an ECONFLICT.
+	AddStorageCORSRule(ctx context.Context, org string, conn Connection, secrets Secrets, container, origin string) (CORSReport, error)
 }
 
 // MetaPreviousSync is the source storage meta key where a queued or running

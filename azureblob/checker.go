@@ -10,8 +10,8 @@ import (
 )
 
 // Checker checks storage connections and previews their blobs for the API,
-// through the server's Connector. It implements blobmark.StorageChecker and
-// blobmark.StorageFileLister.
+// through the server's Connector. It implements blobmark.StorageChecker,
+// blobmark.StorageFileLister and blobmark.StorageCORS.
 type Checker struct {
 	Connector *Connector
 }
@@ -20,6 +20,7 @@ type Checker struct {
 var (
 	_ blobmark.StorageChecker    = (*Checker)(nil)
 	_ blobmark.StorageFileLister = (*Checker)(nil)
+	_ blobmark.StorageCORS       = (*Checker)(nil)
 )
 
 // ConfigFromConnection builds a Config from a storage's connection and
@@ -129,6 +130,29 @@ func (c *Checker) CheckStorage(ctx context.Context, org string, conn blobmark.Co
 		msgs = append(msgs, m...)
 	}
 	return &blobmark.Error{Code: blobmark.EINVALID, Message: strings.Join(msgs, "; "), Fields: fields}
+}
+
+// CheckStorageCORS judges the CORS rules of the storage's account for
+// origin (blobmark.StorageCORS). Someone is waiting on the answer, so an
+// endpoint that cannot be connected to fails on the first try.
+func (c *Checker) CheckStorageCORS(ctx context.Context, org string, conn blobmark.Connection, secrets blobmark.Secrets, container, origin string) blobmark.CORSReport {
+	ctx = failFast(ctx)
+	cont, err := c.Connector.StorageContainer(ctx, org, conn, secrets, container)
+	if err != nil {
+		return blobmark.CORSReport{Origin: origin, Status: blobmark.CORSUnknown, Message: blobmark.ErrorMessage(err)}
+	}
+	return cont.CORS(ctx, origin)
+}
+
+// AddStorageCORSRule adds the media rule for origin to the CORS rules of
+// the storage's account (blobmark.StorageCORS).
+func (c *Checker) AddStorageCORSRule(ctx context.Context, org string, conn blobmark.Connection, secrets blobmark.Secrets, container, origin string) (blobmark.CORSReport, error) {
+	ctx = failFast(ctx)
+	cont, err := c.Connector.StorageContainer(ctx, org, conn, secrets, container)
+	if err != nil {
+		return blobmark.CORSReport{}, err
+	}
+	return cont.AddCORSRule(ctx, origin)
 }
 
 // credentialField names the field a user changes when an auth type's

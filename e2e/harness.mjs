@@ -22,8 +22,9 @@ export async function scenario(prefix, body) {
   let shot = 0;
   const h = {
     base, report,
-    // expectedFailure, while set, keeps "Failed to load resource" errors
-    // out of the report: the answers the scenario provokes on purpose.
+    // expectedFailure, while set, keeps "Failed to load resource" errors,
+    // and the refusals of the browser's CORS checks, out of the report:
+    // the answers the scenario provokes on purpose.
     expectedFailure: false,
     async step(name, page, fn) {
       log(`step: ${name}`);
@@ -32,11 +33,14 @@ export async function scenario(prefix, body) {
       await page.screenshot({ path: join(artifacts, `${prefix}-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
       report.steps.push(name);
     },
-    async newPage(who) {
-      const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
+    // newPage opens a page in a context of its own that may reach the
+    // server under test and the origins listed (a storage endpoint, whose
+    // certificate is the test harness's own).
+    async newPage(who, origins = []) {
+      const context = await browser.newContext({ viewport: { width: 1300, height: 900 }, ignoreHTTPSErrors: origins.length > 0 });
       await context.route('**/*', (route) => {
         const u = route.request().url();
-        if (u.startsWith(base + '/') || u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
+        if (u.startsWith(base + '/') || u.startsWith('data:') || u.startsWith('blob:') || origins.some(o => u.startsWith(o + '/'))) return route.continue();
         report.blocked.push(u);
         return route.abort();
       });
@@ -45,7 +49,7 @@ export async function scenario(prefix, body) {
       page.setDefaultTimeout(30_000);
       page.on('console', (m) => {
         if (m.type() !== 'error') return;
-        if (h.expectedFailure && m.text().startsWith('Failed to load resource')) return;
+        if (h.expectedFailure && /^Failed to load resource|blocked by CORS policy/.test(m.text())) return;
         // The label stream answers 404 when nothing is left: the page then
         // says "All done", and the browser logs the 404 all the same.
         if (m.text().includes('404') && /\/api\/projects\/\d+\/next\/$/.test(m.location()?.url || '')) return;

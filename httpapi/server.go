@@ -38,6 +38,10 @@ type Server struct {
 	StorageChecker blobmark.StorageChecker
 	// StorageFiles previews a storage's blobs (…/files); nil answers 501.
 	StorageFiles blobmark.StorageFileLister
+	// StorageCORS judges and extends the CORS rules of source storages'
+	// accounts, which presigned media needs (storage_cors.go); nil leaves
+	// the verdict out of validate answers and the …/{id}/cors route out.
+	StorageCORS blobmark.StorageCORS
 	// Organizations names the caller's organization, on whose behalf new
 	// storages are checked (the server identity allow-list may be scoped
 	// to organizations); nil checks them for no organization.

@@ -117,6 +117,9 @@ type storageKind[S any] struct {
 	apply func(st *S, body map[string]json.RawMessage) error
 	// check tests the storage's connection for the kind's use.
 	check func(r *http.Request, st *S) error
+	// validated, when set, is what a validate that passed answers with;
+	// nil, or a nil answer, is an empty 200.
+	validated func(r *http.Request, st *S) map[string]any
 	// byID loads a stored storage whose project the user may reach (403
 	// otherwise), its secrets opened only withSecrets: only the handlers
 	// that use the credential (PATCH, validate, files) ask for them, so a
@@ -323,6 +326,12 @@ func (k storageKind[S]) handleValidate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		k.s.writeError(w, r, err)
 		return
+	}
+	if k.validated != nil {
+		if out := k.validated(r, st); out != nil {
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

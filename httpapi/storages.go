@@ -32,7 +32,8 @@ func (s *Server) sourceKind() storageKind[blobmark.SourceStorage] {
 		check: func(r *http.Request, st *blobmark.SourceStorage) error {
 			return s.checkStorage(r, sourceFields(st), "source", false)
 		},
-		byID: s.sourceByID,
+		validated: s.validateAnswer,
+		byID:      s.sourceByID,
 		// The store lists a project's storages of every type.
 		list: func(ctx context.Context, projectID int64, typ string) ([]*blobmark.SourceStorage, error) {
 			all, err := s.SourceStorages.FindSourceStorages(ctx, projectID)
@@ -194,13 +195,17 @@ func (s *Server) handleCancelSourceStorage(w http.ResponseWriter, r *http.Reques
 
 // sourceStorageRoutes are the source storage routes, for routes(): the
 // shared storage handlers (GET /api/storages/?project= lists every type),
-// and the files preview, sync and cancel, under /api/storages/azure/ and
-// /api/storages/azure_spi/, with literal paths so they never overlap the
-// export storage routes.
+// and the files preview, sync, cancel and CORS rule (with StorageCORS),
+// under /api/storages/azure/ and /api/storages/azure_spi/, with literal
+// paths so they never overlap the export storage routes.
 func (s *Server) sourceStorageRoutes() []route {
-	return s.sourceKind().routes("/api/storages", "/{$}",
-		route{"POST /files", s.handleSourceStorageFiles, storages},
-		route{"POST /{id}/sync", s.handleSyncSourceStorage, storages},
-		route{"POST /{id}/cancel", s.handleCancelSourceStorage, storages},
-	)
+	own := []route{
+		{"POST /files", s.handleSourceStorageFiles, storages},
+		{"POST /{id}/sync", s.handleSyncSourceStorage, storages},
+		{"POST /{id}/cancel", s.handleCancelSourceStorage, storages},
+	}
+	if s.StorageCORS != nil {
+		own = append(own, route{"POST /{id}/cors", s.handleAddStorageCORSRule, storages})
+	}
+	return s.sourceKind().routes("/api/storages", "/{$}", own...)
 }

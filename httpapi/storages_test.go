@@ -27,16 +27,17 @@ type storageEnv struct {
 	bodies    []string // every answer, for the secret-leak check
 }
 
-func newStorageEnv(t *testing.T) *storageEnv {
+func newStorageEnv(t *testing.T, configure ...func(*httpapi.Server)) *storageEnv {
 	t.Helper()
 	az := azuretest.Start(t)
 	conn := azureblob.NewConnector(az.Options())
 	checker := &azureblob.Checker{Connector: conn}
 	var e *testEnv
-	e = newTestEnv(t, func(s *httpapi.Server) {
+	e = newTestEnv(t, append([]func(*httpapi.Server){func(s *httpapi.Server) {
 		s.StorageChecker = checker
 		s.StorageFiles = checker
-	})
+		s.StorageCORS = checker
+	}}, configure...)...)
 	e.api.SourceStorages = e.db // the handler reads the field per request
 	workers := river.NewWorkers()
 	if err := errors.Join(

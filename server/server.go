@@ -208,7 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	checker := &azureblob.Checker{Connector: conn}
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db, LabelStream: db, Predictions: db,
-		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, Organizations: db,
+		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, StorageCORS: checker, Organizations: db,
 		TargetStorages: db, ProjectExporter: db, ExportSnapshots: db, StorageEvents: db, Webhooks: db, Tokens: db,
 		Members: db, Invites: db,
 		Views: db, TaskActions: db,

@@ -104,6 +104,9 @@ func runCheckStorage(ctx context.Context, args []string, stdin io.Reader, stdout
 	conn := azureblob.NewConnector(azureblob.Options{Transport: checkStorageTransport, IdentityTransport: checkStorageTransport,
 		AllowPrivateNetwork: allowPrivate, ServerIdentityAllow: allow})
 	report := azureblob.Diagnose(ctx, conn, body.Config, body.Container, body.Prefix, azureblob.Use(*use))
+	if origin := s.String("public-url"); origin != "" && report.Use == azureblob.UseSource && report.OK() {
+		report.Checks = append(report.Checks, azureblob.DiagnoseCORS(ctx, conn, body.Config, body.Container, origin))
+	}
 	if err := report.WriteTable(stdout); err != nil {
 		return 1
 	}

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobmark/blobmark/internal/azuretest"
 )
@@ -44,5 +48,26 @@ func TestCheckStorage(t *testing.T) {
 	delete(body, "container")
 	if code, out := runCheck(t, body); code != 2 || !strings.Contains(out, "container is required") {
 		t.Fatalf("no container: exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckStorageCORS: with --public-url, a source storage's check ends
+// with the CORS verdict for its origin, a warning that does not fail the
+// check, and the command that adds the rule.
+func TestCheckStorageCORS(t *testing.T) {
+	env := azuretest.Start(t)
+	env.SetCORSRules(t, &service.CORSRule{AllowedOrigins: to.Ptr("https://other.example.org"), AllowedMethods: to.Ptr("GET"),
+		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr(int32(60))})
+	name := env.NewContainer(t)
+	good := env.AccountKeyConfig()
+	body := map[string]any{"auth_type": good.AuthType, "account_name": good.AccountName,
+		"account_key": good.AccountKey, "endpoint": good.Endpoint, "container": name}
+	code, out := runCheck(t, body, "--public-url", "https://label.example.com/x")
+	if code != 0 || !regexp.MustCompile(`CORS +warn +presigned media will not load from https://label.example.com`).MatchString(out) ||
+		!strings.Contains(out, "az storage cors add --services b --methods GET HEAD --origins https://label.example.com") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if _, out := runCheck(t, body); strings.Contains(out, "CORS") {
+		t.Fatalf("without --public-url:\n%s", out)
 	}
 }

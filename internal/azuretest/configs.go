@@ -1,6 +1,7 @@
 package azuretest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -242,4 +243,42 @@ func (e *Env) HangingIdentityEndpoint(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(done); srv.Close() })
 	t.Setenv("IDENTITY_ENDPOINT", srv.URL+"/msi/token")
+}
+
+// SetCORSRules replaces the blob-service CORS rules of the emulator's
+// account, which every test of the package shares: tests that set them
+// must not run in parallel with each other. Azure cannot be given an empty
+// list through the SDK, so give at least one rule.
+func (e *Env) SetCORSRules(tb testing.TB, rules ...*service.CORSRule) {
+	tb.Helper()
+	if _, err := e.admin.SetProperties(context.Background(), &service.SetPropertiesOptions{CORS: rules}); err != nil {
+		tb.Fatalf("setting CORS rules: %v", err)
+	}
+}
+
+// CORSRules reads the blob-service CORS rules of the emulator's account.
+func (e *Env) CORSRules(tb testing.TB) []*service.CORSRule {
+	tb.Helper()
+	p, err := e.admin.GetProperties(context.Background(), nil)
+	if err != nil {
+		tb.Fatalf("reading CORS rules: %v", err)
+	}
+	return p.CORS
+}
+
+// ReadOnlyAccountSAS returns an account SAS for the blob service that may
+// read and list the service, containers and blobs, but change nothing:
+// its holder reads the service's properties and may not set them.
+func (e *Env) ReadOnlyAccountSAS(tb testing.TB) string {
+	tb.Helper()
+	key, _ := sasKey()
+	qp, err := sas.AccountSignatureValues{
+		Protocol: sas.ProtocolHTTPS, StartTime: time.Now().Add(-5 * time.Minute), ExpiryTime: time.Now().Add(time.Hour),
+		Permissions:   to.Ptr(sas.AccountPermissions{Read: true, List: true}).String(),
+		ResourceTypes: to.Ptr(sas.AccountResourceTypes{Service: true, Container: true, Object: true}).String(),
+	}.SignWithSharedKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return qp.Encode()
 }

@@ -21,6 +21,7 @@ const kinds = {
     files: '/api/storages/azure/files',
     sync: (id) => `/api/storages/azure/${id}/sync`,
     cancel: (id) => `/api/storages/azure/${id}/cancel`,
+    cors: (id) => `/api/storages/azure/${id}/cors`,
   },
   target: {
     title: 'Target storage', plural: 'Target storages',
@@ -334,10 +335,35 @@ function showForm(kind, existing) {
     const asked = edits;
     show('info', 'Checking the connection…', 'check-pending');
     try {
-      await api('POST', k.validate, body());
-      if (asked === edits) show('ok', kind === 'source' ? 'Connection works: blobmark can list and read this container.' : 'Connection works: blobmark can write to this container.', 'check-ok');
+      const r = await api('POST', k.validate, body());
+      if (asked !== edits) return;
+      show('ok', kind === 'source' ? 'Connection works: blobmark can list and read this container.' : 'Connection works: blobmark can write to this container.', 'check-ok');
+      if (r && r.cors && (r.cors.status === 'present' || (r.warnings || []).length)) result.append(corsVerdict(r.cors, r.warnings || []));
     } catch (e) { if (asked === edits) show('error', e.message, 'check-error'); }
   });
+  // corsVerdict shows whether the browser may load this storage's media
+  // with presigned URLs (the account's CORS rules decide), and offers to
+  // add the missing rule to a saved storage. Media that is not presigned
+  // comes with no warning, and is not shown one.
+  const corsVerdict = (c, warnings) => {
+    if (c.status === 'present') return message('ok', `Presigned media loads from ${c.origin}: the storage account's CORS rules allow it.`, { id: 'cors-ok' });
+    const box = el('div', { id: 'cors-verdict' });
+    const outcome = el('div', { id: 'cors-outcome' });
+    const add = (btn) => busy(btn, async () => {
+      outcome.replaceChildren(message('info', 'Adding the CORS rule…'));
+      try {
+        const after = await api('POST', k.cors(existing.id));
+        outcome.replaceChildren(message('ok', `Added a CORS rule for ${after.origin}: presigned media now loads.`, { id: 'cors-added' }));
+      } catch (e) { outcome.replaceChildren(message('error', e.message, { id: 'cors-error' })); }
+    });
+    mount(box,
+      message('warn', warnings[0], { id: 'cors-warning' }),
+      editing ? el('button', { type: 'button', id: 'add-cors', onclick: (ev) => add(ev.target) }, `Add CORS rule for ${c.origin}`)
+        : el('div', { class: 'hint' }, 'Save the storage to add the rule from here.'),
+      c.command ? el('div', { class: 'hint' }, 'Or, with a role that may change the storage account: ', el('pre', { class: 'command', id: 'cors-command' }, c.command)) : null,
+      outcome);
+    return box;
+  };
   const preview = (btn) => busy(btn, async () => {
     const asked = edits;
     filesBox.replaceChildren(message('info', 'Listing…'));
