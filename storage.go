@@ -243,6 +243,12 @@ type StorageCORS interface {
 // watching a re-sync still wants to know how old the tasks are.
 const MetaPreviousSync = "previous_sync"
 
+// MetaCORS is the source storage meta key where a sync leaves the verdict
+// (a CORSReport) on whether the account's CORS rules let the browser load
+// the storage's presigned media from blobmark's origin; absent where the
+// media is streamed, or the server's public URL is not configured.
+const MetaCORS = "cors"
+
 // MetaSettingsSavedAt is the storage meta key where a running sync records
 // when the settings it runs with were saved (updated_at, RFC 3339): work
 // done for the sync elsewhere, such as its chunks of task files, compares

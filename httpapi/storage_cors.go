@@ -17,7 +17,7 @@ import (
 // that media will not load. Otherwise nil: an empty 200, as Label Studio
 // answers.
 func (s *Server) validateAnswer(r *http.Request, st *blobmark.SourceStorage) map[string]any {
-	if s.StorageCORS == nil || s.MediaMode == media.ModeProxy || s.MediaMode != media.ModePresignOnly && !st.Presign {
+	if s.StorageCORS == nil || !media.MayPresign(st.Presign, s.MediaMode) {
 		return nil
 	}
 	origin, err := s.mediaOrigin(r)

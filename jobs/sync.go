@@ -74,6 +74,12 @@ type SyncSourceWorker struct {
 	// stay well under MaxDuration, or a sync waiting for a dead replica's
 	// chunk times out first.
 	ChunkStaleAfter time.Duration
+	// CORSCheck, when set, judges after each successful sync whether the
+	// storage's presigned media will load from blobmark's origin, and
+	// returns nil where CORS does not matter (streamed media). The verdict
+	// goes into the storage's meta as "cors", so the storage page warns
+	// before the first annotator meets a blank image.
+	CORSCheck func(ctx context.Context, st *blobmark.SourceStorage) *blobmark.CORSReport
 }
 
 // SyncObserver hears what syncs do, for metrics: the counts each sync
@@ -170,6 +176,11 @@ func (w *SyncSourceWorker) Work(ctx context.Context, job *river.Job[blobmark.Syn
 	}
 	meta := finalMeta(last)
 	meta["job_attempt"] = job.Attempt
+	if w.CORSCheck != nil {
+		if rep := w.CORSCheck(bg, st); rep != nil {
+			meta[blobmark.MetaCORS] = rep
+		}
+	}
 	return w.Store.FinishSourceSync(bg, id, job.ID, res.Status, int(last.TasksCreated), last.Traceback(), meta)
 }
 

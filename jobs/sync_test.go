@@ -35,6 +35,8 @@ type syncFixture struct {
 	name    string
 	project *blobmark.Project
 	storage *blobmark.SourceStorage
+	// corsCheck is the worker's CORSCheck.
+	corsCheck func(context.Context, *blobmark.SourceStorage) *blobmark.CORSReport
 }
 
 func newSyncFixture(t *testing.T, configure func(s *blobmark.SourceStorage)) *syncFixture {
@@ -96,7 +98,8 @@ func (f *syncFixture) sync(store jobs.SourceSyncStore, pageSize int) (*blobmark.
 }
 
 func (f *syncFixture) syncJob(ctx context.Context, store jobs.SourceSyncStore, jobID int64, pageSize int) (*blobmark.SourceStorage, error) {
-	w := &jobs.SyncSourceWorker{Store: store, Source: azureblob.SourceOpener{Connector: f.conn}, PageSize: pageSize, ProgressInterval: 50 * time.Millisecond}
+	w := &jobs.SyncSourceWorker{Store: store, Source: azureblob.SourceOpener{Connector: f.conn}, PageSize: pageSize, ProgressInterval: 50 * time.Millisecond,
+		CORSCheck: f.corsCheck}
 	err := w.Work(ctx, &river.Job[blobmark.SyncSourceJob]{JobRow: jobRow(jobID), Args: blobmark.SyncSourceJob{StorageID: f.storage.ID}})
 	s, ferr := f.db.FindSourceStorageByID(context.Background(), f.storage.ID)
 	if ferr != nil {
@@ -177,6 +180,37 @@ func TestSyncFilesModeTreeRegexAndFolderMarkers(t *testing.T) {
 // was bounded, with the 120 KB filter that took gigabytes to match two keys
 // fails its sync at once, with a traceback naming the field and the bound,
 // and imports nothing.
+// TestSyncLeavesTheCORSVerdictInMeta checks that a sync stores its CORS
+// check's verdict in the storage's meta, with the storage's settings as
+// the check saw them, and none when the check has nothing to say.
+func TestSyncLeavesTheCORSVerdictInMeta(t *testing.T) {
+	f := newSyncFixture(t, func(s *blobmark.SourceStorage) { s.Presign = true })
+	f.put("a.jpg", "x")
+	var seen *blobmark.SourceStorage
+	f.corsCheck = func(_ context.Context, st *blobmark.SourceStorage) *blobmark.CORSReport {
+		seen = st
+		return &blobmark.CORSReport{Origin: "https://label.example.com", Status: blobmark.CORSMissing, Message: "add a rule"}
+	}
+	s, err := f.sync(f.db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cors, _ := meta(t, s)[blobmark.MetaCORS].(map[string]any)
+	if cors["status"] != blobmark.CORSMissing || cors["message"] != "add a rule" {
+		t.Fatalf("meta.cors = %v; want the check's verdict", meta(t, s)[blobmark.MetaCORS])
+	}
+	if seen == nil || !seen.Presign || seen.Secrets["account_key"] == "" {
+		t.Fatalf("the check saw %+v; want the storage with its secrets", seen)
+	}
+	f.corsCheck = func(context.Context, *blobmark.SourceStorage) *blobmark.CORSReport { return nil }
+	if s, err = f.sync(f.db, 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := meta(t, s)[blobmark.MetaCORS]; ok {
+		t.Fatalf("meta.cors = %v after a sync whose check had nothing to say; want it gone", v)
+	}
+}
+
 func TestSyncOfStoredOverlongRegexFails(t *testing.T) {
 	f := newSyncFixture(t, func(s *blobmark.SourceStorage) {
 		s.RegexFilter = strings.TrimSuffix(strings.Repeat("(abc)|", 20000), "|")

@@ -88,6 +88,13 @@ const (
 	DeliverProxied
 )
 
+// MayPresign reports whether a storage's media may be delivered presigned
+// under mode, before knowing whether its credential can sign: only then
+// does the account's CORS configuration matter.
+func MayPresign(presign bool, mode Mode) bool {
+	return mode == ModePresignOnly || mode != ModeProxy && presign
+}
+
 // Choose decides how to deliver a blob from the storage's presign flag,
 // whether its credential can sign URLs at all (a SAS-token storage cannot
 // mint new ones), and the operator's mode. In ModeAuto a storage that asks

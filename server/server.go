@@ -184,6 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	conn := azureblob.NewConnector(azOpts)
 	source := azureblob.SourceOpener{Connector: conn}
+	checker := &azureblob.Checker{Connector: conn}
 	workers := river.NewWorkers()
 	if err := errors.Join(
 		jobs.Register(workers, db),
@@ -191,7 +192,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		river.AddWorkerSafely(workers, &jobs.SyncSourceWorker{Store: db, Source: source,
 			PageSize: cfg.SyncPageSize, ProgressInterval: cfg.SyncProgressInterval,
 			Observer: m, MaxDuration: syncBound(cfg.JobRescueAfter),
-			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect()), ChunkStaleAfter: chunkStale(cfg.JobRescueAfter)}),
+			FanOut: db, ChunkFiles: chunkFiles(cfg.SyncChunkFiles, db.Dialect()), ChunkStaleAfter: chunkStale(cfg.JobRescueAfter),
+			CORSCheck: corsCheck(checker, cfg.PublicURL, cfg.MediaMode)}),
 		river.AddWorkerSafely(workers, &jobs.SyncFilesWorker{Store: db, Source: source, MaxDuration: syncBound(cfg.JobRescueAfter),
 			ChunkStaleAfter: chunkStale(cfg.JobRescueAfter), Logger: logger}),
 		river.AddWorkerSafely(workers, &jobs.ScheduleSourceSyncsWorker{Store: db}),
@@ -205,7 +207,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	checker := &azureblob.Checker{Connector: conn}
 	api := &httpapi.Server{
 		Users: db, Projects: db, Tasks: db, Annotations: db, ProjectAccess: db, LabelStream: db, Predictions: db,
 		SourceStorages: db, StorageChecker: checker, StorageFiles: checker, StorageCORS: checker, Organizations: db,
@@ -302,4 +303,25 @@ func (s *Server) StartJobs(ctx context.Context) error {
 // database.
 func (s *Server) Close(ctx context.Context) error {
 	return errors.Join(s.DB.StopJobs(ctx), s.DB.Close())
+}
+
+// corsCheck judges, for the sync worker, whether a storage's presigned
+// media will load from the origin of publicURL; nil (no check) without a
+// public URL, since the origin of the browsers is then known only to a
+// request.
+func corsCheck(cors blobmark.StorageCORS, publicURL string, mode media.Mode) func(context.Context, *blobmark.SourceStorage) *blobmark.CORSReport {
+	origin, err := blobmark.CORSOrigin(publicURL)
+	if publicURL == "" || err != nil {
+		return nil
+	}
+	return func(ctx context.Context, st *blobmark.SourceStorage) *blobmark.CORSReport {
+		if !media.MayPresign(st.Presign, mode) {
+			return nil
+		}
+		rep := cors.CheckStorageCORS(ctx, st.Organization, st.Connection, st.Secrets, st.Container, origin)
+		if d, _ := media.Choose(st.Presign, rep.CanPresign, mode); d != media.DeliverPresigned {
+			return nil
+		}
+		return &rep
+	}
 }

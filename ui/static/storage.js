@@ -117,6 +117,9 @@ function storageCard(kind, s, reload) {
       s.auth_type ? ` · ${(authTypes.find(a => a.id === s.auth_type) || { title: s.auth_type }).title}` : ''),
     showCounts ? progress(s) : null,
     kind === 'target' && s.dataset_format ? datasetLine(s) : null,
+    // The last sync's CORS verdict: presigned media that the account's
+    // rules keep from loading is a blank image for every annotator.
+    m.cors && m.cors.status !== 'present' ? message('warn', m.cors.message, { dataset: { cors: m.cors.status } }) : null,
     s.traceback && !active(s) ? el('pre', { class: 'traceback' }, s.traceback) : null,
     out,
     el('div', { class: 'row', style: 'margin-top:8px' },
