@@ -1,6 +1,8 @@
 package azureblob_test
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/blobmark/blobmark"
@@ -43,7 +45,7 @@ func TestListByTagFilterPagesByMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{listserver.Name(1), listserver.Name(3), listserver.Name(5), listserver.Name(7), listserver.Name(9)}
-	if !equalNames(names, want) || srv.Handler.ListCalls() != 3 {
+	if !slices.Equal(names, want) || srv.Handler.ListCalls() != 3 {
 		t.Fatalf("listed %v in %d requests, want %v in 3", names, srv.Handler.ListCalls(), want)
 	}
 }
@@ -54,26 +56,8 @@ func TestTagFilterRefusedByAzureNamesTheField(t *testing.T) {
 	c, _ := listserverContainer(t, 3)
 	err := c.List(t.Context(), azureblob.ListOptions{TagFilter: `"parity" = 'odd' OR "x" = 'y'`}, func([]azureblob.BlobItem) error { return nil })
 	var e *blobmark.Error
-	if !asBlobmarkError(err, &e) || e.Code != blobmark.EINVALID || e.Field != "tag_filter" || len(e.Fields["tag_filter"]) != 1 {
+	if !errors.As(err, &e) || e.Code != blobmark.EINVALID || e.Field != "tag_filter" || len(e.Fields["tag_filter"]) != 1 {
 		t.Fatalf("error = %#v, want EINVALID on tag_filter", err)
 	}
 	wantError(t, err, blobmark.EINVALID, "tag_filter", "InvalidQueryParameterValue", "Error parsing query")
-}
-
-func asBlobmarkError(err error, e **blobmark.Error) bool {
-	be, ok := err.(*blobmark.Error)
-	*e = be
-	return ok
-}
-
-func equalNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/blobmark/blobmark/internal/azuretest"
 )
@@ -21,8 +19,7 @@ import (
 func TestBrowserCORSRule(t *testing.T) {
 	env := azuretest.Start(t)
 	ctx := t.Context()
-	other := &service.CORSRule{AllowedOrigins: to.Ptr("https://other.example.org"), AllowedMethods: to.Ptr("GET"),
-		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr(int32(60))}
+	other := azuretest.CORSRule("https://other.example.org", "GET", 60)
 	env.SetCORSRules(t, other)
 	name := env.NewContainer(t)
 	blobs, err := azblob.NewClientWithSharedKeyCredential(env.BlobEndpoint, mustKey(t),

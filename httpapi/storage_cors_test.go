@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
-
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/httpapi"
 	"github.com/blobmark/blobmark/internal/azuretest"
@@ -27,8 +24,7 @@ type corsAnswer struct {
 func TestStorageCORSIsCheckedAndAdded(t *testing.T) {
 	e := newStorageEnv(t, func(s *httpapi.Server) { s.PublicURL = "https://label.example.com/blobmark" })
 	const origin = "https://label.example.com"
-	other := &service.CORSRule{AllowedOrigins: to.Ptr("https://other.example.org"), AllowedMethods: to.Ptr("GET"),
-		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr(int32(60))}
+	other := azuretest.CORSRule("https://other.example.org", "GET", 60)
 	e.az.SetCORSRules(t, other)
 
 	create := map[string]any{"project": e.project, "title": "imgs", "account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
@@ -83,8 +79,7 @@ func TestStorageCORSIsCheckedAndAdded(t *testing.T) {
 // is refused rather than written into the account's rules.
 func TestStorageCORSOriginIsTheBrowsers(t *testing.T) {
 	e := newStorageEnv(t)
-	other := &service.CORSRule{AllowedOrigins: to.Ptr("https://other.example.org"), AllowedMethods: to.Ptr("GET"),
-		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr(int32(60))}
+	other := azuretest.CORSRule("https://other.example.org", "GET", 60)
 	e.az.SetCORSRules(t, other)
 	create := map[string]any{"project": e.project, "title": "imgs", "account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
 		"container": e.container, "presign": true, "endpoint": e.az.BlobEndpoint}

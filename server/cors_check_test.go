@@ -3,7 +3,6 @@ package server
 import (
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/azureblob"
 	"github.com/blobmark/blobmark/internal/azuretest"
@@ -40,8 +39,7 @@ func TestSyncCORSCheck(t *testing.T) {
 	if rep == nil || rep.Status != blobmark.CORSMissing || rep.Origin != "https://label.example.com" || rep.Message == "" {
 		t.Fatalf("without a rule: %+v; want %q for the public URL's origin, with a message", rep, blobmark.CORSMissing)
 	}
-	origin, methods, all, age := "https://label.example.com", "GET,HEAD", "*", int32(3600)
-	env.SetCORSRules(t, &service.CORSRule{AllowedOrigins: &origin, AllowedMethods: &methods, AllowedHeaders: &all, ExposedHeaders: &all, MaxAgeInSeconds: &age})
+	env.SetCORSRules(t, azuretest.CORSRule("https://label.example.com", "GET,HEAD", 3600))
 	if rep := check(t.Context(), st); rep == nil || rep.Status != blobmark.CORSPresent {
 		t.Fatalf("with the rule: %+v; want %q", rep, blobmark.CORSPresent)
 	}

@@ -43,14 +43,9 @@ func (h *Handler) filterBlobs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "InvalidQueryParameterValue", "Error parsing query: only \""+ParityTag+"\" = 'even' or 'odd' is served.")
 		return
 	}
-	limit := maxPage
-	if s := q.Get("maxresults"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			h.fail(w, r, http.StatusBadRequest, "OutOfRangeQueryParameterValue", "maxresults must be a positive integer.")
-			return
-		}
-		limit = min(v, maxPage)
+	limit, ok := h.pageLimit(w, r)
+	if !ok {
+		return
 	}
 	i := 0
 	if s := q.Get("marker"); s != "" {

@@ -240,18 +240,28 @@ func (h *Handler) afterPrefix(p string) int {
 
 // list answers List Blobs: names are generated from the marker position
 // (an index) and never stored.
+// pageLimit reads a request's maxresults, capped at Azure's 5,000; a bad
+// one is answered with Azure's error and ok false.
+func (h *Handler) pageLimit(w http.ResponseWriter, r *http.Request) (limit int, ok bool) {
+	s := r.URL.Query().Get("maxresults")
+	if s == "" {
+		return maxPage, true
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		h.fail(w, r, http.StatusBadRequest, "OutOfRangeQueryParameterValue", "maxresults must be a positive integer.")
+		return 0, false
+	}
+	return min(v, maxPage), true
+}
+
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	h.listCalls.Add(1)
 	q := r.URL.Query()
 	prefix, delim, marker := q.Get("prefix"), q.Get("delimiter"), q.Get("marker")
-	limit := maxPage
-	if s := q.Get("maxresults"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			h.fail(w, r, http.StatusBadRequest, "OutOfRangeQueryParameterValue", "maxresults must be a positive integer.")
-			return
-		}
-		limit = min(v, maxPage)
+	limit, ok := h.pageLimit(w, r)
+	if !ok {
+		return
 	}
 	i := h.lowerBound(prefix)
 	if marker != "" {

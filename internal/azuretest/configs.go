@@ -256,6 +256,13 @@ func (e *Env) SetCORSRules(tb testing.TB, rules ...*service.CORSRule) {
 	}
 }
 
+// CORSRule is a blob-service CORS rule for origin and methods (comma
+// separated) that allows and exposes every header.
+func CORSRule(origin, methods string, maxAge int32) *service.CORSRule {
+	all := "*"
+	return &service.CORSRule{AllowedOrigins: &origin, AllowedMethods: &methods, AllowedHeaders: &all, ExposedHeaders: &all, MaxAgeInSeconds: &maxAge}
+}
+
 // CORSRules reads the blob-service CORS rules of the emulator's account.
 func (e *Env) CORSRules(tb testing.TB) []*service.CORSRule {
 	tb.Helper()
