@@ -1,7 +1,8 @@
 // A storage whose account has no CORS rule for blobmark's origin, in
 // Debian's Chromium: the page cannot fetch the task's presigned media;
 // Check connection on the storage page warns and offers the rule; one
-// click adds it, and the same fetch then gets the image. The report (last
+// click adds it, and the same fetch then gets the image, which the labeling
+// page then shows. The report (last
 // line on stdout) carries what the pages showed for cors_test.go.
 import { env, scenario } from './harness.mjs';
 
@@ -51,5 +52,16 @@ await scenario('cors', async (h) => {
 
   await step('media-loads', page, async () => {
     report.after = await fetchMedia(page);
+    // And the labeling page shows the task's image, which it reads through
+    // the same resolve URL (the fetch above saw where that redirects).
+    await page.goto(`${base}/projects/${projectID}/label?task=${taskID}`);
+    await page.waitForFunction(() => {
+      const img = document.querySelector('#label-studio img:not([class*=userpic])');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 30_000 });
+    report.labelImage = await page.evaluate(() => {
+      const img = document.querySelector('#label-studio img:not([class*=userpic])');
+      return { src: img.getAttribute('src'), width: img.naturalWidth };
+    });
   });
 });

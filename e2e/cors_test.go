@@ -59,6 +59,10 @@ func TestBrowserCORSRule(t *testing.T) {
 		scenarioReport
 		Before, After                   fetched
 		Warning, Command, Button, Added string
+		LabelImage                      struct {
+			Src   string `json:"src"`
+			Width int    `json:"width"`
+		} `json:"labelImage"`
 	}
 	storageOrigin := strings.TrimSuffix(env.BlobEndpoint, "/")
 	runScenario(t, srv.URL, "cors.mjs", []string{"EMAIL=" + email, "PASSWORD=" + password, "STORAGE_ORIGIN=" + storageOrigin,
@@ -79,6 +83,9 @@ func TestBrowserCORSRule(t *testing.T) {
 	}
 	if !rep.After.OK || rep.After.Bytes != len(image) || !strings.HasPrefix(rep.After.URL, env.BlobEndpoint) {
 		t.Errorf("the media after the rule: %+v", rep.After)
+	}
+	if rep.LabelImage.Width != 320 || !strings.Contains(rep.LabelImage.Src, fmt.Sprintf("/tasks/%d/resolve", page.Tasks[0].ID)) {
+		t.Errorf("the labeling page's image after the rule: %+v; want the task's 320-pixel-wide image through its resolve URL", rep.LabelImage)
 	}
 	rules := env.CORSRules(t)
 	if len(rules) != 2 || *rules[0].AllowedOrigins != origin || *rules[1].AllowedOrigins != *other.AllowedOrigins {
