@@ -26,11 +26,7 @@ func TestStorageCORSIsCheckedAndAdded(t *testing.T) {
 	const origin = "https://label.example.com"
 	other := azuretest.CORSRule("https://other.example.org", "GET", 60)
 	e.az.SetCORSRules(t, other)
-
-	create := map[string]any{"project": e.project, "title": "imgs", "account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
-		"container": e.container, "presign": true, "endpoint": e.az.BlobEndpoint}
-	var st struct{ ID int64 }
-	e.call(201, "POST", "/api/storages/azure/", create).json(t, &st)
+	st := createPresignedStorage(t, e)
 
 	var a corsAnswer
 	e.call(200, "POST", "/api/storages/azure/validate", map[string]any{"id": st.ID}).json(t, &a)
@@ -81,10 +77,7 @@ func TestStorageCORSOriginIsTheBrowsers(t *testing.T) {
 	e := newStorageEnv(t)
 	other := azuretest.CORSRule("https://other.example.org", "GET", 60)
 	e.az.SetCORSRules(t, other)
-	create := map[string]any{"project": e.project, "title": "imgs", "account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
-		"container": e.container, "presign": true, "endpoint": e.az.BlobEndpoint}
-	var st struct{ ID int64 }
-	e.call(201, "POST", "/api/storages/azure/", create).json(t, &st)
+	st := createPresignedStorage(t, e)
 	path := fmt.Sprintf("/api/storages/azure/%d/cors", st.ID)
 	from := func(origin string) *response {
 		return e.requestWith("POST", path, nil, http.Header{"Authorization": {"Token " + e.token}, "Origin": {origin}})
@@ -108,4 +101,14 @@ func TestStorageCORSOriginIsTheBrowsers(t *testing.T) {
 	if rules := e.az.CORSRules(t); len(rules) != 2 || *rules[0].AllowedOrigins != "http://localhost:8080" {
 		t.Fatalf("rules after the add: %d", len(rules))
 	}
+}
+
+// createPresignedStorage creates a source storage on the env's container
+// whose media is presigned, with the account key.
+func createPresignedStorage(t *testing.T, e *storageEnv) (st struct{ ID int64 }) {
+	t.Helper()
+	e.call(201, "POST", "/api/storages/azure/", map[string]any{"project": e.project, "title": "imgs",
+		"account_name": azuretest.AccountName, "account_key": azuretest.AccountKey,
+		"container": e.container, "presign": true, "endpoint": e.az.BlobEndpoint}).json(t, &st)
+	return st
 }

@@ -67,11 +67,11 @@ func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
 			return err
 		}
 	}
+	have, err := db.dataIndexes(ctx)
+	if err != nil {
+		return err
+	}
 	for _, key := range keys {
-		have, err := db.dataIndexes(ctx)
-		if err != nil {
-			return err
-		}
 		name := dataIndexName(key)
 		valid, exists := have[name]
 		switch {
@@ -89,6 +89,7 @@ func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
 		if _, err := db.write.ExecContext(ctx, db.dialect.dataIndexDDL(key)); err != nil {
 			return translate("index data field", err)
 		}
+		have[name] = true
 	}
 	return nil
 }
