@@ -139,16 +139,26 @@ func (s *SelectedItems) IsEmpty() bool { return s != nil && !s.All && len(s.Incl
 // DataKeys lists, once each in first-seen order, the task data keys q
 // filters or orders on: the fields a saved view wants indexed.
 func (q *TaskQuery) DataKeys() []string {
+	return addDataKey(q.FilterKeys(), strings.TrimPrefix(q.Ordering, "-"))
+}
+
+// FilterKeys lists the data keys q's filters read, each once.
+func (q *TaskQuery) FilterKeys() []string {
 	var keys []string
-	add := func(column string) {
-		if key, ok := DataField(column); ok && !slices.Contains(keys, key) {
-			keys = append(keys, key)
+	if q != nil {
+		for _, f := range q.Filters {
+			keys = addDataKey(keys, f.Column)
 		}
 	}
-	for _, f := range q.Filters {
-		add(f.Column)
+	return keys
+}
+
+// addDataKey adds column's data key to keys, unless column is not a data
+// field or keys has it.
+func addDataKey(keys []string, column string) []string {
+	if key, ok := DataField(column); ok && !slices.Contains(keys, key) {
+		keys = append(keys, key)
 	}
-	add(strings.TrimPrefix(q.Ordering, "-"))
 	return keys
 }
 

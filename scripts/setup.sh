@@ -15,6 +15,12 @@ what=${1:-test}
 mkdir -p .cache
 log=.cache/setup.log
 : >"$log"
+: >"$log.go"
+
+# Go modules download while the packages below install: on a fresh machine
+# both are mostly waiting on the network.
+go mod download >>"$log.go" 2>&1 &
+go_download=$!
 
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs)
@@ -49,7 +55,7 @@ fi
 # The annotator bundle the binary embeds, copied from node_modules.
 ./ui/build.sh
 
-go mod download
+wait "$go_download" || { echo "setup: go mod download failed:" >&2; tail -n 30 "$log.go" >&2; exit 1; }
 
 if [ "$what" = test ]; then
   ./scripts/testdb.sh

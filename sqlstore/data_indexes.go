@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blobmark/blobmark"
 )
@@ -76,22 +78,101 @@ func (db *Views) IndexDataFields(ctx context.Context, keys []string) error {
 		valid, exists := have[name]
 		switch {
 		case valid:
-			continue
 		case exists: // a failed concurrent build left it invalid
 			if _, err := db.write.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
 				return translate("drop invalid data index", err)
 			}
-		case len(have) >= MaxDataIndexes:
+			fallthrough
+		case len(have) < MaxDataIndexes:
+			if _, err := db.write.ExecContext(ctx, db.dialect.dataIndexDDL(key)); err != nil {
+				return translate("index data field", err)
+			}
+			have[name] = true
+		default:
 			db.logger.WarnContext(ctx, "data field left unindexed: the bound on data-field indexes is reached",
 				"key", key, "bound", MaxDataIndexes)
 			continue
 		}
-		if _, err := db.write.ExecContext(ctx, db.dialect.dataIndexDDL(key)); err != nil {
-			return translate("index data field", err)
+		if db.dialect == Postgres {
+			if err := db.fillFieldValues(ctx, key); err != nil {
+				return err
+			}
 		}
-		have[name] = true
 	}
 	return nil
+}
+
+// fieldValuesBatch is how many tasks one statement of fillFieldValues
+// fills in: a short transaction, so writers are never held up for long.
+const fieldValuesBatch = 20_000
+
+// fillFieldValues registers key in data_fields (PostgreSQL: see migration
+// 00019) and fills in the values of the tasks written before, then marks
+// it ready. From the registration's commit on, the triggers keep every
+// task written after; a transaction that wrote a task before it but is
+// still open could commit after the fill read that task, so the fill
+// first waits for every such transaction to end, as CREATE INDEX
+// CONCURRENTLY does. Rows the triggers wrote meanwhile are newer and are
+// kept.
+func (db *Views) fillFieldValues(ctx context.Context, key string) error {
+	var id int64
+	var ready bool
+	err := db.write.QueryRowContext(ctx, `INSERT INTO data_fields (key) VALUES ($1)
+		ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id, ready`, key).Scan(&id, &ready)
+	if err != nil || ready {
+		return translate("register data field", err)
+	}
+	if err := db.waitForOlderTransactions(ctx); err != nil {
+		return err
+	}
+	for after := int64(0); ; {
+		var last sql.NullInt64
+		err := db.write.QueryRowContext(ctx, `WITH batch AS (
+				SELECT id, project_id, data, total_annotations, total_predictions FROM tasks
+				WHERE id > $1 ORDER BY id LIMIT $2),
+			filled AS (
+				INSERT INTO task_field_values (task_id, field_id, project_id, value, total_annotations, total_predictions)
+				SELECT id, $3, project_id, data::jsonb -> $4, total_annotations, total_predictions FROM batch
+				ON CONFLICT (task_id, field_id) DO NOTHING)
+			SELECT MAX(id) FROM batch`, after, fieldValuesBatch, id, key).Scan(&last)
+		if err != nil {
+			return translate("fill data field values", err)
+		}
+		if !last.Valid {
+			break
+		}
+		after = last.Int64
+	}
+	// A fill writes rows as fast as an import: vacuumed and analyzed at
+	// once, they are counted from the index alone and planned for their
+	// real number from the first page on, not after autovacuum's next
+	// round.
+	if _, err := db.write.ExecContext(ctx, "VACUUM (ANALYZE) task_field_values"); err != nil {
+		return translate("fill data field values", err)
+	}
+	_, err = db.write.ExecContext(ctx, "UPDATE data_fields SET ready = TRUE WHERE id = $1", id)
+	return translate("fill data field values", err)
+}
+
+// waitForOlderTransactions returns once every transaction that was open
+// when it was called has ended.
+func (db *Views) waitForOlderTransactions(ctx context.Context) error {
+	var horizon string
+	if err := db.write.QueryRowContext(ctx, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text").Scan(&horizon); err != nil {
+		return translate("wait for open transactions", err)
+	}
+	for {
+		var done bool
+		err := db.write.QueryRowContext(ctx, "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", horizon).Scan(&done)
+		if err != nil || done {
+			return translate("wait for open transactions", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // savedViewKeys lists the data keys the live projects' views use, most

@@ -6,6 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/blobmark/blobmark"
 )
@@ -93,7 +96,11 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 		return nil, err
 	}
 	if f.Query.IsFiltered() {
-		err := db.queryRow(ctx, countTasksSQL(where), append([]any{f.ProjectID}, where.args...)...).
+		count, err := db.countTasksSQL(ctx, f.Query, where)
+		if err != nil {
+			return nil, err
+		}
+		err = db.queryRow(ctx, count, append([]any{f.ProjectID}, where.args...)...).
 			Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
 		if err != nil {
 			return nil, translate("count tasks", err)
@@ -119,10 +126,53 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 }
 
 // countTasksSQL totals the tasks of a project (the first argument) that
-// where selects: their number and their annotation and prediction counts.
-func countTasksSQL(where sqlPart) string {
+// where, compiled from q, selects: their number and their annotation and
+// prediction counts. On PostgreSQL, when where reads one data field and
+// nothing of a task but its id and counters, and that field's values are
+// kept (migration 00019), the total is counted over those values instead:
+// an index-only scan, where the tasks' own expression index would visit
+// every matching task.
+func (db *core) countTasksSQL(ctx context.Context, q *blobmark.TaskQuery, where sqlPart) (string, error) {
+	if db.dialect == Postgres {
+		if keys := q.FilterKeys(); len(keys) == 1 {
+			if over, ok := overFieldValues(where.sql, keys[0]); ok {
+				var field int64
+				err := db.queryRow(ctx, "SELECT id FROM data_fields WHERE key = ? AND ready", keys[0]).Scan(&field)
+				switch {
+				case err == nil:
+					return fmt.Sprintf(`SELECT COUNT(*), COALESCE(SUM(f.total_annotations), 0), COALESCE(SUM(f.total_predictions), 0)
+						FROM task_field_values f WHERE f.field_id = %d AND f.project_id = ? AND %s`, field, over), nil
+				case !errors.Is(err, sql.ErrNoRows):
+					return "", translate("count tasks", err)
+				}
+			}
+		}
+	}
 	return `SELECT COUNT(*), COALESCE(SUM(t.total_annotations), 0), COALESCE(SUM(t.total_predictions), 0)
-		FROM tasks t WHERE t.project_id = ? AND ` + where.sql
+		FROM tasks t WHERE t.project_id = ? AND ` + where.sql, nil
+}
+
+// taskColumnRef is a reference to a column of "tasks t".
+var taskColumnRef = regexp.MustCompile(`\bt\.([a-z_]+)\b`)
+
+// overFieldValues rewrites a condition over "tasks t" onto the values of
+// key kept in "task_field_values f": the key's value as rawData spells it,
+// and the task's id and counters. Anything else of the task the condition
+// reads (another column, another data field) makes it not ok.
+func overFieldValues(cond, key string) (string, bool) {
+	cond = strings.ReplaceAll(cond, Postgres.rawData(key), "(f.value)")
+	ok := true
+	cond = taskColumnRef.ReplaceAllStringFunc(cond, func(ref string) string {
+		switch ref {
+		case "t.id":
+			return "f.task_id"
+		case "t.total_annotations", "t.total_predictions":
+			return "f" + ref[1:]
+		}
+		ok = false
+		return ref
+	})
+	return cond, ok
 }
 
 // pageTasksSQL reads a page (the last two arguments: limit, offset) of the

@@ -59,15 +59,17 @@ var nullable = map[string]bool{"completed_at": true, "predictions_score": true, 
 func (d Dialect) dataExpr(key string, typ blobmark.ColumnType) sqlPart {
 	raw := d.rawData(key)
 	if d == Postgres {
+		// Every reading goes through raw, which overFieldValues rewrites.
+		text := "(" + raw + " #>> '{}')"
 		switch typ {
 		case blobmark.TypeNumber:
-			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'number' THEN (t.data::jsonb ->> " + sqlString(key) + ")::double precision END)"}
+			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'number' THEN " + text + "::double precision END)"}
 		case blobmark.TypeBoolean:
-			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'boolean' THEN (t.data::jsonb ->> " + sqlString(key) + ") = 'true' END)"}
+			return sqlPart{sql: "(CASE WHEN jsonb_typeof" + raw + " = 'boolean' THEN " + text + " = 'true' END)"}
 		case "": // the raw JSON value, for exists and ordering
 			return sqlPart{sql: raw}
 		}
-		return sqlPart{sql: "(t.data::jsonb ->> " + sqlString(key) + ")"}
+		return sqlPart{sql: text}
 	}
 	path := sqlString(`$."` + key + `"`)
 	switch typ {

@@ -32,10 +32,15 @@ type dmFixture struct {
 	imported time.Time // between the storage's tasks and the imported ones
 }
 
-func newDMFixture(t *testing.T, b backend) *dmFixture {
+func newDMFixture(t *testing.T, b backend, indexKeys ...string) *dmFixture {
 	clock := testclock.New(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	db := open(t, b.prepare(t, sqlstore.Config{Clock: clock.Now}))
 	ctx := t.Context()
+	if len(indexKeys) > 0 {
+		if err := db.IndexDataFields(ctx, indexKeys); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f := &dmFixture{db: db, ids: map[string]int64{}, names: map[int64]string{}}
 	var err error
 	if f.u1, _, err = db.CreateUser(ctx, "u1@example.com", "password-123"); err != nil {
@@ -106,8 +111,14 @@ func (f *dmFixture) find(t *testing.T, query string) ([]string, error) {
 	for _, task := range list.Tasks {
 		names = append(names, f.names[task.ID])
 	}
-	if list.Total != len(names) {
-		t.Errorf("%s: total %d, but %d tasks listed", query, list.Total, len(names))
+	annotations, predictions := 0, 0
+	for _, task := range list.Tasks {
+		annotations += task.TotalAnnotations
+		predictions += task.TotalPredictions
+	}
+	if list.Total != len(names) || list.TotalAnnotations != annotations || list.TotalPredictions != predictions {
+		t.Errorf("%s: totals %d tasks, %d annotations, %d predictions; %d, %d, %d listed", query,
+			list.Total, list.TotalAnnotations, list.TotalPredictions, len(names), annotations, predictions)
 	}
 	return names, nil
 }
@@ -124,118 +135,135 @@ func TestTaskQueries(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			f := newDMFixture(t, b)
-			id := func(n string) int64 { return f.ids[n] }
-			cases := []struct {
-				name, query string
-				want        string // names in order, space-separated
-			}{
-				{"no query", `{}`, "a b c d e"},
-				{"annotations >0", filterQuery("total_annotations", "greater", "Number", "0"), "a c"},
-				{"annotations =0", filterQuery("total_annotations", "equal", "Number", "0"), "b d e"},
-				{"annotations range", filterQuery("total_annotations", "in", "Number", `{"min":1,"max":1}`), "c"},
-				{"skipped", filterQuery("cancelled_annotations", "greater_or_equal", "Number", "1"), "b"},
-				{"labeled", filterQuery("is_labeled", "equal", "Boolean", "true"), "a c"},
-				{"not labeled", filterQuery("is_labeled", "equal", "Boolean", "false"), "b d e"},
-				{"completed_at exists", filterQuery("completed_at", "exists", "Datetime", "null"), "a c"},
-				{"annotator u2", filterQuery("annotators", "contains", "List", fmt.Sprint(f.u2.ID)), "a b"},
-				{"not annotator u2", filterQuery("annotators", "not_contains", "List", fmt.Sprint(f.u2.ID)), "c d e"},
-				{"no annotator", filterQuery("annotators", "empty", "List", "true"), "d e"},
-				{"text contains, any case", filterQuery("data.text", "contains", "String", `"hello"`), "a e"},
-				{"text not contains", filterQuery("data.text", "not_contains", "String", `"hello"`), "b c d"},
-				{"percent is literal", filterQuery("data.text", "contains", "String", `"%"`), "d"},
-				{"underscore is literal", filterQuery("data.text", "contains", "String", `"e_t"`), "d"},
-				{"starts with", filterQuery("data.text", "starts_with", "String", `"100%"`), "d"},
-				{"ends with", filterQuery("data.text", "ends_with", "String", `"WORLD"`), "a"},
-				{"text equal", filterQuery("data.text", "equal", "String", `"goodbye"`), "b"},
-				{"number greater, strings ignored", filterQuery("data.n", "greater", "Number", "4"), "a b"},
-				{"number range", filterQuery("data.n", "in", "Number", `{"min":0,"max":10}`), "a"},
-				{"number less", filterQuery("data.n", "less", "Number", "0"), "e"},
-				{"number equal", filterQuery("data.n", "equal", "Number", "12.5"), "b"},
-				{"number not equal, strings kept", filterQuery("data.n", "not_equal", "Number", "5"), "b c d e"},
-				{"number in list", filterQuery("data.n", "in_list", "Number", "[5, -1, 7]"), "a e"},
-				{"booleans are not numbers", filterQuery("data.flag", "greater_or_equal", "Number", "0"), ""},
-				{"a key with a quote", filterQuery("data.it's", "greater", "Number", "2"), "e"},
-				{"date after", filterQuery("data.d", "greater", "Datetime", `"2021-01-10T00:00:00.000Z"`), "b"},
-				{"date range", filterQuery("data.d", "in", "Datetime", `{"min":"2021-01-01T00:00:00.000000Z","max":"2021-01-31T00:00:00Z"}`), "a"},
-				{"boolean true", filterQuery("data.flag", "equal", "Boolean", "true"), "a"},
-				{"boolean false", filterQuery("data.flag", "equal", "Boolean", "false"), "b"},
-				{"key exists", filterQuery("data.tag", "exists", "Unknown", "null"), "a e"},
-				{"key missing", filterQuery("data.tag", "not_exists", "Unknown", "null"), "b c d"},
-				{"in list", filterQuery("data.tag", "in_list", "String", `["cat","dog","cow"]`), "a e"},
-				{"not in list", filterQuery("data.tag", "not_in_list", "String", `["cat"]`), "b c d e"},
-				{"id in list", filterQuery("id", "in_list", "Number", fmt.Sprintf("[%d,%d]", id("a"), id("d"))), "a d"},
-				{"inner id", filterQuery("inner_id", "less_or_equal", "Number", "2"), "a b"},
-				{"file name contains", filterQuery("storage_filename", "contains", "String", `".jpg"`), "a c"},
-				{"file name equal", filterQuery("storage_filename", "equal", "String", `"img/b.png"`), "b"},
-				{"no file name", filterQuery("storage_filename", "empty", "String", "true"), "d e"},
-				{"blob missing", filterQuery("blob_missing", "equal", "Boolean", "true"), "c"},
-				{"ground truth", filterQuery("ground_truth", "equal", "Boolean", "true"), "a"},
-				{"predictions", filterQuery("total_predictions", "greater", "Number", "0"), "d e"},
-				{"prediction score", filterQuery("predictions_score", "greater", "Number", "0.5"), "d"},
-				{"created after", filterQuery("created_at", "greater", "Datetime", `"`+f.imported.Format(time.RFC3339)+`"`), "d e"},
-				{"updated before", filterQuery("updated_at", "less", "Datetime", `"`+f.imported.Format(time.RFC3339)+`"`), ""},
-				{"or", `{"filters":{"conjunction":"or","items":[
+			// The same answers without and with the indexes saved views
+			// build on data fields, built after the tasks were written
+			// (filled in from them) or before (kept as they are written).
+			keys := []string{"name", "text", "n", "d", "flag", "tag", "it's"}
+			for _, mode := range []struct {
+				name          string
+				before, after bool
+			}{{"unindexed", false, false}, {"indexed after the writes", false, true}, {"indexed before the writes", true, false}} {
+				t.Run(mode.name, func(t *testing.T) {
+					var f *dmFixture
+					if mode.before {
+						f = newDMFixture(t, b, keys...)
+					} else {
+						f = newDMFixture(t, b)
+					}
+					if mode.after {
+						if err := f.db.IndexDataFields(t.Context(), keys); err != nil {
+							t.Fatal(err)
+						}
+					}
+					checkTaskQueries(t, f)
+				})
+			}
+		})
+	}
+}
+
+// checkTaskQueries runs TestTaskQueries' table against f.
+func checkTaskQueries(t *testing.T, f *dmFixture) {
+	id := func(n string) int64 { return f.ids[n] }
+	cases := []struct {
+		name, query string
+		want        string // names in order, space-separated
+	}{
+		{"no query", `{}`, "a b c d e"},
+		{"annotations >0", filterQuery("total_annotations", "greater", "Number", "0"), "a c"},
+		{"annotations =0", filterQuery("total_annotations", "equal", "Number", "0"), "b d e"},
+		{"annotations range", filterQuery("total_annotations", "in", "Number", `{"min":1,"max":1}`), "c"},
+		{"skipped", filterQuery("cancelled_annotations", "greater_or_equal", "Number", "1"), "b"},
+		{"labeled", filterQuery("is_labeled", "equal", "Boolean", "true"), "a c"},
+		{"not labeled", filterQuery("is_labeled", "equal", "Boolean", "false"), "b d e"},
+		{"completed_at exists", filterQuery("completed_at", "exists", "Datetime", "null"), "a c"},
+		{"annotator u2", filterQuery("annotators", "contains", "List", fmt.Sprint(f.u2.ID)), "a b"},
+		{"not annotator u2", filterQuery("annotators", "not_contains", "List", fmt.Sprint(f.u2.ID)), "c d e"},
+		{"no annotator", filterQuery("annotators", "empty", "List", "true"), "d e"},
+		{"text contains, any case", filterQuery("data.text", "contains", "String", `"hello"`), "a e"},
+		{"text not contains", filterQuery("data.text", "not_contains", "String", `"hello"`), "b c d"},
+		{"percent is literal", filterQuery("data.text", "contains", "String", `"%"`), "d"},
+		{"underscore is literal", filterQuery("data.text", "contains", "String", `"e_t"`), "d"},
+		{"starts with", filterQuery("data.text", "starts_with", "String", `"100%"`), "d"},
+		{"ends with", filterQuery("data.text", "ends_with", "String", `"WORLD"`), "a"},
+		{"text equal", filterQuery("data.text", "equal", "String", `"goodbye"`), "b"},
+		{"number greater, strings ignored", filterQuery("data.n", "greater", "Number", "4"), "a b"},
+		{"number range", filterQuery("data.n", "in", "Number", `{"min":0,"max":10}`), "a"},
+		{"number less", filterQuery("data.n", "less", "Number", "0"), "e"},
+		{"number equal", filterQuery("data.n", "equal", "Number", "12.5"), "b"},
+		{"number not equal, strings kept", filterQuery("data.n", "not_equal", "Number", "5"), "b c d e"},
+		{"number in list", filterQuery("data.n", "in_list", "Number", "[5, -1, 7]"), "a e"},
+		{"booleans are not numbers", filterQuery("data.flag", "greater_or_equal", "Number", "0"), ""},
+		{"a key with a quote", filterQuery("data.it's", "greater", "Number", "2"), "e"},
+		{"date after", filterQuery("data.d", "greater", "Datetime", `"2021-01-10T00:00:00.000Z"`), "b"},
+		{"date range", filterQuery("data.d", "in", "Datetime", `{"min":"2021-01-01T00:00:00.000000Z","max":"2021-01-31T00:00:00Z"}`), "a"},
+		{"boolean true", filterQuery("data.flag", "equal", "Boolean", "true"), "a"},
+		{"boolean false", filterQuery("data.flag", "equal", "Boolean", "false"), "b"},
+		{"key exists", filterQuery("data.tag", "exists", "Unknown", "null"), "a e"},
+		{"key missing", filterQuery("data.tag", "not_exists", "Unknown", "null"), "b c d"},
+		{"in list", filterQuery("data.tag", "in_list", "String", `["cat","dog","cow"]`), "a e"},
+		{"not in list", filterQuery("data.tag", "not_in_list", "String", `["cat"]`), "b c d e"},
+		{"id in list", filterQuery("id", "in_list", "Number", fmt.Sprintf("[%d,%d]", id("a"), id("d"))), "a d"},
+		{"inner id", filterQuery("inner_id", "less_or_equal", "Number", "2"), "a b"},
+		{"file name contains", filterQuery("storage_filename", "contains", "String", `".jpg"`), "a c"},
+		{"file name equal", filterQuery("storage_filename", "equal", "String", `"img/b.png"`), "b"},
+		{"no file name", filterQuery("storage_filename", "empty", "String", "true"), "d e"},
+		{"blob missing", filterQuery("blob_missing", "equal", "Boolean", "true"), "c"},
+		{"ground truth", filterQuery("ground_truth", "equal", "Boolean", "true"), "a"},
+		{"predictions", filterQuery("total_predictions", "greater", "Number", "0"), "d e"},
+		{"prediction score", filterQuery("predictions_score", "greater", "Number", "0.5"), "d"},
+		{"created after", filterQuery("created_at", "greater", "Datetime", `"`+f.imported.Format(time.RFC3339)+`"`), "d e"},
+		{"updated before", filterQuery("updated_at", "less", "Datetime", `"`+f.imported.Format(time.RFC3339)+`"`), ""},
+		{"or", `{"filters":{"conjunction":"or","items":[
 					{"filter":"filter:tasks:total_annotations","operator":"greater","type":"Number","value":0},
 					{"filter":"filter:tasks:data.text","operator":"contains","type":"String","value":"bye"}]}}`, "a b c"},
-				{"and", `{"filters":{"conjunction":"and","items":[
+		{"and", `{"filters":{"conjunction":"and","items":[
 					{"filter":"filter:tasks:total_annotations","operator":"greater","type":"Number","value":0},
 					{"filter":"filter:tasks:data.text","operator":"contains","type":"String","value":"world"}]}}`, "a"},
 
-				{"id descending", `{"ordering":["-tasks:id"]}`, "e d c b a"},
-				{"annotations ascending", `{"ordering":["tasks:total_annotations"]}`, "b d e c a"},
-				{"annotations descending", `{"ordering":["-tasks:total_annotations"]}`, "a c e d b"},
-				{"data field descending", `{"ordering":["-tasks:data.name"]}`, "e d c b a"},
-				{"data number, missing last", `{"ordering":["tasks:data.flag"],"filters":{"items":[{"filter":"filter:tasks:data.flag","operator":"exists","type":"Boolean"}]}}`, "b a"},
-				{"file name, none last", `{"ordering":["tasks:storage_filename"]}`, "a b c d e"},
-				{"file name descending, none last", `{"ordering":["-tasks:storage_filename"]}`, "c b a e d"},
-				{"score, none last", `{"ordering":["tasks:predictions_score"]}`, "e d a b c"},
-				{"filtered and sorted", `{"ordering":["-tasks:updated_at"],"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`, "b e d"},
+		{"id descending", `{"ordering":["-tasks:id"]}`, "e d c b a"},
+		{"annotations ascending", `{"ordering":["tasks:total_annotations"]}`, "b d e c a"},
+		{"annotations descending", `{"ordering":["-tasks:total_annotations"]}`, "a c e d b"},
+		{"data field descending", `{"ordering":["-tasks:data.name"]}`, "e d c b a"},
+		{"data number, missing last", `{"ordering":["tasks:data.flag"],"filters":{"items":[{"filter":"filter:tasks:data.flag","operator":"exists","type":"Boolean"}]}}`, "b a"},
+		{"file name, none last", `{"ordering":["tasks:storage_filename"]}`, "a b c d e"},
+		{"file name descending, none last", `{"ordering":["-tasks:storage_filename"]}`, "c b a e d"},
+		{"score, none last", `{"ordering":["tasks:predictions_score"]}`, "e d a b c"},
+		{"filtered and sorted", `{"ordering":["-tasks:updated_at"],"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`, "b e d"},
 
-				{"all but excluded, filtered", fmt.Sprintf(`{"selectedItems":{"all":true,"excluded":[%d]},"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`, id("b")), "d e"},
-				{"included", fmt.Sprintf(`{"selectedItems":{"all":false,"included":[%d,%d]}}`, id("b"), id("a")), "a b"},
-			}
-			// The same answers without and with the indexes saved views
-			// build on data fields.
-			for _, indexed := range []bool{false, true} {
-				if indexed {
-					if err := f.db.IndexDataFields(t.Context(), []string{"name", "text", "n", "d", "flag", "tag", "it's"}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for _, c := range cases {
-					got, err := f.find(t, c.query)
-					if err != nil {
-						t.Errorf("%s (indexed %v): %v", c.name, indexed, err)
-						continue
-					}
-					if strings.Join(got, " ") != c.want {
-						t.Errorf("%s (indexed %v): got %q, want %q", c.name, indexed, strings.Join(got, " "), c.want)
-					}
-				}
-			}
-			// Pages of a filtered, sorted query: the total is the filter's,
-			// the pages follow each other.
-			q, _ := blobmark.ParseTaskQuery("query", []byte(`{"ordering":["-tasks:id"],"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`))
-			var paged []string
-			for off := 0; off < 4; off += 2 {
-				list, err := f.db.FindTasks(t.Context(), blobmark.TaskFilter{ProjectID: f.project, Query: q, Page: blobmark.Page{Offset: off, Limit: 2}})
-				if err != nil || list.Total != 3 || list.TotalPredictions != 2 || list.TotalAnnotations != 0 {
-					t.Fatalf("page at %d: %+v, %v", off, list, err)
-				}
-				for _, task := range list.Tasks {
-					paged = append(paged, f.names[task.ID])
-				}
-			}
-			if !slices.Equal(paged, []string{"e", "d", "b"}) {
-				t.Errorf("pages: %v", paged)
-			}
-			// The file name comes with every task.
-			task, err := f.db.FindTaskByID(t.Context(), id("b"))
-			if err != nil || task.StorageFilename != "img/b.png" {
-				t.Errorf("storage_filename = %q, %v", task.StorageFilename, err)
-			}
-		})
+		{"all but excluded, filtered", fmt.Sprintf(`{"selectedItems":{"all":true,"excluded":[%d]},"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`, id("b")), "d e"},
+		{"included", fmt.Sprintf(`{"selectedItems":{"all":false,"included":[%d,%d]}}`, id("b"), id("a")), "a b"},
+	}
+	for _, c := range cases {
+		got, err := f.find(t, c.query)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, strings.Join(got, " "), c.want)
+		}
+	}
+	// Pages of a filtered, sorted query: the total is the filter's,
+	// the pages follow each other.
+	q, _ := blobmark.ParseTaskQuery("query", []byte(`{"ordering":["-tasks:id"],"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`))
+	var paged []string
+	for off := 0; off < 4; off += 2 {
+		list, err := f.db.FindTasks(t.Context(), blobmark.TaskFilter{ProjectID: f.project, Query: q, Page: blobmark.Page{Offset: off, Limit: 2}})
+		if err != nil || list.Total != 3 || list.TotalPredictions != 2 || list.TotalAnnotations != 0 {
+			t.Fatalf("page at %d: %+v, %v", off, list, err)
+		}
+		for _, task := range list.Tasks {
+			paged = append(paged, f.names[task.ID])
+		}
+	}
+	if !slices.Equal(paged, []string{"e", "d", "b"}) {
+		t.Errorf("pages: %v", paged)
+	}
+	// The file name comes with every task.
+	task, err := f.db.FindTaskByID(t.Context(), id("b"))
+	if err != nil || task.StorageFilename != "img/b.png" {
+		t.Errorf("storage_filename = %q, %v", task.StorageFilename, err)
 	}
 }
 
