@@ -306,3 +306,15 @@ func Settle(ctx context.Context, db *sqlstore.DB) {
 		Check(err)
 	}
 }
+
+// DatabaseName names db's database for a benchmark's header; on PostgreSQL
+// with its shared_buffers, which decides whether a million tasks' indexes
+// are read from memory or from the operating system's cache.
+func DatabaseName(ctx context.Context, db *sqlstore.DB) string {
+	if db.Dialect() != sqlstore.Postgres {
+		return "SQLite"
+	}
+	var buffers string
+	Check(db.SQL().QueryRowContext(ctx, "SHOW shared_buffers").Scan(&buffers))
+	return "PostgreSQL, shared_buffers " + buffers
+}

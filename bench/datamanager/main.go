@@ -126,10 +126,7 @@ func main() {
 	}
 	benchkit.Check(json.Unmarshal(answer, &res))
 
-	dbName := "SQLite"
-	if *databaseURL != "" {
-		dbName = "PostgreSQL"
-	}
+	dbName := benchkit.DatabaseName(ctx, db)
 	fmt.Printf("blobmark Data Manager (%s, %d tasks seeded in %s, %d requests per page kind, pages of %d, the first and second)\n",
 		dbName, *tasks, benchkit.Round(seeded), *requests, pageSize)
 	fmt.Printf("indexes of the saved views' data fields (score, text) built in %s\n\n", benchkit.Round(indexed))

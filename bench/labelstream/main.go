@@ -138,10 +138,7 @@ func main() {
 	wg.Wait()
 	run := time.Since(t1)
 
-	dbName := "SQLite"
-	if *databaseURL != "" {
-		dbName = "PostgreSQL"
-	}
+	dbName := benchkit.DatabaseName(ctx, db)
 	fmt.Printf("blobmark label stream (%s, %d tasks, %.0f%% labeled, %s, overlap %d; %d annotators × %d rounds, labeling %s each; seeded in %s, ran in %s, %.0f tasks/s)\n\n",
 		dbName, *tasks, *labeled*100, samp, *overlap, *annotators, *rounds, *think, benchkit.Round(seed), benchkit.Round(run),
 		float64(len(next))/run.Seconds())
