@@ -34,9 +34,12 @@ CREATE INDEX task_field_values_totals ON task_field_values (field_id, project_id
 CREATE FUNCTION task_field_values_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM data_fields) THEN
+        -- Each task's data is parsed once, whatever the number of fields.
+        WITH w AS MATERIALIZED (
+            SELECT id, project_id, data::jsonb AS data, total_annotations, total_predictions FROM written_tasks)
         INSERT INTO task_field_values (task_id, field_id, project_id, value, total_annotations, total_predictions)
-        SELECT w.id, f.id, w.project_id, w.data::jsonb -> f.key, w.total_annotations, w.total_predictions
-        FROM written_tasks w CROSS JOIN data_fields f
+        SELECT w.id, f.id, w.project_id, w.data -> f.key, w.total_annotations, w.total_predictions
+        FROM w CROSS JOIN data_fields f
         ON CONFLICT (task_id, field_id) DO UPDATE SET project_id = excluded.project_id, value = excluded.value,
             total_annotations = excluded.total_annotations, total_predictions = excluded.total_predictions
         WHERE (task_field_values.project_id, task_field_values.value, task_field_values.total_annotations, task_field_values.total_predictions)
