@@ -164,3 +164,107 @@ func TestDataManagerQueriesReadIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldValuesStayExactUnderConcurrentWrites fills in a data field's
+// kept values (PostgreSQL) while tasks are imported, their data rewritten
+// and annotated concurrently, and then wants every task's kept value and
+// counters equal to the task's own, and a filtered total equal to the same
+// total counted over the tasks: the fill, the triggers and the wait for
+// open transactions leave no task behind or stale.
+func TestFieldValuesStayExactUnderConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DatabaseURL: pgtest.Schema(t, "fieldvalues")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	owner, _, err := db.CreateUser(ctx, "owner@example.com", "password-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blobmark.Project{Title: "p"}
+	if err := db.CreateProject(blobmark.NewContextWithUser(ctx, owner), p); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(n, from int) []*blobmark.TaskImport {
+		tasks := make([]*blobmark.TaskImport, n)
+		for i := range tasks {
+			tasks[i] = &blobmark.TaskImport{Data: json.RawMessage(fmt.Sprintf(`{"score":%d}`, (from+i)%100))}
+		}
+		return tasks
+	}
+	res, err := db.ImportTasks(ctx, p.ID, batch(3*fieldValuesBatch/2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := res.TaskIDs
+
+	// Writers run until the fill is over, and a little after.
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	writer := func(w int, write func(i int) error) {
+		var err error
+		for i := 0; err == nil; i++ {
+			select {
+			case <-done:
+				if i > 0 {
+					errs <- nil
+					return
+				}
+			default:
+			}
+			err = write(i)
+		}
+		errs <- fmt.Errorf("writer %d: %w", w, err)
+	}
+	go writer(0, func(i int) error {
+		_, err := db.ImportTasks(ctx, p.ID, batch(50, i))
+		return err
+	})
+	go writer(1, func(i int) error {
+		_, err := db.UpdateTask(ctx, ids[(i*7919)%len(ids)], blobmark.TaskUpdate{Data: json.RawMessage(fmt.Sprintf(`{"score":%d}`, 100+i%50))})
+		return err
+	})
+	go writer(2, func(i int) error {
+		return db.CreateAnnotation(ctx, &blobmark.Annotation{TaskID: ids[(i*104729)%len(ids)], CompletedBy: owner.ID, Result: json.RawMessage(`[]`)})
+	})
+	err = db.IndexDataFields(ctx, []string{"score"})
+	close(done)
+	for range 3 {
+		if werr := <-errs; werr != nil {
+			t.Error(werr)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var stale, tasks int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE f.task_id IS NULL OR f.value IS DISTINCT FROM (t.data::jsonb -> 'score')
+			OR f.total_annotations <> t.total_annotations OR f.total_predictions <> t.total_predictions), COUNT(*)
+		FROM tasks t LEFT JOIN task_field_values f ON f.task_id = t.id
+			AND f.field_id = (SELECT id FROM data_fields WHERE key = 'score' AND ready)`).Scan(&stale, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	if stale != 0 || tasks <= len(ids) {
+		t.Errorf("%d of %d tasks have no kept value or a stale one; want 0 of more than %d", stale, tasks, len(ids))
+	}
+	q, err := blobmark.ParseTaskQuery("query", []byte(`{"filters":{"items":[{"filter":"filter:tasks:data.score","operator":"greater","type":"Number","value":90}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: p.ID, Query: q, Page: blobmark.Page{Limit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want blobmark.TaskList
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), SUM(total_annotations), SUM(total_predictions) FROM tasks
+		WHERE project_id = $1 AND jsonb_typeof(data::jsonb -> 'score') = 'number' AND (data::jsonb ->> 'score')::float > 90`, p.ID).
+		Scan(&want.Total, &want.TotalAnnotations, &want.TotalPredictions); err != nil {
+		t.Fatal(err)
+	}
+	if list.Total != want.Total || list.TotalAnnotations != want.TotalAnnotations || list.TotalPredictions != want.TotalPredictions || want.Total == 0 {
+		t.Errorf("filtered totals %d/%d/%d, counted over the tasks %d/%d/%d", list.Total, list.TotalAnnotations, list.TotalPredictions,
+			want.Total, want.TotalAnnotations, want.TotalPredictions)
+	}
+}
