@@ -42,9 +42,15 @@ type Config struct {
 	// MaxConcurrentImports bounds the large task imports served at once;
 	// 0 means the API's default.
 	MaxConcurrentImports int
-	// JobPollInterval is how often idle workers look for new jobs; 0 means
-	// River's default.
+	// JobPollInterval is how often idle workers look for new jobs besides
+	// being told of them; 0 means River's default.
 	JobPollInterval time.Duration
+	// DatabaseMaxConns bounds this process's PostgreSQL pool; 0 means the
+	// store's default (sqlstore.Config.MaxConns).
+	DatabaseMaxConns int
+	// JobPollOnly makes workers on PostgreSQL poll instead of listening
+	// for new jobs (sqlstore.JobsConfig.PollOnly).
+	JobPollOnly bool
 	// Version is reported by the API.
 	Version string
 	Logger  *slog.Logger
@@ -111,6 +117,7 @@ type Server struct {
 	workers   *river.Workers
 	logger    *slog.Logger
 	pollEvery time.Duration
+	pollOnly  bool // Config.JobPollOnly
 	// eventSweep is Config.EventSweepInterval.
 	eventSweep time.Duration
 }
@@ -174,6 +181,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		PasswordFunc: passwordFunc,
 		DatabaseURL:  cfg.DatabaseURL,
 		DataDir:      cfg.DataDir,
+		MaxConns:     cfg.DatabaseMaxConns,
 		Logger:       logger,
 		Secrets:      box,
 
@@ -226,7 +234,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}
 	api.MaxConcurrentImports = cfg.MaxConcurrentImports
-	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval,
+	return &Server{DB: db, Connector: conn, API: api, Metrics: m, rescue: cfg.JobRescueAfter, workers: workers, logger: logger, pollEvery: cfg.JobPollInterval, pollOnly: cfg.JobPollOnly,
 		eventSweep: cfg.EventSweepInterval}, nil
 }
 
@@ -293,6 +301,7 @@ func (s *Server) StartJobs(ctx context.Context) error {
 		PeriodicJobs: []*river.PeriodicJob{jobs.SchedulePeriodicJob(), jobs.EventSweepPeriodicJob(s.eventSweep),
 			jobs.IndexSavedViewsPeriodicJob()},
 		PollInterval:         s.pollEvery,
+		PollOnly:             s.pollOnly,
 		RescueStuckJobsAfter: s.rescue,
 		Middleware:           []rivertype.Middleware{s.Metrics.JobOutcomes()},
 	})

@@ -25,8 +25,14 @@ const migrationLockKey = 0x626c6f626d61726b
 // it unless Config.SkipMigrations; `blobmark migrate` calls it on its own.
 // It is safe for several processes to run it at once: they take turns on an
 // advisory lock (PostgreSQL) or a file lock beside the database (SQLite).
+// A current PostgreSQL schema is left without taking the lock, which lives
+// on a session: through PgBouncer's transaction pooling, a process started
+// after `blobmark migrate` ran directly against the server never takes it.
 func (db *DB) Migrate(ctx context.Context) error {
 	if db.dialect == Postgres {
+		if db.checkMigrated(ctx) == nil {
+			return nil
+		}
 		conn, err := db.write.Conn(ctx)
 		if err != nil {
 			return wrapUnavailable("migrate", err)
@@ -108,7 +114,7 @@ func (db *DB) gooseProvider() (*goose.Provider, error) {
 }
 
 func (db *DB) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
-	m, err := rivermigrate.New(db.riverDriver(), &rivermigrate.Config{Logger: db.logger})
+	m, err := rivermigrate.New(db.riverDriver(nil), &rivermigrate.Config{Logger: db.logger})
 	if err != nil {
 		return nil, wrapInternal("job queue migrations", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -27,6 +28,9 @@ type Jobs struct {
 	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
 	// process holds while it works jobs; nil when it holds none.
 	releaseJobs func()
+	// listener holds the connection the worker listens for new jobs on
+	// (PostgreSQL); nil when it polls.
+	listener *pgxpool.Pool
 }
 
 // JobsConfig says how this process works jobs. The zero value works the
@@ -40,10 +44,16 @@ type JobsConfig struct {
 	Queues map[string]river.QueueConfig
 	// MaxWorkers sizes the default queues when Queues is nil.
 	MaxWorkers int
-	// PollInterval is how often to look for new jobs. River's SQLite driver
-	// also wakes on inserts; PostgreSQL over database/sql only polls. 0 means
-	// River's default (1s) on SQLite and PostgresPollInterval on PostgreSQL.
+	// PollInterval is how often to look for new jobs besides being told of
+	// them: River's SQLite driver wakes on inserts in this process, and on
+	// PostgreSQL every replica listens (LISTEN) for the notification each
+	// insert sends at commit. 0 means River's default (1s), or
+	// PostgresPollInterval when PollOnly.
 	PollInterval time.Duration
+	// PollOnly finds new jobs on PostgreSQL by polling alone, for a
+	// connection through PgBouncer's transaction pooling, where LISTEN
+	// does not work.
+	PollOnly bool
 	// PeriodicJobs are inserted on schedule by the elected leader among the
 	// replicas working jobs, so each runs once per period cluster-wide
 	// (jobs.SchedulePeriodicJob drives scheduled storage syncs).
@@ -57,18 +67,27 @@ type JobsConfig struct {
 	Middleware []rivertype.Middleware
 }
 
-func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
-	if db.dialect == Postgres {
-		return riverdatabasesql.New(db.write)
+// riverDriver returns River's driver for the store's pool. On PostgreSQL,
+// listener (nil: none) gives River a connection of pgx's own to LISTEN on;
+// every other statement goes through the database/sql pool, whose
+// transactions the store's writes and their jobs share.
+func (db *core) riverDriver(listener *pgxpool.Pool) riverdriver.Driver[*sql.Tx] {
+	switch {
+	case db.dialect == SQLite:
+		return riversqlite.New(db.write)
+	case listener != nil:
+		return riverdatabasesql.NewWithPgxListener(db.write, listener)
 	}
-	return riversqlite.New(db.write)
+	return riverdatabasesql.New(db.write)
 }
 
 // newRiverClient builds the insert-only client that every transaction
 // enqueues through. It is never started, so it costs nothing on a replica
-// that works no jobs.
+// that works no jobs. On PostgreSQL an insert also notifies the listening
+// workers (pg_notify, delivered at commit), at most once per queue and
+// fetchCooldown: a worker fetches no more often anyway.
 func (db *core) newRiverClient() error {
-	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger})
+	c, err := river.NewClient(db.riverDriver(nil), &river.Config{Logger: db.logger, FetchCooldown: fetchCooldown})
 	if err != nil {
 		return wrapInternal("job queue client", err)
 	}
@@ -81,9 +100,9 @@ func (db *core) newRiverClient() error {
 // transaction instead, so they commit with the write that caused them.
 func (db *Jobs) River() *river.Client[*sql.Tx] { return db.river }
 
-// PostgresPollInterval is how often a replica on PostgreSQL looks for new
-// jobs. It cannot be woken by an insert there, so this is how long a
-// queued export or sync chunk may wait for an idle worker: a second (River's
+// PostgresPollInterval is how often a replica on PostgreSQL that does not
+// listen (JobsConfig.PollOnly) looks for new jobs: how long a queued export
+// or sync chunk may wait for an idle worker there. A second (River's
 // default) would leave a replica idle between the chunks of a sync. Each
 // poll is one indexed query per queue.
 const PostgresPollInterval = 200 * time.Millisecond
@@ -128,8 +147,9 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 			queues[blobmark.QueueSyncFiles] = chunks
 		}
 	}
+	pollOnly := db.dialect == Postgres && cfg.PollOnly
 	poll := cfg.PollInterval
-	if poll <= 0 && db.dialect == Postgres {
+	if poll <= 0 && pollOnly {
 		poll = PostgresPollInterval
 	}
 	// The cooldown spaces the fetches a finished job triggers; River's
@@ -155,21 +175,33 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 			return err
 		}
 	}
+	var listener *pgxpool.Pool
+	if db.dialect == Postgres && !pollOnly {
+		// River takes the pool's one connection over for LISTEN, for as
+		// long as the client runs, outside the pool's count.
+		cfg := db.listenConfig.Copy()
+		cfg.MinConns, cfg.MaxConns = 0, 1
+		var err error
+		if listener, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return wrapInternal("job queue listener", err)
+		}
+	}
 	releaseOnError := func() {
 		if release != nil {
 			release()
 		}
+		if listener != nil {
+			listener.Close()
+		}
 	}
-	c, err := river.NewClient(db.riverDriver(), &river.Config{
+	c, err := river.NewClient(db.riverDriver(listener), &river.Config{
 		Logger:            db.logger,
 		Queues:            queues,
 		Workers:           cfg.Workers,
 		PeriodicJobs:      cfg.PeriodicJobs,
 		FetchPollInterval: poll,
 		FetchCooldown:     cooldown,
-		// Without a listener River cannot be told about new jobs on
-		// PostgreSQL; it polls instead.
-		PollOnly:             db.dialect == Postgres,
+		PollOnly:             pollOnly,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 		JobTimeout:           jobTimeout,
 		Middleware:           cfg.Middleware,
@@ -183,7 +215,7 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		releaseOnError()
 		return wrapInternal("start job queue", err)
 	}
-	db.worker, db.releaseJobs = c, release
+	db.worker, db.releaseJobs, db.listener = c, release, listener
 	return nil
 }
 
@@ -229,7 +261,7 @@ func (db *Jobs) requeueLeftRunning(ctx context.Context) (int, error) {
 	var resumed []int64
 	err := db.inTx(ctx, "resume jobs left running", func(tx *Tx) error {
 		resumed = resumed[:0]
-		exec := db.riverDriver().UnwrapExecutor(tx.tx)
+		exec := db.riverDriver(nil).UnwrapExecutor(tx.tx)
 		for after := int64(0); ; {
 			stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: batch, StuckHorizon: horizon})
 			if err != nil {
@@ -300,6 +332,9 @@ func (db *Jobs) StopJobs(ctx context.Context) error {
 	if db.releaseJobs != nil {
 		db.releaseJobs()
 	}
-	db.worker, db.releaseJobs = nil, nil
+	if db.listener != nil {
+		db.listener.Close()
+	}
+	db.worker, db.releaseJobs, db.listener = nil, nil, nil
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/riverqueue/river"
 
@@ -119,6 +120,10 @@ type core struct {
 	path             string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
+
+	// listenConfig configures the connection a PostgreSQL job worker
+	// listens for new jobs on (StartJobs); nil on SQLite.
+	listenConfig *pgxpool.Config
 
 	secrets *seal.Box // seals storage secrets; nil: see secretBox
 
@@ -280,6 +285,11 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
+	if db.listenConfig, err = pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
+		_ = pool.Close()
+		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
+	}
+	db.listenConfig.BeforeConnect = passwordHook(cfg)
 	n := cfg.MaxConns
 	if n <= 0 {
 		n = max(10, 4*runtime.NumCPU())
@@ -305,14 +315,23 @@ func openPostgresPool(cfg Config) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return stdlib.OpenDB(*cc, stdlib.OptionBeforeConnect(func(ctx context.Context, c *pgx.ConnConfig) error {
+	return stdlib.OpenDB(*cc, stdlib.OptionBeforeConnect(passwordHook(cfg))), nil
+}
+
+// passwordHook sets the password of each new connection from
+// cfg.PasswordFunc; nil without one.
+func passwordHook(cfg Config) func(context.Context, *pgx.ConnConfig) error {
+	if cfg.PasswordFunc == nil {
+		return nil
+	}
+	return func(ctx context.Context, c *pgx.ConnConfig) error {
 		pw, err := cfg.PasswordFunc(ctx)
 		if err != nil {
 			return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot get the database access token", Err: err}
 		}
 		c.Password = pw
 		return nil
-	})), nil
+	}
 }
 
 // Ping reports whether the database answers, for readiness probes.

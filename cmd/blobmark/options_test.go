@@ -161,3 +161,32 @@ func TestTrustedProxiesOption(t *testing.T) {
 		t.Errorf("a host name among the proxies: %v, want an error naming the option and the entry", err)
 	}
 }
+
+// TestDatabasePoolOptions: the pool bound and the job polling reach the
+// server's configuration, and a bad bound names its option.
+func TestDatabasePoolOptions(t *testing.T) {
+	for _, c := range []struct {
+		args     []string
+		conns    int
+		pollOnly bool
+	}{
+		{nil, 0, false}, // the store's defaults: a bound by CPUs, workers listen
+		{[]string{"--database-max-conns", "25", "--job-poll-only"}, 25, true},
+	} {
+		s, _, err := parseSettings("worker", flag.NewFlagSet("t", flag.ContinueOnError), c.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := serverConfig(s)
+		if err != nil || cfg.DatabaseMaxConns != c.conns || cfg.JobPollOnly != c.pollOnly {
+			t.Errorf("%q: DatabaseMaxConns %d, JobPollOnly %v, %v; want %d, %v", c.args, cfg.DatabaseMaxConns, cfg.JobPollOnly, err, c.conns, c.pollOnly)
+		}
+	}
+	s, _, err := parseSettings("serve", flag.NewFlagSet("t", flag.ContinueOnError), []string{"--database-max-conns", "many"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverConfig(s); err == nil || !strings.Contains(err.Error(), "--database-max-conns") {
+		t.Errorf("a bound that is not a number: %v, want an error naming the option", err)
+	}
+}

@@ -171,6 +171,16 @@ func serverConfig(s *settings) (server.Config, error) {
 		return server.Config{}, err
 	}
 	cfg.DatabaseManagedIdentityClientID = s.String("database-managed-identity-client-id")
+	if s.String("database-max-conns") != "" {
+		n, err := s.Int64("database-max-conns")
+		if err != nil {
+			return server.Config{}, err
+		}
+		cfg.DatabaseMaxConns = int(n)
+	}
+	if cfg.JobPollOnly, err = s.Bool("job-poll-only"); err != nil {
+		return server.Config{}, err
+	}
 	if cfg.JobRescueAfter, err = s.Duration("job-rescue-after"); err != nil {
 		return server.Config{}, err
 	}
