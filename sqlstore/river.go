@@ -84,10 +84,12 @@ func (db *core) riverDriver(listener *pgxpool.Pool) riverdriver.Driver[*sql.Tx] 
 // newRiverClient builds the insert-only client that every transaction
 // enqueues through. It is never started, so it costs nothing on a replica
 // that works no jobs. On PostgreSQL an insert also notifies the listening
-// workers (pg_notify, delivered at commit), at most once per queue and
-// fetchCooldown: a worker fetches no more often anyway.
+// workers (pg_notify, delivered at commit). River sends at most one
+// notification per queue and FetchCooldown, and a job enqueued within that
+// window of the previous one would wait for the next poll: the least
+// cooldown River takes keeps every job's notification.
 func (db *core) newRiverClient() error {
-	c, err := river.NewClient(db.riverDriver(nil), &river.Config{Logger: db.logger, FetchCooldown: fetchCooldown})
+	c, err := river.NewClient(db.riverDriver(nil), &river.Config{Logger: db.logger, FetchCooldown: river.FetchCooldownMin})
 	if err != nil {
 		return wrapInternal("job queue client", err)
 	}
