@@ -73,6 +73,7 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 			if rbErr := tx.tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 				db.logger.WarnContext(ctx, "rollback failed", "op", "import tasks", "err", rbErr)
 			}
+			tx.release()
 		}
 	}()
 	res = &blobmark.ImportResult{TaskIDs: []int64{}}
@@ -122,6 +123,7 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 		return nil, translate("import tasks", err)
 	}
 	err = tx.tx.Commit()
+	tx.release()
 	tx = nil
 	if err != nil {
 		return nil, translate("import tasks: commit", err)
@@ -289,21 +291,12 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 	}
 	first := seq - int64(len(rows)) + 1
 	now := tx.db.timestamp()
-	ids := make([]int64, len(rows))
-	err = tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", len(rows),
-		func(i int, args []any) []any {
-			r := &rows[i]
-			return append(args, projectID, first+int64(i), r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
-				r.total, r.cancelled, r.predictions, now, now)
-		},
-		func(sr *sql.Rows) error {
-			var id, inner int64
-			if err := sr.Scan(&id, &inner); err != nil {
-				return err
-			}
-			ids[inner-first] = id
-			return nil
-		})
+	bind := func(i int, args []any) []any {
+		r := &rows[i]
+		return append(args, projectID, first+int64(i), r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
+			r.total, r.cancelled, r.predictions, now, now)
+	}
+	ids, err := tx.insertTaskRows(ctx, len(rows), first, bind)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +313,34 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 		}
 	}
 	return ids, nil
+}
+
+// insertTaskRows inserts n task rows (taskImportColumns, bound by bind,
+// inner ids from first on) and returns their ids in order. On PostgreSQL a
+// batch takes its ids from the id sequence first and is copied with them;
+// otherwise the INSERTs return them.
+func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(i int, args []any) []any) ([]int64, error) {
+	if tx.conn != nil && n >= copyMinRows {
+		ids, err := tx.newIDs(ctx, "tasks", n)
+		if err != nil {
+			return nil, err
+		}
+		err = tx.copyRows(ctx, "tasks", append([]string{"id"}, taskImportColumns...), n, func(i int, args []any) []any {
+			return bind(i, append(args, ids[i]))
+		})
+		return ids, err
+	}
+	ids := make([]int64, n)
+	err := tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", n, bind,
+		func(sr *sql.Rows) error {
+			var id, inner int64
+			if err := sr.Scan(&id, &inner); err != nil {
+				return err
+			}
+			ids[inner-first] = id
+			return nil
+		})
+	return ids, err
 }
 
 // insertAnnotations writes imported annotations in multi-row INSERTs, the
@@ -345,9 +366,14 @@ func (tx *Tx) insertPredictions(ctx context.Context, projectID int64, preds []im
 // i's values to args; scan, when not nil, reads each row of the RETURNING
 // clause. The statement for a chunk of the largest size is prepared once per
 // transaction and reused, across calls too: a streamed import makes one
-// call per batch. Another size is prepared for the call alone.
+// call per batch. Another size is prepared for the call alone. On
+// PostgreSQL, copyMinRows rows or more with nothing to return or resolve
+// are copied instead (copyRows).
 func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, returning string, n int,
 	bind func(i int, args []any) []any, scan func(*sql.Rows) error) error {
+	if tx.conn != nil && n >= copyMinRows && returning == "" && scan == nil {
+		return tx.copyRows(ctx, table, columns, n, bind)
+	}
 	largest := maxParamsPerStatement / len(columns)
 	perChunk := min(n, largest)
 	args := make([]any, 0, perChunk*len(columns))

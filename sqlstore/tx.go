@@ -14,6 +14,10 @@ import (
 type Tx struct {
 	tx *sql.Tx
 	db *core
+	// conn is the connection tx runs on, on PostgreSQL, where a bulk
+	// insert copies rows through pgx (copyRows); nil on SQLite. End
+	// releases it.
+	conn *sql.Conn
 	// kept holds statements prepared or bound for the rest of the
 	// transaction (prepareKept, cached); the transaction closes them when
 	// it ends.
@@ -74,6 +78,7 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 		return err
 	}
 	sqlTx := tx.tx
+	defer tx.release()
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -96,13 +101,33 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 }
 
 // begin starts a write transaction, for writes that cannot run inside one
-// callback (inTx is the usual way).
+// callback (inTx is the usual way). Call release once it is committed or
+// rolled back.
 func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if db.dialect == SQLite {
+		sqlTx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, translate(op+": begin", err)
+		}
+		return &Tx{tx: sqlTx, db: db}, nil
+	}
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return nil, translate(op+": begin", err)
 	}
-	return &Tx{tx: sqlTx, db: db}, nil
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, translate(op+": begin", err)
+	}
+	return &Tx{tx: sqlTx, db: db, conn: conn}, nil
+}
+
+// release hands an ended transaction's connection back to the pool.
+func (tx *Tx) release() {
+	if tx.conn != nil {
+		_ = tx.conn.Close()
+	}
 }
 
 // prepareKept returns query prepared in tx, preparing it on first use only:

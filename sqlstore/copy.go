@@ -1,0 +1,76 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// copyMinRows is the least number of rows a bulk insert on PostgreSQL
+// copies (COPY … FROM STDIN) rather than inserts: COPY first asks for the
+// table's column types, a round trip that a few rows do not earn back.
+const copyMinRows = 100
+
+// copyRows writes n rows into table through PostgreSQL's COPY, in the
+// transaction, on its connection: the rows stream to the server in pgx's
+// binary format, with neither statement text nor parameters to parse. bind
+// appends row i's values to args, as for bulkInsert. Triggers and
+// constraints apply as for an INSERT; a conflict fails the whole COPY, so
+// inserts that resolve conflicts stay INSERTs.
+func (tx *Tx) copyRows(ctx context.Context, table string, columns []string, n int, bind func(i int, args []any) []any) error {
+	return tx.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("copy into %s: the connection is not pgx's but %T", table, dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &boundRows{n: n, bind: bind})
+		return err
+	})
+}
+
+// boundRows is a pgx.CopyFromSource over a bind function; pgx encodes each
+// row before asking for the next, so one slice serves every row.
+type boundRows struct {
+	n, next int
+	bind    func(i int, args []any) []any
+	row     []any
+}
+
+func (r *boundRows) Next() bool {
+	if r.next == r.n {
+		return false
+	}
+	r.row = r.bind(r.next, r.row[:0])
+	r.next++
+	return true
+}
+
+func (r *boundRows) Values() ([]any, error) { return r.row, nil }
+func (r *boundRows) Err() error             { return nil }
+
+// newIDs takes n ids from the sequence of table's id column, in order: the
+// ids a copy gives its rows, which it cannot return.
+func (tx *Tx) newIDs(ctx context.Context, table string, n int) ([]int64, error) {
+	rows, err := tx.query(ctx, "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", table, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("%d new ids for %s, want %d", len(ids), table, n)
+	}
+	return ids, nil
+}
