@@ -217,7 +217,7 @@ func timeSyncIn(ctx context.Context, dbURL, dataDir string, replicas int, s *blo
 	var srvs []*server.Server
 	for range replicas {
 		srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, DataDir: dataDir, SecretKey: key,
-			JobPollInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			AllowPrivateNetwork: true, Logger: slog.New(slog.DiscardHandler)})
 		benchkit.Check(err)
 		benchkit.Check(srv.StartJobs(ctx))
 		srvs = append(srvs, srv)
@@ -340,7 +340,11 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 			}
 			return d
 		case blobmark.StatusFailed, blobmark.StatusCompletedWithErrors:
-			benchkit.Fatal(fmt.Sprintf("sync %s: %s", st.State.Status, st.State.Meta))
+			traceback := ""
+			if st.State.Traceback != nil {
+				traceback = *st.State.Traceback
+			}
+			benchkit.Fatal(fmt.Sprintf("sync %s: %s\n%s", st.State.Status, st.State.Meta, traceback))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
