@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		dieRunningChild()
 		return // not reached either
 	}
+	if os.Getenv(importChildEnv) != "" {
+		importChild()
+		return
+	}
 	os.Exit(m.Run())
 }
 
