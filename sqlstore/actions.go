@@ -201,8 +201,7 @@ func deleteTasksPredictions(ctx context.Context, tx *Tx, projectID int64, ids []
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = 0 WHERE total_predictions > 0 AND "+in.sql, in.args...); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number - ? WHERE id = ?", removed, projectID)
-	return err
+	return tx.addCounts(ctx, projectID, counts{predictions: -removed})
 }
 
 // deleteGroundTruths takes the ground truth mark off the tasks'

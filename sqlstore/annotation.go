@@ -99,9 +99,7 @@ func (tx *Tx) countAnnotation(ctx context.Context, taskID int64, cancelled bool,
 	if dTotal == 0 && dWith == 0 {
 		return nil
 	}
-	_, err = tx.exec(ctx, `UPDATE projects SET total_annotations_number = total_annotations_number + ?,
-		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ?`, dTotal, dWith, projectID)
-	return err
+	return tx.addCounts(ctx, projectID, counts{annotations: dTotal, withAnnotations: dWith})
 }
 
 func boolInt(b bool) int {

@@ -277,27 +277,33 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 			withAnnotations++
 		}
 	}
-	var seq int64
+	// The next task numbers, from the project's row: held until the
+	// commit, so a failed import leaves no gap, and concurrent imports into
+	// one project take turns here (the counters do not: addCounts).
+	var last int64
 	var labeling blobmark.Project // the fields TaskIsLabeled reads
-	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ?, task_number = task_number + ?,
-		total_annotations_number = total_annotations_number + ?, total_predictions_number = total_predictions_number + ?,
-		num_tasks_with_annotations = num_tasks_with_annotations + ?
-		WHERE id = ? AND deleted_at IS NULL RETURNING task_seq, maximum_annotations, skip_queue`,
-		len(rows), len(rows), countTotal(rows), len(preds), withAnnotations, projectID).Scan(&seq, &labeling.MaximumAnnotations, &labeling.SkipQueue)
+	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL
+		RETURNING task_seq, maximum_annotations, skip_queue`, len(rows), projectID).Scan(&last, &labeling.MaximumAnnotations, &labeling.SkipQueue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
 	} else if err != nil {
 		return nil, err
 	}
-	first := seq - int64(len(rows)) + 1
+	inner := make([]int64, len(rows))
+	for i := range inner {
+		inner[i] = last - int64(len(rows)-1-i)
+	}
 	now := tx.db.timestamp()
 	bind := func(i int, args []any) []any {
 		r := &rows[i]
-		return append(args, projectID, first+int64(i), r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
+		return append(args, projectID, inner[i], r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
 			r.total, r.cancelled, r.predictions, now, now)
 	}
-	ids, err := tx.insertTaskRows(ctx, len(rows), first, bind)
+	ids, err := tx.insertTaskRows(ctx, inner, bind)
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.addCounts(ctx, projectID, counts{len(rows), countTotal(rows), len(preds), withAnnotations}); err != nil {
 		return nil, err
 	}
 	if len(anns) > 0 {
@@ -315,11 +321,12 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 	return ids, nil
 }
 
-// insertTaskRows inserts n task rows (taskImportColumns, bound by bind,
-// inner ids from first on) and returns their ids in order. On PostgreSQL a
-// batch takes its ids from the id sequence first and is copied with them;
-// otherwise the INSERTs return them.
-func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(i int, args []any) []any) ([]int64, error) {
+// insertTaskRows inserts a task row per inner id (taskImportColumns, bound
+// by bind) and returns their ids in order. On PostgreSQL a batch takes its
+// ids from the id sequence first and is copied with them; otherwise the
+// INSERTs return them.
+func (tx *Tx) insertTaskRows(ctx context.Context, inner []int64, bind func(i int, args []any) []any) ([]int64, error) {
+	n := len(inner)
 	if tx.conn != nil && n >= copyMinRows {
 		ids, err := tx.newIDs(ctx, "tasks", n)
 		if err != nil {
@@ -330,17 +337,34 @@ func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(
 		})
 		return ids, err
 	}
+	row := make(map[int64]int, n) // inner id → its row
+	for i, in := range inner {
+		row[in] = i
+	}
 	ids := make([]int64, n)
 	err := tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", n, bind,
 		func(sr *sql.Rows) error {
-			var id, inner int64
-			if err := sr.Scan(&id, &inner); err != nil {
+			var id, in int64
+			if err := sr.Scan(&id, &in); err != nil {
 				return err
 			}
-			ids[inner-first] = id
+			ids[row[in]] = id
 			return nil
 		})
 	return ids, err
+}
+
+// labelingOf reads the settings of a live project that TaskIsLabeled
+// reads, without locking its row, as an annotation's save reads them
+// (isLabeledSQL).
+func (tx *Tx) labelingOf(ctx context.Context, projectID int64) (blobmark.Project, error) {
+	var p blobmark.Project
+	err := tx.queryRow(ctx, "SELECT maximum_annotations, skip_queue FROM projects WHERE id = ? AND deleted_at IS NULL", projectID).
+		Scan(&p.MaximumAnnotations, &p.SkipQueue)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, notFound("project")
+	}
+	return p, err
 }
 
 // insertAnnotations writes imported annotations in multi-row INSERTs, the

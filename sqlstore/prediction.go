@@ -85,8 +85,7 @@ func (tx *Tx) countPredictions(ctx context.Context, projectID, taskID int64, d i
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = total_predictions + ? WHERE id = ?", d, taskID); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number + ? WHERE id = ?", d, projectID)
-	return err
+	return tx.addCounts(ctx, projectID, counts{predictions: d})
 }
 
 // FindPredictionByID implements blobmark.PredictionService.

@@ -22,10 +22,10 @@ const projectTitleMaxLen = 50
 // defaultPageSize applies when a Page has no Limit.
 const defaultPageSize = 100
 
+// projectColumns reads a project "p" with its counters.
 const projectColumns = `id, title, description, label_config, expert_instruction, show_instruction,
 	show_skip_button, enable_empty_annotation, color, maximum_annotations, is_published, created_by,
-	created_at, updated_at, task_number, total_annotations_number, total_predictions_number,
-	num_tasks_with_annotations, organization_id, sampling, skip_queue, custom_task_lock_ttl, model_version`
+	created_at, updated_at, ` + projectCountsSQL + `, organization_id, sampling, skip_queue, custom_task_lock_ttl, model_version`
 
 func scanProject(row interface{ Scan(...any) error }) (*blobmark.Project, error) {
 	var p blobmark.Project
@@ -137,7 +137,7 @@ func (tx *Tx) findProject(ctx context.Context, id int64) (*blobmark.Project, err
 
 // findProject reads a live project on the read pool or in a transaction.
 func findProject(ctx context.Context, r reader, id int64) (*blobmark.Project, error) {
-	p, err := scanProject(r.queryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = ? AND deleted_at IS NULL", id))
+	p, err := scanProject(r.queryRow(ctx, "SELECT "+projectColumns+" FROM projects p WHERE id = ? AND deleted_at IS NULL", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
 	}

@@ -216,8 +216,7 @@ func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *impo
 	} else if err != nil {
 		return err
 	}
-	if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - 1,
-		total_predictions_number = total_predictions_number - ? WHERE id = ?`, predictions, projectID); err != nil {
+	if err := tx.addCounts(ctx, projectID, counts{tasks: -1, predictions: -predictions}); err != nil {
 		return err
 	}
 	res.Removed++
@@ -340,9 +339,7 @@ func (tx *Tx) replacePredictions(ctx context.Context, projectID, taskID int64, p
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_predictions = ? WHERE id = ?", len(preds), taskID); err != nil {
 		return err
 	}
-	_, err := tx.exec(ctx, "UPDATE projects SET total_predictions_number = total_predictions_number + ? WHERE id = ?",
-		len(preds)-old, projectID)
-	return err
+	return tx.addCounts(ctx, projectID, counts{predictions: len(preds) - old})
 }
 
 // addImportedAnnotations stores the annotations of a rewritten task, which
@@ -354,10 +351,11 @@ func (tx *Tx) addImportedAnnotations(ctx context.Context, projectID, taskID int6
 	if row.total > 0 {
 		withAnnotations = 1
 	}
-	var labeling blobmark.Project // the fields TaskIsLabeled reads
-	if err := tx.queryRow(ctx, `UPDATE projects SET total_annotations_number = total_annotations_number + ?,
-		num_tasks_with_annotations = num_tasks_with_annotations + ? WHERE id = ? RETURNING maximum_annotations, skip_queue`,
-		row.total, withAnnotations, projectID).Scan(&labeling.MaximumAnnotations, &labeling.SkipQueue); err != nil {
+	labeling, err := tx.labelingOf(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	if err := tx.addCounts(ctx, projectID, counts{annotations: row.total, withAnnotations: withAnnotations}); err != nil {
 		return err
 	}
 	if _, err := tx.exec(ctx, "UPDATE tasks SET total_annotations = ?, cancelled_annotations = ?, is_labeled = ? WHERE id = ?",

@@ -83,9 +83,9 @@ func (db *Tasks) FindTaskByID(ctx context.Context, id int64) (*blobmark.Task, er
 func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmark.TaskList, error) {
 	limit, offset := pageBounds(f.Page)
 	list := &blobmark.TaskList{Tasks: []*blobmark.Task{}}
-	err := db.queryRow(ctx, `SELECT task_number, total_annotations_number, total_predictions_number
-		FROM projects WHERE id = ? AND deleted_at IS NULL`, f.ProjectID).
-		Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions)
+	var withAnnotations int
+	err := db.queryRow(ctx, `SELECT `+projectCountsSQL+` FROM projects p WHERE id = ? AND deleted_at IS NULL`, f.ProjectID).
+		Scan(&list.Total, &list.TotalAnnotations, &list.TotalPredictions, &withAnnotations)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project")
 	} else if err != nil {
@@ -253,10 +253,7 @@ func (tx *Tx) tasksDeleted(ctx context.Context, projectID int64, tasks []deleted
 		predictions += d.predictions
 		withAnnotations += boolInt(d.annotations > 0)
 	}
-	if _, err := tx.exec(ctx, `UPDATE projects SET task_number = task_number - ?,
-		total_annotations_number = total_annotations_number - ?, total_predictions_number = total_predictions_number - ?,
-		num_tasks_with_annotations = num_tasks_with_annotations - ? WHERE id = ?`,
-		len(tasks), annotations, predictions, withAnnotations, projectID); err != nil {
+	if err := tx.addCounts(ctx, projectID, counts{-len(tasks), -annotations, -predictions, -withAnnotations}); err != nil {
 		return err
 	}
 	for _, d := range tasks {
