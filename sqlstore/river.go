@@ -197,12 +197,12 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		}
 	}
 	c, err := river.NewClient(db.riverDriver(listener), &river.Config{
-		Logger:            db.logger,
-		Queues:            queues,
-		Workers:           cfg.Workers,
-		PeriodicJobs:      cfg.PeriodicJobs,
-		FetchPollInterval: poll,
-		FetchCooldown:     cooldown,
+		Logger:               db.logger,
+		Queues:               queues,
+		Workers:              cfg.Workers,
+		PeriodicJobs:         cfg.PeriodicJobs,
+		FetchPollInterval:    poll,
+		FetchCooldown:        cooldown,
 		PollOnly:             pollOnly,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 		JobTimeout:           jobTimeout,
