@@ -45,9 +45,11 @@ type TaskIterator interface {
 // then has to abort the response rather than end it, so the client sees a
 // failed download instead of a truncated but seemingly finished file.
 func WriteProjectJSON(ctx context.Context, w io.Writer, cfg *blobmark.LabelConfig, iter TaskIterator) error {
-	if _, err := io.WriteString(w, "["); err != nil {
-		return err
-	}
+	// One buffer is reused for every item, and written once it holds
+	// itemBatch bytes and at the end of each page: a few large writes,
+	// no allocation per task, and the output streams page by page.
+	const itemBatch = 64 << 10
+	buf := []byte{'['}
 	first := true
 	for {
 		if err := ctx.Err(); err != nil {
@@ -59,25 +61,25 @@ func WriteProjectJSON(ctx context.Context, w io.Writer, cfg *blobmark.LabelConfi
 		} else if err != nil {
 			return err
 		}
-		for _, b := range page.Tasks {
-			task := *b.Task
-			task.Data = cfg.ReplaceUndefinedKey(task.Data)
-			item, err := lswire.TaskJSON(&task, b.Annotations, b.Predictions, page.Users)
-			if err != nil {
-				return err
-			}
+		for i, b := range page.Tasks {
 			if !first {
-				if _, err := io.WriteString(w, ","); err != nil {
-					return err
-				}
+				buf = append(buf, ',')
 			}
 			first = false
-			if _, err := w.Write(item); err != nil {
+			task := *b.Task
+			task.Data = cfg.ReplaceUndefinedKey(task.Data)
+			if buf, err = lswire.AppendTaskJSON(buf, &task, b.Annotations, b.Predictions, page.Users); err != nil {
 				return err
+			}
+			if len(buf) >= itemBatch || i == len(page.Tasks)-1 {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
 			}
 		}
 	}
-	_, err := io.WriteString(w, "]")
+	_, err := w.Write(append(buf, ']'))
 	return err
 }
 
