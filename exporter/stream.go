@@ -158,3 +158,54 @@ func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
 	}
 	return t, nil
 }
+
+// ReadAhead returns an iterator over iter's pages that asks iter for the
+// next page while its caller is still writing the current one, so reading
+// the database and encoding overlap: on two cores an export takes about
+// the longer of the two rather than their sum. It holds two pages at most,
+// the caller's and the one read ahead, so memory stays flat. stop ends the
+// read-ahead and waits for it: iter is not used once stop has returned.
+func ReadAhead(ctx context.Context, iter TaskIterator) (ahead TaskIterator, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan pageResult)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(pages)
+		for {
+			page, err := iter.NextPage(ctx)
+			select {
+			case pages <- pageResult{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || page == nil || len(page.Tasks) == 0 {
+				return
+			}
+		}
+	}()
+	return pageChannel(pages), func() { cancel(); <-done }
+}
+
+// pageResult is one answer of a TaskIterator.
+type pageResult struct {
+	page *TaskPage
+	err  error
+}
+
+// pageChannel is the TaskIterator of ReadAhead: the pages its goroutine
+// read, then io.EOF once the channel is closed.
+type pageChannel <-chan pageResult
+
+// NextPage implements TaskIterator.
+func (c pageChannel) NextPage(ctx context.Context) (*TaskPage, error) {
+	select {
+	case r, ok := <-c:
+		if !ok {
+			return nil, io.EOF
+		}
+		return r.page, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
