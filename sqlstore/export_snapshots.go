@@ -306,10 +306,12 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	}
 	sum := md5.New()
 	counters := func() string {
-		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks, pager.annotationCount)
+		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks.Load(), pager.annotationCount.Load())
 	}
 	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
-		return exporter.WriteProjectJSON(ctx, w, cfg, pager)
+		pages, stop := exporter.ReadAhead(ctx, pager)
+		defer stop()
+		return exporter.WriteProjectJSON(ctx, w, cfg, pages)
 	})
 }
 
