@@ -223,3 +223,57 @@ func (s *jsonSource) Next(ctx context.Context) (*Task, error) {
 	}
 	return &t, nil
 }
+
+// readAheadTasks is how many tasks readAhead decodes before its caller
+// takes them: enough to smooth out tasks of uneven size, few enough for
+// flat memory.
+const readAheadTasks = 64
+
+// readAhead returns a Source that reads src's tasks on a goroutine of its
+// own, up to readAheadTasks ahead of its caller, so decoding a task and
+// converting the one before run at the same time. stop ends the read-ahead
+// and waits for it: src is not used once stop has returned.
+func readAhead(ctx context.Context, src Source) (ahead Source, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	tasks := make(chan taskResult, readAheadTasks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(tasks)
+		for {
+			t, err := src.Next(ctx)
+			select {
+			case tasks <- taskResult{t, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return taskChannel(tasks), func() { cancel(); <-done }
+}
+
+// taskResult is one answer of a Source.
+type taskResult struct {
+	task *Task
+	err  error
+}
+
+// taskChannel is the Source of readAhead: the tasks its goroutine read,
+// then io.EOF once the channel is closed.
+type taskChannel <-chan taskResult
+
+// Next implements Source.
+func (c taskChannel) Next(ctx context.Context) (*Task, error) {
+	select {
+	case r, ok := <-c:
+		if !ok {
+			return nil, io.EOF
+		}
+		return r.task, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
