@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"slices"
 	"time"
@@ -191,37 +190,6 @@ func (reg Region) size() (w, h float64, ok bool) {
 		return 0, 0, false
 	}
 	return *reg.OriginalWidth, *reg.OriginalHeight, true
-}
-
-// DecodeJSON reads a Label Studio JSON export (an array of tasks) one
-// task at a time, so a stored snapshot converts in the memory of a task.
-func DecodeJSON(r io.Reader) Source {
-	return &jsonSource{d: json.NewDecoder(r)}
-}
-
-type jsonSource struct {
-	d       *json.Decoder
-	started bool
-}
-
-// Next implements Source.
-func (s *jsonSource) Next(ctx context.Context) (*Task, error) {
-	if !s.started {
-		s.started = true
-		if t, err := s.d.Token(); err != nil {
-			return nil, err
-		} else if t != json.Delim('[') {
-			return nil, errors.New("a JSON export is an array of tasks")
-		}
-	}
-	if !s.d.More() {
-		return nil, io.EOF
-	}
-	var t Task
-	if err := s.d.Decode(&t); err != nil {
-		return nil, err
-	}
-	return &t, nil
 }
 
 // readAheadTasks is how many tasks readAhead decodes before its caller
