@@ -145,7 +145,8 @@ func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
 	t := &formats.Task{ID: b.Task.ID, Data: s.cfg.ReplaceUndefinedKey(b.Task.Data), Annotations: make([]formats.Annotation, 0, len(b.Annotations))}
 	for _, a := range b.Annotations {
 		fa := formats.Annotation{ID: a.ID, WasCancelled: a.WasCancelled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, LeadTime: a.LeadTime}
-		if err := json.Unmarshal(a.Result, &fa.Result); err != nil && len(a.Result) > 0 {
+		var err error
+		if fa.Result, err = formats.DecodeRegions(a.Result); err != nil && len(a.Result) > 0 {
 			return nil, &blobmark.Error{Code: blobmark.EINTERNAL, Message: fmt.Sprintf("annotation %d has a result that is not a region list", a.ID), Err: err}
 		}
 		by, ok := s.users[a.CompletedBy]

@@ -116,20 +116,6 @@ func (r record) regions(c *converter) []Region {
 	return out
 }
 
-// dataString returns the string value of a task's data key, "" when it
-// is missing or not a string.
-func dataString(t *Task, key string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(t.Data, &m) != nil {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(m[key], &s) != nil {
-		return ""
-	}
-	return s
-}
-
 // geometry is the part of a region value the image formats read.
 type geometry struct {
 	X, Y, Width, Height, Rotation float64
@@ -161,8 +147,11 @@ func (reg Region) shape() (geometry, kind, string) {
 		geometry
 		Width, Height *float64
 	}
-	if json.Unmarshal(reg.Value, &g) != nil {
-		return geometry{}, kindNone, ""
+	if !decodeGeometry(reg.Value, &g.geometry, &g.Width, &g.Height) {
+		g.geometry, g.Width, g.Height = geometry{}, nil, nil
+		if json.Unmarshal(reg.Value, &g) != nil {
+			return geometry{}, kindNone, ""
+		}
 	}
 	if g.Width != nil && g.Height != nil {
 		g.geometry.Width, g.geometry.Height = *g.Width, *g.Height

@@ -445,44 +445,70 @@ func (d *itemDecoder) bool(out *bool) bool {
 	return true
 }
 
+// number reads a JSON number and returns it as it is written.
+func (d *itemDecoder) number() ([]byte, bool) {
+	start := d.i
+	d.consume('-')
+	if !d.consume('0') && !d.digits() {
+		return nil, false
+	}
+	if d.consume('.') && !d.digits() {
+		return nil, false
+	}
+	if d.consume('e') || d.consume('E') {
+		if !d.consume('+') {
+			d.consume('-')
+		}
+		if !d.digits() {
+			return nil, false
+		}
+	}
+	if d.i < len(d.b) && isNumberByte(d.b[d.i]) {
+		return nil, false
+	}
+	return d.b[start:d.i], true
+}
+
+// digits reads one digit or more.
+func (d *itemDecoder) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
+}
+
 // int reads an integer without a fraction or an exponent, of 18 digits
 // at most, which cannot overflow.
 func (d *itemDecoder) int(out *int64) bool {
 	if d.null() {
 		return true
 	}
-	neg := d.consume('-')
-	start := d.i
-	var n int64
-	for ; d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9'; d.i++ {
-		n = n*10 + int64(d.b[d.i]-'0')
-	}
-	digits := d.i - start
-	if digits == 0 || digits > 18 || digits > 1 && d.b[start] == '0' || d.i < len(d.b) && isNumberByte(d.b[d.i]) {
+	num, ok := d.number()
+	if !ok || len(num) > 18 || bytes.ContainsAny(num, ".eE") {
 		return false
 	}
-	if neg {
+	var n int64
+	for _, c := range bytes.TrimPrefix(num, []byte("-")) {
+		n = n*10 + int64(c-'0')
+	}
+	if num[0] == '-' {
 		n = -n
 	}
 	*out = n
 	return true
 }
 
-// float reads a number as encoding/json does, with strconv.ParseFloat,
-// once it made sure the value is made of a JSON number's characters
-// (ParseFloat also reads "Inf" or hexadecimal).
+// float reads a number as encoding/json does, with strconv.ParseFloat.
 func (d *itemDecoder) float(out *float64) bool {
 	if d.null() {
 		return true
 	}
-	start := d.i
-	for d.i < len(d.b) && isNumberByte(d.b[d.i]) {
-		d.i++
-	}
-	if start == d.i || d.b[start] != '-' && (d.b[start] < '0' || d.b[start] > '9') {
+	num, ok := d.number()
+	if !ok {
 		return false
 	}
-	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+	f, err := strconv.ParseFloat(string(num), 64)
 	*out = f
 	return err == nil
 }
@@ -507,4 +533,79 @@ func (d *itemDecoder) time(out *time.Time) bool {
 
 func isNumberByte(c byte) bool {
 	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// DecodeRegions decodes an annotation's result as json.Unmarshal would
+// into a []Region, in one pass when it is in the shape the converter
+// knows (decodeTask's rules).
+func DecodeRegions(result []byte) ([]Region, error) {
+	var out []Region
+	if d := (&itemDecoder{b: result}); array(d, &out, d.region) && d.i == len(d.b) {
+		return out, nil
+	}
+	out = nil
+	err := json.Unmarshal(result, &out)
+	return out, err
+}
+
+// dataString returns the string value of a task's data key, "" when it
+// is missing or not a string. The data is read in one pass when it is in
+// the shape decodeTask knows, else decoded as a map as Label Studio's
+// converter reads it.
+func dataString(t *Task, key string) string {
+	var s string
+	d := &itemDecoder{b: t.Data}
+	if d.object([]string{key}, func(int) bool { return d.string(&s) }) && d.i == len(d.b) {
+		return s
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(t.Data, &m) != nil {
+		return ""
+	}
+	s = ""
+	if json.Unmarshal(m[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// geometryKeys are the keys of a region value that shape reads.
+var geometryKeys = []string{"x", "y", "width", "height", "rotation", "points", "rectanglelabels", "polygonlabels",
+	"keypointlabels", "labels", "text", "start", "end"}
+
+// decodeGeometry decodes a region value as shape's json.Unmarshal would,
+// width and height into their own pointers, in one pass when it is in the
+// shape decodeTask knows; false when it is not, the outputs half filled.
+func decodeGeometry(value []byte, g *geometry, width, height **float64) bool {
+	d := &itemDecoder{b: value}
+	return d.object(geometryKeys, func(key int) bool {
+		switch key {
+		case 0:
+			return d.float(&g.X)
+		case 1:
+			return d.float(&g.Y)
+		case 2:
+			return d.floatPointer(width)
+		case 3:
+			return d.floatPointer(height)
+		case 4:
+			return d.float(&g.Rotation)
+		case 5:
+			return array(d, &g.Points, func(p *[]float64) bool { return array(d, p, d.float) })
+		case 6:
+			return array(d, &g.RectangleLabels, d.string)
+		case 7:
+			return array(d, &g.PolygonLabels, d.string)
+		case 8:
+			return array(d, &g.KeyPointLabels, d.string)
+		case 9:
+			return array(d, &g.Labels, d.string)
+		case 10:
+			return array(d, &g.Text, d.string)
+		case 11:
+			return d.raw(&g.Start)
+		default:
+			return d.raw(&g.End)
+		}
+	}) && d.i == len(d.b)
 }

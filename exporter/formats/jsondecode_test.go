@@ -136,3 +136,48 @@ func tasksString(ts []*Task) string {
 	b, _ := json.Marshal(ts)
 	return string(b)
 }
+
+// TestOnePassDecodersMatchEncodingJSON holds the one-pass readers of a
+// result, a region value and a data key to what json.Unmarshal gives.
+func TestOnePassDecodersMatchEncodingJSON(t *testing.T) {
+	values := []string{`{}`, `null`, `[]`, `3`, `"s"`, `{"x":1.5,"y":-2,"width":20.5,"height":null,"rotation":90,"rectanglelabels":["Cat","Dog"]}`,
+		`{"points":[[1,2],[3.5,4e-7],null,[null,1]],"polygonlabels":["a"],"closed":true}`, `{"x":1,"y":2,"keypointlabels":["k"],"width":0.5}`,
+		`{"start":0,"end":"12","labels":["L"],"text":["t"]}`, `{"X":1,"Width":3}`, `{"x":1,"x":2}`, `{"labels":["\u00e9"]}`, `{"labels":[1]}`,
+		`{"points":[[1,"2"]]}`, `{"start":{"a":[1]},"end":null,"extra":{"points":[1]}}`, `{"x":1 ,"y":2}`, `{"width":1e400}`, `{"x":01}`}
+	for _, v := range values {
+		var want struct {
+			geometry
+			Width, Height *float64
+		}
+		wantErr := json.Unmarshal([]byte(v), &want)
+		var got geometry
+		var w, h *float64
+		if decodeGeometry([]byte(v), &got, &w, &h) {
+			want.geometry.Width, want.geometry.Height = 0, 0
+			if wantErr != nil || !reflect.DeepEqual(got, want.geometry) || !reflect.DeepEqual(w, want.Width) || !reflect.DeepEqual(h, want.Height) {
+				t.Errorf("decodeGeometry(%s) = %+v %v %v, want %+v %v %v (%v)", v, got, w, h, want.geometry, want.Width, want.Height, wantErr)
+			}
+		}
+	}
+	results := []string{"", "null", "[]", " [] ", `[{"id":"a","from_name":"f","to_name":"t","type":"x","value":{"x":1},"original_width":10,"original_height":null}]`,
+		`[{"id":"a"},null]`, `[{"ID":"a"}]`, `[{"id":"a\"b"}]`, `{"id":"a"}`, `[1]`, `[{"id":"a"}]x`}
+	for _, r := range results {
+		var want []Region
+		wantErr := json.Unmarshal([]byte(r), &want)
+		got, err := DecodeRegions([]byte(r))
+		if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("DecodeRegions(%s) = %+v, %v; want %+v, %v", r, got, err, want, wantErr)
+		}
+	}
+	for _, data := range []string{`{"image":"a.jpg"}`, `{"x":1,"image":"b.jpg","y":[{"image":"no"}]}`, `{"image":null}`, `{"image":3}`,
+		`{"image":"c\/d.jpg"}`, `{"Image":"e.jpg"}`, `{"image":"f.jpg","image":"g.jpg"}`, `{}`, `null`, `[]`, `"image"`, `{"other":"h"}`, ` {"image":"i.jpg"} `} {
+		var m map[string]json.RawMessage
+		var want string
+		if json.Unmarshal([]byte(data), &m) == nil && json.Unmarshal(m["image"], &want) != nil {
+			want = ""
+		}
+		if got := dataString(&Task{Data: json.RawMessage(data)}, "image"); got != want {
+			t.Errorf("dataString(%s) = %q, want %q", data, got, want)
+		}
+	}
+}
