@@ -330,8 +330,8 @@ func knownKey(keys []string, name []byte) int {
 			return foldedKey
 		}
 	}
-	for _, k := range keys {
-		if strings.EqualFold(string(name), k) {
+	for _, k := range keys { // ASCII: a folded key has the same length
+		if len(name) == len(k) && strings.EqualFold(string(name), k) {
 			return foldedKey
 		}
 	}
