@@ -319,19 +319,23 @@ const (
 )
 
 // knownKey returns the index of name in keys, unknownKey or foldedKey.
+// The keys are lower-case ASCII, so only a name with an upper-case or a
+// non-ASCII letter can match one of them in another case.
 func knownKey(keys []string, name []byte) int {
 	for i, k := range keys {
 		if string(name) == k {
 			return i
 		}
 	}
+	upper := false
 	for _, c := range name {
 		if c >= utf8.RuneSelf {
 			return foldedKey
 		}
+		upper = upper || c >= 'A' && c <= 'Z'
 	}
-	for _, k := range keys { // ASCII: a folded key has the same length
-		if len(name) == len(k) && strings.EqualFold(string(name), k) {
+	for _, k := range keys {
+		if upper && strings.EqualFold(string(name), k) {
 			return foldedKey
 		}
 	}
@@ -400,15 +404,17 @@ func (d *itemDecoder) plainString() ([]byte, bool) {
 	if !d.consume('"') {
 		return nil, false
 	}
-	start := d.i
+	start, ascii := d.i, true
 	for ; d.i < len(d.b); d.i++ {
 		switch c := d.b[d.i]; {
 		case c == '"':
 			s := d.b[start:d.i]
 			d.i++
-			return s, utf8.Valid(s)
+			return s, ascii || utf8.Valid(s)
 		case c == '\\' || c < 0x20:
 			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 	}
 	return nil, false
