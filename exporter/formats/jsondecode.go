@@ -136,15 +136,18 @@ func (s *jsonSource) fill() error {
 	if cap(s.buf)-n < readSize {
 		s.buf = append(make([]byte, 0, 2*cap(s.buf)+readSize), s.buf...)
 	}
-	read, err := s.r.Read(s.buf[n : n+readSize])
-	s.buf = s.buf[:n+read]
-	if read > 0 {
-		return nil
+	// A reader may return nothing and no error now and then; as bufio
+	// does, only many such reads in a row are an error.
+	for range 100 {
+		read, err := s.r.Read(s.buf[n : n+readSize])
+		s.buf = s.buf[:n+read]
+		if read > 0 {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
+	return io.ErrNoProgress
 }
 
 func unexpectedEOF(err error) error {
