@@ -50,61 +50,79 @@ const (
 // readSize is how much jsonSource reads at a time.
 const readSize = 64 << 10
 
-// Next implements Source.
+// Next implements Source. An item is decoded where it was read, in the
+// reader's buffer, which is never written again (see fill): the task's
+// raw values are slices of it.
 func (s *jsonSource) Next(ctx context.Context) (*Task, error) {
-	item, err := s.nextItem()
-	if err != nil {
+	if err := s.toItem(); err != nil {
 		return nil, err
 	}
 	var t Task
-	if !decodeTask(item, &t) {
-		t = Task{}
-		if err := json.Unmarshal(item, &t); err != nil {
-			return nil, err
-		}
+	if n, ok := decodeTask(s.buf[s.off:], &t); ok {
+		s.off += n
+		return &t, nil
+	}
+	// The item is not all read yet, or not in the shape decodeTask knows:
+	// read it whole and decode it again, by encoding/json if need be.
+	item, err := s.wholeItem()
+	if err != nil {
+		return nil, err
+	}
+	t = Task{}
+	if n, ok := decodeTask(item, &t); ok && n == len(item) {
+		return &t, nil
+	}
+	t = Task{}
+	if err := json.Unmarshal(item, &t); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
 
-// nextItem returns a copy of the array's next item; io.EOF after the last
-// one. Like encoding/json's Decoder.More, it takes an input that ends
-// where an item or the array could end (nothing at all, or no closing
-// bracket) as the end of the array.
-func (s *jsonSource) nextItem() ([]byte, error) {
+// toItem moves to the start of the array's next item; io.EOF after the
+// last one. Like encoding/json's Decoder.More, it takes an input that
+// ends where an item or the array could end (nothing at all, or no
+// closing bracket) as the end of the array.
+func (s *jsonSource) toItem() error {
 	if s.state == afterArray {
-		return nil, io.EOF
+		return io.EOF
 	}
 	c, err := s.peek()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.state == beforeArray {
 		if c != '[' {
-			return nil, errors.New("a JSON export is an array of tasks")
+			return errors.New("a JSON export is an array of tasks")
 		}
 		s.off++
 		s.state = firstItem
 		if c, err = s.peek(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if c == ']' || c == '}' { // '}' too, as for Decoder.More
 		s.state = afterArray
-		return nil, io.EOF
+		return io.EOF
 	}
 	if s.state == laterItem {
 		if c != ',' {
-			return nil, errors.New("a JSON export's tasks are separated by commas")
+			return errors.New("a JSON export's tasks are separated by commas")
 		}
 		s.off++
 		if _, err := s.peek(); err != nil {
-			return nil, unexpectedEOF(err)
+			return unexpectedEOF(err)
 		}
 	}
 	s.state = laterItem
+	return nil
+}
+
+// wholeItem reads until the item at off is all in buf, and returns it.
+func (s *jsonSource) wholeItem() ([]byte, error) {
 	for {
 		if n := valueEnd(s.buf[s.off:]); n > 0 {
-			item := bytes.Clone(s.buf[s.off : s.off+n])
+			item := s.buf[s.off : s.off+n]
 			s.off += n
 			return item, nil
 		}
@@ -128,19 +146,20 @@ func (s *jsonSource) peek() (byte, error) {
 	}
 }
 
-// fill reads more input after what is unread, which it first moves to the
-// start of buf; an item longer than buf grows it.
+// fill reads more input after buf's end. What was read is never written
+// again, as tasks keep slices of it: a full buffer is replaced by a new
+// one, which starts with its unread bytes (and has room for an item
+// longer than a read).
 func (s *jsonSource) fill() error {
-	n := copy(s.buf, s.buf[s.off:])
-	s.buf, s.off = s.buf[:n], 0
-	if cap(s.buf)-n < readSize {
-		s.buf = append(make([]byte, 0, 2*cap(s.buf)+readSize), s.buf...)
+	if len(s.buf) == cap(s.buf) {
+		unread := s.buf[s.off:]
+		s.buf, s.off = append(make([]byte, 0, 2*len(unread)+readSize), unread...), 0
 	}
 	// A reader may return nothing and no error now and then; as bufio
 	// does, only many such reads in a row are an error.
 	for range 100 {
-		read, err := s.r.Read(s.buf[n : n+readSize])
-		s.buf = s.buf[:n+read]
+		read, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+read]
 		if read > 0 {
 			return nil
 		} else if err != nil {
@@ -196,12 +215,13 @@ func valueEnd(b []byte) int {
 	return 0
 }
 
-// decodeTask decodes item into t, which is zero, as json.Unmarshal would;
-// false when item is not in the shape it knows, t then half filled. The
-// raw values of t (data, completed_by, region values) are slices of item.
-func decodeTask(item []byte, t *Task) bool {
-	d := &itemDecoder{b: item}
-	return d.object(taskKeys, func(key int) bool {
+// decodeTask decodes the object b starts with into t, which is zero, as
+// json.Unmarshal would, and returns its length; false when the object is
+// not in the shape it knows or b ends before it does, t then half filled.
+// The raw values of t (data, completed_by, region values) are slices of b.
+func decodeTask(b []byte, t *Task) (int, bool) {
+	d := &itemDecoder{b: b}
+	ok := d.object(taskKeys, func(key int) bool {
 		switch key {
 		case 0:
 			return d.int(&t.ID)
@@ -210,7 +230,8 @@ func decodeTask(item []byte, t *Task) bool {
 		default:
 			return array(d, &t.Annotations, d.annotation)
 		}
-	}) && d.i == len(d.b)
+	})
+	return d.i, ok
 }
 
 // The keys decodeTask and the functions it calls read, each object's in
