@@ -104,3 +104,54 @@ func TestWriteProjectJSONStopsOnError(t *testing.T) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
+
+// TestReadAhead: the pages come through in order, the iterator's error
+// or end is passed on, a stopped read-ahead no longer calls the iterator,
+// and it reads at most one page ahead of its caller.
+func TestReadAhead(t *testing.T) {
+	var out bytes.Buffer
+	for _, eof := range []bool{false, true} {
+		it := &pagedTasks{n: 7, pageSize: 3, out: &out, endWithEOF: eof}
+		pages, stop := ReadAhead(context.Background(), it)
+		var ids []int64
+		for {
+			page, err := pages.NextPage(context.Background())
+			if errors.Is(err, io.EOF) || err == nil && (page == nil || len(page.Tasks) == 0) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range page.Tasks {
+				ids = append(ids, b.Task.ID)
+			}
+		}
+		stop()
+		if fmt.Sprint(ids) != "[1 2 3 4 5 6 7]" {
+			t.Errorf("eof=%v: tasks %v", eof, ids)
+		}
+	}
+
+	it := &pagedTasks{n: 100, pageSize: 3, out: &out, failAfter: 2}
+	pages, stop := ReadAhead(context.Background(), it)
+	defer stop()
+	var err error
+	for err == nil {
+		_, err = pages.NextPage(context.Background())
+	}
+	if err.Error() != "database went away" {
+		t.Errorf("want the iterator's error, got %v", err)
+	}
+
+	it = &pagedTasks{n: 100, pageSize: 1, out: &out}
+	pages, stop = ReadAhead(context.Background(), it)
+	if _, err := pages.NextPage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if n := len(it.writtenAtPage); n > 2 {
+		t.Errorf("%d pages requested while the caller held the first: more than one read ahead", n)
+	}
+	if _, err := pages.NextPage(context.Background()); !errors.Is(err, io.EOF) {
+		t.Errorf("after stop: %v, want io.EOF", err)
+	}
+}

@@ -184,13 +184,35 @@ func NewPrediction(p *blobmark.Prediction) Prediction {
 	return out
 }
 
-// regionCount is Label Studio's result_count: the number of result regions.
+// regionCount is Label Studio's result_count: the number of result regions,
+// the items of the result array, 0 when it is not an array. It counts the
+// array's top-level commas rather than decoding the regions, which the
+// store validated when it stored them.
 func regionCount(result json.RawMessage) int {
-	var regions []json.RawMessage
-	if json.Unmarshal(result, &regions) != nil {
+	b := bytes.TrimSpace(result)
+	if len(b) < 2 || b[0] != '[' || len(bytes.TrimSpace(b[1:len(b)-1])) == 0 {
 		return 0
 	}
-	return len(regions)
+	n, depth, inString := 1, 0, false
+	for i := 1; i < len(b)-1; i++ {
+		switch c := b[i]; {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			n++
+		}
+	}
+	return n
 }
 
 // PyFloat writes a float as Python does for a float field: integral values
@@ -200,16 +222,30 @@ type PyFloat float64
 
 // MarshalJSON implements json.Marshaler.
 func (f PyFloat) MarshalJSON() ([]byte, error) {
+	return f.appendJSON(nil), nil
+}
+
+// appendJSON appends f as MarshalJSON writes it: the number as
+// encoding/json writes a float64 (shortest form, exponent only below 1e-6
+// or from 1e21 on, without a leading zero in a negative exponent), with
+// ".0" added when that has neither a point nor an exponent.
+func (f PyFloat) appendJSON(b []byte) []byte {
 	v := float64(f)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
+		return append(b, "null"...)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	start := len(b)
+	format := byte('f')
+	if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
 	}
-	if !bytes.ContainsAny(b, ".eE") {
+	b = strconv.AppendFloat(b, v, format, -1, 64)
+	if n := len(b); format == 'e' && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		b[n-2] = b[n-1] // e-07 becomes e-7
+		b = b[:n-1]
+	}
+	if !bytes.ContainsAny(b[start:], ".eE") {
 		b = append(b, ".0"...)
 	}
-	return b, nil
+	return b
 }

@@ -1,9 +1,6 @@
 package lswire
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/blobmark/blobmark"
 )
 
@@ -41,37 +38,7 @@ func AnnotationJSON(a *blobmark.Annotation, task *blobmark.Task, user *blobmark.
 // id in completed_by. Annotations and predictions are written in id order
 // whatever order they come in, so the bytes depend on the state only.
 func TaskJSON(task *blobmark.Task, annotations []*blobmark.Annotation, predictions []*blobmark.Prediction, users map[int64]*blobmark.User) ([]byte, error) {
-	if task == nil {
-		return nil, blobmark.Errorf(blobmark.EINTERNAL, "task export needs the task")
-	}
-	// The annotations, the bulk of an export, are joined as they are
-	// encoded and handed to Encode as a member, not encoded again.
-	anns := []byte{'['}
-	for _, a := range slices.SortedFunc(slices.Values(annotations), func(x, y *blobmark.Annotation) int { return cmp.Compare(x.ID, y.ID) }) {
-		user := struct {
-			CompletedBy *ExportUser `json:"completed_by"`
-		}{(*ExportUser)(NewUser(a.CompletedBy, users[a.CompletedBy]))}
-		b, err := encode(ExportAnnotationKeys, NewAnnotation(a), user)
-		if err != nil {
-			return nil, err
-		}
-		if len(anns) > 1 {
-			anns = append(anns, ',')
-		}
-		anns = append(anns, b...)
-	}
-	anns = append(anns, ']')
-	out := struct {
-		Drafts      []int64      `json:"drafts"`
-		Predictions []Prediction `json:"predictions"`
-	}{
-		Drafts:      []int64{},
-		Predictions: make([]Prediction, 0, len(predictions)),
-	}
-	for _, p := range slices.SortedFunc(slices.Values(predictions), func(x, y *blobmark.Prediction) int { return cmp.Compare(x.ID, y.ID) }) {
-		out.Predictions = append(out.Predictions, NewPrediction(p))
-	}
-	return encode(ExportTaskKeys, NewTask(task), out, members{{key: []byte("annotations"), value: anns}})
+	return AppendTaskJSON(nil, task, annotations, predictions, users)
 }
 
 // encode writes parts as one object in the order of keys (Encode), with

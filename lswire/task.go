@@ -96,13 +96,6 @@ func Encode(keys []string, parts ...any) (json.RawMessage, error) {
 	var all []member
 	size := 2
 	for _, part := range parts {
-		if m, ok := part.(members); ok {
-			all = append(all, m...)
-			for _, x := range m {
-				size += len(x.key) + len(x.value) + 4
-			}
-			continue
-		}
 		b, err := marshal(part)
 		if err != nil {
 			return nil, err
@@ -138,10 +131,6 @@ func Encode(keys []string, parts ...any) (json.RawMessage, error) {
 type member struct {
 	key, value []byte // key without its quotes
 }
-
-// members is a part of Encode already encoded, taken as is: what a caller
-// built from bytes it encoded itself need not be marshalled again.
-type members []member
 
 var errNotObject = errors.New("lswire: a part of an object does not encode to a JSON object")
 
@@ -243,14 +232,16 @@ type Time time.Time
 
 // MarshalJSON implements json.Marshaler.
 func (t Time) MarshalJSON() ([]byte, error) {
-	tt := time.Time(t)
-	if tt.IsZero() {
-		return []byte("null"), nil
-	}
-	tt = tt.UTC().Truncate(time.Microsecond)
+	return t.appendJSON(nil), nil
+}
+
+// format is MarshalJSON's output written by time.Format, for the years
+// appendJSON does not write itself.
+func (t Time) format() string {
+	tt := time.Time(t).UTC().Truncate(time.Microsecond)
 	layout := `"2006-01-02T15:04:05Z"`
 	if tt.Nanosecond() != 0 {
 		layout = `"2006-01-02T15:04:05.000000Z"`
 	}
-	return []byte(tt.Format(layout)), nil
+	return tt.Format(layout)
 }

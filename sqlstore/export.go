@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -232,7 +233,9 @@ func (db *DB) ExportProject(ctx context.Context, projectID int64, format string,
 	if err != nil {
 		return err
 	}
-	return exporter.WriteProject(ctx, w, format, cfg, pager)
+	pages, stop := exporter.ReadAhead(ctx, pager)
+	defer stop()
+	return exporter.WriteProject(ctx, w, format, cfg, pages)
 }
 
 // taskPager walks a project's tasks by id (keyset pagination), loading each
@@ -246,8 +249,9 @@ type taskPager struct {
 	where       sqlPart
 	annotations sqlPart
 	afterID     int64
-	// tasks and annotations count what the pages held so far.
-	tasks, annotationCount int
+	// tasks and annotations count what the pages held so far; atomic, as
+	// the pages are read ahead of the goroutine that reports progress.
+	tasks, annotationCount atomic.Int64
 }
 
 // newTaskPager compiles filter, reading the Data Manager view it names;
@@ -343,7 +347,7 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	// index instead, a cost that grows with the project on every page.
 	annTasks, predTasks := db.dialect.idsIn("a.task_id", ids, false), db.dialect.idsIn("p.task_id", ids, false)
 
-	tp.tasks += len(page.Tasks)
+	tp.tasks.Add(int64(len(page.Tasks)))
 	arows, err := db.query(ctx, "SELECT "+annotationColumns+` FROM annotations a
 		WHERE `+annTasks.sql+` AND (`+tp.annotations.sql+`) ORDER BY a.task_id, a.id`, append(annTasks.args, tp.annotations.args...)...)
 	if err != nil {
@@ -358,7 +362,7 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 		}
 		i := index[a.TaskID]
 		page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
-		tp.annotationCount++
+		tp.annotationCount.Add(1)
 		if a.CompletedBy != 0 {
 			userIDs = append(userIDs, a.CompletedBy)
 		}

@@ -265,21 +265,50 @@ type chunkReader struct {
 // Read implements io.Reader.
 func (r *chunkReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		if r.done {
-			return 0, io.EOF
+		if err := r.next(); err != nil {
+			return 0, err
 		}
-		err := r.db.queryRow(r.ctx, "SELECT data FROM export_output_chunks WHERE output_id = ? AND seq = ?", r.outputID, r.seq).Scan(&r.buf)
-		if errors.Is(err, sql.ErrNoRows) {
-			r.done = true
-			continue
-		} else if err != nil {
-			return 0, translate("read export output", err)
-		}
-		r.seq++
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
+}
+
+// WriteTo implements io.WriterTo, so io.Copy hands each chunk to w whole
+// instead of copying it through a buffer of its own.
+func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.buf) > 0 {
+			n, err := w.Write(r.buf)
+			total += int64(n)
+			r.buf = r.buf[n:]
+			if err != nil {
+				return total, err
+			}
+		}
+		if err := r.next(); errors.Is(err, io.EOF) {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+	}
+}
+
+// next reads the next chunk into buf; io.EOF after the last one.
+func (r *chunkReader) next() error {
+	if r.done {
+		return io.EOF
+	}
+	err := r.db.queryRow(r.ctx, "SELECT data FROM export_output_chunks WHERE output_id = ? AND seq = ?", r.outputID, r.seq).Scan(&r.buf)
+	if errors.Is(err, sql.ErrNoRows) {
+		r.done = true
+		return io.EOF
+	} else if err != nil {
+		return translate("read export output", err)
+	}
+	r.seq++
+	return nil
 }
 
 // Close implements io.Closer.
@@ -306,10 +335,12 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	}
 	sum := md5.New()
 	counters := func() string {
-		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks, pager.annotationCount)
+		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks.Load(), pager.annotationCount.Load())
 	}
 	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
-		return exporter.WriteProjectJSON(ctx, w, cfg, pager)
+		pages, stop := exporter.ReadAhead(ctx, pager)
+		defer stop()
+		return exporter.WriteProjectJSON(ctx, w, cfg, pages)
 	})
 }
 

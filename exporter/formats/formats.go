@@ -225,13 +225,17 @@ type converter struct {
 	report report
 }
 
-// each calls fn for every record of every task of the source.
+// each calls fn for every record of every task of the source. The tasks
+// are read ahead (readAhead): decoding them, most of a conversion's work,
+// overlaps with converting and writing them.
 func (c *converter) each(fn func(record) error) error {
+	src, stop := readAhead(c.ctx, c.src)
+	defer stop()
 	for {
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
-		t, err := c.src.Next(c.ctx)
+		t, err := src.Next(c.ctx)
 		if errors.Is(err, io.EOF) {
 			return nil
 		} else if err != nil {

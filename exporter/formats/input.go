@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"slices"
 	"time"
@@ -117,20 +116,6 @@ func (r record) regions(c *converter) []Region {
 	return out
 }
 
-// dataString returns the string value of a task's data key, "" when it
-// is missing or not a string.
-func dataString(t *Task, key string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(t.Data, &m) != nil {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(m[key], &s) != nil {
-		return ""
-	}
-	return s
-}
-
 // geometry is the part of a region value the image formats read.
 type geometry struct {
 	X, Y, Width, Height, Rotation float64
@@ -162,8 +147,11 @@ func (reg Region) shape() (geometry, kind, string) {
 		geometry
 		Width, Height *float64
 	}
-	if json.Unmarshal(reg.Value, &g) != nil {
-		return geometry{}, kindNone, ""
+	if !decodeGeometry(reg.Value, &g.geometry, &g.Width, &g.Height) {
+		g.geometry, g.Width, g.Height = geometry{}, nil, nil
+		if json.Unmarshal(reg.Value, &g) != nil {
+			return geometry{}, kindNone, ""
+		}
 	}
 	if g.Width != nil && g.Height != nil {
 		g.geometry.Width, g.geometry.Height = *g.Width, *g.Height
@@ -193,33 +181,56 @@ func (reg Region) size() (w, h float64, ok bool) {
 	return *reg.OriginalWidth, *reg.OriginalHeight, true
 }
 
-// DecodeJSON reads a Label Studio JSON export (an array of tasks) one
-// task at a time, so a stored snapshot converts in the memory of a task.
-func DecodeJSON(r io.Reader) Source {
-	return &jsonSource{d: json.NewDecoder(r)}
+// readAheadTasks is how many tasks readAhead decodes before its caller
+// takes them: enough to smooth out tasks of uneven size, few enough for
+// flat memory.
+const readAheadTasks = 64
+
+// readAhead returns a Source that reads src's tasks on a goroutine of its
+// own, up to readAheadTasks ahead of its caller, so decoding a task and
+// converting the one before run at the same time. stop ends the read-ahead
+// and waits for it: src is not used once stop has returned.
+func readAhead(ctx context.Context, src Source) (ahead Source, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	tasks := make(chan taskResult, readAheadTasks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(tasks)
+		for {
+			t, err := src.Next(ctx)
+			select {
+			case tasks <- taskResult{t, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return taskChannel(tasks), func() { cancel(); <-done }
 }
 
-type jsonSource struct {
-	d       *json.Decoder
-	started bool
+// taskResult is one answer of a Source.
+type taskResult struct {
+	task *Task
+	err  error
 }
+
+// taskChannel is the Source of readAhead: the tasks its goroutine read,
+// then io.EOF once the channel is closed.
+type taskChannel <-chan taskResult
 
 // Next implements Source.
-func (s *jsonSource) Next(ctx context.Context) (*Task, error) {
-	if !s.started {
-		s.started = true
-		if t, err := s.d.Token(); err != nil {
-			return nil, err
-		} else if t != json.Delim('[') {
-			return nil, errors.New("a JSON export is an array of tasks")
+func (c taskChannel) Next(ctx context.Context) (*Task, error) {
+	select {
+	case r, ok := <-c:
+		if !ok {
+			return nil, io.EOF
 		}
+		return r.task, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if !s.d.More() {
-		return nil, io.EOF
-	}
-	var t Task
-	if err := s.d.Decode(&t); err != nil {
-		return nil, err
-	}
-	return &t, nil
 }
