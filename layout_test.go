@@ -18,15 +18,16 @@ const module = "github.com/blobmark/blobmark"
 // adapters the domain, the cores and the small policy packages, never each
 // other. "std" marks a package limited to the standard library.
 var importRules = map[string][]string{
-	".":        {"std"},
-	"egress":   {"std"},
-	"seal":     {"std"},
-	"importer": {".", "lswire"},
-	"lswire":   {"."},
-	"exporter": {".", "lswire", "exporter/formats"},
+	".":         {"std"},
+	"egress":    {"std"},
+	"seal":      {"std"},
+	"readahead": {"std"},
+	"importer":  {".", "lswire"},
+	"lswire":    {"."},
+	"exporter":  {".", "lswire", "exporter/formats", "readahead"},
 	// The format catalog and converters: pure, so the API may read which
 	// formats a project offers from it as it reads wire shapes from lswire.
-	"exporter/formats": {".", "lswire"},
+	"exporter/formats": {".", "lswire", "readahead"},
 	"media":            {"."},
 	"metrics":          {"."},
 	"storetest":        {"."},

@@ -10,6 +10,7 @@ import (
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/exporter/formats"
 	"github.com/blobmark/blobmark/lswire"
+	"github.com/blobmark/blobmark/readahead"
 )
 
 // TaskBundle is one task with the rows its export item embeds.
@@ -167,46 +168,12 @@ func (s *bundleSource) Next(ctx context.Context) (*formats.Task, error) {
 // the caller's and the one read ahead, so memory stays flat. stop ends the
 // read-ahead and waits for it: iter is not used once stop has returned.
 func ReadAhead(ctx context.Context, iter TaskIterator) (ahead TaskIterator, stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	pages := make(chan pageResult)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(pages)
-		for {
-			page, err := iter.NextPage(ctx)
-			select {
-			case pages <- pageResult{page, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil || page == nil || len(page.Tasks) == 0 {
-				return
-			}
-		}
-	}()
-	return pageChannel(pages), func() { cancel(); <-done }
+	next, stop := readahead.Start(ctx, 0, iter.NextPage, func(page *TaskPage) bool { return page == nil || len(page.Tasks) == 0 })
+	return iteratorFunc(next), stop
 }
 
-// pageResult is one answer of a TaskIterator.
-type pageResult struct {
-	page *TaskPage
-	err  error
-}
-
-// pageChannel is the TaskIterator of ReadAhead: the pages its goroutine
-// read, then io.EOF once the channel is closed.
-type pageChannel <-chan pageResult
+// iteratorFunc is a TaskIterator made of its NextPage.
+type iteratorFunc func(context.Context) (*TaskPage, error)
 
 // NextPage implements TaskIterator.
-func (c pageChannel) NextPage(ctx context.Context) (*TaskPage, error) {
-	select {
-	case r, ok := <-c:
-		if !ok {
-			return nil, io.EOF
-		}
-		return r.page, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
+func (f iteratorFunc) NextPage(ctx context.Context) (*TaskPage, error) { return f(ctx) }

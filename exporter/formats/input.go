@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"io"
+	"github.com/blobmark/blobmark/readahead"
 	"slices"
 	"time"
 )
@@ -191,46 +191,12 @@ const readAheadTasks = 64
 // converting the one before run at the same time. stop ends the read-ahead
 // and waits for it: src is not used once stop has returned.
 func readAhead(ctx context.Context, src Source) (ahead Source, stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	tasks := make(chan taskResult, readAheadTasks)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(tasks)
-		for {
-			t, err := src.Next(ctx)
-			select {
-			case tasks <- taskResult{t, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return taskChannel(tasks), func() { cancel(); <-done }
+	next, stop := readahead.Start(ctx, readAheadTasks, src.Next, func(*Task) bool { return false })
+	return sourceFunc(next), stop
 }
 
-// taskResult is one answer of a Source.
-type taskResult struct {
-	task *Task
-	err  error
-}
-
-// taskChannel is the Source of readAhead: the tasks its goroutine read,
-// then io.EOF once the channel is closed.
-type taskChannel <-chan taskResult
+// sourceFunc is a Source made of its Next.
+type sourceFunc func(context.Context) (*Task, error)
 
 // Next implements Source.
-func (c taskChannel) Next(ctx context.Context) (*Task, error) {
-	select {
-	case r, ok := <-c:
-		if !ok {
-			return nil, io.EOF
-		}
-		return r.task, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
+func (f sourceFunc) Next(ctx context.Context) (*Task, error) { return f(ctx) }
