@@ -5,9 +5,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"github.com/blobmark/blobmark/readahead"
 	"slices"
 	"time"
+
+	"github.com/blobmark/blobmark/readahead"
 )
 
 // Source yields the tasks of an export one at a time, in a stable order.
