@@ -10,17 +10,22 @@
 //     bare download of every file from this process (the limit Azurite and
 //     the machine's cores set); and the same task rows written straight to
 //     the store, the database's limit;
+//
 //   - the same where every download waits -latency on a synthetic service
 //     (bench/listserver), as downloads from Azure wait on the network: here
 //     a process is bound by the downloads it keeps in flight, not by the
 //     cores, and each ratio is against a bare download of every file with
 //     as many in flight;
+//
 //   - Files mode against the synthetic List Blobs server
 //     (bench/listserver), one replica: SQLite vs PostgreSQL, each ÷ a bare
 //     listing of the same container.
 //
-// Run it with `go run ./bench/replicas`; it prints numbers and never fails
-// on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
+//   - annotation saves by -writers annotators at once on one project,
+//     through 1 and 3 `blobmark serve` processes: p50, p99 and saves/s.
+//
+// Run it with `go run ./bench/replicas [-saves-only]`; it prints numbers and
+// never fails on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
 // local server the tests use. All processes share this machine's cores, so
 // scaling shows only where one process leaves them idle.
 //
@@ -42,8 +47,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -64,12 +71,26 @@ func main() {
 	waitFiles := flag.Int("wait-files", 20_000, "one-task files of the synthetic service that answers after -latency")
 	latency := flag.Duration("latency", 20*time.Millisecond, "time the synthetic service takes to answer a Get Blob")
 	chunk := flag.String("chunk", "", "task files per chunk (--sync-chunk-files); empty means the server's default")
+	writers := flag.Int("writers", 50, "annotators saving annotations on one project at once")
+	saves := flag.Int("saves", 20, "annotations each annotator saves")
+	savesOnly := flag.Bool("saves-only", false, "measure the annotation saves alone")
 	flag.Parse()
 	ctx := context.Background()
 	pg := pgtest.URL()
 
-	type row struct{ name, value, note string }
 	var rows []row
+	bin := benchkit.BuildBlobmark()
+
+	// Annotation saves on one project through 1 and 3 replicas.
+	for _, n := range []int{1, 3} {
+		p50, p99, rate := timeSaves(ctx, bin, schemaURL(ctx, pg), n, *writers, *saves)
+		rows = append(rows, row{fmt.Sprintf("Annotation saves, %d writers on one project, %d replica(s)", *writers, n),
+			fmt.Sprintf("%.0f saves/s", rate), fmt.Sprintf("p50 %s, p99 %s", benchkit.Round(p50), benchkit.Round(p99))})
+	}
+	if *savesOnly {
+		printRows(rows)
+		return
+	}
 
 	// Tasks mode with 1, 2, 3 replicas.
 	az := benchkit.StartAzurite()
@@ -90,7 +111,6 @@ func main() {
 			Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
 			Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
 	}
-	bin := benchkit.BuildBlobmark()
 	_, limit := benchkit.ListAndDownload(ctx, c, 96)
 	limitRate := float64(tasks) / limit.Seconds()
 	name := func(n int) string {
@@ -161,12 +181,19 @@ func main() {
 	}
 	rows = append(rows, row{fmt.Sprintf("  bare list of the %d keys (SDK, 5000 per page)", *keys), list.Round(time.Millisecond).String(), ""})
 
+	printRows(rows)
+	dropSchemas(ctx, pg)
+}
+
+// row is one measure of the table main prints.
+type row struct{ name, value, note string }
+
+func printRows(rows []row) {
 	fmt.Printf("\n%-62s %-16s %s\n", "measure", "value", "ratio")
 	fmt.Println(strings.Repeat("-", 100))
 	for _, r := range rows {
 		fmt.Printf("%-62s %-16s %s\n", r.name, r.value, r.note)
 	}
-	dropSchemas(ctx, pg)
 }
 
 var schemas []string
@@ -243,26 +270,26 @@ func timeSyncProcesses(ctx context.Context, bin, dbURL string, n int, s *blobmar
 	benchkit.Check(err)
 	defer os.RemoveAll(dir)
 	for i := range n {
-		stop := startWorker(bin, filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+dbURL,
+		_, stop := startProcess(bin, "worker", filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+dbURL,
 			"BLOBMARK_SECRET_KEY="+hex.EncodeToString(key), "BLOBMARK_SYNC_CHUNK_FILES="+chunk)
 		defer stop()
 	}
 	return runSync(ctx, srv.DB, s, want)
 }
 
-// startWorker starts `blobmark worker` with env, its data and log in dir,
-// and waits until it is ready; stop kills it.
-func startWorker(bin, dir string, env ...string) (stop func()) {
+// startProcess starts `blobmark command` (worker or serve) with env, its
+// data and log in dir, and waits until it is ready at addr; stop kills it.
+func startProcess(bin, command, dir string, env ...string) (addr string, stop func()) {
 	benchkit.Check(os.MkdirAll(dir, 0o700))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	benchkit.Check(err)
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
 	logPath := filepath.Join(dir, "log")
 	logf, err := os.Create(logPath)
 	benchkit.Check(err)
 	defer logf.Close()
-	cmd := exec.Command(bin, "worker")
+	cmd := exec.Command(bin, command)
 	cmd.Env = append(append(os.Environ(), env...), "BLOBMARK_ADDR="+addr, "BLOBMARK_DATA_DIR="+dir, "BLOBMARK_LOG_LEVEL=warn", "BLOBMARK_ALLOW_PRIVATE_NETWORK=true")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	benchkit.Check(cmd.Start())
@@ -272,14 +299,73 @@ func startWorker(bin, dir string, env ...string) (stop func()) {
 		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return stop
+				return addr, stop
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(logPath)
-	benchkit.Fatal("worker not ready:\n" + string(log))
-	return nil
+	benchkit.Fatal(command + " not ready:\n" + string(log))
+	return "", nil
+}
+
+// timeSaves has writers annotators save saves annotations each, on tasks
+// of their own in one project, at once, through replicas `blobmark serve`
+// processes on the database (annotator i through replica i mod replicas),
+// and returns the saves' p50 and p99 and their rate.
+func timeSaves(ctx context.Context, bin, dbURL string, replicas, writers, saves int) (p50, p99 time.Duration, rate float64) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
+	benchkit.Check(err)
+	defer srv.Close(ctx)
+	user, token, err := srv.DB.CreateUser(ctx, "bench@example.com", "bench password 123")
+	benchkit.Check(err)
+	p := &blobmark.Project{Title: "saves"}
+	benchkit.Check(srv.DB.CreateProject(blobmark.NewContextWithUser(ctx, user), p))
+	tasks := make([]*blobmark.TaskImport, writers*saves)
+	for i := range tasks {
+		tasks[i] = &blobmark.TaskImport{Data: []byte(fmt.Sprintf(`{"text":"task %d"}`, i))}
+	}
+	res, err := srv.DB.ImportTasks(ctx, p.ID, tasks)
+	benchkit.Check(err)
+	dir, err := os.MkdirTemp("", "blobmark-bench-serve")
+	benchkit.Check(err)
+	defer os.RemoveAll(dir)
+	var addrs []string
+	for i := range replicas {
+		addr, stop := startProcess(bin, "serve", filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+dbURL,
+			"BLOBMARK_SECRET_KEY="+hex.EncodeToString(key))
+		defer stop()
+		addrs = append(addrs, addr)
+	}
+	latencies := make([][]time.Duration, writers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			client := &http.Client{}
+			for i := range saves {
+				req, err := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/api/tasks/%d/annotations/", addrs[w%replicas],
+					res.TaskIDs[w*saves+i]), strings.NewReader(`{"result":[]}`))
+				benchkit.Check(err)
+				req.Header.Set("Authorization", "Token "+token)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				benchkit.Check(err)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					benchkit.Fatal(fmt.Sprintf("save: %s", resp.Status))
+				}
+				latencies[w] = append(latencies[w], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(latencies...)
+	return benchkit.Percentile(all, 50), benchkit.Percentile(all, 99), float64(len(all)) / elapsed.Seconds()
 }
 
 // storeLimit writes the rows of a Tasks-mode sync of files × perFile
