@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/exporter"
@@ -315,8 +316,9 @@ func (r *chunkReader) next() error {
 func (r *chunkReader) Close() error { return nil }
 
 // RunExportSnapshot writes a snapshot's JSON, with its counters updated
-// chunk by chunk as progress. A snapshot deleted meanwhile is not an
-// error: there is nothing left to write.
+// chunk by chunk as progress, and the conversions requested with it
+// (convertAlong). A snapshot deleted meanwhile is not an error: there is
+// nothing left to write.
 func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	s, err := db.FindExportSnapshotByID(ctx, id)
 	if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
@@ -333,15 +335,93 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	if err != nil {
 		return db.failOutput(ctx, s, blobmark.ExportJSON, err)
 	}
+	conversions, err := db.pendingConversions(ctx, s.ID)
+	if err != nil {
+		return err
+	}
 	sum := md5.New()
 	counters := func() string {
 		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks.Load(), pager.annotationCount.Load())
 	}
 	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
+		along, finish := db.convertAlong(ctx, s, cfg, conversions)
 		pages, stop := exporter.ReadAhead(ctx, pager)
 		defer stop()
-		return exporter.WriteProjectJSON(ctx, w, cfg, pages)
+		err := exporter.WriteProjectJSON(ctx, io.MultiWriter(w, along), cfg, pages)
+		finish(err)
+		return err
 	})
+}
+
+// pendingConversions lists the formats a snapshot is to be converted into
+// that are not converted yet.
+func (db *DB) pendingConversions(ctx context.Context, snapshotID int64) ([]string, error) {
+	rows, err := db.query(ctx, "SELECT export_type FROM export_outputs WHERE snapshot_id = ? AND export_type <> ? AND status <> ? ORDER BY id",
+		snapshotID, blobmark.ExportJSON, blobmark.ExportCompleted)
+	if err != nil {
+		return nil, translate("list export conversions", err)
+	}
+	defer rows.Close()
+	var types []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, translate("list export conversions", err)
+		}
+		types = append(types, t)
+	}
+	return types, translate("list export conversions", rows.Err())
+}
+
+// convertAlong converts the JSON a snapshot's job writes into each of
+// types as it is written, each conversion on a goroutine of its own that
+// stores its output: decoding the JSON as it goes by, rather than reading
+// it back from the database once it is stored, is a conversion's cost.
+// Write the JSON to along, then call finish with the JSON's error (nil
+// ends the conversions' input), which waits for them. A conversion that
+// fails fails its own output, never the snapshot: along stops feeding it.
+// Their ConvertExportJobs find them completed (RunExportConversion), or
+// failed, and then convert from the stored JSON again.
+func (db *DB) convertAlong(ctx context.Context, s *blobmark.ExportSnapshot, cfg *blobmark.LabelConfig, types []string) (along io.Writer, finish func(error)) {
+	var wg sync.WaitGroup
+	feeds := make(feeds, len(types))
+	for i, exportType := range types {
+		r, w := io.Pipe()
+		feeds[i] = w
+		wg.Go(func() {
+			// Its outcome is its output's status, which writeOutput records.
+			_ = db.writeOutput(ctx, s, exportType, nil, nil, func(out io.Writer) error {
+				return exporter.ConvertJSON(ctx, out, exportType, cfg, r)
+			})
+			r.CloseWithError(errConversionOver)
+		})
+	}
+	return feeds, func(err error) {
+		for _, w := range feeds {
+			if w != nil {
+				w.CloseWithError(err)
+			}
+		}
+		wg.Wait()
+	}
+}
+
+// errConversionOver is what a write to a conversion that stopped reading
+// gets.
+var errConversionOver = errors.New("the conversion stopped reading")
+
+// feeds writes to every conversion that still reads.
+type feeds []*io.PipeWriter
+
+func (f feeds) Write(p []byte) (int, error) {
+	for i, w := range f {
+		if w != nil {
+			if _, err := w.Write(p); err != nil {
+				f[i] = nil
+			}
+		}
+	}
+	return len(p), nil
 }
 
 // RunExportConversion converts a completed snapshot into exportType and
@@ -359,6 +439,14 @@ func (db *DB) RunExportConversion(ctx context.Context, id int64, exportType stri
 	case blobmark.ExportCompleted:
 	default:
 		return blobmark.Errorf(blobmark.ECONFLICT, "export %d is %s", id, s.Status)
+	}
+	// Converted along with the snapshot's JSON (convertAlong): done.
+	var status string
+	err = db.queryRow(ctx, "SELECT status FROM export_outputs WHERE snapshot_id = ? AND export_type = ?", id, exportType).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && status == blobmark.ExportCompleted {
+		return nil
+	} else if err != nil {
+		return translate("convert export", err)
 	}
 	return db.writeOutput(ctx, s, exportType, nil, nil, func(w io.Writer) error {
 		return db.convertSnapshot(ctx, s, exportType, w)
