@@ -316,8 +316,12 @@ func (r *chunkReader) next() error {
 func (r *chunkReader) Close() error { return nil }
 
 // RunExportSnapshot writes a snapshot's JSON, with its counters updated
-// chunk by chunk as progress, and the conversions requested with it
-// (convertAlong). A snapshot deleted meanwhile is not an error: there is
+// chunk by chunk as progress, and from the same walk of its tasks the
+// conversions requested with it (exporter.Tee): converting them as a
+// download does, rather than reading the stored JSON back and decoding it,
+// saves most of a conversion's cost. Their ConvertExportJobs then find
+// them completed (RunExportConversion), or failed, and convert the stored
+// JSON again. A snapshot deleted meanwhile is not an error: there is
 // nothing left to write.
 func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 	s, err := db.FindExportSnapshotByID(ctx, id)
@@ -344,11 +348,27 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks.Load(), pager.annotationCount.Load())
 	}
 	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
-		along, finish := db.convertAlong(ctx, s, cfg, conversions)
-		pages, stop := exporter.ReadAhead(ctx, pager)
-		defer stop()
-		err := exporter.WriteProjectJSON(ctx, io.MultiWriter(w, along), cfg, pages)
-		finish(err)
+		ahead, stopAhead := exporter.ReadAhead(ctx, pager)
+		defer stopAhead()
+		branches, stopTee := exporter.Tee(ctx, ahead, 1+len(conversions))
+		defer stopTee()
+		var wg sync.WaitGroup
+		for i, exportType := range conversions {
+			b := branches[1+i]
+			wg.Go(func() {
+				defer b.Release()
+				// Its outcome is its output's status, which writeOutput records.
+				_ = db.writeOutput(ctx, s, exportType, nil, nil, func(out io.Writer) error {
+					return exporter.WriteProject(ctx, out, exportType, cfg, b)
+				})
+			})
+		}
+		err := exporter.WriteProjectJSON(ctx, w, cfg, branches[0])
+		branches[0].Release()
+		if err != nil {
+			stopTee() // the conversions fail with the snapshot
+		}
+		wg.Wait()
 		return err
 	})
 }
@@ -373,57 +393,6 @@ func (db *DB) pendingConversions(ctx context.Context, snapshotID int64) ([]strin
 	return types, translate("list export conversions", rows.Err())
 }
 
-// convertAlong converts the JSON a snapshot's job writes into each of
-// types as it is written, each conversion on a goroutine of its own that
-// stores its output: decoding the JSON as it goes by, rather than reading
-// it back from the database once it is stored, is a conversion's cost.
-// Write the JSON to along, then call finish with the JSON's error (nil
-// ends the conversions' input), which waits for them. A conversion that
-// fails fails its own output, never the snapshot: along stops feeding it.
-// Their ConvertExportJobs find them completed (RunExportConversion), or
-// failed, and then convert from the stored JSON again.
-func (db *DB) convertAlong(ctx context.Context, s *blobmark.ExportSnapshot, cfg *blobmark.LabelConfig, types []string) (along io.Writer, finish func(error)) {
-	var wg sync.WaitGroup
-	feeds := make(feeds, len(types))
-	for i, exportType := range types {
-		r, w := io.Pipe()
-		feeds[i] = w
-		wg.Go(func() {
-			// Its outcome is its output's status, which writeOutput records.
-			_ = db.writeOutput(ctx, s, exportType, nil, nil, func(out io.Writer) error {
-				return exporter.ConvertJSON(ctx, out, exportType, cfg, r)
-			})
-			r.CloseWithError(errConversionOver)
-		})
-	}
-	return feeds, func(err error) {
-		for _, w := range feeds {
-			if w != nil {
-				w.CloseWithError(err)
-			}
-		}
-		wg.Wait()
-	}
-}
-
-// errConversionOver is what a write to a conversion that stopped reading
-// gets.
-var errConversionOver = errors.New("the conversion stopped reading")
-
-// feeds writes to every conversion that still reads.
-type feeds []*io.PipeWriter
-
-func (f feeds) Write(p []byte) (int, error) {
-	for i, w := range f {
-		if w != nil {
-			if _, err := w.Write(p); err != nil {
-				f[i] = nil
-			}
-		}
-	}
-	return len(p), nil
-}
-
 // RunExportConversion converts a completed snapshot into exportType and
 // stores the result. ECONFLICT means the snapshot is not completed yet.
 func (db *DB) RunExportConversion(ctx context.Context, id int64, exportType string) error {
@@ -440,7 +409,7 @@ func (db *DB) RunExportConversion(ctx context.Context, id int64, exportType stri
 	default:
 		return blobmark.Errorf(blobmark.ECONFLICT, "export %d is %s", id, s.Status)
 	}
-	// Converted along with the snapshot's JSON (convertAlong): done.
+	// Converted with the snapshot's JSON (RunExportSnapshot): done.
 	var status string
 	err = db.queryRow(ctx, "SELECT status FROM export_outputs WHERE snapshot_id = ? AND export_type = ?", id, exportType).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && status == blobmark.ExportCompleted {
