@@ -318,3 +318,24 @@ func DatabaseName(ctx context.Context, db *sqlstore.DB) string {
 	Check(db.SQL().QueryRowContext(ctx, "SHOW shared_buffers").Scan(&buffers))
 	return "PostgreSQL, shared_buffers " + buffers
 }
+
+// Call sends one API request as token's user, with body as JSON, and
+// returns the answer and the time until it was read; an answer other than
+// want ends the benchmark.
+func Call(client *http.Client, token, method, url, body string, want int) ([]byte, time.Duration) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	Check(err)
+	req.Header.Set("Authorization", "Token "+token)
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := client.Do(req)
+	Check(err)
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	Check(err)
+	took := time.Since(start)
+	if resp.StatusCode != want {
+		Fatal(fmt.Sprintf("%s %s: %d %s", method, url, resp.StatusCode, raw))
+	}
+	return raw, took
+}

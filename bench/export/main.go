@@ -17,12 +17,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -250,24 +248,12 @@ type posted struct {
 }
 
 func post(client *http.Client, base, token string, taskID int64) posted {
-	body := []byte(`{"result":[{"from_name":"c","to_name":"text","type":"choices","value":{"choices":["b"]}}],"lead_time":2}`)
-	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/annotations/", base, taskID), bytes.NewReader(body))
-	benchkit.Check(err)
-	req.Header.Set("Authorization", "Token "+token)
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := client.Do(req)
-	benchkit.Check(err)
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	benchkit.Check(err)
+	raw, took := benchkit.Call(client, token, "POST", fmt.Sprintf("%s/api/tasks/%d/annotations/", base, taskID),
+		`{"result":[{"from_name":"c","to_name":"text","type":"choices","value":{"choices":["b"]}}],"lead_time":2}`, http.StatusCreated)
 	saved := time.Now()
-	if resp.StatusCode != http.StatusCreated {
-		benchkit.Fatal(fmt.Sprintf("POST annotation: %d %s", resp.StatusCode, raw))
-	}
 	var a struct{ ID int64 }
 	benchkit.Check(json.Unmarshal(raw, &a))
-	return posted{id: a.ID, latency: saved.Sub(start), saved: saved}
+	return posted{id: a.ID, latency: took, saved: saved}
 }
 
 func pct(d []time.Duration, p int) string { return benchkit.Round(benchkit.Percentile(d, p)) }

@@ -25,12 +25,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"time"
 
@@ -93,20 +91,7 @@ func main() {
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *annotators}}
 	call := func(token, method, path, body string, want int) ([]byte, time.Duration) {
-		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		benchkit.Check(err)
-		req.Header.Set("Authorization", "Token "+token)
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		benchkit.Check(err)
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		elapsed := time.Since(t0)
-		if resp.StatusCode != want {
-			benchkit.Fatal(fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, raw))
-		}
-		return raw, elapsed
+		return benchkit.Call(client, token, method, srv.URL+path, body, want)
 	}
 
 	var mu sync.Mutex

@@ -346,19 +346,9 @@ func timeSaves(ctx context.Context, bin, dbURL string, replicas, writers, saves 
 		wg.Go(func() {
 			client := &http.Client{}
 			for i := range saves {
-				req, err := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/api/tasks/%d/annotations/", addrs[w%replicas],
-					res.TaskIDs[w*saves+i]), strings.NewReader(`{"result":[]}`))
-				benchkit.Check(err)
-				req.Header.Set("Authorization", "Token "+token)
-				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				benchkit.Check(err)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					benchkit.Fatal(fmt.Sprintf("save: %s", resp.Status))
-				}
-				latencies[w] = append(latencies[w], time.Since(t0))
+				_, took := benchkit.Call(client, token, "POST", fmt.Sprintf("http://%s/api/tasks/%d/annotations/", addrs[w%replicas],
+					res.TaskIDs[w*saves+i]), `{"result":[]}`, http.StatusCreated)
+				latencies[w] = append(latencies[w], took)
 			}
 		})
 	}
