@@ -5,6 +5,7 @@ package sqlstore
 // download, and written by River jobs (see jobs.ExportSnapshotWorker).
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"database/sql"
@@ -15,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/exporter"
@@ -448,7 +450,12 @@ func (db *DB) writeOutput(ctx context.Context, s *blobmark.ExportSnapshot, expor
 	if sum != nil {
 		w = io.MultiWriter(sum, cw)
 	}
-	if err := write(w); err != nil {
+	aw := startWriting(w)
+	err = write(aw)
+	if cerr := aw.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return db.failOutput(ctx, s, exportType, err)
 	}
 	if err := cw.flush(); err != nil {
@@ -554,4 +561,47 @@ func (w *chunkWriter) flush() error {
 	w.seq++
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// backgroundWriter writes to w on a goroutine of its own, a few writes
+// behind its caller: hashing and storing an output's chunks then overlap
+// with encoding it.
+type backgroundWriter struct {
+	writes chan []byte
+	done   chan struct{}
+	err    error       // the first error of w, set before failed
+	failed atomic.Bool // err is set: Write reads it from then on
+}
+
+func startWriting(w io.Writer) *backgroundWriter {
+	bw := &backgroundWriter{writes: make(chan []byte, 4), done: make(chan struct{})}
+	go func() {
+		defer close(bw.done)
+		for p := range bw.writes {
+			if bw.err != nil {
+				continue
+			}
+			if _, err := w.Write(p); err != nil {
+				bw.err = err
+				bw.failed.Store(true)
+			}
+		}
+	}()
+	return bw
+}
+
+// Write hands a copy of p over: callers reuse their buffers.
+func (bw *backgroundWriter) Write(p []byte) (int, error) {
+	if bw.failed.Load() {
+		return 0, bw.err
+	}
+	bw.writes <- bytes.Clone(p)
+	return len(p), nil
+}
+
+// close waits for every write and returns the first error.
+func (bw *backgroundWriter) close() error {
+	close(bw.writes)
+	<-bw.done
+	return bw.err
 }
