@@ -50,25 +50,16 @@ func (r *boundRows) Next() bool {
 func (r *boundRows) Values() ([]any, error) { return r.row, nil }
 func (r *boundRows) Err() error             { return nil }
 
-// newIDs takes n ids from the sequence of table's id column, in order: the
-// ids a copy gives its rows, which it cannot return.
+// newIDs takes n ids from the sequence of table's id column, in order, in
+// one round trip: the ids a copy gives its rows, which it cannot return.
 func (tx *Tx) newIDs(ctx context.Context, table string, n int) ([]int64, error) {
-	var seq string
-	if err := tx.queryRow(ctx, "SELECT pg_get_serial_sequence(?, 'id')", table).Scan(&seq); err != nil {
-		return nil, err
-	}
-	return tx.nextvals(ctx, seq, n)
-}
-
-// nextvals takes n values from the PostgreSQL sequence seq, in order.
-func (tx *Tx) nextvals(ctx context.Context, seq string, n int) ([]int64, error) {
-	rows, err := tx.query(ctx, "SELECT nextval(?::regclass) FROM generate_series(1, ?)", seq, n)
+	rows, err := tx.query(ctx, "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", table, n)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := scanIDs(rows)
-	if err == nil && len(vals) != n {
-		err = fmt.Errorf("%d values from %s, want %d", len(vals), seq, n)
+	ids, err := scanIDs(rows)
+	if err == nil && len(ids) != n {
+		err = fmt.Errorf("%d new ids for %s, want %d", len(ids), table, n)
 	}
-	return vals, err
+	return ids, err
 }

@@ -289,17 +289,14 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 	} else if err != nil {
 		return nil, err
 	}
-	inner := make([]int64, len(rows))
-	for i := range inner {
-		inner[i] = last - int64(len(rows)-1-i)
-	}
+	first := last - int64(len(rows)) + 1
 	now := tx.db.timestamp()
 	bind := func(i int, args []any) []any {
 		r := &rows[i]
-		return append(args, projectID, inner[i], r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
+		return append(args, projectID, first+int64(i), r.data, r.meta, labeling.TaskIsLabeled(r.total, r.cancelled),
 			r.total, r.cancelled, r.predictions, now, now)
 	}
-	ids, err := tx.insertTaskRows(ctx, inner, bind)
+	ids, err := tx.insertTaskRows(ctx, len(rows), first, bind)
 	if err != nil {
 		return nil, err
 	}
@@ -321,12 +318,11 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 	return ids, nil
 }
 
-// insertTaskRows inserts a task row per inner id (taskImportColumns, bound
-// by bind) and returns their ids in order. On PostgreSQL a batch takes its
-// ids from the id sequence first and is copied with them; otherwise the
-// INSERTs return them.
-func (tx *Tx) insertTaskRows(ctx context.Context, inner []int64, bind func(i int, args []any) []any) ([]int64, error) {
-	n := len(inner)
+// insertTaskRows inserts n task rows (taskImportColumns, bound by bind,
+// inner ids from first on) and returns their ids in order. On PostgreSQL a
+// batch takes its ids from the id sequence first and is copied with them;
+// otherwise the INSERTs return them.
+func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(i int, args []any) []any) ([]int64, error) {
 	if tx.conn != nil && n >= copyMinRows {
 		ids, err := tx.newIDs(ctx, "tasks", n)
 		if err != nil {
@@ -337,18 +333,14 @@ func (tx *Tx) insertTaskRows(ctx context.Context, inner []int64, bind func(i int
 		})
 		return ids, err
 	}
-	row := make(map[int64]int, n) // inner id → its row
-	for i, in := range inner {
-		row[in] = i
-	}
 	ids := make([]int64, n)
 	err := tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", n, bind,
 		func(sr *sql.Rows) error {
-			var id, in int64
-			if err := sr.Scan(&id, &in); err != nil {
+			var id, inner int64
+			if err := sr.Scan(&id, &inner); err != nil {
 				return err
 			}
-			ids[row[in]] = id
+			ids[inner-first] = id
 			return nil
 		})
 	return ids, err
