@@ -350,9 +350,9 @@ func (db *DB) RunExportSnapshot(ctx context.Context, id int64) error {
 		return fmt.Sprintf(`{"task_number":%d,"annotation_number":%d}`, pager.tasks.Load(), pager.annotationCount.Load())
 	}
 	return db.writeOutput(ctx, s, blobmark.ExportJSON, sum, counters, func(w io.Writer) error {
-		ahead, stopAhead := exporter.ReadAhead(ctx, pager)
-		defer stopAhead()
-		branches, stopTee := exporter.Tee(ctx, ahead, 1+len(conversions))
+		// The Tee walks the pages on a goroutine of its own, ahead of
+		// the JSON and the conversions: a read-ahead of its own.
+		branches, stopTee := exporter.Tee(ctx, pager, 1+len(conversions))
 		defer stopTee()
 		var wg sync.WaitGroup
 		for i, exportType := range conversions {
