@@ -119,10 +119,11 @@ func TestDataManagerQueriesReadIndexes(t *testing.T) {
 				}
 				return strings.Join(lines, "\n")
 			}
-			// The index a total reads on PostgreSQL, where it differs from
-			// the page's: a data field's kept values, counted from the
-			// index alone.
+			// What a total reads on PostgreSQL, where it differs from the
+			// page's: a data field's kept values, counted from the index
+			// alone, or the counts of each combination of counters.
 			fieldValues := "Index Only Scan using task_field_values_totals"
+			counts := " on task_counts c"
 			for _, c := range []struct {
 				name, query, index, pgTotal string
 			}{
@@ -133,7 +134,9 @@ func TestDataManagerQueriesReadIndexes(t *testing.T) {
 				{"a data field and the counters", `{"filters":{"conjunction":"and","items":[{"filter":"filter:tasks:data.score","operator":"less","type":"Number","value":9},{"filter":"filter:tasks:total_predictions","operator":"equal","type":"Number","value":0}]},"ordering":["-tasks:data.score"]}`,
 					dataIndexName("score"), fieldValues},
 				{"annotation counts", `{"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"greater_or_equal","type":"Number","value":1}]},"ordering":["-tasks:total_annotations"]}`,
-					"tasks_project_total_annotations", "Index Only Scan using tasks_project_total_annotations"},
+					"tasks_project_total_annotations", counts},
+				{"no annotations", `{"filters":{"items":[{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}]}}`,
+					"tasks_project_total_annotations", counts},
 			} {
 				q, err := blobmark.ParseTaskQuery("query", []byte(c.query))
 				if err != nil {
@@ -266,5 +269,146 @@ func TestFieldValuesStayExactUnderConcurrentWrites(t *testing.T) {
 	if list.Total != want.Total || list.TotalAnnotations != want.TotalAnnotations || list.TotalPredictions != want.TotalPredictions || want.Total == 0 {
 		t.Errorf("filtered totals %d/%d/%d, counted over the tasks %d/%d/%d", list.Total, list.TotalAnnotations, list.TotalPredictions,
 			want.Total, want.TotalAnnotations, want.TotalPredictions)
+	}
+}
+
+// TestTaskCountsStayExact writes tasks every way the store does (imports,
+// annotations and cancelled ones from several annotators at once, their
+// deletion, predictions, bulk actions, a task's deletion, a project's
+// purge) and then wants the counts of each combination of counters kept
+// on PostgreSQL (migration 00021) equal to the tasks' own, and a total
+// over them equal to the same total counted over the tasks.
+func TestTaskCountsStayExact(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DatabaseURL: pgtest.Schema(t, "taskcounts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var projects []*blobmark.Project
+	var ids []int64
+	for range 2 {
+		p := &blobmark.Project{Title: "p"}
+		if err := db.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		tasks := make([]*blobmark.TaskImport, 300)
+		for i := range tasks {
+			tasks[i] = &blobmark.TaskImport{Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+		}
+		res, err := db.ImportTasks(ctx, p.ID, tasks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		projects, ids = append(projects, p), res.TaskIDs
+	}
+	var users []*blobmark.User
+	for i := range 4 {
+		u, _, err := db.CreateUser(ctx, fmt.Sprintf("a%d@example.com", i), "password-123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	// Four annotators at once on the second project, each on a stride of
+	// its tasks, every third annotation cancelled and every fifth deleted.
+	errs := make(chan error, len(users))
+	for w, u := range users {
+		go func() {
+			for i := range 60 {
+				a := &blobmark.Annotation{TaskID: ids[(w*61+i*7)%len(ids)], CompletedBy: u.ID, Result: json.RawMessage(`[]`), WasCancelled: i%3 == 0}
+				if err := db.CreateAnnotation(ctx, a); err != nil {
+					errs <- err
+					return
+				}
+				if i%5 == 0 {
+					if err := db.DeleteAnnotation(ctx, a.ID); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range users {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := projects[1]
+	preds := make([]*blobmark.Prediction, 40)
+	for i := range preds {
+		preds[i] = &blobmark.Prediction{TaskID: ids[i*3], Result: json.RawMessage(`[]`)}
+	}
+	if err := db.CreatePredictions(ctx, p.ID, preds); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeletePrediction(ctx, preds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteTask(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	for action, query := range map[string]string{
+		blobmark.ActionDeleteTasks:            `{"selectedItems":{"all":true},"filters":{"items":[{"filter":"filter:tasks:id","operator":"less","type":"Number","value":` + fmt.Sprint(ids[20]) + `}]}}`,
+		blobmark.ActionDeleteTasksAnnotations: `{"selectedItems":{"all":true},"filters":{"items":[{"filter":"filter:tasks:id","operator":"greater","type":"Number","value":` + fmt.Sprint(ids[250]) + `}]}}`,
+	} {
+		q, err := blobmark.ParseTaskQuery("query", []byte(query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.RunTaskAction(ctx, p.ID, action, q); err != nil || n == 0 {
+			t.Fatalf("%s: %d tasks, %v", action, n, err)
+		}
+	}
+	if err := db.DeleteProject(ctx, projects[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for done := false; !done; {
+		if done, err = db.PurgeProject(ctx, projects[0].ID, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var stale, combinations int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE c.n IS DISTINCT FROM t.n), COUNT(*) FROM
+		(SELECT project_id, is_labeled, total_annotations, cancelled_annotations, total_predictions, SUM(tasks) AS n
+			FROM task_counts GROUP BY 1, 2, 3, 4, 5 HAVING SUM(tasks) <> 0) c
+		FULL JOIN (SELECT project_id, is_labeled, total_annotations, cancelled_annotations, total_predictions, COUNT(*) AS n
+			FROM tasks GROUP BY 1, 2, 3, 4, 5) t
+		USING (project_id, is_labeled, total_annotations, cancelled_annotations, total_predictions)`).Scan(&stale, &combinations); err != nil {
+		t.Fatal(err)
+	}
+	if stale != 0 || combinations < 6 {
+		t.Errorf("%d of %d combinations of counters counted wrong; want 0 of at least 6", stale, combinations)
+	}
+	var left int
+	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM task_counts WHERE project_id = $1", projects[0].ID).Scan(&left); err != nil || left != 0 {
+		t.Errorf("the purged project has %d counts left (%v)", left, err)
+	}
+	for _, filter := range []string{
+		`{"filter":"filter:tasks:total_annotations","operator":"equal","type":"Number","value":0}`,
+		`{"filter":"filter:tasks:cancelled_annotations","operator":"greater","type":"Number","value":0}`,
+		`{"filter":"filter:tasks:is_labeled","operator":"equal","type":"Boolean","value":true}`,
+		`{"filter":"filter:tasks:completed_at","operator":"empty","type":"Datetime","value":false}`,
+	} {
+		q, err := blobmark.ParseTaskQuery("query", []byte(`{"filters":{"items":[`+filter+`]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: p.ID, Query: q, Page: blobmark.Page{Limit: 1000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var annotations, predictions int
+		for _, task := range list.Tasks {
+			annotations += task.TotalAnnotations
+			predictions += task.TotalPredictions
+		}
+		if list.Total != len(list.Tasks) || list.TotalAnnotations != annotations || list.TotalPredictions != predictions || list.Total == 0 {
+			t.Errorf("%s: totals %d/%d/%d, the listed tasks %d/%d/%d", filter, list.Total, list.TotalAnnotations, list.TotalPredictions,
+				len(list.Tasks), annotations, predictions)
+		}
 	}
 }

@@ -127,15 +127,24 @@ func (db *Tasks) FindTasks(ctx context.Context, f blobmark.TaskFilter) (*blobmar
 
 // countTasksSQL totals the tasks of a project (the first argument) that
 // where, compiled from q, selects: their number and their annotation and
-// prediction counts. On PostgreSQL, when where reads one data field and
-// nothing of a task but its id and counters, and that field's values are
-// kept (migration 00019), the total is counted over those values instead:
-// an index-only scan, where the tasks' own expression index would visit
-// every matching task.
+// prediction counts. On PostgreSQL a total that reads nothing of a task
+// but what a kept summary holds is counted over that summary instead, for
+// counting over the tasks costs about a microsecond a match even from an
+// index alone:
+//   - a filter on the counters alone (migration 00021) sums the tasks of
+//     each matching combination of counters, a few rows;
+//   - a filter on one data field, besides the task's id and counters, is
+//     counted over that field's kept values (migration 00019) once they
+//     are filled in: an index-only scan, where the tasks' own expression
+//     index would visit every matching task.
 func (db *core) countTasksSQL(ctx context.Context, q *blobmark.TaskQuery, where sqlPart) (string, error) {
 	if db.dialect == Postgres {
+		if over, ok := overSummary(where.sql, countsColumns); ok {
+			return `SELECT COALESCE(SUM(c.tasks), 0), COALESCE(SUM(c.tasks * c.total_annotations), 0), COALESCE(SUM(c.tasks * c.total_predictions), 0)
+				FROM task_counts c WHERE c.project_id = ? AND ` + over, nil
+		}
 		if keys := q.FilterKeys(); len(keys) == 1 {
-			if over, ok := overFieldValues(where.sql, keys[0]); ok {
+			if over, ok := overSummary(strings.ReplaceAll(where.sql, Postgres.rawData(keys[0]), "(f.value)"), fieldValueColumns); ok {
 				var field int64
 				err := db.queryRow(ctx, "SELECT id FROM data_fields WHERE key = ? AND ready", keys[0]).Scan(&field)
 				switch {
@@ -155,19 +164,23 @@ func (db *core) countTasksSQL(ctx context.Context, q *blobmark.TaskQuery, where 
 // taskColumnRef is a reference to a column of "tasks t".
 var taskColumnRef = regexp.MustCompile(`\bt\.([a-z_]+)\b`)
 
-// overFieldValues rewrites a condition over "tasks t" onto the values of
-// key kept in "task_field_values f": the key's value as rawData spells it,
-// and the task's id and counters. Anything else of the task the condition
-// reads (another column, another data field) makes it not ok.
-func overFieldValues(cond, key string) (string, bool) {
-	cond = strings.ReplaceAll(cond, Postgres.rawData(key), "(f.value)")
+// The columns of the tasks' summaries, by the reference to the task's
+// column each stands for.
+var (
+	countsColumns = map[string]string{"t.is_labeled": "c.is_labeled", "t.total_annotations": "c.total_annotations",
+		"t.cancelled_annotations": "c.cancelled_annotations", "t.total_predictions": "c.total_predictions"}
+	fieldValueColumns = map[string]string{"t.id": "f.task_id", "t.total_annotations": "f.total_annotations",
+		"t.total_predictions": "f.total_predictions"}
+)
+
+// overSummary rewrites a condition over "tasks t" onto a summary of the
+// tasks, replacing each reference to a column by the summary's column in
+// columns. A reference to any other column of the task makes it not ok.
+func overSummary(cond string, columns map[string]string) (string, bool) {
 	ok := true
 	cond = taskColumnRef.ReplaceAllStringFunc(cond, func(ref string) string {
-		switch ref {
-		case "t.id":
-			return "f.task_id"
-		case "t.total_annotations", "t.total_predictions":
-			return "f" + ref[1:]
+		if c, found := columns[ref]; found {
+			return c
 		}
 		ok = false
 		return ref

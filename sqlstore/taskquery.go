@@ -59,7 +59,7 @@ var nullable = map[string]bool{"completed_at": true, "predictions_score": true, 
 func (d Dialect) dataExpr(key string, typ blobmark.ColumnType) sqlPart {
 	raw := d.rawData(key)
 	if d == Postgres {
-		// Every reading goes through raw, which overFieldValues rewrites.
+		// Every reading goes through raw, which countTasksSQL rewrites onto a field's kept values.
 		text := "(" + raw + " #>> '{}')"
 		switch typ {
 		case blobmark.TypeNumber:
