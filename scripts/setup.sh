@@ -36,6 +36,8 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 if [ "$what" = test ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  # PgBouncer, in front of it for the transaction-pooling test.
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
   # Debian's browser for the end-to-end UI test (playwright-core drives it;
   # no browser is ever downloaded).
   command -v chromium >/dev/null || need_apt+=(chromium)

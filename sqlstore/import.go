@@ -393,7 +393,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 	largest := maxParamsPerStatement / len(columns)
 	perChunk := min(n, largest)
 	args := make([]any, 0, perChunk*len(columns))
-	var full *sql.Stmt
+	var full stmt
 	defer func() {
 		if full != nil && perChunk < largest {
 			_ = full.Close()
@@ -405,7 +405,7 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 		for i := start; i < end; i++ {
 			args = bind(i, args)
 		}
-		var stmt *sql.Stmt
+		var st stmt
 		if end-start == perChunk {
 			if full == nil {
 				var err error
@@ -413,27 +413,27 @@ func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, re
 				if perChunk == largest {
 					full, err = tx.prepareKept(ctx, q)
 				} else {
-					full, err = tx.tx.PrepareContext(ctx, q)
+					full, err = tx.prepare(ctx, q)
 				}
 				if err != nil {
 					return err
 				}
 			}
-			stmt = full
+			st = full
 		} else {
 			var err error
-			if stmt, err = tx.tx.PrepareContext(ctx, tx.db.rebind(insertSQL(table, columns, end-start, returning))); err != nil {
+			if st, err = tx.prepare(ctx, tx.db.rebind(insertSQL(table, columns, end-start, returning))); err != nil {
 				return err
 			}
-			defer stmt.Close()
+			defer st.Close()
 		}
 		if scan == nil {
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
 				return err
 			}
 			continue
 		}
-		rs, err := stmt.QueryContext(ctx, args...)
+		rs, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}

@@ -128,6 +128,13 @@ type core struct {
 	secrets *seal.Box // seals storage secrets; nil: see secretBox
 
 	staleSyncAfter time.Duration // see Config.StaleSyncAfter
+
+	// unprepared: never name a prepared statement on the server. Set on
+	// PostgreSQL when the URL's default_query_exec_mode turns pgx's own
+	// statement cache off, as behind PgBouncer's transaction pooling, where
+	// a statement prepared on one server connection is missing, or another
+	// client's, on the next.
+	unprepared bool
 }
 
 // Interface checks: a *DB is every store service the HTTP API needs.
@@ -290,6 +297,7 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
 	db.listenConfig.BeforeConnect = passwordHook(cfg)
+	db.unprepared = db.listenConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement
 	n := cfg.MaxConns
 	if n <= 0 {
 		n = max(10, 4*runtime.NumCPU())

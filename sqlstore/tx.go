@@ -130,12 +130,49 @@ func (tx *Tx) release() {
 	}
 }
 
+// stmt is a statement ready to run with its arguments: prepared, or the
+// query text alone (unprepared).
+type stmt interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+	Close() error
+}
+
+// unprepared runs its query in tx as it is, for a store that must not
+// name statements on the server (core.unprepared).
+type unprepared struct {
+	tx    *sql.Tx
+	query string
+}
+
+func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return u.tx.ExecContext(ctx, u.query, args...)
+}
+
+func (u unprepared) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return u.tx.QueryContext(ctx, u.query, args...)
+}
+
+func (unprepared) Close() error { return nil }
+
+// prepare returns query prepared in tx, for the caller to close; or
+// unprepared, where the store prepares nothing.
+func (tx *Tx) prepare(ctx context.Context, query string) (stmt, error) {
+	if tx.db.unprepared {
+		return unprepared{tx.tx, query}, nil
+	}
+	return tx.tx.PrepareContext(ctx, query)
+}
+
 // prepareKept returns query prepared in tx, preparing it on first use only:
 // for statements a transaction runs again and again, whose preparation
 // would otherwise cost as much as running them.
-func (tx *Tx) prepareKept(ctx context.Context, query string) (*sql.Stmt, error) {
+func (tx *Tx) prepareKept(ctx context.Context, query string) (stmt, error) {
 	if st, ok := tx.kept[query]; ok {
 		return st, nil
+	}
+	if tx.db.unprepared {
+		return unprepared{tx.tx, query}, nil
 	}
 	st, err := tx.tx.PrepareContext(ctx, query)
 	if err != nil {

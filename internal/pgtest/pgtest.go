@@ -74,3 +74,49 @@ func Schema(t testing.TB, prefix string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Database creates a database of the test's own on the tests' server,
+// named prefix_ and random characters, dropped when the test ends (with
+// whatever connections are still open to it), and returns its name: for a
+// test that cannot choose its schema by URL, as through a connection
+// pooler that passes on no search_path. A template other than "" is
+// copied: a database nobody is connected to, migrated once for many.
+func Database(t testing.TB, prefix, template string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", URL())
+	if err != nil {
+		t.Fatalf("PostgreSQL URL %s: %v", URLEnv, err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "_" + hex.EncodeToString(b[:])
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if _, err := admin.ExecContext(ctx, create); err != nil {
+		t.Fatalf("PostgreSQL is required for these tests: run scripts/testdb.sh, or set %s to use another server: %v", URLEnv, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return name
+}
+
+// DatabaseURL returns URL() pointing at database name instead.
+func DatabaseURL(t testing.TB, name string) string {
+	t.Helper()
+	u, err := url.Parse(URL())
+	if err != nil {
+		t.Fatalf("PostgreSQL URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
