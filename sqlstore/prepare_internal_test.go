@@ -2,7 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/blobmark/blobmark/internal/pgtest"
 )
@@ -45,5 +48,48 @@ func TestUnnamedStatementsLeaveNoneOnTheServer(t *testing.T) {
 		if (named > 0) != c.prepared {
 			t.Errorf("URL parameters %q: %d statements prepared on the server; want any: %v", c.params, named, c.prepared)
 		}
+	}
+}
+
+// TestPostgresURLParametersReachEverySession checks that settings given as
+// parameters of the PostgreSQL URL (statement_timeout, lock_timeout) hold
+// on every connection the store opens: the pool's, a transaction's, and
+// the one a worker listens for jobs on.
+func TestPostgresURLParametersReachEverySession(t *testing.T) {
+	db, err := Open(context.Background(), Config{DatabaseURL: pgtest.Schema(t, "params") + "&statement_timeout=1234&lock_timeout=567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	show := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) string {
+		var statement, lock string
+		if err := q.QueryRowContext(t.Context(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&statement, &lock); err != nil {
+			t.Fatal(err)
+		}
+		return statement + " " + lock
+	}
+	const want = "1234ms 567ms"
+	if got := show(db.read); got != want {
+		t.Errorf("pool: %s, want %s", got, want)
+	}
+	err = db.inTx(t.Context(), "test", func(tx *Tx) error {
+		if got := show(tx.tx); got != want {
+			t.Errorf("transaction: %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener, err := pgxpool.NewWithConfig(t.Context(), db.listenConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	var statement string
+	if err := listener.QueryRow(t.Context(), "SHOW statement_timeout").Scan(&statement); err != nil || statement != "1234ms" {
+		t.Errorf("listener: statement_timeout %q (%v), want 1234ms", statement, err)
 	}
 }
