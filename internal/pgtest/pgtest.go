@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -45,26 +46,7 @@ func URL() string {
 // rows (River's tables included).
 func Schema(t testing.TB, prefix string) string {
 	t.Helper()
-	admin, err := sql.Open("pgx", URL())
-	if err != nil {
-		t.Fatalf("PostgreSQL URL %s: %v", URLEnv, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := prefix + "_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("PostgreSQL is required for these tests: run scripts/testdb.sh, or set %s to use another server: %v", URLEnv, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-	})
+	schema := ownObject(t, prefix, "CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	u, err := url.Parse(URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL URL: %v", err)
@@ -83,6 +65,18 @@ func Schema(t testing.TB, prefix string) string {
 // copied: a database nobody is connected to, migrated once for many.
 func Database(t testing.TB, prefix, template string) string {
 	t.Helper()
+	create := "CREATE DATABASE %s"
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	return ownObject(t, prefix, create, "DROP DATABASE %s WITH (FORCE)")
+}
+
+// ownObject creates an object of the test's own on the tests' server by
+// create, a statement with %s for its name (prefix_ and random
+// characters), drops it by drop when the test ends, and returns the name.
+func ownObject(t testing.TB, prefix, create, drop string) string {
+	t.Helper()
 	admin, err := sql.Open("pgx", URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL URL %s: %v", URLEnv, err)
@@ -93,18 +87,14 @@ func Database(t testing.TB, prefix, template string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := prefix + "_" + hex.EncodeToString(b[:])
-	create := "CREATE DATABASE " + name
-	if template != "" {
-		create += " TEMPLATE " + template
-	}
-	if _, err := admin.ExecContext(ctx, create); err != nil {
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf(create, name)); err != nil {
 		t.Fatalf("PostgreSQL is required for these tests: run scripts/testdb.sh, or set %s to use another server: %v", URLEnv, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database: %v", err)
+		if _, err := admin.ExecContext(ctx, fmt.Sprintf(drop, name)); err != nil {
+			t.Errorf("drop %s: %v", name, err)
 		}
 	})
 	return name
