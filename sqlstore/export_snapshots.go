@@ -5,7 +5,6 @@ package sqlstore
 // download, and written by River jobs (see jobs.ExportSnapshotWorker).
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"database/sql"
@@ -596,45 +595,75 @@ func (w *chunkWriter) flush() error {
 	return nil
 }
 
-// backgroundWriter writes to w on a goroutine of its own, a few writes
+// backgroundWriter writes to w on a goroutine of its own, a few buffers
 // behind its caller: hashing and storing an output's chunks then overlap
-// with encoding it.
+// with encoding it. Writes are copied (callers reuse their buffers) into
+// one of backgroundBuffers buffers, handed over once full and given back
+// once written: copying an output allocates nothing, where a copy per
+// write cost the garbage collector as much as the output.
 type backgroundWriter struct {
-	writes chan []byte
+	full   chan []byte // buffers to write, in order
+	free   chan []byte // buffers written, to fill again
+	buf    []byte      // the buffer being filled; nil until one is free
 	done   chan struct{}
 	err    error       // the first error of w, set before failed
 	failed atomic.Bool // err is set: Write reads it from then on
 }
 
+// The background writer's buffers: it is at most that much behind.
+const (
+	backgroundBuffers    = 4
+	backgroundBufferSize = 256 << 10
+)
+
 func startWriting(w io.Writer) *backgroundWriter {
-	bw := &backgroundWriter{writes: make(chan []byte, 4), done: make(chan struct{})}
+	bw := &backgroundWriter{full: make(chan []byte, backgroundBuffers), free: make(chan []byte, backgroundBuffers), done: make(chan struct{})}
+	for range backgroundBuffers {
+		bw.free <- make([]byte, 0, backgroundBufferSize)
+	}
 	go func() {
 		defer close(bw.done)
-		for p := range bw.writes {
-			if bw.err != nil {
-				continue
+		for p := range bw.full {
+			if bw.err == nil {
+				if _, err := w.Write(p); err != nil {
+					bw.err = err
+					bw.failed.Store(true)
+				}
 			}
-			if _, err := w.Write(p); err != nil {
-				bw.err = err
-				bw.failed.Store(true)
-			}
+			bw.free <- p[:0]
 		}
 	}()
 	return bw
 }
 
-// Write hands a copy of p over: callers reuse their buffers.
+// Write copies p into the buffers, handing each over once it is full.
 func (bw *backgroundWriter) Write(p []byte) (int, error) {
-	if bw.failed.Load() {
-		return 0, bw.err
+	n := len(p)
+	for len(p) > 0 {
+		if bw.failed.Load() {
+			return 0, bw.err
+		}
+		if bw.buf == nil {
+			bw.buf = <-bw.free
+		}
+		k := min(len(p), cap(bw.buf)-len(bw.buf))
+		bw.buf = append(bw.buf, p[:k]...)
+		p = p[k:]
+		if len(bw.buf) == cap(bw.buf) {
+			bw.full <- bw.buf
+			bw.buf = nil
+		}
 	}
-	bw.writes <- bytes.Clone(p)
-	return len(p), nil
+	return n, nil
 }
 
-// close waits for every write and returns the first error.
+// close hands over what is left, waits for every write and returns the
+// first error.
 func (bw *backgroundWriter) close() error {
-	close(bw.writes)
+	if len(bw.buf) > 0 {
+		bw.full <- bw.buf
+	}
+	close(bw.full)
 	<-bw.done
 	return bw.err
 }
