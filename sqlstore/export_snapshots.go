@@ -5,7 +5,6 @@ package sqlstore
 // download, and written by River jobs (see jobs.ExportSnapshotWorker).
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"database/sql"
@@ -20,12 +19,23 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/exporter"
+	"github.com/klauspost/compress/s2"
 )
 
 var _ blobmark.ExportSnapshotService = (*DB)(nil)
 
-// exportChunkSize is the size of one stored chunk of an export's output.
+// exportChunkSize is the size of one stored chunk of an export's output,
+// before compression.
 const exportChunkSize = 1 << 20
+
+// chunkCompression is how outputs written now store their chunks
+// (export_outputs.compression): each one an S2 block. Most of a
+// snapshot's cost beyond a download's was SQLite writing its JSON page by
+// page into the write-ahead log, copying it into the database and reading
+// it back; S2 shrinks that JSON many times over, at a cost that is small
+// beside it. Outputs stored before keep their chunks as they are (an
+// empty compression).
+const chunkCompression = "s2"
 
 const snapshotColumns = `s.id, s.project_id, s.title, o.status, o.traceback, COALESCE(s.created_by, 0), s.created_at, s.finished_at,
 	s.md5, s.counters, s.filter, s.options`
@@ -216,15 +226,23 @@ func (db *DB) ConvertExportSnapshot(ctx context.Context, id int64, exportType st
 
 // OpenExportOutput implements blobmark.ExportSnapshotService.
 func (db *DB) OpenExportOutput(ctx context.Context, id int64, exportType string) (io.ReadCloser, error) {
-	var outputID int64
-	err := db.queryRow(ctx, "SELECT id FROM export_outputs WHERE snapshot_id = ? AND export_type = ? AND status = ?",
-		id, exportType, blobmark.ExportCompleted).Scan(&outputID)
+	r := &chunkReader{ctx: ctx, db: db}
+	var compression string
+	err := db.queryRow(ctx, "SELECT id, compression FROM export_outputs WHERE snapshot_id = ? AND export_type = ? AND status = ?",
+		id, exportType, blobmark.ExportCompleted).Scan(&r.outputID, &compression)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("export output")
 	} else if err != nil {
 		return nil, translate("open export output", err)
 	}
-	return &chunkReader{ctx: ctx, db: db, outputID: outputID}, nil
+	switch compression {
+	case chunkCompression:
+		r.compressed = true
+	case "":
+	default:
+		return nil, wrapInternal("open export output", fmt.Errorf("unknown chunk compression %q", compression))
+	}
+	return r, nil
 }
 
 // ConvertExportOutput implements blobmark.ExportSnapshotService.
@@ -255,14 +273,17 @@ func (db *DB) convertSnapshot(ctx context.Context, s *blobmark.ExportSnapshot, e
 	return exporter.ConvertJSON(ctx, w, exportType, cfg, in)
 }
 
-// chunkReader reads an output's chunks in order, one query per chunk.
+// chunkReader reads an output's chunks in order, one query per chunk,
+// decompressing them when they are compressed.
 type chunkReader struct {
-	ctx      context.Context
-	db       *DB
-	outputID int64
-	seq      int
-	buf      []byte
-	done     bool
+	ctx        context.Context
+	db         *DB
+	outputID   int64
+	compressed bool
+	seq        int
+	buf        []byte // what is left of the current chunk
+	decoded    []byte // the buffer compressed chunks are decoded into
+	done       bool
 }
 
 // Read implements io.Reader.
@@ -303,7 +324,8 @@ func (r *chunkReader) next() error {
 	if r.done {
 		return io.EOF
 	}
-	err := r.db.queryRow(r.ctx, "SELECT data FROM export_output_chunks WHERE output_id = ? AND seq = ?", r.outputID, r.seq).Scan(&r.buf)
+	var data []byte
+	err := r.db.queryRow(r.ctx, "SELECT data FROM export_output_chunks WHERE output_id = ? AND seq = ?", r.outputID, r.seq).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		r.done = true
 		return io.EOF
@@ -311,6 +333,13 @@ func (r *chunkReader) next() error {
 		return translate("read export output", err)
 	}
 	r.seq++
+	r.buf = data
+	if r.compressed {
+		if r.buf, err = s2.Decode(r.decoded[:cap(r.decoded)], data); err != nil {
+			return wrapInternal("read export output", err)
+		}
+		r.decoded = r.buf
+	}
 	return nil
 }
 
@@ -433,8 +462,8 @@ func (db *DB) writeOutput(ctx context.Context, s *blobmark.ExportSnapshot, expor
 	counters func() string, write func(io.Writer) error) error {
 	var outputID int64
 	err := db.inTx(ctx, "start export output", func(tx *Tx) error {
-		if err := tx.queryRow(ctx, "UPDATE export_outputs SET status = ?, traceback = '' WHERE snapshot_id = ? AND export_type = ? RETURNING id",
-			blobmark.ExportInProgress, s.ID, exportType).Scan(&outputID); err != nil {
+		if err := tx.queryRow(ctx, `UPDATE export_outputs SET status = ?, traceback = '', compression = ?
+			WHERE snapshot_id = ? AND export_type = ? RETURNING id`, blobmark.ExportInProgress, chunkCompression, s.ID, exportType).Scan(&outputID); err != nil {
 			return err
 		}
 		_, err := tx.exec(ctx, "DELETE FROM export_output_chunks WHERE output_id = ?", outputID)
@@ -513,8 +542,9 @@ func (db *DB) failOutput(ctx context.Context, s *blobmark.ExportSnapshot, export
 }
 
 // chunkWriter stores what is written to it as chunks of exportChunkSize,
-// each in its own transaction (with the snapshot's counters, when set),
-// so the database's writer is never held for a whole export.
+// compressed (chunkCompression), each in its own transaction (with the
+// snapshot's counters, when set), so the database's writer is never held
+// for a whole export.
 type chunkWriter struct {
 	ctx        context.Context
 	db         *DB
@@ -523,6 +553,7 @@ type chunkWriter struct {
 	counters   func() string
 	seq        int
 	buf        []byte
+	encoded    []byte // the buffer chunks are compressed into
 }
 
 // Write implements io.Writer.
@@ -545,8 +576,9 @@ func (w *chunkWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	w.encoded = s2.Encode(w.encoded[:cap(w.encoded)], w.buf)
 	err := w.db.inTx(w.ctx, "write export output", func(tx *Tx) error {
-		if _, err := tx.exec(w.ctx, "INSERT INTO export_output_chunks (output_id, seq, data) VALUES (?, ?, ?)", w.outputID, w.seq, w.buf); err != nil {
+		if _, err := tx.exec(w.ctx, "INSERT INTO export_output_chunks (output_id, seq, data) VALUES (?, ?, ?)", w.outputID, w.seq, w.encoded); err != nil {
 			return err
 		}
 		if w.counters == nil {
@@ -563,45 +595,75 @@ func (w *chunkWriter) flush() error {
 	return nil
 }
 
-// backgroundWriter writes to w on a goroutine of its own, a few writes
+// backgroundWriter writes to w on a goroutine of its own, a few buffers
 // behind its caller: hashing and storing an output's chunks then overlap
-// with encoding it.
+// with encoding it. Writes are copied (callers reuse their buffers) into
+// one of backgroundBuffers buffers, handed over once full and given back
+// once written: copying an output allocates nothing, where a copy per
+// write cost the garbage collector as much as the output.
 type backgroundWriter struct {
-	writes chan []byte
+	full   chan []byte // buffers to write, in order
+	free   chan []byte // buffers written, to fill again
+	buf    []byte      // the buffer being filled; nil until one is free
 	done   chan struct{}
 	err    error       // the first error of w, set before failed
 	failed atomic.Bool // err is set: Write reads it from then on
 }
 
+// The background writer's buffers: it is at most that much behind.
+const (
+	backgroundBuffers    = 4
+	backgroundBufferSize = 256 << 10
+)
+
 func startWriting(w io.Writer) *backgroundWriter {
-	bw := &backgroundWriter{writes: make(chan []byte, 4), done: make(chan struct{})}
+	bw := &backgroundWriter{full: make(chan []byte, backgroundBuffers), free: make(chan []byte, backgroundBuffers), done: make(chan struct{})}
+	for range backgroundBuffers {
+		bw.free <- make([]byte, 0, backgroundBufferSize)
+	}
 	go func() {
 		defer close(bw.done)
-		for p := range bw.writes {
-			if bw.err != nil {
-				continue
+		for p := range bw.full {
+			if bw.err == nil {
+				if _, err := w.Write(p); err != nil {
+					bw.err = err
+					bw.failed.Store(true)
+				}
 			}
-			if _, err := w.Write(p); err != nil {
-				bw.err = err
-				bw.failed.Store(true)
-			}
+			bw.free <- p[:0]
 		}
 	}()
 	return bw
 }
 
-// Write hands a copy of p over: callers reuse their buffers.
+// Write copies p into the buffers, handing each over once it is full.
 func (bw *backgroundWriter) Write(p []byte) (int, error) {
-	if bw.failed.Load() {
-		return 0, bw.err
+	n := len(p)
+	for len(p) > 0 {
+		if bw.failed.Load() {
+			return 0, bw.err
+		}
+		if bw.buf == nil {
+			bw.buf = <-bw.free
+		}
+		k := min(len(p), cap(bw.buf)-len(bw.buf))
+		bw.buf = append(bw.buf, p[:k]...)
+		p = p[k:]
+		if len(bw.buf) == cap(bw.buf) {
+			bw.full <- bw.buf
+			bw.buf = nil
+		}
 	}
-	bw.writes <- bytes.Clone(p)
-	return len(p), nil
+	return n, nil
 }
 
-// close waits for every write and returns the first error.
+// close hands over what is left, waits for every write and returns the
+// first error.
 func (bw *backgroundWriter) close() error {
-	close(bw.writes)
+	if len(bw.buf) > 0 {
+		bw.full <- bw.buf
+	}
+	close(bw.full)
 	<-bw.done
 	return bw.err
 }
