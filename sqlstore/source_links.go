@@ -224,7 +224,9 @@ func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *impo
 }
 
 // createLinked creates the tasks of b.Create whose link row does not exist
-// yet, with their links, annotations and predictions.
+// yet, with their links, annotations and predictions. It is the one writer
+// of link rows, each in the transaction that creates its task: on
+// PostgreSQL no foreign key checks that the task exists (migration 00022).
 func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, res *importer.BatchResult) error {
 	if len(b.Create) == 0 {
 		return nil

@@ -128,11 +128,22 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 2 {
 		t.Fatalf("task count after reconcile: %+v, %v", got, err)
 	}
+	// A task deleted by hand takes its link with it, so the next sync
+	// imports its blob again.
+	if err := db.DeleteTask(ctx, links["a"].Rows[0].TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.ExistingLinks(ctx, s.ID, []string{"a"}); err != nil || len(got) != 0 {
+		t.Fatalf("links of a deleted task: %+v, %v", got, err)
+	}
+	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 1 {
+		t.Fatalf("task count after deleting a task: %+v, %v", got, err)
+	}
 	// Deleting the storage keeps its tasks.
 	if err := db.DeleteSourceStorage(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 2 {
+	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 1 {
 		t.Fatalf("tasks after deleting the storage: %d", list.Total)
 	}
 }
