@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ func TestSourceStorages(t *testing.T) {
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
+			testSinkRetriedLargeBatch(t, db)
 			testSinkRewriteAddsAnnotations(t, db)
 			testSyncStateMachine(t, db)
 			testConcurrentSyncRequestsEnqueueOnce(t, db)
@@ -145,6 +147,36 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	}
 	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 1 {
 		t.Fatalf("tasks after deleting the storage: %d", list.Total)
+	}
+}
+
+// testSinkRetriedLargeBatch writes a batch large enough to be copied on
+// PostgreSQL, then half of it again with new keys: the conflict of the
+// copied links is detected and only the new keys create tasks.
+func testSinkRetriedLargeBatch(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	s := newStorage(t, db)
+	batch := func(from, to int) *importer.Batch {
+		b := &importer.Batch{Generation: 1}
+		for i := from; i < to; i++ {
+			b.Create = append(b.Create, importer.NewTask{Key: fmt.Sprintf("k%04d", i), Task: task(strconv.Itoa(i))})
+		}
+		return b
+	}
+	if r, err := db.WriteBatch(ctx, s.ID, batch(0, 300)); err != nil || r.Created != 300 {
+		t.Fatalf("first write: %+v, %v", r, err)
+	}
+	if r, err := db.WriteBatch(ctx, s.ID, batch(150, 450)); err != nil || r.Created != 150 {
+		t.Fatalf("overlapping write: %+v, %v; want 150 created", r, err)
+	}
+	got, err := db.FindSourceStorageByID(ctx, s.ID)
+	if err != nil || got.TaskCount != 450 {
+		t.Fatalf("task count: %+v, %v; want 450", got, err)
+	}
+	// The write that conflicted left no gap in the task numbers.
+	var n, last int
+	if err := db.SQL().QueryRowContext(ctx, db.Rebind("SELECT COUNT(*), MAX(inner_id) FROM tasks WHERE project_id = ?"), s.ProjectID).Scan(&n, &last); err != nil || n != 450 || last != 450 {
+		t.Fatalf("%d tasks numbered up to %d, %v; want 450 and 450", n, last, err)
 	}
 }
 
