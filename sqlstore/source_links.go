@@ -151,8 +151,15 @@ func (db *SourceLinks) writeBatch(ctx context.Context, storageID int64, b *impor
 	var res importer.BatchResult
 	err := db.inTx(ctx, "write sync batch", func(tx *Tx) error {
 		res = importer.BatchResult{}
+		// On PostgreSQL the storage's row is locked as a link's foreign key
+		// check would lock it, once for the batch: a storage deleted
+		// meanwhile waits for the batch, then takes its links with it.
+		q := "SELECT project_id FROM source_storages WHERE id = ?"
+		if tx.db.dialect == Postgres {
+			q += " FOR KEY SHARE"
+		}
 		var projectID int64
-		if err := tx.queryRow(ctx, "SELECT project_id FROM source_storages WHERE id = ?", storageID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.queryRow(ctx, q, storageID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
 			return notFound("storage")
 		} else if err != nil {
 			return err
@@ -244,7 +251,7 @@ func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *impo
 // annotations and predictions; with recheck, only those whose link row does
 // not exist yet. It is the one writer of link rows, each in the transaction
 // that creates its task: on PostgreSQL no foreign key checks that the task
-// exists (migration 00022).
+// or the storage exists (migration 00022).
 func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, recheck bool, res *importer.BatchResult) error {
 	todo := b.Create
 	if recheck {

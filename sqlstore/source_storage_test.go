@@ -141,9 +141,12 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 1 {
 		t.Fatalf("task count after deleting a task: %+v, %v", got, err)
 	}
-	// Deleting the storage keeps its tasks.
+	// Deleting the storage keeps its tasks and takes its links.
 	if err := db.DeleteSourceStorage(ctx, s.ID); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := db.ExistingLinks(ctx, s.ID, []string{"a", "b"}); err != nil || len(got) != 0 {
+		t.Fatalf("links of a deleted storage: %+v, %v", got, err)
 	}
 	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 1 {
 		t.Fatalf("tasks after deleting the storage: %d", list.Total)
