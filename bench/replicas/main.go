@@ -27,9 +27,10 @@
 // Run it with `go run ./bench/replicas [-saves-only | -files-only]`; it
 // prints numbers and never fails on timing. -runs repeats the Files-mode
 // syncs, whose ratio moves with whatever else shares the cores, and
-// -cpuprofile profiles those on PostgreSQL. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
-// local server the tests use. All processes share this machine's cores, so
-// scaling shows only where one process leaves them idle.
+// -cpuprofile profiles those on PostgreSQL. PostgreSQL comes from
+// BLOBMARK_TEST_POSTGRES_URL, else the local server the tests use. All
+// processes share this machine's cores, so scaling shows only where one
+// process leaves them idle.
 //
 // Like every program under bench/, it may import any blobmark package.
 package main
