@@ -355,3 +355,38 @@ func testConcurrentSyncRequestsEnqueueOnce(t *testing.T, db *sqlstore.DB) {
 		t.Fatalf("8 concurrent requests enqueued %d sync jobs, want 1", n)
 	}
 }
+
+// TestProjectRowKeepsItsTasks checks that a project's row cannot be
+// deleted while tasks point at it, on both databases: SQLite by the
+// foreign key, PostgreSQL by a statement trigger (migration 00022). The
+// purge deletes a project's tasks first and relies on this to never leave
+// tasks without their project.
+func TestProjectRowKeepsItsTasks(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t, b.prepare(t, sqlstore.Config{}))
+			ctx := t.Context()
+			p := &blobmark.Project{Title: "p"}
+			if err := db.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ImportTasks(ctx, p.ID, []*blobmark.TaskImport{task("a")}); err != nil {
+				t.Fatal(err)
+			}
+			deleteRow := func() error {
+				_, err := db.SQL().ExecContext(ctx, db.Rebind("DELETE FROM projects WHERE id = ?"), p.ID)
+				return err
+			}
+			if err := deleteRow(); err == nil {
+				t.Fatal("a project's row was deleted while a task pointed at it")
+			}
+			if _, err := db.SQL().ExecContext(ctx, db.Rebind("DELETE FROM tasks WHERE project_id = ?"), p.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := deleteRow(); err != nil {
+				t.Fatalf("deleting a project without tasks: %v", err)
+			}
+		})
+	}
+}
