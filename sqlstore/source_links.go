@@ -130,17 +130,41 @@ func (db *SourceLinks) StaleLinks(ctx context.Context, storageID, generation int
 var linkColumns = []string{"storage_id", "key", "row_index", "task_id", "etag", "size", "generation", "missing", "created_at"}
 
 // WriteBatch applies b in one transaction; see importer.Batch.
+//
+// b.Create holds keys the sync found without a link, and almost always
+// they still have none: the batch is written as if so, without reading
+// the links again. If another writer created some of them meanwhile (a
+// retried batch, a sync chunk taken over while its first worker still
+// writes), a link's key conflicts, the transaction rolls back whole, and
+// the batch is written again, skipping the links that exist by then.
 func (db *SourceLinks) WriteBatch(ctx context.Context, storageID int64, b *importer.Batch) (importer.BatchResult, error) {
+	res, err := db.writeBatch(ctx, storageID, b, false)
+	if blobmark.ErrorCode(err) == blobmark.ECONFLICT && len(b.Create) > 0 {
+		res, err = db.writeBatch(ctx, storageID, b, true)
+	}
+	return res, err
+}
+
+// writeBatch applies b in one transaction; with recheck, the tasks of
+// b.Create whose link exists are left out.
+func (db *SourceLinks) writeBatch(ctx context.Context, storageID int64, b *importer.Batch, recheck bool) (importer.BatchResult, error) {
 	var res importer.BatchResult
 	err := db.inTx(ctx, "write sync batch", func(tx *Tx) error {
 		res = importer.BatchResult{}
+		// On PostgreSQL the storage's row is locked as a link's foreign key
+		// check would lock it, once for the batch: a storage deleted
+		// meanwhile waits for the batch, then takes its links with it.
+		q := "SELECT project_id FROM source_storages WHERE id = ?"
+		if tx.db.dialect == Postgres {
+			q += " FOR KEY SHARE"
+		}
 		var projectID int64
-		if err := tx.queryRow(ctx, "SELECT project_id FROM source_storages WHERE id = ?", storageID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.queryRow(ctx, q, storageID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
 			return notFound("storage")
 		} else if err != nil {
 			return err
 		}
-		if err := tx.createLinked(ctx, projectID, storageID, b, &res); err != nil {
+		if err := tx.createLinked(ctx, projectID, storageID, b, recheck, &res); err != nil {
 			return err
 		}
 		for _, u := range b.Update {
@@ -223,38 +247,18 @@ func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *impo
 	return tx.fire(ctx, Event{Kind: TaskDeleted, ProjectID: projectID, TaskID: taskID})
 }
 
-// createLinked creates the tasks of b.Create whose link row does not exist
-// yet, with their links, annotations and predictions.
-func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, res *importer.BatchResult) error {
-	if len(b.Create) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(b.Create))
-	for i := range b.Create {
-		if i == 0 || b.Create[i].Key != b.Create[i-1].Key {
-			keys = append(keys, b.Create[i].Key)
-		}
-	}
-	// Two batches may create the same keys at once (a sync chunk taken over
-	// while its first worker still writes). Both would read "no link" and
-	// the second would fail on the link's key; on PostgreSQL the project row,
-	// which insertTasks updates anyway, is locked first so that the second
-	// reads the first's links. SQLite's single writer serialises them.
-	if tx.db.dialect == Postgres {
-		if _, err := tx.exec(ctx, "SELECT id FROM projects WHERE id = ? FOR UPDATE", projectID); err != nil {
+// createLinked creates the tasks of b.Create with their links,
+// annotations and predictions; with recheck, only those whose link row does
+// not exist yet. It is the one writer of link rows, each in the transaction
+// that creates its task: on PostgreSQL no foreign key checks that the task
+// or the storage exists (migration 00022).
+func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, recheck bool, res *importer.BatchResult) error {
+	todo := b.Create
+	if recheck {
+		var err error
+		if todo, err = tx.unlinked(ctx, projectID, storageID, b.Create); err != nil {
 			return err
 		}
-	}
-	existing, err := readLinks(ctx, tx.db.dialect, tx.query, storageID, keys)
-	if err != nil {
-		return err
-	}
-	todo := make([]importer.NewTask, 0, len(b.Create))
-	for _, c := range b.Create {
-		if l := existing[c.Key]; l != nil && hasRow(l, c.Row) {
-			continue // the link makes a retried batch idempotent
-		}
-		todo = append(todo, c)
 	}
 	if len(todo) == 0 {
 		return nil
@@ -277,6 +281,37 @@ func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *i
 	}
 	res.Created += len(todo)
 	return tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: ids})
+}
+
+// unlinked returns the entries of create whose link row does not exist.
+func (tx *Tx) unlinked(ctx context.Context, projectID, storageID int64, create []importer.NewTask) ([]importer.NewTask, error) {
+	keys := make([]string, 0, len(create))
+	for i := range create {
+		if i == 0 || create[i].Key != create[i-1].Key {
+			keys = append(keys, create[i].Key)
+		}
+	}
+	// Two batches may create the same keys at once. On PostgreSQL the
+	// project row, which insertTasks updates anyway, is locked first so
+	// that the second reads the first's links. SQLite's single writer
+	// serialises them.
+	if tx.db.dialect == Postgres {
+		if _, err := tx.exec(ctx, "SELECT id FROM projects WHERE id = ? FOR UPDATE", projectID); err != nil {
+			return nil, err
+		}
+	}
+	existing, err := readLinks(ctx, tx.db.dialect, tx.query, storageID, keys)
+	if err != nil {
+		return nil, err
+	}
+	todo := make([]importer.NewTask, 0, len(create))
+	for _, c := range create {
+		if l := existing[c.Key]; l != nil && hasRow(l, c.Row) {
+			continue // the link makes a retried batch idempotent
+		}
+		todo = append(todo, c)
+	}
+	return todo, nil
 }
 
 func hasRow(l *importer.Link, row int) bool {

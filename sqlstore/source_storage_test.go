@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ func TestSourceStorages(t *testing.T) {
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			testSecretsSealed(t, db)
 			testSinkIdempotentAndReconcile(t, db)
+			testSinkRetriedLargeBatch(t, db)
 			testSinkRewriteAddsAnnotations(t, db)
 			testSyncStateMachine(t, db)
 			testConcurrentSyncRequestsEnqueueOnce(t, db)
@@ -128,12 +130,56 @@ func testSinkIdempotentAndReconcile(t *testing.T, db *sqlstore.DB) {
 	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 2 {
 		t.Fatalf("task count after reconcile: %+v, %v", got, err)
 	}
-	// Deleting the storage keeps its tasks.
+	// A task deleted by hand takes its link with it, so the next sync
+	// imports its blob again.
+	if err := db.DeleteTask(ctx, links["a"].Rows[0].TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.ExistingLinks(ctx, s.ID, []string{"a"}); err != nil || len(got) != 0 {
+		t.Fatalf("links of a deleted task: %+v, %v", got, err)
+	}
+	if got, err := db.FindSourceStorageByID(ctx, s.ID); err != nil || got.TaskCount != 1 {
+		t.Fatalf("task count after deleting a task: %+v, %v", got, err)
+	}
+	// Deleting the storage keeps its tasks and takes its links.
 	if err := db.DeleteSourceStorage(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 2 {
+	if got, err := db.ExistingLinks(ctx, s.ID, []string{"a", "b"}); err != nil || len(got) != 0 {
+		t.Fatalf("links of a deleted storage: %+v, %v", got, err)
+	}
+	if list, _ := db.FindTasks(ctx, blobmark.TaskFilter{ProjectID: s.ProjectID, Page: blobmark.Page{Limit: 10}}); list.Total != 1 {
 		t.Fatalf("tasks after deleting the storage: %d", list.Total)
+	}
+}
+
+// testSinkRetriedLargeBatch writes a batch large enough to be copied on
+// PostgreSQL, then half of it again with new keys: the conflict of the
+// copied links is detected and only the new keys create tasks.
+func testSinkRetriedLargeBatch(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	s := newStorage(t, db)
+	batch := func(from, to int) *importer.Batch {
+		b := &importer.Batch{Generation: 1}
+		for i := from; i < to; i++ {
+			b.Create = append(b.Create, importer.NewTask{Key: fmt.Sprintf("k%04d", i), Task: task(strconv.Itoa(i))})
+		}
+		return b
+	}
+	if r, err := db.WriteBatch(ctx, s.ID, batch(0, 300)); err != nil || r.Created != 300 {
+		t.Fatalf("first write: %+v, %v", r, err)
+	}
+	if r, err := db.WriteBatch(ctx, s.ID, batch(150, 450)); err != nil || r.Created != 150 {
+		t.Fatalf("overlapping write: %+v, %v; want 150 created", r, err)
+	}
+	got, err := db.FindSourceStorageByID(ctx, s.ID)
+	if err != nil || got.TaskCount != 450 {
+		t.Fatalf("task count: %+v, %v; want 450", got, err)
+	}
+	// The write that conflicted left no gap in the task numbers.
+	var n, last int
+	if err := db.SQL().QueryRowContext(ctx, db.Rebind("SELECT COUNT(*), MAX(inner_id) FROM tasks WHERE project_id = ?"), s.ProjectID).Scan(&n, &last); err != nil || n != 450 || last != 450 {
+		t.Fatalf("%d tasks numbered up to %d, %v; want 450 and 450", n, last, err)
 	}
 }
 
@@ -307,5 +353,40 @@ func testConcurrentSyncRequestsEnqueueOnce(t *testing.T, db *sqlstore.DB) {
 	}
 	if n != 1 {
 		t.Fatalf("8 concurrent requests enqueued %d sync jobs, want 1", n)
+	}
+}
+
+// TestProjectRowKeepsItsTasks checks that a project's row cannot be
+// deleted while tasks point at it, on both databases: SQLite by the
+// foreign key, PostgreSQL by a statement trigger (migration 00022). The
+// purge deletes a project's tasks first and relies on this to never leave
+// tasks without their project.
+func TestProjectRowKeepsItsTasks(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t, b.prepare(t, sqlstore.Config{}))
+			ctx := t.Context()
+			p := &blobmark.Project{Title: "p"}
+			if err := db.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ImportTasks(ctx, p.ID, []*blobmark.TaskImport{task("a")}); err != nil {
+				t.Fatal(err)
+			}
+			deleteRow := func() error {
+				_, err := db.SQL().ExecContext(ctx, db.Rebind("DELETE FROM projects WHERE id = ?"), p.ID)
+				return err
+			}
+			if err := deleteRow(); err == nil {
+				t.Fatal("a project's row was deleted while a task pointed at it")
+			}
+			if _, err := db.SQL().ExecContext(ctx, db.Rebind("DELETE FROM tasks WHERE project_id = ?"), p.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := deleteRow(); err != nil {
+				t.Fatalf("deleting a project without tasks: %v", err)
+			}
+		})
 	}
 }

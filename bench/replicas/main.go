@@ -24,10 +24,13 @@
 //   - annotation saves by -writers annotators at once on one project,
 //     through 1 and 3 `blobmark serve` processes: p50, p99 and saves/s.
 //
-// Run it with `go run ./bench/replicas [-saves-only]`; it prints numbers and
-// never fails on timing. PostgreSQL comes from BLOBMARK_TEST_POSTGRES_URL, else the
-// local server the tests use. All processes share this machine's cores, so
-// scaling shows only where one process leaves them idle.
+// Run it with `go run ./bench/replicas [-saves-only | -files-only]`; it
+// prints numbers and never fails on timing. -runs repeats the Files-mode
+// syncs, whose ratio moves with whatever else shares the cores, and
+// -cpuprofile profiles those on PostgreSQL. PostgreSQL comes from
+// BLOBMARK_TEST_POSTGRES_URL, else the local server the tests use. All
+// processes share this machine's cores, so scaling shows only where one
+// process leaves them idle.
 //
 // Like every program under bench/, it may import any blobmark package.
 package main
@@ -47,6 +50,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +78,18 @@ func main() {
 	writers := flag.Int("writers", 50, "annotators saving annotations on one project at once")
 	saves := flag.Int("saves", 20, "annotations each annotator saves")
 	savesOnly := flag.Bool("saves-only", false, "measure the annotation saves alone")
+	filesOnly := flag.Bool("files-only", false, "measure the Files-mode syncs alone")
+	runs := flag.Int("runs", 1, "Files-mode syncs per database, each on a fresh store (a row each)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Files-mode syncs on PostgreSQL to this file")
 	flag.Parse()
 	ctx := context.Background()
 	pg := pgtest.URL()
 
+	if *filesOnly {
+		printRows(filesParts(ctx, pg, *keys, *runs, *cpuprofile))
+		dropSchemas(ctx, pg)
+		return
+	}
 	var rows []row
 	bin := benchkit.BuildBlobmark()
 
@@ -106,11 +118,6 @@ func main() {
 		return fmt.Sprintf("tasks/%05d.jsonl", i), []byte(b.String())
 	})
 	tasks := *files * *perFile
-	source := func(container, endpoint string, blobURLs bool) *blobmark.SourceStorage {
-		return &blobmark.SourceStorage{Type: "azure", Synchronizable: true, Container: container, UseBlobURLs: blobURLs, RecursiveScan: true,
-			Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
-			Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
-	}
 	_, limit := benchkit.ListAndDownload(ctx, c, 96)
 	limitRate := float64(tasks) / limit.Seconds()
 	name := func(n int) string {
@@ -162,27 +169,55 @@ func main() {
 	}
 	ws.Close()
 	dropSchemas(ctx, pg) // the Files part starts on a database without the Tasks runs' rows
+	rows = append(rows, filesParts(ctx, pg, *keys, *runs, *cpuprofile)...)
+	printRows(rows)
+	dropSchemas(ctx, pg)
+}
 
-	// Files mode, one replica: SQLite vs PostgreSQL against the synthetic server.
-	ls := listserver.Start(*keys)
+// source is an Azure source storage of container at endpoint.
+func source(container, endpoint string, blobURLs bool) *blobmark.SourceStorage {
+	return &blobmark.SourceStorage{Type: "azure", Synchronizable: true, Container: container, UseBlobURLs: blobURLs, RecursiveScan: true,
+		Connection: blobmark.Connection{"auth_type": "account_key", "account_name": benchkit.Account, "endpoint": endpoint},
+		Secrets:    blobmark.Secrets{"account_key": benchkit.Key}}
+}
+
+// filesParts syncs keys synthetic keys in Files mode with one replica,
+// runs times on SQLite then runs times on PostgreSQL (each on a fresh
+// store), each ÷ a bare listing of the same container taken just before
+// it. With cpuprofile set, the PostgreSQL syncs are profiled.
+func filesParts(ctx context.Context, pg string, keys, runs int, cpuprofile string) []row {
+	ls := listserver.Start(keys)
 	defer ls.Close()
 	endpoint := ls.URL + "/" + listserver.DefaultAccount + "/"
 	cfg := azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: benchkit.Account, AccountKey: benchkit.Key, Endpoint: endpoint}
-	lc, err := conn.Container(ctx, cfg, listserver.DefaultContainer)
+	lc, err := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true}).Container(ctx, cfg, listserver.DefaultContainer)
 	benchkit.Check(err)
-	list := bareList(ctx, lc, *keys)
 	sqliteDir, err := os.MkdirTemp("", "blobmark-bench-replicas")
 	benchkit.Check(err)
 	defer os.RemoveAll(sqliteDir)
-	for _, db := range []struct{ name, url string }{{"SQLite", ""}, {"PostgreSQL", schemaURL(ctx, pg)}} {
-		d := timeSyncIn(ctx, db.url, sqliteDir, 1, source(listserver.DefaultContainer, endpoint, true), *keys)
-		rows = append(rows, row{fmt.Sprintf("Files, %d synthetic keys, 1 replica on %s", *keys, db.name),
-			fmt.Sprintf("%.0f keys/s", float64(*keys)/d.Seconds()), fmt.Sprintf("sync ÷ bare list %.2f", d.Seconds()/list.Seconds())})
+	var rows []row
+	for _, db := range []struct{ name, url string }{{"SQLite", ""}, {"PostgreSQL", pg}} {
+		if cpuprofile != "" && db.url != "" {
+			f, err := os.Create(cpuprofile)
+			benchkit.Check(err)
+			benchkit.Check(pprof.StartCPUProfile(f))
+		}
+		for range runs {
+			url := db.url
+			if url != "" {
+				url = schemaURL(ctx, pg)
+			}
+			list := bareList(ctx, lc, keys)
+			d := timeSyncIn(ctx, url, sqliteDir, 1, source(listserver.DefaultContainer, endpoint, true), keys)
+			rows = append(rows, row{fmt.Sprintf("Files, %d synthetic keys, 1 replica on %s", keys, db.name),
+				fmt.Sprintf("%.0f keys/s", float64(keys)/d.Seconds()),
+				fmt.Sprintf("sync ÷ bare list %.2f (list %s)", d.Seconds()/list.Seconds(), list.Round(time.Millisecond))})
+		}
+		if cpuprofile != "" && db.url != "" {
+			pprof.StopCPUProfile()
+		}
 	}
-	rows = append(rows, row{fmt.Sprintf("  bare list of the %d keys (SDK, 5000 per page)", *keys), list.Round(time.Millisecond).String(), ""})
-
-	printRows(rows)
-	dropSchemas(ctx, pg)
+	return rows
 }
 
 // row is one measure of the table main prints.
@@ -397,6 +432,10 @@ func storeLimit(ctx context.Context, dbURL string, files, perFile int) time.Dura
 
 // runSync creates a project and s on db, requests a sync as the API does
 // and returns the time until it completed with want tasks.
+//
+// The end is the sync's own completion time (last_sync), so the poll can
+// be slow: reading a storage counts its links, and a poll every few
+// milliseconds would load the database with work that is not the sync's.
 func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, want int) time.Duration {
 	p := &blobmark.Project{Title: "bench"}
 	benchkit.Check(db.CreateProject(ctx, p))
@@ -410,7 +449,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 		benchkit.Check(err)
 		switch st.State.Status {
 		case blobmark.StatusCompleted:
-			d := time.Since(start)
+			d := st.State.LastSync.Sub(start)
 			if got := *st.State.LastSyncCount; got != want {
 				benchkit.Fatal(fmt.Sprintf("sync created %d tasks, want %d", got, want))
 			}
@@ -422,7 +461,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 			}
 			benchkit.Fatal(fmt.Sprintf("sync %s: %s\n%s", st.State.Status, st.State.Meta, traceback))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
