@@ -282,7 +282,7 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 	// one project take turns here (the counters do not: addCounts). The
 	// lock also keeps the project from being deleted under the new tasks,
 	// which on PostgreSQL no foreign key checks row by row (migration
-	// 00022).
+	// 00023).
 	var last int64
 	var labeling blobmark.Project // the fields TaskIsLabeled reads
 	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL

@@ -251,7 +251,7 @@ func (tx *Tx) removeTask(ctx context.Context, storageID, taskID int64, res *impo
 // annotations and predictions; with recheck, only those whose link row does
 // not exist yet. It is the one writer of link rows, each in the transaction
 // that creates its task: on PostgreSQL no foreign key checks that the task
-// or the storage exists (migration 00022).
+// or the storage exists (migration 00023).
 func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *importer.Batch, recheck bool, res *importer.BatchResult) error {
 	todo := b.Create
 	if recheck {

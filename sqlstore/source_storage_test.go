@@ -358,7 +358,7 @@ func testConcurrentSyncRequestsEnqueueOnce(t *testing.T, db *sqlstore.DB) {
 
 // TestProjectRowKeepsItsTasks checks that a project's row cannot be
 // deleted while tasks point at it, on both databases: SQLite by the
-// foreign key, PostgreSQL by a statement trigger (migration 00022). The
+// foreign key, PostgreSQL by a statement trigger (migration 00023). The
 // purge deletes a project's tasks first and relies on this to never leave
 // tasks without their project.
 func TestProjectRowKeepsItsTasks(t *testing.T) {
