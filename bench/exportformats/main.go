@@ -63,6 +63,7 @@ func main() {
 	for i, n := range sizes {
 		projects[i] = project(ctx, db, n)
 	}
+	benchkit.Settle(ctx, db)
 
 	backend := "SQLite"
 	if *databaseURL != "" {
