@@ -249,9 +249,18 @@ type taskPager struct {
 	where       sqlPart
 	annotations sqlPart
 	afterID     int64
+	// next brings the tasks of the page after the one NextPage returned
+	// last, read while that page's annotations were; nil before the first.
+	next chan pageTasks
 	// tasks and annotations count what the pages held so far; atomic, as
 	// the pages are read ahead of the goroutine that reports progress.
 	tasks, annotationCount atomic.Int64
+}
+
+// pageTasks is a page with its tasks read, or why it could not be.
+type pageTasks struct {
+	page *exporter.TaskPage
+	err  error
 }
 
 // newTaskPager compiles filter, reading the Data Manager view it names;
@@ -315,54 +324,84 @@ func (db *DB) newTaskPager(ctx context.Context, projectID int64, filter blobmark
 	return tp, nil
 }
 
-// NextPage returns the next page of tasks.
+// NextPage returns the next page of tasks. Its annotations, predictions
+// and users are read while the tasks of the page after it are, on another
+// connection: on PostgreSQL each is a round trip, which would otherwise
+// follow one another.
 func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
+	var r pageTasks
+	if tp.next == nil {
+		r.page, r.err = tp.readTasks(ctx)
+	} else {
+		r = <-tp.next
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	tp.next = make(chan pageTasks, 1)
+	go func(next chan<- pageTasks) {
+		page, err := tp.readTasks(ctx)
+		next <- pageTasks{page, err}
+	}(tp.next)
+	tp.tasks.Add(int64(len(r.page.Tasks)))
+	if err := tp.readDetails(ctx, r.page); err != nil {
+		return nil, err
+	}
+	return r.page, nil
+}
+
+// readTasks reads the tasks of the page after afterID, and moves afterID
+// past them; io.EOF after the last.
+func (tp *taskPager) readTasks(ctx context.Context) (*exporter.TaskPage, error) {
 	db := tp.db
 	args := append(slices.Clone(tp.where.args), tp.afterID, exportPageSize)
 	rows, err := db.query(ctx, "SELECT "+taskColumns+" FROM tasks t WHERE "+tp.where.sql+" AND t.id > ? ORDER BY t.id LIMIT ?", args...)
 	if err != nil {
 		return nil, translate("export tasks", err)
 	}
+	defer rows.Close()
 	page := &exporter.TaskPage{Users: map[int64]*blobmark.User{}}
-	index := map[int64]int{}
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
-			rows.Close()
 			return nil, translate("export tasks", err)
 		}
-		index[t.ID] = len(page.Tasks)
 		page.Tasks = append(page.Tasks, exporter.TaskBundle{Task: t, Annotations: []*blobmark.Annotation{}})
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, translate("export tasks", err)
 	}
 	if len(page.Tasks) == 0 {
 		return nil, io.EOF
 	}
+	tp.afterID = page.Tasks[len(page.Tasks)-1].Task.ID
+	return page, nil
+}
+
+// readDetails reads the annotations, predictions and annotators of the
+// tasks of page.
+func (tp *taskPager) readDetails(ctx context.Context, page *exporter.TaskPage) error {
+	db := tp.db
+	index := make(map[int64]int, len(page.Tasks))
 	ids := make([]int64, len(page.Tasks))
 	for i, b := range page.Tasks {
-		ids[i] = b.Task.ID
+		index[b.Task.ID], ids[i] = i, b.Task.ID
 	}
-	tp.afterID = ids[len(ids)-1]
 	// The page's rows are looked up by task id, the exact list: a
 	// condition on the project would let the planner walk the project's
 	// index instead, a cost that grows with the project on every page.
 	annTasks, predTasks := db.dialect.idsIn("a.task_id", ids, false), db.dialect.idsIn("p.task_id", ids, false)
-
-	tp.tasks.Add(int64(len(page.Tasks)))
 	arows, err := db.query(ctx, "SELECT "+annotationColumns+` FROM annotations a
 		WHERE `+annTasks.sql+` AND (`+tp.annotations.sql+`) ORDER BY a.task_id, a.id`, append(annTasks.args, tp.annotations.args...)...)
 	if err != nil {
-		return nil, translate("export annotations", err)
+		return translate("export annotations", err)
 	}
 	var userIDs []int64
 	for arows.Next() {
 		a, err := scanAnnotation(arows)
 		if err != nil {
 			arows.Close()
-			return nil, translate("export annotations", err)
+			return translate("export annotations", err)
 		}
 		i := index[a.TaskID]
 		page.Tasks[i].Annotations = append(page.Tasks[i].Annotations, a)
@@ -373,11 +412,11 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 	}
 	arows.Close()
 	if err := arows.Err(); err != nil {
-		return nil, translate("export annotations", err)
+		return translate("export annotations", err)
 	}
 	preds, err := db.findPredictions(ctx, predTasks.sql, predTasks.args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range preds {
 		i := index[p.TaskID]
@@ -389,9 +428,9 @@ func (tp *taskPager) NextPage(ctx context.Context) (*exporter.TaskPage, error) {
 		if blobmark.ErrorCode(err) == blobmark.ENOTFOUND {
 			continue
 		} else if err != nil {
-			return nil, err
+			return err
 		}
 		page.Users[id] = u
 	}
-	return page, nil
+	return nil
 }
