@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -17,17 +18,8 @@ func TestExportOfAnnotatedTasks(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, b.prepare(t, sqlstore.Config{}))
-			user, _, err := db.CreateUser(t.Context(), "owner@example.com", "password-123")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := blobmark.NewContextWithUser(t.Context(), user)
-			p := &blobmark.Project{Title: "p"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-			_, err = db.ImportTasks(ctx, p.ID, []*blobmark.TaskImport{
+			db, ctx, user, p := ownedProject(t, b)
+			_, err := db.ImportTasks(ctx, p.ID, []*blobmark.TaskImport{
 				{Data: json.RawMessage(`{"n":"annotated"}`), Annotations: []*blobmark.Annotation{{CompletedBy: user.ID}}},
 				{Data: json.RawMessage(`{"n":"skipped"}`), Annotations: []*blobmark.Annotation{{CompletedBy: user.ID, WasCancelled: true}}},
 				{Data: json.RawMessage(`{"n":"none"}`)},
@@ -60,16 +52,7 @@ func TestExportPagesKeepEveryTaskWithItsOwn(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			db := open(t, b.prepare(t, sqlstore.Config{}))
-			user, _, err := db.CreateUser(t.Context(), "owner@example.com", "password-123")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := blobmark.NewContextWithUser(t.Context(), user)
-			p := &blobmark.Project{Title: "p"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
+			db, ctx, user, p := ownedProject(t, b)
 			tasks := make([]*blobmark.TaskImport, 2600)
 			for i := range tasks {
 				tasks[i] = &blobmark.TaskImport{Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
@@ -113,4 +96,21 @@ func TestExportPagesKeepEveryTaskWithItsOwn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ownedProject opens a fresh store of backend b, with a user and a project
+// of theirs; ctx carries the user.
+func ownedProject(t *testing.T, b backend) (*sqlstore.DB, context.Context, *blobmark.User, *blobmark.Project) {
+	t.Helper()
+	db := open(t, b.prepare(t, sqlstore.Config{}))
+	user, _, err := db.CreateUser(t.Context(), "owner@example.com", "password-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := blobmark.NewContextWithUser(t.Context(), user)
+	p := &blobmark.Project{Title: "p"}
+	if err := db.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	return db, ctx, user, p
 }
