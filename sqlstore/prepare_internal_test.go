@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -91,5 +93,34 @@ func TestPostgresURLParametersReachEverySession(t *testing.T) {
 	var statement string
 	if err := listener.QueryRow(t.Context(), "SHOW statement_timeout").Scan(&statement); err != nil || statement != "1234ms" {
 		t.Errorf("listener: statement_timeout %q (%v), want 1234ms", statement, err)
+	}
+}
+
+// TestBulkInsertThatCannotBePreparedFails checks that a bulk insert whose
+// statement cannot be prepared returns the error, on both databases and
+// in both ways of running statements, rather than closing a statement it
+// never had.
+func TestBulkInsertThatCannotBePreparedFails(t *testing.T) {
+	for name, url := range map[string]string{
+		"sqlite":           "",
+		"postgres":         pgtest.Schema(t, "noprepare"),
+		"postgres unnamed": pgtest.Schema(t, "noprepare") + "&default_query_exec_mode=exec",
+	} {
+		cfg := Config{DatabaseURL: url}
+		if url == "" {
+			cfg.DataDir = t.TempDir()
+		}
+		db, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		err = db.inTx(t.Context(), "test", func(tx *Tx) error {
+			return tx.bulkInsert(t.Context(), "no_such_table", []string{"a"}, "", 5,
+				func(i int, args []any) []any { return append(args, i) }, nil)
+		})
+		if err == nil || errors.Unwrap(err) == nil || !strings.Contains(errors.Unwrap(err).Error(), "no_such_table") {
+			t.Errorf("%s: bulk insert into a missing table: %v", name, err)
+		}
 	}
 }

@@ -161,7 +161,11 @@ func (tx *Tx) prepare(ctx context.Context, query string) (stmt, error) {
 	if tx.db.unprepared {
 		return unprepared{tx.tx, query}, nil
 	}
-	return tx.tx.PrepareContext(ctx, query)
+	st, err := tx.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err // not a nil *sql.Stmt in a non-nil stmt
+	}
+	return st, nil
 }
 
 // prepareKept returns query prepared in tx, preparing it on first use only:
@@ -171,14 +175,14 @@ func (tx *Tx) prepareKept(ctx context.Context, query string) (stmt, error) {
 	if st, ok := tx.kept[query]; ok {
 		return st, nil
 	}
-	if tx.db.unprepared {
-		return unprepared{tx.tx, query}, nil
-	}
-	st, err := tx.tx.PrepareContext(ctx, query)
+	st, err := tx.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return tx.keep(query, st), nil
+	if p, ok := st.(*sql.Stmt); ok {
+		return tx.keep(query, p), nil
+	}
+	return st, nil
 }
 
 // keep holds st for the rest of the transaction under query.
