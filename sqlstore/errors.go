@@ -46,12 +46,21 @@ func translate(op string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return &blobmark.Error{Code: blobmark.ECONFLICT, Message: "conflicts with related data", Err: fmt.Errorf("%s: %w", op, err)}
 		}
-		// Extended result codes keep the primary code in the low byte.
-		if c := sqliteErr.Code() & 0xff; c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED {
+		if c := sqlitePrimaryCode(sqliteErr); c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED {
 			return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "database busy, retry later", Err: fmt.Errorf("%s: %w", op, err)}
 		}
 	}
 	return wrapInternal(op, err)
+}
+
+// sqlitePrimaryCode is the primary result code of a SQLite error: extended
+// result codes keep it in the low byte.
+func sqlitePrimaryCode(err *sqlite.Error) int { return err.Code() & 0xff }
+
+// isSQLiteBusy reports whether err is SQLite's "database is locked".
+func isSQLiteBusy(err error) bool {
+	var sqliteErr *sqlite.Error
+	return errors.As(err, &sqliteErr) && sqlitePrimaryCode(sqliteErr) == sqlite3.SQLITE_BUSY
 }
 
 func wrapInternal(op string, err error) error {

@@ -271,7 +271,7 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	db.writeStmts, db.readStmts = newStmtCache(write), newStmtCache(read)
 	// The first connection creates the file and switches it to WAL; doing it
 	// on the writer first keeps readers from racing to create it.
-	if err := write.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, write); err != nil {
 		db.closePools()
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot open the SQLite database", Err: err}
 	}
@@ -284,6 +284,27 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// pingSQLite opens the first connection, retrying while another process
+// holds the lock it needs. Switching a new file to WAL upgrades a shared lock
+// to an exclusive one; when two processes start at once, SQLite answers one
+// of them SQLITE_BUSY at once rather than let them deadlock, without waiting
+// out the busy timeout. The retries stop after that same timeout.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if !isSQLiteBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (db *core) openPostgres(ctx context.Context, cfg Config) error {
