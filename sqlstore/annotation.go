@@ -62,7 +62,8 @@ func (db *Annotations) CreateAnnotation(ctx context.Context, a *blobmark.Annotat
 			return err
 		}
 		a.ProjectID, a.Result, a.CreatedAt, a.UpdatedAt = projectID, json.RawMessage(result), now, now
-		if err := tx.countAnnotation(ctx, a.TaskID, a.WasCancelled, +1); err != nil {
+		dTotal, dCancelled := annotationCount(a.WasCancelled, +1)
+		if err := tx.countAnnotations(ctx, a.TaskID, dTotal, dCancelled); err != nil {
 			return err
 		}
 		// A submit or a skip ends the annotator's hold on the task.
@@ -73,26 +74,34 @@ func (db *Annotations) CreateAnnotation(ctx context.Context, a *blobmark.Annotat
 	})
 }
 
-// countAnnotation adds (sign +1) or removes (sign -1) one annotation from
-// its task's counters and the project's. A cancelled annotation counts in
-// cancelled_annotations only; total_annotations counts the others, and
-// is_labeled follows blobmark.Project.TaskIsLabeled, as in Label Studio. The UPDATE … RETURNING reads the counters it
-// wrote, so concurrent writers on PostgreSQL cannot lose an update.
-func (tx *Tx) countAnnotation(ctx context.Context, taskID int64, cancelled bool, sign int) error {
-	dTotal, dCancelled := sign, 0
+// annotationCount is how one annotation counts on its task, added (sign
+// +1) or removed (sign -1): a cancelled annotation in cancelled_annotations
+// only, the others in total_annotations, as in Label Studio.
+func annotationCount(cancelled bool, sign int) (dTotal, dCancelled int) {
 	if cancelled {
-		dTotal, dCancelled = 0, sign
+		return 0, sign
 	}
+	return sign, 0
+}
+
+// countAnnotations changes a task's annotation counters by dTotal and
+// dCancelled, its is_labeled to follow blobmark.Project.TaskIsLabeled, and
+// the project's counters. The UPDATE … RETURNING reads the counters it
+// wrote, so concurrent writers on PostgreSQL cannot lose an update.
+//
+// It is one statement, so one run of the task_counts trigger (migration
+// 00021), which locks the rows it writes in key order: two transactions
+// that each updated a task twice could lock them in opposite orders, and
+// deadlock when their connections share a shard.
+func (tx *Tx) countAnnotations(ctx context.Context, taskID int64, dTotal, dCancelled int) error {
 	var projectID int64
 	var total int
 	err := tx.queryRow(ctx, `UPDATE tasks SET total_annotations = total_annotations + ?,
 		cancelled_annotations = cancelled_annotations + ?,
+		is_labeled = `+isLabeledWith("total_annotations + ?", "cancelled_annotations + ?")+`,
 		updated_at = ? WHERE id = ? RETURNING project_id, total_annotations`,
-		dTotal, dCancelled, tx.db.timestamp(), taskID).Scan(&projectID, &total)
+		dTotal, dCancelled, dTotal, dCancelled, tx.db.timestamp(), taskID).Scan(&projectID, &total)
 	if err != nil {
-		return err
-	}
-	if _, err := tx.exec(ctx, "UPDATE tasks SET is_labeled = "+isLabeledSQL+" WHERE id = ?", taskID); err != nil {
 		return err
 	}
 	dWith := boolInt(total > 0) - boolInt(total-dTotal > 0)
@@ -178,10 +187,9 @@ func (db *Annotations) UpdateAnnotation(ctx context.Context, id int64, upd blobm
 			return err
 		}
 		if a.WasCancelled != wasCancelled {
-			if err := tx.countAnnotation(ctx, a.TaskID, wasCancelled, -1); err != nil {
-				return err
-			}
-			if err := tx.countAnnotation(ctx, a.TaskID, a.WasCancelled, +1); err != nil {
+			offTotal, offCancelled := annotationCount(wasCancelled, -1)
+			onTotal, onCancelled := annotationCount(a.WasCancelled, +1)
+			if err := tx.countAnnotations(ctx, a.TaskID, offTotal+onTotal, offCancelled+onCancelled); err != nil {
 				return err
 			}
 		}
@@ -212,7 +220,8 @@ func (tx *Tx) deleteAnnotation(ctx context.Context, id int64) error {
 	} else if err != nil {
 		return err
 	}
-	if err := tx.countAnnotation(ctx, taskID, cancelled, -1); err != nil {
+	dTotal, dCancelled := annotationCount(cancelled, -1)
+	if err := tx.countAnnotations(ctx, taskID, dTotal, dCancelled); err != nil {
 		return err
 	}
 	return tx.fire(ctx, Event{Kind: AnnotationDeleted, ProjectID: projectID, TaskID: taskID, AnnotationID: id})

@@ -243,9 +243,15 @@ func (db *Projects) UpdateProject(ctx context.Context, id int64, upd blobmark.Pr
 // isLabeledSQL is blobmark.Project.TaskIsLabeled written as SQL over a
 // row of tasks, for updates in place; it reads the task's project as it is
 // in the statement's transaction.
-const isLabeledSQL = `(total_annotations + CASE WHEN
-	(SELECT skip_queue FROM projects WHERE projects.id = tasks.project_id) = 'IGNORE_SKIPPED' THEN cancelled_annotations ELSE 0 END
+var isLabeledSQL = isLabeledWith("total_annotations", "cancelled_annotations")
+
+// isLabeledWith is isLabeledSQL over the given expressions of the task's
+// total and cancelled annotations, for an update that changes them too.
+func isLabeledWith(total, cancelled string) string {
+	return `(` + total + ` + CASE WHEN
+	(SELECT skip_queue FROM projects WHERE projects.id = tasks.project_id) = 'IGNORE_SKIPPED' THEN ` + cancelled + ` ELSE 0 END
 	>= (SELECT maximum_annotations FROM projects WHERE projects.id = tasks.project_id))`
+}
 
 func set[T any](dst *T, v *T) {
 	if v != nil {
