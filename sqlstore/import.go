@@ -70,9 +70,7 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 	var tx *Tx
 	defer func() {
 		if tx != nil { // not committed: an error, or a panic on its way up
-			if rbErr := tx.tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-				db.logger.WarnContext(ctx, "rollback failed", "op", "import tasks", "err", rbErr)
-			}
+			tx.rollback(ctx, "import tasks")
 			tx.release()
 		}
 	}()
@@ -277,19 +275,8 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 			withAnnotations++
 		}
 	}
-	// The next task numbers, from the project's row: held until the
-	// commit, so a failed import leaves no gap, and concurrent imports into
-	// one project take turns here (the counters do not: addCounts). The
-	// lock also keeps the project from being deleted under the new tasks,
-	// which on PostgreSQL no foreign key checks row by row (migration
-	// 00023).
-	var last int64
-	var labeling blobmark.Project // the fields TaskIsLabeled reads
-	err := tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL
-		RETURNING task_seq, maximum_annotations, skip_queue`, len(rows), projectID).Scan(&last, &labeling.MaximumAnnotations, &labeling.SkipQueue)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("project")
-	} else if err != nil {
+	last, labeling, err := tx.takeTaskNumbers(ctx, projectID, len(rows))
+	if err != nil {
 		return nil, err
 	}
 	first := last - int64(len(rows)) + 1

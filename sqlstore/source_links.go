@@ -153,9 +153,15 @@ func (db *SourceLinks) writeBatch(ctx context.Context, storageID int64, b *impor
 		res = importer.BatchResult{}
 		// On PostgreSQL the storage's row is locked as a link's foreign key
 		// check would lock it, once for the batch: a storage deleted
-		// meanwhile waits for the batch, then takes its links with it.
+		// meanwhile waits for the batch, then takes its links with it. A
+		// batch written again after a conflict locks it whole instead: it
+		// waits for every batch of the storage still being written, so that
+		// it reads their links (unlinked), and the next wait for it. SQLite's
+		// single writer serialises them all.
 		q := "SELECT project_id FROM source_storages WHERE id = ?"
-		if tx.db.dialect == Postgres {
+		if tx.db.dialect == Postgres && recheck {
+			q += " FOR UPDATE"
+		} else if tx.db.dialect == Postgres {
 			q += " FOR KEY SHARE"
 		}
 		var projectID int64
@@ -256,7 +262,7 @@ func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *i
 	todo := b.Create
 	if recheck {
 		var err error
-		if todo, err = tx.unlinked(ctx, projectID, storageID, b.Create); err != nil {
+		if todo, err = tx.unlinked(ctx, storageID, b.Create); err != nil {
 			return err
 		}
 	}
@@ -284,20 +290,11 @@ func (tx *Tx) createLinked(ctx context.Context, projectID, storageID int64, b *i
 }
 
 // unlinked returns the entries of create whose link row does not exist.
-func (tx *Tx) unlinked(ctx context.Context, projectID, storageID int64, create []importer.NewTask) ([]importer.NewTask, error) {
+func (tx *Tx) unlinked(ctx context.Context, storageID int64, create []importer.NewTask) ([]importer.NewTask, error) {
 	keys := make([]string, 0, len(create))
 	for i := range create {
 		if i == 0 || create[i].Key != create[i-1].Key {
 			keys = append(keys, create[i].Key)
-		}
-	}
-	// Two batches may create the same keys at once. On PostgreSQL the
-	// project row, which insertTasks updates anyway, is locked first so
-	// that the second reads the first's links. SQLite's single writer
-	// serialises them.
-	if tx.db.dialect == Postgres {
-		if _, err := tx.exec(ctx, "SELECT id FROM projects WHERE id = ? FOR UPDATE", projectID); err != nil {
-			return nil, err
 		}
 	}
 	existing, err := readLinks(ctx, tx.db.dialect, tx.query, storageID, keys)

@@ -124,6 +124,9 @@ type core struct {
 	// listenConfig configures the connection a PostgreSQL job worker
 	// listens for new jobs on (StartJobs); nil on SQLite.
 	listenConfig *pgxpool.Config
+	// numbers takes task numbers on PostgreSQL (takeTaskNumbers); nil on
+	// SQLite and behind a transaction pooler.
+	numbers *pgxpool.Pool
 
 	secrets *seal.Box // seals storage secrets; nil: see secretBox
 
@@ -331,6 +334,13 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 		_ = pool.Close()
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot connect to PostgreSQL", Err: err}
 	}
+	if db.unprepared {
+		return nil // behind a transaction pooler: see numbersPool
+	}
+	if db.numbers, err = numbersPool(ctx, db.listenConfig); err != nil {
+		_ = pool.Close()
+		return wrapInternal("task numbers pool", err)
+	}
 	return nil
 }
 
@@ -393,6 +403,9 @@ func (db *core) closePools() error {
 	}
 	db.readStmts.close()
 	db.writeStmts.close()
+	if db.numbers != nil {
+		db.numbers.Close()
+	}
 	if db.read != nil && db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}

@@ -22,6 +22,9 @@ type Tx struct {
 	// transaction (prepareKept, cached); the transaction closes them when
 	// it ends.
 	kept map[string]*sql.Stmt
+	// numbered holds the task numbers tx took on PostgreSQL, in order
+	// (takeTaskNumbers), to give back if it rolls back.
+	numbered []numberRange
 }
 
 // SQL returns the underlying transaction, for hooks that must read or write
@@ -77,23 +80,20 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	sqlTx := tx.tx
 	defer tx.release()
 	defer func() {
 		if p := recover(); p != nil {
-			_ = sqlTx.Rollback()
+			tx.rollback(ctx, op)
 			panic(p)
 		}
 		if err != nil {
-			if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-				db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", rbErr)
-			}
+			tx.rollback(ctx, op)
 		}
 	}()
 	if err = fn(tx); err != nil {
 		return translate(op, err)
 	}
-	if err = sqlTx.Commit(); err != nil {
+	if err = tx.tx.Commit(); err != nil {
 		return translate(op+": commit", err)
 	}
 	db.writeStmts.warm(context.WithoutCancel(ctx))
@@ -121,6 +121,22 @@ func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
 		return nil, translate(op+": begin", err)
 	}
 	return &Tx{tx: sqlTx, db: db, conn: conn}, nil
+}
+
+// rollback rolls tx back, unless it has ended, and gives back the task
+// numbers it took. A transaction whose commit failed is not rolled back
+// here, and keeps its numbers: the commit may have reached the database.
+func (tx *Tx) rollback(ctx context.Context, op string) {
+	err := tx.tx.Rollback()
+	if err != nil {
+		if !errors.Is(err, sql.ErrTxDone) {
+			tx.db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", err)
+		}
+		return
+	}
+	if len(tx.numbered) > 0 {
+		tx.db.giveBackNumbers(ctx, tx.numbered)
+	}
 }
 
 // release hands an ended transaction's connection back to the pool.
