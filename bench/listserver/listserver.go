@@ -68,6 +68,26 @@ func WithContainer(name string) Option { return func(h *Handler) { h.container =
 // JSON is padded with spaces to it, so it must hold the JSON (60 bytes do).
 func WithBlobSize(n int64) Option { return func(h *Handler) { h.blobSize = n } }
 
+// WithTasksPerBlob makes every blob a Tasks-mode JSON Lines file of k
+// tasks, `{"text":"<name> <row>"}` with the row zero-padded, so that every
+// line and so every blob has one length, which the listing reports (it
+// replaces WithBlobSize). k is at most 99,999.
+func WithTasksPerBlob(k int) Option {
+	return func(h *Handler) {
+		h.tasksPerBlob = k
+		h.blobSize = int64(k * len(taskLine(nil, Name(0), 0)))
+	}
+}
+
+// taskLine appends row's task line of blob name to b.
+func taskLine(b []byte, name string, row int) []byte {
+	b = append(b, `{"text":"`...)
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = appendPadded(b, row, 5)
+	return append(b, "\"}\n"...)
+}
+
 // WithGetLatency delays every Get Blob answer by d, standing in for the
 // time to first byte of a service across a network: downloads then cost
 // waiting, not this machine's cores, as they do against Azure.
@@ -83,11 +103,13 @@ func WithDirectories() Option { return func(h *Handler) { h.directories = true }
 // Handler answers the Blob REST calls of one synthetic container of N
 // blobs. Its state is a few fields, whatever N is.
 type Handler struct {
-	n          int
-	account    string
-	container  string
-	blobSize   int64
-	getLatency time.Duration
+	n         int
+	account   string
+	container string
+	blobSize  int64
+	// tasksPerBlob makes each blob a JSON Lines file (WithTasksPerBlob).
+	tasksPerBlob int
+	getLatency   time.Duration
 	// directories makes listings report directories (WithDirectories).
 	directories bool
 
@@ -160,8 +182,9 @@ func (h *Handler) properties(w http.ResponseWriter) {
 }
 
 // blob answers Get Blob (and Get Blob Properties) for a generated name:
-// `{"text":"<name>"}` padded with spaces to the listed size, with the
-// listed ETag, after the configured latency.
+// `{"text":"<name>"}` padded with spaces to the listed size, or its lines
+// of tasks (WithTasksPerBlob), with the listed ETag, after the configured
+// latency.
 func (h *Handler) blob(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.fail(w, r, http.StatusBadRequest, "UnsupportedHttpVerb", "The operation is not served.")
@@ -174,8 +197,15 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	h.getCalls.Add(1)
 	time.Sleep(h.getLatency)
-	body := bytes.Repeat([]byte{' '}, int(h.blobSize))
-	copy(body, `{"text":"`+name+`"}`)
+	body := make([]byte, 0, h.blobSize)
+	if h.tasksPerBlob > 0 {
+		for row := range h.tasksPerBlob {
+			body = taskLine(body, name, row)
+		}
+	} else {
+		body = append(body, `{"text":"`+name+`"}`...)
+		body = append(body, bytes.Repeat([]byte{' '}, int(h.blobSize)-len(body))...)
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
 	hd.Set("Content-Length", strconv.FormatInt(h.blobSize, 10))

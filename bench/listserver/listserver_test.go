@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/blobmark/blobmark/lswire"
 )
 
 func TestNamesSortInIndexOrder(t *testing.T) {
@@ -254,5 +255,37 @@ func TestAzureSDKDownloadsAOneTaskFile(t *testing.T) {
 	}
 	if srv.Handler.GetCalls() != 1 {
 		t.Errorf("get calls = %d, want 1", srv.Handler.GetCalls())
+	}
+}
+
+// TestTasksPerBlob: each blob is a JSON Lines file of its tasks, as long as
+// the listing says, which blobmark's own parser reads as that many tasks.
+func TestTasksPerBlob(t *testing.T) {
+	srv := Start(10, WithTasksPerBlob(120))
+	defer srv.Close()
+	ctx := context.Background()
+	c := sharedKeyClient(t, srv.ContainerURL)
+	page, err := c.NewListBlobsFlatPager(nil).NextPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.NewBlobClient(Name(7)).DownloadStream(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed := *page.Segment.BlobItems[7].Properties.ContentLength; int64(len(body)) != listed {
+		t.Fatalf("body of %d bytes, listed as %d", len(body), listed)
+	}
+	tasks, err := lswire.ParseTaskFile(Name(7), bytes.NewReader(body))
+	if err != nil || len(tasks) != 120 {
+		t.Fatalf("parsed %d tasks: %v", len(tasks), err)
+	}
+	if got, want := string(tasks[119].Data), `{"text":"img/000/0000007.jpg 00119"}`; got != want {
+		t.Fatalf("last task %s, want %s", got, want)
 	}
 }

@@ -11,6 +11,10 @@
 //     the machine's cores set); and the same task rows written straight to
 //     the store, the database's limit;
 //
+//   - the same files served by a synthetic service that answers at once
+//     (bench/listserver), one process, ÷ the database's limit: where the
+//     database, not Azurite, is the limit;
+//
 //   - the same where every download waits -latency on a synthetic service
 //     (bench/listserver), as downloads from Azure wait on the network: here
 //     a process is bound by the downloads it keeps in flight, not by the
@@ -137,10 +141,24 @@ func main() {
 			fmt.Sprintf("%.2f× one process, ÷ download limit %.2f", rate/one, rate/limitRate)})
 	}
 	rows = append(rows, row{"  download limit: list + GET every file, 96 at once, here", fmt.Sprintf("%.0f tasks/s", limitRate), limit.Round(time.Millisecond).String()})
-	write := storeLimit(ctx, schemaURL(ctx, pg), *files, *perFile)
-	rows = append(rows, row{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", float64(tasks)/write.Seconds()),
-		fmt.Sprintf("%s; one process ÷ it %.2f", write.Round(time.Millisecond), write.Seconds()*one/float64(tasks))})
 	az.Stop()
+
+	// Tasks mode where the database is the limit: the same files from the
+	// synthetic service, which answers at once and costs the cores little,
+	// against the same task rows written straight to the store.
+	write := storeLimit(ctx, schemaURL(ctx, pg), *files, *perFile)
+	writeRate := float64(tasks) / write.Seconds()
+	rows = append(rows, row{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", writeRate),
+		fmt.Sprintf("%s; the Azurite process above ÷ it %.2f", write.Round(time.Millisecond), one/writeRate)})
+	ts := listserver.Start(*files, listserver.WithTasksPerBlob(*perFile))
+	tendpoint := ts.URL + "/" + listserver.DefaultAccount + "/"
+	for _, c := range []struct{ name, chunk string }{{"no fan-out", "0"}, {"chunks", *chunk}} {
+		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source(listserver.DefaultContainer, tendpoint, false), tasks, c.chunk)
+		rate := float64(tasks) / d.Seconds()
+		rows = append(rows, row{fmt.Sprintf("Tasks, %d synthetic JSONL × %d, no wait, 1 worker process, %s", *files, *perFile, c.name),
+			fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("÷ database limit %.2f", rate/writeRate)})
+	}
+	ts.Close()
 
 	// Tasks mode where downloads wait on the network, as against Azure: a
 	// synthetic service answering each Get Blob after -latency.
