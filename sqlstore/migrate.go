@@ -114,7 +114,7 @@ func (db *DB) gooseProvider() (*goose.Provider, error) {
 }
 
 func (db *DB) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
-	m, err := rivermigrate.New(db.riverDriver(nil), &rivermigrate.Config{Logger: db.logger})
+	m, err := rivermigrate.New(db.riverDriver(), &rivermigrate.Config{Logger: db.logger})
 	if err != nil {
 		return nil, wrapInternal("job queue migrations", err)
 	}

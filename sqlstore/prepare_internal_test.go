@@ -85,7 +85,7 @@ func TestPostgresURLParametersReachEverySession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listener, err := pgxpool.NewWithConfig(t.Context(), db.listenConfig)
+	listener, err := pgxpool.NewWithConfig(t.Context(), db.pgxConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

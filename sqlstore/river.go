@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -24,14 +25,25 @@ type Jobs struct {
 	*core
 
 	jobsMu sync.Mutex
-	worker *river.Client[*sql.Tx] // works jobs between StartJobs and StopJobs
+	worker jobWorker // works jobs between StartJobs and StopJobs
 	// releaseJobs gives up the SQLite job lock (see lockJobs) that this
 	// process holds while it works jobs; nil when it holds none.
 	releaseJobs func()
-	// listener holds the connection the worker listens for new jobs on
-	// (PostgreSQL); nil when it polls.
-	listener *pgxpool.Pool
+	// jobsPool holds the connections River works jobs through on
+	// PostgreSQL, its LISTEN among them; nil on SQLite.
+	jobsPool *pgxpool.Pool
 }
+
+// jobWorker is a started River client, whatever its driver.
+type jobWorker interface {
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}
+
+// jobsPoolConns is how many connections River takes on PostgreSQL to work
+// jobs: one it LISTENs on, and a few for fetching, completing and its
+// leader's maintenance. The jobs' own writes go through the store's pool.
+const jobsPoolConns = 5
 
 // JobsConfig says how this process works jobs. The zero value works the
 // default queue with a few workers.
@@ -67,16 +79,12 @@ type JobsConfig struct {
 	Middleware []rivertype.Middleware
 }
 
-// riverDriver returns River's driver for the store's pool. On PostgreSQL,
-// listener (nil: none) gives River a connection of pgx's own to LISTEN on;
-// every other statement goes through the database/sql pool, whose
-// transactions the store's writes and their jobs share.
-func (db *core) riverDriver(listener *pgxpool.Pool) riverdriver.Driver[*sql.Tx] {
-	switch {
-	case db.dialect == SQLite:
+// riverDriver returns River's driver for the store's transactions, which
+// the insert-only client enqueues through (newRiverClient): a job commits
+// with the write that caused it.
+func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
+	if db.dialect == SQLite {
 		return riversqlite.New(db.write)
-	case listener != nil:
-		return riverdatabasesql.NewWithPgxListener(db.write, listener)
 	}
 	return riverdatabasesql.New(db.write)
 }
@@ -89,7 +97,7 @@ func (db *core) riverDriver(listener *pgxpool.Pool) riverdriver.Driver[*sql.Tx] 
 // window of the previous one would wait for the next poll: the least
 // cooldown River takes keeps every job's notification.
 func (db *core) newRiverClient() error {
-	c, err := river.NewClient(db.riverDriver(nil), &river.Config{Logger: db.logger, FetchCooldown: river.FetchCooldownMin})
+	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger, FetchCooldown: river.FetchCooldownMin})
 	if err != nil {
 		return wrapInternal("job queue client", err)
 	}
@@ -177,26 +185,24 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 			return err
 		}
 	}
-	var listener *pgxpool.Pool
-	if db.dialect == Postgres && !pollOnly {
-		// River takes the pool's one connection over for LISTEN, for as
-		// long as the client runs, outside the pool's count.
-		cfg := db.listenConfig.Copy()
-		cfg.MinConns, cfg.MaxConns = 0, 1
+	var jobsPool *pgxpool.Pool
+	if db.dialect == Postgres {
+		cfg := db.pgxConfig.Copy()
+		cfg.MinConns, cfg.MaxConns = 0, jobsPoolConns
 		var err error
-		if listener, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-			return wrapInternal("job queue listener", err)
+		if jobsPool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return wrapInternal("job queue pool", err)
 		}
 	}
 	releaseOnError := func() {
 		if release != nil {
 			release()
 		}
-		if listener != nil {
-			listener.Close()
+		if jobsPool != nil {
+			jobsPool.Close()
 		}
 	}
-	c, err := river.NewClient(db.riverDriver(listener), &river.Config{
+	rc := &river.Config{
 		Logger:               db.logger,
 		Queues:               queues,
 		Workers:              cfg.Workers,
@@ -207,18 +213,35 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 		JobTimeout:           jobTimeout,
 		Middleware:           cfg.Middleware,
-	})
+	}
+	// On PostgreSQL River works jobs through pgx natively: it fetches,
+	// completes and LISTENs on a pool of its own.
+	var w jobWorker
+	var err error
+	if jobsPool != nil {
+		w, err = startWorker(ctx, riverpgxv5.New(jobsPool), rc)
+	} else {
+		w, err = startWorker(ctx, db.riverDriver(), rc)
+	}
 	if err != nil {
 		releaseOnError()
-		return wrapInternal("job queue client", err)
+		return err
+	}
+	db.worker, db.releaseJobs, db.jobsPool = w, release, jobsPool
+	return nil
+}
+
+// startWorker starts a River client that works jobs through driver.
+func startWorker[T any](ctx context.Context, driver riverdriver.Driver[T], cfg *river.Config) (jobWorker, error) {
+	c, err := river.NewClient(driver, cfg)
+	if err != nil {
+		return nil, wrapInternal("job queue client", err)
 	}
 	// The client outlives the request that started it; only StopJobs ends it.
 	if err := c.Start(context.WithoutCancel(ctx)); err != nil {
-		releaseOnError()
-		return wrapInternal("start job queue", err)
+		return nil, wrapInternal("start job queue", err)
 	}
-	db.worker, db.releaseJobs, db.listener = c, release, listener
-	return nil
+	return c, nil
 }
 
 // resumeLeftRunning runs before a process starts working the jobs of a
@@ -263,7 +286,7 @@ func (db *Jobs) requeueLeftRunning(ctx context.Context) (int, error) {
 	var resumed []int64
 	err := db.inTx(ctx, "resume jobs left running", func(tx *Tx) error {
 		resumed = resumed[:0]
-		exec := db.riverDriver(nil).UnwrapExecutor(tx.tx)
+		exec := db.riverDriver().UnwrapExecutor(tx.tx)
 		for after := int64(0); ; {
 			stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: batch, StuckHorizon: horizon})
 			if err != nil {
@@ -334,9 +357,9 @@ func (db *Jobs) StopJobs(ctx context.Context) error {
 	if db.releaseJobs != nil {
 		db.releaseJobs()
 	}
-	if db.listener != nil {
-		db.listener.Close()
+	if db.jobsPool != nil {
+		db.jobsPool.Close()
 	}
-	db.worker, db.releaseJobs, db.listener = nil, nil, nil
+	db.worker, db.releaseJobs, db.jobsPool = nil, nil, nil
 	return nil
 }

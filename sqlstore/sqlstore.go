@@ -121,9 +121,10 @@ type core struct {
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
 
-	// listenConfig configures the connection a PostgreSQL job worker
-	// listens for new jobs on (StartJobs); nil on SQLite.
-	listenConfig *pgxpool.Config
+	// pgxConfig configures the pools of pgx's own on PostgreSQL: the one
+	// River works jobs through (StartJobs) and the one that takes task
+	// numbers (numbers); nil on SQLite.
+	pgxConfig *pgxpool.Config
 	// numbers takes task numbers on PostgreSQL (takeTaskNumbers); nil on
 	// SQLite and behind a transaction pooler.
 	numbers *pgxpool.Pool
@@ -316,12 +317,12 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
-	if db.listenConfig, err = pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
+	if db.pgxConfig, err = pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
 		_ = pool.Close()
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
-	db.listenConfig.BeforeConnect = passwordHook(cfg)
-	db.unprepared = db.listenConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement
+	db.pgxConfig.BeforeConnect = passwordHook(cfg)
+	db.unprepared = db.pgxConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement
 	n := cfg.MaxConns
 	if n <= 0 {
 		n = max(10, 4*runtime.NumCPU())
@@ -337,7 +338,7 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 	if db.unprepared {
 		return nil // behind a transaction pooler: see numbersPool
 	}
-	if db.numbers, err = numbersPool(ctx, db.listenConfig); err != nil {
+	if db.numbers, err = numbersPool(ctx, db.pgxConfig); err != nil {
 		_ = pool.Close()
 		return wrapInternal("task numbers pool", err)
 	}
