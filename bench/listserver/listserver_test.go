@@ -227,20 +227,7 @@ func TestAzureSDKDownloadsAOneTaskFile(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	c := sharedKeyClient(t, srv.ContainerURL)
-	page, err := c.NewListBlobsFlatPager(nil).NextPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed := page.Segment.BlobItems[42]
-	resp, err := c.NewBlobClient(Name(42)).DownloadStream(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	listed, resp, body := listAndDownload(t, c, 42)
 	var task struct{ Text string }
 	if err := json.Unmarshal(body, &task); err != nil || task.Text != Name(42) || len(body) != 200 {
 		t.Fatalf("body %q (%d bytes): %v", body, len(body), err)
@@ -263,23 +250,9 @@ func TestAzureSDKDownloadsAOneTaskFile(t *testing.T) {
 func TestTasksPerBlob(t *testing.T) {
 	srv := Start(10, WithTasksPerBlob(120))
 	defer srv.Close()
-	ctx := context.Background()
-	c := sharedKeyClient(t, srv.ContainerURL)
-	page, err := c.NewListBlobsFlatPager(nil).NextPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.NewBlobClient(Name(7)).DownloadStream(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if listed := *page.Segment.BlobItems[7].Properties.ContentLength; int64(len(body)) != listed {
-		t.Fatalf("body of %d bytes, listed as %d", len(body), listed)
+	listed, _, body := listAndDownload(t, sharedKeyClient(t, srv.ContainerURL), 7)
+	if size := *listed.Properties.ContentLength; int64(len(body)) != size {
+		t.Fatalf("body of %d bytes, listed as %d", len(body), size)
 	}
 	tasks, err := lswire.ParseTaskFile(Name(7), bytes.NewReader(body))
 	if err != nil || len(tasks) != 120 {
@@ -288,4 +261,25 @@ func TestTasksPerBlob(t *testing.T) {
 	if got, want := string(tasks[119].Data), `{"text":"img/000/0000007.jpg 00119"}`; got != want {
 		t.Fatalf("last task %s, want %s", got, want)
 	}
+}
+
+// listAndDownload lists the first page of c and downloads blob i: its
+// listed item, the download's response and its body.
+func listAndDownload(t *testing.T, c *container.Client, i int) (*container.BlobItem, azblob.DownloadStreamResponse, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	page, err := c.NewListBlobsFlatPager(nil).NextPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.NewBlobClient(Name(i)).DownloadStream(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.Segment.BlobItems[i], resp, body
 }
