@@ -61,13 +61,22 @@ func (db *TaskActions) RunTaskAction(ctx context.Context, projectID int64, actio
 	var after int64
 	for {
 		var ids []int64
-		err := db.inTx(ctx, "run action "+action, func(tx *Tx) error {
+		batch := func(tx *Tx) error {
 			var err error
 			if ids, err = tx.selectBatch(ctx, projectID, where, after); err != nil || len(ids) == 0 {
 				return err
 			}
 			return run(ctx, tx, projectID, ids)
-		})
+		}
+		// A batch updates many tasks, one statement each where it acts as
+		// the single writes do, so beside concurrent annotation saves on
+		// PostgreSQL it can deadlock on the task counts (migration 00021)
+		// and be aborted. Each batch selects its tasks afresh: run again,
+		// it does the same work.
+		err := db.inTx(ctx, "run action "+action, batch)
+		for retries := 0; retries < actionBatchRetries && lostToAConcurrentWriter(err); retries++ {
+			err = db.inTx(ctx, "run action "+action, batch)
+		}
 		if err != nil {
 			return processed, err
 		}
@@ -78,6 +87,10 @@ func (db *TaskActions) RunTaskAction(ctx context.Context, projectID int64, actio
 		after = ids[len(ids)-1]
 	}
 }
+
+// actionBatchRetries is how many times a batch of an action aborted for a
+// concurrent writer's sake runs again before the action fails.
+const actionBatchRetries = 3
 
 func actionList() string {
 	ids := make([]string, len(blobmark.TaskActions))

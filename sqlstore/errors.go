@@ -53,6 +53,14 @@ func translate(op string, err error) error {
 	return wrapInternal(op, err)
 }
 
+// lostToAConcurrentWriter reports whether PostgreSQL aborted err's
+// transaction for another's sake, a deadlock or a serialization failure:
+// the same transaction run again may well succeed.
+func lostToAConcurrentWriter(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
 // sqlitePrimaryCode is the primary result code of a SQLite error: extended
 // result codes keep it in the low byte.
 func sqlitePrimaryCode(err *sqlite.Error) int { return err.Code() & 0xff }
