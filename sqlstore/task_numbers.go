@@ -35,10 +35,11 @@ type numberRange struct {
 //
 // Nor does tx lock the project's row to keep the purge from deleting it
 // under tasks not yet committed, which no foreign key checks there
-// (migration 00023): each batch of new tasks adds to a row of the
-// project's counters (addCounts), whose foreign key fails the batch when
-// the project's row has gone, and which, held until the commit, makes the
-// purge's cascade wait for it (TestPurgeWaitsForAnOpenImport).
+// (migration 00023): each batch of new tasks adds to rows of the project's
+// counters (addCounts, and the task_counts trigger of migration 00021),
+// whose foreign keys fail the batch when the project's row has gone, and
+// which, held until the commit, make the purge's cascade wait for it
+// (TestPurgeWaitsForAnOpenImport).
 func (tx *Tx) takeTaskNumbers(ctx context.Context, projectID int64, n int) (last int64, labeling blobmark.Project, err error) {
 	if tx.db.numbers == nil {
 		err = tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL

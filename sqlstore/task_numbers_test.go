@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/url"
 	"strconv"
@@ -100,9 +101,8 @@ func TestImportsIntoOneProjectDoNotWaitForEachOther(t *testing.T) {
 	}
 }
 
-// TestFailedImportGivesBackItsNumbers: numbers a failed import took are
-// taken again by the next import, unless an import that took numbers after
-// them committed.
+// TestFailedImportGivesBackItsNumbers: numbers a failed or cancelled import
+// took are taken again by the next import.
 func TestFailedImportGivesBackItsNumbers(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -115,8 +115,23 @@ func TestFailedImportGivesBackItsNumbers(t *testing.T) {
 			}
 			fail := errors.New("the import's hook failed")
 			var failing atomic.Bool
+			var cancelImport atomic.Pointer[context.CancelFunc]
 			sqlstore.PrependHook(db, func(ctx context.Context, tx *sqlstore.Tx, ev sqlstore.Event) error {
-				if ev.Kind == sqlstore.TasksImported && failing.Load() {
+				if ev.Kind != sqlstore.TasksImported {
+					return nil
+				}
+				if cancel := cancelImport.Swap(nil); cancel != nil {
+					(*cancel)() // the client goes away mid-import
+					// database/sql rolls the transaction back on its own.
+					for {
+						_, err := tx.SQL().ExecContext(context.Background(), "SELECT 1")
+						if errors.Is(err, sql.ErrTxDone) {
+							return ctx.Err()
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+				if failing.Load() {
 					return fail
 				}
 				return nil
@@ -143,8 +158,13 @@ func TestFailedImportGivesBackItsNumbers(t *testing.T) {
 				}
 			}
 			failing.Store(false)
+			cctx, cancel := context.WithCancel(ctx)
+			cancelImport.Store(&cancel)
+			if _, err := db.ImportTasks(cctx, p.ID, manyTasks(200)); err == nil {
+				t.Fatal("a cancelled import succeeded")
+			}
 			if n := importOne(); n != 2 {
-				t.Fatalf("number after three failed imports = %d, want 2", n)
+				t.Fatalf("number after three failed imports and a cancelled one = %d, want 2", n)
 			}
 		})
 	}
@@ -152,7 +172,7 @@ func TestFailedImportGivesBackItsNumbers(t *testing.T) {
 
 // TestPurgeWaitsForAnOpenImport: on PostgreSQL no foreign key ties a task
 // to its project, and an import does not lock its project's row until it
-// commits; the counter row it wrote does, through the cascade: the purge
+// commits; the counter rows it wrote do, through the cascade: the purge
 // cannot delete the project's row under the import's tasks, and the next
 // purge takes them too. No task is left without its project.
 func TestPurgeWaitsForAnOpenImport(t *testing.T) {
@@ -198,6 +218,11 @@ func TestPurgeWaitsForAnOpenImport(t *testing.T) {
 	}()
 	// Let the import commit only once the purge waits for a lock.
 	for waiting := false; !waiting; {
+		select {
+		case err := <-purged:
+			t.Fatalf("the purge ended (%v) with an import still open in the project", err)
+		default:
+		}
 		if err := db.SQL().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM projects%')`).Scan(&waiting); err != nil {
 			t.Fatal(err)

@@ -94,6 +94,7 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 		return translate(op, err)
 	}
 	if err = tx.tx.Commit(); err != nil {
+		tx.numbered = nil // the commit may have reached the database: keep them
 		return translate(op+": commit", err)
 	}
 	db.writeStmts.warm(context.WithoutCancel(ctx))
@@ -123,16 +124,15 @@ func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
 	return &Tx{tx: sqlTx, db: db, conn: conn}, nil
 }
 
-// rollback rolls tx back, unless it has ended, and gives back the task
-// numbers it took. A transaction whose commit failed is not rolled back
-// here, and keeps its numbers: the commit may have reached the database.
+// rollback rolls tx back, unless it has ended (a cancelled context ends
+// it), and gives back the task numbers it took. Whoever commits must clear
+// tx.numbered before calling it after a failed commit: the commit may have
+// reached the database. Numbers given back while the rollback is still
+// under way are safe: an import that takes them again waits on the unique
+// index of task numbers until the rows are gone.
 func (tx *Tx) rollback(ctx context.Context, op string) {
-	err := tx.tx.Rollback()
-	if err != nil {
-		if !errors.Is(err, sql.ErrTxDone) {
-			tx.db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", err)
-		}
-		return
+	if err := tx.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		tx.db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", err)
 	}
 	if len(tx.numbered) > 0 {
 		tx.db.giveBackNumbers(ctx, tx.numbered)
