@@ -21,10 +21,7 @@ func TestActionBatchLostToADeadlockRunsAgain(t *testing.T) {
 			t.Parallel()
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			ctx := t.Context()
-			p := &blobmark.Project{Title: "actions"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
+			p := createProject(t, db, "actions")
 			tasks := manyTasks(3)
 			for _, task := range tasks {
 				task.Annotations = []*blobmark.Annotation{{Result: json.RawMessage(`[]`)}}

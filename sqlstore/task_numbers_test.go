@@ -52,10 +52,7 @@ func TestImportsIntoOneProjectDoNotWaitForEachOther(t *testing.T) {
 	cfg := preparePostgres(t, sqlstore.Config{})
 	db := open(t, cfg)
 	ctx := t.Context()
-	p := &blobmark.Project{Title: "shared"}
-	if err := db.CreateProject(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, db, "shared")
 	arm, held, release := holdImport(t, db)
 	arm(p.ID)
 	first := make(chan error, 1)
@@ -109,10 +106,7 @@ func TestFailedImportGivesBackItsNumbers(t *testing.T) {
 			t.Parallel()
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			ctx := t.Context()
-			p := &blobmark.Project{Title: "numbers"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
+			p := createProject(t, db, "numbers")
 			fail := errors.New("the import's hook failed")
 			var failing atomic.Bool
 			var cancelImport atomic.Pointer[context.CancelFunc]
@@ -179,10 +173,7 @@ func TestPurgeWaitsForAnOpenImport(t *testing.T) {
 	cfg := preparePostgres(t, sqlstore.Config{})
 	db := open(t, cfg)
 	ctx := t.Context()
-	p := &blobmark.Project{Title: "going"}
-	if err := db.CreateProject(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, db, "going")
 	// Every counter row the import writes exists, as in a project with
 	// imports on every connection before: the import updates them, which
 	// locks nothing of the project's row.
@@ -258,4 +249,14 @@ func manyTasks(n int) []*blobmark.TaskImport {
 		out[i] = task(strconv.Itoa(i))
 	}
 	return out
+}
+
+// createProject creates a project titled title in db.
+func createProject(t *testing.T, db *sqlstore.DB, title string) *blobmark.Project {
+	t.Helper()
+	p := &blobmark.Project{Title: title}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
