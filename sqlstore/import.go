@@ -120,7 +120,7 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 	if err := tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: res.TaskIDs}); err != nil {
 		return nil, translate("import tasks", err)
 	}
-	err = tx.tx.Commit()
+	err = tx.commit()
 	tx.release()
 	tx = nil
 	if err != nil {

@@ -187,10 +187,8 @@ func (db *Jobs) StartJobs(ctx context.Context, cfg JobsConfig) error {
 	}
 	var jobsPool *pgxpool.Pool
 	if db.dialect == Postgres {
-		cfg := db.pgxConfig.Copy()
-		cfg.MinConns, cfg.MaxConns = 0, jobsPoolConns
 		var err error
-		if jobsPool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		if jobsPool, err = db.pgxPool(ctx, jobsPoolConns); err != nil {
 			return wrapInternal("job queue pool", err)
 		}
 	}

@@ -336,13 +336,21 @@ func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot connect to PostgreSQL", Err: err}
 	}
 	if db.unprepared {
-		return nil // behind a transaction pooler: see numbersPool
+		return nil // behind a transaction pooler: see numbersPoolConns
 	}
-	if db.numbers, err = numbersPool(ctx, db.pgxConfig); err != nil {
+	if db.numbers, err = db.pgxPool(ctx, numbersPoolConns); err != nil {
 		_ = pool.Close()
 		return wrapInternal("task numbers pool", err)
 	}
 	return nil
+}
+
+// pgxPool opens a pool of pgx's own of up to maxConns connections, with
+// the settings of the store's pool; none is opened before it is needed.
+func (db *core) pgxPool(ctx context.Context, maxConns int32) (*pgxpool.Pool, error) {
+	cfg := db.pgxConfig.Copy()
+	cfg.MinConns, cfg.MaxConns = 0, maxConns
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // openPostgresPool opens the pool, asking cfg.PasswordFunc for the password

@@ -8,7 +8,6 @@ import (
 
 	"github.com/blobmark/blobmark"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // numberRange is a run of task numbers (inner ids) a transaction took from
@@ -23,10 +22,10 @@ type numberRange struct {
 //
 // On SQLite the project's row counts them inside tx: there is one writer,
 // so holding it until the commit costs nothing, and a failed import leaves
-// no gap. So it does behind a transaction pooler (numbersPool).
+// no gap. So it does behind a transaction pooler (numbersPoolConns).
 //
 // On PostgreSQL a range is taken in a transaction of its own, committed at
-// once (numbersPool), so concurrent imports into one project on several
+// once (numbersPoolConns), so concurrent imports into one project on several
 // replicas hold the project's row for one statement rather than until
 // their commits. A transaction that rolls back gives its ranges back where
 // no other import took numbers after them (giveBackNumbers): a failed
@@ -85,16 +84,11 @@ func (db *core) giveBackNumbers(ctx context.Context, ranges []numberRange) {
 	}
 }
 
-// numbersPool opens the few connections that take task numbers on
+// numbersPoolConns is how many connections take task numbers on
 // PostgreSQL (takeTaskNumbers). They are a pool of their own: a
 // transaction asks for numbers while it holds a connection of the main
 // pool, and with that pool exhausted by such transactions, none would get
 // a second one. Behind a transaction pooler (core.unprepared) there is no
 // such pool: its server connections are shared by every client, and
 // transactions holding all of them would wait forever for one more.
-func numbersPool(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
-	cfg = cfg.Copy()
-	cfg.MaxConns = 2
-	cfg.MinConns = 0
-	return pgxpool.NewWithConfig(ctx, cfg)
-}
+const numbersPoolConns = 2

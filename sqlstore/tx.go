@@ -93,8 +93,7 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 	if err = fn(tx); err != nil {
 		return translate(op, err)
 	}
-	if err = tx.tx.Commit(); err != nil {
-		tx.numbered = nil // the commit may have reached the database: keep them
+	if err = tx.commit(); err != nil {
 		return translate(op+": commit", err)
 	}
 	db.writeStmts.warm(context.WithoutCancel(ctx))
@@ -124,12 +123,18 @@ func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
 	return &Tx{tx: sqlTx, db: db, conn: conn}, nil
 }
 
+// commit commits tx. The task numbers it took are the commit's from then
+// on, even if it fails: the commit may have reached the database.
+func (tx *Tx) commit() error {
+	tx.numbered = nil
+	return tx.tx.Commit()
+}
+
 // rollback rolls tx back, unless it has ended (a cancelled context ends
-// it), and gives back the task numbers it took. Whoever commits must clear
-// tx.numbered before calling it after a failed commit: the commit may have
-// reached the database. Numbers given back while the rollback is still
-// under way are safe: an import that takes them again waits on the unique
-// index of task numbers until the rows are gone.
+// it), and gives back the task numbers it took, unless it was committed.
+// Numbers given back while the rollback is still under way are safe: an
+// import that takes them again waits on the unique index of task numbers
+// until the rows are gone.
 func (tx *Tx) rollback(ctx context.Context, op string) {
 	if err := tx.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		tx.db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", err)
