@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/blobmark/blobmark"
 	"github.com/blobmark/blobmark/internal/pgtest"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/blobmark/blobmark/sqlstore"
@@ -66,4 +67,14 @@ func open(t *testing.T, cfg sqlstore.Config) *sqlstore.DB {
 		}
 	})
 	return db
+}
+
+// createProject creates a project titled title in db.
+func createProject(t *testing.T, db *sqlstore.DB, title string) *blobmark.Project {
+	t.Helper()
+	p := &blobmark.Project{Title: title}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -367,10 +367,7 @@ func TestProjectRowKeepsItsTasks(t *testing.T) {
 			t.Parallel()
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			ctx := t.Context()
-			p := &blobmark.Project{Title: "p"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
+			p := createProject(t, db, "p")
 			if _, err := db.ImportTasks(ctx, p.ID, []*blobmark.TaskImport{task("a")}); err != nil {
 				t.Fatal(err)
 			}

@@ -250,13 +250,3 @@ func manyTasks(n int) []*blobmark.TaskImport {
 	}
 	return out
 }
-
-// createProject creates a project titled title in db.
-func createProject(t *testing.T, db *sqlstore.DB, title string) *blobmark.Project {
-	t.Helper()
-	p := &blobmark.Project{Title: title}
-	if err := db.CreateProject(t.Context(), p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}

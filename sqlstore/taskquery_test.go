@@ -366,10 +366,7 @@ func TestSavingAViewIndexesItsDataFields(t *testing.T) {
 			t.Parallel()
 			db := open(t, b.prepare(t, sqlstore.Config{}))
 			ctx := t.Context()
-			p := &blobmark.Project{Title: "p"}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
+			p := createProject(t, db, "p")
 			jobs := func() [][]string {
 				res, err := db.River().JobList(ctx, river.NewJobListParams().Kinds(blobmark.IndexDataFieldsJob{}.Kind()).First(100))
 				if err != nil {
