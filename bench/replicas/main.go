@@ -28,8 +28,8 @@
 //   - annotation saves by -writers annotators at once on one project,
 //     through 1 and 3 `blobmark serve` processes: p50, p99 and saves/s.
 //
-// Run it with `go run ./bench/replicas [-saves-only | -files-only]`; it
-// prints numbers and never fails on timing. -runs repeats the Files-mode
+// Run it with `go run ./bench/replicas [-parts saves,azurite,database,wait,files]`;
+// it prints numbers and never fails on timing. -runs repeats the Files-mode
 // syncs, whose ratio moves with whatever else shares the cores, and
 // -cpuprofile profiles those on PostgreSQL. PostgreSQL comes from
 // BLOBMARK_TEST_POSTGRES_URL, else the local server the tests use. All
@@ -81,58 +81,86 @@ func main() {
 	chunk := flag.String("chunk", "", "task files per chunk (--sync-chunk-files); empty means the server's default")
 	writers := flag.Int("writers", 50, "annotators saving annotations on one project at once")
 	saves := flag.Int("saves", 20, "annotations each annotator saves")
-	savesOnly := flag.Bool("saves-only", false, "measure the annotation saves alone")
-	filesOnly := flag.Bool("files-only", false, "measure the Files-mode syncs alone")
+	parts := flag.String("parts", "saves,azurite,database,wait,files", "the parts to measure, comma-separated, in this order")
 	runs := flag.Int("runs", 1, "Files-mode syncs per database, each on a fresh store (a row each)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Files-mode syncs on PostgreSQL to this file")
 	flag.Parse()
-	ctx := context.Background()
-	pg := pgtest.URL()
-
-	if *filesOnly {
-		printRows(filesParts(ctx, pg, *keys, *runs, *cpuprofile))
-		dropSchemas(ctx, pg)
-		return
+	b := &bench{ctx: context.Background(), pg: pgtest.URL(), files: *files, perFile: *perFile, chunk: *chunk}
+	defer dropSchemas(b.ctx, b.pg)
+	if strings.TrimSpace(*parts) != "files" { // the one part that starts no worker process
+		b.bin = benchkit.BuildBlobmark()
 	}
 	var rows []row
-	bin := benchkit.BuildBlobmark()
+	for _, part := range strings.Split(*parts, ",") {
+		switch strings.TrimSpace(part) {
+		case "saves":
+			rows = append(rows, b.saves(*writers, *saves)...)
+		case "azurite":
+			rows = append(rows, b.azurite()...)
+		case "database":
+			rows = append(rows, b.database()...)
+		case "wait":
+			rows = append(rows, b.wait(*waitFiles, *latency)...)
+		case "files":
+			dropSchemas(b.ctx, b.pg) // the Files part starts on a database without other parts' rows
+			rows = append(rows, filesParts(b.ctx, b.pg, *keys, *runs, *cpuprofile)...)
+		default:
+			benchkit.Fatal(fmt.Sprintf("unknown part %q: want saves, azurite, database, wait or files", part))
+		}
+	}
+	printRows(rows)
+}
 
-	// Annotation saves on one project through 1 and 3 replicas.
+// bench holds what the parts share: the PostgreSQL server, the blobmark
+// binary the worker processes run, and the Tasks-mode files.
+type bench struct {
+	ctx            context.Context
+	pg, bin, chunk string
+	files, perFile int
+}
+
+func (b *bench) tasks() int { return b.files * b.perFile }
+
+// saves measures annotation saves on one project through 1 and 3 replicas.
+func (b *bench) saves(writers, saves int) []row {
+	var rows []row
 	for _, n := range []int{1, 3} {
-		p50, p99, rate := timeSaves(ctx, bin, schemaURL(ctx, pg), n, *writers, *saves)
-		rows = append(rows, row{fmt.Sprintf("Annotation saves, %d writers on one project, %d replica(s)", *writers, n),
+		p50, p99, rate := timeSaves(b.ctx, b.bin, schemaURL(b.ctx, b.pg), n, writers, saves)
+		rows = append(rows, row{fmt.Sprintf("Annotation saves, %d writers on one project, %d replica(s)", writers, n),
 			fmt.Sprintf("%.0f saves/s", rate), fmt.Sprintf("p50 %s, p99 %s", benchkit.Round(p50), benchkit.Round(p99))})
 	}
-	if *savesOnly {
-		printRows(rows)
-		return
-	}
+	return rows
+}
 
-	// Tasks mode with 1, 2, 3 replicas.
+// azurite measures Tasks mode from Azurite with 1, 2 and 3 worker
+// processes, and one without fan-out, each ÷ the bare download.
+func (b *bench) azurite() []row {
+	ctx := b.ctx
 	az := benchkit.StartAzurite()
+	defer az.Stop()
 	az.CreateContainer(ctx, "tasks")
 	conn := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true})
 	c, err := conn.Container(ctx, az.Config(), "tasks")
 	benchkit.Check(err)
-	benchkit.Upload(ctx, c, *files, 16, func(i int) (string, []byte) {
-		var b strings.Builder
-		for j := range *perFile {
-			fmt.Fprintf(&b, "{\"text\":\"file %d task %d\"}\n", i, j)
+	benchkit.Upload(ctx, c, b.files, 16, func(i int) (string, []byte) {
+		var s strings.Builder
+		for j := range b.perFile {
+			fmt.Fprintf(&s, "{\"text\":\"file %d task %d\"}\n", i, j)
 		}
-		return fmt.Sprintf("tasks/%05d.jsonl", i), []byte(b.String())
+		return fmt.Sprintf("tasks/%05d.jsonl", i), []byte(s.String())
 	})
-	tasks := *files * *perFile
+	tasks := b.tasks()
 	_, limit := benchkit.ListAndDownload(ctx, c, 96)
 	limitRate := float64(tasks) / limit.Seconds()
 	name := func(n int) string {
-		return fmt.Sprintf("Tasks, %d JSONL × %d on PostgreSQL, %d worker process(es)", *files, *perFile, n)
+		return fmt.Sprintf("Tasks, %d JSONL × %d on PostgreSQL, %d worker process(es)", b.files, b.perFile, n)
 	}
-	alone := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source("tasks", az.Endpoint, false), tasks, "0")
-	rows = append(rows, row{name(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(tasks)/alone.Seconds()),
-		fmt.Sprintf("÷ download limit %.2f", float64(tasks)/alone.Seconds()/limitRate)})
+	alone := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), 1, source("tasks", az.Endpoint, false), tasks, "0")
+	rows := []row{{name(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(tasks)/alone.Seconds()),
+		fmt.Sprintf("÷ download limit %.2f", float64(tasks)/alone.Seconds()/limitRate)}}
 	var one float64
 	for n := 1; n <= 3; n++ {
-		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), n, source("tasks", az.Endpoint, false), tasks, *chunk)
+		d := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), n, source("tasks", az.Endpoint, false), tasks, b.chunk)
 		rate := float64(tasks) / d.Seconds()
 		if n == 1 {
 			one = rate
@@ -140,56 +168,60 @@ func main() {
 		rows = append(rows, row{name(n), fmt.Sprintf("%.0f tasks/s", rate),
 			fmt.Sprintf("%.2f× one process, ÷ download limit %.2f", rate/one, rate/limitRate)})
 	}
-	rows = append(rows, row{"  download limit: list + GET every file, 96 at once, here", fmt.Sprintf("%.0f tasks/s", limitRate), limit.Round(time.Millisecond).String()})
-	az.Stop()
+	return append(rows, row{"  download limit: list + GET every file, 96 at once, here", fmt.Sprintf("%.0f tasks/s", limitRate), limit.Round(time.Millisecond).String()})
+}
 
-	// Tasks mode where the database is the limit: the same files from the
-	// synthetic service, which answers at once and costs the cores little,
-	// against the same task rows written straight to the store.
-	write := storeLimit(ctx, schemaURL(ctx, pg), *files, *perFile)
+// database measures Tasks mode where the database is the limit: the same
+// files from the synthetic service, which answers at once and costs the
+// cores little, against the same task rows written straight to the store.
+func (b *bench) database() []row {
+	ctx, tasks := b.ctx, b.tasks()
+	write := storeLimit(ctx, schemaURL(ctx, b.pg), b.files, b.perFile)
 	writeRate := float64(tasks) / write.Seconds()
-	rows = append(rows, row{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", writeRate),
-		fmt.Sprintf("%s; the Azurite process above ÷ it %.2f", write.Round(time.Millisecond), one/writeRate)})
-	ts := listserver.Start(*files, listserver.WithTasksPerBlob(*perFile))
-	tendpoint := ts.URL + "/" + listserver.DefaultAccount + "/"
-	for _, c := range []struct{ name, chunk string }{{"no fan-out", "0"}, {"chunks", *chunk}} {
-		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source(listserver.DefaultContainer, tendpoint, false), tasks, c.chunk)
+	rows := []row{{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", writeRate),
+		write.Round(time.Millisecond).String()}}
+	ts := listserver.Start(b.files, listserver.WithTasksPerBlob(b.perFile))
+	defer ts.Close()
+	endpoint := ts.URL + "/" + listserver.DefaultAccount + "/"
+	for _, c := range []struct{ name, chunk string }{{"no fan-out", "0"}, {"chunks", b.chunk}} {
+		d := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), 1, source(listserver.DefaultContainer, endpoint, false), tasks, c.chunk)
 		rate := float64(tasks) / d.Seconds()
-		rows = append(rows, row{fmt.Sprintf("Tasks, %d synthetic JSONL × %d, no wait, 1 worker process, %s", *files, *perFile, c.name),
+		rows = append(rows, row{fmt.Sprintf("Tasks, %d synthetic JSONL × %d, no wait, 1 worker process, %s", b.files, b.perFile, c.name),
 			fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("÷ database limit %.2f", rate/writeRate)})
 	}
-	ts.Close()
+	return rows
+}
 
-	// Tasks mode where downloads wait on the network, as against Azure: a
-	// synthetic service answering each Get Blob after -latency.
-	ws := listserver.Start(*waitFiles, listserver.WithGetLatency(*latency), listserver.WithBlobSize(200))
-	wendpoint := ws.URL + "/" + listserver.DefaultAccount + "/"
-	wc, err := conn.Container(ctx, azureblob.Config{AuthType: azureblob.AuthAccountKey, AccountName: benchkit.Account,
-		AccountKey: benchkit.Key, Endpoint: wendpoint}, listserver.DefaultContainer)
+// wait measures Tasks mode where downloads wait on the network, as against
+// Azure: a synthetic service answering each Get Blob after latency.
+func (b *bench) wait(files int, latency time.Duration) []row {
+	ctx := b.ctx
+	ws := listserver.Start(files, listserver.WithGetLatency(latency), listserver.WithBlobSize(200))
+	defer ws.Close()
+	endpoint := ws.URL + "/" + listserver.DefaultAccount + "/"
+	wc, err := azureblob.NewConnector(azureblob.Options{AllowPrivateNetwork: true}).Container(ctx, azureblob.Config{AuthType: azureblob.AuthAccountKey,
+		AccountName: benchkit.Account, AccountKey: benchkit.Key, Endpoint: endpoint}, listserver.DefaultContainer)
 	benchkit.Check(err)
 	perProcess := sqlstore.DefaultQueues(sqlstore.Postgres, 0)[blobmark.QueueSyncFiles].MaxWorkers * importer.DefaultConcurrency
-	wname := func(n int) string {
-		return fmt.Sprintf("Tasks, %d one-task files, GET after %s, %d worker process(es)", *waitFiles, *latency, n)
+	name := func(n int) string {
+		return fmt.Sprintf("Tasks, %d one-task files, GET after %s, %d worker process(es)", files, latency, n)
 	}
-	alone = timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), 1, source(listserver.DefaultContainer, wendpoint, false), *waitFiles, "0")
-	_, limit = benchkit.ListAndDownload(ctx, wc, importer.DefaultConcurrency)
-	rows = append(rows, row{wname(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(*waitFiles)/alone.Seconds()),
-		fmt.Sprintf("÷ bare download, %d in flight %.2f", importer.DefaultConcurrency, limit.Seconds()/alone.Seconds())})
+	alone := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), 1, source(listserver.DefaultContainer, endpoint, false), files, "0")
+	_, limit := benchkit.ListAndDownload(ctx, wc, importer.DefaultConcurrency)
+	rows := []row{{name(1) + ", no fan-out", fmt.Sprintf("%.0f tasks/s", float64(files)/alone.Seconds()),
+		fmt.Sprintf("÷ bare download, %d in flight %.2f", importer.DefaultConcurrency, limit.Seconds()/alone.Seconds())}}
+	var one float64
 	for n := 1; n <= 3; n++ {
-		d := timeSyncProcesses(ctx, bin, schemaURL(ctx, pg), n, source(listserver.DefaultContainer, wendpoint, false), *waitFiles, *chunk)
-		rate := float64(*waitFiles) / d.Seconds()
+		d := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), n, source(listserver.DefaultContainer, endpoint, false), files, b.chunk)
+		rate := float64(files) / d.Seconds()
 		if n == 1 {
 			one = rate
 		}
 		_, limit := benchkit.ListAndDownload(ctx, wc, n*perProcess)
-		rows = append(rows, row{wname(n), fmt.Sprintf("%.0f tasks/s", rate),
+		rows = append(rows, row{name(n), fmt.Sprintf("%.0f tasks/s", rate),
 			fmt.Sprintf("%.2f× one process, ÷ bare download, %d in flight %.2f", rate/one, n*perProcess, limit.Seconds()/d.Seconds())})
 	}
-	ws.Close()
-	dropSchemas(ctx, pg) // the Files part starts on a database without the Tasks runs' rows
-	rows = append(rows, filesParts(ctx, pg, *keys, *runs, *cpuprofile)...)
-	printRows(rows)
-	dropSchemas(ctx, pg)
+	return rows
 }
 
 // source is an Azure source storage of container at endpoint.
