@@ -329,9 +329,11 @@ func JSONKind(raw []byte) string {
 }
 
 // compact returns valid JSON raw without insignificant white space. JSON
-// without any white space byte, the common case, is returned as it is.
+// with white space only inside its strings, the common case ("a photo of a
+// cat"), is returned as it is, found in one pass that is several times
+// cheaper than json.Compact's.
 func compact(raw []byte) json.RawMessage {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+	if !spaced(raw) {
 		return raw
 	}
 	var b bytes.Buffer
@@ -340,4 +342,21 @@ func compact(raw []byte) json.RawMessage {
 		return raw
 	}
 	return b.Bytes()
+}
+
+// spaced reports whether valid JSON raw has white space outside its
+// strings.
+func spaced(raw []byte) bool {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte cannot end the string
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return true
+		}
+	}
+	return false
 }

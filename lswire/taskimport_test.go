@@ -1,6 +1,7 @@
 package lswire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -147,5 +148,33 @@ func BenchmarkParseTask(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCompact checks compact against json.Compact on JSON whose strings
+// hold what looks like white space and quotes from the outside, and that
+// JSON spaced only inside its strings comes back as the same bytes.
+func TestCompact(t *testing.T) {
+	for _, in := range []string{
+		`{"text":"a photo of a cat"}`,
+		`{"text": "a photo"}`,
+		`{"t":"say \"hi there\"","u":1}`,
+		`{"t":"ends in a backslash \\","u" :1}`,
+		`{"t":"\\\" { \"","u":[1, 2]}`,
+		"{\n\t\"t\":\"tab\\t inside\"\r\n}",
+		`["a b",  "c"]`,
+	} {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(in)); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		raw := []byte(in)
+		got := compact(raw)
+		if string(got) != want.String() {
+			t.Errorf("compact(%s) = %s, want %s", in, got, want.String())
+		}
+		if in == want.String() && &got[0] != &raw[0] {
+			t.Errorf("compact(%s) copied JSON that has nothing to remove", in)
+		}
 	}
 }
