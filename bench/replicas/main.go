@@ -29,8 +29,9 @@
 //     through 1 and 3 `blobmark serve` processes: p50, p99 and saves/s.
 //
 // Run it with `go run ./bench/replicas [-parts saves,azurite,database,wait,files]`;
-// it prints numbers and never fails on timing. -runs repeats the Files-mode
-// syncs, whose ratio moves with whatever else shares the cores, and
+// it prints numbers and never fails on timing. -runs repeats the database
+// and Files-mode parts, whose ratios move with whatever else shares the
+// cores, and
 // -cpuprofile profiles those on PostgreSQL. PostgreSQL comes from
 // BLOBMARK_TEST_POSTGRES_URL, else the local server the tests use. All
 // processes share this machine's cores, so scaling shows only where one
@@ -82,7 +83,7 @@ func main() {
 	writers := flag.Int("writers", 50, "annotators saving annotations on one project at once")
 	saves := flag.Int("saves", 20, "annotations each annotator saves")
 	parts := flag.String("parts", "saves,azurite,database,wait,files", "the parts to measure, comma-separated, in this order")
-	runs := flag.Int("runs", 1, "Files-mode syncs per database, each on a fresh store (a row each)")
+	runs := flag.Int("runs", 1, "times the database and files parts are measured, each on a fresh store (a row each)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Files-mode syncs on PostgreSQL to this file")
 	flag.Parse()
 	b := &bench{ctx: context.Background(), pg: pgtest.URL(), files: *files, perFile: *perFile, chunk: *chunk}
@@ -98,7 +99,7 @@ func main() {
 		case "azurite":
 			rows = append(rows, b.azurite()...)
 		case "database":
-			rows = append(rows, b.database()...)
+			rows = append(rows, b.database(*runs)...)
 		case "wait":
 			rows = append(rows, b.wait(*waitFiles, *latency)...)
 		case "files":
@@ -174,20 +175,26 @@ func (b *bench) azurite() []row {
 // database measures Tasks mode where the database is the limit: the same
 // files from the synthetic service, which answers at once and costs the
 // cores little, against the same task rows written straight to the store.
-func (b *bench) database() []row {
+func (b *bench) database(runs int) []row {
 	ctx, tasks := b.ctx, b.tasks()
-	write := storeLimit(ctx, schemaURL(ctx, b.pg), b.files, b.perFile)
-	writeRate := float64(tasks) / write.Seconds()
-	rows := []row{{"  database limit: the same task batches written by one writer", fmt.Sprintf("%.0f tasks/s", writeRate),
-		write.Round(time.Millisecond).String()}}
 	ts := listserver.Start(b.files, listserver.WithTasksPerBlob(b.perFile))
 	defer ts.Close()
 	endpoint := ts.URL + "/" + listserver.DefaultAccount + "/"
-	for _, c := range []struct{ name, chunk string }{{"no fan-out", "0"}, {"chunks", b.chunk}} {
-		d := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), 1, source(listserver.DefaultContainer, endpoint, false), tasks, c.chunk)
-		rate := float64(tasks) / d.Seconds()
-		rows = append(rows, row{fmt.Sprintf("Tasks, %d synthetic JSONL × %d, no wait, 1 worker process, %s", b.files, b.perFile, c.name),
-			fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("÷ database limit %.2f", rate/writeRate)})
+	var rows []row
+	for range runs {
+		// The best of two: the first write into a new database runs cold
+		// and would flatter the ratios.
+		write := min(storeLimit(ctx, schemaURL(ctx, b.pg), b.files, b.perFile), storeLimit(ctx, schemaURL(ctx, b.pg), b.files, b.perFile))
+		writeRate := float64(tasks) / write.Seconds()
+		rows = append(rows, row{"  database limit: the same task batches written by one writer, best of 2", fmt.Sprintf("%.0f tasks/s", writeRate),
+			write.Round(time.Millisecond).String()})
+		for _, c := range []struct{ name, chunk string }{{"no fan-out", "0"}, {"chunks", b.chunk}} {
+			d := timeSyncProcesses(ctx, b.bin, schemaURL(ctx, b.pg), 1, source(listserver.DefaultContainer, endpoint, false), tasks, c.chunk)
+			rate := float64(tasks) / d.Seconds()
+			rows = append(rows, row{fmt.Sprintf("Tasks, %d synthetic JSONL × %d, no wait, 1 worker process, %s", b.files, b.perFile, c.name),
+				fmt.Sprintf("%.0f tasks/s", rate), fmt.Sprintf("÷ database limit %.2f", rate/writeRate)})
+		}
+		dropSchemas(ctx, b.pg) // each run starts on a database without the last one's rows
 	}
 	return rows
 }
