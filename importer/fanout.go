@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/blobmark/blobmark"
@@ -29,6 +30,10 @@ type FanOut interface {
 	// RequeueChunks queues the files of chunks whose worker died again as
 	// new chunks, and marks the old ones finished with no counts.
 	RequeueChunks(ctx context.Context, ids []int64) error
+	// ChunkFinished returns a channel closed once a chunk of storageID's
+	// syncs finishes in this process after the call. Chunks finished by
+	// other processes are seen at the next ChunkPoll.
+	ChunkFinished(storageID int64) <-chan struct{}
 }
 
 // ChunkState is how far the chunks of one sync generation are.
@@ -56,6 +61,14 @@ type ChunkState struct {
 // waits for them.
 const DefaultChunkPoll = 250 * time.Millisecond
 
+// chunkWakeWithin is how few chunks may be left for a waiting sync to look
+// again as soon as one of them finishes in this process, besides every
+// ChunkPoll: the sync then ends when its last chunk does, not up to a poll
+// later (a sixth of a 100,000-task sync on two cores). Earlier, each look
+// sums every chunk of the sync, so one per finished chunk would cost the
+// database more than the poll does.
+const chunkWakeWithin = 4
+
 // DefaultChunkStaleAfter is how long a started chunk may go without a ping
 // from its worker before the sync queues its files again. A worker pings a
 // few times within it (see ChunkPingInterval).
@@ -65,6 +78,40 @@ const DefaultChunkStaleAfter = 30 * time.Second
 // chunks that go stale after staleAfter: four pings fit in, so a slow
 // database round trip or two never makes a live chunk look dead.
 func ChunkPingInterval(staleAfter time.Duration) time.Duration { return staleAfter / 4 }
+
+// ChunkFinishes is how a FanOut tells the syncs waiting in its process
+// that a chunk of their storage finished: ChunkFinished returns Wait's
+// channel, and the chunk's commit is followed by Finished. The zero value
+// is ready.
+type ChunkFinishes struct {
+	mu      sync.Mutex
+	waiting map[int64]chan struct{}
+}
+
+// Wait returns a channel closed at the next Finished of storageID.
+func (f *ChunkFinishes) Wait(storageID int64) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, ok := f.waiting[storageID]
+	if !ok {
+		if f.waiting == nil {
+			f.waiting = map[int64]chan struct{}{}
+		}
+		ch = make(chan struct{})
+		f.waiting[storageID] = ch
+	}
+	return ch
+}
+
+// Finished wakes every Wait of storageID so far.
+func (f *ChunkFinishes) Finished(storageID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.waiting[storageID]; ok {
+		close(ch)
+		delete(f.waiting, storageID)
+	}
+}
 
 // dispatch queues the page's task files as chunks of ChunkFiles files.
 func (s *syncer) dispatch(ctx context.Context, jobs []fileJob) error {
@@ -94,6 +141,7 @@ func (s *syncer) awaitChunks(ctx context.Context) error {
 	defer t.Stop()
 	pings := pingWatch{}
 	for {
+		finished := s.src.FanOut.ChunkFinished(s.src.StorageID) // before the look, so no finish falls between
 		st, err := s.src.FanOut.SyncChunks(ctx, s.src.StorageID, s.src.Generation, s.src.MaxFailures)
 		if err != nil {
 			return err
@@ -113,8 +161,12 @@ func (s *syncer) awaitChunks(ctx context.Context) error {
 		if st.Pending == 0 {
 			return nil
 		}
+		if st.Pending > chunkWakeWithin {
+			finished = nil // a nil channel never delivers
+		}
 		select {
 		case <-t.C:
+		case <-finished:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -27,11 +27,14 @@ type memFanOut struct {
 	// dies, when set, tells which dispatched chunks (numbered from 0) a
 	// worker starts and then dies with: never finished, reported stale.
 	dies func(n int) bool
+	// gate, when set, holds every worker until it is closed.
+	gate chan struct{}
 
 	mu         sync.Mutex
 	chunks     []*memChunk
 	dispatches int
 	workers    sync.WaitGroup
+	finishes   ChunkFinishes
 }
 
 type memChunk struct {
@@ -82,6 +85,9 @@ func (f *memFanOut) RequeueChunks(ctx context.Context, ids []int64) error {
 
 func (f *memFanOut) work(c *memChunk) {
 	defer f.workers.Done()
+	if f.gate != nil {
+		<-f.gate
+	}
 	p, err := ImportChunk(context.Background(), f.src, c.objs, f.opener, f.sink)
 	if f.twice && err == nil {
 		again, err := ImportChunk(context.Background(), f.src, c.objs, f.opener, f.sink)
@@ -90,9 +96,12 @@ func (f *memFanOut) work(c *memChunk) {
 		}
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	c.done, c.p, c.err = true, p, err
+	f.mu.Unlock()
+	f.finishes.Finished(f.src.StorageID)
 }
+
+func (f *memFanOut) ChunkFinished(storageID int64) <-chan struct{} { return f.finishes.Wait(storageID) }
 
 func (f *memFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
 	f.mu.Lock()
@@ -231,6 +240,48 @@ func TestFanOutSpreadsTheFilesAndImportsEachOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFanOutEndsWhenItsLastChunkFinishes: a sync whose last chunks finish
+// in its process looks at them at once, not at its next poll, which here
+// is an hour away. The chunks start only after the sync's first look, so
+// it has to wait for them.
+func TestFanOutEndsWhenItsLastChunkFinishes(t *testing.T) {
+	b := newBucket()
+	for i := range chunkWakeWithin * 5 {
+		b.put(fmt.Sprintf("t/%03d.json", i), `{"v": 1}`)
+	}
+	s := newSink()
+	src, f := fanOutSource(t, 1, Options{Prefix: "t"}, b, s)
+	src.ChunkPoll = time.Hour
+	f.gate = make(chan struct{})
+	late := &lateFanOut{memFanOut: f}
+	src.FanOut = late
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // an hour without the wake
+	defer cancel()
+	res, err := Sync(ctx, src, b, refusingOpener{t}, s, nil)
+	f.workers.Wait()
+	if err != nil {
+		t.Fatalf("the sync did not end with its chunks: %v", err)
+	}
+	if res.TasksCreated != int64(chunkWakeWithin*5) || late.looks < 2 {
+		t.Errorf("%d tasks created after %d looks, want %d after at least 2", res.TasksCreated, late.looks, chunkWakeWithin*5)
+	}
+}
+
+// lateFanOut opens its workers' gate at the sync's first look at its
+// chunks.
+type lateFanOut struct {
+	*memFanOut
+	looks int
+}
+
+func (f *lateFanOut) SyncChunks(ctx context.Context, storageID, generation int64, maxFailures int) (ChunkState, error) {
+	st, err := f.memFanOut.SyncChunks(ctx, storageID, generation, maxFailures)
+	if f.looks++; f.looks == 1 {
+		close(f.gate)
+	}
+	return st, err
 }
 
 func TestFanOutLeavesSmallPagesToTheListingJob(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blobmark/blobmark"
+	"github.com/blobmark/blobmark/importer"
 	"github.com/blobmark/blobmark/seal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -120,6 +121,10 @@ type core struct {
 	path             string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
+
+	// chunkFinishes wakes the syncs of this process that wait for their
+	// chunks (ChunkQueue.ChunkFinished).
+	chunkFinishes importer.ChunkFinishes
 
 	// pgxConfig configures the pools of pgx's own on PostgreSQL: the one
 	// River works jobs through (StartJobs) and the one that takes task

@@ -126,15 +126,29 @@ func (db *ChunkQueue) FinishSyncChunk(ctx context.Context, id int64, p importer.
 	if failure != nil {
 		code, msg = blobmark.ErrorCode(failure), blobmark.ErrorMessage(failure)
 	}
-	return db.inTx(ctx, "finish sync chunk", func(tx *Tx) error {
-		_, err := tx.exec(ctx, `UPDATE source_sync_chunks SET finished = TRUE, files_read = ?, files_failed = ?,
+	var storageID int64
+	err := db.inTx(ctx, "finish sync chunk", func(tx *Tx) error {
+		err := tx.queryRow(ctx, `UPDATE source_sync_chunks SET finished = TRUE, files_read = ?, files_failed = ?,
 			tasks_created = ?, tasks_existed = ?, tasks_updated = ?, tasks_kept = ?, tasks_removed = ?,
 			tasks_marked_missing = ?, tasks_restored = ?, failures = ?, failure_count = ?, error_code = ?, error_message = ?
-			WHERE id = ? AND NOT finished`,
+			WHERE id = ? AND NOT finished RETURNING storage_id`,
 			p.FilesRead, p.FilesFailed, p.TasksCreated, p.TasksExisted, p.TasksUpdated, p.TasksKept, p.TasksRemoved,
-			p.TasksMarkedMissing, p.TasksRestored, failures, int64(len(p.Failures))+p.FailuresOmitted, code, msg, id)
+			p.TasksMarkedMissing, p.TasksRestored, failures, int64(len(p.Failures))+p.FailuresOmitted, code, msg, id).Scan(&storageID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // finished already
+		}
 		return err
 	})
+	if err == nil && storageID != 0 {
+		db.chunkFinishes.Finished(storageID)
+	}
+	return err
+}
+
+// ChunkFinished returns a channel closed once a chunk of storageID's syncs
+// finishes in this process (importer.FanOut).
+func (db *ChunkQueue) ChunkFinished(storageID int64) <-chan struct{} {
+	return db.chunkFinishes.Wait(storageID)
 }
 
 // SyncChunks sums the chunks of one sync generation (importer.FanOut): the

@@ -79,11 +79,25 @@ func TestSyncChunks(t *testing.T) {
 			p0 := importer.Progress{FilesRead: 2, TasksCreated: 7, TasksExisted: 1, Failures: []importer.Failure{fail("a"), fail("b")}, FailuresOmitted: 4}
 			p1 := importer.Progress{FilesRead: 1, FilesFailed: 1, TasksCreated: 3, TasksUpdated: 2, TasksKept: 1, TasksRemoved: 1,
 				TasksMarkedMissing: 1, TasksRestored: 1, Failures: []importer.Failure{fail("c"), fail("d")}}
+			finished, other := db.ChunkFinished(s.ID), db.ChunkFinished(s.ID+1)
 			if err := db.FinishSyncChunk(ctx, ids[0], p0, nil); err != nil {
 				t.Fatal(err)
 			}
+			select {
+			case <-finished:
+			default:
+				t.Fatal("a finished chunk did not wake its storage's waiting sync")
+			}
+			woken := db.ChunkFinished(s.ID)
 			if err := db.FinishSyncChunk(ctx, ids[0], importer.Progress{TasksCreated: 100}, nil); err != nil { // redelivered
 				t.Fatal(err)
+			}
+			select {
+			case <-woken:
+				t.Fatal("a chunk finished again woke its storage's waiting sync")
+			case <-other:
+				t.Fatal("a finished chunk woke another storage's waiting sync")
+			default:
 			}
 			if err := db.FinishSyncChunk(ctx, ids[1], p1, nil); err != nil {
 				t.Fatal(err)
