@@ -181,6 +181,43 @@ func statusKB(path, field string) int64 {
 	return 0
 }
 
+// CPUTimes is a reading of the machine's CPU time, every core's together
+// (Linux only; zero elsewhere), for what share of the cores a measure kept
+// busy: BusySince.
+type CPUTimes struct{ busy, total int64 }
+
+// ReadCPU reads the machine's CPU time so far from /proc/stat.
+func ReadCPU() CPUTimes {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	var t CPUTimes
+	for i, f := range strings.Fields(line)[1:] { // user nice system idle iowait irq softirq steal…
+		n, _ := strconv.ParseInt(f, 10, 64)
+		if i < 8 {
+			t.total += n
+		}
+		if i != 3 && i != 4 && i < 8 { // idle and iowait leave a core free
+			t.busy += n
+		}
+	}
+	return t
+}
+
+// BusySince returns the share of every core's time that was busy since
+// start, as "cores 87% busy", or "" where the machine does not tell: a
+// measure at about 100% had the cores for its limit, whatever its ratio to
+// another limit says.
+func BusySince(start CPUTimes) string {
+	now := ReadCPU()
+	if now.total <= start.total {
+		return ""
+	}
+	return fmt.Sprintf("cores %.0f%% busy", 100*float64(now.busy-start.busy)/float64(now.total-start.total))
+}
+
 // BuildBlobmark builds the blobmark command of the working directory's
 // module into a temporary directory, removed at exit, and returns its path.
 func BuildBlobmark() string {
