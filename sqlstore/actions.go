@@ -137,7 +137,7 @@ func (tx *Tx) selectBatch(ctx context.Context, projectID int64, where sqlPart, a
 }
 
 // scanIDs reads a column of ids and closes rows.
-func scanIDs(rows *sql.Rows) ([]int64, error) {
+func scanIDs(rows resultRows) ([]int64, error) {
 	defer rows.Close()
 	var ids []int64
 	for rows.Next() {

@@ -95,7 +95,17 @@ func (db *DB) bareScan(ctx context.Context, query string, args ...any) (int64, e
 		return 0, translate("bare scan", err)
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
+	var n int64
+	if pr, ok := rows.(pgxRows); ok { // pgx hands out each row's bytes as they came
+		for pr.Next() {
+			for _, b := range pr.RawValues() {
+				n += int64(len(b))
+			}
+		}
+		return n, translate("bare scan", pr.Err())
+	}
+	sr := rows.(*sql.Rows)
+	cols, err := sr.Columns()
 	if err != nil {
 		return 0, translate("bare scan", err)
 	}
@@ -104,14 +114,13 @@ func (db *DB) bareScan(ctx context.Context, query string, args ...any) (int64, e
 	for i := range raw {
 		dest[i] = &raw[i]
 	}
-	var n int64
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+	for sr.Next() {
+		if err := sr.Scan(dest...); err != nil {
 			return 0, translate("bare scan", err)
 		}
 		for _, b := range raw {
 			n += int64(len(b))
 		}
 	}
-	return n, translate("bare scan", rows.Err())
+	return n, translate("bare scan", sr.Err())
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // copyMinRows is the least number of rows a bulk insert on PostgreSQL
@@ -20,14 +19,8 @@ const copyMinRows = 100
 // constraints apply as for an INSERT; a conflict fails the whole COPY, so
 // inserts that resolve conflicts stay INSERTs.
 func (tx *Tx) copyRows(ctx context.Context, table string, columns []string, n int, bind func(i int, args []any) []any) error {
-	return tx.conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("copy into %s: the connection is not pgx's but %T", table, dc)
-		}
-		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &boundRows{n: n, bind: bind})
-		return err
-	})
+	_, err := tx.pg.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &boundRows{n: n, bind: bind})
+	return err
 }
 
 // boundRows is a pgx.CopyFromSource over a bind function; pgx encodes each

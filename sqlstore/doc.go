@@ -1,10 +1,12 @@
-// Package sqlstore stores blobmark's domain in SQLite or PostgreSQL through
-// database/sql, and runs the River job queue on the same database.
+// Package sqlstore stores blobmark's domain in SQLite, through database/sql,
+// or PostgreSQL, through pgx's own API (its pool, COPY and pipelined
+// batches), and runs the River job queue on the same database.
 //
 // Both dialects share every query: the differences (placeholders, column
-// types, how a connection is configured) sit behind a small dialect seam, so a
-// fix to a query is a fix on both stores, and one conformance suite
-// (storetest) checks both.
+// types, how a connection is configured, which driver runs a statement)
+// sit behind a small seam (Tx's exec, query and queryRow), so a fix to a
+// query is a fix on both stores, and one conformance suite (storetest)
+// checks both.
 //
 // A *DB holds the River client too, because River needs the same driver and
 // because a domain write and the jobs it causes must commit in one

@@ -70,7 +70,7 @@ func (db *DB) CreateExportSnapshot(ctx context.Context, s *blobmark.ExportSnapsh
 			s.ID, blobmark.ExportJSON, now); err != nil {
 			return err
 		}
-		if _, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportSnapshotJob{SnapshotID: s.ID}, nil); err != nil {
+		if _, err := tx.insertJob(ctx, blobmark.ExportSnapshotJob{SnapshotID: s.ID}, nil); err != nil {
 			return wrapInternal("enqueue export snapshot", err)
 		}
 		for _, c := range s.Converted {
@@ -112,7 +112,7 @@ func (tx *Tx) convertExport(ctx context.Context, snapshotID int64, exportType st
 			return 0, err
 		}
 	}
-	if _, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ConvertExportJob{SnapshotID: snapshotID, ExportType: exportType},
+	if _, err := tx.insertJob(ctx, blobmark.ConvertExportJob{SnapshotID: snapshotID, ExportType: exportType},
 		nil); err != nil {
 		return 0, wrapInternal("enqueue export conversion", err)
 	}

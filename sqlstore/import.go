@@ -71,7 +71,6 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 	defer func() {
 		if tx != nil { // not committed: an error, or a panic on its way up
 			tx.rollback(ctx, "import tasks")
-			tx.release()
 		}
 	}()
 	res = &blobmark.ImportResult{TaskIDs: []int64{}}
@@ -120,8 +119,7 @@ func (db *Tasks) ImportTaskStream(ctx context.Context, projectID int64, tasks it
 	if err := tx.fire(ctx, Event{Kind: TasksImported, ProjectID: projectID, TaskIDs: res.TaskIDs}); err != nil {
 		return nil, translate("import tasks", err)
 	}
-	err = tx.commit()
-	tx.release()
+	err = tx.commit(ctx)
 	tx = nil
 	if err != nil {
 		return nil, translate("import tasks: commit", err)
@@ -313,7 +311,7 @@ func (tx *Tx) insertPrepared(ctx context.Context, projectID int64, p *preparedIm
 // batch takes its ids from the id sequence first and is copied with them;
 // otherwise the INSERTs return them.
 func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(i int, args []any) []any) ([]int64, error) {
-	if tx.conn != nil && n >= copyMinRows {
+	if tx.pg != nil && n >= copyMinRows {
 		ids, err := tx.newIDs(ctx, "tasks", n)
 		if err != nil {
 			return nil, err
@@ -325,7 +323,7 @@ func (tx *Tx) insertTaskRows(ctx context.Context, n int, first int64, bind func(
 	}
 	ids := make([]int64, n)
 	err := tx.bulkInsert(ctx, "tasks", taskImportColumns, "RETURNING id, inner_id", n, bind,
-		func(sr *sql.Rows) error {
+		func(sr resultRows) error {
 			var id, inner int64
 			if err := sr.Scan(&id, &inner); err != nil {
 				return err
@@ -376,8 +374,8 @@ func (tx *Tx) insertPredictions(ctx context.Context, projectID int64, preds []im
 // PostgreSQL, copyMinRows rows or more with nothing to return or resolve
 // are copied instead (copyRows).
 func (tx *Tx) bulkInsert(ctx context.Context, table string, columns []string, returning string, n int,
-	bind func(i int, args []any) []any, scan func(*sql.Rows) error) error {
-	if tx.conn != nil && n >= copyMinRows && returning == "" && scan == nil {
+	bind func(i int, args []any) []any, scan func(resultRows) error) error {
+	if tx.pg != nil && n >= copyMinRows && returning == "" && scan == nil {
 		return tx.copyRows(ctx, table, columns, n, bind)
 	}
 	largest := maxParamsPerStatement / len(columns)

@@ -97,7 +97,7 @@ func (db *Members) CreateInvite(ctx context.Context, inv *blobmark.Invite, by bl
 }
 
 // invitesWithProjects fills in the projects of each invite.
-func (db *Members) invitesWithProjects(ctx context.Context, q func(string, ...any) (*sql.Rows, error), invs []*blobmark.Invite) error {
+func (db *Members) invitesWithProjects(ctx context.Context, q func(string, ...any) (resultRows, error), invs []*blobmark.Invite) error {
 	for _, inv := range invs {
 		rows, err := q("SELECT project_id FROM invite_projects WHERE invite_id = ? ORDER BY project_id", inv.ID)
 		if err != nil {
@@ -143,7 +143,7 @@ func (db *Members) FindInvites(ctx context.Context, orgID int64) ([]*blobmark.In
 	if err := rows.Err(); err != nil {
 		return nil, translate("find invites", err)
 	}
-	query := func(q string, args ...any) (*sql.Rows, error) { return db.query(ctx, q, args...) }
+	query := func(q string, args ...any) (resultRows, error) { return db.query(ctx, q, args...) }
 	return out, translate("find invites", db.invitesWithProjects(ctx, query, out))
 }
 
@@ -189,7 +189,7 @@ func (db *Members) FindInviteByToken(ctx context.Context, token string) (*blobma
 	if err := db.usableInvite(inv); err != nil {
 		return nil, err
 	}
-	query := func(q string, args ...any) (*sql.Rows, error) { return db.query(ctx, q, args...) }
+	query := func(q string, args ...any) (resultRows, error) { return db.query(ctx, q, args...) }
 	return inv, translate("find invite", db.invitesWithProjects(ctx, query, []*blobmark.Invite{inv}))
 }
 

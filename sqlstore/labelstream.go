@@ -97,8 +97,8 @@ const streamCandidates = 64
 
 // reader runs a query: the read pool (*core) or a transaction (*Tx).
 type reader interface {
-	queryRow(ctx context.Context, q string, args ...any) *sql.Row
-	query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	queryRow(ctx context.Context, q string, args ...any) resultRow
+	query(ctx context.Context, q string, args ...any) (resultRows, error)
 }
 
 // NextTask implements blobmark.LabelStreamService.

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -63,21 +62,23 @@ func TestPostgresURLParametersReachEverySession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	show := func(q interface {
-		QueryRowContext(context.Context, string, ...any) *sql.Row
-	}) string {
+	const q = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+	show := func(r resultRow) string {
 		var statement, lock string
-		if err := q.QueryRowContext(t.Context(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&statement, &lock); err != nil {
+		if err := r.Scan(&statement, &lock); err != nil {
 			t.Fatal(err)
 		}
 		return statement + " " + lock
 	}
 	const want = "1234ms 567ms"
-	if got := show(db.read); got != want {
+	if got := show(db.queryRow(t.Context(), q)); got != want {
 		t.Errorf("pool: %s, want %s", got, want)
 	}
+	if got := show(db.read.QueryRowContext(t.Context(), q)); got != want {
+		t.Errorf("the pool through database/sql: %s, want %s", got, want)
+	}
 	err = db.inTx(t.Context(), "test", func(tx *Tx) error {
-		if got := show(tx.tx); got != want {
+		if got := show(tx.queryRow(t.Context(), q)); got != want {
 			t.Errorf("transaction: %s, want %s", got, want)
 		}
 		return nil

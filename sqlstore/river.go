@@ -97,11 +97,17 @@ func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
 // window of the previous one would wait for the next poll: the least
 // cooldown River takes keeps every job's notification.
 func (db *core) newRiverClient() error {
-	c, err := river.NewClient(db.riverDriver(), &river.Config{Logger: db.logger, FetchCooldown: river.FetchCooldownMin})
+	cfg := &river.Config{Logger: db.logger, FetchCooldown: river.FetchCooldownMin}
+	c, err := river.NewClient(db.riverDriver(), cfg)
 	if err != nil {
 		return wrapInternal("job queue client", err)
 	}
 	db.river = c
+	if db.pool != nil {
+		if db.riverPG, err = river.NewClient(riverpgxv5.New(db.pool), cfg); err != nil {
+			return wrapInternal("job queue client", err)
+		}
+	}
 	return nil
 }
 
@@ -284,7 +290,7 @@ func (db *Jobs) requeueLeftRunning(ctx context.Context) (int, error) {
 	var resumed []int64
 	err := db.inTx(ctx, "resume jobs left running", func(tx *Tx) error {
 		resumed = resumed[:0]
-		exec := db.riverDriver().UnwrapExecutor(tx.tx)
+		exec := tx.riverExecutor()
 		for after := int64(0); ; {
 			stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: batch, StuckHorizon: horizon})
 			if err != nil {

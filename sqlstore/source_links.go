@@ -32,7 +32,7 @@ func placeholders(n int) string {
 }
 
 // linkQuerier is a read pool or a transaction.
-type linkQuerier func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+type linkQuerier func(ctx context.Context, q string, args ...any) (resultRows, error)
 
 // keysIn returns the predicate that restricts column to keys, and its
 // arguments. On PostgreSQL the keys travel as one text[]: a 5,000-parameter

@@ -245,7 +245,7 @@ func (tx *Tx) requestSync(ctx context.Context, id int64, now time.Time) (queued 
 			attempts = int(n)
 		}
 	}
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncSourceJob{StorageID: id, Request: int64(attempts + 1)}, syncJobOpts)
+	res, err := tx.insertJob(ctx, blobmark.SyncSourceJob{StorageID: id, Request: int64(attempts + 1)}, syncJobOpts)
 	if err != nil {
 		return false, wrapInternal("enqueue sync", err)
 	}

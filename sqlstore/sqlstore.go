@@ -17,7 +17,7 @@ import (
 	"github.com/blobmark/blobmark/seal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // database/sql's view of the pool
 	"github.com/riverqueue/river"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -104,10 +104,16 @@ type DB struct {
 // secrets box, the insert-only River client and the hooks.
 type core struct {
 	dialect Dialect
-	// write serves every transaction. On SQLite it has exactly one connection,
-	// so writers queue in Go instead of failing with SQLITE_BUSY.
+	// pool holds the store's connections on PostgreSQL, which serve its
+	// transactions and reads through pgx's own API; nil on SQLite.
+	pool *pgxpool.Pool
+	// write serves every transaction on SQLite. It has exactly one
+	// connection, so writers queue in Go instead of failing with
+	// SQLITE_BUSY. On PostgreSQL it is database/sql's view of pool, for
+	// the migrations, River's queue inspection (Jobs.River) and the few
+	// statements that run outside the store's transactions.
 	write *sql.DB
-	// read serves plain reads; on PostgreSQL it is the same pool as write.
+	// read serves plain reads on SQLite; on PostgreSQL it is write.
 	read *sql.DB
 	// writeStmts and readStmts keep SQLite's statements prepared (see
 	// stmtCache); nil on PostgreSQL.
@@ -121,14 +127,17 @@ type core struct {
 	path             string // SQLite file, "" on PostgreSQL
 
 	river *river.Client[*sql.Tx] // enqueues only; never started
+	// riverPG enqueues in PostgreSQL transactions (Tx.insertJob); nil on
+	// SQLite. Never started either.
+	riverPG *river.Client[pgx.Tx]
 
 	// chunkFinishes wakes the syncs of this process that wait for their
 	// chunks (ChunkQueue.ChunkFinished).
 	chunkFinishes importer.ChunkFinishes
 
-	// pgxConfig configures the pools of pgx's own on PostgreSQL: the one
-	// River works jobs through (StartJobs) and the one that takes task
-	// numbers (numbers); nil on SQLite.
+	// pgxConfig configures pgx's pools on PostgreSQL: the store's (pool),
+	// the one River works jobs through (StartJobs) and the one that takes
+	// task numbers (numbers); nil on SQLite.
 	pgxConfig *pgxpool.Config
 	// numbers takes task numbers on PostgreSQL (takeTaskNumbers); nil on
 	// SQLite and behind a transaction pooler.
@@ -318,33 +327,31 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 
 func (db *core) openPostgres(ctx context.Context, cfg Config) error {
 	db.dialect = Postgres
-	pool, err := openPostgresPool(cfg)
-	if err != nil {
-		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
-	}
+	var err error
 	if db.pgxConfig, err = pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
-		_ = pool.Close()
 		return &blobmark.Error{Code: blobmark.EINVALID, Message: "invalid PostgreSQL URL", Err: err}
 	}
 	db.pgxConfig.BeforeConnect = passwordHook(cfg)
+	db.pgxConfig.MaxConnIdleTime = 5 * time.Minute
 	db.unprepared = db.pgxConfig.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement
 	n := cfg.MaxConns
 	if n <= 0 {
 		n = max(10, 4*runtime.NumCPU())
 	}
-	pool.SetMaxOpenConns(n)
-	pool.SetMaxIdleConns(n)
-	pool.SetConnMaxIdleTime(5 * time.Minute)
-	db.write, db.read = pool, pool
-	if err := pool.PingContext(ctx); err != nil {
-		_ = pool.Close()
+	if db.pool, err = db.pgxPool(ctx, int32(n)); err != nil {
+		return wrapInternal("database pool", err)
+	}
+	db.write = stdlib.OpenDBFromPool(db.pool)
+	db.read = db.write
+	if err := db.pool.Ping(ctx); err != nil {
+		db.closePools()
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "cannot connect to PostgreSQL", Err: err}
 	}
 	if db.unprepared {
 		return nil // behind a transaction pooler: see numbersPoolConns
 	}
 	if db.numbers, err = db.pgxPool(ctx, numbersPoolConns); err != nil {
-		_ = pool.Close()
+		db.closePools()
 		return wrapInternal("task numbers pool", err)
 	}
 	return nil
@@ -356,19 +363,6 @@ func (db *core) pgxPool(ctx context.Context, maxConns int32) (*pgxpool.Pool, err
 	cfg := db.pgxConfig.Copy()
 	cfg.MinConns, cfg.MaxConns = 0, maxConns
 	return pgxpool.NewWithConfig(ctx, cfg)
-}
-
-// openPostgresPool opens the pool, asking cfg.PasswordFunc for the password
-// of each new connection when it is set.
-func openPostgresPool(cfg Config) (*sql.DB, error) {
-	if cfg.PasswordFunc == nil {
-		return sql.Open("pgx", cfg.DatabaseURL)
-	}
-	cc, err := pgx.ParseConfig(cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
-	return stdlib.OpenDB(*cc, stdlib.OptionBeforeConnect(passwordHook(cfg))), nil
 }
 
 // passwordHook sets the password of each new connection from
@@ -389,6 +383,12 @@ func passwordHook(cfg Config) func(context.Context, *pgx.ConnConfig) error {
 
 // Ping reports whether the database answers, for readiness probes.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.pool != nil {
+		if err := db.pool.Ping(ctx); err != nil {
+			return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "database unavailable", Err: err}
+		}
+		return nil
+	}
 	if err := db.write.PingContext(ctx); err != nil {
 		return &blobmark.Error{Code: blobmark.EUNAVAILABLE, Message: "database unavailable", Err: err}
 	}
@@ -426,15 +426,19 @@ func (db *core) closePools() error {
 	if db.write != nil {
 		err = errors.Join(err, db.write.Close())
 	}
+	if db.pool != nil {
+		db.pool.Close() // after write, which is a view of it
+	}
 	return err
 }
 
 // Dialect returns the dialect of the open database.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
-// SQL returns the pool that serves writes, for benchmarks that compare the
-// store with bare SQL and for diagnostics. On SQLite it has one connection:
-// do not hold it across calls to the store.
+// SQL returns the pool that serves writes through database/sql, for
+// benchmarks that compare the store with bare SQL and for diagnostics. On
+// SQLite it has one connection: do not hold it across calls to the store.
+// On PostgreSQL it is a view of the store's pgx pool.
 func (db *DB) SQL() *sql.DB { return db.write }
 
 // Rebind rewrites a query written with ? placeholders into the dialect's

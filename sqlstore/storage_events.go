@@ -51,7 +51,7 @@ func (tx *Tx) queueEventProcessing(ctx context.Context, storageID int64) (bool, 
 	due := time.Now().Add(eventJobDue)
 	waiting := false
 	for slot := range eventJobSlots {
-		res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: slot}, eventJobOpts)
+		res, err := tx.insertJob(ctx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: slot}, eventJobOpts)
 		if err != nil {
 			return false, wrapInternal("enqueue event processing", err)
 		}
@@ -74,7 +74,7 @@ func (tx *Tx) queueEventProcessing(ctx context.Context, storageID int64) (bool, 
 		// it ends.
 		return false, nil
 	}
-	_, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: eventJobSlots},
+	_, err := tx.insertJob(ctx, blobmark.ProcessStorageEventsJob{StorageID: storageID, Slot: eventJobSlots},
 		&river.InsertOpts{MaxAttempts: eventJobOpts.MaxAttempts})
 	if err != nil {
 		return false, wrapInternal("enqueue event processing", err)
@@ -356,7 +356,7 @@ func (db *StorageEvents) EnqueueStorageEventJobs(ctx context.Context) (int, erro
 	}
 	for _, j := range jobs {
 		err := db.inTx(ctx, "enqueue storage event job", func(tx *Tx) error {
-			res, err := tx.db.river.InsertTx(ctx, tx.tx, j, eventJobOpts)
+			res, err := tx.insertJob(ctx, j, eventJobOpts)
 			if err == nil && !res.UniqueSkippedAsDuplicate {
 				n++
 			}

@@ -68,7 +68,7 @@ func (tx *Tx) queueChunk(ctx context.Context, storageID, generation int64, objs 
 		storageID, generation, objs).Scan(&id); err != nil {
 		return err
 	}
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
+	res, err := tx.insertJob(ctx, blobmark.SyncFilesJob{ChunkID: id}, &river.InsertOpts{Queue: blobmark.QueueSyncFiles})
 	if err != nil {
 		return wrapInternal("enqueue sync chunk", err)
 	}

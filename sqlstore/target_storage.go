@@ -187,7 +187,7 @@ func nullBool(b *bool) sql.NullBool {
 
 // queueExportSync enqueues an ExportSyncJob and marks the storage queued.
 func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, onlyNew bool) error {
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportSyncJob{StorageID: s.ID, OnlyNew: onlyNew}, &river.InsertOpts{
+	res, err := tx.insertJob(ctx, blobmark.ExportSyncJob{StorageID: s.ID, OnlyNew: onlyNew}, &river.InsertOpts{
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates},
 	})
 	if err != nil {
@@ -197,7 +197,7 @@ func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, on
 		// The running sync may already be past annotations written since,
 		// or be finishing: queue another one behind it. (A waiting one
 		// absorbs the request.)
-		if res, err = tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportSyncJob{StorageID: s.ID, OnlyNew: onlyNew}, nil); err != nil {
+		if res, err = tx.insertJob(ctx, blobmark.ExportSyncJob{StorageID: s.ID, OnlyNew: onlyNew}, nil); err != nil {
 			return wrapInternal("enqueue export sync", err)
 		}
 	}
@@ -220,11 +220,11 @@ func (tx *Tx) queueExportSync(ctx context.Context, s *blobmark.TargetStorage, on
 // schedule's interval again (dataset_last_queued_at), so a sync does not
 // have a scheduled export follow it at once.
 func (tx *Tx) queueDatasetExport(ctx context.Context, s *blobmark.TargetStorage, now time.Time) error {
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportDatasetJob{StorageID: s.ID}, &river.InsertOpts{
+	res, err := tx.insertJob(ctx, blobmark.ExportDatasetJob{StorageID: s.ID}, &river.InsertOpts{
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates},
 	})
 	if err == nil && res.UniqueSkippedAsDuplicate && res.Job.State == rivertype.JobStateRunning {
-		_, err = tx.db.river.InsertTx(ctx, tx.tx, blobmark.ExportDatasetJob{StorageID: s.ID}, nil)
+		_, err = tx.insertJob(ctx, blobmark.ExportDatasetJob{StorageID: s.ID}, nil)
 	}
 	if err != nil {
 		return wrapInternal("enqueue dataset export", err)
@@ -564,12 +564,12 @@ func exportAnnotationHook(ctx context.Context, tx *Tx, ev Event) error {
 // insertExportJob enqueues args unless an equal job waits already; when the
 // equal job is running, it adds a second one (see exportAnnotationHook).
 func (tx *Tx) insertExportJob(ctx context.Context, args blobmark.ExportAnnotationJob) error {
-	res, err := tx.db.river.InsertTx(ctx, tx.tx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}})
+	res, err := tx.insertJob(ctx, args, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pendingStates}})
 	if err != nil {
 		return wrapInternal("enqueue export", err)
 	}
 	if res.UniqueSkippedAsDuplicate && res.Job != nil && res.Job.State == rivertype.JobStateRunning {
-		if _, err := tx.db.river.InsertTx(ctx, tx.tx, args, nil); err != nil {
+		if _, err := tx.insertJob(ctx, args, nil); err != nil {
 			return wrapInternal("enqueue export", err)
 		}
 	}

@@ -5,40 +5,58 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Tx is one store transaction, handed to hooks so that what they write — above
 // all the jobs they enqueue — commits or rolls back with the domain write that
 // caused it.
 type Tx struct {
+	// Exactly one of tx and pg is set: tx on SQLite, through database/sql;
+	// pg on PostgreSQL, through pgx's own API, so that a bulk insert copies
+	// rows (copyRows) and statements go together in pipelines (sendBatch)
+	// on the transaction's connection.
 	tx *sql.Tx
+	pg pgx.Tx
 	db *core
-	// conn is the connection tx runs on, on PostgreSQL, where a bulk
-	// insert copies rows through pgx (copyRows); nil on SQLite. End
-	// releases it.
-	conn *sql.Conn
-	// kept holds statements prepared or bound for the rest of the
+	// kept holds SQLite statements prepared or bound for the rest of the
 	// transaction (prepareKept, cached); the transaction closes them when
-	// it ends.
+	// it ends. pgx keeps PostgreSQL's prepared per connection itself.
 	kept map[string]*sql.Stmt
 	// numbered holds the task numbers tx took on PostgreSQL, in order
 	// (takeTaskNumbers), to give back if it rolls back.
 	numbered []numberRange
 }
 
-// SQL returns the underlying transaction, for hooks that must read or write
-// rows of their own in it. Write queries with ? and pass them through
-// (*DB).Rebind.
-func (tx *Tx) SQL() *sql.Tx { return tx.tx }
-
 // InsertJob enqueues a River job in this transaction: it becomes visible to
 // workers only if the transaction commits.
 func (tx *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	if _, err := tx.db.river.InsertTx(ctx, tx.tx, args, opts); err != nil {
+	if _, err := tx.insertJob(ctx, args, opts); err != nil {
 		return wrapInternal("enqueue "+args.Kind(), err)
 	}
 	return nil
+}
+
+// insertJob enqueues a River job in tx through the insert-only client of
+// tx's driver.
+func (tx *Tx) insertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	if tx.pg != nil {
+		return tx.db.riverPG.InsertTx(ctx, tx.pg, args, opts)
+	}
+	return tx.db.river.InsertTx(ctx, tx.tx, args, opts)
+}
+
+// riverExecutor is River's driver on tx, for the queue's own queries.
+func (tx *Tx) riverExecutor() riverdriver.ExecutorTx {
+	if tx.pg != nil {
+		return riverpgxv5.New(nil).UnwrapExecutor(tx.pg)
+	}
+	return tx.db.riverDriver().UnwrapExecutor(tx.tx)
 }
 
 // EventKind names a domain write that hooks can react to.
@@ -80,7 +98,6 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	defer tx.release()
 	defer func() {
 		if p := recover(); p != nil {
 			tx.rollback(ctx, op)
@@ -93,7 +110,7 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 	if err = fn(tx); err != nil {
 		return translate(op, err)
 	}
-	if err = tx.commit(); err != nil {
+	if err = tx.commit(ctx); err != nil {
 		return translate(op+": commit", err)
 	}
 	db.writeStmts.warm(context.WithoutCancel(ctx))
@@ -101,32 +118,29 @@ func (db *core) inTx(ctx context.Context, op string, fn func(tx *Tx) error) (err
 }
 
 // begin starts a write transaction, for writes that cannot run inside one
-// callback (inTx is the usual way). Call release once it is committed or
-// rolled back.
+// callback (inTx is the usual way). Commit or roll it back.
 func (db *core) begin(ctx context.Context, op string) (*Tx, error) {
-	if db.dialect == SQLite {
-		sqlTx, err := db.write.BeginTx(ctx, nil)
+	if db.pool != nil {
+		pg, err := db.pool.Begin(ctx)
 		if err != nil {
 			return nil, translate(op+": begin", err)
 		}
-		return &Tx{tx: sqlTx, db: db}, nil
+		return &Tx{pg: pg, db: db}, nil
 	}
-	conn, err := db.write.Conn(ctx)
+	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, translate(op+": begin", err)
 	}
-	sqlTx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		_ = conn.Close()
-		return nil, translate(op+": begin", err)
-	}
-	return &Tx{tx: sqlTx, db: db, conn: conn}, nil
+	return &Tx{tx: sqlTx, db: db}, nil
 }
 
 // commit commits tx. The task numbers it took are the commit's from then
 // on, even if it fails: the commit may have reached the database.
-func (tx *Tx) commit() error {
+func (tx *Tx) commit(ctx context.Context) error {
 	tx.numbered = nil
+	if tx.pg != nil {
+		return tx.pg.Commit(ctx)
+	}
 	return tx.tx.Commit()
 }
 
@@ -136,7 +150,15 @@ func (tx *Tx) commit() error {
 // import that takes them again waits on the unique index of task numbers
 // until the rows are gone.
 func (tx *Tx) rollback(ctx context.Context, op string) {
-	if err := tx.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+	var err error
+	if tx.pg != nil {
+		// Even for a cancelled caller: the connection goes back to the
+		// pool clean, not closed.
+		err = tx.pg.Rollback(context.WithoutCancel(ctx))
+	} else {
+		err = tx.tx.Rollback()
+	}
+	if err != nil && !errors.Is(err, sql.ErrTxDone) && !errors.Is(err, pgx.ErrTxClosed) && ctx.Err() == nil {
 		tx.db.logger.WarnContext(ctx, "rollback failed", "op", op, "err", err)
 	}
 	if len(tx.numbered) > 0 {
@@ -144,49 +166,100 @@ func (tx *Tx) rollback(ctx context.Context, op string) {
 	}
 }
 
-// release hands an ended transaction's connection back to the pool.
-func (tx *Tx) release() {
-	if tx.conn != nil {
-		_ = tx.conn.Close()
-	}
-}
-
-// stmt is a statement ready to run with its arguments: prepared, or the
-// query text alone (unprepared).
-type stmt interface {
-	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+// resultRows are the rows of a query on either driver: *sql.Rows, or pgx's
+// (pgxRows).
+type resultRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
 	Close() error
 }
 
-// unprepared runs its query in tx as it is, for a store that must not
-// name statements on the server (core.unprepared).
-type unprepared struct {
-	tx    *sql.Tx
+// resultRow is the one row of a query on either driver: *sql.Row, or
+// pgx's. Its Scan reports a missing row as sql.ErrNoRows (pgx.ErrNoRows
+// wraps it).
+type resultRow interface {
+	Scan(dest ...any) error
+}
+
+// pgxRows are pgx's rows as resultRows.
+type pgxRows struct{ pgx.Rows }
+
+func (r pgxRows) Close() error {
+	r.Rows.Close()
+	return r.Rows.Err()
+}
+
+// sqlRows and pgRows return a query's rows as resultRows, nil with an
+// error.
+func sqlRows(r *sql.Rows, err error) (resultRows, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func pgRows(r pgx.Rows, err error) (resultRows, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgxRows{r}, nil
+}
+
+// pgxResult is what a pgx statement did, as database/sql's sql.Result.
+type pgxResult pgconn.CommandTag
+
+func (r pgxResult) LastInsertId() (int64, error) {
+	return 0, errors.New("PostgreSQL has no last insert id: use RETURNING")
+}
+
+func (r pgxResult) RowsAffected() (int64, error) { return pgconn.CommandTag(r).RowsAffected(), nil }
+
+// stmt is a statement ready to run with its arguments: prepared on SQLite
+// (sqlStmt), the query text on PostgreSQL (pgxStmt).
+type stmt interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, args ...any) (resultRows, error)
+	Close() error
+}
+
+// sqlStmt is a prepared SQLite statement as a stmt.
+type sqlStmt struct{ *sql.Stmt }
+
+func (s sqlStmt) QueryContext(ctx context.Context, args ...any) (resultRows, error) {
+	return sqlRows(s.Stmt.QueryContext(ctx, args...))
+}
+
+// pgxStmt runs its query in a PostgreSQL transaction. pgx prepares it on
+// first use and keeps it, per connection, unless the database URL's
+// default_query_exec_mode says otherwise (core.unprepared).
+type pgxStmt struct {
+	tx    pgx.Tx
 	query string
 }
 
-func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return u.tx.ExecContext(ctx, u.query, args...)
+func (s pgxStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	tag, err := s.tx.Exec(ctx, s.query, args...)
+	return pgxResult(tag), err
 }
 
-func (u unprepared) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
-	return u.tx.QueryContext(ctx, u.query, args...)
+func (s pgxStmt) QueryContext(ctx context.Context, args ...any) (resultRows, error) {
+	return pgRows(s.tx.Query(ctx, s.query, args...))
 }
 
-func (unprepared) Close() error { return nil }
+func (pgxStmt) Close() error { return nil }
 
-// prepare returns query prepared in tx, for the caller to close; or
-// unprepared, where the store prepares nothing.
+// prepare returns query ready to run in tx, for the caller to close:
+// prepared on SQLite; on PostgreSQL pgx prepares it.
 func (tx *Tx) prepare(ctx context.Context, query string) (stmt, error) {
-	if tx.db.unprepared {
-		return unprepared{tx.tx, query}, nil
+	if tx.pg != nil {
+		return pgxStmt{tx.pg, query}, nil
 	}
 	st, err := tx.tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err // not a nil *sql.Stmt in a non-nil stmt
 	}
-	return st, nil
+	return sqlStmt{st}, nil
 }
 
 // prepareKept returns query prepared in tx, preparing it on first use only:
@@ -194,16 +267,13 @@ func (tx *Tx) prepare(ctx context.Context, query string) (stmt, error) {
 // would otherwise cost as much as running them.
 func (tx *Tx) prepareKept(ctx context.Context, query string) (stmt, error) {
 	if st, ok := tx.kept[query]; ok {
-		return st, nil
+		return sqlStmt{st}, nil
 	}
 	st, err := tx.prepare(ctx, query)
-	if err != nil {
-		return nil, err
+	if p, ok := st.(sqlStmt); ok {
+		tx.keep(query, p.Stmt)
 	}
-	if p, ok := st.(*sql.Stmt); ok {
-		return tx.keep(query, p), nil
-	}
-	return st, nil
+	return st, err
 }
 
 // keep holds st for the rest of the transaction under query.
@@ -229,29 +299,39 @@ func (tx *Tx) fire(ctx context.Context, ev Event) error {
 // through the writer's statement cache where there is one.
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	q = tx.db.rebind(q)
+	if tx.pg != nil {
+		tag, err := tx.pg.Exec(ctx, q, args...)
+		return pgxResult(tag), err
+	}
 	if st := tx.cached(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return tx.tx.ExecContext(ctx, q, args...)
 }
 
-func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (tx *Tx) query(ctx context.Context, q string, args ...any) (resultRows, error) {
 	q = tx.db.rebind(q)
-	if st := tx.cached(ctx, q); st != nil {
-		return st.QueryContext(ctx, args...)
+	if tx.pg != nil {
+		return pgRows(tx.pg.Query(ctx, q, args...))
 	}
-	return tx.tx.QueryContext(ctx, q, args...)
+	if st := tx.cached(ctx, q); st != nil {
+		return sqlRows(st.QueryContext(ctx, args...))
+	}
+	return sqlRows(tx.tx.QueryContext(ctx, q, args...))
 }
 
-func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) resultRow {
 	q = tx.db.rebind(q)
+	if tx.pg != nil {
+		return tx.pg.QueryRow(ctx, q, args...)
+	}
 	if st := tx.cached(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.tx.QueryRowContext(ctx, q, args...)
 }
 
-// cached returns the writer's cached statement for q bound to this
+// cached returns the writer's cached statement for q bound to this SQLite
 // transaction, or nil. It is bound once per transaction and kept: a
 // transaction that runs a statement thousands of times holds one binding,
 // not one per run.
@@ -265,18 +345,25 @@ func (tx *Tx) cached(ctx context.Context, q string) *sql.Stmt {
 	return nil
 }
 
-// query and queryRow on the DB read from the read pool, outside any
-// transaction, through its statement cache where there is one.
-func (db *core) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// query and queryRow on the DB read outside any transaction: from the read
+// pool through its statement cache on SQLite, from pgx's pool on
+// PostgreSQL.
+func (db *core) query(ctx context.Context, q string, args ...any) (resultRows, error) {
 	q = db.rebind(q)
-	if st := db.readStmts.get(ctx, q); st != nil {
-		return st.QueryContext(ctx, args...)
+	if db.pool != nil {
+		return pgRows(db.pool.Query(ctx, q, args...))
 	}
-	return db.read.QueryContext(ctx, q, args...)
+	if st := db.readStmts.get(ctx, q); st != nil {
+		return sqlRows(st.QueryContext(ctx, args...))
+	}
+	return sqlRows(db.read.QueryContext(ctx, q, args...))
 }
 
-func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (db *core) queryRow(ctx context.Context, q string, args ...any) resultRow {
 	q = db.rebind(q)
+	if db.pool != nil {
+		return db.pool.QueryRow(ctx, q, args...)
+	}
 	if st := db.readStmts.get(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
