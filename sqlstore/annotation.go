@@ -47,27 +47,28 @@ func (db *Annotations) CreateAnnotation(ctx context.Context, a *blobmark.Annotat
 		a.CompletedBy = blobmark.UserIDFromContext(ctx)
 	}
 	now := db.timestamp()
+	dTotal, dCancelled := annotationCount(a.WasCancelled, +1)
 	return db.inTx(ctx, "create annotation", func(tx *Tx) error {
-		var projectID int64
-		err := tx.queryRow(ctx, "SELECT t.project_id"+liveTask+"WHERE t.id = ?", a.TaskID).Scan(&projectID)
+		// The annotation, its task's counters and the end of the
+		// annotator's hold on the task (a submit or a skip ends it) go
+		// together, in one round trip on PostgreSQL.
+		var projectID, countedIn int64
+		var total int
+		err := tx.pipeline(ctx,
+			pipedQuery{q: `INSERT INTO annotations (task_id, project_id, result, was_cancelled, ground_truth,
+				lead_time, completed_by, created_at, updated_at) SELECT t.id, t.project_id, ?, ?, ?, ?, ?, ?, ?` + liveTask + `WHERE t.id = ?
+				RETURNING id, project_id`,
+				args: []any{result, a.WasCancelled, a.GroundTruth, a.LeadTime, nullID(a.CompletedBy), now, now, a.TaskID},
+				scan: func(r resultRow) error { return r.Scan(&a.ID, &projectID) }},
+			tx.taskAnnotationCounts(a.TaskID, dTotal, dCancelled, &countedIn, &total),
+			pipedQuery{q: unlockTaskSQL, args: []any{a.TaskID, a.CompletedBy}})
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("task")
 		} else if err != nil {
 			return err
 		}
-		err = tx.queryRow(ctx, `INSERT INTO annotations (task_id, project_id, result, was_cancelled, ground_truth,
-			lead_time, completed_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.TaskID, projectID, result, a.WasCancelled, a.GroundTruth, a.LeadTime, nullID(a.CompletedBy), now, now).Scan(&a.ID)
-		if err != nil {
-			return err
-		}
 		a.ProjectID, a.Result, a.CreatedAt, a.UpdatedAt = projectID, json.RawMessage(result), now, now
-		dTotal, dCancelled := annotationCount(a.WasCancelled, +1)
-		if err := tx.countAnnotations(ctx, a.TaskID, dTotal, dCancelled); err != nil {
-			return err
-		}
-		// A submit or a skip ends the annotator's hold on the task.
-		if err := tx.unlockTask(ctx, a.TaskID, a.CompletedBy); err != nil {
+		if err := tx.projectAnnotationCounts(ctx, projectID, total, dTotal); err != nil {
 			return err
 		}
 		return tx.fire(ctx, Event{Kind: AnnotationCreated, ProjectID: projectID, TaskID: a.TaskID, AnnotationID: a.ID})
@@ -86,24 +87,39 @@ func annotationCount(cancelled bool, sign int) (dTotal, dCancelled int) {
 
 // countAnnotations changes a task's annotation counters by dTotal and
 // dCancelled, its is_labeled to follow blobmark.Project.TaskIsLabeled, and
-// the project's counters. The UPDATE … RETURNING reads the counters it
-// wrote, so concurrent writers on PostgreSQL cannot lose an update.
+// the project's counters.
+func (tx *Tx) countAnnotations(ctx context.Context, taskID int64, dTotal, dCancelled int) error {
+	var projectID int64
+	var total int
+	if err := tx.pipeline(ctx, tx.taskAnnotationCounts(taskID, dTotal, dCancelled, &projectID, &total)); err != nil {
+		return err
+	}
+	return tx.projectAnnotationCounts(ctx, projectID, total, dTotal)
+}
+
+// taskAnnotationCounts is the statement that changes a task's annotation
+// counters by dTotal and dCancelled and its is_labeled to follow them; it
+// reads the task's project and the total it wrote into projectID and
+// total, which projectAnnotationCounts takes. The UPDATE … RETURNING reads
+// the counters it wrote, so concurrent writers on PostgreSQL cannot lose an
+// update.
 //
 // It is one statement, so one run of the task_counts trigger (migration
 // 00021), which locks the rows it writes in key order: two transactions
 // that each updated a task twice could lock them in opposite orders, and
 // deadlock when their connections share a shard.
-func (tx *Tx) countAnnotations(ctx context.Context, taskID int64, dTotal, dCancelled int) error {
-	var projectID int64
-	var total int
-	err := tx.queryRow(ctx, `UPDATE tasks SET total_annotations = total_annotations + ?,
+func (tx *Tx) taskAnnotationCounts(taskID int64, dTotal, dCancelled int, projectID *int64, total *int) pipedQuery {
+	return pipedQuery{q: `UPDATE tasks SET total_annotations = total_annotations + ?,
 		cancelled_annotations = cancelled_annotations + ?,
-		is_labeled = `+isLabeledWith("total_annotations + ?", "cancelled_annotations + ?")+`,
+		is_labeled = ` + isLabeledWith("total_annotations + ?", "cancelled_annotations + ?") + `,
 		updated_at = ? WHERE id = ? RETURNING project_id, total_annotations`,
-		dTotal, dCancelled, dTotal, dCancelled, tx.db.timestamp(), taskID).Scan(&projectID, &total)
-	if err != nil {
-		return err
-	}
+		args: []any{dTotal, dCancelled, dTotal, dCancelled, tx.db.timestamp(), taskID},
+		scan: func(r resultRow) error { return r.Scan(projectID, total) }}
+}
+
+// projectAnnotationCounts changes the project's counters after its task's
+// total of annotations changed by dTotal to total.
+func (tx *Tx) projectAnnotationCounts(ctx context.Context, projectID int64, total, dTotal int) error {
 	dWith := boolInt(total > 0) - boolInt(total-dTotal > 0)
 	if dTotal == 0 && dWith == 0 {
 		return nil

@@ -390,9 +390,12 @@ func (db *LabelStream) UnlockTask(ctx context.Context, taskID int64) error {
 
 // unlockTask drops a user's lock on a task, if any.
 func (tx *Tx) unlockTask(ctx context.Context, taskID, user int64) error {
-	_, err := tx.exec(ctx, "DELETE FROM task_locks WHERE task_id = ? AND user_id = ?", taskID, user)
+	_, err := tx.exec(ctx, unlockTaskSQL, taskID, user)
 	return err
 }
+
+// unlockTaskSQL ends a user's hold on a task.
+const unlockTaskSQL = "DELETE FROM task_locks WHERE task_id = ? AND user_id = ?"
 
 // QueueOf implements blobmark.LabelStreamService. The project's tasks are
 // counted on the (project_id, is_labeled, id) index; the user's own
