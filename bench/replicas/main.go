@@ -51,7 +51,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +82,7 @@ func main() {
 	chunk := flag.String("chunk", "", "task files per chunk (--sync-chunk-files); empty means the server's default")
 	writers := flag.Int("writers", 50, "annotators saving annotations on one project at once")
 	saves := flag.Int("saves", 20, "annotations each annotator saves")
+	dbLatency := flag.Duration("db-latency", 0, "saves: delay each way between the serving processes and PostgreSQL, as across a network (e.g. 500us)")
 	parts := flag.String("parts", "saves,azurite,database,wait,files", "the parts to measure, comma-separated, in this order")
 	runs := flag.Int("runs", 1, "times the database and files parts are measured, each on a fresh store (a row each)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Files-mode syncs on PostgreSQL to this file")
@@ -95,7 +96,7 @@ func main() {
 	for _, part := range strings.Split(*parts, ",") {
 		switch strings.TrimSpace(part) {
 		case "saves":
-			rows = append(rows, b.saves(*writers, *saves)...)
+			rows = append(rows, b.saves(*writers, *saves, *dbLatency)...)
 		case "azurite":
 			rows = append(rows, b.azurite()...)
 		case "database":
@@ -122,13 +123,27 @@ type bench struct {
 
 func (b *bench) tasks() int { return b.files * b.perFile }
 
-// saves measures annotation saves on one project through 1 and 3 replicas.
-func (b *bench) saves(writers, saves int) []row {
+// saves measures annotation saves on one project through 1 and 3 replicas,
+// whose connections to the database wait latency each way.
+func (b *bench) saves(writers, saves int, latency time.Duration) []row {
 	var rows []row
 	for _, n := range []int{1, 3} {
-		p50, p99, rate := timeSaves(b.ctx, b.bin, schemaURL(b.ctx, b.pg), n, writers, saves)
-		rows = append(rows, row{fmt.Sprintf("Annotation saves, %d writers on one project, %d replica(s)", writers, n),
-			fmt.Sprintf("%.0f saves/s", rate), fmt.Sprintf("p50 %s, p99 %s", benchkit.Round(p50), benchkit.Round(p99))})
+		url := schemaURL(b.ctx, b.pg)
+		serveURL := url
+		if latency > 0 {
+			u, err := neturl.Parse(url)
+			benchkit.Check(err)
+			var stop func()
+			u.Host, stop = benchkit.LatencyProxy(u.Host, latency)
+			defer stop()
+			serveURL = u.String()
+		}
+		p50, p99, rate := timeSaves(b.ctx, b.bin, url, serveURL, n, writers, saves)
+		name := fmt.Sprintf("Annotation saves, %d writers on one project, %d replica(s)", writers, n)
+		if latency > 0 {
+			name += fmt.Sprintf(", database %s away", latency)
+		}
+		rows = append(rows, row{name, fmt.Sprintf("%.0f saves/s", rate), fmt.Sprintf("p50 %s, p99 %s", benchkit.Round(p50), benchkit.Round(p99))})
 	}
 	return rows
 }
@@ -307,7 +322,7 @@ func schemaURL(ctx context.Context, pg string) string {
 	benchkit.Check(err)
 	schemas = append(schemas, name)
 	benchkit.AtExit(func() { dropSchemas(context.Background(), pg) })
-	u, err := url.Parse(pg)
+	u, err := neturl.Parse(pg)
 	benchkit.Check(err)
 	q := u.Query()
 	q.Set("search_path", name)
@@ -409,9 +424,10 @@ func startProcess(bin, command, dir string, env ...string) (addr string, stop fu
 
 // timeSaves has writers annotators save saves annotations each, on tasks
 // of their own in one project, at once, through replicas `blobmark serve`
-// processes on the database (annotator i through replica i mod replicas),
-// and returns the saves' p50 and p99 and their rate.
-func timeSaves(ctx context.Context, bin, dbURL string, replicas, writers, saves int) (p50, p99 time.Duration, rate float64) {
+// processes on the database at serveURL (annotator i through replica i mod
+// replicas), after setting the project up at dbURL, and returns the saves'
+// p50 and p99 and their rate.
+func timeSaves(ctx context.Context, bin, dbURL, serveURL string, replicas, writers, saves int) (p50, p99 time.Duration, rate float64) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	srv, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, SecretKey: key, Logger: slog.New(slog.DiscardHandler)})
@@ -432,7 +448,7 @@ func timeSaves(ctx context.Context, bin, dbURL string, replicas, writers, saves 
 	defer os.RemoveAll(dir)
 	var addrs []string
 	for i := range replicas {
-		addr, stop := startProcess(bin, "serve", filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+dbURL,
+		addr, stop := startProcess(bin, "serve", filepath.Join(dir, strconv.Itoa(i)), "BLOBMARK_DATABASE_URL="+serveURL,
 			"BLOBMARK_SECRET_KEY="+hex.EncodeToString(key))
 		defer stop()
 		addrs = append(addrs, addr)
