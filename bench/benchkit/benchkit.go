@@ -344,6 +344,16 @@ func Settle(ctx context.Context, db *sqlstore.DB) {
 	}
 }
 
+// Checkpoint has PostgreSQL write its dirty pages out before a timed run,
+// so that no checkpoint the last run's writes made due lands in this one.
+// It needs a superuser or pg_checkpoint; without, the run goes on as it
+// is. On SQLite there is nothing to do.
+func Checkpoint(ctx context.Context, db *sqlstore.DB) {
+	if db.Dialect() == sqlstore.Postgres {
+		_, _ = db.SQL().ExecContext(ctx, "CHECKPOINT")
+	}
+}
+
 // DatabaseName names db's database for a benchmark's header; on PostgreSQL
 // with its shared_buffers, which decides whether a million tasks' indexes
 // are read from memory or from the operating system's cache.

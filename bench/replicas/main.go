@@ -501,6 +501,7 @@ func storeLimit(ctx context.Context, dbURL string, files, perFile int) (time.Dur
 			b = &importer.Batch{Generation: 1}
 		}
 	}
+	benchkit.Checkpoint(ctx, db)
 	start, cpu := time.Now(), benchkit.ReadCPU()
 	for _, b := range batches {
 		_, err := db.WriteBatch(ctx, s.ID, b)
@@ -521,6 +522,7 @@ func runSync(ctx context.Context, db *sqlstore.DB, s *blobmark.SourceStorage, wa
 	benchkit.Check(db.CreateProject(ctx, p))
 	s.ID, s.ProjectID = 0, p.ID
 	benchkit.Check(db.CreateSourceStorage(ctx, s))
+	benchkit.Checkpoint(ctx, db)
 	start, cpu := time.Now(), benchkit.ReadCPU()
 	_, err := db.RequestSourceSync(ctx, s.ID)
 	benchkit.Check(err)
