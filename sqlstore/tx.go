@@ -19,14 +19,15 @@ import (
 type Tx struct {
 	// Exactly one of tx and pg is set: tx on SQLite, through database/sql;
 	// pg on PostgreSQL, through pgx's own API, so that a bulk insert copies
-	// rows (copyRows) and statements go together in pipelines (sendBatch)
+	// rows (copyRows) and statements go together in pipelines (pipeline)
 	// on the transaction's connection.
 	tx *sql.Tx
 	pg pgx.Tx
 	db *core
 	// kept holds SQLite statements prepared or bound for the rest of the
 	// transaction (prepareKept, cached); the transaction closes them when
-	// it ends. pgx keeps PostgreSQL's prepared per connection itself.
+	// it ends. pgx keeps PostgreSQL's prepared statements per connection
+	// itself.
 	kept map[string]*sql.Stmt
 	// numbered holds the task numbers tx took on PostgreSQL, in order
 	// (takeTaskNumbers), to give back if it rolls back.
