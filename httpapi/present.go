@@ -26,12 +26,18 @@ type presenter struct {
 }
 
 func (s *Server) presenter(ctx context.Context) *presenter {
-	return &presenter{
+	p := &presenter{
 		s: s, ctx: ctx,
 		users:    map[int64]*blobmark.User{},
 		projects: map[int64]*blobmark.Project{},
 		configs:  map[int64]*blobmark.LabelConfig{},
 	}
+	// The user the request was authenticated as is read already: an
+	// annotation it saves names it without another round trip.
+	if u := blobmark.UserFromContext(ctx); u != nil {
+		p.users[u.ID] = u
+	}
+	return p
 }
 
 // user returns the user with id, or nil when it is unknown or cannot be

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -38,5 +39,34 @@ func TestErrorStatusCoversEveryCode(t *testing.T) {
 		if got := errorStatus(code); got != want {
 			t.Errorf("errorStatus(%q) = %d, want %d", code, got, want)
 		}
+	}
+}
+
+// userReads counts the users a presenter reads from the store.
+type userReads struct {
+	blobmark.UserService
+	read []int64
+}
+
+func (u *userReads) FindUserByID(ctx context.Context, id int64) (*blobmark.User, error) {
+	u.read = append(u.read, id)
+	return &blobmark.User{ID: id, Email: "other@example.com"}, nil
+}
+
+// TestPresenterKnowsTheRequestsUser: an annotation of the user who sent
+// the request names it without reading it again; another user's is read.
+func TestPresenterKnowsTheRequestsUser(t *testing.T) {
+	reads := &userReads{}
+	s := &Server{Users: reads}
+	me := &blobmark.User{ID: 7, Email: "ada@example.com", FirstName: "Ada"}
+	p := s.presenter(blobmark.NewContextWithUser(context.Background(), me))
+	if got := p.annotationJSON(&blobmark.Annotation{ID: 1, CompletedBy: 7}).fields.CreatedUsername; got != "Ada ada@example.com, 7" {
+		t.Errorf("own annotation's created_username = %q", got)
+	}
+	if got := p.annotationJSON(&blobmark.Annotation{ID: 2, CompletedBy: 8}).fields.CreatedUsername; got != "other@example.com, 8" {
+		t.Errorf("another's annotation's created_username = %q", got)
+	}
+	if len(reads.read) != 1 || reads.read[0] != 8 {
+		t.Errorf("users read from the store: %v, want [8]", reads.read)
 	}
 }
