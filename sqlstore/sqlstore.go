@@ -260,7 +260,7 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	// SQLite), and synchronous=NORMAL, which is durable across application
 	// crashes in WAL mode and much faster than FULL. _time_format writes times
 	// in SQLite's own sortable format.
-	base := "file:" + db.path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	base := "file:" + db.path + "?_pragma=busy_timeout(" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	// BEGIN IMMEDIATE takes the write lock up front: a deferred transaction
 	// that reads and then writes can fail at once with SQLITE_BUSY when another
@@ -304,13 +304,17 @@ func (db *core) openSQLite(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// sqliteBusyTimeout is how long an SQLite connection waits for a lock
+// another process holds before it answers SQLITE_BUSY.
+const sqliteBusyTimeout = 10 * time.Second
+
 // pingSQLite opens the first connection, retrying while another process
 // holds the lock it needs. Switching a new file to WAL upgrades a shared lock
 // to an exclusive one; when two processes start at once, SQLite answers one
 // of them SQLITE_BUSY at once rather than let them deadlock, without waiting
 // out the busy timeout. The retries stop after that same timeout.
 func pingSQLite(ctx context.Context, db *sql.DB) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, sqliteBusyTimeout)
 	defer cancel()
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		err := db.PingContext(ctx)
