@@ -40,32 +40,30 @@ type numberRange struct {
 // which, held until the commit, make the purge's cascade wait for it
 // (TestPurgeWaitsForAnOpenImport).
 func (tx *Tx) takeTaskNumbers(ctx context.Context, projectID int64, n int) (last int64, labeling blobmark.Project, err error) {
+	const take = `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL
+		RETURNING task_seq, maximum_annotations, skip_queue`
+	scan := func(row resultRow) error { return row.Scan(&last, &labeling.MaximumAnnotations, &labeling.SkipQueue) }
 	if tx.db.numbers == nil {
-		err = tx.queryRow(ctx, `UPDATE projects SET task_seq = task_seq + ? WHERE id = ? AND deleted_at IS NULL
-			RETURNING task_seq, maximum_annotations, skip_queue`, n, projectID).Scan(&last, &labeling.MaximumAnnotations, &labeling.SkipQueue)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = notFound("project")
+		err = scan(tx.queryRow(ctx, take, n, projectID))
+	} else {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		// The import that uses the numbers commits durably after this
+		// does, and PostgreSQL's log is written in order: when the import's
+		// commit is on disk, so is this one. Alone, a lost range is a
+		// harmless gap.
+		b.Queue("SET LOCAL synchronous_commit TO off")
+		b.Queue(tx.db.rebind(take), n, projectID).QueryRow(func(row pgx.Row) error { return scan(row) })
+		b.Queue("COMMIT")
+		err = tx.db.numbers.SendBatch(ctx, b).Close()
+		if err == nil {
+			tx.numbered = append(tx.numbered, numberRange{projectID: projectID, first: last - int64(n) + 1, last: last})
 		}
-		return last, labeling, err
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	// The import that uses the numbers commits durably after this does,
-	// and PostgreSQL's log is written in order: when the import's commit
-	// is on disk, so is this one. Alone, a lost range is a harmless gap.
-	b.Queue("SET LOCAL synchronous_commit TO off")
-	b.Queue(`UPDATE projects SET task_seq = task_seq + $1 WHERE id = $2 AND deleted_at IS NULL
-		RETURNING task_seq, maximum_annotations, skip_queue`, n, projectID).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&last, &labeling.MaximumAnnotations, &labeling.SkipQueue)
-	})
-	b.Queue("COMMIT")
-	if err := tx.db.numbers.SendBatch(ctx, b).Close(); errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, labeling, notFound("project")
-	} else if err != nil {
-		return 0, labeling, err
 	}
-	tx.numbered = append(tx.numbered, numberRange{projectID: projectID, first: last - int64(n) + 1, last: last})
-	return last, labeling, nil
+	return last, labeling, err
 }
 
 // giveBackNumbers returns the ranges a rolled-back transaction took, the
