@@ -79,9 +79,10 @@ type JobsConfig struct {
 	Middleware []rivertype.Middleware
 }
 
-// riverDriver returns River's driver for the store's transactions, which
-// the insert-only client enqueues through (newRiverClient): a job commits
-// with the write that caused it.
+// riverDriver returns River's driver over database/sql: on SQLite, for
+// the store's transactions, which jobs are enqueued in (Tx.insertJob),
+// and for the worker; on PostgreSQL, for the migrations and queue
+// inspection (Jobs.River) only, through the view of the store's pool.
 func (db *core) riverDriver() riverdriver.Driver[*sql.Tx] {
 	if db.dialect == SQLite {
 		return riversqlite.New(db.write)

@@ -126,7 +126,9 @@ type core struct {
 	hooks            []Hook
 	path             string // SQLite file, "" on PostgreSQL
 
-	river *river.Client[*sql.Tx] // enqueues only; never started
+	// river enqueues in SQLite transactions, and serves queue inspection
+	// (Jobs.River) on both databases; never started.
+	river *river.Client[*sql.Tx]
 	// riverPG enqueues in PostgreSQL transactions (Tx.insertJob); nil on
 	// SQLite. Never started either.
 	riverPG *river.Client[pgx.Tx]
